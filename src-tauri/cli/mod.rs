@@ -1,0 +1,109 @@
+//! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
+//! `main` is a thin call into [`run`].
+
+pub mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::DEFAULT_PORT;
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Something failed at run time (upstream, keychain, network).
+    pub const FAILURE: u8 = 1;
+    /// Bad usage or bad config: fix the command line or the file.
+    pub const USAGE: u8 = 2;
+    /// The gateway port is taken.
+    pub const PORT_IN_USE: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "mcp-auth-broker", version, about = "A local MCP auth broker: sign in to each remote MCP server once, use it from every client.")]
+pub struct Cli {
+    /// Gateway port on 127.0.0.1 (default: the config's "port", else 47823).
+    #[arg(long, global = true)]
+    pub port: Option<u16>,
+    /// Config file (default: <OS config dir>/mcp-auth-broker/config.json).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Directory for non-secret state (default: <OS data dir>/mcp-auth-broker).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker headless (no tray, no window).
+    Serve,
+}
+
+/// Paths and port after defaults are applied.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+    pub port_flag: Option<u16>,
+}
+
+impl Cli {
+    pub fn paths(&self) -> Paths {
+        Paths {
+            config: self.config.clone().unwrap_or_else(crate::config::file::default_path),
+            data_dir: self
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("mcp-auth-broker")),
+            port_flag: self.port,
+        }
+    }
+}
+
+impl Paths {
+    /// `--port` wins, then the config's `port`, then the default.
+    pub fn port(&self, config_port: Option<u16>) -> u16 {
+        self.port_flag.or(config_port).unwrap_or(DEFAULT_PORT)
+    }
+}
+
+/// True when a desktop session is available for the tray and window.
+pub fn display_available() -> bool {
+    if cfg!(any(target_os = "macos", target_os = "windows")) {
+        return true;
+    }
+    std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty()) || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.port == Some(0) {
+        eprintln!("error: --port 0 is not allowed: the port must be fixed so client URLs and redirect URIs stay stable; pick one from 1024 to 65535");
+        return ExitCode::from(exit::USAGE);
+    }
+    let paths = cli.paths();
+    match cli.command {
+        Some(Command::Serve) => serve::run_headless(paths),
+        None => run_app(paths),
+    }
+}
+
+#[cfg(feature = "desktop")]
+fn run_app(paths: Paths) -> ExitCode {
+    if display_available() {
+        crate::desktop::run(paths)
+    } else {
+        eprintln!("No display found (DISPLAY/WAYLAND_DISPLAY unset): running headless, as `mcp-auth-broker serve`.");
+        serve::run_headless(paths)
+    }
+}
+
+#[cfg(not(feature = "desktop"))]
+fn run_app(paths: Paths) -> ExitCode {
+    eprintln!("This build has no desktop shell (built without the `desktop` feature): running headless, as `mcp-auth-broker serve`.");
+    serve::run_headless(paths)
+}

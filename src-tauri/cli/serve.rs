@@ -1,0 +1,89 @@
+//! Starting the core (config, broker, gateway, monitors) — shared by `serve` and the desktop app.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::{exit, Paths};
+use crate::broker::{Broker, BrokerError, Settings};
+use crate::config::file;
+use crate::gateway::{self, BindError};
+use crate::opener::Opener;
+use crate::vault::KeyringStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] file::ConfigFileError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) => exit::USAGE,
+            StartError::Bind(BindError::HeldByBroker { .. } | BindError::InUse { .. }) => exit::PORT_IN_USE,
+            StartError::Bind(BindError::Other { .. }) | StartError::Broker(_) => exit::FAILURE,
+        }
+    }
+}
+
+/// The running core: the broker and the gateway task.
+pub struct Core {
+    pub broker: Broker,
+    pub gateway: JoinHandle<std::io::Result<()>>,
+}
+
+/// Reads the config, binds the port, builds the broker and starts the gateway and monitors.
+pub async fn start(paths: &Paths, opener: Opener) -> Result<Core, StartError> {
+    let loaded = file::read(&paths.config)?;
+    let port = paths.port(loaded.validated.config.port);
+    let listener = gateway::bind(port).await?;
+    let settings = Settings { port, config_path: paths.config.clone(), data_dir: paths.data_dir.clone(), opener };
+    let broker = Broker::new(settings, Arc::new(KeyringStore))?;
+    broker.start_background()?;
+    let stop = broker.shutdown_token();
+    let gateway = tokio::spawn(gateway::serve(listener, broker.clone(), async move { stop.cancelled().await }));
+    tracing::info!("gateway listening on http://127.0.0.1:{port} (config {})", paths.config.display());
+    Ok(Core { broker, gateway })
+}
+
+pub fn run_headless(paths: Paths) -> ExitCode {
+    let _log = crate::logging::init(Some(&crate::logging::default_log_dir()), "info");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    runtime.block_on(async {
+        let core = match start(&paths, Opener::Print).await {
+            Ok(core) => core,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(e.exit_code());
+            }
+        };
+        let broker = core.broker.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            broker.shutdown();
+        });
+        match core.gateway.await {
+            Ok(Ok(())) => ExitCode::from(exit::OK),
+            Ok(Err(e)) => {
+                eprintln!("error: the gateway stopped: {e}");
+                ExitCode::from(exit::FAILURE)
+            }
+            Err(e) => {
+                eprintln!("error: the gateway task failed: {e}");
+                ExitCode::from(exit::FAILURE)
+            }
+        }
+    })
+}

@@ -1,0 +1,115 @@
+//! The config file on disk: where it lives, reading it, writing it atomically, and noticing when
+//! it changes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::raw::RawConfig;
+use super::validate::{validate, ConfigError, Validated};
+
+/// The largest config file read (a config is a few KB; this stops a mistaken huge file).
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read config file {path}: {source}; check the path and its permissions")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")]
+    TooLarge { path: PathBuf },
+    #[error("config file {path} is not valid JSON at line {line}, column {column}: {message}; fix the syntax (a JSON object with \"mcp_servers\")")]
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("config file {path} has {} problem(s):\n{}", .errors.len(), .errors.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, errors: Vec<ConfigError> },
+    #[error("cannot write config file {path}: {source}; check that the directory is writable")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot watch config file {path} for changes: {message}")]
+    Watch { path: PathBuf, message: String },
+}
+
+/// The config file's default location: `<OS config dir>/mcp-auth-broker/config.json`.
+pub fn default_path() -> PathBuf {
+    dirs::config_dir().unwrap_or_else(|| PathBuf::from(".")).join("mcp-auth-broker").join("config.json")
+}
+
+/// A file read and validated, with the raw form kept so edits preserve unknown fields.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub raw: RawConfig,
+    pub validated: Validated,
+}
+
+/// Reads and validates the file. A missing file is an empty config (first run).
+pub fn read(path: &Path) -> Result<Loaded, ConfigFileError> {
+    let raw = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RawConfig::default(),
+        Err(source) => return Err(ConfigFileError::Read { path: path.into(), source }),
+        Ok(meta) if meta.len() > MAX_CONFIG_BYTES => return Err(ConfigFileError::TooLarge { path: path.into() }),
+        Ok(_) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read { path: path.into(), source })?;
+            parse(path, &text)?
+        }
+    };
+    let validated = validate(&raw).map_err(|errors| ConfigFileError::Invalid { path: path.into(), errors })?;
+    Ok(Loaded { raw, validated })
+}
+
+/// Parses the text of a config file (exposed for tests and fuzzing).
+pub fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigFileError> {
+    if text.trim().is_empty() {
+        return Ok(RawConfig::default());
+    }
+    serde_json::from_str(text).map_err(|e| ConfigFileError::Syntax {
+        path: path.into(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+/// Validates `raw` and writes it atomically (temp file in the same directory, fsync, rename), so
+/// a crash never leaves a half-written config. Refuses to write an invalid config.
+pub fn write(path: &Path, raw: &RawConfig) -> Result<Validated, ConfigFileError> {
+    let validated = validate(raw).map_err(|errors| ConfigFileError::Invalid { path: path.into(), errors })?;
+    let werr = |source| ConfigFileError::Write { path: path.into(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(werr)?;
+    let mut text = serde_json::to_string_pretty(raw).expect("config serialises");
+    text.push('\n');
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("config"), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(source) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(werr(source));
+    }
+    Ok(validated)
+}
+
+/// Watches the file's directory; every change to the file sends `()` (bursts may coalesce).
+/// Keep the returned watcher alive for as long as events are wanted.
+pub fn watch(path: &Path) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<()>), ConfigFileError> {
+    let (tx, rx) = mpsc::channel(1);
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(|source| ConfigFileError::Write { path: dir.clone(), source })?;
+    let name = path.file_name().map(|n| n.to_os_string());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            if event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name) {
+                // A full channel means a reload is already pending: coalescing is the point.
+                let _ = tx.try_send(());
+            }
+        }
+    })
+    .map_err(|e| ConfigFileError::Watch { path: path.into(), message: e.to_string() })?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(|e| ConfigFileError::Watch { path: path.into(), message: e.to_string() })?;
+    Ok((watcher, rx))
+}

@@ -1,0 +1,146 @@
+//! Configuration: the raw file ([`raw`]), its validation into typed config ([`validate`]) and the
+//! file on disk ([`file`]: default path, atomic writes, reload on change).
+//!
+//! Architecture Invariant: code outside this module sees only validated [`Config`] values.
+
+pub mod file;
+pub mod raw;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::secret::SecretRef;
+
+pub use raw::{RawConfig, RawServer};
+pub use validate::{validate, ConfigError, Validated};
+
+/// The default gateway port: fixed so redirect URIs and client configs stay stable. Chosen from
+/// the unassigned IANA range, away from common dev ports.
+pub const DEFAULT_PORT: u16 = 47823;
+
+/// Default seconds between health probes.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub servers: BTreeMap<ServerName, ServerConfig>,
+    pub port: Option<u16>,
+    pub health_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { servers: BTreeMap::new(), port: None, health_interval: DEFAULT_HEALTH_INTERVAL }
+    }
+}
+
+impl Config {
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.get(name)
+    }
+}
+
+/// A server's name: the `{server}` path segment of its client URL, so URL-safe by construction
+/// (`[a-z0-9_-]`, starts with a letter or digit, at most 64 characters).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerName(String);
+
+impl ServerName {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(name: &str) -> Result<ServerName, String> {
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        if name.is_empty() || name.len() > Self::MAX_LEN {
+            return Err(format!("must be 1 to {} characters long", Self::MAX_LEN));
+        }
+        if !name.chars().all(ok_char) {
+            return Err("may only contain lowercase letters, digits, '-' and '_'".into());
+        }
+        if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err("must start with a letter or digit".into());
+        }
+        // Names that would shadow the gateway's own routes.
+        if matches!(name, "mcp" | "oauth" | "authorize" | "token" | "register" | "revoke" | "healthz" | "api" | "consent") {
+            return Err(format!("'{name}' is reserved for the gateway's own routes"));
+        }
+        Ok(ServerName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for ServerName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamable HTTP (2025-03-26 and later).
+    Http,
+    /// The older HTTP+SSE transport (2024-11-05).
+    Sse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    None,
+    BearerToken,
+    ApiKey,
+    OAuth2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthFlow {
+    AuthorizationCode,
+    ClientCredentials,
+}
+
+/// A header sent upstream on every request: a literal, or a secret reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    Literal(String),
+    Secret(SecretRef),
+}
+
+/// One validated upstream server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub name: ServerName,
+    /// The upstream MCP endpoint.
+    pub url: Url,
+    pub transport: Transport,
+    pub auth_type: AuthType,
+    /// The static credential of `bearer_token` / `api_key`.
+    pub auth_value: Option<SecretRef>,
+    /// Explicit flow: when set it wins over anything discovered.
+    pub oauth_flow: Option<OAuthFlow>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretRef>,
+    /// A *configured* token URL. A discovered one never lives here.
+    pub token_url: Option<Url>,
+    pub authorization_url: Option<Url>,
+    pub registration_url: Option<Url>,
+    pub client_id_metadata_url: Option<Url>,
+    pub scopes: Vec<String>,
+    pub headers: BTreeMap<String, HeaderValue>,
+    pub delegate_auth_to_upstream: bool,
+    pub send_resource: bool,
+    pub allowed_tools: Option<Vec<String>>,
+    pub disallowed_tools: Vec<String>,
+    pub enabled: bool,
+}

@@ -1,0 +1,67 @@
+//! The config file as written: LiteLLM-compatible field names, every field optional, unknown
+//! fields kept (so they are reported, and survive a rewrite by the app).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RawConfig {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mcp_servers: BTreeMap<String, RawServer>,
+    /// Gateway port; `--port` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Seconds between health probes of a server (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_interval_secs: Option<u64>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// One `mcp_servers` entry. Field names follow LiteLLM's so a config block can move over as is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RawServer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<String>,
+    /// The static credential for `bearer_token` / `api_key` (a secret reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_flow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_url: Option<String>,
+    /// A client ID metadata document URL (CIMD) to use as `client_id` where the AS supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegate_auth_to_upstream: Option<bool>,
+    /// Send RFC 8707 `resource` upstream (default true); off for ASes that reject it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_resource: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_tools: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallowed_tools: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
+}

@@ -1,0 +1,296 @@
+//! Raw config → typed [`Config`]. Every error names the server, the field and the fix; unknown
+//! fields become warnings (reported, never silently dropped).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+use url::Url;
+
+use super::raw::{RawConfig, RawServer};
+use super::{AuthType, Config, HeaderValue, OAuthFlow, ServerConfig, ServerName, Transport, DEFAULT_HEALTH_INTERVAL};
+use crate::secret::SecretRef;
+use crate::urlcheck::check_remote_url;
+
+/// One thing wrong with the config, precise enough to fix without reading code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The server entry, or `None` for a top-level field.
+    pub server: Option<String>,
+    pub field: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.server {
+            Some(server) => write!(f, "server \"{server}\", field \"{}\": {}; fix: {}", self.field, self.problem, self.fix),
+            None => write!(f, "field \"{}\": {}; fix: {}", self.field, self.problem, self.fix),
+        }
+    }
+}
+
+/// A validated config plus what was accepted but deserves a word (unknown fields).
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Validates a whole file; returns every error found, not just the first.
+pub fn validate(raw: &RawConfig) -> Result<Validated, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for key in raw.unknown.keys() {
+        warnings.push(format!("unknown top-level field \"{key}\" ignored (known: mcp_servers, port, health_interval_secs)"));
+    }
+    if raw.port == Some(0) {
+        errors.push(ConfigError {
+            server: None,
+            field: "port".into(),
+            problem: "0 is not a fixed port".into(),
+            fix: "use a port from 1024 to 65535, or remove the field to use the default".into(),
+        });
+    }
+    let health_interval = match raw.health_interval_secs {
+        None => DEFAULT_HEALTH_INTERVAL,
+        Some(s) if (5..=86_400).contains(&s) => Duration::from_secs(s),
+        Some(s) => {
+            errors.push(ConfigError {
+                server: None,
+                field: "health_interval_secs".into(),
+                problem: format!("{s} is out of range"),
+                fix: "use a value from 5 to 86400 seconds".into(),
+            });
+            DEFAULT_HEALTH_INTERVAL
+        }
+    };
+    let mut servers = BTreeMap::new();
+    for (name, entry) in &raw.mcp_servers {
+        let mut v = ServerValidator { name, errors: &mut errors, warnings: &mut warnings };
+        if let Some(server) = v.server(entry) {
+            servers.insert(server.name.clone(), server);
+        }
+    }
+    if errors.is_empty() {
+        Ok(Validated { config: Config { servers, port: raw.port, health_interval }, warnings })
+    } else {
+        Err(errors)
+    }
+}
+
+struct ServerValidator<'a> {
+    name: &'a str,
+    errors: &'a mut Vec<ConfigError>,
+    warnings: &'a mut Vec<String>,
+}
+
+const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow, client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, scopes, headers, delegate_auth_to_upstream, send_resource, allowed_tools, disallowed_tools, enabled";
+
+impl ServerValidator<'_> {
+    fn err(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.errors.push(ConfigError {
+            server: Some(self.name.to_string()),
+            field: field.to_string(),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
+    }
+
+    fn server(&mut self, raw: &RawServer) -> Option<ServerConfig> {
+        let before = self.errors.len();
+        let name = match ServerName::parse(self.name) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                self.err("name", format!("the name {why}"), "rename the entry, e.g. \"github\" or \"linear-prod\"");
+                None
+            }
+        };
+        for key in raw.unknown.keys() {
+            self.warnings.push(format!("server \"{}\": unknown field \"{key}\" ignored (known: {KNOWN_SERVER_FIELDS})", self.name));
+        }
+        let url = match raw.url.as_deref() {
+            None => {
+                self.err("url", "is missing", "add the upstream MCP endpoint, e.g. \"url\": \"https://mcp.example.com/mcp\"");
+                None
+            }
+            Some(text) => self.url("url", text),
+        };
+        let transport = match raw.transport.as_deref() {
+            None | Some("http") | Some("streamable_http") | Some("streamable-http") => Transport::Http,
+            Some("sse") => Transport::Sse,
+            Some(other) => {
+                self.err("transport", format!("\"{other}\" is not a supported transport"), "use \"http\" (Streamable HTTP) or \"sse\"");
+                Transport::Http
+            }
+        };
+        let auth_type = match raw.auth_type.as_deref() {
+            None | Some("none") => AuthType::None,
+            Some("bearer_token") => AuthType::BearerToken,
+            Some("api_key") => AuthType::ApiKey,
+            Some("oauth2") => AuthType::OAuth2,
+            Some(other) => {
+                self.err("auth_type", format!("\"{other}\" is not an auth type"), "use one of \"none\", \"bearer_token\", \"api_key\", \"oauth2\"");
+                AuthType::None
+            }
+        };
+        let oauth_flow = match raw.oauth_flow.as_deref() {
+            None => None,
+            Some("authorization_code") => Some(OAuthFlow::AuthorizationCode),
+            Some("client_credentials") => Some(OAuthFlow::ClientCredentials),
+            Some(other) => {
+                self.err("oauth_flow", format!("\"{other}\" is not an OAuth flow"), "use \"authorization_code\" or \"client_credentials\", or remove it to let the broker classify the server");
+                None
+            }
+        };
+        let auth_value = raw.auth_value.as_deref().and_then(|t| self.secret("auth_value", t));
+        if matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey) && raw.auth_value.is_none() {
+            self.err("auth_value", "is missing for a static-token server", "set \"auth_value\": \"os.environ/VAR\" or store the token in the keychain from the app or `mcp-auth-broker add`");
+        }
+        if oauth_flow.is_some() && auth_type != AuthType::OAuth2 && raw.auth_type.is_some() {
+            self.err("oauth_flow", "is set but auth_type is not \"oauth2\"", "set \"auth_type\": \"oauth2\" or remove \"oauth_flow\"");
+        }
+        let client_secret = raw.client_secret.as_deref().and_then(|t| self.secret("client_secret", t));
+        if let Some(id) = &raw.client_id {
+            if id.trim().is_empty() {
+                self.err("client_id", "is empty", "remove it or paste the client ID from the provider");
+            }
+        }
+        let token_url = raw.token_url.as_deref().and_then(|t| self.url("token_url", t));
+        if oauth_flow == Some(OAuthFlow::ClientCredentials) && raw.client_id.is_none() {
+            self.err("client_id", "is required for the client_credentials flow", "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\")");
+        }
+        let authorization_url = raw.authorization_url.as_deref().and_then(|t| self.url("authorization_url", t));
+        let registration_url = raw.registration_url.as_deref().and_then(|t| self.url("registration_url", t));
+        let client_id_metadata_url = raw.client_id_metadata_url.as_deref().and_then(|t| self.cimd_url(t));
+        let scopes = self.scopes(raw.scopes.as_ref());
+        let headers = self.headers(raw.headers.as_ref());
+        let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
+        if delegate && (oauth_flow.is_some() || raw.client_secret.is_some() || raw.auth_value.is_some()) {
+            self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value, or set delegate_auth_to_upstream to false");
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(ServerConfig {
+            name: name?,
+            url: url?,
+            transport,
+            auth_type,
+            auth_value,
+            oauth_flow,
+            client_id: raw.client_id.clone(),
+            client_secret,
+            token_url,
+            authorization_url,
+            registration_url,
+            client_id_metadata_url,
+            scopes,
+            headers,
+            delegate_auth_to_upstream: delegate,
+            send_resource: raw.send_resource.unwrap_or(true),
+            allowed_tools: raw.allowed_tools.clone(),
+            disallowed_tools: raw.disallowed_tools.clone().unwrap_or_default(),
+            enabled: raw.enabled.unwrap_or(true),
+        })
+    }
+
+    fn url(&mut self, field: &str, text: &str) -> Option<Url> {
+        match check_remote_url(text) {
+            Ok(url) => Some(url),
+            Err(problem) => {
+                self.err(field, format!("\"{text}\" {problem}"), "use an absolute https URL, e.g. \"https://mcp.example.com/mcp\" (http only for 127.0.0.1 or localhost)");
+                None
+            }
+        }
+    }
+
+    fn cimd_url(&mut self, text: &str) -> Option<Url> {
+        let url = self.url("client_id_metadata_url", text)?;
+        if url.scheme() != "https" || url.path() == "/" {
+            self.err("client_id_metadata_url", format!("\"{text}\" must be an https URL with a path"), "host the client ID metadata document at e.g. https://example.com/mcp-auth-broker.json");
+            return None;
+        }
+        Some(url)
+    }
+
+    fn secret(&mut self, field: &str, text: &str) -> Option<SecretRef> {
+        match SecretRef::parse(text) {
+            Some(SecretRef::Env(var)) if var.is_empty() => {
+                self.err(field, "names an empty environment variable", "write \"os.environ/VAR_NAME\"");
+                None
+            }
+            Some(SecretRef::Keychain(entry)) if entry.is_empty() => {
+                self.err(field, "names an empty keychain entry", "store the secret from the app or CLI, which writes the reference for you");
+                None
+            }
+            Some(r) => Some(r),
+            None => {
+                self.err(
+                    field,
+                    "holds a literal secret; secrets are never stored in the config file",
+                    format!("use \"os.environ/VAR\", or store it in the keychain with `mcp-auth-broker add {} --{} -` (the app writes \"{}\")", self.name, field.replace('_', "-"), SecretRef::keychain_for(self.name, field)),
+                );
+                None
+            }
+        }
+    }
+
+    fn scopes(&mut self, raw: Option<&Value>) -> Vec<String> {
+        match raw {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match item.as_str() {
+                        Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) => out.push(s.to_string()),
+                        _ => {
+                            self.err("scopes", format!("{item} is not a scope"), "list scopes as strings without spaces, e.g. [\"repo\", \"read:user\"]");
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.err("scopes", format!("{other} is neither a list nor a string"), "use a list like [\"repo\", \"read:user\"] or a space-separated string");
+                Vec::new()
+            }
+        }
+    }
+
+    fn headers(&mut self, raw: Option<&BTreeMap<String, String>>) -> BTreeMap<String, HeaderValue> {
+        let mut out = BTreeMap::new();
+        for (name, value) in raw.into_iter().flatten() {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.err("headers", format!("\"{name}\" is not a valid header name"), "use a token like \"X-Tenant\"");
+                continue;
+            }
+            let lower = name.to_ascii_lowercase();
+            if matches!(lower.as_str(), "host" | "content-length" | "connection" | "transfer-encoding" | "mcp-session-id") {
+                self.err("headers", format!("\"{name}\" is managed by the broker"), "remove it from \"headers\"");
+                continue;
+            }
+            let sensitive = ["authorization", "token", "key", "secret", "cookie", "password"].iter().any(|s| lower.contains(s));
+            match SecretRef::parse(value) {
+                Some(r) => {
+                    out.insert(name.clone(), HeaderValue::Secret(r));
+                }
+                None if sensitive => {
+                    let field = format!("headers.{name}");
+                    self.err(&field, "holds a literal credential; secrets are never stored in the config file", "use \"os.environ/VAR\" or a keychain reference");
+                }
+                None => {
+                    if http::HeaderValue::from_str(value).is_err() {
+                        self.err("headers", format!("the value of \"{name}\" is not a valid header value"), "remove control characters and non-ASCII text");
+                        continue;
+                    }
+                    out.insert(name.clone(), HeaderValue::Literal(value.clone()));
+                }
+            }
+        }
+        out
+    }
+}

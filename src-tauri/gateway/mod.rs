@@ -1,0 +1,84 @@
+//! The gateway: one axum server on 127.0.0.1 that is both the MCP resource server / OAuth
+//! authorization server local clients talk to, and the OAuth callback for upstream sign-ins.
+//!
+//! Architecture Invariant: only `gateway` imports axum; route modules return `Router<Broker>`
+//! and are composed in [`router`], under the loopback guard.
+
+pub mod error;
+pub mod guard;
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::broker::Broker;
+
+/// The name `/healthz` answers with, so a second instance can tell who holds the port.
+pub const SERVICE_NAME: &str = "mcp-auth-broker";
+
+/// All routes, behind the loopback guard.
+pub fn router(broker: Broker) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(broker.clone(), guard::loopback_guard))
+        .with_state(broker)
+}
+
+async fn healthz(State(broker): State<Broker>) -> Json<Value> {
+    Json(json!({ "status": "ok", "service": SERVICE_NAME, "version": env!("CARGO_PKG_VERSION"), "port": broker.settings().port }))
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::GatewayError {
+    error::GatewayError::NotFound(uri.path().to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("port {port} on 127.0.0.1 is already in use by another mcp-auth-broker (version {version}); use that one, stop it, or start this one with --port N")]
+    HeldByBroker { port: u16, version: String },
+    #[error("port {port} on 127.0.0.1 is already in use by another program; find it with `ss -ltnp 'sport = :{port}'` (Linux) or `lsof -i :{port}` (macOS), or start with --port N")]
+    InUse { port: u16 },
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Other { port: u16, source: std::io::Error },
+}
+
+/// Binds the gateway's listener on 127.0.0.1 only. A busy port is an error naming the port and,
+/// when it is another broker, saying so — never a silent random port.
+pub async fn bind(port: u16) -> Result<TcpListener, BindError> {
+    match TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(identify_holder(port).await),
+        Err(source) => Err(BindError::Other { port, source }),
+    }
+}
+
+async fn identify_holder(port: u16) -> BindError {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    if let Ok(client) = client {
+        if let Ok(resp) = client.get(&url).header("host", format!("127.0.0.1:{port}")).send().await {
+            if let Ok(v) = resp.json::<Value>().await {
+                if v["service"] == SERVICE_NAME {
+                    return BindError::HeldByBroker { port, version: v["version"].as_str().unwrap_or("?").to_string() };
+                }
+            }
+        }
+    }
+    BindError::InUse { port }
+}
+
+/// Serves the gateway on a bound listener until `shutdown` resolves. Sets `TCP_NODELAY` on every
+/// accepted connection (Nagle plus delayed ACK costs ~40 ms per SSE response otherwise).
+pub async fn serve(listener: TcpListener, broker: Broker, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(broker)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,17 @@
+//! mcp-auth-broker: a local MCP auth broker. See ARCHITECTURE.md for the map.
+
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod gateway;
+pub mod health;
+pub mod issuer;
+pub mod logging;
+pub mod opener;
+pub mod secret;
+pub mod upstream;
+pub mod urlcheck;
+pub mod vault;
+
+#[cfg(feature = "desktop")]
+pub mod desktop;

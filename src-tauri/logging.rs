@@ -1,0 +1,169 @@
+//! Logging: `tracing` to stderr and to a daily file in the OS log dir, filtered `RUST_LOG`-style,
+//! with every line passed through [`redact`] on its way out.
+//!
+//! Architecture Invariant: secrets are kept out of logs twice — structurally (`Secret` has a
+//! redacted `Debug`) and by this last-line filter for anything that slipped through as text.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+/// Parameter and field names whose values never reach a log line.
+const SENSITIVE_KEYS: &[&str] = &[
+    "access_token", "refresh_token", "id_token", "client_secret", "code_verifier", "code",
+    "password", "api_key", "apikey", "x-api-key", "token", "authorization", "cookie", "set-cookie", "secret",
+];
+
+const REDACTED: &str = "[redacted]";
+
+/// Where log files go: `<OS state/data dir>/mcp-auth-broker/logs`.
+pub fn default_log_dir() -> PathBuf {
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mcp-auth-broker")
+        .join("logs")
+}
+
+/// Installs the global subscriber. `default_filter` applies when `RUST_LOG` is unset. Returns a
+/// guard that flushes the file writer when dropped.
+pub fn init(log_dir: Option<&Path>, default_filter: &str) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let stderr = tracing_subscriber::fmt::layer().with_writer(Redacting(io::stderr)).with_target(false);
+    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d)) {
+        Some(dir) => {
+            let appender = tracing_appender::rolling::daily(dir, "mcp-auth-broker.log");
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Redacting(writer));
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file_layer).try_init();
+    guard
+}
+
+/// A `MakeWriter` whose writers redact each chunk before passing it on.
+#[derive(Clone)]
+pub struct Redacting<M>(pub M);
+
+pub struct RedactingWriter<W>(W);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacting<M> {
+    type Writer = RedactingWriter<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+}
+
+impl<W: Write> Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Replaces the values of sensitive `key=value` / `"key": "value"` pairs and `Bearer` tokens.
+pub fn redact(line: &str) -> Cow<'_, str> {
+    let lower = line.to_ascii_lowercase();
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for key in SENSITIVE_KEYS {
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(key) {
+            let start = from + pos;
+            from = start + key.len();
+            let before_ok = start == 0 || !is_word(lower.as_bytes()[start - 1]);
+            let after = &lower.as_bytes()[from..];
+            let mut i = 0;
+            if after.first() == Some(&b'"') {
+                i += 1;
+            }
+            while after.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            if !before_ok || !matches!(after.get(i), Some(b'=') | Some(b':')) {
+                continue;
+            }
+            i += 1;
+            while matches!(after.get(i), Some(b' ') | Some(b'"') | Some(b'\'')) {
+                i += 1;
+            }
+            // "Authorization: Bearer x" — skip the scheme word, redact the credential.
+            if lower[from + i..].starts_with("bearer ") || lower[from + i..].starts_with("basic ") {
+                i += lower[from + i..].find(' ').unwrap_or(0) + 1;
+            }
+            let value_start = from + i;
+            let len = line[value_start..].find(|c: char| matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ' ' | '\n' | ';')).unwrap_or(line.len() - value_start);
+            if len > 0 && &line[value_start..value_start + len] != REDACTED {
+                cuts.push((value_start, value_start + len));
+            }
+        }
+    }
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("bearer ") {
+        let start = from + pos + "bearer ".len();
+        from = start;
+        let len = line[start..].find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}')).unwrap_or(line.len() - start);
+        if len > 0 && &line[start..start + len] != REDACTED {
+            cuts.push((start, start + len));
+        }
+    }
+    if cuts.is_empty() {
+        return Cow::Borrowed(line);
+    }
+    cuts.sort();
+    let mut out = String::with_capacity(line.len());
+    let mut at = 0;
+    for (s, e) in cuts {
+        if s < at {
+            at = at.max(e);
+            continue;
+        }
+        out.push_str(&line[at..s]);
+        out.push_str(REDACTED);
+        at = e;
+    }
+    out.push_str(&line[at..]);
+    Cow::Owned(out)
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_bearer_tokens_and_sensitive_parameters() {
+        let cases = [
+            ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
+            ("body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4", "SplxlOB"),
+            ("body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4", "dBjftJeZ4"),
+            (r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#, "tok-123"),
+            (r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#, "rt-456"),
+            ("client_secret=s3cr3t", "s3cr3t"),
+            ("x-api-key: key-999", "key-999"),
+        ];
+        for (line, secret) in cases {
+            let out = redact(line);
+            assert!(!out.contains(secret), "{line:?} leaked {secret:?}: {out}");
+            assert!(out.contains("[redacted]"), "{out}");
+        }
+    }
+
+    #[test]
+    fn redact_leaves_harmless_lines_and_grant_types_alone() {
+        assert_eq!(redact("server github healthy in 12 ms"), "server github healthy in 12 ms");
+        assert!(redact("grant_type=authorization_code").contains("authorization_code"));
+    }
+}

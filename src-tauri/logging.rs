@@ -128,7 +128,7 @@ pub fn redact(line: &str) -> Cow<'_, str> {
             }
             let value_start = from + i;
             let len = line[value_start..]
-                .find(|c: char| matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ' ' | '\n' | ';'))
+                .find(['&', '"', '\'', ',', '}', ')', ' ', '\n', ';'])
                 .unwrap_or(line.len() - value_start);
             if len > 0 && &line[value_start..value_start + len] != REDACTED {
                 cuts.push((value_start, value_start + len));

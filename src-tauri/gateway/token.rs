@@ -150,29 +150,30 @@ async fn token(
     };
     let server = resource_server(&broker, fields.get("resource"))?;
     let now = unix_now();
-    let result =
-        match grant_type {
-            "authorization_code" => {
-                let code = fields.require("code")?;
-                broker.issuer().exchange_code(
-                    code,
-                    &client_id,
-                    fields.get("redirect_uri"),
-                    fields.get("code_verifier"),
-                    server.as_deref(),
-                    now,
-                )?
-            }
-            "refresh_token" => {
-                let rt = fields.require("refresh_token")?;
-                broker
-                    .issuer()
-                    .refresh(rt, &client_id, server.as_deref(), now)?
-            }
-            other => return Err(oauth(TokenError::UnsupportedGrantType(format!(
+    let result = match grant_type {
+        "authorization_code" => {
+            let code = fields.require("code")?;
+            broker.issuer().exchange_code(
+                code,
+                &client_id,
+                fields.get("redirect_uri"),
+                fields.get("code_verifier"),
+                server.as_deref(),
+                now,
+            )?
+        }
+        "refresh_token" => {
+            let rt = fields.require("refresh_token")?;
+            broker
+                .issuer()
+                .refresh(rt, &client_id, server.as_deref(), now)?
+        }
+        other => {
+            return Err(oauth(TokenError::UnsupportedGrantType(format!(
                 "grant_type \"{other}\" is not supported; use authorization_code or refresh_token"
-            )))),
-        };
+            ))))
+        }
+    };
     let tokens: TokenSet = result.map_err(oauth)?;
     if grant_type == "authorization_code" {
         broker.emit(Event::ClientAuthorized {

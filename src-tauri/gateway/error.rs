@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::upstream::FailureKind;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("the Host header must be 127.0.0.1, localhost or [::1] with the gateway's port")]
@@ -14,6 +16,14 @@ pub enum GatewayError {
     ForbiddenOrigin,
     #[error("not found: {0}")]
     NotFound(String),
+    #[error(
+        "this admin endpoint needs the broker's admin token (the CLI reads it from the data dir)"
+    )]
+    AdminTokenRequired,
+    #[error("no server named \"{0}\" is configured")]
+    UnknownServer(String),
+    #[error(transparent)]
+    AdminUpstream(crate::upstream::UpstreamError),
 }
 
 impl IntoResponse for GatewayError {
@@ -22,6 +32,14 @@ impl IntoResponse for GatewayError {
             GatewayError::ForbiddenHost => StatusCode::FORBIDDEN,
             GatewayError::ForbiddenOrigin => StatusCode::FORBIDDEN,
             GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::AdminTokenRequired => StatusCode::UNAUTHORIZED,
+            GatewayError::UnknownServer(_) => StatusCode::NOT_FOUND,
+            GatewayError::AdminUpstream(e) => match e.kind() {
+                FailureKind::Setup | FailureKind::NeedsSignIn => StatusCode::CONFLICT,
+                FailureKind::Unreachable | FailureKind::AuthRejected | FailureKind::Protocol => {
+                    StatusCode::BAD_GATEWAY
+                }
+            },
         };
         let body = Json(
             json!({ "error": status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "_"), "error_description": self.to_string() }),

@@ -4,6 +4,7 @@
 //! Architecture Invariant: only `gateway` imports axum; route modules return `Router<Broker>`
 //! and are composed in [`router`], under the loopback guard.
 
+pub mod admin;
 pub mod error;
 pub mod guard;
 
@@ -26,6 +27,7 @@ pub const SERVICE_NAME: &str = "mcp-auth-broker";
 pub fn router(broker: Broker) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(admin::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             broker.clone(),

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::pages;
 use crate::issuer::IssuerError;
+use crate::upstream::FailureKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -54,6 +55,12 @@ pub enum GatewayError {
     },
     #[error(transparent)]
     Store(#[from] IssuerError),
+    #[error(
+        "this admin endpoint needs the broker's admin token (the CLI reads it from the data dir)"
+    )]
+    AdminTokenRequired,
+    #[error(transparent)]
+    AdminUpstream(crate::upstream::UpstreamError),
 }
 
 impl IntoResponse for GatewayError {
@@ -91,6 +98,15 @@ impl IntoResponse for GatewayError {
                 tracing::error!("issuer store: {e}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }
+            GatewayError::AdminTokenRequired => (StatusCode::UNAUTHORIZED, "admin_token_required"),
+            GatewayError::AdminUpstream(e) => match e.kind() {
+                FailureKind::Setup | FailureKind::NeedsSignIn => {
+                    (StatusCode::CONFLICT, "upstream_not_ready")
+                }
+                FailureKind::Unreachable | FailureKind::AuthRejected | FailureKind::Protocol => {
+                    (StatusCode::BAD_GATEWAY, "upstream_failed")
+                }
+            },
         };
         let mut response = (
             status,
@@ -126,7 +142,9 @@ impl IntoResponse for GatewayError {
             | GatewayError::MethodNotAllowed(_)
             | GatewayError::TooManyRequests
             | GatewayError::Page { .. }
-            | GatewayError::Store(_) => {}
+            | GatewayError::Store(_)
+            | GatewayError::AdminTokenRequired
+            | GatewayError::AdminUpstream(_) => {}
         }
         response
     }

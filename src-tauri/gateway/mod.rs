@@ -4,6 +4,7 @@
 //! Architecture Invariant: only `gateway` imports axum; route modules return `Router<Broker>`
 //! and are composed in [`router`], under the loopback guard.
 
+pub mod admin;
 pub mod authserver;
 pub mod consent;
 pub mod error;
@@ -36,6 +37,7 @@ pub const SERVICE_NAME: &str = "mcp-auth-broker";
 pub fn router(broker: Broker) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(admin::routes())
         .merge(proxy::routes())
         .merge(resource::routes())
         .merge(authserver::routes())

@@ -5,16 +5,26 @@
 //! and are composed in [`router`], under the loopback guard.
 
 pub mod admin;
+pub mod authserver;
+pub mod consent;
 pub mod error;
 pub mod guard;
+pub mod host;
+pub mod pages;
+pub mod proxy;
+pub mod resource;
+pub mod rpc;
+pub mod state;
+pub mod token;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -28,7 +38,13 @@ pub fn router(broker: Broker) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(admin::routes())
+        .merge(proxy::routes())
+        .merge(resource::routes())
+        .merge(authserver::routes())
+        .merge(consent::routes())
+        .merge(token::routes())
         .fallback(not_found)
+        .layer(Extension(Arc::new(state::GatewayState::default())))
         .layer(axum::middleware::from_fn_with_state(
             broker.clone(),
             guard::loopback_guard,

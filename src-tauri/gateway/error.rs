@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::pages;
 use crate::issuer::IssuerError;
-use crate::upstream::FailureKind;
+use crate::upstream::{FailureKind, UpstreamError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -59,8 +59,9 @@ pub enum GatewayError {
         "this admin endpoint needs the broker's admin token (the CLI reads it from the data dir)"
     )]
     AdminTokenRequired,
+    /// An upstream failure reported to the admin API (the proxy answers in JSON-RPC instead).
     #[error(transparent)]
-    AdminUpstream(crate::upstream::UpstreamError),
+    AdminUpstream(UpstreamError),
 }
 
 impl IntoResponse for GatewayError {
@@ -98,7 +99,7 @@ impl IntoResponse for GatewayError {
                 tracing::error!("issuer store: {e}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }
-            GatewayError::AdminTokenRequired => (StatusCode::UNAUTHORIZED, "admin_token_required"),
+            GatewayError::AdminTokenRequired => (StatusCode::UNAUTHORIZED, "unauthorized"),
             GatewayError::AdminUpstream(e) => match e.kind() {
                 FailureKind::Setup | FailureKind::NeedsSignIn => {
                     (StatusCode::CONFLICT, "upstream_not_ready")

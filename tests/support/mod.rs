@@ -60,7 +60,7 @@ pub use auth_server::{
 };
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
 pub use record::{Recorded, Recorder};
-pub use upstream::{Auth, McpCounters, McpFault, ResponseMode, TestUpstream, UpstreamOptions};
+pub use upstream::{McpCounters, McpFault, Requires, ResponseMode, TestUpstream, UpstreamOptions};
 
 /// A fresh random URL-safe string (tokens, codes, session ids).
 pub fn random_token() -> String {

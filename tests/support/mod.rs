@@ -48,6 +48,7 @@ pub mod broker;
 pub mod mcp;
 pub mod node;
 pub mod record;
+pub mod token;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

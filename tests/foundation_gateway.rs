@@ -241,3 +241,40 @@ fn serve_binary_exits_2_on_a_broken_config_naming_the_field() {
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains("server \"gh\", field \"url\""), "{stderr}");
 }
+
+#[test]
+fn serve_binary_writes_its_log_file_in_the_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = serve_command(&dir, port).spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    for line in stderr.lines() {
+        if line.unwrap().contains("gateway listening on") {
+            break;
+        }
+    }
+    // A graceful stop (SIGTERM) flushes the log writer; the exit status says it was graceful.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(0),
+        "SIGTERM should stop the broker cleanly"
+    );
+    let logs = dir.path().join("state/mcp-auth-broker/logs");
+    let files: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap_or_else(|e| panic!("{}: {e}", logs.display()))
+        .filter_map(|e| e.ok())
+        .collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "one daily log file expected in {}",
+        logs.display()
+    );
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(text.contains("gateway listening on"), "{text}");
+}

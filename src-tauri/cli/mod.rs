@@ -56,7 +56,7 @@ pub enum Command {
     /// List the configured servers and their client URLs.
     List,
     /// Add a server to the config.
-    Add(servers::AddArgs),
+    Add(Box<servers::AddArgs>),
     /// Remove a server from the config (and the secrets typed in for it).
     Remove { name: String },
     /// Print the snippet that points a client at a server through the broker.
@@ -120,7 +120,7 @@ pub fn run() -> ExitCode {
         Some(Command::Serve) => serve::run_headless(paths),
         Some(Command::Status { json }) => remote::status(&paths, json),
         Some(Command::List) => servers::list(&paths),
-        Some(Command::Add(args)) => servers::add(&paths, args),
+        Some(Command::Add(args)) => servers::add(&paths, *args),
         Some(Command::Remove { name }) => servers::remove(&paths, &name),
         Some(Command::ClientConfig { name, client }) => {
             servers::client_config(&paths, &name, &client)

@@ -83,7 +83,8 @@ pub fn run_headless(paths: Paths) -> ExitCode {
         };
         let broker = core.broker.clone();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            stop_signal().await;
+            tracing::info!("shutting down");
             broker.shutdown();
         });
         match core.gateway.await {
@@ -98,4 +99,20 @@ pub fn run_headless(paths: Paths) -> ExitCode {
             }
         }
     })
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix (what service managers and `kill` send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

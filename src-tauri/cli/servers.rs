@@ -66,8 +66,8 @@ pub fn list(paths: &Paths) -> ExitCode {
     }
     let port = paths.port(config.port);
     println!(
-        "{:<20} {:<12} {:<20} {}",
-        "NAME", "AUTH", "FLOW", "CLIENT URL  ←  UPSTREAM"
+        "{:<20} {:<12} {:<20} CLIENT URL  ←  UPSTREAM",
+        "NAME", "AUTH", "FLOW"
     );
     for (name, s) in &config.servers {
         let auth = format!("{:?}", s.auth_type).to_ascii_lowercase();

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod guard;
+pub mod status;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -26,6 +27,7 @@ pub const SERVICE_NAME: &str = "mcp-auth-broker";
 pub fn router(broker: Broker) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(status::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             broker.clone(),

@@ -15,6 +15,7 @@ use crate::config::{Config, RawConfig, ServerConfig, ServerName};
 use crate::health::{Health, StatusMap};
 use crate::issuer::Issuer;
 use crate::opener::Opener;
+use crate::secret::Secret;
 use crate::upstream::{Upstream, UpstreamDeps};
 use crate::vault::{TokenStore, Vault};
 
@@ -124,6 +125,9 @@ struct Inner {
     upstream: Upstream,
     issuer: Issuer,
     health: Health,
+    /// Authenticates the local admin API (CLI `login`, `logout`, `check`); new on every start,
+    /// readable only by this user in `<data dir>/admin.token`.
+    admin_token: Secret,
 }
 
 impl Broker {
@@ -154,6 +158,11 @@ impl Broker {
             }
         })?;
         let health = Health::new(&config.borrow());
+        let admin_token =
+            write_admin_token(&settings.data_dir).map_err(|e| BrokerError::DataDir {
+                path: settings.data_dir.clone(),
+                message: e.to_string(),
+            })?;
         Ok(Broker {
             inner: Arc::new(Inner {
                 settings,
@@ -166,6 +175,7 @@ impl Broker {
                 upstream,
                 issuer,
                 health,
+                admin_token,
             }),
         })
     }
@@ -221,6 +231,11 @@ impl Broker {
 
     pub fn status(&self) -> watch::Receiver<StatusMap> {
         self.inner.health.subscribe()
+    }
+
+    /// True when `presented` is this run's admin token (constant-time).
+    pub fn is_admin_token(&self, presented: &str) -> bool {
+        Secret::new(presented) == self.inner.admin_token
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -307,4 +322,31 @@ impl Broker {
         self.inner.health.start(self.clone());
         Ok(())
     }
+}
+
+/// The file holding the admin token of the running broker.
+pub fn admin_token_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("admin.token")
+}
+
+/// Creates a fresh random admin token and writes it where only this user can read it.
+fn write_admin_token(data_dir: &std::path::Path) -> std::io::Result<Secret> {
+    use base64::Engine;
+    let token = Secret::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
+    );
+    let path = admin_token_path(data_dir);
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::io::Write;
+        let mut f = options.open(&tmp)?;
+        f.write_all(token.expose().as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(token)
 }

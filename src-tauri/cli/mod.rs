@@ -1,6 +1,7 @@
 //! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
 //! `main` is a thin call into [`run`].
 
+pub mod login;
 pub mod remote;
 pub mod serve;
 pub mod servers;
@@ -53,6 +54,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sign in to a server (opens the browser once; the running broker keeps the tokens).
+    Login {
+        name: String,
+        /// Print the sign-in address instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Sign out of a server: revoke upstream tokens where offered and delete them locally.
+    Logout { name: String },
+    /// Ask the running broker to check a server's health now.
+    Check { name: String },
     /// List the configured servers and their client URLs.
     List,
     /// Add a server to the config.
@@ -119,6 +131,9 @@ pub fn run() -> ExitCode {
     match cli.command {
         Some(Command::Serve) => serve::run_headless(paths),
         Some(Command::Status { json }) => remote::status(&paths, json),
+        Some(Command::Login { name, no_browser }) => login::login(&paths, &name, no_browser),
+        Some(Command::Logout { name }) => login::logout(&paths, &name),
+        Some(Command::Check { name }) => login::check(&paths, &name),
         Some(Command::List) => servers::list(&paths),
         Some(Command::Add(args)) => servers::add(&paths, *args),
         Some(Command::Remove { name }) => servers::remove(&paths, &name),

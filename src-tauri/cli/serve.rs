@@ -74,6 +74,8 @@ pub fn run_headless(paths: Paths) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Registered before the gateway announces itself, so an early SIGTERM is not fatal.
+        let stop = stop_signal();
         let core = match start(&paths, Opener::Print).await {
             Ok(core) => core,
             Err(e) => {
@@ -83,7 +85,7 @@ pub fn run_headless(paths: Paths) -> ExitCode {
         };
         let broker = core.broker.clone();
         tokio::spawn(async move {
-            stop_signal().await;
+            stop.await;
             tracing::info!("shutting down");
             broker.shutdown();
         });
@@ -101,18 +103,21 @@ pub fn run_headless(paths: Paths) -> ExitCode {
     })
 }
 
-/// Resolves on Ctrl-C, or SIGTERM on Unix (what service managers and `kill` send).
-async fn stop_signal() {
+/// Registers for Ctrl-C and, on Unix, SIGTERM (what service managers and `kill` send) right
+/// away; the returned future resolves when either arrives.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = ctrl_c => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = ctrl_c.await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -14,7 +14,7 @@ use crate::config::file;
 use crate::opener::Opener;
 use crate::vault::KeyringStore;
 
-enum Reach {
+pub(super) enum Reach {
     /// A broker answered; the admin token was read from its data dir.
     Running {
         base: String,
@@ -30,7 +30,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime builds")
 }
 
-async fn reach(paths: &Paths, port: u16) -> Reach {
+pub(super) async fn reach(paths: &Paths, port: u16) -> Reach {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))

@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod resource;
 pub mod rpc;
 pub mod state;
+pub mod status;
 pub mod token;
 
 use std::future::Future;
@@ -43,6 +44,7 @@ pub fn router(broker: Broker) -> Router {
         .merge(authserver::routes())
         .merge(consent::routes())
         .merge(token::routes())
+        .merge(status::routes())
         .fallback(not_found)
         .layer(Extension(Arc::new(state::GatewayState::default())))
         .layer(axum::middleware::from_fn_with_state(

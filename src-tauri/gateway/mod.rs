@@ -10,6 +10,7 @@ pub mod consent;
 pub mod error;
 pub mod guard;
 pub mod host;
+pub mod legacy;
 pub mod pages;
 pub mod proxy;
 pub mod resource;

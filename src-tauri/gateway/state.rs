@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::consent::Pending;
+use super::legacy;
 
 /// Upstream sessions remembered at most (the oldest half is forgotten beyond it).
 const MAX_SESSIONS: usize = 10_000;
@@ -24,6 +25,8 @@ pub struct GatewayState {
     needs_sign_in: Mutex<HashSet<String>>,
     /// Authorization requests waiting for consent or upstream sign-in, by request id.
     pub pending: Mutex<HashMap<String, Arc<Pending>>>,
+    /// Sessions bridged to upstreams on the older HTTP+SSE transport, by the broker's session id.
+    pub legacy: Mutex<HashMap<String, Arc<legacy::Session>>>,
     /// `(minute, count)` of registrations.
     registrations: Mutex<(u64, u32)>,
 }

@@ -5,6 +5,7 @@
 //! and are composed in [`router`], under the loopback guard.
 
 pub mod admin;
+pub mod authorize;
 pub mod authserver;
 pub mod consent;
 pub mod error;
@@ -43,6 +44,7 @@ pub fn router(broker: Broker) -> Router {
         .merge(proxy::routes())
         .merge(resource::routes())
         .merge(authserver::routes())
+        .merge(authorize::routes())
         .merge(consent::routes())
         .merge(token::routes())
         .merge(status::routes())

@@ -36,7 +36,9 @@ impl Settings {
 
     /// The one redirect URI registered with every upstream authorization server.
     pub fn upstream_redirect_uri(&self) -> Url {
-        self.base_url().join("/oauth/callback").expect("callback URL parses")
+        self.base_url()
+            .join("/oauth/callback")
+            .expect("callback URL parses")
     }
 
     /// The URL a local client is given for `server`.
@@ -51,16 +53,37 @@ impl Settings {
 pub enum Event {
     ConfigReloaded,
     /// The file on disk is broken; the last good config keeps running.
-    ConfigRejected { reason: String },
-    SignInStarted { server: ServerName },
-    SignInFinished { server: ServerName },
-    SignInFailed { server: ServerName, reason: String },
-    SignedOut { server: ServerName },
+    ConfigRejected {
+        reason: String,
+    },
+    SignInStarted {
+        server: ServerName,
+    },
+    SignInFinished {
+        server: ServerName,
+    },
+    SignInFailed {
+        server: ServerName,
+        reason: String,
+    },
+    SignedOut {
+        server: ServerName,
+    },
     /// A server needs the person to sign in (sent once per change, not repeated).
-    NeedsSignIn { server: ServerName },
-    TokenRefreshed { server: ServerName },
-    RefreshFailed { server: ServerName, reason: String },
-    ClientAuthorized { client_name: String, server: String },
+    NeedsSignIn {
+        server: ServerName,
+    },
+    TokenRefreshed {
+        server: ServerName,
+    },
+    RefreshFailed {
+        server: ServerName,
+        reason: String,
+    },
+    ClientAuthorized {
+        client_name: String,
+        server: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,8 +129,10 @@ impl Broker {
         for warning in &validated.warnings {
             tracing::warn!("config: {warning}");
         }
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| BrokerError::DataDir { path: settings.data_dir.clone(), message: e.to_string() })?;
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| BrokerError::DataDir {
+            path: settings.data_dir.clone(),
+            message: e.to_string(),
+        })?;
         let vault = Vault::new(store);
         let (events, _) = broadcast::channel(256);
         let (config, _) = watch::channel(Arc::new(validated.config));
@@ -117,8 +142,12 @@ impl Broker {
             data_dir: settings.data_dir.clone(),
             events: events.clone(),
         });
-        let issuer = Issuer::open(&settings.data_dir, settings.base_url())
-            .map_err(|e| BrokerError::DataDir { path: settings.data_dir.clone(), message: e.to_string() })?;
+        let issuer = Issuer::open(&settings.data_dir, settings.base_url()).map_err(|e| {
+            BrokerError::DataDir {
+                path: settings.data_dir.clone(),
+                message: e.to_string(),
+            }
+        })?;
         let health = Health::new(&config.borrow());
         Ok(Broker {
             inner: Arc::new(Inner {
@@ -146,7 +175,10 @@ impl Broker {
     }
 
     pub fn server(&self, name: &str) -> Result<ServerConfig, BrokerError> {
-        self.config().server(name).cloned().ok_or_else(|| BrokerError::UnknownServer(name.to_string()))
+        self.config()
+            .server(name)
+            .cloned()
+            .ok_or_else(|| BrokerError::UnknownServer(name.to_string()))
     }
 
     pub fn subscribe_config(&self) -> watch::Receiver<Arc<Config>> {
@@ -212,7 +244,9 @@ impl Broker {
             Err(e) => {
                 tracing::error!("config file rejected, keeping the last good config: {e}");
                 self.inner.config_problem.send_replace(Some(e.to_string()));
-                self.emit(Event::ConfigRejected { reason: e.to_string() });
+                self.emit(Event::ConfigRejected {
+                    reason: e.to_string(),
+                });
                 Err(e)
             }
         }
@@ -220,7 +254,10 @@ impl Broker {
 
     /// Applies an edit to the raw config, validates it, writes the file atomically and publishes
     /// the result. An invalid edit changes nothing and returns every problem.
-    pub async fn edit_config(&self, edit: impl FnOnce(&mut RawConfig)) -> Result<(), ConfigFileError> {
+    pub async fn edit_config(
+        &self,
+        edit: impl FnOnce(&mut RawConfig),
+    ) -> Result<(), ConfigFileError> {
         let mut raw = self.inner.raw.lock().await;
         let mut next = raw.clone();
         edit(&mut next);

@@ -14,8 +14,21 @@ use tracing_subscriber::EnvFilter;
 
 /// Parameter and field names whose values never reach a log line.
 const SENSITIVE_KEYS: &[&str] = &[
-    "access_token", "refresh_token", "id_token", "client_secret", "code_verifier", "code",
-    "password", "api_key", "apikey", "x-api-key", "token", "authorization", "cookie", "set-cookie", "secret",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "code_verifier",
+    "code",
+    "password",
+    "api_key",
+    "apikey",
+    "x-api-key",
+    "token",
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "secret",
 ];
 
 const REDACTED: &str = "[redacted]";
@@ -31,19 +44,32 @@ pub fn default_log_dir() -> PathBuf {
 
 /// Installs the global subscriber. `default_filter` applies when `RUST_LOG` is unset. Returns a
 /// guard that flushes the file writer when dropped.
-pub fn init(log_dir: Option<&Path>, default_filter: &str) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(Redacting(io::stderr)).with_target(false);
-    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d)) {
+pub fn init(
+    log_dir: Option<&Path>,
+    default_filter: &str,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(Redacting(io::stderr))
+        .with_target(false);
+    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d))
+    {
         Some(dir) => {
             let appender = tracing_appender::rolling::daily(dir, "mcp-auth-broker.log");
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Redacting(writer));
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(Redacting(writer));
             (Some(layer), Some(guard))
         }
         None => (None, None),
     };
-    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file_layer)
+        .try_init();
     guard
 }
 
@@ -101,7 +127,9 @@ pub fn redact(line: &str) -> Cow<'_, str> {
                 i += lower[from + i..].find(' ').unwrap_or(0) + 1;
             }
             let value_start = from + i;
-            let len = line[value_start..].find(|c: char| matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ' ' | '\n' | ';')).unwrap_or(line.len() - value_start);
+            let len = line[value_start..]
+                .find(|c: char| matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ' ' | '\n' | ';'))
+                .unwrap_or(line.len() - value_start);
             if len > 0 && &line[value_start..value_start + len] != REDACTED {
                 cuts.push((value_start, value_start + len));
             }
@@ -111,7 +139,9 @@ pub fn redact(line: &str) -> Cow<'_, str> {
     while let Some(pos) = lower[from..].find("bearer ") {
         let start = from + pos + "bearer ".len();
         from = start;
-        let len = line[start..].find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}')).unwrap_or(line.len() - start);
+        let len = line[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}'))
+            .unwrap_or(line.len() - start);
         if len > 0 && &line[start..start + len] != REDACTED {
             cuts.push((start, start + len));
         }
@@ -147,10 +177,22 @@ mod tests {
     fn redact_hides_bearer_tokens_and_sensitive_parameters() {
         let cases = [
             ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
-            ("body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4", "SplxlOB"),
-            ("body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4", "dBjftJeZ4"),
-            (r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#, "tok-123"),
-            (r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#, "rt-456"),
+            (
+                "body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4",
+                "SplxlOB",
+            ),
+            (
+                "body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4",
+                "dBjftJeZ4",
+            ),
+            (
+                r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#,
+                "tok-123",
+            ),
+            (
+                r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#,
+                "rt-456",
+            ),
             ("client_secret=s3cr3t", "s3cr3t"),
             ("x-api-key: key-999", "key-999"),
         ];
@@ -163,7 +205,10 @@ mod tests {
 
     #[test]
     fn redact_leaves_harmless_lines_and_grant_types_alone() {
-        assert_eq!(redact("server github healthy in 12 ms"), "server github healthy in 12 ms");
+        assert_eq!(
+            redact("server github healthy in 12 ms"),
+            "server github healthy in 12 ms"
+        );
         assert!(redact("grant_type=authorization_code").contains("authorization_code"));
     }
 }

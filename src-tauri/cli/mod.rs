@@ -22,7 +22,11 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "mcp-auth-broker", version, about = "A local MCP auth broker: sign in to each remote MCP server once, use it from every client.")]
+#[command(
+    name = "mcp-auth-broker",
+    version,
+    about = "A local MCP auth broker: sign in to each remote MCP server once, use it from every client."
+)]
 pub struct Cli {
     /// Gateway port on 127.0.0.1 (default: the config's "port", else 47823).
     #[arg(long, global = true)]
@@ -54,11 +58,15 @@ pub struct Paths {
 impl Cli {
     pub fn paths(&self) -> Paths {
         Paths {
-            config: self.config.clone().unwrap_or_else(crate::config::file::default_path),
-            data_dir: self
-                .data_dir
+            config: self
+                .config
                 .clone()
-                .unwrap_or_else(|| dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("mcp-auth-broker")),
+                .unwrap_or_else(crate::config::file::default_path),
+            data_dir: self.data_dir.clone().unwrap_or_else(|| {
+                dirs::data_dir()
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("mcp-auth-broker")
+            }),
             port_flag: self.port,
         }
     }
@@ -76,7 +84,8 @@ pub fn display_available() -> bool {
     if cfg!(any(target_os = "macos", target_os = "windows")) {
         return true;
     }
-    std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty()) || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
+    std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
 }
 
 pub fn run() -> ExitCode {

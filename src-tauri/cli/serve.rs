@@ -26,7 +26,9 @@ impl StartError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Config(_) => exit::USAGE,
-            StartError::Bind(BindError::HeldByBroker { .. } | BindError::InUse { .. }) => exit::PORT_IN_USE,
+            StartError::Bind(BindError::HeldByBroker { .. } | BindError::InUse { .. }) => {
+                exit::PORT_IN_USE
+            }
             StartError::Bind(BindError::Other { .. }) | StartError::Broker(_) => exit::FAILURE,
         }
     }
@@ -43,12 +45,22 @@ pub async fn start(paths: &Paths, opener: Opener) -> Result<Core, StartError> {
     let loaded = file::read(&paths.config)?;
     let port = paths.port(loaded.validated.config.port);
     let listener = gateway::bind(port).await?;
-    let settings = Settings { port, config_path: paths.config.clone(), data_dir: paths.data_dir.clone(), opener };
+    let settings = Settings {
+        port,
+        config_path: paths.config.clone(),
+        data_dir: paths.data_dir.clone(),
+        opener,
+    };
     let broker = Broker::new(settings, Arc::new(KeyringStore))?;
     broker.start_background()?;
     let stop = broker.shutdown_token();
-    let gateway = tokio::spawn(gateway::serve(listener, broker.clone(), async move { stop.cancelled().await }));
-    tracing::info!("gateway listening on http://127.0.0.1:{port} (config {})", paths.config.display());
+    let gateway = tokio::spawn(gateway::serve(listener, broker.clone(), async move {
+        stop.cancelled().await
+    }));
+    tracing::info!(
+        "gateway listening on http://127.0.0.1:{port} (config {})",
+        paths.config.display()
+    );
     Ok(Core { broker, gateway })
 }
 

@@ -23,7 +23,9 @@ impl IntoResponse for GatewayError {
             GatewayError::ForbiddenOrigin => StatusCode::FORBIDDEN,
             GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
         };
-        let body = Json(json!({ "error": status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "_"), "error_description": self.to_string() }));
+        let body = Json(
+            json!({ "error": status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "_"), "error_description": self.to_string() }),
+        );
         (status, body).into_response()
     }
 }

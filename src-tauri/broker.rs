@@ -8,13 +8,19 @@ use tokio::sync::{broadcast, watch, Mutex};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use std::time::Duration;
+
 use crate::config::file::{self, ConfigFileError, Loaded};
 use crate::config::{Config, RawConfig, ServerConfig, ServerName};
 use crate::health::{Health, StatusMap};
 use crate::issuer::Issuer;
 use crate::opener::Opener;
+use crate::secret::Secret;
 use crate::upstream::{Upstream, UpstreamDeps};
 use crate::vault::{TokenStore, Vault};
+
+/// Quiet time after the last file event before the config is re-read.
+const RELOAD_SETTLE: Duration = Duration::from_millis(150);
 
 /// How this broker instance runs. Fixed for its lifetime.
 #[derive(Debug, Clone)]
@@ -119,6 +125,9 @@ struct Inner {
     upstream: Upstream,
     issuer: Issuer,
     health: Health,
+    /// Authenticates the local admin API (CLI `login`, `logout`, `check`); new on every start,
+    /// readable only by this user in `<data dir>/admin.token`.
+    admin_token: Secret,
 }
 
 impl Broker {
@@ -149,6 +158,11 @@ impl Broker {
             }
         })?;
         let health = Health::new(&config.borrow());
+        let admin_token =
+            write_admin_token(&settings.data_dir).map_err(|e| BrokerError::DataDir {
+                path: settings.data_dir.clone(),
+                message: e.to_string(),
+            })?;
         Ok(Broker {
             inner: Arc::new(Inner {
                 settings,
@@ -161,6 +175,7 @@ impl Broker {
                 upstream,
                 issuer,
                 health,
+                admin_token,
             }),
         })
     }
@@ -216,6 +231,11 @@ impl Broker {
 
     pub fn status(&self) -> watch::Receiver<StatusMap> {
         self.inner.health.subscribe()
+    }
+
+    /// True when `presented` is this run's admin token (constant-time).
+    pub fn is_admin_token(&self, presented: &str) -> bool {
+        Secret::new(presented) == self.inner.admin_token
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -291,6 +311,9 @@ impl Broker {
                     _ = stop.cancelled() => break,
                     change = changes.recv() => {
                         if change.is_none() { break; }
+                        // Editors often truncate then write: let a burst of events settle so a
+                        // half-written file is not mistaken for the new config.
+                        while let Ok(Some(())) = tokio::time::timeout(RELOAD_SETTLE, changes.recv()).await {}
                         let _ = broker.reload().await;
                     }
                 }
@@ -299,4 +322,31 @@ impl Broker {
         self.inner.health.start(self.clone());
         Ok(())
     }
+}
+
+/// The file holding the admin token of the running broker.
+pub fn admin_token_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("admin.token")
+}
+
+/// Creates a fresh random admin token and writes it where only this user can read it.
+fn write_admin_token(data_dir: &std::path::Path) -> std::io::Result<Secret> {
+    use base64::Engine;
+    let token = Secret::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
+    );
+    let path = admin_token_path(data_dir);
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::io::Write;
+        let mut f = options.open(&tmp)?;
+        f.write_all(token.expose().as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(token)
 }

@@ -33,8 +33,14 @@ const SENSITIVE_KEYS: &[&str] = &[
 
 const REDACTED: &str = "[redacted]";
 
-/// Where log files go: `<OS state/data dir>/mcp-auth-broker/logs`.
+/// Where log files go: `~/Library/Logs/mcp-auth-broker` on macOS, else
+/// `<OS state dir, or local data dir>/mcp-auth-broker/logs`.
 pub fn default_log_dir() -> PathBuf {
+    if cfg!(target_os = "macos") {
+        if let Some(home) = dirs::home_dir() {
+            return home.join("Library").join("Logs").join("mcp-auth-broker");
+        }
+    }
     dirs::state_dir()
         .or_else(dirs::data_local_dir)
         .unwrap_or_else(std::env::temp_dir)
@@ -128,7 +134,7 @@ pub fn redact(line: &str) -> Cow<'_, str> {
             }
             let value_start = from + i;
             let len = line[value_start..]
-                .find(|c: char| matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ' ' | '\n' | ';'))
+                .find(['&', '"', '\'', ',', '}', ')', ' ', '\n', ';'])
                 .unwrap_or(line.len() - value_start);
             if len > 0 && &line[value_start..value_start + len] != REDACTED {
                 cuts.push((value_start, value_start + len));
@@ -201,6 +207,47 @@ mod tests {
             assert!(!out.contains(secret), "{line:?} leaked {secret:?}: {out}");
             assert!(out.contains("[redacted]"), "{out}");
         }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_through_the_subscriber_are_redacted() {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(super::Redacting(move || sink.clone()))
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(header = "Bearer eyJhbGciOi.payload.sig", "proxying");
+            tracing::warn!(
+                "token endpoint said {}",
+                r#"{"access_token":"at-777","expires_in":3600}"#
+            );
+            tracing::error!(body = "code=abc123&code_verifier=ver456", "exchange failed");
+        });
+        let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        for secret in ["eyJhbGciOi", "at-777", "abc123", "ver456"] {
+            assert!(!out.contains(secret), "leaked {secret}: {out}");
+        }
+        assert!(
+            out.contains("proxying")
+                && out.contains("exchange failed")
+                && out.contains("expires_in"),
+            "{out}"
+        );
     }
 
     #[test]

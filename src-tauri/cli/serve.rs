@@ -74,6 +74,8 @@ pub fn run_headless(paths: Paths) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Registered before the gateway announces itself, so an early SIGTERM is not fatal.
+        let stop = stop_signal();
         let core = match start(&paths, Opener::Print).await {
             Ok(core) => core,
             Err(e) => {
@@ -83,7 +85,8 @@ pub fn run_headless(paths: Paths) -> ExitCode {
         };
         let broker = core.broker.clone();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            stop.await;
+            tracing::info!("shutting down");
             broker.shutdown();
         });
         match core.gateway.await {
@@ -98,4 +101,23 @@ pub fn run_headless(paths: Paths) -> ExitCode {
             }
         }
     })
+}
+
+/// Registers for Ctrl-C and, on Unix, SIGTERM (what service managers and `kill` send) right
+/// away; the returned future resolves when either arrives.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = ctrl_c.await;
+    }
 }

@@ -4,16 +4,27 @@
 //! Architecture Invariant: only `gateway` imports axum; route modules return `Router<Broker>`
 //! and are composed in [`router`], under the loopback guard.
 
+pub mod admin;
+pub mod authserver;
+pub mod consent;
 pub mod error;
 pub mod guard;
+pub mod host;
+pub mod pages;
+pub mod proxy;
+pub mod resource;
+pub mod rpc;
+pub mod state;
+pub mod token;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -26,7 +37,14 @@ pub const SERVICE_NAME: &str = "mcp-auth-broker";
 pub fn router(broker: Broker) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(admin::routes())
+        .merge(proxy::routes())
+        .merge(resource::routes())
+        .merge(authserver::routes())
+        .merge(consent::routes())
+        .merge(token::routes())
         .fallback(not_found)
+        .layer(Extension(Arc::new(state::GatewayState::default())))
         .layer(axum::middleware::from_fn_with_state(
             broker.clone(),
             guard::loopback_guard,

@@ -27,8 +27,6 @@ step "cargo clippy (core without the desktop feature)"
 cargo clippy --no-default-features --lib -- -D warnings
 step "fuzz targets compile (run them with scripts/fuzz.sh)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
-step "benchmark compiles (run it with: cargo bench --no-default-features --bench proxy)"
-cargo check --no-default-features --benches
 step "build tests"
 cargo test --no-run
 

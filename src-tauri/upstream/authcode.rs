@@ -31,6 +31,7 @@ impl Upstream {
         &self,
         server: &ServerConfig,
         opener: &Opener,
+        scope: Option<String>,
     ) -> Result<SignIn, UpstreamError> {
         let name = server.name.as_str();
         let setup = |detail: String| UpstreamError::Setup {
@@ -113,7 +114,7 @@ impl Upstream {
         let mut req = c
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge);
-        if let Some(scope) = d.scope(&server.scopes) {
+        if let Some(scope) = scope.or_else(|| d.scope(&server.scopes)) {
             req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
         }
         for (k, v) in resource_param(resource.as_deref()) {

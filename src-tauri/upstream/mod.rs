@@ -356,7 +356,18 @@ impl Upstream {
         server: &ServerConfig,
         opener: &Opener,
     ) -> Result<SignIn, UpstreamError> {
-        self.start_sign_in(server, opener).await
+        self.start_sign_in(server, opener, None).await
+    }
+
+    /// [`Upstream::sign_in`] asking for `scope` (a step-up after a 403 `insufficient_scope`,
+    /// whose challenge scope is authoritative); `None` = the usual scope selection.
+    pub async fn sign_in_with_scope(
+        &self,
+        server: &ServerConfig,
+        opener: &Opener,
+        scope: Option<String>,
+    ) -> Result<SignIn, UpstreamError> {
+        self.start_sign_in(server, opener, scope).await
     }
 
     /// Completes a sign-in from the `/oauth/callback` query; returns the server signed in.

@@ -231,7 +231,7 @@ pub async fn ensure_client(
         .or_else(|| server.registration_url.as_ref().map(Url::to_string))
         .or(legacy_register)
         .ok_or_else(|| setup(server, format!("the authorization server {issuer} offers no dynamic client registration; register an OAuth app with it (redirect URI {}) and set \"client_id\" (and \"client_secret\") for this server", ctx.redirect_uri)))?;
-    register(ctx, server, issuer, &endpoint).await
+    register(ctx, server, issuer, &endpoint, methods).await
 }
 
 /// RFC 7591 registration as a public client with refresh tokens and the fixed redirect URI.
@@ -240,8 +240,22 @@ async fn register(
     server: &ServerConfig,
     issuer: &str,
     endpoint: &str,
+    methods: Option<&[String]>,
 ) -> Result<(ClientInfo, Registration), UpstreamError> {
     let name = server.name.as_str();
+    // A public client when the AS allows it (or says nothing); else what it does accept.
+    let requested = match methods {
+        Some(m) if !m.iter().any(|x| x == "none") => {
+            if m.iter().any(|x| x == "client_secret_basic") {
+                "client_secret_basic"
+            } else if m.iter().any(|x| x == "client_secret_post") {
+                "client_secret_post"
+            } else {
+                "none"
+            }
+        }
+        _ => "none",
+    };
     let url = checked(endpoint).map_err(|e| UpstreamError::Protocol {
         server: name.into(),
         detail: e.to_string(),
@@ -251,7 +265,7 @@ async fn register(
         "redirect_uris": [ctx.redirect_uri.as_str()],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
+        "token_endpoint_auth_method": requested,
     });
     let builder = ctx
         .http
@@ -293,10 +307,14 @@ async fn register(
         ),
     })?;
     let secret = a.client_secret.filter(|s| !s.is_empty()).map(Secret::new);
-    let auth = match (a.token_endpoint_auth_method.as_deref(), &secret) {
+    let auth = match (
+        a.token_endpoint_auth_method.as_deref().unwrap_or(requested),
+        &secret,
+    ) {
         (_, None) => ClientAuth::None,
-        (Some("client_secret_post"), Some(_)) => ClientAuth::ClientSecretPost,
-        (_, Some(_)) => ClientAuth::ClientSecretBasic,
+        ("client_secret_post", Some(_)) => ClientAuth::ClientSecretPost,
+        ("client_secret_basic", Some(_)) => ClientAuth::ClientSecretBasic,
+        (_, Some(_)) => secret_auth(methods),
     };
     let key = format!("upstream/{name}/client_secret");
     match &secret {

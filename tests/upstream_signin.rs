@@ -447,3 +447,31 @@ async fn a_changed_redirect_uri_means_a_new_registration() {
     sign_in(&broker, &server).await;
     assert_eq!(count(&up.oauth().counters.register), 2);
 }
+
+#[tokio::test]
+async fn invalid_client_at_the_token_endpoint_drops_the_dynamic_registration() {
+    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    up.oauth().set_fault(TokenFault::Status(
+        401,
+        json!({"error": "invalid_client", "error_description": "unknown client"}),
+    ));
+    let s = broker
+        .broker
+        .upstream()
+        .sign_in(&server, &broker.browser.opener())
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(WAIT, s.done).await.unwrap().unwrap();
+    let why = done.unwrap_err();
+    assert!(
+        why.contains("invalid_client") && why.contains("HTTP 401"),
+        "{why}"
+    );
+    up.oauth().set_fault(TokenFault::None);
+    sign_in(&broker, &server).await;
+    assert_eq!(
+        count(&up.oauth().counters.register),
+        2,
+        "a fresh registration after invalid_client"
+    );
+}

@@ -281,15 +281,22 @@ impl Upstream {
         for (k, v) in resource_param(flow.resource.as_deref()) {
             req = req.add_extra_param(k, v);
         }
-        let resp = req.request_async(&oh).await.map_err(|e| {
-            describe(
-                "token request",
-                flow.token_endpoint.as_str(),
-                &oh.answer(),
-                e,
-            )
-            .into_error(name)
-        })?;
+        let resp = match req.request_async(&oh).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let f = describe(
+                    "token request",
+                    flow.token_endpoint.as_str(),
+                    &oh.answer(),
+                    e,
+                );
+                if f.oauth_error.as_deref() == Some("invalid_client") {
+                    // A stale dynamic registration: the next sign-in registers afresh.
+                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                }
+                return Err(f.into_error(name));
+            }
+        };
         let stored = Stored::from_response(&resp, None, now());
         tokens::save(&self.inner.deps.vault, name, &stored)
             .await

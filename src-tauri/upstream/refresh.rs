@@ -179,7 +179,11 @@ impl Upstream {
                     server: server.name.clone(),
                     reason: f.detail.clone(),
                 });
-                if f.invalid_grant() {
+                if f.oauth_error.as_deref() == Some("invalid_client") && reg.method == Method::Dcr {
+                    // The AS forgot our registration: register afresh at the next sign-in.
+                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                }
+                if f.invalid_grant() || f.oauth_error.as_deref() == Some("invalid_client") {
                     let mut meta = s.meta.clone();
                     meta.refresh_rejected = true;
                     tokens::save_meta(vault, name, &meta)

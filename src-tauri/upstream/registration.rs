@@ -97,6 +97,19 @@ pub fn save_record(data_dir: &Path, server: &str, record: &Record) -> std::io::R
     std::fs::rename(tmp, path)
 }
 
+/// Drops a dynamic registration the AS no longer accepts (`invalid_client`).
+pub fn forget_dcr(data_dir: &Path, server: &str) {
+    let mut record = load_record(data_dir, server);
+    if record
+        .registration
+        .as_ref()
+        .is_some_and(|r| r.method == Method::Dcr)
+    {
+        record.registration = None;
+        let _ = save_record(data_dir, server, &record);
+    }
+}
+
 pub fn remove_record(data_dir: &Path, server: &str) {
     let _ = std::fs::remove_file(record_path(data_dir, server));
 }

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod resource;
 pub mod rpc;
 pub mod state;
+pub mod status;
 pub mod token;
 
 use std::future::Future;
@@ -44,6 +45,7 @@ pub fn router(broker: Broker) -> Router {
         .merge(authserver::routes())
         .merge(consent::routes())
         .merge(token::routes())
+        .merge(status::routes())
         .merge(callback::routes())
         .fallback(not_found)
         .layer(Extension(Arc::new(state::GatewayState::default())))

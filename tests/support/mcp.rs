@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::random_token;
-use super::upstream::{Auth, McpFault, ResponseMode, UpstreamState};
+use super::upstream::{McpFault, Requires, ResponseMode, UpstreamState};
 
 /// The protocol versions the test upstream speaks, newest first.
 pub const VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -36,20 +36,20 @@ pub(crate) async fn prm(State(s): State<Arc<UpstreamState>>) -> Json<Value> {
     }))
 }
 
-/// `Ok` when the request carries what the upstream's [`Auth`] demands; else the 401.
-fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
+/// `Ok` when the request carries what the upstream's [`Requires`] demands; else the 401.
+fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let (ok, error) = match &s.auth {
-        Auth::None => (true, None),
-        Auth::Static(expected) => (bearer == Some(expected.as_str()), Some("invalid_token")),
-        Auth::Header(name, expected) => (
+        Requires::None => (true, None),
+        Requires::Static(expected) => (bearer == Some(expected.as_str()), Some("invalid_token")),
+        Requires::Header(name, expected) => (
             headers.get(name.as_str()).and_then(|v| v.to_str().ok()) == Some(expected.as_str()),
             None,
         ),
-        Auth::OAuth => match bearer {
+        Requires::OAuth => match bearer {
             None => (false, None),
             Some(token) => (
                 s.auth_server.validate(token).is_some(),
@@ -76,14 +76,19 @@ fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
         [("www-authenticate", challenge)],
         Json(json!({"error": "unauthorized"})),
     )
-        .into_response())
+        .into_response()
+        .into())
 }
 
-fn session_ok(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
+fn session_ok(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
-        None => Err((StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required").into_response()),
+        None => Err(Box::new(
+            (StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required").into_response(),
+        )),
         Some(id) if s.sessions.lock().unwrap().contains(id) => Ok(()),
-        Some(_) => Err((StatusCode::NOT_FOUND, "unknown session").into_response()),
+        Some(_) => Err(Box::new(
+            (StatusCode::NOT_FOUND, "unknown session").into_response(),
+        )),
     }
 }
 
@@ -126,7 +131,7 @@ pub(crate) async fn post(
     body: Bytes,
 ) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
-        return r;
+        return *r;
     }
     let fault = s.fault.lock().unwrap().clone();
     match fault {
@@ -190,7 +195,7 @@ pub(crate) async fn post(
         );
     }
     if let Err(r) = session_ok(&s, &headers) {
-        return r;
+        return *r;
     }
     let Some(id) = id else {
         s.counters.notifications.fetch_add(1, Ordering::SeqCst);
@@ -282,13 +287,13 @@ fn slow_stream(s: Arc<UpstreamState>, id: Value, msg: &Value, steps: u64) -> Res
 
 pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
-        return r;
+        return *r;
     }
     if !s.get_stream {
         return (StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST, DELETE")]).into_response();
     }
     if let Err(r) = session_ok(&s, &headers) {
-        return r;
+        return *r;
     }
     let mut changes = s.list_changed.subscribe();
     let (tx, rx) = mpsc::channel(4);
@@ -313,7 +318,7 @@ pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap)
 
 pub(crate) async fn delete(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
-        return r;
+        return *r;
     }
     let id = headers
         .get("mcp-session-id")

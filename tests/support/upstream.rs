@@ -15,7 +15,7 @@ use super::record::{self, Recorder, Served};
 
 /// What `/mcp` demands of a request.
 #[derive(Debug, Clone)]
-pub enum Auth {
+pub enum Requires {
     /// Anything goes.
     None,
     /// `Authorization: Bearer <token>` with a token issued by this upstream's own test AS.
@@ -48,7 +48,7 @@ pub enum McpFault {
 
 #[derive(Debug, Clone)]
 pub struct UpstreamOptions {
-    pub auth: Auth,
+    pub auth: Requires,
     /// `scope` in the 401 challenge and `scopes_supported` in the PRM (space separated).
     pub scope: Option<String>,
     pub response: ResponseMode,
@@ -62,7 +62,7 @@ pub struct UpstreamOptions {
 impl Default for UpstreamOptions {
     fn default() -> Self {
         UpstreamOptions {
-            auth: Auth::None,
+            auth: Requires::None,
             scope: Some("mcp:read".into()),
             response: ResponseMode::Json,
             tools: mcp::default_tools(),
@@ -76,7 +76,7 @@ impl UpstreamOptions {
     /// An upstream that requires tokens from its own AS.
     pub fn oauth() -> Self {
         UpstreamOptions {
-            auth: Auth::OAuth,
+            auth: Requires::OAuth,
             ..Default::default()
         }
     }
@@ -105,7 +105,7 @@ pub struct McpCounters {
 pub struct UpstreamState {
     pub base: String,
     pub mcp_url: String,
-    pub auth: Auth,
+    pub auth: Requires,
     pub scope: Option<String>,
     pub get_stream: bool,
     pub counters: McpCounters,

@@ -45,6 +45,7 @@
 
 pub mod auth_server;
 pub mod broker;
+pub mod health;
 pub mod mcp;
 pub mod node;
 pub mod record;

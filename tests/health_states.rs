@@ -240,3 +240,31 @@ async fn the_status_endpoint_serves_the_live_map_to_loopback_clients_only() {
 fn name(s: &str) -> mcp_auth_broker::config::ServerName {
     mcp_auth_broker::config::ServerName::parse(s).unwrap()
 }
+
+#[tokio::test]
+async fn a_legacy_sse_transport_server_is_probed_over_its_event_stream() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let broker = monitored(one(
+        "oldie",
+        json!({ "url": up.sse_url, "transport": "sse" }),
+    ))
+    .await;
+    let s = wait_settled(&mut broker.broker.status(), "oldie").await;
+    match s.state {
+        HealthState::Healthy {
+            tools,
+            protocol_version,
+            ..
+        } => {
+            assert_eq!(tools, 3);
+            assert_eq!(protocol_version, "2024-11-05");
+        }
+        other => panic!("expected healthy, got {other:?}"),
+    }
+    assert_eq!(
+        up.recorder().to_path("/messages").len(),
+        3,
+        "initialize, initialized, tools/list"
+    );
+    assert_eq!(count(&up.counters().tools_list), 1);
+}

@@ -8,13 +8,19 @@ use tokio::sync::{broadcast, watch, Mutex};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use std::time::Duration;
+
 use crate::config::file::{self, ConfigFileError, Loaded};
 use crate::config::{Config, RawConfig, ServerConfig, ServerName};
 use crate::health::{Health, StatusMap};
 use crate::issuer::Issuer;
 use crate::opener::Opener;
+use crate::secret::Secret;
 use crate::upstream::{Upstream, UpstreamDeps};
 use crate::vault::{TokenStore, Vault};
+
+/// Quiet time after the last file event before the config is re-read.
+const RELOAD_SETTLE: Duration = Duration::from_millis(150);
 
 /// How this broker instance runs. Fixed for its lifetime.
 #[derive(Debug, Clone)]
@@ -36,7 +42,9 @@ impl Settings {
 
     /// The one redirect URI registered with every upstream authorization server.
     pub fn upstream_redirect_uri(&self) -> Url {
-        self.base_url().join("/oauth/callback").expect("callback URL parses")
+        self.base_url()
+            .join("/oauth/callback")
+            .expect("callback URL parses")
     }
 
     /// The URL a local client is given for `server`.
@@ -51,16 +59,37 @@ impl Settings {
 pub enum Event {
     ConfigReloaded,
     /// The file on disk is broken; the last good config keeps running.
-    ConfigRejected { reason: String },
-    SignInStarted { server: ServerName },
-    SignInFinished { server: ServerName },
-    SignInFailed { server: ServerName, reason: String },
-    SignedOut { server: ServerName },
+    ConfigRejected {
+        reason: String,
+    },
+    SignInStarted {
+        server: ServerName,
+    },
+    SignInFinished {
+        server: ServerName,
+    },
+    SignInFailed {
+        server: ServerName,
+        reason: String,
+    },
+    SignedOut {
+        server: ServerName,
+    },
     /// A server needs the person to sign in (sent once per change, not repeated).
-    NeedsSignIn { server: ServerName },
-    TokenRefreshed { server: ServerName },
-    RefreshFailed { server: ServerName, reason: String },
-    ClientAuthorized { client_name: String, server: String },
+    NeedsSignIn {
+        server: ServerName,
+    },
+    TokenRefreshed {
+        server: ServerName,
+    },
+    RefreshFailed {
+        server: ServerName,
+        reason: String,
+    },
+    ClientAuthorized {
+        client_name: String,
+        server: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +125,9 @@ struct Inner {
     upstream: Upstream,
     issuer: Issuer,
     health: Health,
+    /// Authenticates the local admin API (CLI `login`, `logout`, `check`); new on every start,
+    /// readable only by this user in `<data dir>/admin.token`.
+    admin_token: Secret,
 }
 
 impl Broker {
@@ -106,8 +138,10 @@ impl Broker {
         for warning in &validated.warnings {
             tracing::warn!("config: {warning}");
         }
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| BrokerError::DataDir { path: settings.data_dir.clone(), message: e.to_string() })?;
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| BrokerError::DataDir {
+            path: settings.data_dir.clone(),
+            message: e.to_string(),
+        })?;
         let vault = Vault::new(store);
         let (events, _) = broadcast::channel(256);
         let (config, _) = watch::channel(Arc::new(validated.config));
@@ -117,9 +151,18 @@ impl Broker {
             data_dir: settings.data_dir.clone(),
             events: events.clone(),
         });
-        let issuer = Issuer::open(&settings.data_dir, settings.base_url())
-            .map_err(|e| BrokerError::DataDir { path: settings.data_dir.clone(), message: e.to_string() })?;
+        let issuer = Issuer::open(&settings.data_dir, settings.base_url()).map_err(|e| {
+            BrokerError::DataDir {
+                path: settings.data_dir.clone(),
+                message: e.to_string(),
+            }
+        })?;
         let health = Health::new(&config.borrow());
+        let admin_token =
+            write_admin_token(&settings.data_dir).map_err(|e| BrokerError::DataDir {
+                path: settings.data_dir.clone(),
+                message: e.to_string(),
+            })?;
         Ok(Broker {
             inner: Arc::new(Inner {
                 settings,
@@ -132,6 +175,7 @@ impl Broker {
                 upstream,
                 issuer,
                 health,
+                admin_token,
             }),
         })
     }
@@ -146,7 +190,10 @@ impl Broker {
     }
 
     pub fn server(&self, name: &str) -> Result<ServerConfig, BrokerError> {
-        self.config().server(name).cloned().ok_or_else(|| BrokerError::UnknownServer(name.to_string()))
+        self.config()
+            .server(name)
+            .cloned()
+            .ok_or_else(|| BrokerError::UnknownServer(name.to_string()))
     }
 
     pub fn subscribe_config(&self) -> watch::Receiver<Arc<Config>> {
@@ -186,6 +233,11 @@ impl Broker {
         self.inner.health.subscribe()
     }
 
+    /// True when `presented` is this run's admin token (constant-time).
+    pub fn is_admin_token(&self, presented: &str) -> bool {
+        Secret::new(presented) == self.inner.admin_token
+    }
+
     pub fn shutdown_token(&self) -> CancellationToken {
         self.inner.shutdown.clone()
     }
@@ -212,7 +264,9 @@ impl Broker {
             Err(e) => {
                 tracing::error!("config file rejected, keeping the last good config: {e}");
                 self.inner.config_problem.send_replace(Some(e.to_string()));
-                self.emit(Event::ConfigRejected { reason: e.to_string() });
+                self.emit(Event::ConfigRejected {
+                    reason: e.to_string(),
+                });
                 Err(e)
             }
         }
@@ -220,7 +274,10 @@ impl Broker {
 
     /// Applies an edit to the raw config, validates it, writes the file atomically and publishes
     /// the result. An invalid edit changes nothing and returns every problem.
-    pub async fn edit_config(&self, edit: impl FnOnce(&mut RawConfig)) -> Result<(), ConfigFileError> {
+    pub async fn edit_config(
+        &self,
+        edit: impl FnOnce(&mut RawConfig),
+    ) -> Result<(), ConfigFileError> {
         let mut raw = self.inner.raw.lock().await;
         let mut next = raw.clone();
         edit(&mut next);
@@ -254,6 +311,9 @@ impl Broker {
                     _ = stop.cancelled() => break,
                     change = changes.recv() => {
                         if change.is_none() { break; }
+                        // Editors often truncate then write: let a burst of events settle so a
+                        // half-written file is not mistaken for the new config.
+                        while let Ok(Some(())) = tokio::time::timeout(RELOAD_SETTLE, changes.recv()).await {}
                         let _ = broker.reload().await;
                     }
                 }
@@ -262,4 +322,31 @@ impl Broker {
         self.inner.health.start(self.clone());
         Ok(())
     }
+}
+
+/// The file holding the admin token of the running broker.
+pub fn admin_token_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("admin.token")
+}
+
+/// Creates a fresh random admin token and writes it where only this user can read it.
+fn write_admin_token(data_dir: &std::path::Path) -> std::io::Result<Secret> {
+    use base64::Engine;
+    let token = Secret::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
+    );
+    let path = admin_token_path(data_dir);
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::io::Write;
+        let mut f = options.open(&tmp)?;
+        f.write_all(token.expose().as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(token)
 }

@@ -9,6 +9,7 @@ pub mod issuer;
 pub mod logging;
 pub mod opener;
 pub mod secret;
+pub mod snippets;
 pub mod upstream;
 pub mod urlcheck;
 pub mod vault;

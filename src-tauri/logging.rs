@@ -14,14 +14,33 @@ use tracing_subscriber::EnvFilter;
 
 /// Parameter and field names whose values never reach a log line.
 const SENSITIVE_KEYS: &[&str] = &[
-    "access_token", "refresh_token", "id_token", "client_secret", "code_verifier", "code",
-    "password", "api_key", "apikey", "x-api-key", "token", "authorization", "cookie", "set-cookie", "secret",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "code_verifier",
+    "code",
+    "password",
+    "api_key",
+    "apikey",
+    "x-api-key",
+    "token",
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "secret",
 ];
 
 const REDACTED: &str = "[redacted]";
 
-/// Where log files go: `<OS state/data dir>/mcp-auth-broker/logs`.
+/// Where log files go: `~/Library/Logs/mcp-auth-broker` on macOS, else
+/// `<OS state dir, or local data dir>/mcp-auth-broker/logs`.
 pub fn default_log_dir() -> PathBuf {
+    if cfg!(target_os = "macos") {
+        if let Some(home) = dirs::home_dir() {
+            return home.join("Library").join("Logs").join("mcp-auth-broker");
+        }
+    }
     dirs::state_dir()
         .or_else(dirs::data_local_dir)
         .unwrap_or_else(std::env::temp_dir)
@@ -31,19 +50,32 @@ pub fn default_log_dir() -> PathBuf {
 
 /// Installs the global subscriber. `default_filter` applies when `RUST_LOG` is unset. Returns a
 /// guard that flushes the file writer when dropped.
-pub fn init(log_dir: Option<&Path>, default_filter: &str) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(Redacting(io::stderr)).with_target(false);
-    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d)) {
+pub fn init(
+    log_dir: Option<&Path>,
+    default_filter: &str,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(Redacting(io::stderr))
+        .with_target(false);
+    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d))
+    {
         Some(dir) => {
             let appender = tracing_appender::rolling::daily(dir, "mcp-auth-broker.log");
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Redacting(writer));
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(Redacting(writer));
             (Some(layer), Some(guard))
         }
         None => (None, None),
     };
-    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file_layer)
+        .try_init();
     guard
 }
 
@@ -101,7 +133,9 @@ pub fn redact(line: &str) -> Cow<'_, str> {
                 i += lower[from + i..].find(' ').unwrap_or(0) + 1;
             }
             let value_start = from + i;
-            let len = line[value_start..].find(|c: char| matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ' ' | '\n' | ';')).unwrap_or(line.len() - value_start);
+            let len = line[value_start..]
+                .find(['&', '"', '\'', ',', '}', ')', ' ', '\n', ';'])
+                .unwrap_or(line.len() - value_start);
             if len > 0 && &line[value_start..value_start + len] != REDACTED {
                 cuts.push((value_start, value_start + len));
             }
@@ -111,7 +145,9 @@ pub fn redact(line: &str) -> Cow<'_, str> {
     while let Some(pos) = lower[from..].find("bearer ") {
         let start = from + pos + "bearer ".len();
         from = start;
-        let len = line[start..].find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}')).unwrap_or(line.len() - start);
+        let len = line[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}'))
+            .unwrap_or(line.len() - start);
         if len > 0 && &line[start..start + len] != REDACTED {
             cuts.push((start, start + len));
         }
@@ -147,10 +183,22 @@ mod tests {
     fn redact_hides_bearer_tokens_and_sensitive_parameters() {
         let cases = [
             ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
-            ("body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4", "SplxlOB"),
-            ("body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4", "dBjftJeZ4"),
-            (r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#, "tok-123"),
-            (r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#, "rt-456"),
+            (
+                "body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4",
+                "SplxlOB",
+            ),
+            (
+                "body=grant_type=authorization_code&code=SplxlOB&code_verifier=dBjftJeZ4",
+                "dBjftJeZ4",
+            ),
+            (
+                r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#,
+                "tok-123",
+            ),
+            (
+                r#"{"access_token":"tok-123","refresh_token": "rt-456"}"#,
+                "rt-456",
+            ),
             ("client_secret=s3cr3t", "s3cr3t"),
             ("x-api-key: key-999", "key-999"),
         ];
@@ -161,9 +209,53 @@ mod tests {
         }
     }
 
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_through_the_subscriber_are_redacted() {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(super::Redacting(move || sink.clone()))
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(header = "Bearer eyJhbGciOi.payload.sig", "proxying");
+            tracing::warn!(
+                "token endpoint said {}",
+                r#"{"access_token":"at-777","expires_in":3600}"#
+            );
+            tracing::error!(body = "code=abc123&code_verifier=ver456", "exchange failed");
+        });
+        let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        for secret in ["eyJhbGciOi", "at-777", "abc123", "ver456"] {
+            assert!(!out.contains(secret), "leaked {secret}: {out}");
+        }
+        assert!(
+            out.contains("proxying")
+                && out.contains("exchange failed")
+                && out.contains("expires_in"),
+            "{out}"
+        );
+    }
+
     #[test]
     fn redact_leaves_harmless_lines_and_grant_types_alone() {
-        assert_eq!(redact("server github healthy in 12 ms"), "server github healthy in 12 ms");
+        assert_eq!(
+            redact("server github healthy in 12 ms"),
+            "server github healthy in 12 ms"
+        );
         assert!(redact("grant_type=authorization_code").contains("authorization_code"));
     }
 }

@@ -33,7 +33,8 @@ impl Opener {
     pub fn open(&self, url: &str) -> Result<(), OpenError> {
         let url = check_browser_url(url)?;
         match self {
-            Opener::System => webbrowser::open(url.as_str()).map_err(|e| OpenError::Launch(e.to_string(), url.clone())),
+            Opener::System => webbrowser::open(url.as_str())
+                .map_err(|e| OpenError::Launch(e.to_string(), url.clone())),
             Opener::Print => {
                 eprintln!("Open this address in a browser to sign in:\n  {url}");
                 Ok(())

@@ -99,12 +99,18 @@ mod tests {
 
     #[test]
     fn secret_refs_parse_env_and_keychain_and_reject_literals() {
-        assert_eq!(SecretRef::parse("os.environ/GH"), Some(SecretRef::Env("GH".into())));
+        assert_eq!(
+            SecretRef::parse("os.environ/GH"),
+            Some(SecretRef::Env("GH".into()))
+        );
         assert_eq!(
             SecretRef::parse("keychain:config/gh/client_secret"),
             Some(SecretRef::Keychain("config/gh/client_secret".into()))
         );
         assert_eq!(SecretRef::parse("abc123"), None);
-        assert_eq!(SecretRef::keychain_for("gh", "client_secret").to_string(), "keychain:config/gh/client_secret");
+        assert_eq!(
+            SecretRef::keychain_for("gh", "client_secret").to_string(),
+            "keychain:config/gh/client_secret"
+        );
     }
 }

@@ -94,12 +94,30 @@ mod tests {
         assert!(check_remote_url("http://127.0.0.1:9/mcp").is_ok());
         assert!(check_remote_url("http://localhost:9/mcp").is_ok());
         assert!(check_remote_url("http://[::1]:9/mcp").is_ok());
-        assert_eq!(check_remote_url("http://example.com/"), Err(UrlProblem::InsecureHttp));
-        assert_eq!(check_remote_url("file:///etc/passwd"), Err(UrlProblem::Scheme("file".into())));
-        assert_eq!(check_remote_url("javascript:alert(1)"), Err(UrlProblem::Scheme("javascript".into())));
-        assert_eq!(check_remote_url("https://u:p@example.com/"), Err(UrlProblem::Userinfo));
-        assert_eq!(check_remote_url("https://example.com/#x"), Err(UrlProblem::Fragment));
-        assert_eq!(check_remote_url("https://example.com/a b"), Err(UrlProblem::ControlChars));
+        assert_eq!(
+            check_remote_url("http://example.com/"),
+            Err(UrlProblem::InsecureHttp)
+        );
+        assert_eq!(
+            check_remote_url("file:///etc/passwd"),
+            Err(UrlProblem::Scheme("file".into()))
+        );
+        assert_eq!(
+            check_remote_url("javascript:alert(1)"),
+            Err(UrlProblem::Scheme("javascript".into()))
+        );
+        assert_eq!(
+            check_remote_url("https://u:p@example.com/"),
+            Err(UrlProblem::Userinfo)
+        );
+        assert_eq!(
+            check_remote_url("https://example.com/#x"),
+            Err(UrlProblem::Fragment)
+        );
+        assert_eq!(
+            check_remote_url("https://example.com/a b"),
+            Err(UrlProblem::ControlChars)
+        );
     }
 
     #[test]

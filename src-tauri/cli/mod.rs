@@ -1,7 +1,10 @@
 //! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
 //! `main` is a thin call into [`run`].
 
+pub mod login;
+pub mod remote;
 pub mod serve;
+pub mod servers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +25,11 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "mcp-auth-broker", version, about = "A local MCP auth broker: sign in to each remote MCP server once, use it from every client.")]
+#[command(
+    name = "mcp-auth-broker",
+    version,
+    about = "A local MCP auth broker: sign in to each remote MCP server once, use it from every client."
+)]
 pub struct Cli {
     /// Gateway port on 127.0.0.1 (default: the config's "port", else 47823).
     #[arg(long, global = true)]
@@ -41,6 +48,36 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker headless (no tray, no window).
     Serve,
+    /// Show each server's flow, health and token expiry (from the running broker).
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign in to a server (opens the browser once; the running broker keeps the tokens).
+    Login {
+        name: String,
+        /// Print the sign-in address instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Sign out of a server: revoke upstream tokens where offered and delete them locally.
+    Logout { name: String },
+    /// Ask the running broker to check a server's health now.
+    Check { name: String },
+    /// List the configured servers and their client URLs.
+    List,
+    /// Add a server to the config.
+    Add(Box<servers::AddArgs>),
+    /// Remove a server from the config (and the secrets typed in for it).
+    Remove { name: String },
+    /// Print the snippet that points a client at a server through the broker.
+    ClientConfig {
+        name: String,
+        /// claude, cursor or vscode.
+        #[arg(long = "for", value_name = "CLIENT")]
+        client: String,
+    },
 }
 
 /// Paths and port after defaults are applied.
@@ -54,11 +91,15 @@ pub struct Paths {
 impl Cli {
     pub fn paths(&self) -> Paths {
         Paths {
-            config: self.config.clone().unwrap_or_else(crate::config::file::default_path),
-            data_dir: self
-                .data_dir
+            config: self
+                .config
                 .clone()
-                .unwrap_or_else(|| dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("mcp-auth-broker")),
+                .unwrap_or_else(crate::config::file::default_path),
+            data_dir: self.data_dir.clone().unwrap_or_else(|| {
+                dirs::data_dir()
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("mcp-auth-broker")
+            }),
             port_flag: self.port,
         }
     }
@@ -76,7 +117,8 @@ pub fn display_available() -> bool {
     if cfg!(any(target_os = "macos", target_os = "windows")) {
         return true;
     }
-    std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty()) || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
+    std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
 }
 
 pub fn run() -> ExitCode {
@@ -88,6 +130,16 @@ pub fn run() -> ExitCode {
     let paths = cli.paths();
     match cli.command {
         Some(Command::Serve) => serve::run_headless(paths),
+        Some(Command::Status { json }) => remote::status(&paths, json),
+        Some(Command::Login { name, no_browser }) => login::login(&paths, &name, no_browser),
+        Some(Command::Logout { name }) => login::logout(&paths, &name),
+        Some(Command::Check { name }) => login::check(&paths, &name),
+        Some(Command::List) => servers::list(&paths),
+        Some(Command::Add(args)) => servers::add(&paths, *args),
+        Some(Command::Remove { name }) => servers::remove(&paths, &name),
+        Some(Command::ClientConfig { name, client }) => {
+            servers::client_config(&paths, &name, &client)
+        }
         None => run_app(paths),
     }
 }

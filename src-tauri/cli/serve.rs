@@ -26,7 +26,9 @@ impl StartError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Config(_) => exit::USAGE,
-            StartError::Bind(BindError::HeldByBroker { .. } | BindError::InUse { .. }) => exit::PORT_IN_USE,
+            StartError::Bind(BindError::HeldByBroker { .. } | BindError::InUse { .. }) => {
+                exit::PORT_IN_USE
+            }
             StartError::Bind(BindError::Other { .. }) | StartError::Broker(_) => exit::FAILURE,
         }
     }
@@ -43,12 +45,22 @@ pub async fn start(paths: &Paths, opener: Opener) -> Result<Core, StartError> {
     let loaded = file::read(&paths.config)?;
     let port = paths.port(loaded.validated.config.port);
     let listener = gateway::bind(port).await?;
-    let settings = Settings { port, config_path: paths.config.clone(), data_dir: paths.data_dir.clone(), opener };
+    let settings = Settings {
+        port,
+        config_path: paths.config.clone(),
+        data_dir: paths.data_dir.clone(),
+        opener,
+    };
     let broker = Broker::new(settings, Arc::new(KeyringStore))?;
     broker.start_background()?;
     let stop = broker.shutdown_token();
-    let gateway = tokio::spawn(gateway::serve(listener, broker.clone(), async move { stop.cancelled().await }));
-    tracing::info!("gateway listening on http://127.0.0.1:{port} (config {})", paths.config.display());
+    let gateway = tokio::spawn(gateway::serve(listener, broker.clone(), async move {
+        stop.cancelled().await
+    }));
+    tracing::info!(
+        "gateway listening on http://127.0.0.1:{port} (config {})",
+        paths.config.display()
+    );
     Ok(Core { broker, gateway })
 }
 
@@ -62,6 +74,8 @@ pub fn run_headless(paths: Paths) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Registered before the gateway announces itself, so an early SIGTERM is not fatal.
+        let stop = stop_signal();
         let core = match start(&paths, Opener::Print).await {
             Ok(core) => core,
             Err(e) => {
@@ -71,7 +85,8 @@ pub fn run_headless(paths: Paths) -> ExitCode {
         };
         let broker = core.broker.clone();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            stop.await;
+            tracing::info!("shutting down");
             broker.shutdown();
         });
         match core.gateway.await {
@@ -86,4 +101,23 @@ pub fn run_headless(paths: Paths) -> ExitCode {
             }
         }
     })
+}
+
+/// Registers for Ctrl-C and, on Unix, SIGTERM (what service managers and `kill` send) right
+/// away; the returned future resolves when either arrives.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = ctrl_c.await;
+    }
 }

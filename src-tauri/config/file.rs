@@ -16,22 +16,39 @@ pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     #[error("cannot read config file {path}: {source}; check the path and its permissions")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")]
     TooLarge { path: PathBuf },
     #[error("config file {path} is not valid JSON at line {line}, column {column}: {message}; fix the syntax (a JSON object with \"mcp_servers\")")]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("config file {path} has {} problem(s):\n{}", .errors.len(), .errors.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { path: PathBuf, errors: Vec<ConfigError> },
+    Invalid {
+        path: PathBuf,
+        errors: Vec<ConfigError>,
+    },
     #[error("cannot write config file {path}: {source}; check that the directory is writable")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot watch config file {path} for changes: {message}")]
     Watch { path: PathBuf, message: String },
 }
 
 /// The config file's default location: `<OS config dir>/mcp-auth-broker/config.json`.
 pub fn default_path() -> PathBuf {
-    dirs::config_dir().unwrap_or_else(|| PathBuf::from(".")).join("mcp-auth-broker").join("config.json")
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("mcp-auth-broker")
+        .join("config.json")
 }
 
 /// A file read and validated, with the raw form kept so edits preserve unknown fields.
@@ -45,14 +62,27 @@ pub struct Loaded {
 pub fn read(path: &Path) -> Result<Loaded, ConfigFileError> {
     let raw = match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => RawConfig::default(),
-        Err(source) => return Err(ConfigFileError::Read { path: path.into(), source }),
-        Ok(meta) if meta.len() > MAX_CONFIG_BYTES => return Err(ConfigFileError::TooLarge { path: path.into() }),
+        Err(source) => {
+            return Err(ConfigFileError::Read {
+                path: path.into(),
+                source,
+            })
+        }
+        Ok(meta) if meta.len() > MAX_CONFIG_BYTES => {
+            return Err(ConfigFileError::TooLarge { path: path.into() })
+        }
         Ok(_) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read { path: path.into(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+                path: path.into(),
+                source,
+            })?;
             parse(path, &text)?
         }
     };
-    let validated = validate(&raw).map_err(|errors| ConfigFileError::Invalid { path: path.into(), errors })?;
+    let validated = validate(&raw).map_err(|errors| ConfigFileError::Invalid {
+        path: path.into(),
+        errors,
+    })?;
     Ok(Loaded { raw, validated })
 }
 
@@ -72,13 +102,28 @@ pub fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigFileError> {
 /// Validates `raw` and writes it atomically (temp file in the same directory, fsync, rename), so
 /// a crash never leaves a half-written config. Refuses to write an invalid config.
 pub fn write(path: &Path, raw: &RawConfig) -> Result<Validated, ConfigFileError> {
-    let validated = validate(raw).map_err(|errors| ConfigFileError::Invalid { path: path.into(), errors })?;
-    let werr = |source| ConfigFileError::Write { path: path.into(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let validated = validate(raw).map_err(|errors| ConfigFileError::Invalid {
+        path: path.into(),
+        errors,
+    })?;
+    let werr = |source| ConfigFileError::Write {
+        path: path.into(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(werr)?;
     let mut text = serde_json::to_string_pretty(raw).expect("config serialises");
     text.push('\n');
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("config"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config"),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -94,22 +139,41 @@ pub fn write(path: &Path, raw: &RawConfig) -> Result<Validated, ConfigFileError>
 
 /// Watches the file's directory; every change to the file sends `()` (bursts may coalesce).
 /// Keep the returned watcher alive for as long as events are wanted.
-pub fn watch(path: &Path) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<()>), ConfigFileError> {
+pub fn watch(
+    path: &Path,
+) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<()>), ConfigFileError> {
     let (tx, rx) = mpsc::channel(1);
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(|source| ConfigFileError::Write { path: dir.clone(), source })?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(|source| ConfigFileError::Write {
+        path: dir.clone(),
+        source,
+    })?;
     let name = path.file_name().map(|n| n.to_os_string());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
-            if event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name) {
+            if event
+                .paths
+                .iter()
+                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            {
                 // A full channel means a reload is already pending: coalescing is the point.
                 let _ = tx.try_send(());
             }
         }
     })
-    .map_err(|e| ConfigFileError::Watch { path: path.into(), message: e.to_string() })?;
+    .map_err(|e| ConfigFileError::Watch {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
     watcher
         .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| ConfigFileError::Watch { path: path.into(), message: e.to_string() })?;
+        .map_err(|e| ConfigFileError::Watch {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
     Ok((watcher, rx))
 }

@@ -35,7 +35,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { servers: BTreeMap::new(), port: None, health_interval: DEFAULT_HEALTH_INTERVAL }
+        Config {
+            servers: BTreeMap::new(),
+            port: None,
+            health_interval: DEFAULT_HEALTH_INTERVAL,
+        }
     }
 }
 
@@ -54,7 +58,8 @@ impl ServerName {
     pub const MAX_LEN: usize = 64;
 
     pub fn parse(name: &str) -> Result<ServerName, String> {
-        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        let ok_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
         if name.is_empty() || name.len() > Self::MAX_LEN {
             return Err(format!("must be 1 to {} characters long", Self::MAX_LEN));
         }
@@ -65,7 +70,18 @@ impl ServerName {
             return Err("must start with a letter or digit".into());
         }
         // Names that would shadow the gateway's own routes.
-        if matches!(name, "mcp" | "oauth" | "authorize" | "token" | "register" | "revoke" | "healthz" | "api" | "consent") {
+        if matches!(
+            name,
+            "mcp"
+                | "oauth"
+                | "authorize"
+                | "token"
+                | "register"
+                | "revoke"
+                | "healthz"
+                | "api"
+                | "consent"
+        ) {
             return Err(format!("'{name}' is reserved for the gateway's own routes"));
         }
         Ok(ServerName(name.to_string()))

@@ -9,7 +9,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::raw::{RawConfig, RawServer};
-use super::{AuthType, Config, HeaderValue, OAuthFlow, ServerConfig, ServerName, Transport, DEFAULT_HEALTH_INTERVAL};
+use super::{
+    AuthType, Config, HeaderValue, OAuthFlow, ServerConfig, ServerName, Transport,
+    DEFAULT_HEALTH_INTERVAL,
+};
 use crate::secret::SecretRef;
 use crate::urlcheck::check_remote_url;
 
@@ -26,8 +29,16 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.server {
-            Some(server) => write!(f, "server \"{server}\", field \"{}\": {}; fix: {}", self.field, self.problem, self.fix),
-            None => write!(f, "field \"{}\": {}; fix: {}", self.field, self.problem, self.fix),
+            Some(server) => write!(
+                f,
+                "server \"{server}\", field \"{}\": {}; fix: {}",
+                self.field, self.problem, self.fix
+            ),
+            None => write!(
+                f,
+                "field \"{}\": {}; fix: {}",
+                self.field, self.problem, self.fix
+            ),
         }
     }
 }
@@ -69,13 +80,24 @@ pub fn validate(raw: &RawConfig) -> Result<Validated, Vec<ConfigError>> {
     };
     let mut servers = BTreeMap::new();
     for (name, entry) in &raw.mcp_servers {
-        let mut v = ServerValidator { name, errors: &mut errors, warnings: &mut warnings };
+        let mut v = ServerValidator {
+            name,
+            errors: &mut errors,
+            warnings: &mut warnings,
+        };
         if let Some(server) = v.server(entry) {
             servers.insert(server.name.clone(), server);
         }
     }
     if errors.is_empty() {
-        Ok(Validated { config: Config { servers, port: raw.port, health_interval }, warnings })
+        Ok(Validated {
+            config: Config {
+                servers,
+                port: raw.port,
+                health_interval,
+            },
+            warnings,
+        })
     } else {
         Err(errors)
     }
@@ -104,25 +126,42 @@ impl ServerValidator<'_> {
         let name = match ServerName::parse(self.name) {
             Ok(n) => Some(n),
             Err(why) => {
-                self.err("name", format!("the name {why}"), "rename the entry, e.g. \"github\" or \"linear-prod\"");
+                self.err(
+                    "name",
+                    format!("the name {why}"),
+                    "rename the entry, e.g. \"github\" or \"linear-prod\"",
+                );
                 None
             }
         };
         for key in raw.unknown.keys() {
-            self.warnings.push(format!("server \"{}\": unknown field \"{key}\" ignored (known: {KNOWN_SERVER_FIELDS})", self.name));
+            self.warnings.push(format!(
+                "server \"{}\": unknown field \"{key}\" ignored (known: {KNOWN_SERVER_FIELDS})",
+                self.name
+            ));
         }
         let url = match raw.url.as_deref() {
             None => {
-                self.err("url", "is missing", "add the upstream MCP endpoint, e.g. \"url\": \"https://mcp.example.com/mcp\"");
+                self.err(
+                    "url",
+                    "is missing",
+                    "add the upstream MCP endpoint, e.g. \"url\": \"https://mcp.example.com/mcp\"",
+                );
                 None
             }
             Some(text) => self.url("url", text),
         };
         let transport = match raw.transport.as_deref() {
-            None | Some("http") | Some("streamable_http") | Some("streamable-http") => Transport::Http,
+            None | Some("http") | Some("streamable_http") | Some("streamable-http") => {
+                Transport::Http
+            }
             Some("sse") => Transport::Sse,
             Some(other) => {
-                self.err("transport", format!("\"{other}\" is not a supported transport"), "use \"http\" (Streamable HTTP) or \"sse\"");
+                self.err(
+                    "transport",
+                    format!("\"{other}\" is not a supported transport"),
+                    "use \"http\" (Streamable HTTP) or \"sse\"",
+                );
                 Transport::Http
             }
         };
@@ -132,7 +171,11 @@ impl ServerValidator<'_> {
             Some("api_key") => AuthType::ApiKey,
             Some("oauth2") => AuthType::OAuth2,
             Some(other) => {
-                self.err("auth_type", format!("\"{other}\" is not an auth type"), "use one of \"none\", \"bearer_token\", \"api_key\", \"oauth2\"");
+                self.err(
+                    "auth_type",
+                    format!("\"{other}\" is not an auth type"),
+                    "use one of \"none\", \"bearer_token\", \"api_key\", \"oauth2\"",
+                );
                 AuthType::None
             }
         };
@@ -145,30 +188,63 @@ impl ServerValidator<'_> {
                 None
             }
         };
-        let auth_value = raw.auth_value.as_deref().and_then(|t| self.secret("auth_value", t));
-        if matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey) && raw.auth_value.is_none() {
+        let auth_value = raw
+            .auth_value
+            .as_deref()
+            .and_then(|t| self.secret("auth_value", t));
+        if matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey) && raw.auth_value.is_none()
+        {
             self.err("auth_value", "is missing for a static-token server", "set \"auth_value\": \"os.environ/VAR\" or store the token in the keychain from the app or `mcp-auth-broker add`");
         }
         if oauth_flow.is_some() && auth_type != AuthType::OAuth2 && raw.auth_type.is_some() {
-            self.err("oauth_flow", "is set but auth_type is not \"oauth2\"", "set \"auth_type\": \"oauth2\" or remove \"oauth_flow\"");
+            self.err(
+                "oauth_flow",
+                "is set but auth_type is not \"oauth2\"",
+                "set \"auth_type\": \"oauth2\" or remove \"oauth_flow\"",
+            );
         }
-        let client_secret = raw.client_secret.as_deref().and_then(|t| self.secret("client_secret", t));
+        let client_secret = raw
+            .client_secret
+            .as_deref()
+            .and_then(|t| self.secret("client_secret", t));
         if let Some(id) = &raw.client_id {
             if id.trim().is_empty() {
-                self.err("client_id", "is empty", "remove it or paste the client ID from the provider");
+                self.err(
+                    "client_id",
+                    "is empty",
+                    "remove it or paste the client ID from the provider",
+                );
             }
         }
-        let token_url = raw.token_url.as_deref().and_then(|t| self.url("token_url", t));
+        let token_url = raw
+            .token_url
+            .as_deref()
+            .and_then(|t| self.url("token_url", t));
         if oauth_flow == Some(OAuthFlow::ClientCredentials) && raw.client_id.is_none() {
-            self.err("client_id", "is required for the client_credentials flow", "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\")");
+            self.err(
+                "client_id",
+                "is required for the client_credentials flow",
+                "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\")",
+            );
         }
-        let authorization_url = raw.authorization_url.as_deref().and_then(|t| self.url("authorization_url", t));
-        let registration_url = raw.registration_url.as_deref().and_then(|t| self.url("registration_url", t));
-        let client_id_metadata_url = raw.client_id_metadata_url.as_deref().and_then(|t| self.cimd_url(t));
+        let authorization_url = raw
+            .authorization_url
+            .as_deref()
+            .and_then(|t| self.url("authorization_url", t));
+        let registration_url = raw
+            .registration_url
+            .as_deref()
+            .and_then(|t| self.url("registration_url", t));
+        let client_id_metadata_url = raw
+            .client_id_metadata_url
+            .as_deref()
+            .and_then(|t| self.cimd_url(t));
         let scopes = self.scopes(raw.scopes.as_ref());
         let headers = self.headers(raw.headers.as_ref());
         let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
-        if delegate && (oauth_flow.is_some() || raw.client_secret.is_some() || raw.auth_value.is_some()) {
+        if delegate
+            && (oauth_flow.is_some() || raw.client_secret.is_some() || raw.auth_value.is_some())
+        {
             self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value, or set delegate_auth_to_upstream to false");
         }
         if self.errors.len() > before {
@@ -219,11 +295,19 @@ impl ServerValidator<'_> {
     fn secret(&mut self, field: &str, text: &str) -> Option<SecretRef> {
         match SecretRef::parse(text) {
             Some(SecretRef::Env(var)) if var.is_empty() => {
-                self.err(field, "names an empty environment variable", "write \"os.environ/VAR_NAME\"");
+                self.err(
+                    field,
+                    "names an empty environment variable",
+                    "write \"os.environ/VAR_NAME\"",
+                );
                 None
             }
             Some(SecretRef::Keychain(entry)) if entry.is_empty() => {
-                self.err(field, "names an empty keychain entry", "store the secret from the app or CLI, which writes the reference for you");
+                self.err(
+                    field,
+                    "names an empty keychain entry",
+                    "store the secret from the app or CLI, which writes the reference for you",
+                );
                 None
             }
             Some(r) => Some(r),
@@ -246,7 +330,9 @@ impl ServerValidator<'_> {
                 let mut out = Vec::new();
                 for item in items {
                     match item.as_str() {
-                        Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) => out.push(s.to_string()),
+                        Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) => {
+                            out.push(s.to_string())
+                        }
                         _ => {
                             self.err("scopes", format!("{item} is not a scope"), "list scopes as strings without spaces, e.g. [\"repo\", \"read:user\"]");
                         }
@@ -255,7 +341,11 @@ impl ServerValidator<'_> {
                 out
             }
             Some(other) => {
-                self.err("scopes", format!("{other} is neither a list nor a string"), "use a list like [\"repo\", \"read:user\"] or a space-separated string");
+                self.err(
+                    "scopes",
+                    format!("{other} is neither a list nor a string"),
+                    "use a list like [\"repo\", \"read:user\"] or a space-separated string",
+                );
                 Vec::new()
             }
         }
@@ -265,26 +355,54 @@ impl ServerValidator<'_> {
         let mut out = BTreeMap::new();
         for (name, value) in raw.into_iter().flatten() {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.err("headers", format!("\"{name}\" is not a valid header name"), "use a token like \"X-Tenant\"");
+                self.err(
+                    "headers",
+                    format!("\"{name}\" is not a valid header name"),
+                    "use a token like \"X-Tenant\"",
+                );
                 continue;
             }
             let lower = name.to_ascii_lowercase();
-            if matches!(lower.as_str(), "host" | "content-length" | "connection" | "transfer-encoding" | "mcp-session-id") {
-                self.err("headers", format!("\"{name}\" is managed by the broker"), "remove it from \"headers\"");
+            if matches!(
+                lower.as_str(),
+                "host" | "content-length" | "connection" | "transfer-encoding" | "mcp-session-id"
+            ) {
+                self.err(
+                    "headers",
+                    format!("\"{name}\" is managed by the broker"),
+                    "remove it from \"headers\"",
+                );
                 continue;
             }
-            let sensitive = ["authorization", "token", "key", "secret", "cookie", "password"].iter().any(|s| lower.contains(s));
+            let sensitive = [
+                "authorization",
+                "token",
+                "key",
+                "secret",
+                "cookie",
+                "password",
+            ]
+            .iter()
+            .any(|s| lower.contains(s));
             match SecretRef::parse(value) {
                 Some(r) => {
                     out.insert(name.clone(), HeaderValue::Secret(r));
                 }
                 None if sensitive => {
                     let field = format!("headers.{name}");
-                    self.err(&field, "holds a literal credential; secrets are never stored in the config file", "use \"os.environ/VAR\" or a keychain reference");
+                    self.err(
+                        &field,
+                        "holds a literal credential; secrets are never stored in the config file",
+                        "use \"os.environ/VAR\" or a keychain reference",
+                    );
                 }
                 None => {
                     if http::HeaderValue::from_str(value).is_err() {
-                        self.err("headers", format!("the value of \"{name}\" is not a valid header value"), "remove control characters and non-ASCII text");
+                        self.err(
+                            "headers",
+                            format!("the value of \"{name}\" is not a valid header value"),
+                            "remove control characters and non-ASCII text",
+                        );
                         continue;
                     }
                     out.insert(name.clone(), HeaderValue::Literal(value.clone()));

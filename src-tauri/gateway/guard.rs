@@ -12,7 +12,9 @@ use crate::broker::Broker;
 
 /// True when `authority` is `127.0.0.1:port`, `localhost:port` or `[::1]:port`.
 pub fn is_loopback_authority(authority: &str, port: u16) -> bool {
-    let Some((host, p)) = authority.rsplit_once(':') else { return false };
+    let Some((host, p)) = authority.rsplit_once(':') else {
+        return false;
+    };
     if p.parse::<u16>().ok() != Some(port) {
         return false;
     }
@@ -21,10 +23,16 @@ pub fn is_loopback_authority(authority: &str, port: u16) -> bool {
 
 /// True when an `Origin` header names the gateway itself over http.
 pub fn is_own_origin(origin: &str, port: u16) -> bool {
-    origin.strip_prefix("http://").is_some_and(|authority| is_loopback_authority(authority, port))
+    origin
+        .strip_prefix("http://")
+        .is_some_and(|authority| is_loopback_authority(authority, port))
 }
 
-pub async fn loopback_guard(State(broker): State<Broker>, request: Request, next: Next) -> Result<Response, GatewayError> {
+pub async fn loopback_guard(
+    State(broker): State<Broker>,
+    request: Request,
+    next: Next,
+) -> Result<Response, GatewayError> {
     let port = broker.settings().port;
     let host = request.headers().get(HOST).and_then(|h| h.to_str().ok());
     match host {

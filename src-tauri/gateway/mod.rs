@@ -4,16 +4,27 @@
 //! Architecture Invariant: only `gateway` imports axum; route modules return `Router<Broker>`
 //! and are composed in [`router`], under the loopback guard.
 
+pub mod admin;
+pub mod authserver;
+pub mod consent;
 pub mod error;
 pub mod guard;
+pub mod host;
+pub mod pages;
+pub mod proxy;
+pub mod resource;
+pub mod rpc;
+pub mod state;
+pub mod token;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -26,13 +37,25 @@ pub const SERVICE_NAME: &str = "mcp-auth-broker";
 pub fn router(broker: Broker) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(admin::routes())
+        .merge(proxy::routes())
+        .merge(resource::routes())
+        .merge(authserver::routes())
+        .merge(consent::routes())
+        .merge(token::routes())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(broker.clone(), guard::loopback_guard))
+        .layer(Extension(Arc::new(state::GatewayState::default())))
+        .layer(axum::middleware::from_fn_with_state(
+            broker.clone(),
+            guard::loopback_guard,
+        ))
         .with_state(broker)
 }
 
 async fn healthz(State(broker): State<Broker>) -> Json<Value> {
-    Json(json!({ "status": "ok", "service": SERVICE_NAME, "version": env!("CARGO_PKG_VERSION"), "port": broker.settings().port }))
+    Json(
+        json!({ "status": "ok", "service": SERVICE_NAME, "version": env!("CARGO_PKG_VERSION"), "port": broker.settings().port }),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::GatewayError {
@@ -60,13 +83,23 @@ pub async fn bind(port: u16) -> Result<TcpListener, BindError> {
 }
 
 async fn identify_holder(port: u16) -> BindError {
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build();
     let url = format!("http://127.0.0.1:{port}/healthz");
     if let Ok(client) = client {
-        if let Ok(resp) = client.get(&url).header("host", format!("127.0.0.1:{port}")).send().await {
+        if let Ok(resp) = client
+            .get(&url)
+            .header("host", format!("127.0.0.1:{port}"))
+            .send()
+            .await
+        {
             if let Ok(v) = resp.json::<Value>().await {
                 if v["service"] == SERVICE_NAME {
-                    return BindError::HeldByBroker { port, version: v["version"].as_str().unwrap_or("?").to_string() };
+                    return BindError::HeldByBroker {
+                        port,
+                        version: v["version"].as_str().unwrap_or("?").to_string(),
+                    };
                 }
             }
         }
@@ -76,9 +109,15 @@ async fn identify_holder(port: u16) -> BindError {
 
 /// Serves the gateway on a bound listener until `shutdown` resolves. Sets `TCP_NODELAY` on every
 /// accepted connection (Nagle plus delayed ACK costs ~40 ms per SSE response otherwise).
-pub async fn serve(listener: TcpListener, broker: Broker, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    broker: Broker,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(broker)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(broker))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -23,11 +23,23 @@ pub enum HealthState {
     /// Only before the first probe finishes.
     Unknown,
     Checking,
-    Healthy { latency_ms: u64, tools: usize, protocol_version: String },
-    NeedsSignIn { reason: String },
-    AuthRejected { detail: String },
-    Unreachable { cause: String },
-    ProtocolError { detail: String },
+    Healthy {
+        latency_ms: u64,
+        tools: usize,
+        protocol_version: String,
+    },
+    NeedsSignIn {
+        reason: String,
+    },
+    AuthRejected {
+        detail: String,
+    },
+    Unreachable {
+        cause: String,
+    },
+    ProtocolError {
+        detail: String,
+    },
     Disabled,
 }
 
@@ -58,7 +70,12 @@ pub struct ServerStatus {
 
 impl ServerStatus {
     pub fn unknown() -> Self {
-        ServerStatus { state: HealthState::Unknown, checked_at: None, flow: None, token: TokenFacts::default() }
+        ServerStatus {
+            state: HealthState::Unknown,
+            checked_at: None,
+            flow: None,
+            token: TokenFacts::default(),
+        }
     }
 }
 
@@ -69,8 +86,14 @@ pub struct Health {
 
 impl Health {
     pub fn new(config: &Config) -> Health {
-        let map = config.servers.keys().map(|name| (name.clone(), ServerStatus::unknown())).collect();
-        Health { status: Arc::new(watch::channel(map).0) }
+        let map = config
+            .servers
+            .keys()
+            .map(|name| (name.clone(), ServerStatus::unknown()))
+            .collect();
+        Health {
+            status: Arc::new(watch::channel(map).0),
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<StatusMap> {

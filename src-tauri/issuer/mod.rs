@@ -1,10 +1,32 @@
 //! The broker's own OAuth 2.1 authorization server state: registered local clients, consents,
-//! authorization codes, broker access/refresh tokens (stored hashed) and local API keys.
-//! Pure bookkeeping and persistence; the HTTP face lives in `gateway`.
+//! authorization codes, broker access/refresh tokens (stored as SHA-256 hashes only) and local
+//! API keys. Pure bookkeeping lives in [`state`] and takes `now`; this handle adds the lock and
+//! persistence (`<data_dir>/issuer.json`, written atomically, mode 0600). The HTTP face lives in
+//! `gateway`.
+//!
+//! Tokens: access tokens (`mab_at_…`, 1 h) and refresh tokens (`mab_rt_…`, 30 days, rotated on
+//! every use; reuse of a rotated one revokes the family) are bound to one server. Local API keys
+//! (`mab_key_…`) are accepted as `Authorization: Bearer <key>` or `x-api-key: <key>`.
 
-use std::path::Path;
+pub mod crypto;
+pub mod model;
+pub mod redirect;
+pub mod register;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use url::Url;
+
+pub use model::*;
+pub use register::{RegistrationError, RegistrationRequest};
+use state::State;
+
+use crate::secret::Secret;
+
+const STATE_FILE: &str = "issuer.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
@@ -12,16 +34,306 @@ pub enum IssuerError {
     Store(String),
 }
 
+/// Why a presented token was not accepted (mapped to `401 invalid_token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Unknown,
+    Expired,
+    /// Valid, but issued for another server (audience mismatch).
+    WrongServer,
+}
+
+/// `/token` failures with their RFC 6749 §5.2 error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidClient(String),
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    InvalidTarget(String),
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+}
+
+impl TokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::InvalidRequest(_) => "invalid_request",
+            TokenError::InvalidClient(_) => "invalid_client",
+            TokenError::InvalidGrant(_) => "invalid_grant",
+            TokenError::InvalidTarget(_) => "invalid_target",
+            TokenError::UnsupportedGrantType(_) => "unsupported_grant_type",
+        }
+    }
+}
+
+pub use state::CodeRequest;
+
+/// Unix seconds now (the one clock read; bookkeeping below takes `now` as a parameter).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Handle to the authorization server state.
 pub struct Issuer {
-    #[allow(dead_code)]
+    /// The default issuer (`http://127.0.0.1:PORT`); the gateway answers with the loopback
+    /// spelling the client used (see `gateway::authserver`).
     issuer: Url,
+    /// Where the state is persisted.
+    path: PathBuf,
+    /// One lock over all bookkeeping; held only for in-memory work and the small atomic write.
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("issuer", &self.issuer.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Issuer {
     /// Opens (or creates) the persisted state under `data_dir`; `issuer` is the gateway root URL.
     pub fn open(data_dir: &Path, issuer: Url) -> Result<Issuer, IssuerError> {
-        let _ = data_dir;
-        Ok(Issuer { issuer })
+        let path = data_dir.join(STATE_FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<State>(&bytes)
+                .map_err(|e| IssuerError::Store(format!("{} is damaged ({e}); move it aside to start over (local clients will sign in again)", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(IssuerError::Store(format!("cannot read {}: {e}", path.display()))),
+        };
+        Ok(Issuer {
+            issuer,
+            path,
+            state: Mutex::new(state),
+        })
+    }
+
+    pub fn issuer_url(&self) -> &Url {
+        &self.issuer
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the state and persists the result.
+    fn mutate<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, IssuerError> {
+        let mut state = self.lock();
+        let out = f(&mut state);
+        state.prune(unix_now());
+        let bytes = serde_json::to_vec(&*state).map_err(|e| IssuerError::Store(e.to_string()))?;
+        write_atomic(&self.path, &bytes)?;
+        Ok(out)
+    }
+
+    /// The hot path of every proxied request: no allocation beyond the hash, no I/O.
+    pub fn authenticate(
+        &self,
+        token: &str,
+        server: &str,
+        now: u64,
+    ) -> Result<Principal, AuthFailure> {
+        self.lock().authenticate(token, server, now)
+    }
+
+    /// RFC 7591 registration of a public client.
+    pub fn register(
+        &self,
+        request: RegistrationRequest,
+        now: u64,
+    ) -> Result<Result<Client, RegistrationError>, IssuerError> {
+        let client = match request.into_client(now) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.mutate(|s| {
+            s.add_client(client.clone())
+                .map(|()| client)
+                .map_err(RegistrationError::Full)
+        })
+    }
+
+    /// Records (or refreshes) a client known by its client ID metadata document.
+    pub fn upsert_metadata_client(&self, client: Client) -> Result<(), IssuerError> {
+        self.mutate(|s| {
+            let last_used = s.clients.get(&client.client_id).and_then(|c| c.last_used);
+            let _ = s.add_client(Client {
+                last_used,
+                ..client
+            });
+        })
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<Client> {
+        self.lock().clients.get(client_id).cloned()
+    }
+
+    pub fn has_consent(&self, client_id: &str, server: &str) -> bool {
+        self.lock().has_consent(client_id, server)
+    }
+
+    pub fn add_consent(&self, client_id: &str, server: &str, now: u64) -> Result<(), IssuerError> {
+        self.mutate(|s| s.add_consent(client_id, server, now))
+    }
+
+    pub fn issue_code(&self, request: CodeRequest, now: u64) -> Secret {
+        self.lock().issue_code(request, now)
+    }
+
+    pub fn exchange_code(
+        &self,
+        code: &str,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        server: Option<&str>,
+        now: u64,
+    ) -> Result<Result<TokenSet, TokenError>, IssuerError> {
+        self.mutate(|s| s.exchange_code(code, client_id, redirect_uri, verifier, server, now))
+    }
+
+    pub fn refresh(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+        server: Option<&str>,
+        now: u64,
+    ) -> Result<Result<TokenSet, TokenError>, IssuerError> {
+        self.mutate(|s| s.refresh(refresh_token, client_id, server, now))
+    }
+
+    /// RFC 7009 revocation of an access or refresh token (unknown tokens are not an error).
+    pub fn revoke_token(&self, token: &str) -> Result<(), IssuerError> {
+        self.mutate(|s| {
+            s.revoke_token(token);
+        })
+    }
+
+    /// Local clients with the servers each was approved for.
+    pub fn list_clients(&self) -> Vec<ClientInfo> {
+        let s = self.lock();
+        let mut out: Vec<ClientInfo> = s
+            .clients
+            .values()
+            .map(|c| ClientInfo {
+                client_id: c.client_id.clone(),
+                client_name: c.client_name.clone(),
+                redirect_uris: c.redirect_uris.clone(),
+                created_at: c.created_at,
+                last_used: c.last_used,
+                approved_servers: s
+                    .consents
+                    .iter()
+                    .filter(|k| k.client_id == c.client_id)
+                    .map(|k| k.server.clone())
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.client_id.cmp(&b.client_id))
+        });
+        out
+    }
+
+    /// Live grants (one per authorization a client holds).
+    pub fn list_grants(&self) -> Vec<GrantInfo> {
+        let s = self.lock();
+        let mut out: Vec<GrantInfo> = s
+            .grants
+            .values()
+            .map(|g| GrantInfo {
+                id: g.id.clone(),
+                client_id: g.client_id.clone(),
+                client_name: s
+                    .clients
+                    .get(&g.client_id)
+                    .and_then(|c| c.client_name.clone()),
+                server: g.server.clone(),
+                created_at: g.created_at,
+                refreshed_at: g.refreshed_at,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        out
+    }
+
+    /// Revokes one grant and its tokens; `false` when it did not exist.
+    pub fn revoke_grant(&self, grant_id: &str) -> Result<bool, IssuerError> {
+        self.mutate(|s| s.revoke_grant(grant_id))
+    }
+
+    /// Forgets a client: its registration, consents, grants and tokens.
+    pub fn revoke_client(&self, client_id: &str) -> Result<bool, IssuerError> {
+        self.mutate(|s| s.revoke_client(client_id))
+    }
+
+    /// Creates a local API key. The returned secret is shown once; only its hash is kept.
+    pub fn create_api_key(
+        &self,
+        name: &str,
+        server: Option<&str>,
+    ) -> Result<(ApiKeyInfo, Secret), IssuerError> {
+        let now = unix_now();
+        self.mutate(|s| s.create_api_key(name, server, now))
+    }
+
+    pub fn list_api_keys(&self) -> Vec<ApiKeyInfo> {
+        self.lock()
+            .api_keys
+            .iter()
+            .map(|k| ApiKeyInfo {
+                id: k.id.clone(),
+                name: k.name.clone(),
+                server: k.server.clone(),
+                created_at: k.created_at,
+            })
+            .collect()
+    }
+
+    pub fn revoke_api_key(&self, id: &str) -> Result<bool, IssuerError> {
+        self.mutate(|s| {
+            let before = s.api_keys.len();
+            s.api_keys.retain(|k| k.id != id);
+            before != s.api_keys.len()
+        })
     }
 }
+
+/// Writes `bytes` to `path` via a temporary file, fsync and rename (owner-only permissions).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IssuerError> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let err =
+        |e: std::io::Error| IssuerError::Store(format!("cannot write {}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests;

@@ -90,13 +90,21 @@ pub enum UpstreamError {
     #[error("server \"{server}\" needs sign-in: {reason}. Sign in from the tray menu (MCP Auth Broker → {server} → Sign in) or run `mcp-auth-broker login {server}`")]
     NeedsSignIn { server: String, reason: String },
     #[error("server \"{server}\" is unreachable at {url}: {cause}")]
-    Unreachable { server: String, url: String, cause: String },
+    Unreachable {
+        server: String,
+        url: String,
+        cause: String,
+    },
     #[error("server \"{server}\": {detail}")]
     AuthRejected { server: String, detail: String },
     #[error("server \"{server}\": {detail}")]
     Protocol { server: String, detail: String },
     #[error("server \"{server}\": {source}")]
-    Vault { server: String, #[source] source: VaultError },
+    Vault {
+        server: String,
+        #[source]
+        source: VaultError,
+    },
     #[error("server \"{server}\": {detail}")]
     Setup { server: String, detail: String },
 }
@@ -158,7 +166,9 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client builds");
-        Upstream { inner: Arc::new(Inner { deps, http }) }
+        Upstream {
+            inner: Arc::new(Inner { deps, http }),
+        }
     }
 
     /// The process-wide pooled HTTP client (no redirects, connect timeout set).
@@ -175,21 +185,38 @@ impl Upstream {
 
     /// The upstream refused `rejected` (401): refresh once per server at a time and return the
     /// new credential, or `NeedsSignIn`.
-    pub async fn after_rejection(&self, server: &ServerConfig, rejected: &Credential) -> Result<Credential, UpstreamError> {
+    pub async fn after_rejection(
+        &self,
+        server: &ServerConfig,
+        rejected: &Credential,
+    ) -> Result<Credential, UpstreamError> {
         let _ = rejected;
-        Err(UpstreamError::NeedsSignIn { server: server.name.to_string(), reason: "the upstream rejected the credential".into() })
+        Err(UpstreamError::NeedsSignIn {
+            server: server.name.to_string(),
+            reason: "the upstream rejected the credential".into(),
+        })
     }
 
     /// Starts an interactive sign-in (only on a user action or a local client's authorization).
-    pub async fn sign_in(&self, server: &ServerConfig, opener: &Opener) -> Result<SignIn, UpstreamError> {
+    pub async fn sign_in(
+        &self,
+        server: &ServerConfig,
+        opener: &Opener,
+    ) -> Result<SignIn, UpstreamError> {
         let _ = opener;
-        Err(UpstreamError::Setup { server: server.name.to_string(), detail: "sign-in is not available yet".into() })
+        Err(UpstreamError::Setup {
+            server: server.name.to_string(),
+            detail: "sign-in is not available yet".into(),
+        })
     }
 
     /// Completes a sign-in from the `/oauth/callback` query; returns the server signed in.
     pub async fn callback(&self, query: &CallbackQuery) -> Result<ServerName, UpstreamError> {
         let _ = query;
-        Err(UpstreamError::Protocol { server: "?".into(), detail: "no sign-in is pending for this state".into() })
+        Err(UpstreamError::Protocol {
+            server: "?".into(),
+            detail: "no sign-in is pending for this state".into(),
+        })
     }
 
     /// Revokes (when offered) and deletes the server's tokens; local deletion happens even if
@@ -207,6 +234,10 @@ impl Upstream {
     /// Discovers the server's auth requirements (no credentials sent) and classifies its flow.
     pub async fn classify(&self, server: &ServerConfig) -> Result<Classification, UpstreamError> {
         let _ = server;
-        Ok(Classification { flow: Some(Flow::None), evidence: vec![], choices: vec![] })
+        Ok(Classification {
+            flow: Some(Flow::None),
+            evidence: vec![],
+            choices: vec![],
+        })
     }
 }

@@ -13,11 +13,19 @@ pub struct MemoryStore {
 
 impl TokenStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Option<Secret>, VaultError> {
-        Ok(self.entries.lock().expect("memory store lock").get(key).cloned())
+        Ok(self
+            .entries
+            .lock()
+            .expect("memory store lock")
+            .get(key)
+            .cloned())
     }
 
     fn set(&self, key: &str, value: &Secret) -> Result<(), VaultError> {
-        self.entries.lock().expect("memory store lock").insert(key.to_string(), value.clone());
+        self.entries
+            .lock()
+            .expect("memory store lock")
+            .insert(key.to_string(), value.clone());
         Ok(())
     }
 

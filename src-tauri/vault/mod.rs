@@ -29,7 +29,9 @@ pub enum VaultError {
     TooLarge(String, usize),
     #[error("environment variable {0} is not set; export it before starting the broker or store the secret in the keychain instead")]
     MissingEnv(String),
-    #[error("keychain entry {0} does not exist; enter the secret again in the app or with the CLI")]
+    #[error(
+        "keychain entry {0} does not exist; enter the secret again in the app or with the CLI"
+    )]
     MissingEntry(String),
     #[error("keychain error: {0}")]
     Other(String),
@@ -54,7 +56,10 @@ pub struct Vault {
 
 impl Vault {
     pub fn new(backend: Arc<dyn TokenStore>) -> Self {
-        Vault { backend, cache: Arc::default() }
+        Vault {
+            backend,
+            cache: Arc::default(),
+        }
     }
 
     /// A vault over a fresh in-memory store (unit tests).
@@ -101,8 +106,13 @@ impl Vault {
     /// Resolves a config secret reference to its value.
     pub async fn resolve(&self, r: &SecretRef) -> Result<Secret, VaultError> {
         match r {
-            SecretRef::Env(var) => std::env::var(var).map(Secret::new).map_err(|_| VaultError::MissingEnv(var.clone())),
-            SecretRef::Keychain(entry) => self.get(entry).await?.ok_or_else(|| VaultError::MissingEntry(entry.clone())),
+            SecretRef::Env(var) => std::env::var(var)
+                .map(Secret::new)
+                .map_err(|_| VaultError::MissingEnv(var.clone())),
+            SecretRef::Keychain(entry) => self
+                .get(entry)
+                .await?
+                .ok_or_else(|| VaultError::MissingEntry(entry.clone())),
         }
     }
 }

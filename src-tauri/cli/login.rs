@@ -1,0 +1,289 @@
+//! `login`, `logout`, `check`: through the running broker's admin API when one answers, else (for
+//! `login`/`logout`) on the same core started in this process.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::servers::fail;
+use super::{exit, serve, Paths};
+use crate::broker::{admin_token_path, Broker, Settings};
+use crate::config::file;
+use crate::opener::Opener;
+use crate::vault::KeyringStore;
+
+enum Reach {
+    /// A broker answered; the admin token was read from its data dir.
+    Running {
+        base: String,
+        token: String,
+    },
+    NotRunning,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime builds")
+}
+
+async fn reach(paths: &Paths, port: u16) -> Reach {
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("client builds");
+    match client.get(format!("{base}/healthz")).send().await {
+        Ok(resp) if resp.status().is_success() => {
+            let token =
+                std::fs::read_to_string(admin_token_path(&paths.data_dir)).unwrap_or_default();
+            Reach::Running {
+                base,
+                token: token.trim().to_string(),
+            }
+        }
+        _ => Reach::NotRunning,
+    }
+}
+
+/// Checks the server exists; returns the gateway port.
+fn prepare(paths: &Paths, name: &str) -> Result<u16, ExitCode> {
+    let loaded = file::read(&paths.config).map_err(|e| fail(exit::USAGE, e))?;
+    if loaded.validated.config.server(name).is_none() {
+        return Err(fail(
+            exit::USAGE,
+            format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
+        ));
+    }
+    Ok(paths.port(loaded.validated.config.port))
+}
+
+fn admin_error(base: &str, status: reqwest::StatusCode, body: &str, paths: &Paths) -> ExitCode {
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return fail(exit::FAILURE, format!("the broker at {base} did not accept the admin token from {}; pass the same --data-dir the running broker uses", admin_token_path(&paths.data_dir).display()));
+    }
+    let detail = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error_description"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.to_string());
+    fail(exit::FAILURE, detail)
+}
+
+pub fn login(paths: &Paths, name: &str, no_browser: bool) -> ExitCode {
+    let port = match prepare(paths, name) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let opener = if no_browser {
+        Opener::Print
+    } else {
+        Opener::System
+    };
+    runtime().block_on(async {
+        match reach(paths, port).await {
+            Reach::Running { base, token } => {
+                login_remote(paths, &base, &token, name, &opener).await
+            }
+            Reach::NotRunning => login_local(paths, name, opener).await,
+        }
+    })
+}
+
+async fn login_remote(
+    paths: &Paths,
+    base: &str,
+    token: &str,
+    name: &str,
+    opener: &Opener,
+) -> ExitCode {
+    let client = reqwest::Client::new();
+    let resp = match client
+        .post(format!("{base}/api/admin/servers/{name}/sign-in"))
+        .bearer_auth(token)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                exit::FAILURE,
+                format!("cannot reach the broker at {base}: {e}"),
+            )
+        }
+    };
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        return admin_error(base, status, &body, paths);
+    }
+    let mut resp = resp;
+    let mut pending = String::new();
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return fail(exit::FAILURE, "the broker closed the sign-in stream without a result; check `mcp-auth-broker status`"),
+            Err(e) => return fail(exit::FAILURE, format!("lost the broker while waiting for the sign-in: {e}")),
+        };
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if let Some(url) = v["authorize_url"].as_str() {
+                open_or_print(opener, url, name);
+            }
+            if v["done"] == true {
+                return finish(name, v["ok"] == true, v["error"].as_str());
+            }
+        }
+    }
+}
+
+async fn login_local(paths: &Paths, name: &str, opener: Opener) -> ExitCode {
+    let core = match serve::start(paths, opener.clone()).await {
+        Ok(core) => core,
+        Err(e) => return fail(e.exit_code(), e),
+    };
+    let broker = core.broker;
+    let result = async {
+        let server = broker.server(name).map_err(|e| e.to_string())?;
+        let attempt = broker
+            .upstream()
+            .sign_in(&server, &opener)
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "Waiting for the browser sign-in to {} …",
+            attempt
+                .authorize_url
+                .host_str()
+                .unwrap_or("the authorization server")
+        );
+        match tokio::time::timeout(crate::gateway::admin::SIGN_IN_WAIT, attempt.done).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err("the sign-in was abandoned".to_string()),
+            Err(_) => Err(
+                "no answer from the browser within 10 minutes; run the command again".to_string(),
+            ),
+        }
+    }
+    .await;
+    broker.shutdown();
+    let _ = core.gateway.await;
+    match result {
+        Ok(()) => finish(name, true, None),
+        Err(e) => finish(name, false, Some(&e)),
+    }
+}
+
+fn open_or_print(opener: &Opener, url: &str, name: &str) {
+    if let Err(e) = opener.open(url) {
+        eprintln!("{e}");
+        if matches!(opener, Opener::System) {
+            eprintln!("Open this address in a browser to sign in to {name}:\n  {url}");
+        }
+    }
+}
+
+fn finish(name: &str, ok: bool, error: Option<&str>) -> ExitCode {
+    if ok {
+        println!("Signed in to \"{name}\".");
+        ExitCode::from(exit::OK)
+    } else {
+        fail(
+            exit::FAILURE,
+            format!(
+                "sign-in to \"{name}\" failed: {}",
+                error.unwrap_or("no reason given")
+            ),
+        )
+    }
+}
+
+pub fn logout(paths: &Paths, name: &str) -> ExitCode {
+    let port = match prepare(paths, name) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    runtime().block_on(async {
+        match reach(paths, port).await {
+            Reach::Running { base, token } => {
+                let resp = reqwest::Client::new()
+                    .post(format!("{base}/api/admin/servers/{name}/sign-out"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => {
+                        println!("Signed out of \"{name}\".");
+                        ExitCode::from(exit::OK)
+                    }
+                    Ok(r) => {
+                        let status = r.status();
+                        let body = r.text().await.unwrap_or_default();
+                        admin_error(&base, status, &body, paths)
+                    }
+                    Err(e) => fail(
+                        exit::FAILURE,
+                        format!("cannot reach the broker at {base}: {e}"),
+                    ),
+                }
+            }
+            Reach::NotRunning => {
+                let settings = Settings {
+                    port,
+                    config_path: paths.config.clone(),
+                    data_dir: paths.data_dir.clone(),
+                    opener: Opener::Print,
+                };
+                let broker = match Broker::new(settings, Arc::new(KeyringStore)) {
+                    Ok(b) => b,
+                    Err(e) => return fail(exit::FAILURE, e),
+                };
+                let result = match broker.server(name) {
+                    Ok(server) => broker
+                        .upstream()
+                        .sign_out(&server)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match result {
+                    Ok(()) => {
+                        println!("Signed out of \"{name}\".");
+                        ExitCode::from(exit::OK)
+                    }
+                    Err(e) => fail(exit::FAILURE, e),
+                }
+            }
+        }
+    })
+}
+
+pub fn check(paths: &Paths, name: &str) -> ExitCode {
+    let port = match prepare(paths, name) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    runtime().block_on(async {
+        match reach(paths, port).await {
+            Reach::Running { base, token } => match reqwest::Client::new().post(format!("{base}/api/admin/servers/{name}/check")).bearer_auth(&token).send().await {
+                Ok(r) if r.status().is_success() => {
+                    println!("Checking \"{name}\"; see `mcp-auth-broker status`.");
+                    ExitCode::from(exit::OK)
+                }
+                Ok(r) => {
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    admin_error(&base, status, &body, paths)
+                }
+                Err(e) => fail(exit::FAILURE, format!("cannot reach the broker at {base}: {e}")),
+            },
+            Reach::NotRunning => fail(exit::FAILURE, format!("no broker is answering on 127.0.0.1:{port}; start it with `mcp-auth-broker serve` (or the desktop app)")),
+        }
+    })
+}

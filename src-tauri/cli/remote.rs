@@ -1,0 +1,175 @@
+//! CLI verbs that talk to a running broker over its loopback API.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::servers::fail;
+use super::{exit, Paths};
+use crate::config::file;
+
+/// The running broker's base URL (the port from `--port`, the config, or the default).
+fn base(paths: &Paths) -> Result<String, ExitCode> {
+    let loaded = file::read(&paths.config).map_err(|e| fail(exit::USAGE, e))?;
+    Ok(format!(
+        "http://127.0.0.1:{}",
+        paths.port(loaded.validated.config.port)
+    ))
+}
+
+fn not_running(base: &str) -> ExitCode {
+    fail(exit::FAILURE, format!("no broker is answering at {base}; start it with `mcp-auth-broker serve` (or the desktop app), or pass the right --port"))
+}
+
+async fn get_json(url: &str) -> Result<Value, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await
+}
+
+pub fn status(paths: &Paths, json: bool) -> ExitCode {
+    let base = match base(paths) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime builds");
+    let body = match rt.block_on(get_json(&format!("{base}/api/status"))) {
+        Ok(v) => v,
+        Err(e) if e.is_connect() || e.is_timeout() => return not_running(&base),
+        Err(e) => {
+            return fail(
+                exit::FAILURE,
+                format!("the broker at {base} answered badly: {e}"),
+            )
+        }
+    };
+    let servers = body.get("servers").cloned().unwrap_or(body);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&servers).expect("JSON serialises")
+        );
+        return ExitCode::from(exit::OK);
+    }
+    print!("{}", status_table(&servers));
+    let all_healthy = servers.as_object().is_none_or(|m| {
+        m.values()
+            .all(|s| s["state"]["state"] == "healthy" || s["state"]["state"] == "disabled")
+    });
+    ExitCode::from(if all_healthy { exit::OK } else { exit::FAILURE })
+}
+
+/// Renders the status map as a table: server, flow, health, token expiry.
+pub fn status_table(servers: &Value) -> String {
+    let mut out = format!(
+        "{:<20} {:<20} {:<16} {:<22} {}\n",
+        "SERVER", "FLOW", "HEALTH", "TOKEN EXPIRES", "DETAIL"
+    );
+    let Some(map) = servers.as_object() else {
+        return out;
+    };
+    if map.is_empty() {
+        out.push_str("(no servers configured)\n");
+    }
+    for (name, s) in map {
+        let flow = s["flow"]["flow"]
+            .as_str()
+            .unwrap_or(if s["flow"].is_null() {
+                "-"
+            } else {
+                "needs your choice"
+            });
+        let state = s["state"]["state"]
+            .as_str()
+            .unwrap_or("unknown")
+            .replace('_', " ");
+        let detail = match s["state"]["state"].as_str() {
+            Some("healthy") => format!(
+                "{} tools, {} ms, {}",
+                s["state"]["tools"],
+                s["state"]["latency_ms"],
+                s["state"]["protocol_version"].as_str().unwrap_or("")
+            ),
+            _ => ["reason", "detail", "cause"]
+                .iter()
+                .find_map(|k| s["state"][*k].as_str())
+                .unwrap_or("")
+                .to_string(),
+        };
+        let expires = s["token"]["expires_at"]
+            .as_u64()
+            .map(format_unix)
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{name:<20} {flow:<20} {state:<16} {expires:<22} {detail}\n"
+        ));
+    }
+    out
+}
+
+/// `2026-11-22 07:05:00 UTC` from Unix seconds (no time-zone database needed).
+pub fn format_unix(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_times_format_as_utc_dates() {
+        assert_eq!(format_unix(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_unix(1_795_331_100), "2026-11-22 07:05:00 UTC");
+        assert_eq!(format_unix(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn the_status_table_shows_flow_health_and_the_actionable_detail() {
+        let v = serde_json::json!({
+            "gh": {"state": {"state": "needs_sign_in", "reason": "no token yet"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}},
+            "m2m": {"state": {"state": "healthy", "tools": 3, "latency_ms": 12, "protocol_version": "2025-11-25"}, "flow": {"flow": "client_credentials"}, "token": {"expires_at": 0}}
+        });
+        let t = status_table(&v);
+        assert!(
+            t.contains("gh")
+                && t.contains("authorization_code")
+                && t.contains("needs sign in")
+                && t.contains("no token yet"),
+            "{t}"
+        );
+        assert!(
+            t.contains("healthy")
+                && t.contains("3 tools, 12 ms, 2025-11-25")
+                && t.contains("1970-01-01"),
+            "{t}"
+        );
+    }
+}

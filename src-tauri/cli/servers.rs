@@ -1,0 +1,237 @@
+//! CLI verbs that edit or read the config file directly: `list`, `add`, `remove`,
+//! `client-config`. A running broker picks up the change by watching the file.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{exit, Paths};
+use crate::config::file;
+use crate::config::RawServer;
+use crate::secret::{Secret, SecretRef};
+use crate::snippets::{snippet, ClientKind};
+use crate::vault::{KeyringStore, TokenStore};
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Server name: the `{server}` in http://127.0.0.1:PORT/{server}/mcp.
+    pub name: String,
+    /// The upstream MCP endpoint.
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, value_name = "none|bearer_token|api_key|oauth2")]
+    pub auth_type: Option<String>,
+    #[arg(long, value_name = "authorization_code|client_credentials")]
+    pub oauth_flow: Option<String>,
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// `os.environ/VAR`, `keychain:ENTRY`, or `-` to read the secret from stdin into the keychain.
+    #[arg(long)]
+    pub client_secret: Option<String>,
+    /// The static token of bearer_token/api_key: a reference or `-` (stdin → keychain).
+    #[arg(long)]
+    pub auth_value: Option<String>,
+    #[arg(long)]
+    pub token_url: Option<String>,
+    #[arg(long)]
+    pub authorization_url: Option<String>,
+    #[arg(long)]
+    pub registration_url: Option<String>,
+    /// Comma- or space-separated scopes.
+    #[arg(long)]
+    pub scopes: Option<String>,
+    #[arg(long, value_name = "http|sse")]
+    pub transport: Option<String>,
+    /// Let the client run the upstream's own OAuth (the broker holds no token).
+    #[arg(long)]
+    pub delegate: bool,
+    /// Replace an existing entry of the same name.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+pub fn list(paths: &Paths) -> ExitCode {
+    let loaded = match file::read(&paths.config) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let config = loaded.validated.config;
+    if config.servers.is_empty() {
+        println!(
+            "No servers configured in {}. Add one with `mcp-auth-broker add NAME --url URL`.",
+            paths.config.display()
+        );
+        return ExitCode::from(exit::OK);
+    }
+    let port = paths.port(config.port);
+    println!(
+        "{:<20} {:<12} {:<20} CLIENT URL  ←  UPSTREAM",
+        "NAME", "AUTH", "FLOW"
+    );
+    for (name, s) in &config.servers {
+        let auth = format!("{:?}", s.auth_type).to_ascii_lowercase();
+        let flow = match (s.delegate_auth_to_upstream, s.oauth_flow) {
+            (true, _) => "delegate".to_string(),
+            (false, Some(f)) => format!("{f:?}"),
+            (false, None) => "(classified)".to_string(),
+        };
+        let enabled = if s.enabled { "" } else { " [disabled]" };
+        println!(
+            "{:<20} {:<12} {:<20} http://127.0.0.1:{port}/{name}/mcp  ←  {}{enabled}",
+            name.as_str(),
+            auth,
+            flow,
+            s.url
+        );
+    }
+    ExitCode::from(exit::OK)
+}
+
+pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
+    let loaded = match file::read(&paths.config) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let mut raw = loaded.raw;
+    if raw.mcp_servers.contains_key(&args.name) && !args.replace {
+        return fail(exit::USAGE, format!("a server named \"{}\" already exists; pass --replace to overwrite it or pick another name", args.name));
+    }
+    let client_secret = match secret_arg(&args.name, "client_secret", args.client_secret.as_deref())
+    {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let auth_value = match secret_arg(&args.name, "auth_value", args.auth_value.as_deref()) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let scopes = args.scopes.as_deref().map(|s| {
+        serde_json::Value::from(
+            s.split([',', ' '])
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        )
+    });
+    let entry = RawServer {
+        url: Some(args.url),
+        transport: args.transport,
+        auth_type: args.auth_type,
+        auth_value,
+        oauth_flow: args.oauth_flow,
+        client_id: args.client_id,
+        client_secret,
+        token_url: args.token_url,
+        authorization_url: args.authorization_url,
+        registration_url: args.registration_url,
+        scopes,
+        delegate_auth_to_upstream: args.delegate.then_some(true),
+        ..Default::default()
+    };
+    raw.mcp_servers.insert(args.name.clone(), entry);
+    match file::write(&paths.config, &raw) {
+        Ok(_) => {
+            let port = paths.port(raw.port);
+            println!(
+                "Added \"{}\". Client URL: http://127.0.0.1:{port}/{}/mcp",
+                args.name, args.name
+            );
+            println!("Next: `mcp-auth-broker login {}` if it needs sign-in, then `mcp-auth-broker client-config {} --for claude`.", args.name, args.name);
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => fail(exit::USAGE, e),
+    }
+}
+
+/// A secret argument: a reference is kept as is; `-` reads stdin into the keychain and returns
+/// the reference; a literal is refused (it would sit in shell history and the config file).
+fn secret_arg(server: &str, field: &str, value: Option<&str>) -> Result<Option<String>, ExitCode> {
+    let Some(value) = value else { return Ok(None) };
+    if value != "-" {
+        if SecretRef::parse(value).is_none() {
+            let flag = field.replace('_', "-");
+            return Err(fail(exit::USAGE, format!("--{flag} takes a reference (os.environ/VAR or keychain:ENTRY) or `-` to read the secret from stdin; a literal secret would end up in your shell history")));
+        }
+        return Ok(Some(value.to_string()));
+    }
+    let mut text = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        return Err(fail(
+            exit::FAILURE,
+            format!("cannot read the {field} from stdin: {e}"),
+        ));
+    }
+    let secret = Secret::new(text.trim_end_matches(['\r', '\n']));
+    if secret.is_empty() {
+        return Err(fail(
+            exit::USAGE,
+            format!("the {field} read from stdin is empty"),
+        ));
+    }
+    let reference = SecretRef::keychain_for(server, field);
+    let SecretRef::Keychain(entry) = &reference else {
+        unreachable!("keychain_for returns a keychain reference")
+    };
+    if let Err(e) = KeyringStore.set(entry, &secret) {
+        return Err(fail(exit::FAILURE, e));
+    }
+    Ok(Some(reference.to_string()))
+}
+
+pub fn remove(paths: &Paths, name: &str) -> ExitCode {
+    let loaded = match file::read(&paths.config) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let mut raw = loaded.raw;
+    if raw.mcp_servers.remove(name).is_none() {
+        return fail(
+            exit::USAGE,
+            format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
+        );
+    }
+    if let Err(e) = file::write(&paths.config, &raw) {
+        return fail(exit::USAGE, e);
+    }
+    // Secrets typed in for this entry go with it; a keychain problem is reported, not fatal.
+    for field in ["client_secret", "auth_value"] {
+        if let SecretRef::Keychain(entry) = SecretRef::keychain_for(name, field) {
+            if let Err(e) = KeyringStore.delete(&entry) {
+                eprintln!("warning: could not delete keychain entry {entry}: {e}");
+            }
+        }
+    }
+    println!("Removed \"{name}\".");
+    ExitCode::from(exit::OK)
+}
+
+pub fn client_config(paths: &Paths, name: &str, client: &str) -> ExitCode {
+    let Some(kind) = ClientKind::parse(client) else {
+        return fail(
+            exit::USAGE,
+            format!("unknown client \"{client}\"; use --for claude, --for cursor or --for vscode"),
+        );
+    };
+    let loaded = match file::read(&paths.config) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    if loaded.validated.config.server(name).is_none() {
+        return fail(
+            exit::USAGE,
+            format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
+        );
+    }
+    let port = paths.port(loaded.validated.config.port);
+    println!(
+        "{}",
+        snippet(kind, name, &format!("http://127.0.0.1:{port}/{name}/mcp"))
+    );
+    ExitCode::from(exit::OK)
+}
+
+pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,121 @@
+//! The local admin API the CLI uses against a running broker: start a sign-in (the CLI opens the
+//! browser on its side), sign out, check now. Authenticated by the per-start admin token in
+//! `<data dir>/admin.token`; POST only, behind the loopback guard like everything else.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::error::GatewayError;
+use crate::broker::Broker;
+use crate::opener::Opener;
+
+/// How long a sign-in started from the CLI may take before the CLI is told it expired.
+pub const SIGN_IN_WAIT: Duration = Duration::from_secs(600);
+
+pub fn routes() -> Router<Broker> {
+    Router::new()
+        .route("/api/admin/servers/{name}/sign-in", post(sign_in))
+        .route("/api/admin/servers/{name}/sign-out", post(sign_out))
+        .route("/api/admin/servers/{name}/check", post(check))
+}
+
+fn require_admin(broker: &Broker, headers: &HeaderMap) -> Result<(), GatewayError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if broker.is_admin_token(token) => Ok(()),
+        _ => Err(GatewayError::AdminTokenRequired),
+    }
+}
+
+/// Starts a sign-in and streams NDJSON: first `{"authorize_url": …}`, then
+/// `{"done": true, "ok": bool, "error": …}` when the callback arrives or the wait expires.
+async fn sign_in(
+    State(broker): State<Broker>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let server = broker
+        .server(&name)
+        .map_err(|_| GatewayError::UnknownServer(name))?;
+    // The broker never opens a browser for the CLI: the CLI does, on the person's side.
+    let attempt = broker
+        .upstream()
+        .sign_in(&server, &Opener::Custom(Arc::new(|_| {})))
+        .await
+        .map_err(GatewayError::AdminUpstream)?;
+    let (tx, rx) = mpsc::channel::<String>(2);
+    let _ = tx
+        .send(format!(
+            "{}\n",
+            json!({ "authorize_url": attempt.authorize_url.as_str() })
+        ))
+        .await;
+    tokio::spawn(async move {
+        let line = match tokio::time::timeout(SIGN_IN_WAIT, attempt.done).await {
+            Ok(Ok(Ok(()))) => json!({ "done": true, "ok": true }),
+            Ok(Ok(Err(reason))) => json!({ "done": true, "ok": false, "error": reason }),
+            Ok(Err(_)) => {
+                json!({ "done": true, "ok": false, "error": "the sign-in was abandoned by the broker" })
+            }
+            Err(_) => {
+                json!({ "done": true, "ok": false, "error": "no answer from the browser within 10 minutes; run the command again" })
+            }
+        };
+        let _ = tx.send(format!("{line}\n")).await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (Ok::<_, Infallible>(line), rx))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn sign_out(
+    State(broker): State<Broker>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let server = broker
+        .server(&name)
+        .map_err(|_| GatewayError::UnknownServer(name))?;
+    broker
+        .upstream()
+        .sign_out(&server)
+        .await
+        .map_err(GatewayError::AdminUpstream)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn check(
+    State(broker): State<Broker>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let server = broker
+        .server(&name)
+        .map_err(|_| GatewayError::UnknownServer(name))?;
+    broker.health().check_now(&server.name);
+    Ok(StatusCode::ACCEPTED)
+}

@@ -1,0 +1,306 @@
+//! The MCP proxy at `/{server}/mcp` (Streamable HTTP): authenticate the local client, swap in
+//! the upstream credential, forward, and stream the answer back chunk by chunk.
+//!
+//! Hot path: one `Arc<Config>` borrow, one hash lookup for the token, one header copy of at most
+//! five allow-listed headers, no body buffering on the way back. The request body (a single
+//! JSON-RPC message) is read whole, capped at [`MAX_BODY`], so a 401 can be retried once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::header::{
+    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Extension, Router};
+
+use super::error::GatewayError;
+use super::host::ClientOrigin;
+use super::state::GatewayState;
+use super::{resource, rpc};
+use crate::broker::Broker;
+use crate::config::{ServerConfig, Transport};
+use crate::upstream::{Credential, UpstreamError};
+
+/// Largest request body forwarded (one JSON-RPC message); beyond it 413.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// How long the upstream may take to send response headers. SSE bodies have no total timeout;
+/// a slow tool that answers with JSON must answer within this.
+pub const HEADERS_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const ALLOW: HeaderName = HeaderName::from_static("allow");
+
+/// Request headers passed upstream; everything else (the client's Authorization, cookies,
+/// Host, Origin, hop-by-hop headers) stays here.
+const FORWARD_REQUEST: [HeaderName; 5] = [
+    ACCEPT,
+    CONTENT_TYPE,
+    MCP_SESSION_ID,
+    MCP_PROTOCOL_VERSION,
+    LAST_EVENT_ID,
+];
+/// Response headers passed back; `WWW-Authenticate` and `Set-Cookie` never are.
+const FORWARD_RESPONSE: [HeaderName; 7] = [
+    CONTENT_TYPE,
+    CONTENT_LENGTH,
+    MCP_SESSION_ID,
+    MCP_PROTOCOL_VERSION,
+    CACHE_CONTROL,
+    RETRY_AFTER,
+    ALLOW,
+];
+
+pub fn routes() -> Router<Broker> {
+    Router::new().route("/{server}/mcp", any(proxy))
+}
+
+async fn proxy(
+    State(broker): State<Broker>,
+    Extension(gw): Extension<Arc<GatewayState>>,
+    Path(server): Path<String>,
+    origin: ClientOrigin,
+    request: Request,
+) -> Response {
+    match handle(&broker, &gw, &server, &origin, request).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    broker: &Broker,
+    gw: &GatewayState,
+    server: &str,
+    origin: &ClientOrigin,
+    request: Request,
+) -> Result<Response, GatewayError> {
+    let config = broker.config();
+    let cfg = config
+        .server(server)
+        .ok_or_else(|| GatewayError::UnknownServer(server.to_string()))?;
+    if !cfg.enabled {
+        return Err(GatewayError::DisabledServer(server.to_string()));
+    }
+    let (parts, body) = request.into_parts();
+    let principal = resource::authenticate(broker, &parts.headers, server, origin)?;
+    let body = match parts.method {
+        Method::POST => read_body(&parts.headers, body).await?,
+        Method::GET | Method::DELETE => Bytes::new(),
+        ref other => return Err(GatewayError::MethodNotAllowed(other.to_string())),
+    };
+    let owner = principal.key();
+    let session = parts
+        .headers
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok());
+    if let Some(sid) = session {
+        if !gw.session_allowed(server, sid, &owner) {
+            return Ok(rpc::session_not_found());
+        }
+    }
+    if cfg.transport == Transport::Sse {
+        let err = UpstreamError::Setup { server: server.to_string(), detail: "the older HTTP+SSE transport is not supported by this broker version; use an upstream URL that speaks Streamable HTTP".into() };
+        return Ok(rpc::failure(
+            broker,
+            gw,
+            err,
+            cfg,
+            &parts.method,
+            &body,
+            &principal,
+            origin,
+        ));
+    }
+    let exchange = Exchange {
+        broker,
+        cfg,
+        method: &parts.method,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let upstream = match exchange.run().await {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(rpc::failure(
+                broker,
+                gw,
+                e,
+                cfg,
+                &parts.method,
+                &body,
+                &principal,
+                origin,
+            ))
+        }
+    };
+    let status = upstream.status();
+    if status.is_server_error() {
+        let err = UpstreamError::Protocol {
+            server: server.to_string(),
+            detail: format!(
+                "the upstream answered HTTP {status}; try again later or check the server's status"
+            ),
+        };
+        return Ok(rpc::failure(
+            broker,
+            gw,
+            err,
+            cfg,
+            &parts.method,
+            &body,
+            &principal,
+            origin,
+        ));
+    }
+    if status.is_success() {
+        gw.mark_working(server);
+    }
+    if let Some(sid) = upstream
+        .headers()
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+    {
+        gw.bind_session(server, sid, &owner);
+    }
+    if let Some(sid) = session {
+        if (parts.method == Method::DELETE && status.is_success())
+            || status == StatusCode::NOT_FOUND
+        {
+            gw.end_session(server, sid);
+        }
+    }
+    Ok(stream_back(upstream))
+}
+
+/// Reads the request body up to [`MAX_BODY`] (413 beyond, checked on `Content-Length` first).
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(GatewayError::PayloadTooLarge(MAX_BODY));
+    }
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| GatewayError::PayloadTooLarge(MAX_BODY))
+}
+
+/// The upstream response, headers filtered, body streamed as it arrives.
+fn stream_back(upstream: reqwest::Response) -> Response {
+    let status = upstream.status();
+    let mut headers = HeaderMap::with_capacity(FORWARD_RESPONSE.len());
+    for name in FORWARD_RESPONSE {
+        if let Some(v) = upstream.headers().get(&name) {
+            headers.insert(name, v.clone());
+        }
+    }
+    let empty = status == StatusCode::ACCEPTED
+        || status == StatusCode::NO_CONTENT
+        || upstream.content_length() == Some(0);
+    let body = if empty {
+        Body::empty()
+    } else {
+        Body::from_stream(upstream.bytes_stream())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// One client request forwarded upstream, retried once after a 401 with a fresh credential.
+struct Exchange<'a> {
+    broker: &'a Broker,
+    cfg: &'a ServerConfig,
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+impl Exchange<'_> {
+    async fn run(&self) -> Result<reqwest::Response, UpstreamError> {
+        let upstream = self.broker.upstream();
+        let credential = upstream.credential(self.cfg).await?;
+        let response = self.send(&credential).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        drop(response);
+        let fresh = upstream.after_rejection(self.cfg, &credential).await?;
+        let response = self.send(&fresh).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(UpstreamError::NeedsSignIn {
+                server: self.cfg.name.to_string(),
+                reason: "the upstream rejected a fresh credential (HTTP 401)".into(),
+            });
+        }
+        Ok(response)
+    }
+
+    async fn send(&self, credential: &Credential) -> Result<reqwest::Response, UpstreamError> {
+        let mut headers =
+            HeaderMap::with_capacity(FORWARD_REQUEST.len() + 1 + credential.headers.len());
+        for name in FORWARD_REQUEST {
+            if let Some(v) = self.headers.get(&name) {
+                headers.insert(name, v.clone());
+            }
+        }
+        for (name, value) in &credential.headers {
+            if let Ok(mut v) = HeaderValue::from_str(value.expose()) {
+                v.set_sensitive(true);
+                headers.insert(name.clone(), v);
+            }
+        }
+        if let Some(bearer) = &credential.bearer {
+            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", bearer.expose())) {
+                v.set_sensitive(true);
+                headers.insert(AUTHORIZATION, v);
+            }
+        }
+        let request = self
+            .broker
+            .upstream()
+            .http()
+            .request(self.method.clone(), self.cfg.url.clone())
+            .headers(headers)
+            .body(self.body.clone());
+        match tokio::time::timeout(HEADERS_TIMEOUT, request.send()).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(self.unreachable(describe(&e))),
+            Err(_) => Err(self.unreachable(format!(
+                "no response within {} s",
+                HEADERS_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    fn unreachable(&self, cause: String) -> UpstreamError {
+        let mut url = self.cfg.url.clone();
+        url.set_query(None);
+        UpstreamError::Unreachable {
+            server: self.cfg.name.to_string(),
+            url: url.to_string(),
+            cause,
+        }
+    }
+}
+
+/// The innermost cause of a transport error ("Connection refused"), without the URL.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}

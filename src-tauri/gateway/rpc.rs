@@ -1,0 +1,96 @@
+//! Answers for a local client when the upstream cannot be used: never a 500, never an empty tool
+//! list. A JSON-RPC request gets a JSON-RPC error naming the server and what to do (a
+//! `tools/call` gets a result with `isError: true`, which models show to the person).
+
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::host::ClientOrigin;
+use super::resource;
+use super::state::GatewayState;
+use crate::broker::{Broker, Event};
+use crate::config::ServerConfig;
+use crate::issuer::Principal;
+use crate::upstream::{FailureKind, UpstreamError};
+
+fn error_code(kind: FailureKind) -> (i64, &'static str) {
+    match kind {
+        FailureKind::NeedsSignIn => (-32001, "needs_sign_in"),
+        FailureKind::Unreachable => (-32002, "unreachable"),
+        FailureKind::AuthRejected => (-32003, "auth_rejected"),
+        FailureKind::Protocol => (-32004, "upstream_protocol"),
+        FailureKind::Setup => (-32005, "setup"),
+    }
+}
+
+/// The `id` and `method` of a JSON-RPC message (only read on this failure path).
+fn id_and_method(body: &Bytes) -> (Option<Value>, Option<String>) {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => (
+            map.get("id").filter(|v| !v.is_null()).cloned(),
+            map.get("method")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        ),
+        _ => (None, None),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn failure(
+    broker: &Broker,
+    gw: &GatewayState,
+    err: UpstreamError,
+    cfg: &ServerConfig,
+    method: &Method,
+    body: &Bytes,
+    principal: &Principal,
+    origin: &ClientOrigin,
+) -> Response {
+    let server = cfg.name.as_str();
+    let kind = err.kind();
+    let message = err.to_string();
+    if kind == FailureKind::NeedsSignIn {
+        if gw.mark_needs_sign_in(server) {
+            broker.emit(Event::NeedsSignIn {
+                server: cfg.name.clone(),
+            });
+        }
+        if principal.is_api_key() {
+            return resource::sign_in_challenge(origin, server, message).into_response();
+        }
+    }
+    tracing::warn!(server, %method, "upstream not usable: {message}");
+    let (code, reason) = error_code(kind);
+    let (id, rpc_method) = if method == Method::POST {
+        id_and_method(body)
+    } else {
+        (None, None)
+    };
+    match id {
+        Some(id) if rpc_method.as_deref() == Some("tools/call") => Json(json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "result": { "content": [{ "type": "text", "text": message }], "isError": true },
+        }))
+        .into_response(),
+        Some(id) => Json(json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": { "code": code, "message": message, "data": { "server": server, "reason": reason } },
+        }))
+        .into_response(),
+        None => {
+            let status = if kind == FailureKind::Unreachable { StatusCode::BAD_GATEWAY } else { StatusCode::SERVICE_UNAVAILABLE };
+            (status, Json(json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message, "data": { "server": server, "reason": reason } } }))).into_response()
+        }
+    }
+}
+
+/// A session owned by another local client is answered as unknown (the client re-initializes).
+pub fn session_not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32001, "message": "session not found" } }))).into_response()
+}

@@ -1,0 +1,201 @@
+//! `/token` (authorization code with PKCE, refresh with rotation) and `/revoke` (RFC 7009).
+//! Public clients identify themselves with `client_id` in the form (or HTTP Basic with an empty
+//! secret). Every answer carries `Cache-Control: no-store`; errors use RFC 6749 §5.2 bodies.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+use url::Url;
+
+use super::error::GatewayError;
+use crate::broker::{Broker, Event};
+use crate::issuer::{unix_now, TokenError, TokenSet};
+
+/// Largest token or revocation request read.
+const MAX_FORM: usize = 16 * 1024;
+
+pub fn routes() -> Router<Broker> {
+    Router::new()
+        .route("/token", post(token))
+        .route("/{server}/token", post(token))
+        .route("/revoke", post(revoke))
+}
+
+fn oauth(e: TokenError) -> GatewayError {
+    let status = if matches!(e, TokenError::InvalidClient(_)) {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    GatewayError::OAuth {
+        status,
+        code: e.code(),
+        description: e.to_string(),
+    }
+}
+
+/// The form fields, refusing duplicates (RFC 6749 §3.2: parameters must not repeat).
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn parse(body: &Bytes) -> Result<Fields, GatewayError> {
+        if body.len() > MAX_FORM {
+            return Err(GatewayError::PayloadTooLarge(MAX_FORM));
+        }
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(k2, _)| k2 == k) {
+                return Err(oauth(TokenError::InvalidRequest(format!(
+                    "the parameter {k} is repeated"
+                ))));
+            }
+        }
+        Ok(Fields(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, GatewayError> {
+        self.get(name)
+            .ok_or_else(|| oauth(TokenError::InvalidRequest(format!("{name} is required"))))
+    }
+}
+
+/// `client_id` from the form or from HTTP Basic (public clients: any secret is ignored).
+fn client_id(fields: &Fields, headers: &HeaderMap) -> Option<String> {
+    if let Some(id) = fields.get("client_id") {
+        return Some(id.to_string());
+    }
+    let basic = headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(basic.trim()).ok()?).ok()?;
+    let id = decoded
+        .split_once(':')
+        .map(|(id, _)| id)
+        .unwrap_or(&decoded);
+    let id = url::form_urlencoded::parse(format!("x={id}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// The server a token request's `resource` names (`None` when absent or the gateway root).
+fn resource_server(
+    broker: &Broker,
+    resource: Option<&str>,
+) -> Result<Option<String>, GatewayError> {
+    let Some(resource) = resource else {
+        return Ok(None);
+    };
+    let invalid = || {
+        oauth(TokenError::InvalidTarget(format!(
+            "resource \"{resource}\" is not one of this broker's servers"
+        )))
+    };
+    let url = Url::parse(resource).map_err(|_| invalid())?;
+    let path = url.path().trim_end_matches('/');
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let server = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_suffix("/mcp"))
+        .ok_or_else(invalid)?;
+    broker.config().server(server).ok_or_else(invalid)?;
+    Ok(Some(server.to_string()))
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn token(
+    State(broker): State<Broker>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    let fields = Fields::parse(&body)?;
+    let grant_type = fields.require("grant_type")?;
+    let client_id = client_id(&fields, &headers).ok_or_else(|| {
+        oauth(TokenError::InvalidClient(
+            "client_id is required (this server has public clients only)".into(),
+        ))
+    })?;
+    let Some(client) = broker.issuer().client(&client_id) else {
+        return Err(oauth(TokenError::InvalidClient(
+            "unknown client_id; register again".into(),
+        )));
+    };
+    let server = resource_server(&broker, fields.get("resource"))?;
+    let now = unix_now();
+    let result = match grant_type {
+        "authorization_code" => {
+            let code = fields.require("code")?;
+            broker.issuer().exchange_code(
+                code,
+                &client_id,
+                fields.get("redirect_uri"),
+                fields.get("code_verifier"),
+                server.as_deref(),
+                now,
+            )?
+        }
+        "refresh_token" => {
+            let rt = fields.require("refresh_token")?;
+            broker
+                .issuer()
+                .refresh(rt, &client_id, server.as_deref(), now)?
+        }
+        other => {
+            return Err(oauth(TokenError::UnsupportedGrantType(format!(
+                "grant_type \"{other}\" is not supported; use authorization_code or refresh_token"
+            ))))
+        }
+    };
+    let tokens: TokenSet = result.map_err(oauth)?;
+    if grant_type == "authorization_code" {
+        broker.emit(Event::ClientAuthorized {
+            client_name: client.client_name.unwrap_or_else(|| client_id.clone()),
+            server: tokens.server.clone(),
+        });
+    }
+    let mut body = json!({
+        "access_token": tokens.access_token.expose(),
+        "token_type": "Bearer",
+        "expires_in": tokens.expires_in,
+        "refresh_token": tokens.refresh_token.expose(),
+    });
+    if let Some(scope) = tokens.scope {
+        body["scope"] = json!(scope);
+    }
+    Ok(no_store(Json(body).into_response()))
+}
+
+async fn revoke(State(broker): State<Broker>, body: Bytes) -> Result<Response, GatewayError> {
+    let fields = Fields::parse(&body)?;
+    let token = fields.require("token")?;
+    broker.issuer().revoke_token(token)?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}

@@ -1,0 +1,407 @@
+//! The authorization server's bookkeeping: pure functions of the state and `now` (Unix seconds).
+//! Persistence and locking live in [`super::Issuer`].
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::crypto::{self, hash};
+use super::model::*;
+use super::redirect;
+use super::{AuthFailure, TokenError};
+use crate::secret::Secret;
+
+/// Most clients kept; beyond it the oldest never-used client is dropped, else registration fails.
+pub const MAX_CLIENTS: usize = 500;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub clients: HashMap<String, Client>,
+    #[serde(default)]
+    pub consents: Vec<Consent>,
+    #[serde(default)]
+    pub grants: HashMap<String, Grant>,
+    /// Keyed by the hex SHA-256 of the access token.
+    #[serde(default)]
+    pub access: HashMap<String, AccessRecord>,
+    /// Keyed by the hex SHA-256 of the refresh token.
+    #[serde(default)]
+    pub refresh: HashMap<String, RefreshRecord>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
+    /// Keyed by the hex SHA-256 of the code; never persisted (codes live minutes).
+    #[serde(skip)]
+    pub codes: HashMap<String, CodeRecord>,
+}
+
+/// What `/authorize` asks to be issued, once consent is settled.
+#[derive(Debug, Clone)]
+pub struct CodeRequest {
+    pub client_id: String,
+    pub server: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: Option<String>,
+}
+
+impl State {
+    /// Adds a client; when full, evicts the oldest client that was never used.
+    pub fn add_client(&mut self, client: Client) -> Result<(), String> {
+        if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&client.client_id) {
+            let victim = self
+                .clients
+                .values()
+                .filter(|c| c.last_used.is_none())
+                .min_by_key(|c| c.created_at)
+                .map(|c| c.client_id.clone());
+            match victim {
+                Some(id) => {
+                    self.clients.remove(&id);
+                }
+                None => return Err(format!("too many registered clients ({MAX_CLIENTS}); revoke unused clients in the broker's app first")),
+            }
+        }
+        self.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    pub fn has_consent(&self, client_id: &str, server: &str) -> bool {
+        self.consents
+            .iter()
+            .any(|c| c.client_id == client_id && c.server == server)
+    }
+
+    pub fn add_consent(&mut self, client_id: &str, server: &str, now: u64) {
+        if !self.has_consent(client_id, server) {
+            self.consents.push(Consent {
+                client_id: client_id.into(),
+                server: server.into(),
+                approved_at: now,
+            });
+        }
+    }
+
+    pub fn issue_code(&mut self, req: CodeRequest, now: u64) -> Secret {
+        self.codes.retain(|_, c| c.expires_at > now);
+        let code = crypto::random_token(crypto::CODE_PREFIX);
+        self.codes.insert(
+            hash(&code),
+            CodeRecord {
+                client_id: req.client_id,
+                server: req.server,
+                redirect_uri: req.redirect_uri,
+                code_challenge: req.code_challenge,
+                scope: req.scope,
+                expires_at: now + CODE_TTL,
+                redeemed: None,
+            },
+        );
+        Secret::new(code)
+    }
+
+    /// Redeems a code. A second use fails and revokes everything the first use issued.
+    pub fn exchange_code(
+        &mut self,
+        code: &str,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        server: Option<&str>,
+        now: u64,
+    ) -> Result<TokenSet, TokenError> {
+        let key = hash(code);
+        let Some(record) = self.codes.get_mut(&key) else {
+            return Err(TokenError::InvalidGrant(
+                "the authorization code is unknown or expired".into(),
+            ));
+        };
+        if let Some(grant) = record.redeemed.clone() {
+            self.revoke_grant(&grant);
+            return Err(TokenError::InvalidGrant(
+                "the authorization code was already used; the tokens it issued are revoked".into(),
+            ));
+        }
+        if record.expires_at <= now {
+            self.codes.remove(&key);
+            return Err(TokenError::InvalidGrant(
+                "the authorization code expired; authorize again".into(),
+            ));
+        }
+        if record.client_id != client_id {
+            return Err(TokenError::InvalidGrant(
+                "the authorization code was issued to another client".into(),
+            ));
+        }
+        // RFC 6749 §4.1.3: identical to the redirect_uri of the authorization request.
+        match redirect_uri {
+            Some(uri) if uri == record.redirect_uri => {}
+            Some(_) => {
+                return Err(TokenError::InvalidGrant(
+                    "redirect_uri does not match the authorization request".into(),
+                ))
+            }
+            None => {
+                return Err(TokenError::InvalidRequest(
+                    "redirect_uri is required (it was sent in the authorization request)".into(),
+                ))
+            }
+        }
+        let Some(verifier) = verifier else {
+            return Err(TokenError::InvalidRequest(
+                "code_verifier is required (PKCE)".into(),
+            ));
+        };
+        if !crypto::verifier_is_well_formed(verifier)
+            || !crypto::pkce_s256_matches(verifier, &record.code_challenge)
+        {
+            return Err(TokenError::InvalidGrant(
+                "code_verifier does not match the code_challenge".into(),
+            ));
+        }
+        if let Some(server) = server {
+            if server != record.server {
+                return Err(TokenError::InvalidTarget(format!(
+                    "resource names server \"{server}\" but the code was issued for \"{}\"",
+                    record.server
+                )));
+            }
+        }
+        let record = record.clone();
+        let grant_id = crypto::random_id();
+        self.grants.insert(
+            grant_id.clone(),
+            Grant {
+                id: grant_id.clone(),
+                client_id: record.client_id.clone(),
+                server: record.server.clone(),
+                scope: record.scope.clone(),
+                created_at: now,
+                refreshed_at: None,
+            },
+        );
+        if let Some(c) = self.codes.get_mut(&key) {
+            c.redeemed = Some(grant_id.clone());
+        }
+        if let Some(client) = self.clients.get_mut(client_id) {
+            client.last_used = Some(now);
+        }
+        Ok(self.mint(&grant_id, now))
+    }
+
+    /// Rotates a refresh token. Reusing a rotated one revokes the whole family.
+    pub fn refresh(
+        &mut self,
+        refresh_token: &str,
+        client_id: &str,
+        server: Option<&str>,
+        now: u64,
+    ) -> Result<TokenSet, TokenError> {
+        let key = hash(refresh_token);
+        let Some(record) = self.refresh.get(&key).cloned() else {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token is unknown, expired or revoked; authorize again".into(),
+            ));
+        };
+        if record.rotated {
+            self.revoke_grant(&record.grant_id);
+            return Err(TokenError::InvalidGrant(
+                "the refresh token was already used; every token of this authorization is revoked"
+                    .into(),
+            ));
+        }
+        if record.expires_at <= now {
+            self.refresh.remove(&key);
+            return Err(TokenError::InvalidGrant(
+                "the refresh token expired; authorize again".into(),
+            ));
+        }
+        let Some(grant) = self.grants.get(&record.grant_id).cloned() else {
+            return Err(TokenError::InvalidGrant(
+                "the authorization was revoked; authorize again".into(),
+            ));
+        };
+        if grant.client_id != client_id {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token was issued to another client".into(),
+            ));
+        }
+        if let Some(server) = server {
+            if server != grant.server {
+                return Err(TokenError::InvalidTarget(format!(
+                    "resource names server \"{server}\" but the token is for \"{}\"",
+                    grant.server
+                )));
+            }
+        }
+        if let Some(r) = self.refresh.get_mut(&key) {
+            r.rotated = true;
+        }
+        if let Some(g) = self.grants.get_mut(&record.grant_id) {
+            g.refreshed_at = Some(now);
+        }
+        if let Some(client) = self.clients.get_mut(client_id) {
+            client.last_used = Some(now);
+        }
+        Ok(self.mint(&record.grant_id, now))
+    }
+
+    fn mint(&mut self, grant_id: &str, now: u64) -> TokenSet {
+        let grant = self.grants[grant_id].clone();
+        let access = crypto::random_token(crypto::ACCESS_PREFIX);
+        let refresh = crypto::random_token(crypto::REFRESH_PREFIX);
+        self.access.insert(
+            hash(&access),
+            AccessRecord {
+                grant_id: grant.id.clone(),
+                server: grant.server.clone(),
+                client_id: grant.client_id.clone(),
+                expires_at: now + ACCESS_TTL,
+            },
+        );
+        self.refresh.insert(
+            hash(&refresh),
+            RefreshRecord {
+                grant_id: grant.id.clone(),
+                expires_at: now + REFRESH_TTL,
+                rotated: false,
+            },
+        );
+        TokenSet {
+            access_token: Secret::new(access),
+            refresh_token: Secret::new(refresh),
+            expires_in: ACCESS_TTL,
+            scope: grant.scope,
+            server: grant.server,
+        }
+    }
+
+    /// Removes a grant and every token of it.
+    pub fn revoke_grant(&mut self, grant_id: &str) -> bool {
+        let existed = self.grants.remove(grant_id).is_some();
+        self.access.retain(|_, a| a.grant_id != grant_id);
+        self.refresh.retain(|_, r| r.grant_id != grant_id);
+        existed
+    }
+
+    /// RFC 7009: revoking either token of a grant revokes the grant. Unknown tokens are ignored.
+    pub fn revoke_token(&mut self, token: &str) -> bool {
+        let key = hash(token);
+        let grant = self
+            .access
+            .get(&key)
+            .map(|a| a.grant_id.clone())
+            .or_else(|| self.refresh.get(&key).map(|r| r.grant_id.clone()));
+        match grant {
+            Some(g) => {
+                self.revoke_grant(&g);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a client, its consents and its grants.
+    pub fn revoke_client(&mut self, client_id: &str) -> bool {
+        let existed = self.clients.remove(client_id).is_some();
+        self.consents.retain(|c| c.client_id != client_id);
+        let grants: Vec<String> = self
+            .grants
+            .values()
+            .filter(|g| g.client_id == client_id)
+            .map(|g| g.id.clone())
+            .collect();
+        for g in grants {
+            self.revoke_grant(&g);
+        }
+        self.codes.retain(|_, c| c.client_id != client_id);
+        existed
+    }
+
+    /// The hot path: who does `token` belong to, if it may be used at `server`?
+    pub fn authenticate(
+        &self,
+        token: &str,
+        server: &str,
+        now: u64,
+    ) -> Result<Principal, AuthFailure> {
+        let key = hash(token);
+        if token.starts_with(crypto::API_KEY_PREFIX) {
+            let key_rec = self
+                .api_keys
+                .iter()
+                .find(|k| k.hash == key)
+                .ok_or(AuthFailure::Unknown)?;
+            if key_rec.server.as_deref().is_some_and(|s| s != server) {
+                return Err(AuthFailure::WrongServer);
+            }
+            return Ok(Principal::ApiKey {
+                id: key_rec.id.clone(),
+            });
+        }
+        let record = self.access.get(&key).ok_or(AuthFailure::Unknown)?;
+        if record.expires_at <= now {
+            return Err(AuthFailure::Expired);
+        }
+        if record.server != server {
+            return Err(AuthFailure::WrongServer);
+        }
+        Ok(Principal::Client {
+            client_id: record.client_id.clone(),
+        })
+    }
+
+    pub fn create_api_key(
+        &mut self,
+        name: &str,
+        server: Option<&str>,
+        now: u64,
+    ) -> (ApiKeyInfo, Secret) {
+        let key = crypto::random_token(crypto::API_KEY_PREFIX);
+        let rec = ApiKey {
+            id: crypto::random_id(),
+            name: name.to_string(),
+            hash: hash(&key),
+            server: server.map(str::to_string),
+            created_at: now,
+        };
+        let info = ApiKeyInfo {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            server: rec.server.clone(),
+            created_at: now,
+        };
+        self.api_keys.push(rec);
+        (info, Secret::new(key))
+    }
+
+    /// Drops expired tokens and rotated refresh tokens past their lifetime.
+    pub fn prune(&mut self, now: u64) {
+        self.access.retain(|_, a| a.expires_at > now);
+        self.refresh.retain(|_, r| r.expires_at > now);
+        self.codes.retain(|_, c| c.expires_at > now);
+        let live: std::collections::HashSet<&String> = self
+            .refresh
+            .values()
+            .map(|r| &r.grant_id)
+            .chain(self.access.values().map(|a| &a.grant_id))
+            .collect();
+        let dead: Vec<String> = self
+            .grants
+            .keys()
+            .filter(|g| !live.contains(g))
+            .cloned()
+            .collect();
+        for g in dead {
+            self.grants.remove(&g);
+        }
+    }
+
+    /// True when `requested` may be used with `client` (RFC 8252 loopback port rule).
+    pub fn redirect_allowed(client: &Client, requested: &str) -> bool {
+        client
+            .redirect_uris
+            .iter()
+            .any(|r| redirect::matches(r, requested))
+    }
+}

@@ -1,0 +1,228 @@
+use super::state::{CodeRequest, State};
+use super::*;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "http://127.0.0.1:5555/cb";
+
+fn state_with_client() -> State {
+    let mut s = State::default();
+    let client = RegistrationRequest {
+        redirect_uris: vec![REDIRECT.into()],
+        client_name: Some("Test".into()),
+        ..Default::default()
+    }
+    .into_client_with_id("c1".into(), 100)
+    .unwrap();
+    s.add_client(client).unwrap();
+    s
+}
+
+fn code(s: &mut State, now: u64) -> String {
+    let req = CodeRequest {
+        client_id: "c1".into(),
+        server: "alpha".into(),
+        redirect_uri: REDIRECT.into(),
+        code_challenge: CHALLENGE.into(),
+        scope: None,
+    };
+    s.issue_code(req, now).expose().to_string()
+}
+
+#[test]
+fn a_replayed_code_fails_and_revokes_the_tokens_it_issued() {
+    let mut s = state_with_client();
+    let c = code(&mut s, 1000);
+    let tokens = s
+        .exchange_code(
+            &c,
+            "c1",
+            Some(REDIRECT),
+            Some(VERIFIER),
+            Some("alpha"),
+            1001,
+        )
+        .unwrap();
+    assert!(s
+        .authenticate(tokens.access_token.expose(), "alpha", 1002)
+        .is_ok());
+    let again = s.exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 1003);
+    assert!(matches!(again, Err(TokenError::InvalidGrant(_))));
+    assert_eq!(
+        s.authenticate(tokens.access_token.expose(), "alpha", 1004),
+        Err(AuthFailure::Unknown)
+    );
+    assert!(s
+        .refresh(tokens.refresh_token.expose(), "c1", None, 1005)
+        .is_err());
+}
+
+#[test]
+fn codes_expire_and_check_verifier_redirect_and_client() {
+    let mut s = state_with_client();
+    let c = code(&mut s, 1000);
+    assert!(matches!(
+        s.exchange_code(
+            &c,
+            "c1",
+            Some(REDIRECT),
+            Some(VERIFIER),
+            None,
+            1000 + CODE_TTL
+        ),
+        Err(TokenError::InvalidGrant(_))
+    ));
+    let c = code(&mut s, 2000);
+    assert!(matches!(
+        s.exchange_code(
+            &c,
+            "c1",
+            Some("http://127.0.0.1:5555/other"),
+            Some(VERIFIER),
+            None,
+            2001
+        ),
+        Err(TokenError::InvalidGrant(_))
+    ));
+    assert!(matches!(
+        s.exchange_code(&c, "c2", Some(REDIRECT), Some(VERIFIER), None, 2001),
+        Err(TokenError::InvalidGrant(_))
+    ));
+    let wrong = "x".repeat(43);
+    assert!(matches!(
+        s.exchange_code(&c, "c1", Some(REDIRECT), Some(&wrong), None, 2001),
+        Err(TokenError::InvalidGrant(_))
+    ));
+    assert!(matches!(
+        s.exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), Some("beta"), 2001),
+        Err(TokenError::InvalidTarget(_))
+    ));
+    assert!(s
+        .exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 2001)
+        .is_ok());
+}
+
+#[test]
+fn refresh_rotates_and_reuse_revokes_the_family() {
+    let mut s = state_with_client();
+    let c = code(&mut s, 1000);
+    let first = s
+        .exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 1001)
+        .unwrap();
+    let second = s
+        .refresh(first.refresh_token.expose(), "c1", Some("alpha"), 1002)
+        .unwrap();
+    assert_ne!(first.refresh_token, second.refresh_token);
+    assert!(s
+        .authenticate(second.access_token.expose(), "alpha", 1003)
+        .is_ok());
+    // The rotated token is presented again: theft is assumed, the family dies.
+    assert!(matches!(
+        s.refresh(first.refresh_token.expose(), "c1", None, 1004),
+        Err(TokenError::InvalidGrant(_))
+    ));
+    assert_eq!(
+        s.authenticate(second.access_token.expose(), "alpha", 1005),
+        Err(AuthFailure::Unknown)
+    );
+    assert!(s
+        .refresh(second.refresh_token.expose(), "c1", None, 1006)
+        .is_err());
+}
+
+#[test]
+fn tokens_are_bound_to_their_server_and_expire() {
+    let mut s = state_with_client();
+    let c = code(&mut s, 1000);
+    let t = s
+        .exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 1000)
+        .unwrap();
+    assert_eq!(
+        s.authenticate(t.access_token.expose(), "beta", 1001),
+        Err(AuthFailure::WrongServer)
+    );
+    assert_eq!(
+        s.authenticate(t.access_token.expose(), "alpha", 1000 + ACCESS_TTL),
+        Err(AuthFailure::Expired)
+    );
+}
+
+#[test]
+fn state_is_persisted_as_hashes_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Url::parse("http://127.0.0.1:1").unwrap();
+    let issuer = Issuer::open(dir.path(), base.clone()).unwrap();
+    let client = issuer
+        .register(
+            RegistrationRequest {
+                redirect_uris: vec![REDIRECT.into()],
+                ..Default::default()
+            },
+            unix_now(),
+        )
+        .unwrap()
+        .unwrap();
+    let req = CodeRequest {
+        client_id: client.client_id.clone(),
+        server: "alpha".into(),
+        redirect_uri: REDIRECT.into(),
+        code_challenge: CHALLENGE.into(),
+        scope: None,
+    };
+    let c = issuer.issue_code(req, unix_now());
+    let t = issuer
+        .exchange_code(
+            c.expose(),
+            &client.client_id,
+            Some(REDIRECT),
+            Some(VERIFIER),
+            None,
+            unix_now(),
+        )
+        .unwrap()
+        .unwrap();
+    let (_, key) = issuer.create_api_key("script", None).unwrap();
+    drop(issuer);
+    let text = std::fs::read_to_string(dir.path().join("issuer.json")).unwrap();
+    assert!(
+        !text.contains(t.access_token.expose())
+            && !text.contains(t.refresh_token.expose())
+            && !text.contains(key.expose())
+    );
+    let reopened = Issuer::open(dir.path(), base).unwrap();
+    assert!(reopened
+        .authenticate(t.access_token.expose(), "alpha", unix_now())
+        .is_ok());
+    assert!(reopened
+        .authenticate(key.expose(), "anything", unix_now())
+        .is_ok());
+    assert_eq!(reopened.list_clients().len(), 1);
+    assert_eq!(reopened.list_grants().len(), 1);
+    assert!(reopened.revoke_client(&client.client_id).unwrap());
+    assert!(reopened
+        .authenticate(t.access_token.expose(), "alpha", unix_now())
+        .is_err());
+}
+
+#[test]
+fn registration_refuses_bad_redirects_and_unknown_grant_types() {
+    let bad = RegistrationRequest {
+        redirect_uris: vec!["http://evil.example/cb".into()],
+        ..Default::default()
+    };
+    assert!(matches!(
+        bad.into_client(1),
+        Err(RegistrationError::InvalidRedirectUri(_))
+    ));
+    let implicit = RegistrationRequest {
+        redirect_uris: vec![REDIRECT.into()],
+        grant_types: Some(vec!["implicit".into()]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        implicit.into_client(1),
+        Err(RegistrationError::InvalidMetadata(_))
+    ));
+    let none = RegistrationRequest::default();
+    assert!(none.into_client(1).is_err());
+}

@@ -1,0 +1,327 @@
+//! The test upstream's Streamable HTTP endpoint (`/mcp`) and its protected resource metadata.
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::random_token;
+use super::upstream::{Auth, McpFault, ResponseMode, UpstreamState};
+
+/// The protocol versions the test upstream speaks, newest first.
+pub const VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// The default tool list: `echo`, `add`, `slow_stream`.
+pub fn default_tools() -> Vec<Value> {
+    vec![
+        json!({"name": "echo", "description": "Returns its text", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}),
+        json!({"name": "add", "description": "Adds two numbers", "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}}),
+        json!({"name": "slow_stream", "description": "Sends `steps` progress notifications, each released by the test", "inputSchema": {"type": "object", "properties": {"steps": {"type": "integer"}}}}),
+    ]
+}
+
+pub(crate) async fn prm(State(s): State<Arc<UpstreamState>>) -> Json<Value> {
+    Json(json!({
+        "resource": s.mcp_url,
+        "authorization_servers": [s.authorization_server.lock().unwrap().clone()],
+        "scopes_supported": s.scope.as_deref().map(|sc| sc.split(' ').collect::<Vec<_>>()).unwrap_or_default(),
+        "bearer_methods_supported": ["header"],
+    }))
+}
+
+/// `Ok` when the request carries what the upstream's [`Auth`] demands; else the 401.
+fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let (ok, error) = match &s.auth {
+        Auth::None => (true, None),
+        Auth::Static(expected) => (bearer == Some(expected.as_str()), Some("invalid_token")),
+        Auth::Header(name, expected) => (
+            headers.get(name.as_str()).and_then(|v| v.to_str().ok()) == Some(expected.as_str()),
+            None,
+        ),
+        Auth::OAuth => match bearer {
+            None => (false, None),
+            Some(token) => (
+                s.auth_server.validate(token).is_some(),
+                Some("invalid_token"),
+            ),
+        },
+    };
+    if ok {
+        return Ok(());
+    }
+    s.counters.unauthorized.fetch_add(1, Ordering::SeqCst);
+    let mut challenge = format!(
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+        s.base
+    );
+    if let Some(scope) = &s.scope {
+        challenge.push_str(&format!(", scope=\"{scope}\""));
+    }
+    if let (Some(error), Some(_)) = (error, bearer) {
+        challenge.push_str(&format!(", error=\"{error}\""));
+    }
+    Err((
+        StatusCode::UNAUTHORIZED,
+        [("www-authenticate", challenge)],
+        Json(json!({"error": "unauthorized"})),
+    )
+        .into_response())
+}
+
+fn session_ok(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
+    match headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        None => Err((StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required").into_response()),
+        Some(id) if s.sessions.lock().unwrap().contains(id) => Ok(()),
+        Some(_) => Err((StatusCode::NOT_FOUND, "unknown session").into_response()),
+    }
+}
+
+fn sse_frame(message: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {message}\n\n"))
+}
+
+/// One JSON-RPC response, as JSON or as a one-event SSE stream.
+fn reply(mode: ResponseMode, message: Value, session: Option<&str>) -> Response {
+    let mut response = match mode {
+        ResponseMode::Json => Json(message).into_response(),
+        ResponseMode::Sse => (
+            [
+                ("content-type", "text/event-stream"),
+                ("cache-control", "no-cache"),
+            ],
+            sse_frame(&message),
+        )
+            .into_response(),
+    };
+    if let Some(id) = session {
+        response
+            .headers_mut()
+            .insert("mcp-session-id", id.parse().unwrap());
+    }
+    response
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+fn result(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+pub(crate) async fn post(
+    State(s): State<Arc<UpstreamState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_auth(&s, &headers) {
+        return r;
+    }
+    let fault = s.fault.lock().unwrap().clone();
+    match fault {
+        McpFault::None => {}
+        McpFault::Status(code) => {
+            return (
+                StatusCode::from_u16(code).unwrap(),
+                "test upstream failing on purpose",
+            )
+                .into_response()
+        }
+        McpFault::Html => {
+            return (
+                StatusCode::OK,
+                [("content-type", "text/html")],
+                "<html>maintenance</html>",
+            )
+                .into_response()
+        }
+        McpFault::BadJsonRpc => return Json(json!({"hello": "world"})).into_response(),
+    }
+    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(rpc_error(&Value::Null, -32700, "parse error")),
+        )
+            .into_response();
+    };
+    let method = msg
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let id = msg.get("id").cloned();
+    let mode = *s.response.lock().unwrap();
+    let Some(method) = method else {
+        // A response from the client (to a server request): accepted.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if method == "initialize" {
+        s.counters.initialize.fetch_add(1, Ordering::SeqCst);
+        let asked = msg
+            .pointer("/params/protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let version = VERSIONS
+            .iter()
+            .find(|v| **v == asked)
+            .copied()
+            .unwrap_or(VERSIONS[0]);
+        let session = random_token();
+        s.sessions.lock().unwrap().insert(session.clone());
+        let init = json!({
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": true}},
+            "serverInfo": {"name": "test-upstream", "version": "1.0.0"},
+        });
+        return reply(
+            mode,
+            result(id.as_ref().unwrap_or(&Value::Null), init),
+            Some(&session),
+        );
+    }
+    if let Err(r) = session_ok(&s, &headers) {
+        return r;
+    }
+    let Some(id) = id else {
+        s.counters.notifications.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let message = match method.as_str() {
+        "ping" => result(&id, json!({})),
+        "tools/list" => {
+            s.counters.tools_list.fetch_add(1, Ordering::SeqCst);
+            result(&id, json!({"tools": s.tools.lock().unwrap().clone()}))
+        }
+        "tools/call" => {
+            s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
+            let name = msg
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let args = msg
+                .pointer("/params/arguments")
+                .cloned()
+                .unwrap_or(json!({}));
+            match name {
+                "echo" => result(&id, text_result(args["text"].as_str().unwrap_or_default())),
+                "add" => result(
+                    &id,
+                    text_result(
+                        &(args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0))
+                            .to_string(),
+                    ),
+                ),
+                "slow_stream" => {
+                    return slow_stream(s.clone(), id, &msg, args["steps"].as_u64().unwrap_or(3))
+                }
+                other => rpc_error(&id, -32602, &format!("unknown tool {other}")),
+            }
+        }
+        other => rpc_error(&id, -32601, &format!("method not found: {other}")),
+    };
+    reply(mode, message, None)
+}
+
+fn text_result(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": false})
+}
+
+fn sse_body(rx: mpsc::Receiver<Bytes>) -> Body {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Body::from_stream(stream)
+}
+
+/// An SSE response with `steps` progress notifications, each waiting for
+/// [`super::TestUpstream::release_event`], then the result.
+fn slow_stream(s: Arc<UpstreamState>, id: Value, msg: &Value, steps: u64) -> Response {
+    let token = msg
+        .pointer("/params/_meta/progressToken")
+        .cloned()
+        .unwrap_or(json!("slow"));
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        for i in 1..=steps {
+            let Ok(permit) = s.gate.acquire().await else {
+                return;
+            };
+            permit.forget();
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, "progress": i, "total": steps}});
+            if tx.send(sse_frame(&note)).await.is_err() {
+                return;
+            }
+            s.counters.stream_events.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = tx
+            .send(sse_frame(&result(
+                &id,
+                text_result(&format!("streamed {steps}")),
+            )))
+            .await;
+    });
+    (
+        [
+            ("content-type", "text/event-stream"),
+            ("cache-control", "no-cache"),
+        ],
+        sse_body(rx),
+    )
+        .into_response()
+}
+
+pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_auth(&s, &headers) {
+        return r;
+    }
+    if !s.get_stream {
+        return (StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST, DELETE")]).into_response();
+    }
+    if let Err(r) = session_ok(&s, &headers) {
+        return r;
+    }
+    let mut changes = s.list_changed.subscribe();
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        while changes.recv().await.is_ok() {
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+            if tx.send(sse_frame(&note)).await.is_err() {
+                return;
+            }
+        }
+    });
+    s.counters.get_streams.fetch_add(1, Ordering::SeqCst);
+    (
+        [
+            ("content-type", "text/event-stream"),
+            ("cache-control", "no-cache"),
+        ],
+        sse_body(rx),
+    )
+        .into_response()
+}
+
+pub(crate) async fn delete(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_auth(&s, &headers) {
+        return r;
+    }
+    let id = headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if s.sessions.lock().unwrap().remove(id) {
+        StatusCode::OK.into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}

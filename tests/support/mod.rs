@@ -1,0 +1,73 @@
+//! Shared fixtures for the integration tests: real servers on `127.0.0.1:0`.
+//!
+//! Use from a test file with `mod support;`.
+//!
+//! - [`TestUpstream`]: an MCP server (Streamable HTTP at `/mcp`: `initialize` with
+//!   `Mcp-Session-Id` and version negotiation among [`mcp::VERSIONS`], `notifications/*` → 202,
+//!   `ping`, `tools/list`, `tools/call` of `echo`/`add`/`slow_stream`, GET SSE stream or 405,
+//!   DELETE), answering JSON or SSE, optionally requiring a bearer token from its own
+//!   [`TestAs`] (401 with `WWW-Authenticate: Bearer resource_metadata=…, scope=…`), serving its
+//!   PRM (path-inserted and root), recording every request.
+//! - [`TestAs`]: an OAuth AS (RFC 8414 metadata, auto-approving `/authorize` with PKCE S256,
+//!   `/token` for authorization_code / refresh_token (rotation) / client_credentials (basic or
+//!   post), `/register`, `/revoke`), with counters, fault injection and `revoke_all`.
+//! - [`TestBroker`]: the real broker and gateway on `127.0.0.1:0` over a config in a tempdir,
+//!   with a [`Browser`] opener that follows the sign-in redirects over HTTP.
+//! - [`node`]: Node >= 22 and `tests/js` (run `scripts/setup-node.sh`).
+//!
+//! ```ignore
+//! mod support;
+//! use support::*;
+//!
+//! #[tokio::test]
+//! async fn example() {
+//!     // An upstream that wants OAuth tokens; one M2M client "m2m-client"/"m2m-secret" exists.
+//!     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+//!     let token = up.oauth().mint("m2m-client", None); // or let the broker fetch one
+//!     up.set_response(ResponseMode::Sse);
+//!     up.oauth().set_fault(TokenFault::ServerError);
+//!
+//!     let broker = TestBroker::start(serde_json::json!({"mcp_servers": {"demo": {
+//!         "url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "client_credentials",
+//!         "client_id": "m2m-client", "client_secret": "os.environ/DEMO_SECRET",
+//!         "token_url": up.auth_server.token_url()}}})).await;
+//!
+//!     assert_eq!(count(&up.counters().initialize), 0);
+//!     assert_eq!(count(&up.oauth().counters.token_client_credentials), 0);
+//!     let calls = up.recorder().to_path("/mcp"); // method, headers (Authorization), …
+//!     # let _ = (token, broker, calls);
+//! }
+//! ```
+//!
+//! `slow_stream` sends each progress event only after [`TestUpstream::release_event`], so a
+//! test can prove an event crossed the broker before the response finished.
+#![allow(dead_code, unused_imports)]
+
+pub mod auth_server;
+pub mod broker;
+pub mod mcp;
+pub mod node;
+pub mod record;
+pub mod upstream;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+pub use auth_server::{
+    AsCounters, AsOptions, AsState, IssuedToken, TestAs, TestClient, TokenFault,
+};
+pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
+pub use record::{Recorded, Recorder};
+pub use upstream::{Auth, McpCounters, McpFault, ResponseMode, TestUpstream, UpstreamOptions};
+
+/// A fresh random URL-safe string (tokens, codes, session ids).
+pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
+}
+
+/// Reads a counter.
+pub fn count(c: &AtomicUsize) -> usize {
+    c.load(Ordering::SeqCst)
+}

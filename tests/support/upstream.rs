@@ -1,0 +1,237 @@
+//! The test MCP upstream: options, shared state and the running handle.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::routing::get;
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::{broadcast, Semaphore};
+
+use super::auth_server::{AsOptions, AsState, TestAs};
+use super::mcp;
+use super::record::{self, Recorder, Served};
+
+/// What `/mcp` demands of a request.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Anything goes.
+    None,
+    /// `Authorization: Bearer <token>` with a token issued by this upstream's own test AS.
+    OAuth,
+    /// `Authorization: Bearer <exactly this>`.
+    Static(String),
+    /// A header with exactly this value (API-key style), e.g. `("x-api-key", "k")`.
+    Header(String, String),
+}
+
+/// How JSON-RPC responses are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Json,
+    /// A `text/event-stream` with one `message` event.
+    Sse,
+}
+
+/// What `/mcp` does instead of answering normally (after the auth check).
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpFault {
+    None,
+    /// This HTTP status with a plain-text body.
+    Status(u16),
+    /// 200 with an HTML page.
+    Html,
+    /// 200 JSON that is not a JSON-RPC response.
+    BadJsonRpc,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamOptions {
+    pub auth: Auth,
+    /// `scope` in the 401 challenge and `scopes_supported` in the PRM (space separated).
+    pub scope: Option<String>,
+    pub response: ResponseMode,
+    /// Defaults to [`mcp::default_tools`].
+    pub tools: Vec<Value>,
+    /// Serve the GET SSE stream (`false`: 405).
+    pub get_stream: bool,
+    pub auth_server: AsOptions,
+}
+
+impl Default for UpstreamOptions {
+    fn default() -> Self {
+        UpstreamOptions {
+            auth: Auth::None,
+            scope: Some("mcp:read".into()),
+            response: ResponseMode::Json,
+            tools: mcp::default_tools(),
+            get_stream: true,
+            auth_server: AsOptions::default(),
+        }
+    }
+}
+
+impl UpstreamOptions {
+    /// An upstream that requires tokens from its own AS.
+    pub fn oauth() -> Self {
+        UpstreamOptions {
+            auth: Auth::OAuth,
+            ..Default::default()
+        }
+    }
+
+    pub fn with_response(mut self, mode: ResponseMode) -> Self {
+        self.response = mode;
+        self
+    }
+}
+
+/// Counters of `/mcp` activity.
+#[derive(Debug, Default)]
+pub struct McpCounters {
+    pub initialize: AtomicUsize,
+    pub tools_list: AtomicUsize,
+    pub tools_call: AtomicUsize,
+    /// JSON-RPC notifications received (e.g. `notifications/initialized`).
+    pub notifications: AtomicUsize,
+    /// 401s sent.
+    pub unauthorized: AtomicUsize,
+    pub get_streams: AtomicUsize,
+    /// Progress events `slow_stream` has sent.
+    pub stream_events: AtomicUsize,
+}
+
+pub struct UpstreamState {
+    pub base: String,
+    pub mcp_url: String,
+    pub auth: Auth,
+    pub scope: Option<String>,
+    pub get_stream: bool,
+    pub counters: McpCounters,
+    pub recorder: Recorder,
+    pub auth_server: Arc<AsState>,
+    pub(crate) authorization_server: Mutex<String>,
+    pub(crate) response: Mutex<ResponseMode>,
+    pub(crate) tools: Mutex<Vec<Value>>,
+    pub(crate) fault: Mutex<McpFault>,
+    pub(crate) sessions: Mutex<HashSet<String>>,
+    /// Permits for `slow_stream` events: one per [`TestUpstream::release_event`].
+    pub(crate) gate: Semaphore,
+    pub(crate) list_changed: broadcast::Sender<()>,
+}
+
+/// A running test MCP upstream with its own test AS. Dropping it stops both servers.
+pub struct TestUpstream {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub url: String,
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub mcp_url: String,
+    /// The AS issuer, `http://127.0.0.1:PORT2` (no trailing slash).
+    pub as_url: String,
+    pub state: Arc<UpstreamState>,
+    pub auth_server: TestAs,
+    served: Served,
+}
+
+impl TestUpstream {
+    pub async fn start(options: UpstreamOptions) -> TestUpstream {
+        let auth_server = TestAs::start(options.auth_server.clone()).await;
+        let as_state = auth_server.state.clone();
+        let mut slot = None;
+        let served = record::serve(|base| {
+            let state = Arc::new(UpstreamState {
+                mcp_url: format!("{base}/mcp"),
+                base,
+                auth: options.auth,
+                scope: options.scope,
+                get_stream: options.get_stream,
+                counters: McpCounters::default(),
+                recorder: Recorder::default(),
+                authorization_server: Mutex::new(as_state.issuer.clone()),
+                auth_server: as_state,
+                response: Mutex::new(options.response),
+                tools: Mutex::new(options.tools),
+                fault: Mutex::new(McpFault::None),
+                sessions: Mutex::default(),
+                gate: Semaphore::new(0),
+                list_changed: broadcast::channel(16).0,
+            });
+            slot = Some(state.clone());
+            async move { router(state) }
+        })
+        .await;
+        let state = slot.expect("router built");
+        TestUpstream {
+            url: state.base.clone(),
+            mcp_url: state.mcp_url.clone(),
+            as_url: auth_server.issuer.clone(),
+            state,
+            auth_server,
+            served,
+        }
+    }
+
+    /// Every request `/mcp` and the PRM routes received (not the AS's: see `auth_server.state.recorder`).
+    pub fn recorder(&self) -> &Recorder {
+        &self.state.recorder
+    }
+
+    pub fn counters(&self) -> &McpCounters {
+        &self.state.counters
+    }
+
+    pub fn count(c: &AtomicUsize) -> usize {
+        c.load(Ordering::SeqCst)
+    }
+
+    /// The test AS's shared state (counters, fault injection, `mint`, `revoke_all`).
+    pub fn oauth(&self) -> &Arc<AsState> {
+        &self.auth_server.state
+    }
+
+    /// Lets `slow_stream` send its next progress event.
+    pub fn release_event(&self) {
+        self.state.gate.add_permits(1);
+    }
+
+    /// Sends `notifications/tools/list_changed` on every open GET stream.
+    pub fn notify_tools_changed(&self) {
+        let _ = self.state.list_changed.send(());
+    }
+
+    pub fn set_tools(&self, tools: Vec<Value>) {
+        *self.state.tools.lock().unwrap() = tools;
+    }
+
+    pub fn set_response(&self, mode: ResponseMode) {
+        *self.state.response.lock().unwrap() = mode;
+    }
+
+    pub fn set_fault(&self, fault: McpFault) {
+        *self.state.fault.lock().unwrap() = fault;
+    }
+
+    /// Makes the PRM name another authorization server (an "AS changed" upstream).
+    pub fn set_authorization_server(&self, issuer: &str) {
+        *self.state.authorization_server.lock().unwrap() = issuer.to_string();
+    }
+
+    /// Stops the MCP server (its port refuses connections); the AS keeps running.
+    pub fn stop(&self) {
+        self.served.stop();
+    }
+}
+
+fn router(state: Arc<UpstreamState>) -> Router {
+    let recorder = state.recorder.clone();
+    Router::new()
+        .route("/mcp", get(mcp::get).post(mcp::post).delete(mcp::delete))
+        .route("/.well-known/oauth-protected-resource/mcp", get(mcp::prm))
+        .route("/.well-known/oauth-protected-resource", get(mcp::prm))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            recorder,
+            record::record,
+        ))
+}

@@ -131,7 +131,7 @@ async function runAction(action, name) {
       case "signout": await invoke("sign_out", { name }); say(`Signed out of ${name}.`); break;
       case "check": await invoke("check_now", { name }); say(`Checking ${name}…`); break;
       case "copy-claude": await copy(name, "claude"); break;
-      case "edit": openForm(state.servers.find((s) => s.name === name)); break;
+      case "edit": openForm(name, await invoke("server_form", { name })); break;
       case "remove": state.confirmRemove = name; renderServers(); focusAction(name, "remove-confirm"); return;
       case "remove-confirm": state.confirmRemove = null; await invoke("remove_server", { name }); say(`Removed ${name}.`); break;
     }
@@ -158,15 +158,15 @@ const FIELDS = [
   ["f-client-id", "client_id"], ["f-scopes", "scopes"], ["f-authorization-url", "authorization_url"], ["f-token-url", "token_url"],
 ];
 
-function openForm(server) {
-  state.editing = server ? server.name : null;
-  const f = server ? { name: server.name, ...server.form } : {};
+function openForm(name, form) {
+  state.editing = name;
+  const f = name ? { name, ...form } : {};
   for (const [id, key] of FIELDS) $(id).value = f[key] || "";
   $("f-client-secret").value = "";
   $("f-auth-value").value = "";
   $("f-client-secret").placeholder = f.client_secret_set ? "stored — leave empty to keep" : "optional";
   $("f-auth-value").placeholder = f.auth_value_set ? "stored — leave empty to keep" : "only for static tokens";
-  $("form-title").textContent = server ? `Edit ${server.name}` : "Add server";
+  $("form-title").textContent = name ? `Edit ${name}` : "Add server";
   $("probe-result").hidden = true;
   $("form-error").hidden = true;
   $("server-form").hidden = false;
@@ -253,16 +253,27 @@ async function loadClients() {
   try { list = await invoke("local_clients"); } catch (e) { /* broker not running */ }
   $("clients").hidden = list.length === 0;
   $("clients-empty").hidden = list.length !== 0;
-  $("client-rows").replaceChildren(...list.map((c) => el("tr", {},
-    el("th", { scope: "row", text: c.name || c.id }), el("td", { text: c.kind }),
-    el("td", { text: c.servers.join(", ") }), el("td", { text: when(c.last_used) || "never" }))));
+  $("client-rows").replaceChildren(...list.map((c) => el("tr", { "data-client": c.id },
+    el("th", { scope: "row", text: c.name }),
+    el("td", { text: c.kind === "api_key" ? "API key" : "OAuth client" }),
+    el("td", { text: c.servers.join(", ") || "none approved yet" }),
+    el("td", { text: when(c.created_at) }),
+    el("td", { text: c.kind === "api_key" ? "not tracked" : (when(c.last_used) || "never") }),
+    el("td", {}, el("button", {
+      type: "button", class: "danger", "aria-label": `Revoke ${c.name}`,
+      onclick: async () => {
+        try { await invoke("revoke_local_client", { id: c.id, kind: c.kind }); say(`Revoked ${c.name}.`); } catch (e) { say(String(e)); }
+        await refresh();
+      },
+    }, "Revoke")))));
 }
 
 async function loadActivity() {
   const list = await invoke("activity");
   $("activity-empty").hidden = list.length !== 0;
   $("activity").replaceChildren(...list.map((a) => el("li", { class: `kind-${a.kind}` },
-    el("time", { text: when(a.at) }), a.server ? el("strong", { text: `${a.server}: ` }) : null, a.message)));
+    el("time", { text: when(a.at) }), a.server ? el("strong", { text: `${a.server}: ` }) : null, a.message,
+    a.repeats > 1 ? el("span", { class: "muted", text: ` (×${a.repeats})` }) : null)));
 }
 
 // ---- tabs (arrow keys move between them) ----
@@ -309,7 +320,7 @@ async function refresh() {
 
 function init() {
   setupTabs();
-  $("add-server").addEventListener("click", () => openForm(null));
+  $("add-server").addEventListener("click", () => openForm(null, null));
   $("cancel").addEventListener("click", closeForm);
   $("probe").addEventListener("click", probe);
   $("server-form").addEventListener("submit", save);

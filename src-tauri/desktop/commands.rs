@@ -5,8 +5,8 @@ use tauri::{AppHandle, Manager, State};
 use tauri_plugin_autostart::ManagerExt as _;
 
 use super::dto::{
-    apply_form, server_dto, ActivityDto, AppStatusDto, LocalClientDto, ProbeDto, ServerDto,
-    ServerForm,
+    apply_form, local_clients as local_clients_dto, server_dto, ActivityDto, AppStatusDto,
+    LocalClientDto, ProbeDto, ServerDto, ServerForm, ServerFormView,
 };
 use super::model::{flow_name, SnippetKind};
 use super::Shell;
@@ -40,23 +40,27 @@ pub fn list_servers(shell: State<'_, Shell>) -> CmdResult<Vec<ServerDto>> {
     let broker = broker(&shell)?;
     let config = broker.config();
     let status = broker.health().snapshot();
-    // The raw file for the edit form; a broken file only costs the form its prefill.
-    let raw = file::read(&broker.settings().config_path)
-        .map(|l| l.raw)
-        .unwrap_or_default();
     Ok(config
         .servers
         .values()
         .map(|s| {
             let name = s.name.as_str();
-            server_dto(
-                s,
-                raw.mcp_servers.get(name),
-                status.get(name),
-                broker.settings().client_url(name),
-            )
+            server_dto(s, status.get(name), broker.settings().client_url(name))
         })
         .collect())
+}
+
+/// The entry as written in the file, for the edit form (secret fields only say "set or not").
+#[tauri::command]
+pub fn server_form(shell: State<'_, Shell>, name: String) -> CmdResult<ServerFormView> {
+    let broker = broker(&shell)?;
+    let raw = file::read(&broker.settings().config_path)
+        .map_err(|e| e.to_string())?
+        .raw;
+    raw.mcp_servers
+        .get(&name)
+        .map(ServerFormView::from_raw)
+        .ok_or_else(|| format!("no server named \"{name}\" in the config file"))
 }
 
 /// The raw entry the form edits: the existing one (keeping unknown fields) or a fresh one.
@@ -223,9 +227,35 @@ pub fn activity(shell: State<'_, Shell>) -> Vec<ActivityDto> {
 /// Registered local OAuth clients and API keys.
 #[tauri::command]
 pub fn local_clients(shell: State<'_, Shell>) -> CmdResult<Vec<LocalClientDto>> {
-    let _ = broker(&shell)?;
-    // The issuer's listing API is not available in this build yet: nothing to show.
-    Ok(Vec::new())
+    let broker = broker(&shell)?;
+    Ok(local_clients_dto(
+        broker.issuer().list_clients(),
+        broker.issuer().list_api_keys(),
+    ))
+}
+
+/// Revokes a local client (its registration, consents and tokens) or an API key.
+#[tauri::command]
+pub fn revoke_local_client(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    id: String,
+    kind: String,
+) -> CmdResult<()> {
+    let broker = broker(&shell)?;
+    let issuer = broker.issuer();
+    let found = match kind.as_str() {
+        "api_key" => issuer.revoke_api_key(&id),
+        _ => issuer.revoke_client(&id),
+    }
+    .map_err(|e| e.to_string())?;
+    if !found {
+        return Err(format!(
+            "no local client or API key \"{id}\" (already revoked?)"
+        ));
+    }
+    super::refresh_ui(&app);
+    Ok(())
 }
 
 #[tauri::command]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{can_sign_in, flow_label, snippets, Snippets};
 use crate::config::{RawServer, ServerConfig};
 use crate::health::{HealthState, ServerStatus};
+use crate::issuer::{ApiKeyInfo, ClientInfo};
 use crate::secret::{Secret, SecretRef};
 
 /// One row of the servers table.
@@ -31,13 +32,10 @@ pub struct ServerDto {
     pub last_error: Option<String>,
     pub can_sign_in: bool,
     pub snippets: Snippets,
-    /// The entry as written (secret fields show only whether a reference is set).
-    pub form: ServerFormView,
 }
 
 pub fn server_dto(
     server: &ServerConfig,
-    raw: Option<&RawServer>,
     status: Option<&ServerStatus>,
     client_url: String,
 ) -> ServerDto {
@@ -93,7 +91,6 @@ pub fn server_dto(
         token_expires_at: st.token.expires_at,
         last_error,
         can_sign_in: can_sign_in(server, status),
-        form: raw.map(ServerFormView::from_raw).unwrap_or_default(),
     }
 }
 
@@ -112,7 +109,7 @@ pub struct ServerFormView {
 }
 
 impl ServerFormView {
-    fn from_raw(raw: &RawServer) -> Self {
+    pub fn from_raw(raw: &RawServer) -> Self {
         let scopes = match &raw.scopes {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Array(items)) => items
@@ -220,6 +217,8 @@ pub struct ActivityDto {
     pub kind: String,
     pub server: Option<String>,
     pub message: String,
+    /// How many times in a row this happened (a burst shows as one line).
+    pub repeats: u32,
 }
 
 /// The app as a whole, for the dashboard header.
@@ -243,14 +242,47 @@ pub struct ProbeDto {
     pub choices: Vec<String>,
 }
 
-/// A registered local OAuth client or API key (never its secret).
-#[derive(Debug, Clone, Serialize)]
+/// A registered local OAuth client or API key (never its secret or token).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LocalClientDto {
     pub id: String,
     pub name: String,
+    /// "oauth" or "api_key".
     pub kind: String,
     pub servers: Vec<String>,
+    pub created_at: u64,
     pub last_used: Option<u64>,
+}
+
+pub fn local_clients(clients: Vec<ClientInfo>, keys: Vec<ApiKeyInfo>) -> Vec<LocalClientDto> {
+    let oauth = clients.into_iter().map(|c| LocalClientDto {
+        name: c.client_name.unwrap_or_else(|| {
+            format!(
+                "unnamed client ({})",
+                c.redirect_uris
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("no redirect URI")
+            )
+        }),
+        id: c.client_id,
+        kind: "oauth".into(),
+        servers: c.approved_servers,
+        created_at: c.created_at,
+        last_used: c.last_used,
+    });
+    let keys = keys.into_iter().map(|k| LocalClientDto {
+        id: k.id,
+        name: k.name,
+        kind: "api_key".into(),
+        servers: k
+            .server
+            .map(|s| vec![s])
+            .unwrap_or_else(|| vec!["all servers".into()]),
+        created_at: k.created_at,
+        last_used: None,
+    });
+    oauth.chain(keys).collect()
 }
 
 #[cfg(test)]

@@ -19,6 +19,13 @@ pub struct Activity {
 impl Activity {
     pub fn record(&mut self, event: &Event, now: u64) {
         let (kind, server, message) = describe(event);
+        if let Some(last) = self.items.back_mut() {
+            if last.kind == kind && last.server == server && last.message == message {
+                last.at = now;
+                last.repeats += 1;
+                return;
+            }
+        }
         if self.items.len() == ACTIVITY_CAP {
             self.items.pop_front();
         }
@@ -27,6 +34,7 @@ impl Activity {
             kind: kind.into(),
             server,
             message,
+            repeats: 1,
         });
     }
 

@@ -77,7 +77,8 @@ fn sign_in_outcomes_notify() {
 fn activity_keeps_the_newest_first_and_drops_the_oldest() {
     let mut a = Activity::default();
     for i in 0..(ACTIVITY_CAP as u64 + 5) {
-        a.record(&Event::TokenRefreshed { server: name("gh") }, i);
+        let server = name(if i % 2 == 0 { "gh" } else { "linear" });
+        a.record(&Event::TokenRefreshed { server }, i);
     }
     a.record(
         &Event::SignInFailed {
@@ -94,8 +95,24 @@ fn activity_keeps_the_newest_first_and_drops_the_oldest() {
             at: 999,
             kind: "failure".into(),
             server: Some("gh".into()),
-            message: "Sign-in failed: denied".into()
+            message: "Sign-in failed: denied".into(),
+            repeats: 1,
         }
     );
     assert_eq!(list.last().unwrap().at, 6);
+}
+
+#[test]
+fn a_burst_of_the_same_event_is_one_line_with_a_count() {
+    let mut a = Activity::default();
+    for i in 0..5 {
+        a.record(&Event::ConfigReloaded, i);
+    }
+    a.record(&Event::SignedOut { server: name("gh") }, 9);
+    let list = a.list();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        (list[1].message.as_str(), list[1].repeats, list[1].at),
+        ("Config reloaded", 5, 4)
+    );
 }

@@ -68,6 +68,7 @@ pub fn run(paths: Paths) -> ExitCode {
         .invoke_handler(tauri::generate_handler![
             commands::app_status,
             commands::list_servers,
+            commands::server_form,
             commands::probe_server,
             commands::save_server,
             commands::remove_server,
@@ -77,6 +78,7 @@ pub fn run(paths: Paths) -> ExitCode {
             commands::copy_snippet,
             commands::activity,
             commands::local_clients,
+            commands::revoke_local_client,
             commands::set_autostart,
             commands::quit,
         ])

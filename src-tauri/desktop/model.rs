@@ -213,14 +213,14 @@ pub struct Snippets {
     pub vscode: String,
 }
 
+/// Built by the shared [`crate::snippets`] module, so the CLI and the app hand out the same text.
 pub fn snippets(name: &str, client_url: &str) -> Snippets {
-    let cursor = serde_json::json!({ "mcpServers": { name: { "url": client_url } } });
-    let vscode = serde_json::json!({ "servers": { name: { "type": "http", "url": client_url } } });
+    use crate::snippets::{snippet, ClientKind};
     Snippets {
         url: client_url.to_string(),
-        claude: format!("claude mcp add --transport http {name} {client_url}"),
-        cursor: serde_json::to_string_pretty(&cursor).expect("json"),
-        vscode: serde_json::to_string_pretty(&vscode).expect("json"),
+        claude: snippet(ClientKind::Claude, name, client_url),
+        cursor: snippet(ClientKind::Cursor, name, client_url),
+        vscode: snippet(ClientKind::VsCode, name, client_url),
     }
 }
 

@@ -47,7 +47,17 @@ impl Admin {
         let port = paths.port(loaded.validated.config.port);
         match reach(paths, port).await {
             Reach::Running { base, token } => Ok(Admin::Remote { base, token }),
+            Reach::Unresponsive { base, cause } => Err(Reach::unresponsive(&base, &cause)),
             Reach::NotRunning => {
+                std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
+                    fail(
+                        exit::FAILURE,
+                        format!(
+                            "cannot create the data dir {}: {e}",
+                            paths.data_dir.display()
+                        ),
+                    )
+                })?;
                 let url =
                     url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("loopback URL");
                 Issuer::open(&paths.data_dir, url)

@@ -165,9 +165,15 @@ struct NewKey {
 async fn create_api_key(
     State(broker): State<Broker>,
     headers: HeaderMap,
-    Json(new): Json<NewKey>,
+    body: axum::body::Bytes,
 ) -> Result<Response, GatewayError> {
+    // Authenticate before looking at the body, so a stranger learns nothing from parse errors.
     require_admin(&broker, &headers)?;
+    let new: NewKey = serde_json::from_slice(&body).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "expected {{\"name\": \"...\", \"server\": \"...\"}}: {e}"
+        ))
+    })?;
     if let Some(server) = &new.server {
         broker
             .server(server)

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod authserver;
+pub mod callback;
 pub mod consent;
 pub mod error;
 pub mod guard;
@@ -48,6 +49,7 @@ pub fn router(broker: Broker) -> Router {
         .merge(consent::routes())
         .merge(token::routes())
         .merge(status::routes())
+        .merge(callback::routes())
         .fallback(not_found)
         .layer(Extension(Arc::new(state::GatewayState::default())))
         .layer(axum::middleware::from_fn_with_state(

@@ -53,8 +53,6 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     fn fail(&self, e: UpstreamError) -> Response {
         rpc::failure(
-            self.broker,
-            self.gw,
             e,
             self.cfg,
             self.method,
@@ -287,10 +285,7 @@ async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
         return (StatusCode::ACCEPTED, [(MCP_SESSION_ID, session_header)]).into_response();
     };
     match tokio::time::timeout(HEADERS_TIMEOUT, rx).await {
-        Ok(Ok(answer)) => {
-            ctx.gw.mark_working(ctx.cfg.name.as_str());
-            ([(MCP_SESSION_ID, session_header)], Json(answer)).into_response()
-        }
+        Ok(Ok(answer)) => ([(MCP_SESSION_ID, session_header)], Json(answer)).into_response(),
         Ok(Err(_)) => ctx
             .fail(ctx.protocol("the upstream closed its event stream before answering; reconnect")),
         Err(_) => ctx.fail(ctx.protocol("no answer on the event stream in time")),

@@ -128,8 +128,6 @@ async fn handle(
         Ok(r) => r,
         Err(e) => {
             return Ok(rpc::failure(
-                broker,
-                gw,
                 e,
                 cfg,
                 &parts.method,
@@ -148,8 +146,6 @@ async fn handle(
             ),
         };
         return Ok(rpc::failure(
-            broker,
-            gw,
             err,
             cfg,
             &parts.method,
@@ -157,9 +153,6 @@ async fn handle(
             &principal,
             origin,
         ));
-    }
-    if status.is_success() {
-        gw.mark_working(server);
     }
     if let Some(sid) = upstream
         .headers()

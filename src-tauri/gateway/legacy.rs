@@ -73,7 +73,7 @@ impl Ctx<'_> {
 /// A bridged session: the upstream's message URL and the answers awaited from its stream.
 pub struct Session {
     server: String,
-    owner: String,
+    owner: Principal,
     post_url: Url,
     waiters: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     outbound: Mutex<Option<mpsc::Receiver<Value>>>,
@@ -86,10 +86,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub async fn handle(ctx: &Ctx<'_>, session_id: Option<&str>) -> Response {
-    let owner = ctx.principal.key();
+    let owner = ctx.principal.clone();
     let session = match session_id {
         Some(id) => match lock(&ctx.gw.legacy).get(id).cloned() {
-            Some(s) if s.owner == owner && s.server == ctx.cfg.name.as_str() => {
+            Some(s) if s.owner == *ctx.principal && s.server == ctx.cfg.name.as_str() => {
                 Some((id.to_string(), s))
             }
             _ => return rpc::session_not_found(),
@@ -137,7 +137,7 @@ async fn send(
 }
 
 /// Opens the upstream event stream and waits for its `endpoint` event.
-async fn open(ctx: &Ctx<'_>, owner: String) -> Result<(String, Arc<Session>), UpstreamError> {
+async fn open(ctx: &Ctx<'_>, owner: Principal) -> Result<(String, Arc<Session>), UpstreamError> {
     let http = ctx.broker.upstream().http();
     let get = |cred: &Credential| {
         let mut headers = HeaderMap::new();

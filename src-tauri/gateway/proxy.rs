@@ -95,13 +95,12 @@ async fn handle(
         Method::GET | Method::DELETE => Bytes::new(),
         ref other => return Err(GatewayError::MethodNotAllowed(other.to_string())),
     };
-    let owner = principal.key();
     let session = parts
         .headers
         .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok());
     if let Some(sid) = session {
-        if !gw.session_allowed(server, sid, &owner) {
+        if !gw.session_allowed(server, sid, &principal) {
             return Ok(rpc::session_not_found());
         }
     }
@@ -159,7 +158,7 @@ async fn handle(
         .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok())
     {
-        gw.bind_session(server, sid, &owner);
+        gw.bind_session(server, sid, &principal);
     }
     if let Some(sid) = session {
         if (parts.method == Method::DELETE && status.is_success())

@@ -125,7 +125,7 @@ impl Upstream {
         let name = server.name.as_str();
         let vault = &self.inner.deps.vault;
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
-            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
+            return Err(not_signed_in(server));
         };
         let refused = rejected.and_then(|c| c.bearer.as_ref());
         if rejected.is_none() && !needs_refresh(&s.meta, now()) {
@@ -135,7 +135,7 @@ impl Upstream {
         let mut flight = state.flight.lock().await;
         // Another caller may have refreshed while this one waited.
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
-            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
+            return Err(not_signed_in(server));
         };
         let now = now();
         match refused {
@@ -293,5 +293,16 @@ impl Upstream {
                 })
             }
         }
+    }
+}
+
+/// Never signed in (or signed out): a state the person already knows about, not a change, so no
+/// `NeedsSignIn` event here — the gateway reports it when a client runs into it. Changes the
+/// broker discovers itself (a refused refresh token, an expiry with nothing to refresh with) do
+/// send the event, once.
+fn not_signed_in(server: &ServerConfig) -> UpstreamError {
+    UpstreamError::NeedsSignIn {
+        server: server.name.to_string(),
+        reason: "not signed in yet".into(),
     }
 }

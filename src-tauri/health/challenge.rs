@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
-use serde_json::{json, Value};
+use serde_json::Value;
 use url::Url;
 
-use super::probe::{chain, SUPPORTED_VERSIONS};
+use super::message::{chain, initialize_message};
 use crate::urlcheck::check_remote_url;
 
 /// The most read of a protected resource metadata document.
@@ -68,9 +68,7 @@ pub async fn authorization_servers(
     server: &Url,
     per_request: Duration,
 ) -> Result<Option<Vec<String>>, String> {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": SUPPORTED_VERSIONS[0], "capabilities": {},
-        "clientInfo": {"name": "mcp-auth-broker-health", "version": env!("CARGO_PKG_VERSION")}}});
+    let init = initialize_message();
     let response = http
         .post(server.clone())
         .header(ACCEPT, "application/json, text/event-stream")

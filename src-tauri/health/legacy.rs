@@ -10,10 +10,11 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{json, Value};
 use url::Url;
 
-use super::probe::{
+use super::message::{
     chain, describe, failure, find_response, headers, initialize_message, negotiated_version,
-    result_of, snippet, tools_page, ProbeError, ProbeOk, MAX_BODY,
+    result_of, snippet, tools_page,
 };
+use super::probe::{ProbeError, ProbeOk, MAX_BODY};
 use super::sse::{SseEvent, SseParser};
 use crate::upstream::Credential;
 

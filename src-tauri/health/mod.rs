@@ -6,6 +6,7 @@
 
 pub mod challenge;
 pub mod legacy;
+pub mod message;
 mod monitor;
 pub mod probe;
 pub mod schedule;

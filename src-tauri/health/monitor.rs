@@ -106,19 +106,17 @@ impl Monitor {
         }
     }
 
-    /// The flow the probe follows: the classification's, else what the config says.
+    /// The flow the probe follows: what the config states explicitly, else the classification.
     fn flow(&self) -> Option<Flow> {
-        if let Some(flow) = self.classification.as_ref().and_then(|c| c.flow) {
-            return Some(flow);
-        }
         let s = &self.server;
-        match (s.auth_type, s.oauth_flow) {
+        let explicit = match (s.auth_type, s.oauth_flow) {
             _ if s.delegate_auth_to_upstream => Some(Flow::Delegate),
             (AuthType::BearerToken | AuthType::ApiKey, _) => Some(Flow::Static),
             (_, Some(OAuthFlow::ClientCredentials)) => Some(Flow::ClientCredentials),
             (_, Some(OAuthFlow::AuthorizationCode)) => Some(Flow::AuthorizationCode),
             _ => None,
-        }
+        };
+        explicit.or_else(|| self.classification.as_ref().and_then(|c| c.flow))
     }
 
     /// One check: credential of the server's own flow, the MCP probe (once more after a refresh

@@ -37,7 +37,7 @@ pub(crate) async fn prm(State(s): State<Arc<UpstreamState>>) -> Json<Value> {
 }
 
 /// `Ok` when the request carries what the upstream's [`Requires`] demands; else the 401.
-fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub(crate) fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -92,7 +92,7 @@ fn session_ok(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response
     }
 }
 
-fn sse_frame(message: &Value) -> Bytes {
+pub(crate) fn sse_frame(message: &Value) -> Bytes {
     Bytes::from(format!("event: message\ndata: {message}\n\n"))
 }
 
@@ -121,7 +121,7 @@ fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-fn result(id: &Value, result: Value) -> Value {
+pub(crate) fn result(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
@@ -201,11 +201,27 @@ pub(crate) async fn post(
         s.counters.notifications.fetch_add(1, Ordering::SeqCst);
         return StatusCode::ACCEPTED.into_response();
     };
-    let message = match method.as_str() {
-        "ping" => result(&id, json!({})),
+    if method == "tools/call"
+        && msg.pointer("/params/name").and_then(Value::as_str) == Some("slow_stream")
+    {
+        s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
+        let steps = msg
+            .pointer("/params/arguments/steps")
+            .and_then(Value::as_u64)
+            .unwrap_or(3);
+        return slow_stream(s.clone(), id, &msg, steps);
+    }
+    let message = answer(&s, &method, &id, &msg);
+    reply(mode, message, None)
+}
+
+/// The answer to a request other than `initialize` (shared with the legacy transport).
+pub(crate) fn answer(s: &UpstreamState, method: &str, id: &Value, msg: &Value) -> Value {
+    match method {
+        "ping" => result(id, json!({})),
         "tools/list" => {
             s.counters.tools_list.fetch_add(1, Ordering::SeqCst);
-            result(&id, json!({"tools": s.tools.lock().unwrap().clone()}))
+            result(id, json!({"tools": s.tools.lock().unwrap().clone()}))
         }
         "tools/call" => {
             s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
@@ -218,30 +234,23 @@ pub(crate) async fn post(
                 .cloned()
                 .unwrap_or(json!({}));
             match name {
-                "echo" => result(&id, text_result(args["text"].as_str().unwrap_or_default())),
-                "add" => result(
-                    &id,
-                    text_result(
-                        &(args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0))
-                            .to_string(),
-                    ),
-                ),
-                "slow_stream" => {
-                    return slow_stream(s.clone(), id, &msg, args["steps"].as_u64().unwrap_or(3))
+                "echo" => result(id, text_result(args["text"].as_str().unwrap_or_default())),
+                "add" => {
+                    let sum = args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0);
+                    result(id, text_result(&sum.to_string()))
                 }
-                other => rpc_error(&id, -32602, &format!("unknown tool {other}")),
+                other => rpc_error(id, -32602, &format!("unknown tool {other}")),
             }
         }
-        other => rpc_error(&id, -32601, &format!("method not found: {other}")),
-    };
-    reply(mode, message, None)
+        other => rpc_error(id, -32601, &format!("method not found: {other}")),
+    }
 }
 
 fn text_result(text: &str) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": false})
 }
 
-fn sse_body(rx: mpsc::Receiver<Bytes>) -> Body {
+pub(crate) fn sse_body(rx: mpsc::Receiver<Bytes>) -> Body {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });

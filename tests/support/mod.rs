@@ -45,6 +45,8 @@
 
 pub mod auth_server;
 pub mod broker;
+pub mod health;
+pub mod legacy;
 pub mod mcp;
 pub mod node;
 pub mod record;

@@ -475,3 +475,33 @@ async fn invalid_client_at_the_token_endpoint_drops_the_dynamic_registration() {
         "a fresh registration after invalid_client"
     );
 }
+
+#[tokio::test]
+async fn a_token_is_never_sent_to_a_changed_server_url() {
+    let (_up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    sign_in(&broker, &server).await;
+    let other = TestUpstream::start(UpstreamOptions::oauth()).await;
+    broker
+        .write_config(json!({"mcp_servers": {"demo": {"url": other.mcp_url}}}))
+        .await;
+    let moved = broker.broker.server("demo").unwrap();
+    let err = broker
+        .broker
+        .upstream()
+        .credential(&moved)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FailureKind::NeedsSignIn);
+    assert!(err.to_string().contains("URL changed"), "{err}");
+    // Signing in to the new URL replaces the old token.
+    sign_in(&broker, &moved).await;
+    let token = broker
+        .broker
+        .upstream()
+        .credential(&moved)
+        .await
+        .unwrap()
+        .bearer
+        .unwrap();
+    assert!(other.oauth().validate(token.expose()).is_some());
+}

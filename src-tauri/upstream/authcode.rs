@@ -305,7 +305,8 @@ impl Upstream {
                 return Err(f.into_error(name));
             }
         };
-        let stored = Stored::from_response(&resp, None, now());
+        let mut stored = Stored::from_response(&resp, None, now());
+        stored.meta.server_url = Some(flow.server.url.to_string());
         tokens::save(&self.inner.deps.vault, name, &stored)
             .await
             .map_err(vault_err(name))?;

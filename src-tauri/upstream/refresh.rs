@@ -127,6 +127,17 @@ impl Upstream {
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
             return Err(not_signed_in(server));
         };
+        if let Some(was) = s
+            .meta
+            .server_url
+            .as_deref()
+            .filter(|u| *u != server.url.as_str())
+        {
+            return Err(self.needs_sign_in(
+                &server.name,
+                format!("the server's URL changed since sign-in (was {was}); its token is not sent to the new URL"),
+            ));
+        }
         let refused = rejected.and_then(|c| c.bearer.as_ref());
         if rejected.is_none() && !needs_refresh(&s.meta, now()) {
             return Ok(s.access);
@@ -187,7 +198,8 @@ impl Upstream {
         let result = req.request_async(&oh).await;
         match result {
             Ok(resp) => {
-                let new = Stored::from_response(&resp, Some(refresh), now);
+                let mut new = Stored::from_response(&resp, Some(refresh), now);
+                new.meta.server_url = Some(server.url.to_string());
                 tokens::save(vault, name, &new)
                     .await
                     .map_err(vault_err(name))?;

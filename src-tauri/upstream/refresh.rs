@@ -9,6 +9,7 @@ use crate::broker::Event;
 use crate::config::{AuthType, ServerConfig};
 use crate::secret::Secret;
 
+use super::discovery::same_issuer;
 use super::http::OAuthHttp;
 use super::oauth::{base, describe, resource_param, token_url};
 use super::registration::{self, ClientAuth, ClientInfo, Method, Record};
@@ -186,6 +187,24 @@ impl Upstream {
                 "the broker has no record of the authorization server for this sign-in",
             ));
         };
+        if rejected.is_some() {
+            // Refused by the server: if it now names another authorization server, the old
+            // sign-in cannot be refreshed into a token it accepts (SEP-2352).
+            let d = self.discover(server).await;
+            let now_issuer = d
+                .metadata
+                .as_ref()
+                .map(|m| m.issuer.clone())
+                .or(d.issuer.clone());
+            if let Some(new_issuer) =
+                now_issuer.filter(|i| d.unreachable.is_none() && !same_issuer(i, &endpoints.issuer))
+            {
+                return Err(self.needs_sign_in(
+                    &server.name,
+                    format!("the server now uses the authorization server {new_issuer} (was {}); sign in again", endpoints.issuer),
+                ));
+            }
+        }
         let client = self.client_for(server, &record, reg.method).await?;
         let url = token_url(name, &endpoints.token_endpoint)?;
         let oh = OAuthHttp::new(self.inner.http.clone());

@@ -3,6 +3,21 @@
 //!
 //! CONTRACT (used by gateway, health, desktop, cli): the public items of this file keep their
 //! signatures; everything else in `upstream/` is this module's own business.
+//!
+//! Map: [`wwwauth`] parses challenges; [`discovery`] probes and reads PRM / AS metadata;
+//! [`classify`] decides the flow (pure); [`registration`] picks pre-registered / CIMD / DCR;
+//! [`authcode`] runs sign-in, callback and sign-out with [`pending`] bookkeeping (pure);
+//! [`m2m`] serves client-credentials tokens; [`refresh`] decides which token a request gets and
+//! refreshes user tokens; [`oauth`] wraps the `oauth2` crate and words its failures; [`http`]
+//! is every remote read (validated URL, timeout, size cap, same-origin redirects); [`tokens`]
+//! stores tokens in the vault and holds the lifetime arithmetic (pure).
+//!
+//! Per server, one async lock ("flight") serialises refreshes and client-credentials fetches,
+//! so a burst makes one token request. Tokens are bound to the server URL they were obtained
+//! for. Events: `SignInStarted/Finished/Failed`, `SignedOut`, `TokenRefreshed`,
+//! `RefreshFailed`, and `NeedsSignIn` once per change the broker discovers itself (a refused
+//! refresh token, an expiry with nothing to refresh with, a moved AS or URL) — not for a server
+//! that was simply never signed in (the gateway reports that when a client runs into it).
 
 pub mod authcode;
 pub mod classify;

@@ -15,9 +15,10 @@
 //! Per server, one async lock ("flight") serialises refreshes and client-credentials fetches,
 //! so a burst makes one token request. Tokens are bound to the server URL they were obtained
 //! for. Events: `SignInStarted/Finished/Failed`, `SignedOut`, `TokenRefreshed`,
-//! `RefreshFailed`, and `NeedsSignIn` once per change the broker discovers itself (a refused
-//! refresh token, an expiry with nothing to refresh with, a moved AS or URL) — not for a server
-//! that was simply never signed in (the gateway reports that when a client runs into it).
+//! `RefreshFailed`, and `NeedsSignIn` — sent by this module only (the gateway does not), once
+//! per change: the first time a server is found without a usable sign-in (never signed in, a
+//! refused refresh token, an expiry with nothing to refresh with, a moved AS or URL), and again
+//! only after a sign-in or refresh has worked in between.
 
 pub mod authcode;
 pub mod classify;

@@ -126,7 +126,7 @@ impl Upstream {
         let name = server.name.as_str();
         let vault = &self.inner.deps.vault;
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
-            return Err(not_signed_in(server));
+            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
         };
         if let Some(was) = s
             .meta
@@ -147,7 +147,7 @@ impl Upstream {
         let mut flight = state.flight.lock().await;
         // Another caller may have refreshed while this one waited.
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
-            return Err(not_signed_in(server));
+            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
         };
         let now = now();
         match refused {
@@ -324,16 +324,5 @@ impl Upstream {
                 })
             }
         }
-    }
-}
-
-/// Never signed in (or signed out): a state the person already knows about, not a change, so no
-/// `NeedsSignIn` event here — the gateway reports it when a client runs into it. Changes the
-/// broker discovers itself (a refused refresh token, an expiry with nothing to refresh with) do
-/// send the event, once.
-fn not_signed_in(server: &ServerConfig) -> UpstreamError {
-    UpstreamError::NeedsSignIn {
-        server: server.name.to_string(),
-        reason: "not signed in yet".into(),
     }
 }

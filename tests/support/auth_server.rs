@@ -45,6 +45,8 @@ pub enum TokenFault {
     Slow(Duration),
     /// Any status with this JSON body (e.g. 401 `invalid_client`).
     Status(u16, Value),
+    /// Holds each token request until [`AsState::release_token`] (then answers normally).
+    Hold,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +141,8 @@ pub struct AsState {
     pub(crate) access: Mutex<HashMap<String, IssuedToken>>,
     pub(crate) refresh: Mutex<HashMap<String, Refresh>>,
     pub(crate) revoked: Mutex<HashSet<String>>,
+    /// Permits for held token requests ([`TokenFault::Hold`]).
+    pub(crate) held: tokio::sync::Semaphore,
 }
 
 impl AsState {
@@ -153,6 +157,11 @@ impl AsState {
 
     pub fn set_fault(&self, fault: TokenFault) {
         *self.fault.lock().unwrap() = fault;
+    }
+
+    /// Lets one held token request ([`TokenFault::Hold`]) continue.
+    pub fn release_token(&self) {
+        self.held.add_permits(1);
     }
 
     pub fn set_expires_in(&self, value: Value) {
@@ -238,6 +247,7 @@ impl TestAs {
                 access: Mutex::default(),
                 refresh: Mutex::default(),
                 revoked: Mutex::default(),
+                held: tokio::sync::Semaphore::new(0),
             });
             state_slot = Some(state.clone());
             async move { router(state) }

@@ -108,6 +108,7 @@ pub(crate) async fn token(
             )
         }
         TokenFault::Slow(d) => tokio::time::sleep(d).await,
+        TokenFault::Hold => s.held.acquire().await.expect("semaphore open").forget(),
         TokenFault::Status(code, body) => {
             return (StatusCode::from_u16(code).unwrap(), Json(body)).into_response()
         }

@@ -143,20 +143,21 @@ impl Monitor {
                     Err(e) => return from_upstream_error(e),
                 },
             };
-            if let Err(ProbeError::Rejected { detail, .. }) = &result {
-                return HealthState::AuthRejected {
-                    detail: format!("the upstream refused a fresh token: {detail}"),
-                };
-            }
         }
         let state = match result {
             Ok(ok) => healthy(ok),
+            Err(ProbeError::Rejected { detail, .. }) => HealthState::AuthRejected {
+                detail: format!("the upstream refused a fresh token: {detail}"),
+            },
             Err(e) => from_probe_error(e),
         };
-        if matches!(state, HealthState::Healthy { .. })
-            && self.flow() == Some(Flow::AuthorizationCode)
+        // An interactive server whose AS moved either still accepts the old sign-in (healthy)
+        // or refuses even a refreshed token: both mean "sign in again", which is the fix.
+        let healthy_now = matches!(state, HealthState::Healthy { .. });
+        if self.flow() == Some(Flow::AuthorizationCode)
+            && (healthy_now || matches!(state, HealthState::AuthRejected { .. }))
         {
-            if let Some(changed) = self.authorization_server_changed().await {
+            if let Some(changed) = self.authorization_server_changed(healthy_now).await {
                 return changed;
             }
         }
@@ -174,8 +175,8 @@ impl Monitor {
     }
 
     /// `Some(NeedsSignIn)` when the anonymous challenge now names an AS other than the one it
-    /// named at this sign-in's first check.
-    async fn authorization_server_changed(&mut self) -> Option<HealthState> {
+    /// named at this sign-in's first healthy check (which records it, when `may_record`).
+    async fn authorization_server_changed(&mut self, may_record: bool) -> Option<HealthState> {
         let http = self.broker.upstream().http();
         let now = match challenge::authorization_servers(http, &self.server.url, PER_REQUEST).await
         {
@@ -184,7 +185,9 @@ impl Monitor {
             _ => return None,
         };
         let Some(before) = &self.baseline_issuers else {
-            self.baseline_issuers = Some(now);
+            if may_record {
+                self.baseline_issuers = Some(now);
+            }
             return None;
         };
         if now.iter().any(|a| before.iter().any(|b| same_issuer(a, b))) {

@@ -199,3 +199,27 @@ async fn shutdown_stops_every_monitor() {
         .await
         .expect("monitors stop on shutdown");
 }
+
+#[tokio::test]
+async fn a_new_health_interval_takes_effect_with_a_probe_right_away() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let config = |secs: u64| json!({ "health_interval_secs": secs, "mcp_servers": { "s": { "url": up.mcp_url } } });
+    let broker = TestBroker::start_with(
+        config(86_400),
+        BrokerOptions {
+            background: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    wait_settled(&mut broker.broker.status(), "s").await;
+    let before = count(&up.counters().tools_list);
+    broker.write_config(config(30)).await;
+    tokio::time::timeout(support::health::STATUS_WAIT, async {
+        while count(&up.counters().tools_list) == before {
+            up.recorder().wait_for(up.recorder().len() + 1).await;
+        }
+    })
+    .await
+    .expect("the monitor probes under the new interval at once");
+}

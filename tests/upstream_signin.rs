@@ -359,3 +359,119 @@ async fn credential_and_rejection_never_open_a_browser() {
     assert_eq!(err.kind(), FailureKind::NeedsSignIn);
     assert!(broker.browser.opened().is_empty());
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Rewrites the stored token's absolute expiry, as if the machine slept until shortly before it.
+async fn set_expiry(broker: &TestBroker, server: &str, obtained_at: u64, expires_at: u64) {
+    let key = format!("upstream/{server}/meta");
+    let vault = broker.broker.vault();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(vault.get(&key).await.unwrap().unwrap().expose()).unwrap();
+    meta["obtained_at"] = json!(obtained_at);
+    meta["expires_at"] = json!(expires_at);
+    vault
+        .set(&key, mcp_auth_broker::secret::Secret::new(meta.to_string()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_token_near_its_absolute_expiry_is_refreshed_before_use_without_a_401() {
+    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    sign_in(&broker, &server).await;
+    let upstream = broker.broker.upstream();
+    let before = upstream.credential(&server).await.unwrap().bearer.unwrap();
+    assert_eq!(
+        count(&up.oauth().counters.token_refresh),
+        0,
+        "a fresh token is used as is"
+    );
+    let now = unix_now();
+    set_expiry(&broker, "demo", now - 3590, now + 10).await;
+    let after = upstream.credential(&server).await.unwrap().bearer.unwrap();
+    assert_eq!(count(&up.oauth().counters.token_refresh), 1);
+    assert_ne!(after, before);
+    assert!(up.oauth().validate(after.expose()).is_some());
+    assert!(upstream.token_facts(&server.name).await.expires_at.unwrap() > now + 3000);
+}
+
+#[tokio::test]
+async fn transient_refresh_failures_back_off_instead_of_retrying_every_call() {
+    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    sign_in(&broker, &server).await;
+    let upstream = broker.broker.upstream();
+    let now = unix_now();
+    set_expiry(&broker, "demo", now - 3590, now + 10).await;
+    up.oauth().set_fault(TokenFault::ServerError);
+    let mut events = broker.broker.events();
+    for _ in 0..5 {
+        // The old token is still valid for a few seconds: callers keep getting it.
+        assert!(upstream.credential(&server).await.unwrap().bearer.is_some());
+    }
+    assert_eq!(
+        count(&up.oauth().counters.token_refresh),
+        1,
+        "one attempt, then backoff"
+    );
+    let facts = upstream.token_facts(&server.name).await;
+    let last = facts.last_refresh.unwrap();
+    assert!(!last.ok && last.detail.unwrap().contains("HTTP 500"));
+    assert!(
+        facts.has_refresh_token,
+        "a transient failure keeps the refresh token"
+    );
+    assert!(matches!(events.try_recv(), Ok(Event::RefreshFailed { .. })));
+}
+
+#[tokio::test]
+async fn a_changed_redirect_uri_means_a_new_registration() {
+    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    sign_in(&broker, &server).await;
+    sign_in(&broker, &server).await;
+    assert_eq!(
+        count(&up.oauth().counters.register),
+        1,
+        "the registration is reused"
+    );
+    let record = broker.dir.path().join("data/upstream/demo.json");
+    let text = std::fs::read_to_string(&record)
+        .unwrap()
+        .replace("/oauth/callback", "/old/callback");
+    std::fs::write(&record, text).unwrap();
+    sign_in(&broker, &server).await;
+    assert_eq!(count(&up.oauth().counters.register), 2);
+}
+
+#[tokio::test]
+async fn invalid_client_at_the_token_endpoint_drops_the_dynamic_registration() {
+    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    up.oauth().set_fault(TokenFault::Status(
+        401,
+        json!({"error": "invalid_client", "error_description": "unknown client"}),
+    ));
+    let s = broker
+        .broker
+        .upstream()
+        .sign_in(&server, &broker.browser.opener())
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(WAIT, s.done).await.unwrap().unwrap();
+    let why = done.unwrap_err();
+    assert!(
+        why.contains("invalid_client") && why.contains("HTTP 401"),
+        "{why}"
+    );
+    up.oauth().set_fault(TokenFault::None);
+    sign_in(&broker, &server).await;
+    assert_eq!(
+        count(&up.oauth().counters.register),
+        2,
+        "a fresh registration after invalid_client"
+    );
+}

@@ -1,11 +1,314 @@
 //! The desktop shell: tray, dashboard window, notifications.
 //!
-//! Architecture Invariant: only `desktop` imports tauri.
+//! Architecture Invariant: only `desktop` imports tauri. The shell starts the same core as
+//! `serve` ([`crate::cli::serve::start`]) on Tauri's async runtime and only *reads* broker state
+//! through channels (status watch, config watch, event broadcast): nothing polls.
+
+mod actions;
+mod commands;
+pub mod dto;
+pub mod feed;
+pub mod model;
+mod tray;
+mod trayhost;
 
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cli::Paths;
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::broker::Broker;
+use crate::cli::serve::{self, Core};
+use crate::cli::{exit, Paths};
+use crate::opener::Opener;
+use feed::{Activity, Notifier};
+use model::{tray_model, MenuAction};
+
+pub const MAIN_WINDOW: &str = "main";
+/// The event the dashboard listens to; it then re-reads what it shows.
+pub const STATE_CHANGED: &str = "state-changed";
+
+/// Why the core did not start: shown in the window, then the app exits with `code`.
+pub struct StartFailure {
+    pub message: String,
+    pub code: u8,
+}
+
+/// State the commands share (Tauri-managed).
+pub struct Shell {
+    /// `None` when the core failed to start.
+    broker: Option<Broker>,
+    start_error: Option<StartFailure>,
+    tray_hint: Option<String>,
+    activity: Mutex<Activity>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 pub fn run(paths: Paths) -> ExitCode {
-    crate::cli::serve::run_headless(paths)
+    let _log = crate::logging::init(Some(&crate::logging::default_log_dir()), "info");
+    let app = tauri::Builder::default()
+        // First, so a second launch hands over to the running app before doing anything else.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            commands::show_dashboard(app)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::app_status,
+            commands::list_servers,
+            commands::server_form,
+            commands::probe_server,
+            commands::save_server,
+            commands::remove_server,
+            commands::sign_in,
+            commands::sign_out,
+            commands::check_now,
+            commands::copy_snippet,
+            commands::activity,
+            commands::local_clients,
+            commands::revoke_local_client,
+            commands::set_autostart,
+            commands::quit,
+        ])
+        .setup(move |app| {
+            setup(app.handle(), &paths);
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: cannot start the desktop shell: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let code = app.run_return(|app, event| match event {
+        // Closing the last window keeps the app in the tray; only Quit (an explicit code) exits.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } => api.prevent_exit(),
+        RunEvent::WindowEvent {
+            label,
+            event: WindowEvent::CloseRequested { api, .. },
+            ..
+        } if label == MAIN_WINDOW => {
+            let failed = app.state::<Shell>().start_error.as_ref().map(|f| f.code);
+            match failed {
+                Some(code) => app.exit(i32::from(code)),
+                None => {
+                    api.prevent_close();
+                    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+                        let _ = w.hide();
+                    }
+                }
+            }
+        }
+        RunEvent::Exit => {
+            if let Some(broker) = app.state::<Shell>().broker.clone() {
+                broker.shutdown();
+            }
+        }
+        _ => {}
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE))
+}
+
+/// Starts the core (after the single-instance check), the tray, the watchers and the window.
+fn setup(app: &AppHandle, paths: &Paths) {
+    let tray_hint = trayhost::hint();
+    let started = tauri::async_runtime::block_on(serve::start(paths, Opener::System));
+    let (broker, start_error) = match started {
+        Ok(Core { broker, gateway }) => {
+            let handle = app.clone();
+            tauri::async_runtime::spawn(async move {
+                if let Ok(Err(e)) = gateway.await {
+                    tracing::error!("the gateway stopped: {e}");
+                    handle.exit(i32::from(exit::FAILURE));
+                }
+            });
+            (Some(broker), None)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            tracing::error!("cannot start: {e}");
+            (
+                None,
+                Some(StartFailure {
+                    message: e.to_string(),
+                    code: e.exit_code(),
+                }),
+            )
+        }
+    };
+    let show_window = start_error.is_some() || tray_hint.is_some();
+    app.manage(Shell {
+        broker: broker.clone(),
+        start_error,
+        tray_hint,
+        activity: Mutex::new(Activity::default()),
+    });
+    if let Some(broker) = broker {
+        let model = tray_model(
+            &broker.config(),
+            &broker.health().snapshot(),
+            actions::autostart_enabled(app),
+        );
+        if let Err(e) = tray::install(app, &model) {
+            tracing::warn!("no tray icon: {e}");
+        }
+        spawn_watchers(app, &broker);
+    }
+    if show_window {
+        commands::show_dashboard(app);
+    }
+}
+
+pub(crate) fn create_window(app: &AppHandle) -> tauri::Result<()> {
+    WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
+        .title("MCP Auth Broker")
+        .inner_size(1040.0, 720.0)
+        .min_inner_size(640.0, 420.0)
+        .build()
+        .map(|_| ())
+}
+
+/// Tells the dashboard to re-read what it shows.
+pub(crate) fn refresh_ui(app: &AppHandle) {
+    let _ = app.emit_to(MAIN_WINDOW, STATE_CHANGED, ());
+}
+
+pub(crate) fn refresh_tray(app: &AppHandle) {
+    if let Some(broker) = app.state::<Shell>().broker.clone() {
+        tray::update(
+            app,
+            tray_model(
+                &broker.config(),
+                &broker.health().snapshot(),
+                actions::autostart_enabled(app),
+            ),
+        );
+    }
+}
+
+/// Follows status, config and events; rebuilds the tray, records activity, notifies, and tells
+/// the window. Stops with the broker.
+fn spawn_watchers(app: &AppHandle, broker: &Broker) {
+    let (app, broker) = (app.clone(), broker.clone());
+    tauri::async_runtime::spawn(async move {
+        let mut status = broker.status();
+        let mut config = broker.subscribe_config();
+        let mut events = broker.events();
+        let stop = broker.shutdown_token();
+        let mut notifier = Notifier::default();
+        notifier.on_status(&status.borrow_and_update());
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                changed = status.changed() => {
+                    if changed.is_err() { break; }
+                    let snapshot = status.borrow_and_update().clone();
+                    for notice in notifier.on_status(&snapshot) {
+                        actions::notify(&app, &notice);
+                    }
+                }
+                changed = config.changed() => {
+                    if changed.is_err() { break; }
+                    config.borrow_and_update();
+                }
+                event = events.recv() => match event {
+                    Ok(event) => {
+                        app.state::<Shell>().activity.lock().expect("activity lock").record(&event, now());
+                        if let Some(notice) = notifier.on_event(&event) {
+                            actions::notify(&app, &notice);
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => tracing::warn!("desktop missed {n} events"),
+                    Err(RecvError::Closed) => break,
+                },
+            }
+            refresh_tray(&app);
+            refresh_ui(&app);
+        }
+    });
+}
+
+/// A tray menu click.
+fn on_menu_action(app: &AppHandle, id: &str) {
+    let Some(action) = MenuAction::parse(id) else {
+        return;
+    };
+    let Some(broker) = app.state::<Shell>().broker.clone() else {
+        return;
+    };
+    let app = app.clone();
+    match action {
+        MenuAction::OpenDashboard => commands::show_dashboard(&app),
+        MenuAction::Quit => actions::quit(&app),
+        MenuAction::ToggleAutostart => {
+            let want = !actions::autostart_enabled(&app);
+            if let Err(e) = actions::set_autostart(&app, want) {
+                actions::notify(
+                    &app,
+                    &feed::Notice {
+                        title: "Start at login".into(),
+                        body: e,
+                    },
+                );
+            }
+        }
+        MenuAction::Copy(name, kind) => {
+            if let Err(e) = actions::copy_snippet(&app, &broker, &name, kind) {
+                actions::notify(
+                    &app,
+                    &feed::Notice {
+                        title: "Copy failed".into(),
+                        body: e,
+                    },
+                );
+            }
+        }
+        MenuAction::CheckNow(name) => {
+            if let Ok(server) = broker.server(&name) {
+                broker.health().check_now(&server.name);
+            }
+        }
+        MenuAction::SignIn(name) => {
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = actions::sign_in(&app, &broker, &name).await {
+                    actions::notify(
+                        &app,
+                        &feed::Notice {
+                            title: format!("Sign-in to {name} failed"),
+                            body: e,
+                        },
+                    );
+                }
+            });
+        }
+        MenuAction::SignOut(name) => {
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = actions::sign_out(&app, &broker, &name).await {
+                    actions::notify(
+                        &app,
+                        &feed::Notice {
+                            title: format!("Sign-out of {name} failed"),
+                            body: e,
+                        },
+                    );
+                }
+            });
+        }
+    }
 }

@@ -31,6 +31,7 @@ impl Upstream {
         &self,
         server: &ServerConfig,
         opener: &Opener,
+        scope: Option<String>,
     ) -> Result<SignIn, UpstreamError> {
         let name = server.name.as_str();
         let setup = |detail: String| UpstreamError::Setup {
@@ -113,7 +114,7 @@ impl Upstream {
         let mut req = c
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge);
-        if let Some(scope) = d.scope(&server.scopes) {
+        if let Some(scope) = scope.or_else(|| d.scope(&server.scopes)) {
             req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
         }
         for (k, v) in resource_param(resource.as_deref()) {
@@ -280,15 +281,22 @@ impl Upstream {
         for (k, v) in resource_param(flow.resource.as_deref()) {
             req = req.add_extra_param(k, v);
         }
-        let resp = req.request_async(&oh).await.map_err(|e| {
-            describe(
-                "token request",
-                flow.token_endpoint.as_str(),
-                &oh.answer(),
-                e,
-            )
-            .into_error(name)
-        })?;
+        let resp = match req.request_async(&oh).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let f = describe(
+                    "token request",
+                    flow.token_endpoint.as_str(),
+                    &oh.answer(),
+                    e,
+                );
+                if f.oauth_error.as_deref() == Some("invalid_client") {
+                    // A stale dynamic registration: the next sign-in registers afresh.
+                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                }
+                return Err(f.into_error(name));
+            }
+        };
         let stored = Stored::from_response(&resp, None, now());
         tokens::save(&self.inner.deps.vault, name, &stored)
             .await

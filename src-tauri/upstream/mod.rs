@@ -274,34 +274,6 @@ impl Upstream {
             .store(false, Ordering::SeqCst);
     }
 
-    /// The configured `headers`, secrets resolved.
-    async fn config_headers(
-        &self,
-        server: &ServerConfig,
-    ) -> Result<Vec<(::http::HeaderName, Secret)>, UpstreamError> {
-        let mut out = Vec::new();
-        for (name, value) in &server.headers {
-            let header = ::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                UpstreamError::Setup {
-                    server: server.name.to_string(),
-                    detail: format!("\"{name}\" is not a valid header name"),
-                }
-            })?;
-            let value = match value {
-                crate::config::HeaderValue::Literal(v) => Secret::new(v.clone()),
-                crate::config::HeaderValue::Secret(r) => self
-                    .inner
-                    .deps
-                    .vault
-                    .resolve(r)
-                    .await
-                    .map_err(vault_err(server.name.as_str()))?,
-            };
-            out.push((header, value));
-        }
-        Ok(out)
-    }
-
     /// Credentials for one request to `server` (configured headers plus the flow's token,
     /// refreshed or fetched as needed). Never opens a browser, never starts a sign-in.
     ///
@@ -356,7 +328,18 @@ impl Upstream {
         server: &ServerConfig,
         opener: &Opener,
     ) -> Result<SignIn, UpstreamError> {
-        self.start_sign_in(server, opener).await
+        self.start_sign_in(server, opener, None).await
+    }
+
+    /// [`Upstream::sign_in`] asking for `scope` (a step-up after a 403 `insufficient_scope`,
+    /// whose challenge scope is authoritative); `None` = the usual scope selection.
+    pub async fn sign_in_with_scope(
+        &self,
+        server: &ServerConfig,
+        opener: &Opener,
+        scope: Option<String>,
+    ) -> Result<SignIn, UpstreamError> {
+        self.start_sign_in(server, opener, scope).await
     }
 
     /// Completes a sign-in from the `/oauth/callback` query; returns the server signed in.

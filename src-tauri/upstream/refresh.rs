@@ -18,6 +18,34 @@ use super::{
 };
 
 impl Upstream {
+    /// The configured `headers`, secrets resolved.
+    pub(super) async fn config_headers(
+        &self,
+        server: &ServerConfig,
+    ) -> Result<Vec<(::http::HeaderName, Secret)>, UpstreamError> {
+        let mut out = Vec::new();
+        for (name, value) in &server.headers {
+            let header = ::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                UpstreamError::Setup {
+                    server: server.name.to_string(),
+                    detail: format!("\"{name}\" is not a valid header name"),
+                }
+            })?;
+            let value = match value {
+                crate::config::HeaderValue::Literal(v) => Secret::new(v.clone()),
+                crate::config::HeaderValue::Secret(r) => self
+                    .inner
+                    .deps
+                    .vault
+                    .resolve(r)
+                    .await
+                    .map_err(vault_err(server.name.as_str()))?,
+            };
+            out.push((header, value));
+        }
+        Ok(out)
+    }
+
     /// The flow's token for one request; with `rejected`, the token the upstream just refused.
     pub(super) async fn flow_token(
         &self,
@@ -179,7 +207,11 @@ impl Upstream {
                     server: server.name.clone(),
                     reason: f.detail.clone(),
                 });
-                if f.invalid_grant() {
+                if f.oauth_error.as_deref() == Some("invalid_client") && reg.method == Method::Dcr {
+                    // The AS forgot our registration: register afresh at the next sign-in.
+                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                }
+                if f.invalid_grant() || f.oauth_error.as_deref() == Some("invalid_client") {
                     let mut meta = s.meta.clone();
                     meta.refresh_rejected = true;
                     tokens::save_meta(vault, name, &meta)

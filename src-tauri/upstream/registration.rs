@@ -97,6 +97,19 @@ pub fn save_record(data_dir: &Path, server: &str, record: &Record) -> std::io::R
     std::fs::rename(tmp, path)
 }
 
+/// Drops a dynamic registration the AS no longer accepts (`invalid_client`).
+pub fn forget_dcr(data_dir: &Path, server: &str) {
+    let mut record = load_record(data_dir, server);
+    if record
+        .registration
+        .as_ref()
+        .is_some_and(|r| r.method == Method::Dcr)
+    {
+        record.registration = None;
+        let _ = save_record(data_dir, server, &record);
+    }
+}
+
 pub fn remove_record(data_dir: &Path, server: &str) {
     let _ = std::fs::remove_file(record_path(data_dir, server));
 }
@@ -231,7 +244,7 @@ pub async fn ensure_client(
         .or_else(|| server.registration_url.as_ref().map(Url::to_string))
         .or(legacy_register)
         .ok_or_else(|| setup(server, format!("the authorization server {issuer} offers no dynamic client registration; register an OAuth app with it (redirect URI {}) and set \"client_id\" (and \"client_secret\") for this server", ctx.redirect_uri)))?;
-    register(ctx, server, issuer, &endpoint).await
+    register(ctx, server, issuer, &endpoint, methods).await
 }
 
 /// RFC 7591 registration as a public client with refresh tokens and the fixed redirect URI.
@@ -240,8 +253,22 @@ async fn register(
     server: &ServerConfig,
     issuer: &str,
     endpoint: &str,
+    methods: Option<&[String]>,
 ) -> Result<(ClientInfo, Registration), UpstreamError> {
     let name = server.name.as_str();
+    // A public client when the AS allows it (or says nothing); else what it does accept.
+    let requested = match methods {
+        Some(m) if !m.iter().any(|x| x == "none") => {
+            if m.iter().any(|x| x == "client_secret_basic") {
+                "client_secret_basic"
+            } else if m.iter().any(|x| x == "client_secret_post") {
+                "client_secret_post"
+            } else {
+                "none"
+            }
+        }
+        _ => "none",
+    };
     let url = checked(endpoint).map_err(|e| UpstreamError::Protocol {
         server: name.into(),
         detail: e.to_string(),
@@ -251,7 +278,7 @@ async fn register(
         "redirect_uris": [ctx.redirect_uri.as_str()],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
+        "token_endpoint_auth_method": requested,
     });
     let builder = ctx
         .http
@@ -293,10 +320,14 @@ async fn register(
         ),
     })?;
     let secret = a.client_secret.filter(|s| !s.is_empty()).map(Secret::new);
-    let auth = match (a.token_endpoint_auth_method.as_deref(), &secret) {
+    let auth = match (
+        a.token_endpoint_auth_method.as_deref().unwrap_or(requested),
+        &secret,
+    ) {
         (_, None) => ClientAuth::None,
-        (Some("client_secret_post"), Some(_)) => ClientAuth::ClientSecretPost,
-        (_, Some(_)) => ClientAuth::ClientSecretBasic,
+        ("client_secret_post", Some(_)) => ClientAuth::ClientSecretPost,
+        ("client_secret_basic", Some(_)) => ClientAuth::ClientSecretBasic,
+        (_, Some(_)) => secret_auth(methods),
     };
     let key = format!("upstream/{name}/client_secret");
     match &secret {
@@ -337,39 +368,5 @@ async fn register(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_auth_prefers_basic_and_falls_back_to_post() {
-        let v = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(secret_auth(None), ClientAuth::ClientSecretBasic);
-        assert_eq!(
-            secret_auth(Some(&v(&["client_secret_post"]))),
-            ClientAuth::ClientSecretPost
-        );
-        assert_eq!(
-            secret_auth(Some(&v(&["client_secret_post", "client_secret_basic"]))),
-            ClientAuth::ClientSecretBasic
-        );
-    }
-
-    #[test]
-    fn records_round_trip_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(load_record(dir.path(), "gh"), Record::default());
-        let rec = Record {
-            endpoints: None,
-            registration: Some(Registration {
-                method: Method::Dcr,
-                issuer: "https://as".into(),
-                redirect_uri: "http://127.0.0.1:1/oauth/callback".into(),
-                client_id: "c".into(),
-                auth: ClientAuth::None,
-                has_secret: false,
-            }),
-        };
-        save_record(dir.path(), "gh", &rec).unwrap();
-        assert_eq!(load_record(dir.path(), "gh"), rec);
-    }
-}
+#[path = "registration_tests.rs"]
+mod tests;

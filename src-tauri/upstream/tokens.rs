@@ -69,13 +69,16 @@ pub fn m2m_cache_ttl(expires_in: ExpiresIn) -> Duration {
     )
 }
 
-/// Refresh ahead of expiry: when less than a fifth of the lifetime (at least 60 s) is left.
+/// Refresh ahead of expiry: when less than a fifth of the lifetime (at least 60 s, at most half
+/// the lifetime) is left.
 pub fn needs_refresh(meta: &TokenMeta, now: u64) -> bool {
     match meta.expires_at {
         None => false,
         Some(exp) => {
             let lifetime = exp.saturating_sub(meta.obtained_at);
-            let margin = (lifetime / 5).max(60);
+            // A fifth of the lifetime, at least a minute, but never more than half of it (so a
+            // short-lived token is not refreshed on every call).
+            let margin = (lifetime / 5).max(60).min(lifetime / 2);
             now + margin >= exp
         }
     }
@@ -174,8 +177,11 @@ impl Stored {
             .map(|t| Secret::new(t.secret().clone()))
             .or(previous_refresh);
         let lifetime = r.expires_in_parsed().lifetime();
+        // A user token with no, zero or negative lifetime has no known expiry: it is refreshed
+        // when the upstream refuses it, not on every call.
         let expires_at = match r.expires_in_parsed() {
             ExpiresIn::Missing => None,
+            ExpiresIn::Seconds(s) if s <= 0 => None,
             _ => Some(now + lifetime),
         };
         Stored {
@@ -295,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn refresh_is_due_in_the_last_fifth_or_minute() {
+    fn refresh_is_due_in_the_last_fifth_or_minute_but_at_most_half_the_lifetime() {
         let meta = TokenMeta {
             obtained_at: 1000,
             expires_at: Some(4600),
@@ -310,7 +316,12 @@ mod tests {
             expires_at: Some(30),
             ..TokenMeta::default()
         };
-        assert!(needs_refresh(&short, 0));
+        assert!(
+            !needs_refresh(&short, 0),
+            "a 30 s token is not refreshed on every call"
+        );
+        assert!(!needs_refresh(&short, 14));
+        assert!(needs_refresh(&short, 15));
         assert!(!needs_refresh(&TokenMeta::default(), u64::MAX / 2));
     }
 

@@ -160,6 +160,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_locked_keychain_is_reported_as_locked() {
+        let e = keyring::Error::PlatformFailure(
+            "DBus error: Cannot create an item in a locked collection".into(),
+        );
+        assert!(matches!(map_err(e), VaultError::Locked));
+        let e = keyring::Error::PlatformFailure("org.freedesktop.DBus.Error.ServiceUnknown".into());
+        let err = map_err(e);
+        assert!(matches!(err, VaultError::Unavailable(_)));
+        assert!(err.to_string().contains("nothing was deleted"));
+    }
+
+    #[test]
     fn short_values_are_stored_as_they_are() {
         assert_eq!(split("abc"), None);
         assert_eq!(split(&"a".repeat(CHUNK_UNITS)), None);

@@ -1,0 +1,101 @@
+//! What the tray menu and the dashboard both do: sign in and out, copy snippets, autostart, quit.
+
+use tauri::{AppHandle, Manager as _};
+use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_clipboard_manager::ClipboardExt as _;
+use tauri_plugin_notification::NotificationExt as _;
+
+use super::feed::Notice;
+use super::model::{snippets, SnippetKind};
+use crate::broker::Broker;
+
+/// Starts an interactive sign-in in the browser; returns at once with what to tell the person.
+/// The outcome arrives later as an event (notification and activity) and a fresh health check.
+pub async fn sign_in(app: &AppHandle, broker: &Broker, name: &str) -> Result<String, String> {
+    let server = broker.server(name).map_err(|e| e.to_string())?;
+    let attempt = broker
+        .upstream()
+        .sign_in(&server, &broker.settings().opener)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (broker, app, name) = (broker.clone(), app.clone(), server.name.clone());
+    tauri::async_runtime::spawn(async move {
+        match attempt.done.await {
+            Ok(Ok(())) => tracing::info!("sign-in to {name} finished"),
+            Ok(Err(reason)) => tracing::warn!("sign-in to {name} failed: {reason}"),
+            Err(_) => tracing::warn!("sign-in to {name} was abandoned"),
+        }
+        broker.health().check_now(&name);
+        super::refresh_ui(&app);
+    });
+    Ok(format!("Opened the sign-in page for {} in your browser ({}). Finish there; this window updates by itself.", server.name, attempt.authorize_url.host_str().unwrap_or("the provider")))
+}
+
+pub async fn sign_out(app: &AppHandle, broker: &Broker, name: &str) -> Result<(), String> {
+    let server = broker.server(name).map_err(|e| e.to_string())?;
+    broker
+        .upstream()
+        .sign_out(&server)
+        .await
+        .map_err(|e| e.to_string())?;
+    broker.health().check_now(&server.name);
+    super::refresh_ui(app);
+    Ok(())
+}
+
+pub fn copy_snippet(
+    app: &AppHandle,
+    broker: &Broker,
+    name: &str,
+    kind: SnippetKind,
+) -> Result<String, String> {
+    let server = broker.server(name).map_err(|e| e.to_string())?;
+    let all = snippets(
+        server.name.as_str(),
+        &broker.settings().client_url(server.name.as_str()),
+    );
+    let text = all.get(kind).to_string();
+    app.clipboard()
+        .write_text(text.clone())
+        .map_err(|e| format!("could not copy to the clipboard: {e}"))?;
+    Ok(text)
+}
+
+pub fn set_autostart(app: &AppHandle, enabled: bool) -> Result<bool, String> {
+    let manager = app.autolaunch();
+    let result = if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
+    result.map_err(|e| format!("could not change \"Start at login\": {e}"))?;
+    let now = manager.is_enabled().unwrap_or(enabled);
+    super::refresh_tray(app);
+    Ok(now)
+}
+
+pub fn autostart_enabled(app: &AppHandle) -> bool {
+    app.autolaunch().is_enabled().unwrap_or(false)
+}
+
+pub fn quit(app: &AppHandle) {
+    if let Some(broker) = app
+        .try_state::<super::Shell>()
+        .and_then(|s| s.broker.clone())
+    {
+        broker.shutdown();
+    }
+    app.exit(0);
+}
+
+pub fn notify(app: &AppHandle, notice: &Notice) {
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title(&notice.title)
+        .body(&notice.body)
+        .show()
+    {
+        tracing::warn!("notification not shown ({e}): {}", notice.title);
+    }
+}

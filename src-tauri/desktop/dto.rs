@@ -1,0 +1,290 @@
+//! Plain data the dashboard receives and sends. Nothing here can hold a token value: outgoing
+//! DTOs are built from config, status and token *facts*; incoming secrets are [`Secret`]s at once.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{can_sign_in, flow_label, snippets, Snippets};
+use crate::config::{RawServer, ServerConfig};
+use crate::health::{HealthState, ServerStatus};
+use crate::issuer::{ApiKeyInfo, ClientInfo};
+use crate::secret::{Secret, SecretRef};
+
+/// One row of the servers table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerDto {
+    pub name: String,
+    /// The upstream MCP endpoint.
+    pub url: String,
+    /// What local clients are given.
+    pub client_url: String,
+    pub enabled: bool,
+    pub flow: String,
+    pub flow_evidence: Vec<String>,
+    /// The state label ("healthy", "needs sign-in", ...).
+    pub state: String,
+    /// Why, when the state is not healthy.
+    pub detail: Option<String>,
+    pub latency_ms: Option<u64>,
+    pub tools: Option<usize>,
+    pub checked_at: Option<u64>,
+    pub has_token: bool,
+    pub token_expires_at: Option<u64>,
+    pub last_error: Option<String>,
+    pub can_sign_in: bool,
+    pub snippets: Snippets,
+}
+
+pub fn server_dto(
+    server: &ServerConfig,
+    status: Option<&ServerStatus>,
+    client_url: String,
+) -> ServerDto {
+    let unknown = ServerStatus::unknown();
+    let st = status.unwrap_or(&unknown);
+    let (latency_ms, tools) = match &st.state {
+        HealthState::Healthy {
+            latency_ms, tools, ..
+        } => (Some(*latency_ms), Some(*tools)),
+        _ => (None, None),
+    };
+    let detail = match &st.state {
+        HealthState::NeedsSignIn { reason } => Some(reason.clone()),
+        HealthState::AuthRejected { detail } | HealthState::ProtocolError { detail } => {
+            Some(detail.clone())
+        }
+        HealthState::Unreachable { cause } => Some(cause.clone()),
+        HealthState::Unknown
+        | HealthState::Checking
+        | HealthState::Healthy { .. }
+        | HealthState::Disabled => None,
+    };
+    let refresh_error = st
+        .token
+        .last_refresh
+        .as_ref()
+        .filter(|r| !r.ok)
+        .and_then(|r| r.detail.clone());
+    let last_error = match &st.state {
+        HealthState::AuthRejected { .. }
+        | HealthState::ProtocolError { .. }
+        | HealthState::Unreachable { .. } => detail.clone(),
+        _ => refresh_error,
+    };
+    ServerDto {
+        name: server.name.to_string(),
+        url: server.url.to_string(),
+        snippets: snippets(server.name.as_str(), &client_url),
+        client_url,
+        enabled: server.enabled,
+        flow: flow_label(server, status),
+        flow_evidence: st
+            .flow
+            .as_ref()
+            .map(|c| c.evidence.clone())
+            .unwrap_or_default(),
+        state: st.state.label().to_string(),
+        detail,
+        latency_ms,
+        tools,
+        checked_at: st.checked_at,
+        has_token: st.token.has_token,
+        token_expires_at: st.token.expires_at,
+        last_error,
+        can_sign_in: can_sign_in(server, status),
+    }
+}
+
+/// The editable fields of an entry, for the edit form. Secret fields are reported as "set or not".
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerFormView {
+    pub url: String,
+    pub auth_type: String,
+    pub oauth_flow: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub authorization_url: String,
+    pub token_url: String,
+    pub client_secret_set: bool,
+    pub auth_value_set: bool,
+}
+
+impl ServerFormView {
+    pub fn from_raw(raw: &RawServer) -> Self {
+        let scopes = match &raw.scopes {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        };
+        ServerFormView {
+            url: raw.url.clone().unwrap_or_default(),
+            auth_type: raw.auth_type.clone().unwrap_or_default(),
+            oauth_flow: raw.oauth_flow.clone().unwrap_or_default(),
+            client_id: raw.client_id.clone().unwrap_or_default(),
+            scopes,
+            authorization_url: raw.authorization_url.clone().unwrap_or_default(),
+            token_url: raw.token_url.clone().unwrap_or_default(),
+            client_secret_set: raw.client_secret.is_some(),
+            auth_value_set: raw.auth_value.is_some(),
+        }
+    }
+}
+
+/// The add/edit form as submitted. Empty strings mean "not set"; an empty secret keeps the one
+/// already stored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ServerForm {
+    pub name: String,
+    pub url: String,
+    pub auth_type: String,
+    pub oauth_flow: String,
+    pub client_id: String,
+    /// Typed by the person; goes to the keychain, never into the config file.
+    pub client_secret: FormSecret,
+    pub auth_value: FormSecret,
+    pub scopes: String,
+    pub authorization_url: String,
+    pub token_url: String,
+}
+
+/// A secret field of the form: deserialised straight into a [`Secret`], so it cannot be logged.
+#[derive(Debug, Clone, Default)]
+pub struct FormSecret(pub Option<Secret>);
+
+impl<'de> Deserialize<'de> for FormSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+        Ok(FormSecret(
+            (!text.trim().is_empty()).then(|| Secret::new(text.trim())),
+        ))
+    }
+}
+
+/// A secret to put in the keychain before the config that references it is saved.
+#[derive(Debug)]
+pub struct PendingSecret {
+    pub entry: String,
+    pub value: Secret,
+}
+
+fn opt(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// Applies the form to a raw entry (keeping its unknown fields) and says which typed secrets must
+/// go to the keychain. A typed `os.environ/VAR` or `keychain:ENTRY` reference is written as is.
+pub fn apply_form(form: &ServerForm, raw: &mut RawServer) -> Vec<PendingSecret> {
+    let name = form.name.trim();
+    raw.url = opt(&form.url);
+    raw.auth_type = opt(&form.auth_type).filter(|t| t != "none");
+    raw.oauth_flow = opt(&form.oauth_flow);
+    raw.client_id = opt(&form.client_id);
+    raw.scopes = opt(&form.scopes).map(serde_json::Value::String);
+    raw.authorization_url = opt(&form.authorization_url);
+    raw.token_url = opt(&form.token_url);
+    let mut pending = Vec::new();
+    for (field, typed, slot) in [
+        ("client_secret", &form.client_secret, &mut raw.client_secret),
+        ("auth_value", &form.auth_value, &mut raw.auth_value),
+    ] {
+        let Some(value) = &typed.0 else { continue };
+        if SecretRef::parse(value.expose()).is_some() {
+            *slot = Some(value.expose().to_string());
+            continue;
+        }
+        let reference = SecretRef::keychain_for(name, field);
+        if let SecretRef::Keychain(entry) = &reference {
+            pending.push(PendingSecret {
+                entry: entry.clone(),
+                value: value.clone(),
+            });
+        }
+        *slot = Some(reference.to_string());
+    }
+    pending
+}
+
+/// One line of the activity view.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ActivityDto {
+    /// Unix seconds.
+    pub at: u64,
+    pub kind: String,
+    pub server: Option<String>,
+    pub message: String,
+    /// How many times in a row this happened (a burst shows as one line).
+    pub repeats: u32,
+}
+
+/// The app as a whole, for the dashboard header.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatusDto {
+    /// `None` when the core runs; else why it could not start (the window says so, then exits).
+    pub start_error: Option<String>,
+    pub base_url: Option<String>,
+    pub config_path: Option<String>,
+    pub config_problem: Option<String>,
+    /// Shown when no tray host was found (Linux).
+    pub tray_hint: Option<String>,
+    pub autostart: bool,
+}
+
+/// A flow probe's result, shown before saving.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeDto {
+    pub flow: String,
+    pub evidence: Vec<String>,
+    pub choices: Vec<String>,
+}
+
+/// A registered local OAuth client or API key (never its secret or token).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LocalClientDto {
+    pub id: String,
+    pub name: String,
+    /// "oauth" or "api_key".
+    pub kind: String,
+    pub servers: Vec<String>,
+    pub created_at: u64,
+    pub last_used: Option<u64>,
+}
+
+pub fn local_clients(clients: Vec<ClientInfo>, keys: Vec<ApiKeyInfo>) -> Vec<LocalClientDto> {
+    let oauth = clients.into_iter().map(|c| LocalClientDto {
+        name: c.client_name.unwrap_or_else(|| {
+            format!(
+                "unnamed client ({})",
+                c.redirect_uris
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("no redirect URI")
+            )
+        }),
+        id: c.client_id,
+        kind: "oauth".into(),
+        servers: c.approved_servers,
+        created_at: c.created_at,
+        last_used: c.last_used,
+    });
+    let keys = keys.into_iter().map(|k| LocalClientDto {
+        id: k.id,
+        name: k.name,
+        kind: "api_key".into(),
+        servers: k
+            .server
+            .map(|s| vec![s])
+            .unwrap_or_else(|| vec!["all servers".into()]),
+        created_at: k.created_at,
+        last_used: None,
+    });
+    oauth.chain(keys).collect()
+}
+
+#[cfg(test)]
+#[path = "dto_tests.rs"]
+mod tests;

@@ -1,0 +1,78 @@
+use super::*;
+
+fn form(json: serde_json::Value) -> ServerForm {
+    serde_json::from_value(json).unwrap()
+}
+
+#[test]
+fn typed_secrets_become_keychain_references_and_never_reach_the_config() {
+    let f = form(serde_json::json!({
+        "name": "acme", "url": "https://mcp.acme.test/mcp", "auth_type": "oauth2",
+        "oauth_flow": "client_credentials", "client_id": "cid", "client_secret": "s3cr3t-value"
+    }));
+    assert!(
+        !format!("{f:?}").contains("s3cr3t"),
+        "the form's Debug must not show the secret"
+    );
+    let mut raw = RawServer::default();
+    let pending = apply_form(&f, &mut raw);
+    assert_eq!(
+        raw.client_secret.as_deref(),
+        Some("keychain:config/acme/client_secret")
+    );
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].entry, "config/acme/client_secret");
+    assert_eq!(pending[0].value.expose(), "s3cr3t-value");
+    assert!(!serde_json::to_string(&raw).unwrap().contains("s3cr3t"));
+}
+
+#[test]
+fn an_empty_secret_keeps_the_stored_one_and_references_pass_through() {
+    let mut raw = RawServer {
+        client_secret: Some("keychain:config/acme/client_secret".into()),
+        ..Default::default()
+    };
+    raw.unknown
+        .insert("x_note".into(), serde_json::json!("kept"));
+    let pending = apply_form(
+        &form(
+            serde_json::json!({"name": "acme", "url": "https://a.test/mcp", "client_secret": "  "}),
+        ),
+        &mut raw,
+    );
+    assert!(pending.is_empty());
+    assert_eq!(
+        raw.client_secret.as_deref(),
+        Some("keychain:config/acme/client_secret")
+    );
+    assert_eq!(
+        raw.unknown["x_note"], "kept",
+        "unknown fields survive an edit"
+    );
+    let pending = apply_form(
+        &form(
+            serde_json::json!({"name": "acme", "url": "https://a.test/mcp", "auth_value": "os.environ/ACME_KEY", "auth_type": "bearer_token"}),
+        ),
+        &mut raw,
+    );
+    assert!(pending.is_empty());
+    assert_eq!(raw.auth_value.as_deref(), Some("os.environ/ACME_KEY"));
+}
+
+#[test]
+fn blank_fields_are_removed_and_none_auth_is_the_default() {
+    let mut raw = RawServer {
+        client_id: Some("old".into()),
+        auth_type: Some("oauth2".into()),
+        ..Default::default()
+    };
+    apply_form(
+        &form(
+            serde_json::json!({"name": "a", "url": " https://a.test/mcp ", "auth_type": "none", "client_id": ""}),
+        ),
+        &mut raw,
+    );
+    assert_eq!(raw.url.as_deref(), Some("https://a.test/mcp"));
+    assert_eq!(raw.auth_type, None);
+    assert_eq!(raw.client_id, None);
+}

@@ -1,0 +1,154 @@
+//! The recent-activity list and the notification rules, both fed by broker events and status
+//! changes. Pure: the caller passes the time and shows what comes out.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::dto::ActivityDto;
+use crate::broker::Event;
+use crate::health::{HealthState, StatusMap};
+
+/// How many activity lines are kept (older ones drop off).
+pub const ACTIVITY_CAP: usize = 200;
+
+/// Recent activity, newest last. Events never carry secrets, so neither does this.
+#[derive(Debug, Default)]
+pub struct Activity {
+    items: VecDeque<ActivityDto>,
+}
+
+impl Activity {
+    pub fn record(&mut self, event: &Event, now: u64) {
+        let (kind, server, message) = describe(event);
+        if let Some(last) = self.items.back_mut() {
+            if last.kind == kind && last.server == server && last.message == message {
+                last.at = now;
+                last.repeats += 1;
+                return;
+            }
+        }
+        if self.items.len() == ACTIVITY_CAP {
+            self.items.pop_front();
+        }
+        self.items.push_back(ActivityDto {
+            at: now,
+            kind: kind.into(),
+            server,
+            message,
+            repeats: 1,
+        });
+    }
+
+    /// Newest first.
+    pub fn list(&self) -> Vec<ActivityDto> {
+        self.items.iter().rev().cloned().collect()
+    }
+}
+
+fn describe(event: &Event) -> (&'static str, Option<String>, String) {
+    match event {
+        Event::ConfigReloaded => ("config", None, "Config reloaded".into()),
+        Event::ConfigRejected { reason } => (
+            "config-error",
+            None,
+            format!("Config file rejected, the last good config keeps running: {reason}"),
+        ),
+        Event::SignInStarted { server } => (
+            "sign-in",
+            Some(server.to_string()),
+            "Sign-in started in the browser".into(),
+        ),
+        Event::SignInFinished { server } => {
+            ("sign-in", Some(server.to_string()), "Signed in".into())
+        }
+        Event::SignInFailed { server, reason } => (
+            "failure",
+            Some(server.to_string()),
+            format!("Sign-in failed: {reason}"),
+        ),
+        Event::SignedOut { server } => ("sign-out", Some(server.to_string()), "Signed out".into()),
+        Event::NeedsSignIn { server } => (
+            "attention",
+            Some(server.to_string()),
+            "Needs sign-in".into(),
+        ),
+        Event::TokenRefreshed { server } => (
+            "refresh",
+            Some(server.to_string()),
+            "Token refreshed".into(),
+        ),
+        Event::RefreshFailed { server, reason } => (
+            "failure",
+            Some(server.to_string()),
+            format!("Token refresh failed: {reason}"),
+        ),
+        Event::ClientAuthorized {
+            client_name,
+            server,
+        } => (
+            "client",
+            Some(server.clone()),
+            format!("Local client \"{client_name}\" authorized"),
+        ),
+    }
+}
+
+/// A desktop notification to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub title: String,
+    pub body: String,
+}
+
+/// Decides notifications. "Needs sign-in" is announced once per change: whether it comes as an
+/// event or as a status transition, a server already announced stays quiet until it recovers.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    announced: BTreeSet<String>,
+}
+
+impl Notifier {
+    pub fn on_event(&mut self, event: &Event) -> Option<Notice> {
+        match event {
+            Event::SignInFinished { server } => {
+                self.announced.remove(server.as_str());
+                Some(Notice {
+                    title: format!("Signed in to {server}"),
+                    body: "Every local client can use it now.".into(),
+                })
+            }
+            Event::SignInFailed { server, reason } => Some(Notice {
+                title: format!("Sign-in to {server} failed"),
+                body: reason.clone(),
+            }),
+            Event::NeedsSignIn { server } => self.needs_sign_in(server.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn on_status(&mut self, status: &StatusMap) -> Vec<Notice> {
+        let mut out = Vec::new();
+        for (name, s) in status {
+            match s.state {
+                HealthState::NeedsSignIn { .. } => out.extend(self.needs_sign_in(name.as_str())),
+                // Still undecided: keep what was announced.
+                HealthState::Unknown | HealthState::Checking => {}
+                _ => {
+                    self.announced.remove(name.as_str());
+                }
+            }
+        }
+        self.announced.retain(|n| status.contains_key(n.as_str()));
+        out
+    }
+
+    fn needs_sign_in(&mut self, server: &str) -> Option<Notice> {
+        self.announced.insert(server.to_string()).then(|| Notice {
+            title: format!("{server} needs sign-in"),
+            body: "Open the tray menu and choose Sign in.".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "feed_tests.rs"]
+mod tests;

@@ -1,0 +1,240 @@
+//! Pure view models: what the tray and the dashboard show, computed from config and status.
+//! No tauri here, so every rule is unit-tested without a display.
+
+use serde::Serialize;
+
+use crate::config::{AuthType, Config, OAuthFlow, ServerConfig};
+use crate::health::{HealthState, ServerStatus, StatusMap};
+use crate::upstream::Flow;
+
+/// The tray icon's look: one glance tells whether anything needs the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overall {
+    Ok,
+    /// Something needs the person (sign in, choose a flow) but nothing is broken.
+    Attention,
+    /// A server is unreachable, rejects its credential or speaks a broken protocol.
+    Error,
+}
+
+impl Overall {
+    pub fn tooltip(self) -> &'static str {
+        match self {
+            Overall::Ok => "MCP Auth Broker — all servers fine",
+            Overall::Attention => "MCP Auth Broker — a server needs you (sign in)",
+            Overall::Error => "MCP Auth Broker — a server has an error",
+        }
+    }
+}
+
+/// Errors win over attention; disabled servers count for nothing.
+pub fn overall(status: &StatusMap) -> Overall {
+    let mut result = Overall::Ok;
+    for s in status.values() {
+        match &s.state {
+            HealthState::Unreachable { .. }
+            | HealthState::AuthRejected { .. }
+            | HealthState::ProtocolError { .. } => return Overall::Error,
+            HealthState::NeedsSignIn { .. } => result = Overall::Attention,
+            HealthState::Healthy { .. }
+            | HealthState::Unknown
+            | HealthState::Checking
+            | HealthState::Disabled => {}
+        }
+        if s.flow.as_ref().is_some_and(|c| c.flow.is_none()) {
+            result = Overall::Attention;
+        }
+    }
+    result
+}
+
+/// The flow a server uses as the person should read it: the classification when there is one,
+/// else what the config states explicitly.
+pub fn flow_label(server: &ServerConfig, status: Option<&ServerStatus>) -> String {
+    if let Some(c) = status.and_then(|s| s.flow.as_ref()) {
+        return match c.flow {
+            Some(flow) => flow_name(flow).to_string(),
+            None => "needs your choice".to_string(),
+        };
+    }
+    if server.delegate_auth_to_upstream {
+        return flow_name(Flow::Delegate).into();
+    }
+    match (server.auth_type, server.oauth_flow) {
+        (_, Some(OAuthFlow::AuthorizationCode)) => flow_name(Flow::AuthorizationCode).into(),
+        (_, Some(OAuthFlow::ClientCredentials)) => flow_name(Flow::ClientCredentials).into(),
+        (AuthType::BearerToken | AuthType::ApiKey, None) => flow_name(Flow::Static).into(),
+        (AuthType::OAuth2 | AuthType::None, None) => "not yet classified".into(),
+    }
+}
+
+pub fn flow_name(flow: Flow) -> &'static str {
+    match flow {
+        Flow::None => "none",
+        Flow::Static => "static",
+        Flow::AuthorizationCode => "authorization_code",
+        Flow::ClientCredentials => "client_credentials",
+        Flow::Delegate => "delegate",
+    }
+}
+
+/// Sign-in makes sense only for the interactive flow (or a server not yet classified that the
+/// config marks as OAuth).
+pub fn can_sign_in(server: &ServerConfig, status: Option<&ServerStatus>) -> bool {
+    match status.and_then(|s| s.flow.as_ref()).and_then(|c| c.flow) {
+        Some(flow) => flow == Flow::AuthorizationCode,
+        None => {
+            server.oauth_flow != Some(OAuthFlow::ClientCredentials)
+                && !server.delegate_auth_to_upstream
+        }
+    }
+}
+
+/// One server's tray submenu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerMenu {
+    pub name: String,
+    /// "github — healthy · authorization_code"
+    pub label: String,
+    pub can_sign_in: bool,
+    pub can_sign_out: bool,
+}
+
+/// The whole tray menu, as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrayModel {
+    pub overall: Overall,
+    pub servers: Vec<ServerMenu>,
+    pub autostart: bool,
+}
+
+pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayModel {
+    let servers = config
+        .servers
+        .values()
+        .map(|server| {
+            let st = status.get(server.name.as_str());
+            let state = st.map(|s| s.state.label()).unwrap_or("unknown");
+            ServerMenu {
+                name: server.name.to_string(),
+                label: format!("{} — {} · {}", server.name, state, flow_label(server, st)),
+                can_sign_in: can_sign_in(server, st),
+                can_sign_out: st.is_some_and(|s| s.token.has_token) || can_sign_in(server, st),
+            }
+        })
+        .collect();
+    TrayModel {
+        overall: overall(status),
+        servers,
+        autostart,
+    }
+}
+
+/// What a tray menu item does. Ids are `srv:<action>:<server>` or a fixed word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MenuAction {
+    SignIn(String),
+    SignOut(String),
+    CheckNow(String),
+    Copy(String, SnippetKind),
+    OpenDashboard,
+    ToggleAutostart,
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnippetKind {
+    Url,
+    Claude,
+    Cursor,
+    Vscode,
+}
+
+impl SnippetKind {
+    const ALL: [(SnippetKind, &'static str); 4] = [
+        (SnippetKind::Url, "url"),
+        (SnippetKind::Claude, "claude"),
+        (SnippetKind::Cursor, "cursor"),
+        (SnippetKind::Vscode, "vscode"),
+    ];
+
+    fn word(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, w)| *w)
+            .expect("every kind has a word")
+    }
+}
+
+impl MenuAction {
+    pub fn id(&self) -> String {
+        match self {
+            MenuAction::SignIn(s) => format!("srv:signin:{s}"),
+            MenuAction::SignOut(s) => format!("srv:signout:{s}"),
+            MenuAction::CheckNow(s) => format!("srv:check:{s}"),
+            MenuAction::Copy(s, kind) => format!("srv:copy-{}:{s}", kind.word()),
+            MenuAction::OpenDashboard => "open".into(),
+            MenuAction::ToggleAutostart => "autostart".into(),
+            MenuAction::Quit => "quit".into(),
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<MenuAction> {
+        match id {
+            "open" => return Some(MenuAction::OpenDashboard),
+            "autostart" => return Some(MenuAction::ToggleAutostart),
+            "quit" => return Some(MenuAction::Quit),
+            _ => {}
+        }
+        let rest = id.strip_prefix("srv:")?;
+        let (action, server) = rest.split_once(':')?;
+        let server = server.to_string();
+        match action {
+            "signin" => Some(MenuAction::SignIn(server)),
+            "signout" => Some(MenuAction::SignOut(server)),
+            "check" => Some(MenuAction::CheckNow(server)),
+            _ => {
+                let word = action.strip_prefix("copy-")?;
+                let kind = SnippetKind::ALL.iter().find(|(_, w)| *w == word)?.0;
+                Some(MenuAction::Copy(server, kind))
+            }
+        }
+    }
+}
+
+/// Copyable client setup for one server. `url` is the broker's local URL, never the upstream's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snippets {
+    pub url: String,
+    pub claude: String,
+    pub cursor: String,
+    pub vscode: String,
+}
+
+/// Built by the shared [`crate::snippets`] module, so the CLI and the app hand out the same text.
+pub fn snippets(name: &str, client_url: &str) -> Snippets {
+    use crate::snippets::{snippet, ClientKind};
+    Snippets {
+        url: client_url.to_string(),
+        claude: snippet(ClientKind::Claude, name, client_url),
+        cursor: snippet(ClientKind::Cursor, name, client_url),
+        vscode: snippet(ClientKind::VsCode, name, client_url),
+    }
+}
+
+impl Snippets {
+    pub fn get(&self, kind: SnippetKind) -> &str {
+        match kind {
+            SnippetKind::Url => &self.url,
+            SnippetKind::Claude => &self.claude,
+            SnippetKind::Cursor => &self.cursor,
+            SnippetKind::Vscode => &self.vscode,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

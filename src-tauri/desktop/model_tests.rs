@@ -1,0 +1,227 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::config::{validate, RawConfig, RawServer, ServerName};
+use crate::upstream::{Classification, TokenFacts};
+
+fn config(entries: &[(&str, RawServer)]) -> Config {
+    let raw = RawConfig {
+        mcp_servers: entries
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    validate(&raw).expect("valid config").config
+}
+
+fn oauth(url: &str) -> RawServer {
+    RawServer {
+        url: Some(url.into()),
+        auth_type: Some("oauth2".into()),
+        ..Default::default()
+    }
+}
+
+fn status(state: HealthState, flow: Option<Flow>, has_token: bool) -> ServerStatus {
+    ServerStatus {
+        state,
+        checked_at: Some(1),
+        flow: Some(Classification {
+            flow,
+            evidence: vec!["401 with WWW-Authenticate".into()],
+            choices: vec![],
+        }),
+        token: TokenFacts {
+            has_token,
+            ..Default::default()
+        },
+    }
+}
+
+fn map(entries: Vec<(&str, ServerStatus)>) -> StatusMap {
+    entries
+        .into_iter()
+        .map(|(n, s)| (ServerName::parse(n).unwrap(), s))
+        .collect::<BTreeMap<_, _>>()
+}
+
+#[test]
+fn overall_state_is_error_over_attention_over_ok() {
+    let healthy = || {
+        status(
+            HealthState::Healthy {
+                latency_ms: 5,
+                tools: 2,
+                protocol_version: "2025-11-25".into(),
+            },
+            Some(Flow::None),
+            false,
+        )
+    };
+    let needs = || {
+        status(
+            HealthState::NeedsSignIn {
+                reason: "no token".into(),
+            },
+            Some(Flow::AuthorizationCode),
+            false,
+        )
+    };
+    let down = || {
+        status(
+            HealthState::Unreachable {
+                cause: "refused".into(),
+            },
+            Some(Flow::None),
+            false,
+        )
+    };
+    assert_eq!(overall(&map(vec![])), Overall::Ok);
+    assert_eq!(overall(&map(vec![("a", healthy())])), Overall::Ok);
+    assert_eq!(
+        overall(&map(vec![("a", healthy()), ("b", needs())])),
+        Overall::Attention
+    );
+    assert_eq!(
+        overall(&map(vec![("a", down()), ("b", needs())])),
+        Overall::Error
+    );
+    let undecided = status(
+        HealthState::Healthy {
+            latency_ms: 1,
+            tools: 0,
+            protocol_version: "x".into(),
+        },
+        None,
+        false,
+    );
+    assert_eq!(
+        overall(&map(vec![("a", undecided)])),
+        Overall::Attention,
+        "a flow conflict needs the person"
+    );
+}
+
+#[test]
+fn tray_menu_lists_each_server_with_state_and_flow() {
+    let cfg = config(&[
+        ("github", oauth("https://mcp.example.com/mcp")),
+        (
+            "local",
+            RawServer {
+                url: Some("http://127.0.0.1:9/mcp".into()),
+                ..Default::default()
+            },
+        ),
+    ]);
+    let st = map(vec![(
+        "github",
+        status(
+            HealthState::NeedsSignIn {
+                reason: "no token".into(),
+            },
+            Some(Flow::AuthorizationCode),
+            false,
+        ),
+    )]);
+    let model = tray_model(&cfg, &st, true);
+    assert_eq!(model.overall, Overall::Attention);
+    assert!(model.autostart);
+    assert_eq!(model.servers.len(), 2);
+    assert_eq!(
+        model.servers[0].label,
+        "github — needs sign-in · authorization_code"
+    );
+    assert!(model.servers[0].can_sign_in);
+    assert_eq!(
+        model.servers[1].label,
+        "local — unknown · not yet classified"
+    );
+}
+
+#[test]
+fn sign_in_is_offered_only_for_the_interactive_flow() {
+    let cfg = config(&[
+        ("a", oauth("https://a.example.com/mcp")),
+        (
+            "m",
+            RawServer {
+                oauth_flow: Some("client_credentials".into()),
+                client_id: Some("id".into()),
+                ..oauth("https://m.example.com/mcp")
+            },
+        ),
+    ]);
+    let a = cfg.server("a").unwrap();
+    let m = cfg.server("m").unwrap();
+    assert!(
+        can_sign_in(a, None),
+        "unclassified OAuth server can be signed in to"
+    );
+    assert!(
+        !can_sign_in(m, None),
+        "an explicit client_credentials server never opens a browser"
+    );
+    let none = status(
+        HealthState::Healthy {
+            latency_ms: 1,
+            tools: 1,
+            protocol_version: "x".into(),
+        },
+        Some(Flow::None),
+        false,
+    );
+    assert!(!can_sign_in(a, Some(&none)));
+    assert_eq!(flow_label(m, None), "client_credentials");
+}
+
+#[test]
+fn menu_ids_round_trip_and_reject_garbage() {
+    let actions = [
+        MenuAction::SignIn("gh".into()),
+        MenuAction::SignOut("gh".into()),
+        MenuAction::CheckNow("my-srv_2".into()),
+        MenuAction::Copy("gh".into(), SnippetKind::Url),
+        MenuAction::Copy("gh".into(), SnippetKind::Claude),
+        MenuAction::Copy("gh".into(), SnippetKind::Cursor),
+        MenuAction::Copy("gh".into(), SnippetKind::Vscode),
+        MenuAction::OpenDashboard,
+        MenuAction::ToggleAutostart,
+        MenuAction::Quit,
+    ];
+    for a in actions {
+        assert_eq!(MenuAction::parse(&a.id()), Some(a.clone()), "{}", a.id());
+    }
+    for bad in [
+        "",
+        "srv:",
+        "srv:signin",
+        "srv:copy-pdf:gh",
+        "srv:delete:gh",
+        "none",
+    ] {
+        assert_eq!(MenuAction::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn snippets_point_clients_at_the_local_url() {
+    let s = snippets("github", "http://127.0.0.1:47823/github/mcp");
+    assert_eq!(
+        s.claude,
+        "claude mcp add --transport http github http://127.0.0.1:47823/github/mcp"
+    );
+    let cursor: serde_json::Value = serde_json::from_str(&s.cursor).unwrap();
+    assert_eq!(
+        cursor["mcpServers"]["github"]["url"],
+        "http://127.0.0.1:47823/github/mcp"
+    );
+    let vscode: serde_json::Value = serde_json::from_str(&s.vscode).unwrap();
+    assert_eq!(vscode["servers"]["github"]["type"], "http");
+    assert_eq!(
+        vscode["servers"]["github"]["url"],
+        "http://127.0.0.1:47823/github/mcp"
+    );
+    assert_eq!(s.get(SnippetKind::Url), "http://127.0.0.1:47823/github/mcp");
+}

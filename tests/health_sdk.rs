@@ -16,6 +16,7 @@ import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 
@@ -27,7 +28,22 @@ function newServer() {
   mcp.registerTool("add", { description: "add", inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({ content: [{ type: "text", text: String(a + b) }] }));
   return mcp;
 }
+const legacy = new Map();
 const server = http.createServer(async (req, res) => {
+  const path = new URL(req.url, "http://127.0.0.1").pathname;
+  if (req.method === "GET" && path === "/sse") {
+    const t = new SSEServerTransport("/messages", res);
+    legacy.set(t.sessionId, t);
+    res.on("close", () => legacy.delete(t.sessionId));
+    await newServer().connect(t);
+    return;
+  }
+  if (req.method === "POST" && path === "/messages") {
+    const t = legacy.get(new URL(req.url, "http://127.0.0.1").searchParams.get("sessionId"));
+    if (!t) return void res.writeHead(404).end();
+    return void (await t.handlePostMessage(req, res));
+  }
+  if (path !== "/mcp") return void res.writeHead(404).end();
   let body = "";
   for await (const chunk of req) body += chunk;
   const parsed = body ? JSON.parse(body) : undefined;
@@ -51,7 +67,7 @@ const server = http.createServer(async (req, res) => {
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 "#;
 
-/// Starts the SDK server (killed when the returned child is dropped) and returns its MCP URL.
+/// Starts the SDK server (killed when the returned child is dropped) and returns its base URL.
 async fn sdk_server(json_answers: bool) -> (tokio::process::Child, String) {
     let mut cmd = tokio::process::Command::from(support::node::node_command());
     cmd.args(["--input-type=module", "-e", SERVER])
@@ -66,13 +82,13 @@ async fn sdk_server(json_answers: bool) -> (tokio::process::Child, String) {
         .unwrap()
         .expect("a port line");
     let port: u16 = line.trim().parse().expect("a port number");
-    (child, format!("http://127.0.0.1:{port}/mcp"))
+    (child, format!("http://127.0.0.1:{port}"))
 }
 
 async fn probe_sdk(json_answers: bool) {
-    let (_server, url) = sdk_server(json_answers).await;
+    let (_server, base) = sdk_server(json_answers).await;
     let broker = TestBroker::start_with(
-        json!({ "mcp_servers": { "ts": { "url": url } } }),
+        json!({ "mcp_servers": { "ts": { "url": format!("{base}/mcp") } } }),
         BrokerOptions {
             background: true,
             ..Default::default()
@@ -101,4 +117,25 @@ async fn a_typescript_sdk_server_answering_sse_is_healthy() {
 #[tokio::test]
 async fn a_typescript_sdk_server_answering_json_is_healthy() {
     probe_sdk(true).await;
+}
+
+#[tokio::test]
+async fn a_typescript_sdk_server_on_the_old_sse_transport_is_healthy() {
+    let (_server, base) = sdk_server(false).await;
+    let config =
+        json!({ "mcp_servers": { "old": { "url": format!("{base}/sse"), "transport": "sse" } } });
+    let broker = TestBroker::start_with(
+        config,
+        BrokerOptions {
+            background: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = wait_settled(&mut broker.broker.status(), "old").await;
+    assert!(
+        matches!(s.state, HealthState::Healthy { tools: 2, .. }),
+        "{:?}",
+        s.state
+    );
 }

@@ -4,7 +4,6 @@
 //! CONTRACT (used by broker, gateway status endpoint, desktop, cli): `Health`, `HealthState`,
 //! `ServerStatus`, `StatusMap` keep their shapes.
 
-pub mod challenge;
 pub mod legacy;
 pub mod message;
 mod monitor;

@@ -13,17 +13,19 @@ fn name(s: &str) -> ServerName {
     ServerName::parse(s).unwrap()
 }
 
-/// Runs one more probe of `server` on `up` and waits until the upstream saw all of it
-/// (initialize, initialized, tools/list, DELETE).
+/// Runs one more probe of `server` on `up` and waits until it ended (its session `DELETE`).
 async fn probe_once_more(broker: &TestBroker, up: &TestUpstream, server: &str) {
-    let before = up.recorder().len();
+    let deletes = up.recorder().count("DELETE", "/mcp");
     broker.broker.health().check_now(&name(server));
-    tokio::time::timeout(
-        support::health::STATUS_WAIT,
-        up.recorder().wait_for(before + 4),
-    )
-    .await
-    .expect("the other server is probed");
+    let ended = up.recorder().wait_until(|all| {
+        all.iter()
+            .filter(|r| r.method == "DELETE" && r.path == "/mcp")
+            .count()
+            > deletes
+    });
+    tokio::time::timeout(support::health::STATUS_WAIT, ended)
+        .await
+        .expect("the other server is probed");
 }
 
 #[tokio::test]

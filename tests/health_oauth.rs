@@ -77,11 +77,15 @@ async fn an_m2m_server_without_a_static_token_is_healthy_after_a_real_token_requ
         .expect("a token the AS issued");
     assert_eq!(issued.grant, "client_credentials");
     // The next probe reuses the cached token.
-    let before = up.recorder().len();
+    let deletes = up.recorder().count("DELETE", "/mcp");
     broker.broker.health().check_now(&name("robot"));
-    tokio::time::timeout(STATUS_WAIT, up.recorder().wait_for(before + 4))
+    let ended = up
+        .recorder()
+        .wait_until(|all| all.iter().filter(|r| r.method == "DELETE").count() > deletes);
+    tokio::time::timeout(STATUS_WAIT, ended)
         .await
-        .unwrap();
+        .expect("a second probe ran");
+    assert_eq!(count(&up.counters().tools_list), 2);
     assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
     assert!(broker.browser.opened().is_empty());
 }

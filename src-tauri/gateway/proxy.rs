@@ -108,8 +108,6 @@ async fn handle(
     if cfg.transport == Transport::Sse {
         let err = UpstreamError::Setup { server: server.to_string(), detail: "the older HTTP+SSE transport is not supported by this broker version; use an upstream URL that speaks Streamable HTTP".into() };
         return Ok(rpc::failure(
-            broker,
-            gw,
             err,
             cfg,
             &parts.method,
@@ -129,8 +127,6 @@ async fn handle(
         Ok(r) => r,
         Err(e) => {
             return Ok(rpc::failure(
-                broker,
-                gw,
                 e,
                 cfg,
                 &parts.method,
@@ -149,8 +145,6 @@ async fn handle(
             ),
         };
         return Ok(rpc::failure(
-            broker,
-            gw,
             err,
             cfg,
             &parts.method,
@@ -158,9 +152,6 @@ async fn handle(
             &principal,
             origin,
         ));
-    }
-    if status.is_success() {
-        gw.mark_working(server);
     }
     if let Some(sid) = upstream
         .headers()

@@ -2,7 +2,7 @@
 //! upstream session, which servers were reported as needing sign-in, pending authorization
 //! requests, and the registration rate limit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::consent::Pending;
@@ -19,9 +19,6 @@ pub struct GatewayState {
     /// `(server, Mcp-Session-Id)` → principal key: a session is usable only by the principal that
     /// created it (another client gets 404, as if it did not exist).
     sessions: Mutex<HashMap<(String, String), String>>,
-    /// Servers for which `NeedsSignIn` was emitted and no request has succeeded since, so the
-    /// event is sent once per change, not per request.
-    needs_sign_in: Mutex<HashSet<String>>,
     /// Authorization requests waiting for consent or upstream sign-in, by request id.
     pub pending: Mutex<HashMap<String, Arc<Pending>>>,
     /// `(minute, count)` of registrations.
@@ -57,18 +54,6 @@ impl GatewayState {
 
     pub fn end_session(&self, server: &str, session: &str) {
         lock(&self.sessions).remove(&(server.to_string(), session.to_string()));
-    }
-
-    /// True the first time a server is reported as needing sign-in since it last worked.
-    pub fn mark_needs_sign_in(&self, server: &str) -> bool {
-        lock(&self.needs_sign_in).insert(server.to_string())
-    }
-
-    pub fn mark_working(&self, server: &str) {
-        let mut set = lock(&self.needs_sign_in);
-        if !set.is_empty() {
-            set.remove(server);
-        }
     }
 
     pub fn pending(&self) -> MutexGuard<'_, HashMap<String, Arc<Pending>>> {

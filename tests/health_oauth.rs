@@ -76,6 +76,17 @@ async fn an_m2m_server_without_a_static_token_is_healthy_after_a_real_token_requ
         .validate(bearer.trim_start_matches("Bearer "))
         .expect("a token the AS issued");
     assert_eq!(issued.grant, "client_credentials");
+    let api = reqwest::get(format!("{}/api/status", broker.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(api.contains("\"client_credentials\""), "{api}");
+    assert!(
+        !api.contains(bearer.trim_start_matches("Bearer ")) && !api.contains("m2m-secret"),
+        "no token or secret in the status"
+    );
     // The next probe reuses the cached token.
     let deletes = up.recorder().count("DELETE", "/mcp");
     broker.broker.health().check_now(&name("robot"));

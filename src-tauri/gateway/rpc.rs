@@ -48,7 +48,7 @@ pub fn failure(
     let server = cfg.name.as_str();
     let kind = err.kind();
     let message = err.to_string();
-    // `NeedsSignIn` events come from the upstream module, once per change.
+    // `Event::NeedsSignIn` (the desktop notification) is sent by `upstream`, once per change.
     if kind == FailureKind::NeedsSignIn && principal.is_api_key() {
         return resource::sign_in_challenge(origin, server, message).into_response();
     }

@@ -25,6 +25,8 @@ step "cargo clippy (desktop build, all targets)"
 cargo clippy --all-targets -- -D warnings
 step "cargo clippy (core without the desktop feature)"
 cargo clippy --no-default-features --lib -- -D warnings
+step "fuzz targets compile (run them with scripts/fuzz.sh)"
+cargo check --manifest-path fuzz/Cargo.toml --bins
 step "build tests"
 cargo test --no-run
 

@@ -186,6 +186,7 @@ fn config(upstream: &str) -> Value {
 }
 
 fn api_key(data_dir: &Path, port: u16) -> String {
+    std::fs::create_dir_all(data_dir).unwrap();
     let issuer = Issuer::open(
         data_dir,
         url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),

@@ -14,13 +14,19 @@ use crate::config::file;
 use crate::opener::Opener;
 use crate::vault::KeyringStore;
 
-enum Reach {
+pub(super) enum Reach {
     /// A broker answered; the admin token was read from its data dir.
-    Running {
-        base: String,
-        token: String,
-    },
+    Running { base: String, token: String },
+    /// Nothing listens on the port: safe to act on the stored state directly.
     NotRunning,
+    /// Something holds the port but does not answer: acting behind its back would be unsafe.
+    Unresponsive { base: String, cause: String },
+}
+
+impl Reach {
+    pub(super) fn unresponsive(base: &str, cause: &str) -> ExitCode {
+        fail(exit::FAILURE, format!("something holds {base} but does not answer as a broker ({cause}); restart the broker, or check what listens on that port"))
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -30,7 +36,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime builds")
 }
 
-async fn reach(paths: &Paths, port: u16) -> Reach {
+pub(super) async fn reach(paths: &Paths, port: u16) -> Reach {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
@@ -45,7 +51,15 @@ async fn reach(paths: &Paths, port: u16) -> Reach {
                 token: token.trim().to_string(),
             }
         }
-        _ => Reach::NotRunning,
+        Ok(resp) => Reach::Unresponsive {
+            cause: format!("/healthz answered {}", resp.status()),
+            base,
+        },
+        Err(e) if e.is_connect() => Reach::NotRunning,
+        Err(e) => Reach::Unresponsive {
+            cause: e.to_string(),
+            base,
+        },
     }
 }
 
@@ -87,6 +101,7 @@ pub fn login(paths: &Paths, name: &str, no_browser: bool) -> ExitCode {
             Reach::Running { base, token } => {
                 login_remote(paths, &base, &token, name, &opener).await
             }
+            Reach::Unresponsive { base, cause } => Reach::unresponsive(&base, &cause),
             Reach::NotRunning => login_local(paths, name, opener).await,
         }
     })
@@ -233,6 +248,7 @@ pub fn logout(paths: &Paths, name: &str) -> ExitCode {
                     ),
                 }
             }
+            Reach::Unresponsive { base, cause } => Reach::unresponsive(&base, &cause),
             Reach::NotRunning => {
                 let settings = Settings {
                     port,
@@ -283,6 +299,7 @@ pub fn check(paths: &Paths, name: &str) -> ExitCode {
                 }
                 Err(e) => fail(exit::FAILURE, format!("cannot reach the broker at {base}: {e}")),
             },
+            Reach::Unresponsive { base, cause } => Reach::unresponsive(&base, &cause),
             Reach::NotRunning => fail(exit::FAILURE, format!("no broker is answering on 127.0.0.1:{port}; start it with `mcp-auth-broker serve` (or the desktop app)")),
         }
     })

@@ -1,6 +1,7 @@
 //! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
 //! `main` is a thin call into [`run`].
 
+pub mod keys;
 pub mod login;
 pub mod remote;
 pub mod serve;
@@ -65,6 +66,16 @@ pub enum Command {
     Logout { name: String },
     /// Ask the running broker to check a server's health now.
     Check { name: String },
+    /// Local OAuth clients and their grants: list or revoke.
+    Clients {
+        #[command(subcommand)]
+        command: keys::ClientsCommand,
+    },
+    /// Local API keys for scripts and clients that cannot do OAuth.
+    ApiKey {
+        #[command(subcommand)]
+        command: keys::ApiKeyCommand,
+    },
     /// List the configured servers and their client URLs.
     List,
     /// Add a server to the config.
@@ -134,6 +145,8 @@ pub fn run() -> ExitCode {
         Some(Command::Login { name, no_browser }) => login::login(&paths, &name, no_browser),
         Some(Command::Logout { name }) => login::logout(&paths, &name),
         Some(Command::Check { name }) => login::check(&paths, &name),
+        Some(Command::Clients { command }) => keys::clients(&paths, command),
+        Some(Command::ApiKey { command }) => keys::api_key(&paths, command),
         Some(Command::List) => servers::list(&paths),
         Some(Command::Add(args)) => servers::add(&paths, *args),
         Some(Command::Remove { name }) => servers::remove(&paths, &name),

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -27,6 +27,11 @@ pub fn routes() -> Router<Broker> {
         .route("/api/admin/servers/{name}/sign-in", post(sign_in))
         .route("/api/admin/servers/{name}/sign-out", post(sign_out))
         .route("/api/admin/servers/{name}/check", post(check))
+        .route("/api/admin/clients", get(list_clients))
+        .route("/api/admin/clients/{id}/revoke", post(revoke_client))
+        .route("/api/admin/grants/{id}/revoke", post(revoke_grant))
+        .route("/api/admin/api-keys", post(create_api_key))
+        .route("/api/admin/api-keys/{id}/revoke", post(revoke_api_key))
 }
 
 fn require_admin(broker: &Broker, headers: &HeaderMap) -> Result<(), GatewayError> {
@@ -118,4 +123,92 @@ async fn check(
         .map_err(|_| GatewayError::UnknownServer(name))?;
     broker.health().check_now(&server.name);
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Registered clients, their grants, and API keys (never a token or key value).
+async fn list_clients(
+    State(broker): State<Broker>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let issuer = broker.issuer();
+    Ok(Json(
+        json!({ "clients": issuer.list_clients(), "grants": issuer.list_grants(), "api_keys": issuer.list_api_keys() }),
+    ))
+}
+
+async fn revoke_client(
+    State(broker): State<Broker>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    found(broker.issuer().revoke_client(&id)?, "client", &id)
+}
+
+async fn revoke_grant(
+    State(broker): State<Broker>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    found(broker.issuer().revoke_grant(&id)?, "grant", &id)
+}
+
+#[derive(serde::Deserialize)]
+struct NewKey {
+    name: String,
+    server: Option<String>,
+}
+
+/// Creates an API key; the response is the only time its value is shown.
+async fn create_api_key(
+    State(broker): State<Broker>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, GatewayError> {
+    // Authenticate before looking at the body, so a stranger learns nothing from parse errors.
+    require_admin(&broker, &headers)?;
+    let new: NewKey = serde_json::from_slice(&body).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "expected {{\"name\": \"...\", \"server\": \"...\"}}: {e}"
+        ))
+    })?;
+    if let Some(server) = &new.server {
+        broker
+            .server(server)
+            .map_err(|_| GatewayError::UnknownServer(server.clone()))?;
+    }
+    if new.name.trim().is_empty() || new.name.len() > 100 {
+        return Err(GatewayError::BadRequest(
+            "an API key needs a name of 1 to 100 characters".into(),
+        ));
+    }
+    let (info, key) = broker
+        .issuer()
+        .create_api_key(new.name.trim(), new.server.as_deref())?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "api_key": info, "key": key.expose() })),
+    )
+        .into_response())
+}
+
+async fn revoke_api_key(
+    State(broker): State<Broker>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    found(broker.issuer().revoke_api_key(&id)?, "API key", &id)
+}
+
+fn found(revoked: bool, what: &str, id: &str) -> Result<Json<serde_json::Value>, GatewayError> {
+    if revoked {
+        Ok(Json(json!({ "ok": true })))
+    } else {
+        Err(GatewayError::NotFound(format!(
+            "{what} {id}; list them with `mcp-auth-broker clients`"
+        )))
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod authserver;
+pub mod callback;
 pub mod consent;
 pub mod error;
 pub mod guard;
@@ -15,6 +16,7 @@ pub mod proxy;
 pub mod resource;
 pub mod rpc;
 pub mod state;
+pub mod status;
 pub mod token;
 
 use std::future::Future;
@@ -43,6 +45,8 @@ pub fn router(broker: Broker) -> Router {
         .merge(authserver::routes())
         .merge(consent::routes())
         .merge(token::routes())
+        .merge(status::routes())
+        .merge(callback::routes())
         .fallback(not_found)
         .layer(Extension(Arc::new(state::GatewayState::default())))
         .layer(axum::middleware::from_fn_with_state(

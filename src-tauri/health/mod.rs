@@ -4,11 +4,21 @@
 //! CONTRACT (used by broker, gateway status endpoint, desktop, cli): `Health`, `HealthState`,
 //! `ServerStatus`, `StatusMap` keep their shapes.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+pub mod challenge;
+pub mod legacy;
+pub mod message;
+mod monitor;
+pub mod probe;
+pub mod schedule;
+pub mod sse;
+mod supervisor;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::broker::Broker;
 use crate::config::{Config, ServerName};
@@ -79,9 +89,20 @@ impl ServerStatus {
     }
 }
 
-/// Owner of the status map.
+/// Owner of the status map and the monitors.
 pub struct Health {
-    status: Arc<watch::Sender<StatusMap>>,
+    shared: Arc<Shared>,
+}
+
+/// What the monitors and the supervisor share with the [`Health`] handle.
+pub(crate) struct Shared {
+    /// The published status; subscribers are woken only by changes that matter (see
+    /// [`significant_change`]), while `checked_at` and latency update silently.
+    status: watch::Sender<StatusMap>,
+    /// The wake-up of each running monitor (`check_now`, sign-in changes); a server without an
+    /// entry is not monitored (disabled, removed, or not started yet).
+    wakes: Mutex<HashMap<ServerName, Arc<Notify>>>,
+    started: AtomicBool,
 }
 
 impl Health {
@@ -92,25 +113,145 @@ impl Health {
             .map(|name| (name.clone(), ServerStatus::unknown()))
             .collect();
         Health {
-            status: Arc::new(watch::channel(map).0),
+            shared: Arc::new(Shared {
+                status: watch::channel(map).0,
+                wakes: Mutex::default(),
+                started: AtomicBool::new(false),
+            }),
         }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<StatusMap> {
-        self.status.subscribe()
+        self.shared.status.subscribe()
     }
 
     pub fn snapshot(&self) -> StatusMap {
-        self.status.borrow().clone()
+        self.shared.status.borrow().clone()
     }
 
     /// Starts the monitors; they follow config changes and stop on the broker's shutdown.
+    /// A second call does nothing.
     pub fn start(&self, broker: Broker) {
-        let _ = broker;
+        if self.shared.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tokio::spawn(supervisor::run(self.shared.clone(), broker));
     }
 
-    /// Asks for a probe of `server` now (tray "Check now", after sign-in).
+    /// Asks for a probe of `server` now (tray "Check now", after sign-in). A probe already
+    /// running finishes first, then another one starts. Unmonitored servers are ignored.
     pub fn check_now(&self, server: &ServerName) {
-        let _ = server;
+        if let Some(wake) = self.shared.wakes.lock().expect("wakes lock").get(server) {
+            wake.notify_one();
+        }
+    }
+
+    /// The servers with a running monitor (enabled and configured), sorted.
+    pub fn monitored(&self) -> Vec<ServerName> {
+        let mut names: Vec<_> = self
+            .shared
+            .wakes
+            .lock()
+            .expect("wakes lock")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Shared {
+    /// Applies `update` to `server`'s entry (if it still exists); notifies subscribers only on a
+    /// significant change.
+    pub(crate) fn update(&self, server: &ServerName, update: impl FnOnce(&mut ServerStatus)) {
+        self.status.send_if_modified(|map| {
+            let Some(entry) = map.get_mut(server) else {
+                return false;
+            };
+            let before = entry.clone();
+            update(entry);
+            significant_change(&before, entry)
+        });
+    }
+}
+
+/// True when a subscriber should hear about the change from `old` to `new`: anything but the
+/// probe time and the latency of a server that stays healthy with the same tools and version.
+pub fn significant_change(old: &ServerStatus, new: &ServerStatus) -> bool {
+    let same_state = match (&old.state, &new.state) {
+        (
+            HealthState::Healthy {
+                tools: a,
+                protocol_version: va,
+                ..
+            },
+            HealthState::Healthy {
+                tools: b,
+                protocol_version: vb,
+                ..
+            },
+        ) => a == b && va == vb,
+        (a, b) => a == b,
+    };
+    !same_state || old.flow != new.flow || old.token != new.token
+}
+
+/// Unix seconds now (I/O side only; pure functions take time as a parameter).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: HealthState) -> ServerStatus {
+        ServerStatus {
+            state,
+            ..ServerStatus::unknown()
+        }
+    }
+
+    fn healthy(latency_ms: u64, tools: usize) -> HealthState {
+        HealthState::Healthy {
+            latency_ms,
+            tools,
+            protocol_version: "2025-11-25".into(),
+        }
+    }
+
+    #[test]
+    fn latency_and_probe_time_alone_are_not_news() {
+        let mut later = status(healthy(90, 3));
+        later.checked_at = Some(99);
+        assert!(!significant_change(&status(healthy(12, 3)), &later));
+        assert!(significant_change(
+            &status(healthy(12, 3)),
+            &status(healthy(12, 4))
+        ));
+        assert!(significant_change(
+            &status(HealthState::Checking),
+            &status(healthy(12, 4))
+        ));
+        let mut with_token = status(healthy(12, 3));
+        with_token.token.has_token = true;
+        assert!(significant_change(&status(healthy(12, 3)), &with_token));
+    }
+
+    #[test]
+    fn the_state_serialises_with_a_snake_case_tag_and_its_detail() {
+        let v = serde_json::to_value(status(HealthState::NeedsSignIn {
+            reason: "no token".into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            v["state"],
+            serde_json::json!({"state": "needs_sign_in", "reason": "no token"})
+        );
+        assert_eq!(v["checked_at"], serde_json::Value::Null);
     }
 }

@@ -4,7 +4,21 @@
 //! CONTRACT (used by gateway, health, desktop, cli): the public items of this file keep their
 //! signatures; everything else in `upstream/` is this module's own business.
 
+pub mod authcode;
+pub mod classify;
+pub mod discovery;
+pub mod http;
+pub mod m2m;
+pub mod oauth;
+pub mod pending;
+pub mod refresh;
+pub mod registration;
+pub mod tokens;
+pub mod wwwauth;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -49,7 +63,7 @@ pub struct Classification {
 #[derive(Debug, Clone, Default)]
 pub struct Credential {
     pub bearer: Option<Secret>,
-    pub headers: Vec<(http::HeaderName, Secret)>,
+    pub headers: Vec<(::http::HeaderName, Secret)>,
 }
 
 /// Facts about a server's stored token, never the token itself.
@@ -152,10 +166,51 @@ pub struct Upstream {
 }
 
 struct Inner {
-    #[allow(dead_code)]
     deps: UpstreamDeps,
     /// One pooled client for every upstream call of the process.
     http: reqwest::Client,
+    /// Per-server single-flight locks and bookkeeping, created on first use.
+    servers: std::sync::Mutex<HashMap<ServerName, Arc<ServerState>>>,
+    /// Interactive sign-ins waiting for their callback, keyed by `state`.
+    pending: std::sync::Mutex<pending::Pending>,
+}
+
+/// What the broker keeps in memory per server.
+#[derive(Default)]
+struct ServerState {
+    /// Held across a refresh or a client-credentials fetch, so a burst of callers makes one
+    /// token request and the rest reuse its result.
+    flight: tokio::sync::Mutex<Flight>,
+    /// `Event::NeedsSignIn` was sent and nothing has fixed it since (sent once per change).
+    needs_sign_in_sent: AtomicBool,
+    last_refresh: std::sync::Mutex<Option<RefreshOutcome>>,
+    /// The last discovery of this server (used by client credentials without a token_url).
+    discovery: std::sync::Mutex<Option<Arc<discovery::Discovery>>>,
+}
+
+#[derive(Default)]
+struct Flight {
+    m2m: Option<m2m::Cached>,
+    /// Consecutive transient refresh failures, and when the next attempt is allowed.
+    failures: u32,
+    retry_after: Option<u64>,
+    /// The last client-credentials failure, served to callers until it expires.
+    m2m_failure: Option<m2m::Failure>,
+}
+
+/// Unix seconds now. Only I/O-side code calls this; pure functions take `now` as a parameter.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn vault_err(server: &str) -> impl FnOnce(VaultError) -> UpstreamError + '_ {
+    move |source| UpstreamError::Vault {
+        server: server.to_string(),
+        source,
+    }
 }
 
 impl Upstream {
@@ -167,7 +222,12 @@ impl Upstream {
             .build()
             .expect("HTTP client builds");
         Upstream {
-            inner: Arc::new(Inner { deps, http }),
+            inner: Arc::new(Inner {
+                deps,
+                http,
+                servers: Default::default(),
+                pending: Default::default(),
+            }),
         }
     }
 
@@ -176,11 +236,73 @@ impl Upstream {
         &self.inner.http
     }
 
+    fn state(&self, server: &ServerName) -> Arc<ServerState> {
+        self.inner
+            .servers
+            .lock()
+            .expect("servers lock")
+            .entry(server.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn emit(&self, event: Event) {
+        tracing::info!(?event, "event");
+        let _ = self.inner.deps.events.send(event);
+    }
+
+    /// Sends `NeedsSignIn` once per change and returns the matching error.
+    fn needs_sign_in(&self, server: &ServerName, reason: impl Into<String>) -> UpstreamError {
+        if !self
+            .state(server)
+            .needs_sign_in_sent
+            .swap(true, Ordering::SeqCst)
+        {
+            self.emit(Event::NeedsSignIn {
+                server: server.clone(),
+            });
+        }
+        UpstreamError::NeedsSignIn {
+            server: server.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn signed_in(&self, server: &ServerName) {
+        self.state(server)
+            .needs_sign_in_sent
+            .store(false, Ordering::SeqCst);
+    }
+
     /// Credentials for one request to `server` (configured headers plus the flow's token,
     /// refreshed or fetched as needed). Never opens a browser, never starts a sign-in.
+    ///
+    /// Static credentials: `bearer_token` → `Authorization: Bearer <auth_value>`; `api_key` →
+    /// `x-api-key: <auth_value>`, unless `headers` already configures `x-api-key` or
+    /// `authorization` (then the configured headers are what is sent, and `auth_value` is not
+    /// added a second time). Delegate and none attach no broker-held token.
     pub async fn credential(&self, server: &ServerConfig) -> Result<Credential, UpstreamError> {
-        let _ = server;
-        Ok(Credential::default())
+        let headers = self.config_headers(server).await?;
+        let bearer = self.flow_token(server, None).await?;
+        let mut cred = Credential {
+            bearer: None,
+            headers,
+        };
+        match bearer {
+            FlowToken::None => {}
+            FlowToken::Bearer(t) => cred.bearer = Some(t),
+            FlowToken::ApiKey(k) => {
+                let configured = cred
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n.as_str() == "x-api-key" || n == ::http::header::AUTHORIZATION);
+                if !configured {
+                    cred.headers
+                        .push((::http::HeaderName::from_static("x-api-key"), k));
+                }
+            }
+        }
+        Ok(cred)
     }
 
     /// The upstream refused `rejected` (401): refresh once per server at a time and return the
@@ -190,11 +312,14 @@ impl Upstream {
         server: &ServerConfig,
         rejected: &Credential,
     ) -> Result<Credential, UpstreamError> {
-        let _ = rejected;
-        Err(UpstreamError::NeedsSignIn {
-            server: server.name.to_string(),
-            reason: "the upstream rejected the credential".into(),
-        })
+        let headers = self.config_headers(server).await?;
+        match self.flow_token(server, Some(rejected)).await? {
+            FlowToken::Bearer(t) => Ok(Credential {
+                bearer: Some(t),
+                headers,
+            }),
+            FlowToken::None | FlowToken::ApiKey(_) => unreachable_rejection(server),
+        }
     }
 
     /// Starts an interactive sign-in (only on a user action or a local client's authorization).
@@ -203,41 +328,85 @@ impl Upstream {
         server: &ServerConfig,
         opener: &Opener,
     ) -> Result<SignIn, UpstreamError> {
-        let _ = opener;
-        Err(UpstreamError::Setup {
-            server: server.name.to_string(),
-            detail: "sign-in is not available yet".into(),
-        })
+        self.start_sign_in(server, opener, None).await
+    }
+
+    /// [`Upstream::sign_in`] asking for `scope` (a step-up after a 403 `insufficient_scope`,
+    /// whose challenge scope is authoritative); `None` = the usual scope selection.
+    pub async fn sign_in_with_scope(
+        &self,
+        server: &ServerConfig,
+        opener: &Opener,
+        scope: Option<String>,
+    ) -> Result<SignIn, UpstreamError> {
+        self.start_sign_in(server, opener, scope).await
     }
 
     /// Completes a sign-in from the `/oauth/callback` query; returns the server signed in.
     pub async fn callback(&self, query: &CallbackQuery) -> Result<ServerName, UpstreamError> {
-        let _ = query;
-        Err(UpstreamError::Protocol {
-            server: "?".into(),
-            detail: "no sign-in is pending for this state".into(),
-        })
+        self.finish_sign_in(query).await
     }
 
     /// Revokes (when offered) and deletes the server's tokens; local deletion happens even if
     /// revocation fails.
     pub async fn sign_out(&self, server: &ServerConfig) -> Result<(), UpstreamError> {
-        let _ = server;
-        Ok(())
+        self.do_sign_out(server).await
     }
 
     pub async fn token_facts(&self, server: &ServerName) -> TokenFacts {
-        let _ = server;
-        TokenFacts::default()
+        let last_refresh = self
+            .state(server)
+            .last_refresh
+            .lock()
+            .expect("last_refresh lock")
+            .clone();
+        match tokens::load(&self.inner.deps.vault, server.as_str()).await {
+            Ok(Some(s)) => TokenFacts {
+                has_token: true,
+                expires_at: s.meta.expires_at,
+                has_refresh_token: s.refresh.is_some() && !s.meta.refresh_rejected,
+                last_refresh,
+            },
+            Ok(None) | Err(_) => TokenFacts {
+                last_refresh,
+                ..TokenFacts::default()
+            },
+        }
     }
 
     /// Discovers the server's auth requirements (no credentials sent) and classifies its flow.
     pub async fn classify(&self, server: &ServerConfig) -> Result<Classification, UpstreamError> {
-        let _ = server;
-        Ok(Classification {
-            flow: Some(Flow::None),
-            evidence: vec![],
-            choices: vec![],
-        })
+        if let Some(c) = classify::from_config(server) {
+            if matches!(c.flow, Some(Flow::Delegate | Flow::Static)) {
+                return Ok(c);
+            }
+        }
+        let d = self.discover(server).await;
+        Ok(classify::classify(server, Some(&d.evidence())))
     }
+
+    /// Runs discovery now and remembers the result for this server.
+    pub async fn discover(&self, server: &ServerConfig) -> Arc<discovery::Discovery> {
+        let d = Arc::new(discovery::discover(&self.inner.http, &server.url).await);
+        *self
+            .state(&server.name)
+            .discovery
+            .lock()
+            .expect("discovery lock") = Some(d.clone());
+        d
+    }
+}
+
+fn unreachable_rejection(server: &ServerConfig) -> Result<Credential, UpstreamError> {
+    Err(UpstreamError::AuthRejected {
+        server: server.name.to_string(),
+        detail: "the upstream rejected the configured credential (HTTP 401); check the token or key configured for this server".into(),
+    })
+}
+
+/// The token a flow contributes to a request.
+enum FlowToken {
+    None,
+    Bearer(Secret),
+    ApiKey(Secret),
 }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::random_token;
 use super::record::{self, Recorder, Served};
+use super::token::{self, oauth_error};
 
 /// A client the AS knows from the start.
 #[derive(Debug, Clone)]
@@ -110,19 +111,19 @@ pub struct IssuedToken {
     pub expires_at: Option<Instant>,
 }
 
-struct Code {
-    client_id: String,
-    redirect_uri: String,
-    challenge: String,
-    resource: Option<String>,
-    scope: Option<String>,
+pub(crate) struct Code {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) challenge: String,
+    pub(crate) resource: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
-struct Refresh {
-    client_id: String,
-    resource: Option<String>,
-    scope: Option<String>,
-    used: bool,
+pub(crate) struct Refresh {
+    pub(crate) client_id: String,
+    pub(crate) resource: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) used: bool,
 }
 
 /// Shared state of one AS; the test upstream validates bearer tokens against it.
@@ -130,14 +131,14 @@ pub struct AsState {
     pub issuer: String,
     pub counters: AsCounters,
     pub recorder: Recorder,
-    options: AsOptions,
-    fault: Mutex<TokenFault>,
-    expires_in: Mutex<Value>,
-    clients: Mutex<HashMap<String, Option<String>>>,
-    codes: Mutex<HashMap<String, Code>>,
-    access: Mutex<HashMap<String, IssuedToken>>,
-    refresh: Mutex<HashMap<String, Refresh>>,
-    revoked: Mutex<HashSet<String>>,
+    pub(crate) options: AsOptions,
+    pub(crate) fault: Mutex<TokenFault>,
+    pub(crate) expires_in: Mutex<Value>,
+    pub(crate) clients: Mutex<HashMap<String, Option<String>>>,
+    pub(crate) codes: Mutex<HashMap<String, Code>>,
+    pub(crate) access: Mutex<HashMap<String, IssuedToken>>,
+    pub(crate) refresh: Mutex<HashMap<String, Refresh>>,
+    pub(crate) revoked: Mutex<HashSet<String>>,
 }
 
 impl AsState {
@@ -202,7 +203,7 @@ impl AsState {
         self.access.lock().unwrap().len()
     }
 
-    fn expiry(&self) -> Option<Instant> {
+    pub(crate) fn expiry(&self) -> Option<Instant> {
         let secs = self.expires_in.lock().unwrap().as_i64()?;
         Some(Instant::now() + Duration::from_secs(secs.max(0) as u64))
     }
@@ -266,7 +267,7 @@ fn router(state: Arc<AsState>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/authorize", get(authorize))
-        .route("/token", post(token))
+        .route("/token", post(token::token))
         .route("/register", post(register))
         .route("/revoke", post(revoke))
         .with_state(state)
@@ -347,233 +348,6 @@ async fn authorize(
     };
     s.codes.lock().unwrap().insert(code.clone(), entry);
     back(&[("code", &code)])
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": error, "error_description": description })),
-    )
-        .into_response()
-}
-
-/// The client id and secret from Basic auth or the form.
-fn client_auth(
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> (Option<String>, Option<String>) {
-    if let Some(basic) = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-    {
-        if let Some((id, secret)) = STANDARD
-            .decode(basic)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|t| {
-                t.split_once(':')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            })
-        {
-            let dec = |t: &str| {
-                url::form_urlencoded::parse(format!("x={t}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            return (Some(dec(&id)), Some(dec(&secret)));
-        }
-    }
-    (
-        form.get("client_id").cloned(),
-        form.get("client_secret").cloned(),
-    )
-}
-
-async fn token(
-    State(s): State<Arc<AsState>>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    s.counters.token.fetch_add(1, Ordering::SeqCst);
-    let grant = form.get("grant_type").cloned().unwrap_or_default();
-    let by_grant = match grant.as_str() {
-        "authorization_code" => Some(&s.counters.token_authorization_code),
-        "refresh_token" => Some(&s.counters.token_refresh),
-        "client_credentials" => Some(&s.counters.token_client_credentials),
-        _ => None,
-    };
-    if let Some(counter) = by_grant {
-        counter.fetch_add(1, Ordering::SeqCst);
-    }
-    let fault = s.fault.lock().unwrap().clone();
-    match fault {
-        TokenFault::None => {}
-        TokenFault::Html => {
-            return (
-                StatusCode::OK,
-                [("content-type", "text/html")],
-                "<html><body>Login</body></html>",
-            )
-                .into_response()
-        }
-        TokenFault::Empty => {
-            return (StatusCode::OK, [("content-type", "application/json")], "").into_response()
-        }
-        TokenFault::NotJson => {
-            return (
-                StatusCode::OK,
-                [("content-type", "application/json")],
-                "access_token=nope",
-            )
-                .into_response()
-        }
-        TokenFault::NoAccessToken => {
-            return Json(json!({ "token_type": "Bearer", "expires_in": 3600 })).into_response()
-        }
-        TokenFault::ServerError => {
-            return oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "the test AS is failing on purpose",
-            )
-        }
-        TokenFault::Slow(d) => tokio::time::sleep(d).await,
-        TokenFault::Status(code, body) => {
-            return (StatusCode::from_u16(code).unwrap(), Json(body)).into_response()
-        }
-    }
-    let (client_id, client_secret) = client_auth(&headers, &form);
-    let Some(client_id) = client_id else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "no client authentication",
-        );
-    };
-    let known = s.clients.lock().unwrap().get(&client_id).cloned();
-    match (&known, &client_secret) {
-        (Some(Some(expected)), Some(given)) if expected == given => {}
-        (Some(Some(_)), _) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "wrong client secret",
-            )
-        }
-        (Some(None), _) => {}
-        (None, _) if s.options.open_clients && grant != "client_credentials" => {}
-        (None, _) => {
-            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client")
-        }
-    }
-    let (resource, scope, refresh) = match grant.as_str() {
-        "authorization_code" => {
-            let Some(code) = form
-                .get("code")
-                .and_then(|c| s.codes.lock().unwrap().remove(c))
-            else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "unknown or used code",
-                );
-            };
-            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if computed != code.challenge {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "PKCE verification failed",
-                );
-            }
-            if code.client_id != client_id || form.get("redirect_uri") != Some(&code.redirect_uri) {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "client_id or redirect_uri mismatch",
-                );
-            }
-            (code.resource, code.scope, s.options.refresh_tokens)
-        }
-        "refresh_token" => {
-            let given = form.get("refresh_token").cloned().unwrap_or_default();
-            let mut refresh = s.refresh.lock().unwrap();
-            let Some(entry) = refresh.get_mut(&given) else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "refresh token unknown or revoked",
-                );
-            };
-            if entry.used || entry.client_id != client_id {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "refresh token already used",
-                );
-            }
-            entry.used = true;
-            (
-                form.get("resource").cloned().or(entry.resource.clone()),
-                entry.scope.clone(),
-                true,
-            )
-        }
-        "client_credentials" => (
-            form.get("resource").cloned(),
-            form.get("scope").cloned(),
-            false,
-        ),
-        other => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                &format!("grant_type {other:?}"),
-            )
-        }
-    };
-    let access = random_token();
-    let issued = IssuedToken {
-        client_id: client_id.clone(),
-        grant: grant_name(&grant),
-        resource: resource.clone(),
-        scope: scope.clone(),
-        expires_at: s.expiry(),
-    };
-    s.access.lock().unwrap().insert(access.clone(), issued);
-    let mut body = json!({ "access_token": access, "token_type": "Bearer" });
-    let expires_in = s.expires_in.lock().unwrap().clone();
-    if !expires_in.is_null() {
-        body["expires_in"] = expires_in;
-    }
-    if let Some(scope) = scope {
-        body["scope"] = json!(scope);
-    }
-    if refresh {
-        let rt = random_token();
-        s.refresh.lock().unwrap().insert(
-            rt.clone(),
-            Refresh {
-                client_id,
-                resource,
-                scope: body.get("scope").and_then(Value::as_str).map(Into::into),
-                used: false,
-            },
-        );
-        body["refresh_token"] = json!(rt);
-    }
-    ([("cache-control", "no-store")], Json(body)).into_response()
-}
-
-fn grant_name(grant: &str) -> &'static str {
-    match grant {
-        "authorization_code" => "authorization_code",
-        "refresh_token" => "refresh_token",
-        _ => "client_credentials",
-    }
 }
 
 async fn register(State(s): State<Arc<AsState>>, Json(body): Json<Value>) -> Response {

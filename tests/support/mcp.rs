@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::random_token;
-use super::upstream::{Auth, McpFault, ResponseMode, UpstreamState};
+use super::upstream::{McpFault, Requires, ResponseMode, UpstreamState};
 
 /// The protocol versions the test upstream speaks, newest first.
 pub const VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -36,20 +36,20 @@ pub(crate) async fn prm(State(s): State<Arc<UpstreamState>>) -> Json<Value> {
     }))
 }
 
-/// `Ok` when the request carries what the upstream's [`Auth`] demands; else the 401.
-fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
+/// `Ok` when the request carries what the upstream's [`Requires`] demands; else the 401.
+pub(crate) fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let (ok, error) = match &s.auth {
-        Auth::None => (true, None),
-        Auth::Static(expected) => (bearer == Some(expected.as_str()), Some("invalid_token")),
-        Auth::Header(name, expected) => (
+        Requires::None => (true, None),
+        Requires::Static(expected) => (bearer == Some(expected.as_str()), Some("invalid_token")),
+        Requires::Header(name, expected) => (
             headers.get(name.as_str()).and_then(|v| v.to_str().ok()) == Some(expected.as_str()),
             None,
         ),
-        Auth::OAuth => match bearer {
+        Requires::OAuth => match bearer {
             None => (false, None),
             Some(token) => (
                 s.auth_server.validate(token).is_some(),
@@ -76,18 +76,23 @@ fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
         [("www-authenticate", challenge)],
         Json(json!({"error": "unauthorized"})),
     )
-        .into_response())
+        .into_response()
+        .into())
 }
 
-fn session_ok(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Response> {
+fn session_ok(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
-        None => Err((StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required").into_response()),
+        None => Err(Box::new(
+            (StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required").into_response(),
+        )),
         Some(id) if s.sessions.lock().unwrap().contains(id) => Ok(()),
-        Some(_) => Err((StatusCode::NOT_FOUND, "unknown session").into_response()),
+        Some(_) => Err(Box::new(
+            (StatusCode::NOT_FOUND, "unknown session").into_response(),
+        )),
     }
 }
 
-fn sse_frame(message: &Value) -> Bytes {
+pub(crate) fn sse_frame(message: &Value) -> Bytes {
     Bytes::from(format!("event: message\ndata: {message}\n\n"))
 }
 
@@ -116,7 +121,7 @@ fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-fn result(id: &Value, result: Value) -> Value {
+pub(crate) fn result(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
@@ -126,7 +131,7 @@ pub(crate) async fn post(
     body: Bytes,
 ) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
-        return r;
+        return *r;
     }
     let fault = s.fault.lock().unwrap().clone();
     match fault {
@@ -190,17 +195,33 @@ pub(crate) async fn post(
         );
     }
     if let Err(r) = session_ok(&s, &headers) {
-        return r;
+        return *r;
     }
     let Some(id) = id else {
         s.counters.notifications.fetch_add(1, Ordering::SeqCst);
         return StatusCode::ACCEPTED.into_response();
     };
-    let message = match method.as_str() {
-        "ping" => result(&id, json!({})),
+    if method == "tools/call"
+        && msg.pointer("/params/name").and_then(Value::as_str) == Some("slow_stream")
+    {
+        s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
+        let steps = msg
+            .pointer("/params/arguments/steps")
+            .and_then(Value::as_u64)
+            .unwrap_or(3);
+        return slow_stream(s.clone(), id, &msg, steps);
+    }
+    let message = answer(&s, &method, &id, &msg);
+    reply(mode, message, None)
+}
+
+/// The answer to a request other than `initialize` (shared with the legacy transport).
+pub(crate) fn answer(s: &UpstreamState, method: &str, id: &Value, msg: &Value) -> Value {
+    match method {
+        "ping" => result(id, json!({})),
         "tools/list" => {
             s.counters.tools_list.fetch_add(1, Ordering::SeqCst);
-            result(&id, json!({"tools": s.tools.lock().unwrap().clone()}))
+            result(id, json!({"tools": s.tools.lock().unwrap().clone()}))
         }
         "tools/call" => {
             s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
@@ -213,30 +234,23 @@ pub(crate) async fn post(
                 .cloned()
                 .unwrap_or(json!({}));
             match name {
-                "echo" => result(&id, text_result(args["text"].as_str().unwrap_or_default())),
-                "add" => result(
-                    &id,
-                    text_result(
-                        &(args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0))
-                            .to_string(),
-                    ),
-                ),
-                "slow_stream" => {
-                    return slow_stream(s.clone(), id, &msg, args["steps"].as_u64().unwrap_or(3))
+                "echo" => result(id, text_result(args["text"].as_str().unwrap_or_default())),
+                "add" => {
+                    let sum = args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0);
+                    result(id, text_result(&sum.to_string()))
                 }
-                other => rpc_error(&id, -32602, &format!("unknown tool {other}")),
+                other => rpc_error(id, -32602, &format!("unknown tool {other}")),
             }
         }
-        other => rpc_error(&id, -32601, &format!("method not found: {other}")),
-    };
-    reply(mode, message, None)
+        other => rpc_error(id, -32601, &format!("method not found: {other}")),
+    }
 }
 
 fn text_result(text: &str) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": false})
 }
 
-fn sse_body(rx: mpsc::Receiver<Bytes>) -> Body {
+pub(crate) fn sse_body(rx: mpsc::Receiver<Bytes>) -> Body {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
@@ -282,13 +296,13 @@ fn slow_stream(s: Arc<UpstreamState>, id: Value, msg: &Value, steps: u64) -> Res
 
 pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
-        return r;
+        return *r;
     }
     if !s.get_stream {
         return (StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST, DELETE")]).into_response();
     }
     if let Err(r) = session_ok(&s, &headers) {
-        return r;
+        return *r;
     }
     let mut changes = s.list_changed.subscribe();
     let (tx, rx) = mpsc::channel(4);
@@ -313,7 +327,7 @@ pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap)
 
 pub(crate) async fn delete(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
-        return r;
+        return *r;
     }
     let id = headers
         .get("mcp-session-id")

@@ -45,9 +45,12 @@
 
 pub mod auth_server;
 pub mod broker;
+pub mod health;
+pub mod legacy;
 pub mod mcp;
 pub mod node;
 pub mod record;
+pub mod token;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,7 +63,7 @@ pub use auth_server::{
 };
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
 pub use record::{Recorded, Recorder};
-pub use upstream::{Auth, McpCounters, McpFault, ResponseMode, TestUpstream, UpstreamOptions};
+pub use upstream::{McpCounters, McpFault, Requires, ResponseMode, TestUpstream, UpstreamOptions};
 
 /// A fresh random URL-safe string (tokens, codes, session ids).
 pub fn random_token() -> String {

@@ -1,21 +1,22 @@
 //! The test MCP upstream: options, shared state and the running handle.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use super::auth_server::{AsOptions, AsState, TestAs};
-use super::mcp;
 use super::record::{self, Recorder, Served};
+use super::{legacy, mcp};
 
 /// What `/mcp` demands of a request.
 #[derive(Debug, Clone)]
-pub enum Auth {
+pub enum Requires {
     /// Anything goes.
     None,
     /// `Authorization: Bearer <token>` with a token issued by this upstream's own test AS.
@@ -48,7 +49,7 @@ pub enum McpFault {
 
 #[derive(Debug, Clone)]
 pub struct UpstreamOptions {
-    pub auth: Auth,
+    pub auth: Requires,
     /// `scope` in the 401 challenge and `scopes_supported` in the PRM (space separated).
     pub scope: Option<String>,
     pub response: ResponseMode,
@@ -62,7 +63,7 @@ pub struct UpstreamOptions {
 impl Default for UpstreamOptions {
     fn default() -> Self {
         UpstreamOptions {
-            auth: Auth::None,
+            auth: Requires::None,
             scope: Some("mcp:read".into()),
             response: ResponseMode::Json,
             tools: mcp::default_tools(),
@@ -76,7 +77,7 @@ impl UpstreamOptions {
     /// An upstream that requires tokens from its own AS.
     pub fn oauth() -> Self {
         UpstreamOptions {
-            auth: Auth::OAuth,
+            auth: Requires::OAuth,
             ..Default::default()
         }
     }
@@ -105,7 +106,7 @@ pub struct McpCounters {
 pub struct UpstreamState {
     pub base: String,
     pub mcp_url: String,
-    pub auth: Auth,
+    pub auth: Requires,
     pub scope: Option<String>,
     pub get_stream: bool,
     pub counters: McpCounters,
@@ -119,6 +120,8 @@ pub struct UpstreamState {
     /// Permits for `slow_stream` events: one per [`TestUpstream::release_event`].
     pub(crate) gate: Semaphore,
     pub(crate) list_changed: broadcast::Sender<()>,
+    /// Open legacy (HTTP+SSE) streams by session id.
+    pub(crate) legacy: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
 }
 
 /// A running test MCP upstream with its own test AS. Dropping it stops both servers.
@@ -127,6 +130,8 @@ pub struct TestUpstream {
     pub url: String,
     /// `http://127.0.0.1:PORT/mcp`.
     pub mcp_url: String,
+    /// `http://127.0.0.1:PORT/sse`: the same server over the older HTTP+SSE transport.
+    pub sse_url: String,
     /// The AS issuer, `http://127.0.0.1:PORT2` (no trailing slash).
     pub as_url: String,
     pub state: Arc<UpstreamState>,
@@ -156,6 +161,7 @@ impl TestUpstream {
                 sessions: Mutex::default(),
                 gate: Semaphore::new(0),
                 list_changed: broadcast::channel(16).0,
+                legacy: Mutex::default(),
             });
             slot = Some(state.clone());
             async move { router(state) }
@@ -165,6 +171,7 @@ impl TestUpstream {
         TestUpstream {
             url: state.base.clone(),
             mcp_url: state.mcp_url.clone(),
+            sse_url: format!("{}/sse", state.base),
             as_url: auth_server.issuer.clone(),
             state,
             auth_server,
@@ -227,6 +234,8 @@ fn router(state: Arc<UpstreamState>) -> Router {
     let recorder = state.recorder.clone();
     Router::new()
         .route("/mcp", get(mcp::get).post(mcp::post).delete(mcp::delete))
+        .route("/sse", get(legacy::stream))
+        .route("/messages", axum::routing::post(legacy::message))
         .route("/.well-known/oauth-protected-resource/mcp", get(mcp::prm))
         .route("/.well-known/oauth-protected-resource", get(mcp::prm))
         .with_state(state)

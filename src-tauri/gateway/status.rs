@@ -1,0 +1,94 @@
+//! `GET /api/status`: every server's health, flow and token facts for the CLI and scripts.
+//! Loopback only, behind the Host/Origin guard like every route; carries no secret (the status
+//! types hold none: token facts are times and flags, details are upstream error text scrubbed
+//! of the token).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::broker::Broker;
+
+pub fn routes() -> Router<Broker> {
+    Router::new().route("/api/status", get(status))
+}
+
+async fn status(State(broker): State<Broker>) -> Json<Value> {
+    let servers: BTreeMap<String, _> = broker
+        .health()
+        .snapshot()
+        .into_iter()
+        .map(|(name, s)| (name.to_string(), s))
+        .collect();
+    let config_problem = broker.subscribe_config_problem().borrow().clone();
+    Json(json!({
+        "servers": servers,
+        "config_problem": config_problem,
+        "port": broker.settings().port,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::broker::Settings;
+    use crate::opener::Opener;
+    use crate::vault::MemoryStore;
+
+    fn broker(dir: &std::path::Path) -> Broker {
+        let config = dir.join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"mcp_servers": {"demo": {"url": "http://127.0.0.1:9/mcp"}}}"#,
+        )
+        .unwrap();
+        let settings = Settings {
+            port: 4000,
+            config_path: config,
+            data_dir: dir.join("data"),
+            opener: Opener::Print,
+        };
+        Broker::new(settings, Arc::new(MemoryStore::default())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn status_lists_every_configured_server_before_the_first_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::gateway::router(broker(dir.path()));
+        let req = Request::get("/api/status")
+            .header("host", "127.0.0.1:4000")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: Value =
+            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(v["servers"]["demo"]["state"]["state"], "unknown");
+        assert_eq!(v["servers"]["demo"]["token"]["has_token"], false);
+    }
+
+    #[tokio::test]
+    async fn status_refuses_a_foreign_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::gateway::router(broker(dir.path()));
+        let req = Request::get("/api/status")
+            .header("host", "127.0.0.1:4000")
+            .header("origin", "https://evil.example")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            app.oneshot(req).await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+}

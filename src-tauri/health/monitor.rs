@@ -1,0 +1,236 @@
+//! One server's monitor: probe, publish, wait (interval with backoff and jitter, or a wake-up),
+//! repeat until cancelled. Probes never open a browser and never start a sign-in: they only use
+//! `Upstream::credential` / `after_rejection`, which promise exactly that.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::challenge::{self, same_issuer};
+use super::probe::{self, ProbeError, ProbeOk};
+use super::{schedule, unix_now, HealthState, Shared};
+use crate::broker::Broker;
+use crate::config::{AuthType, OAuthFlow, ServerConfig, Transport};
+use crate::upstream::{Classification, Credential, Flow, UpstreamError};
+
+/// Each request of a probe must answer within this.
+pub const PER_REQUEST: Duration = Duration::from_secs(10);
+/// A whole probe (credential fetch included) must finish within this.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) struct Monitor {
+    shared: Arc<Shared>,
+    broker: Broker,
+    server: ServerConfig,
+    cancel: CancellationToken,
+    wake: Arc<Notify>,
+    /// Cleared on every triggered check so a changed upstream is re-classified.
+    classification: Option<Classification>,
+    /// The authorization servers the upstream's challenge named at the first check of this
+    /// sign-in; a later, different answer means the person must sign in again.
+    baseline_issuers: Option<Vec<String>>,
+    failures: u32,
+}
+
+impl Monitor {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        broker: Broker,
+        server: ServerConfig,
+        cancel: CancellationToken,
+        wake: Arc<Notify>,
+    ) -> Monitor {
+        Monitor {
+            shared,
+            broker,
+            server,
+            cancel,
+            wake,
+            classification: None,
+            baseline_issuers: None,
+            failures: 0,
+        }
+    }
+
+    pub(super) async fn run(mut self, first_delay: Duration) {
+        if !first_delay.is_zero() {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(first_delay) => {}
+            }
+        }
+        let mut triggered = true;
+        loop {
+            if triggered {
+                self.classification = None;
+                self.shared
+                    .update(&self.server.name, |s| s.state = HealthState::Checking);
+            }
+            let cancel = self.cancel.clone();
+            let state = tokio::select! {
+                _ = cancel.cancelled() => return,
+                state = tokio::time::timeout(PROBE_TIMEOUT, self.check()) => state.unwrap_or_else(|_| HealthState::Unreachable {
+                    cause: format!("the check did not finish within {} s (the server or its token endpoint is too slow)", PROBE_TIMEOUT.as_secs()),
+                }),
+            };
+            self.failures = if matches!(state, HealthState::Healthy { .. }) {
+                0
+            } else {
+                self.failures.saturating_add(1)
+            };
+            let token = self.broker.upstream().token_facts(&self.server.name).await;
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let flow = self.classification.clone();
+            let now = unix_now();
+            self.shared.update(&self.server.name, |s| {
+                s.state = state;
+                s.checked_at = Some(now);
+                s.flow = flow;
+                s.token = token;
+            });
+            let delay = schedule::next_delay(
+                self.broker.config().health_interval,
+                self.failures,
+                rand::random::<f64>(),
+            );
+            triggered = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = self.wake.notified() => true,
+                _ = tokio::time::sleep(delay) => false,
+            };
+        }
+    }
+
+    /// The flow the probe follows: what the config states explicitly, else the classification.
+    fn flow(&self) -> Option<Flow> {
+        let s = &self.server;
+        let explicit = match (s.auth_type, s.oauth_flow) {
+            _ if s.delegate_auth_to_upstream => Some(Flow::Delegate),
+            (AuthType::BearerToken | AuthType::ApiKey, _) => Some(Flow::Static),
+            (_, Some(OAuthFlow::ClientCredentials)) => Some(Flow::ClientCredentials),
+            (_, Some(OAuthFlow::AuthorizationCode)) => Some(Flow::AuthorizationCode),
+            _ => None,
+        };
+        explicit.or_else(|| self.classification.as_ref().and_then(|c| c.flow))
+    }
+
+    /// One check: credential of the server's own flow, the MCP probe (once more after a refresh
+    /// on 401/403), then for interactive servers the anonymous challenge's AS.
+    async fn check(&mut self) -> HealthState {
+        let upstream = self.broker.upstream().clone();
+        if self.classification.is_none() {
+            self.classification = upstream.classify(&self.server).await.ok();
+        }
+        let credential = match upstream.credential(&self.server).await {
+            Ok(c) => c,
+            Err(e) => return from_upstream_error(e),
+        };
+        let mut result = self.probe(&credential).await;
+        if let Err(ProbeError::Rejected { detail, .. }) = &result {
+            let detail = detail.clone();
+            result = match self.flow() {
+                Some(Flow::Static) => return HealthState::AuthRejected { detail: format!("the upstream refused the configured credential: {detail}") },
+                Some(Flow::Delegate) => {
+                    return HealthState::AuthRejected { detail: format!("each local client signs in to this server itself (delegated auth), so the broker cannot check past its sign-in: {detail}") }
+                }
+                _ => match upstream.after_rejection(&self.server, &credential).await {
+                    Ok(fresh) => self.probe(&fresh).await,
+                    Err(e) => return from_upstream_error(e),
+                },
+            };
+            if let Err(ProbeError::Rejected { detail, .. }) = &result {
+                return HealthState::AuthRejected {
+                    detail: format!("the upstream refused a fresh token: {detail}"),
+                };
+            }
+        }
+        let state = match result {
+            Ok(ok) => healthy(ok),
+            Err(e) => from_probe_error(e),
+        };
+        if matches!(state, HealthState::Healthy { .. })
+            && self.flow() == Some(Flow::AuthorizationCode)
+        {
+            if let Some(changed) = self.authorization_server_changed().await {
+                return changed;
+            }
+        }
+        state
+    }
+
+    async fn probe(&self, credential: &Credential) -> Result<ProbeOk, ProbeError> {
+        let http = self.broker.upstream().http();
+        match self.server.transport {
+            Transport::Http => probe::probe(http, &self.server.url, credential, PER_REQUEST).await,
+            Transport::Sse => {
+                super::legacy::probe(http, &self.server.url, credential, PER_REQUEST).await
+            }
+        }
+    }
+
+    /// `Some(NeedsSignIn)` when the anonymous challenge now names an AS other than the one it
+    /// named at this sign-in's first check.
+    async fn authorization_server_changed(&mut self) -> Option<HealthState> {
+        let http = self.broker.upstream().http();
+        let now = match challenge::authorization_servers(http, &self.server.url, PER_REQUEST).await
+        {
+            Ok(Some(list)) if !list.is_empty() => list,
+            // No challenge or no answer: nothing to compare (the probe itself succeeded).
+            _ => return None,
+        };
+        let Some(before) = &self.baseline_issuers else {
+            self.baseline_issuers = Some(now);
+            return None;
+        };
+        if now.iter().any(|a| before.iter().any(|b| same_issuer(a, b))) {
+            return None;
+        }
+        Some(HealthState::NeedsSignIn {
+            reason: format!(
+                "the server now sends sign-ins to {} instead of {}; sign in again",
+                now.join(", "),
+                before.join(", ")
+            ),
+        })
+    }
+}
+
+fn healthy(ok: ProbeOk) -> HealthState {
+    HealthState::Healthy {
+        latency_ms: ok.latency.as_millis().try_into().unwrap_or(u64::MAX),
+        tools: ok.tools,
+        protocol_version: ok.protocol_version,
+    }
+}
+
+fn from_probe_error(e: ProbeError) -> HealthState {
+    match e {
+        ProbeError::Rejected { detail, .. } => HealthState::AuthRejected { detail },
+        ProbeError::Unreachable(cause) => HealthState::Unreachable { cause },
+        ProbeError::Protocol(detail) => HealthState::ProtocolError { detail },
+    }
+}
+
+/// The state for a credential the upstream side could not provide. Setup and keychain problems
+/// show as "auth rejected" with the fix in the detail (there is no separate state for them).
+fn from_upstream_error(e: UpstreamError) -> HealthState {
+    match e {
+        UpstreamError::NeedsSignIn { reason, .. } => HealthState::NeedsSignIn { reason },
+        e @ UpstreamError::Unreachable { .. } => HealthState::Unreachable {
+            cause: e.to_string(),
+        },
+        e @ UpstreamError::Protocol { .. } => HealthState::ProtocolError {
+            detail: e.to_string(),
+        },
+        e @ (UpstreamError::AuthRejected { .. }
+        | UpstreamError::Vault { .. }
+        | UpstreamError::Setup { .. }) => HealthState::AuthRejected {
+            detail: e.to_string(),
+        },
+    }
+}

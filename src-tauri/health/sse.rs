@@ -1,0 +1,111 @@
+//! A minimal incremental `text/event-stream` reader, enough for a probe to find one JSON-RPC
+//! response among the events of a Streamable HTTP answer.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// `message` when the stream did not name one.
+    pub event: String,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+/// Feed bytes with [`SseParser::push`]; take complete events as they appear.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buffer: String,
+    pending: Vec<u8>,
+    event: Option<String>,
+    data: Vec<String>,
+    id: Option<String>,
+}
+
+impl SseParser {
+    /// Adds bytes (possibly cut mid-line or mid-UTF-8 character) and returns finished events.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        self.pending.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(s) => s.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => e.valid_up_to() + e.error_len().unwrap_or(1),
+        };
+        let chunk: Vec<u8> = self.pending.drain(..valid).collect();
+        self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        let mut out = Vec::new();
+        while let Some(pos) = self.buffer.find('\n') {
+            let line: String = self.buffer.drain(..=pos).collect();
+            let line = line.trim_end_matches('\n').trim_end_matches('\r');
+            if let Some(event) = self.line(line) {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    fn line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            if self.data.is_empty() {
+                self.event = None;
+                return None;
+            }
+            return Some(SseEvent {
+                event: self.event.take().unwrap_or_else(|| "message".into()),
+                data: std::mem::take(&mut self.data).join("\n"),
+                id: self.id.clone(),
+            });
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "data" => self.data.push(value.to_string()),
+            "event" => self.event = Some(value.to_string()),
+            "id" if !value.contains('\0') => self.id = Some(value.to_string()),
+            _ => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_across_chunks_and_crlf_are_reassembled() {
+        let mut p = SseParser::default();
+        assert!(p
+            .push(b"event: message\r\nid: 7\r\ndata: {\"a\"")
+            .is_empty());
+        let events = p.push(b":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\n");
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            events[0],
+            SseEvent {
+                event: "message".into(),
+                data: "{\"a\":1}".into(),
+                id: Some("7".into())
+            }
+        );
+        assert_eq!(events[1].data, "x\ny");
+        assert_eq!(events[1].event, "message");
+    }
+
+    #[test]
+    fn a_multibyte_character_cut_between_chunks_survives() {
+        let mut p = SseParser::default();
+        let text = "data: é\n\n".as_bytes();
+        assert!(p.push(&text[..7]).is_empty());
+        assert_eq!(p.push(&text[7..])[0].data, "é");
+    }
+
+    #[test]
+    fn an_event_without_data_is_not_dispatched() {
+        let mut p = SseParser::default();
+        assert!(p.push(b"event: ping\n\nretry: 10\n\n").is_empty());
+    }
+}

@@ -1,0 +1,195 @@
+//! Keeps one monitor per enabled server: starts, restarts and stops them as the config and
+//! sign-ins change, and routes wake-ups.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{monitor, schedule, HealthState, ServerStatus, Shared};
+use crate::broker::{Broker, Event};
+use crate::config::{Config, ServerConfig, ServerName};
+
+struct Running {
+    config: ServerConfig,
+    cancel: CancellationToken,
+    wake: Arc<Notify>,
+}
+
+pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
+    let stop = broker.shutdown_token();
+    let mut config = broker.subscribe_config();
+    let mut events = broker.events();
+    let mut monitors: HashMap<ServerName, Running> = HashMap::new();
+    let first = config.borrow_and_update().clone();
+    reconcile(&shared, &broker, &stop, &mut monitors, &first, true);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            changed = config.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let next = config.borrow_and_update().clone();
+                reconcile(&shared, &broker, &stop, &mut monitors, &next, false);
+            }
+            event = events.recv() => match event {
+                Ok(event) => on_event(&shared, &broker, &stop, &mut monitors, event),
+                // Missed events might have been sign-ins: check everything.
+                Err(RecvError::Lagged(_)) => monitors.values().for_each(|m| m.wake.notify_one()),
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    for (_, m) in monitors.drain() {
+        m.cancel.cancel();
+    }
+    shared.wakes.lock().expect("wakes lock").clear();
+}
+
+/// Brings the monitors in line with `config`: removed and disabled servers stop at once,
+/// changed ones restart (probing right away), new ones start.
+fn reconcile(
+    shared: &Arc<Shared>,
+    broker: &Broker,
+    stop: &CancellationToken,
+    monitors: &mut HashMap<ServerName, Running>,
+    config: &Config,
+    startup: bool,
+) {
+    let gone: Vec<ServerName> = monitors
+        .iter()
+        .filter(|(name, running)| {
+            config
+                .server(name.as_str())
+                .is_none_or(|now| !now.enabled || *now != running.config)
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in gone {
+        stop_monitor(shared, monitors, &name);
+    }
+    shared.status.send_if_modified(|map| {
+        let before = map.len();
+        map.retain(|name, _| config.servers.contains_key(name));
+        let mut changed = map.len() != before;
+        for (name, server) in &config.servers {
+            let entry = map.entry(name.clone()).or_insert_with(|| {
+                changed = true;
+                ServerStatus::unknown()
+            });
+            if !server.enabled && entry.state != HealthState::Disabled {
+                *entry = ServerStatus {
+                    state: HealthState::Disabled,
+                    ..ServerStatus::unknown()
+                };
+                changed = true;
+            } else if server.enabled && entry.state == HealthState::Disabled {
+                *entry = ServerStatus::unknown();
+                changed = true;
+            }
+        }
+        changed
+    });
+    let mut index = 0;
+    for (name, server) in &config.servers {
+        if !server.enabled || monitors.contains_key(name) {
+            continue;
+        }
+        let delay = if startup {
+            schedule::initial_delay(index)
+        } else {
+            Duration::ZERO
+        };
+        index += 1;
+        start_monitor(shared, broker, stop, monitors, server.clone(), delay);
+    }
+}
+
+fn start_monitor(
+    shared: &Arc<Shared>,
+    broker: &Broker,
+    stop: &CancellationToken,
+    monitors: &mut HashMap<ServerName, Running>,
+    server: ServerConfig,
+    delay: Duration,
+) {
+    let cancel = stop.child_token();
+    let wake = Arc::new(Notify::new());
+    shared
+        .wakes
+        .lock()
+        .expect("wakes lock")
+        .insert(server.name.clone(), wake.clone());
+    let task = monitor::Monitor::new(
+        shared.clone(),
+        broker.clone(),
+        server.clone(),
+        cancel.clone(),
+        wake.clone(),
+    );
+    tokio::spawn(task.run(delay));
+    monitors.insert(
+        server.name.clone(),
+        Running {
+            config: server,
+            cancel,
+            wake,
+        },
+    );
+}
+
+fn stop_monitor(shared: &Shared, monitors: &mut HashMap<ServerName, Running>, name: &ServerName) {
+    if let Some(running) = monitors.remove(name) {
+        running.cancel.cancel();
+    }
+    shared.wakes.lock().expect("wakes lock").remove(name);
+}
+
+fn on_event(
+    shared: &Arc<Shared>,
+    broker: &Broker,
+    stop: &CancellationToken,
+    monitors: &mut HashMap<ServerName, Running>,
+    event: Event,
+) {
+    match event {
+        // A new or removed sign-in: start over (fresh classification, AS baseline, backoff).
+        Event::SignInFinished { server } | Event::SignedOut { server } => {
+            if let Some(running) = monitors.get(&server) {
+                let config = running.config.clone();
+                stop_monitor(shared, monitors, &server);
+                start_monitor(shared, broker, stop, monitors, config, Duration::ZERO);
+            }
+        }
+        // News only while the server still looks healthy; a probe's own failure sends these
+        // too, and must not wake the monitor again (that would loop).
+        Event::NeedsSignIn { server } | Event::RefreshFailed { server, .. } => {
+            let healthy = matches!(
+                shared.status.borrow().get(&server).map(|s| &s.state),
+                Some(HealthState::Healthy { .. })
+            );
+            if let (true, Some(running)) = (healthy, monitors.get(&server)) {
+                running.wake.notify_one();
+            }
+        }
+        Event::TokenRefreshed { server } => {
+            if monitors.contains_key(&server) {
+                let shared = shared.clone();
+                let broker = broker.clone();
+                tokio::spawn(async move {
+                    let facts = broker.upstream().token_facts(&server).await;
+                    shared.update(&server, |s| s.token = facts);
+                });
+            }
+        }
+        Event::ConfigReloaded
+        | Event::ConfigRejected { .. }
+        | Event::SignInStarted { .. }
+        | Event::SignInFailed { .. }
+        | Event::ClientAuthorized { .. } => {}
+    }
+}

@@ -1,0 +1,358 @@
+//! Interactive sign-in: authorization code + PKCE S256 in the system browser, callback on the
+//! gateway's own `/oauth/callback`; and sign-out (revoke when offered, always delete locally).
+
+use std::borrow::Cow;
+
+use oauth2::{
+    AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
+    StandardRevocableToken,
+};
+use url::Url;
+
+use crate::broker::Event;
+use crate::config::{ServerConfig, ServerName};
+use crate::opener::{OpenError, Opener};
+use crate::urlcheck::check_browser_url;
+
+use super::http::OAuthHttp;
+use super::oauth::{self, base, describe, parse_url, resource_param, token_url};
+use super::pending::{self, check_iss, Flow as PendingFlow};
+use super::registration::{self, Ctx, Endpoints};
+use super::tokens::{self, Stored};
+use super::{classify, now, vault_err, CallbackQuery, Flow, SignIn, Upstream, UpstreamError};
+
+/// Error text from a remote party, made safe to show: no control characters, bounded length.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(300).collect()
+}
+
+impl Upstream {
+    pub(super) async fn start_sign_in(
+        &self,
+        server: &ServerConfig,
+        opener: &Opener,
+        scope: Option<String>,
+    ) -> Result<SignIn, UpstreamError> {
+        let name = server.name.as_str();
+        let setup = |detail: String| UpstreamError::Setup {
+            server: name.into(),
+            detail,
+        };
+        if let Some(c) = classify::from_config(server) {
+            match c.flow {
+                Some(Flow::AuthorizationCode) | None => {}
+                Some(other) => return Err(setup(format!("this server uses the {other:?} flow; interactive sign-in is only for servers that use authorization_code"))),
+            }
+        }
+        let d = self.discover(server).await;
+        if let Some(cause) = &d.unreachable {
+            return Err(UpstreamError::Unreachable {
+                server: name.into(),
+                url: server.url.to_string(),
+                cause: cause.clone(),
+            });
+        }
+        let meta = d.metadata.as_ref();
+        let origin = server.url.origin().ascii_serialization();
+        let legacy = |path: &str| d.legacy_defaults.then(|| format!("{origin}{path}"));
+        let authorize = server
+            .authorization_url
+            .as_ref()
+            .map(Url::to_string)
+            .or_else(|| meta.and_then(|m| m.authorization_endpoint.clone()))
+            .or_else(|| legacy("/authorize"));
+        let token = server
+            .token_url
+            .as_ref()
+            .map(Url::to_string)
+            .or_else(|| meta.and_then(|m| m.token_endpoint.clone()))
+            .or_else(|| legacy("/token"));
+        let (Some(authorize), Some(token)) = (authorize, token) else {
+            return Err(setup(format!("could not find the server's authorization and token endpoints ({}); set \"authorization_url\" and \"token_url\" for it", d.notes.join("; "))));
+        };
+        if let (Some(m), None) = (meta, &server.authorization_url) {
+            let s256 = m
+                .code_challenge_methods_supported
+                .as_ref()
+                .is_some_and(|l| l.iter().any(|x| x == "S256"));
+            if !s256 {
+                return Err(setup(format!(
+                    "refusing to sign in: the authorization server {} does not advertise PKCE S256 (code_challenge_methods_supported is {:?}); the MCP spec requires clients to refuse such servers",
+                    m.issuer, m.code_challenge_methods_supported
+                )));
+            }
+        }
+        let issuer = meta
+            .map(|m| m.issuer.clone())
+            .or_else(|| d.issuer.clone())
+            .unwrap_or_else(|| origin.clone());
+        let redirect = self.inner.deps.redirect_uri.clone();
+        let ctx = Ctx {
+            http: &self.inner.http,
+            vault: &self.inner.deps.vault,
+            data_dir: &self.inner.deps.data_dir,
+            redirect_uri: &redirect,
+        };
+        let (client, reg) =
+            registration::ensure_client(&ctx, server, &issuer, meta, legacy("/register")).await?;
+        let resource = server.send_resource.then(|| d.resource.clone());
+        let endpoints = Endpoints {
+            issuer: issuer.clone(),
+            authorization_endpoint: Some(authorize.clone()),
+            token_endpoint: token.clone(),
+            revocation_endpoint: meta.and_then(|m| m.revocation_endpoint.clone()),
+            iss_supported: meta.is_some_and(|m| m.authorization_response_iss_parameter_supported),
+            resource: resource.clone(),
+            auth_methods: meta.and_then(|m| m.token_endpoint_auth_methods_supported.clone()),
+        };
+        let auth_url = parse_url(name, &authorize)?;
+        let token_endpoint = parse_url(name, &token)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let c = base(&client)
+            .set_auth_uri(AuthUrl::from_url(auth_url))
+            .set_redirect_uri(RedirectUrl::from_url(redirect.clone()));
+        let mut req = c
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge);
+        if let Some(scope) = scope.or_else(|| d.scope(&server.scopes)) {
+            req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
+        }
+        for (k, v) in resource_param(resource.as_deref()) {
+            req = req.add_extra_param(k, v);
+        }
+        let (url, state) = req.url();
+        let url = check_browser_url(url.as_str()).map_err(|p| UpstreamError::Protocol {
+            server: name.into(),
+            detail: format!("the authorization URL {p}"),
+        })?;
+        let mut record = registration::load_record(&self.inner.deps.data_dir, name);
+        record.endpoints = Some(endpoints);
+        record.registration = Some(reg);
+        registration::save_record(&self.inner.deps.data_dir, name, &record).map_err(|e| {
+            setup(format!(
+                "cannot save sign-in state in {}: {e}",
+                self.inner.deps.data_dir.display()
+            ))
+        })?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let flow = PendingFlow {
+            server: server.clone(),
+            client,
+            verifier,
+            issuer,
+            iss_supported: record.endpoints.as_ref().is_some_and(|e| e.iss_supported),
+            token_endpoint,
+            redirect_uri: redirect,
+            resource,
+            created_at: now(),
+            done: Some(tx),
+        };
+        let dropped = self.inner.pending.lock().expect("pending lock").insert(
+            state.secret().clone(),
+            flow,
+            now(),
+        );
+        self.fail_flows(
+            dropped,
+            "the sign-in expired before the browser came back; start it again",
+        );
+        self.emit(Event::SignInStarted {
+            server: server.name.clone(),
+        });
+        if let Err(e) = opener.open(url.as_str()) {
+            match e {
+                OpenError::BadUrl(_) => {
+                    let _ = self
+                        .inner
+                        .pending
+                        .lock()
+                        .expect("pending lock")
+                        .take(state.secret(), now());
+                    return Err(UpstreamError::Protocol {
+                        server: name.into(),
+                        detail: e.to_string(),
+                    });
+                }
+                OpenError::Launch(..) => tracing::warn!(server = name, "{e}"),
+            }
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(pending::TTL + 1)).await;
+            let expired = me.inner.pending.lock().expect("pending lock").prune(now());
+            me.fail_flows(
+                expired,
+                "the sign-in expired (it must finish within 10 minutes); start it again",
+            );
+        });
+        Ok(SignIn {
+            authorize_url: url,
+            done: rx,
+        })
+    }
+
+    fn fail_flows(&self, flows: Vec<PendingFlow>, why: &str) {
+        for mut f in flows {
+            self.emit(Event::SignInFailed {
+                server: f.server.name.clone(),
+                reason: why.into(),
+            });
+            if let Some(done) = f.done.take() {
+                let _ = done.send(Err(why.into()));
+            }
+        }
+    }
+
+    pub(super) async fn finish_sign_in(
+        &self,
+        query: &CallbackQuery,
+    ) -> Result<ServerName, UpstreamError> {
+        let unknown = |detail: String| UpstreamError::Protocol {
+            server: "(unknown)".into(),
+            detail,
+        };
+        let state = query.state.as_deref().ok_or_else(|| unknown("the sign-in response has no state parameter; start the sign-in again from the broker".into()))?;
+        let mut flow = self
+            .inner
+            .pending
+            .lock()
+            .expect("pending lock")
+            .take(state, now())
+            .map_err(|e| unknown(e.to_string()))?;
+        let server = flow.server.name.clone();
+        let done = flow.done.take();
+        let result = self.exchange(flow, query).await;
+        match &result {
+            Ok(()) => {
+                self.signed_in(&server);
+                self.emit(Event::SignInFinished {
+                    server: server.clone(),
+                });
+            }
+            Err(e) => self.emit(Event::SignInFailed {
+                server: server.clone(),
+                reason: e.to_string(),
+            }),
+        }
+        if let Some(done) = done {
+            let _ = done.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        }
+        result.map(|_| server)
+    }
+
+    async fn exchange(
+        &self,
+        flow: PendingFlow,
+        query: &CallbackQuery,
+    ) -> Result<(), UpstreamError> {
+        let name = flow.server.name.as_str();
+        let rejected = |detail: String| UpstreamError::AuthRejected {
+            server: name.into(),
+            detail,
+        };
+        check_iss(&flow.issuer, flow.iss_supported, query.iss.as_deref()).map_err(rejected)?;
+        if let Some(error) = &query.error {
+            let desc = query
+                .error_description
+                .as_deref()
+                .map(|d| format!(" ({})", clean(d)))
+                .unwrap_or_default();
+            return Err(rejected(format!(
+                "the authorization server refused the sign-in: {}{desc}",
+                clean(error)
+            )));
+        }
+        let code = query
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| UpstreamError::Protocol {
+                server: name.into(),
+                detail: "the sign-in response has no code".into(),
+            })?;
+        let oh = OAuthHttp::new(self.inner.http.clone());
+        let c = base(&flow.client)
+            .set_token_uri(token_url(name, flow.token_endpoint.as_str())?)
+            .set_redirect_uri(RedirectUrl::from_url(flow.redirect_uri.clone()));
+        let mut req = c
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(flow.verifier)
+            .set_redirect_uri(Cow::Owned(RedirectUrl::from_url(flow.redirect_uri)));
+        for (k, v) in resource_param(flow.resource.as_deref()) {
+            req = req.add_extra_param(k, v);
+        }
+        let resp = match req.request_async(&oh).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let f = describe(
+                    "token request",
+                    flow.token_endpoint.as_str(),
+                    &oh.answer(),
+                    e,
+                );
+                if f.oauth_error.as_deref() == Some("invalid_client") {
+                    // A stale dynamic registration: the next sign-in registers afresh.
+                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                }
+                return Err(f.into_error(name));
+            }
+        };
+        let stored = Stored::from_response(&resp, None, now());
+        tokens::save(&self.inner.deps.vault, name, &stored)
+            .await
+            .map_err(vault_err(name))?;
+        let state = self.state(&flow.server.name);
+        let mut flight = state.flight.lock().await;
+        flight.failures = 0;
+        flight.retry_after = None;
+        Ok(())
+    }
+
+    pub(super) async fn do_sign_out(&self, server: &ServerConfig) -> Result<(), UpstreamError> {
+        let name = server.name.as_str();
+        let vault = &self.inner.deps.vault;
+        // Reading first: a locked keychain fails here, before anything is deleted.
+        let stored = tokens::load(vault, name).await.map_err(vault_err(name))?;
+        let record = registration::load_record(&self.inner.deps.data_dir, name);
+        if let (Some(s), Some(endpoints), Some(reg)) =
+            (&stored, &record.endpoints, &record.registration)
+        {
+            if let Some(revocation) = &endpoints.revocation_endpoint {
+                match self.client_for(server, &record, reg.method).await {
+                    Ok(client) => {
+                        let mut list = Vec::new();
+                        if let Some(r) = &s.refresh {
+                            list.push(StandardRevocableToken::RefreshToken(
+                                oauth2::RefreshToken::new(r.expose().to_string()),
+                            ));
+                        }
+                        list.push(StandardRevocableToken::AccessToken(
+                            oauth2::AccessToken::new(s.access.expose().to_string()),
+                        ));
+                        for t in list {
+                            if let Err(why) =
+                                oauth::revoke(&self.inner.http, &client, revocation, t).await
+                            {
+                                tracing::warn!(server = name, "token revocation failed (tokens are deleted locally anyway): {why}");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(server = name, "cannot revoke: {e}"),
+                }
+            }
+        }
+        tokens::delete(vault, name).await.map_err(vault_err(name))?;
+        {
+            let state = self.state(&server.name);
+            let mut flight = state.flight.lock().await;
+            flight.m2m = None;
+            flight.m2m_failure = None;
+            flight.failures = 0;
+            flight.retry_after = None;
+        }
+        self.emit(Event::SignedOut {
+            server: server.name.clone(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! Client credentials (machine to machine): `client_secret_basic` or `client_secret_post` as the
+//! AS metadata says, a cache of `expires_in − 60 s` (floor 10 s), and one token request per
+//! burst: callers queue on the server's flight lock and the first one fetches for all. A failure
+//! is remembered for a short, growing backoff so a burst cannot hammer a failing AS.
+
+use crate::config::ServerConfig;
+use crate::secret::Secret;
+
+use super::discovery::{canonical_resource, Discovery};
+use super::http::OAuthHttp;
+use super::oauth::{base, describe, resource_param, token_url, TokenFailure};
+use super::registration;
+use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta};
+use super::{now, vault_err, Upstream, UpstreamError};
+
+/// A client-credentials token served from memory until `valid_until` (unix seconds).
+pub struct Cached {
+    pub token: Secret,
+    pub valid_until: u64,
+    /// Which client and token URL produced it; a config change makes it stale.
+    pub key: String,
+}
+
+/// A remembered failure: callers arriving before `until` get it without a new request.
+#[derive(Clone)]
+pub struct Failure {
+    pub until: u64,
+    pub key: String,
+    pub failure: TokenFailure,
+}
+
+/// When a cached token made at `meta.obtained_at` stops being served.
+pub fn deadline(meta: &TokenMeta) -> u64 {
+    let expires_in = match meta.expires_at {
+        Some(e) => ExpiresIn::Seconds(e.saturating_sub(meta.obtained_at) as i64),
+        None => ExpiresIn::Missing,
+    };
+    meta.obtained_at + m2m_cache_ttl(expires_in).as_secs()
+}
+
+fn cache_key(server: &ServerConfig) -> String {
+    format!(
+        "{} {}",
+        server.client_id.as_deref().unwrap_or(""),
+        server
+            .token_url
+            .as_ref()
+            .map(|u| u.as_str())
+            .unwrap_or("discovered")
+    )
+}
+
+impl Upstream {
+    /// The server's client-credentials token; `refused` is a token the upstream just rejected.
+    pub(super) async fn m2m_token(
+        &self,
+        server: &ServerConfig,
+        refused: Option<&Secret>,
+    ) -> Result<Secret, UpstreamError> {
+        let name = server.name.as_str();
+        let vault = &self.inner.deps.vault;
+        let key = cache_key(server);
+        let state = self.state(&server.name);
+        let mut flight = state.flight.lock().await;
+        let now = now();
+        if let Some(c) = &flight.m2m {
+            if c.key == key && now < c.valid_until && refused.is_none_or(|r| *r != c.token) {
+                return Ok(c.token.clone());
+            }
+        }
+        if flight.m2m.is_none() && refused.is_none() {
+            if let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? {
+                let until = deadline(&s.meta);
+                if s.meta.m2m_key.as_deref() == Some(key.as_str()) && now < until {
+                    flight.m2m = Some(Cached {
+                        token: s.access.clone(),
+                        valid_until: until,
+                        key,
+                    });
+                    return Ok(s.access);
+                }
+            }
+        }
+        if let Some(f) = flight
+            .m2m_failure
+            .as_ref()
+            .filter(|f| f.key == key && now < f.until)
+        {
+            return Err(f.failure.clone().into_error(name));
+        }
+        match self.fetch_m2m(server, &key, now).await {
+            Ok(stored) => {
+                let until = deadline(&stored.meta);
+                tokens::save(vault, name, &stored)
+                    .await
+                    .map_err(vault_err(name))?;
+                flight.m2m = Some(Cached {
+                    token: stored.access.clone(),
+                    valid_until: until,
+                    key,
+                });
+                flight.m2m_failure = None;
+                flight.failures = 0;
+                self.signed_in(&server.name);
+                Ok(stored.access)
+            }
+            Err(Fetch::Setup(e)) => Err(e),
+            Err(Fetch::Token(f)) => {
+                flight.failures += 1;
+                let until = now + backoff(flight.failures).as_secs();
+                flight.m2m_failure = Some(Failure {
+                    until,
+                    key,
+                    failure: f.clone(),
+                });
+                Err(f.into_error(name))
+            }
+        }
+    }
+
+    async fn fetch_m2m(&self, server: &ServerConfig, key: &str, now: u64) -> Result<Stored, Fetch> {
+        let name = server.name.as_str();
+        let discovery = match &server.token_url {
+            Some(_) => self
+                .state(&server.name)
+                .discovery
+                .lock()
+                .expect("discovery lock")
+                .clone(),
+            None => Some(self.discover(server).await),
+        };
+        let meta = discovery.as_ref().and_then(|d| d.metadata.clone());
+        let endpoint = match (&server.token_url, meta.as_ref().and_then(|m| m.token_endpoint.clone())) {
+            (Some(u), _) => u.to_string(),
+            (None, Some(u)) => u,
+            (None, None) => {
+                return Err(Fetch::Setup(UpstreamError::Setup {
+                    server: name.into(),
+                    detail: "client_credentials needs a token endpoint: set \"token_url\", or make sure the server's authorization server publishes metadata".into(),
+                }))
+            }
+        };
+        let methods = meta
+            .as_ref()
+            .and_then(|m| m.token_endpoint_auth_methods_supported.clone());
+        let client =
+            registration::configured_client(&self.inner.deps.vault, server, methods.as_deref())
+                .await
+                .map_err(Fetch::Setup)?
+                .ok_or_else(|| {
+                    Fetch::Setup(UpstreamError::Setup {
+                        server: name.into(),
+                        detail: "client_credentials needs \"client_id\" and \"client_secret\""
+                            .into(),
+                    })
+                })?;
+        if client.secret.is_none() {
+            return Err(Fetch::Setup(UpstreamError::Setup {
+                server: name.into(),
+                detail: "client_credentials needs \"client_secret\" (e.g. \"os.environ/VAR\")"
+                    .into(),
+            }));
+        }
+        let url = token_url(name, &endpoint).map_err(Fetch::Setup)?;
+        let scope = match discovery.as_deref() {
+            Some(d) => d.scope(&server.scopes),
+            None => (!server.scopes.is_empty()).then(|| server.scopes.join(" ")),
+        };
+        let resource = server.send_resource.then(|| {
+            discovery
+                .as_deref()
+                .map(|d: &Discovery| d.resource.clone())
+                .unwrap_or_else(|| canonical_resource(&server.url))
+        });
+        let oh = OAuthHttp::new(self.inner.http.clone());
+        let c = base(&client).set_token_uri(url);
+        let mut req = c.exchange_client_credentials();
+        for s in scope.iter().flat_map(|s| s.split_whitespace()) {
+            req = req.add_scope(oauth2::Scope::new(s.to_string()));
+        }
+        for (k, v) in resource_param(resource.as_deref()) {
+            req = req.add_extra_param(k, v);
+        }
+        match req.request_async(&oh).await {
+            Ok(resp) => {
+                let mut stored = Stored::from_response(&resp, None, now);
+                if stored.meta.expires_at.is_none() {
+                    stored.meta.expires_at = Some(now + resp.expires_in_parsed().lifetime());
+                }
+                stored.refresh = None;
+                stored.meta.has_refresh_token = false;
+                stored.meta.m2m_key = Some(key.to_string());
+                Ok(stored)
+            }
+            Err(e) => Err(Fetch::Token(describe(
+                "client-credentials token request",
+                &endpoint,
+                &oh.answer(),
+                e,
+            ))),
+        }
+    }
+}
+
+enum Fetch {
+    Setup(UpstreamError),
+    Token(TokenFailure),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_deadline_is_lifetime_minus_a_minute_with_a_floor() {
+        let meta = |obtained_at, expires_at| TokenMeta {
+            obtained_at,
+            expires_at,
+            ..TokenMeta::default()
+        };
+        assert_eq!(deadline(&meta(1000, Some(4600))), 1000 + 3540);
+        assert_eq!(deadline(&meta(1000, Some(1030))), 1010);
+        assert_eq!(deadline(&meta(1000, Some(1000))), 1010);
+        assert_eq!(
+            deadline(&meta(1000, None)),
+            1000 + tokens::DEFAULT_LIFETIME - 60
+        );
+    }
+}

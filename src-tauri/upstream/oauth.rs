@@ -1,0 +1,308 @@
+//! Token-endpoint calls through the `oauth2` crate (code exchange, refresh, client credentials,
+//! revocation) over [`OAuthHttp`], and the one place their failures become words: every error
+//! names the server, the URL, the HTTP status and the OAuth error fields — never a bare parse
+//! error, never a token.
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, RequestTokenError, StandardRevocableToken, TokenUrl,
+};
+use url::Url;
+
+use super::http::{checked, Answer, FetchError, OAuthHttp};
+use super::registration::{ClientAuth, ClientInfo};
+use super::tokens::UpTokenResponse;
+use super::UpstreamError;
+
+/// An `oauth2` client with our lenient token response type and no endpoints set yet.
+pub type Base = oauth2::Client<
+    BasicErrorResponse,
+    UpTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+>;
+
+pub fn base(client: &ClientInfo) -> Base {
+    let mut c = Base::new(ClientId::new(client.client_id.clone()));
+    if let Some(secret) = &client.secret {
+        c = c.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+    }
+    c.set_auth_type(match client.auth {
+        ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
+        ClientAuth::ClientSecretPost | ClientAuth::None => AuthType::RequestBody,
+    })
+}
+
+/// Why a token request failed, already in words, plus what the caller should do about it.
+#[derive(Debug, Clone)]
+pub struct TokenFailure {
+    pub url: String,
+    pub status: Option<u16>,
+    pub oauth_error: Option<String>,
+    pub detail: String,
+    /// Network failure, timeout, 5xx or 429: worth retrying later.
+    pub transient: bool,
+}
+
+impl TokenFailure {
+    pub fn invalid_grant(&self) -> bool {
+        self.oauth_error.as_deref() == Some("invalid_grant")
+    }
+
+    pub fn into_error(self, server: &str) -> UpstreamError {
+        let server = server.to_string();
+        match (self.status, self.transient) {
+            (None, _) => UpstreamError::Unreachable {
+                server,
+                url: self.url,
+                cause: self.detail,
+            },
+            (Some(_), true) => UpstreamError::Unreachable {
+                server,
+                url: self.url.clone(),
+                cause: self.detail,
+            },
+            (Some(s), false) if (400..500).contains(&s) => UpstreamError::AuthRejected {
+                server,
+                detail: self.detail,
+            },
+            (Some(_), false) => UpstreamError::Protocol {
+                server,
+                detail: self.detail,
+            },
+        }
+    }
+}
+
+fn body_shape(a: &Answer) -> String {
+    let text = String::from_utf8_lossy(&a.body);
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        "an empty body".into()
+    } else if a.content_type.contains("html") || trimmed.starts_with('<') {
+        format!(
+            "an HTML page (Content-Type \"{}\") instead of JSON",
+            a.content_type
+        )
+    } else {
+        match serde_json::from_str::<serde_json::Value>(trimmed) {
+            Ok(v) if v.is_object() && v.get("access_token").is_none() => {
+                "JSON without an access_token".into()
+            }
+            Ok(_) => "JSON that is not a valid token response".into(),
+            Err(_) => format!(
+                "text that is not JSON (Content-Type \"{}\")",
+                a.content_type
+            ),
+        }
+    }
+}
+
+fn oauth_fields(a: &Answer) -> (Option<String>, Option<String>) {
+    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(|x| x.chars().take(300).collect::<String>())
+    };
+    (s("error"), s("error_description"))
+}
+
+/// Turns an `oauth2` failure plus what the endpoint answered into a [`TokenFailure`].
+pub fn describe(
+    what: &str,
+    url: &str,
+    answer: &Answer,
+    err: RequestTokenError<FetchError, BasicErrorResponse>,
+) -> TokenFailure {
+    if let RequestTokenError::Request(e) = &err {
+        let transient = !matches!(
+            e,
+            FetchError::BadUrl { .. }
+                | FetchError::TooLarge { .. }
+                | FetchError::CrossOrigin { .. }
+        );
+        return TokenFailure {
+            url: url.into(),
+            status: None,
+            oauth_error: None,
+            detail: format!("{what} at {url} failed: {e}"),
+            transient,
+        };
+    }
+    let status = answer.status;
+    let (error, description) = oauth_fields(answer);
+    let mut detail = match status {
+        Some(s) => format!("{what} at {url} answered HTTP {s}"),
+        None => format!("{what} at {url} gave no usable answer"),
+    };
+    match (&error, &err) {
+        (Some(e), _) => {
+            detail.push_str(&format!(" with OAuth error \"{e}\""));
+            if let Some(d) = &description {
+                detail.push_str(&format!(" ({d})"));
+            }
+        }
+        (None, _) => detail.push_str(&format!(" with {}", body_shape(answer))),
+    }
+    let transient = status.is_some_and(|s| s >= 500 || s == 429);
+    TokenFailure {
+        url: url.into(),
+        status,
+        oauth_error: error,
+        detail,
+        transient,
+    }
+}
+
+/// Validates a token endpoint URL for `oauth2`.
+pub fn token_url(server: &str, url: &str) -> Result<TokenUrl, UpstreamError> {
+    let u = checked(url).map_err(|e| UpstreamError::Protocol {
+        server: server.into(),
+        detail: e.to_string(),
+    })?;
+    Ok(TokenUrl::from_url(u))
+}
+
+/// RFC 7009 revocation. `oauth2` refuses non-https revocation URLs; the broker only ever has an
+/// http one for loopback ASes (validation refuses it elsewhere), so that case is sent by hand in
+/// the same form. Failures are returned for logging only: sign-out never depends on them.
+pub async fn revoke(
+    http: &reqwest::Client,
+    client: &ClientInfo,
+    revocation: &str,
+    token: StandardRevocableToken,
+) -> Result<(), String> {
+    let url = checked(revocation).map_err(|e| e.to_string())?;
+    let oh = OAuthHttp::new(http.clone());
+    let c = base(client).set_revocation_url(oauth2::RevocationUrl::from_url(url.clone()));
+    match c.revoke_token(token.clone()) {
+        Ok(req) => req
+            .request_async(&oh)
+            .await
+            .map_err(|e| format!("revocation at {url} failed: {e}")),
+        Err(oauth2::ConfigurationError::InsecureUrl(_)) => {
+            let (value, hint) = match &token {
+                StandardRevocableToken::AccessToken(t) => (t.secret().clone(), "access_token"),
+                StandardRevocableToken::RefreshToken(t) => (t.secret().clone(), "refresh_token"),
+                _ => return Err("unsupported token type for revocation".into()),
+            };
+            let mut form = vec![("token", value), ("token_type_hint", hint.to_string())];
+            let mut req = http.post(url.clone()).timeout(super::http::TIMEOUT);
+            match (&client.secret, client.auth) {
+                (Some(s), ClientAuth::ClientSecretBasic) => {
+                    req = req.basic_auth(&client.client_id, Some(s.expose()))
+                }
+                (Some(s), _) => {
+                    form.push(("client_id", client.client_id.clone()));
+                    form.push(("client_secret", s.expose().to_string()));
+                }
+                (None, _) => form.push(("client_id", client.client_id.clone())),
+            }
+            let resp = req.form(&form).send().await.map_err(|e| {
+                format!(
+                    "revocation at {url} failed: {}",
+                    super::http::describe_reqwest(&e)
+                )
+            })?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "revocation at {url} answered HTTP {}",
+                    resp.status().as_u16()
+                ))
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Adds `resource` (RFC 8707) when the server sends it.
+pub fn resource_param(resource: Option<&str>) -> Vec<(String, String)> {
+    resource
+        .map(|r| vec![("resource".to_string(), r.to_string())])
+        .unwrap_or_default()
+}
+
+pub fn parse_url(server: &str, text: &str) -> Result<Url, UpstreamError> {
+    checked(text).map_err(|e| UpstreamError::Protocol {
+        server: server.into(),
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, ct: &str, body: &str) -> Answer {
+        Answer {
+            status: Some(status),
+            content_type: ct.into(),
+            body: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    fn other() -> RequestTokenError<FetchError, BasicErrorResponse> {
+        RequestTokenError::Other("x".into())
+    }
+
+    #[test]
+    fn failures_name_url_status_and_oauth_fields() {
+        let f = describe(
+            "token request",
+            "https://as/token",
+            &answer(
+                400,
+                "application/json",
+                r#"{"error":"invalid_grant","error_description":"expired"}"#,
+            ),
+            other(),
+        );
+        assert!(f.invalid_grant());
+        assert_eq!(f.detail, "token request at https://as/token answered HTTP 400 with OAuth error \"invalid_grant\" (expired)");
+        let f = describe(
+            "token request",
+            "https://as/token",
+            &answer(200, "text/html", "<html>login</html>"),
+            other(),
+        );
+        assert!(
+            f.detail.contains("HTTP 200 with an HTML page"),
+            "{}",
+            f.detail
+        );
+        let f = describe(
+            "token request",
+            "https://as/token",
+            &answer(200, "application/json", ""),
+            other(),
+        );
+        assert!(f.detail.ends_with("with an empty body"));
+        let f = describe(
+            "token request",
+            "https://as/token",
+            &answer(200, "application/json", r#"{"token":"x"}"#),
+            other(),
+        );
+        assert!(f.detail.ends_with("JSON without an access_token"));
+        let f = describe(
+            "token request",
+            "https://as/token",
+            &answer(200, "text/plain", "hello"),
+            other(),
+        );
+        assert!(f.detail.contains("not JSON"));
+        let f = describe(
+            "token request",
+            "https://as/token",
+            &answer(503, "text/plain", "down"),
+            other(),
+        );
+        assert!(f.transient && f.detail.contains("HTTP 503"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Which token a request gets, and keeping a signed-in user's token fresh: refresh ahead of
+//! expiry (absolute times, so sleep/wake is handled on the next call), one refresh per server at
+//! a time, the rotated refresh token persisted before the new access token is used,
+//! `invalid_grant` → "needs sign-in" once (no retry loop), transient failures backed off.
+
+use oauth2::RefreshToken;
+
+use crate::broker::Event;
+use crate::config::{AuthType, ServerConfig};
+use crate::secret::Secret;
+
+use super::http::OAuthHttp;
+use super::oauth::{base, describe, resource_param, token_url};
+use super::registration::{self, ClientAuth, ClientInfo, Method, Record};
+use super::tokens::{self, backoff, needs_refresh, Stored};
+use super::{
+    classify, now, vault_err, Credential, Flow, FlowToken, RefreshOutcome, Upstream, UpstreamError,
+};
+
+impl Upstream {
+    /// The configured `headers`, secrets resolved.
+    pub(super) async fn config_headers(
+        &self,
+        server: &ServerConfig,
+    ) -> Result<Vec<(::http::HeaderName, Secret)>, UpstreamError> {
+        let mut out = Vec::new();
+        for (name, value) in &server.headers {
+            let header = ::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                UpstreamError::Setup {
+                    server: server.name.to_string(),
+                    detail: format!("\"{name}\" is not a valid header name"),
+                }
+            })?;
+            let value = match value {
+                crate::config::HeaderValue::Literal(v) => Secret::new(v.clone()),
+                crate::config::HeaderValue::Secret(r) => self
+                    .inner
+                    .deps
+                    .vault
+                    .resolve(r)
+                    .await
+                    .map_err(vault_err(server.name.as_str()))?,
+            };
+            out.push((header, value));
+        }
+        Ok(out)
+    }
+
+    /// The flow's token for one request; with `rejected`, the token the upstream just refused.
+    pub(super) async fn flow_token(
+        &self,
+        server: &ServerConfig,
+        rejected: Option<&Credential>,
+    ) -> Result<FlowToken, UpstreamError> {
+        let name = server.name.as_str();
+        let flow = match classify::from_config(server) {
+            Some(c) => match c.flow {
+                Some(f) => Some(f),
+                None => {
+                    return Err(UpstreamError::Setup {
+                        server: name.into(),
+                        detail: format!("the config allows several flows ({}); choose one by setting \"oauth_flow\"", c.evidence.join("; ")),
+                    })
+                }
+            },
+            None => None,
+        };
+        match flow {
+            Some(Flow::Delegate) | Some(Flow::None) => Ok(FlowToken::None),
+            Some(Flow::Static) => {
+                if rejected.is_some() {
+                    return Ok(FlowToken::None);
+                }
+                let r = server
+                    .auth_value
+                    .as_ref()
+                    .ok_or_else(|| UpstreamError::Setup {
+                        server: name.into(),
+                        detail: "auth_value is missing".into(),
+                    })?;
+                let value = self
+                    .inner
+                    .deps
+                    .vault
+                    .resolve(r)
+                    .await
+                    .map_err(vault_err(name))?;
+                Ok(if server.auth_type == AuthType::ApiKey {
+                    FlowToken::ApiKey(value)
+                } else {
+                    FlowToken::Bearer(value)
+                })
+            }
+            Some(Flow::ClientCredentials) => {
+                let refused = rejected.and_then(|c| c.bearer.as_ref());
+                self.m2m_token(server, refused).await.map(FlowToken::Bearer)
+            }
+            Some(Flow::AuthorizationCode) => self
+                .user_token(server, rejected)
+                .await
+                .map(FlowToken::Bearer),
+            None => {
+                // Nothing configured: a token from an earlier sign-in is used when there is one.
+                let stored = tokens::load(&self.inner.deps.vault, name)
+                    .await
+                    .map_err(vault_err(name))?;
+                if stored.is_some() || rejected.is_some() {
+                    self.user_token(server, rejected)
+                        .await
+                        .map(FlowToken::Bearer)
+                } else {
+                    Ok(FlowToken::None)
+                }
+            }
+        }
+    }
+
+    /// The signed-in user's access token, refreshed when due (or when `rejected` says the
+    /// upstream refused it).
+    async fn user_token(
+        &self,
+        server: &ServerConfig,
+        rejected: Option<&Credential>,
+    ) -> Result<Secret, UpstreamError> {
+        let name = server.name.as_str();
+        let vault = &self.inner.deps.vault;
+        let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
+            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
+        };
+        let refused = rejected.and_then(|c| c.bearer.as_ref());
+        if rejected.is_none() && !needs_refresh(&s.meta, now()) {
+            return Ok(s.access);
+        }
+        let state = self.state(&server.name);
+        let mut flight = state.flight.lock().await;
+        // Another caller may have refreshed while this one waited.
+        let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
+            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
+        };
+        let now = now();
+        match refused {
+            Some(r) if *r != s.access => return Ok(s.access),
+            None if rejected.is_none() && !needs_refresh(&s.meta, now) => return Ok(s.access),
+            _ => {}
+        }
+        let usable = rejected.is_none() && !s.expired(now);
+        let Some(refresh) = s.refresh.clone().filter(|_| !s.meta.refresh_rejected) else {
+            if usable {
+                return Ok(s.access);
+            }
+            return Err(self.needs_sign_in(
+                &server.name,
+                "the access token expired or was refused and there is no usable refresh token",
+            ));
+        };
+        if let Some(at) = flight.retry_after.filter(|at| now < *at) {
+            if usable {
+                return Ok(s.access);
+            }
+            return Err(UpstreamError::Unreachable {
+                server: name.into(),
+                url: server.url.to_string(),
+                cause: format!(
+                    "token refresh failed {} time(s) in a row; the next attempt is in {} s",
+                    flight.failures,
+                    at - now
+                ),
+            });
+        }
+        let record = registration::load_record(&self.inner.deps.data_dir, name);
+        let (Some(endpoints), Some(reg)) = (record.endpoints.clone(), record.registration.clone())
+        else {
+            return Err(self.needs_sign_in(
+                &server.name,
+                "the broker has no record of the authorization server for this sign-in",
+            ));
+        };
+        let client = self.client_for(server, &record, reg.method).await?;
+        let url = token_url(name, &endpoints.token_endpoint)?;
+        let oh = OAuthHttp::new(self.inner.http.clone());
+        let token = RefreshToken::new(refresh.expose().to_string());
+        let c = base(&client).set_token_uri(url);
+        let mut req = c.exchange_refresh_token(&token);
+        for (k, v) in resource_param(endpoints.resource.as_deref()) {
+            req = req.add_extra_param(k, v);
+        }
+        let result = req.request_async(&oh).await;
+        match result {
+            Ok(resp) => {
+                let new = Stored::from_response(&resp, Some(refresh), now);
+                tokens::save(vault, name, &new)
+                    .await
+                    .map_err(vault_err(name))?;
+                flight.failures = 0;
+                flight.retry_after = None;
+                self.record_refresh(&server.name, now, true, None);
+                self.signed_in(&server.name);
+                self.emit(Event::TokenRefreshed {
+                    server: server.name.clone(),
+                });
+                Ok(new.access)
+            }
+            Err(e) => {
+                let f = describe("token refresh", &endpoints.token_endpoint, &oh.answer(), e);
+                self.record_refresh(&server.name, now, false, Some(f.detail.clone()));
+                self.emit(Event::RefreshFailed {
+                    server: server.name.clone(),
+                    reason: f.detail.clone(),
+                });
+                if f.oauth_error.as_deref() == Some("invalid_client") && reg.method == Method::Dcr {
+                    // The AS forgot our registration: register afresh at the next sign-in.
+                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                }
+                if f.invalid_grant() || f.oauth_error.as_deref() == Some("invalid_client") {
+                    let mut meta = s.meta.clone();
+                    meta.refresh_rejected = true;
+                    tokens::save_meta(vault, name, &meta)
+                        .await
+                        .map_err(vault_err(name))?;
+                    return Err(self.needs_sign_in(
+                        &server.name,
+                        format!("the refresh token was refused: {}", f.detail),
+                    ));
+                }
+                flight.failures += 1;
+                flight.retry_after = Some(now + backoff(flight.failures).as_secs());
+                if usable {
+                    return Ok(s.access);
+                }
+                Err(f.into_error(name))
+            }
+        }
+    }
+
+    fn record_refresh(
+        &self,
+        server: &crate::config::ServerName,
+        at: u64,
+        ok: bool,
+        detail: Option<String>,
+    ) {
+        *self
+            .state(server)
+            .last_refresh
+            .lock()
+            .expect("last_refresh lock") = Some(RefreshOutcome { at, ok, detail });
+    }
+
+    /// The client a stored sign-in used (pre-registered from config, CIMD, or DCR from the vault).
+    pub(super) async fn client_for(
+        &self,
+        server: &ServerConfig,
+        record: &Record,
+        method: Method,
+    ) -> Result<ClientInfo, UpstreamError> {
+        let name = server.name.as_str();
+        let reg = record.registration.as_ref();
+        let methods = record
+            .endpoints
+            .as_ref()
+            .and_then(|e| e.auth_methods.as_deref());
+        match method {
+            Method::Preregistered => {
+                registration::configured_client(&self.inner.deps.vault, server, methods)
+                    .await?
+                    .ok_or_else(|| {
+                        self.needs_sign_in(&server.name, "the configured client_id was removed")
+                    })
+            }
+            Method::Cimd | Method::Dcr => {
+                let reg = reg.ok_or_else(|| {
+                    self.needs_sign_in(&server.name, "no client registration is stored")
+                })?;
+                let secret = if reg.has_secret {
+                    self.inner
+                        .deps
+                        .vault
+                        .get(&format!("upstream/{name}/client_secret"))
+                        .await
+                        .map_err(vault_err(name))?
+                } else {
+                    None
+                };
+                let auth = if secret.is_some() {
+                    reg.auth
+                } else {
+                    ClientAuth::None
+                };
+                Ok(ClientInfo {
+                    client_id: reg.client_id.clone(),
+                    secret,
+                    auth,
+                })
+            }
+        }
+    }
+}

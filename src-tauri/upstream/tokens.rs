@@ -1,0 +1,349 @@
+//! Upstream tokens at rest and the lifetime arithmetic around them (pure; `now` is a parameter).
+//!
+//! Each server's tokens live in the vault as separate entries (`upstream/{server}/access_token`,
+//! `…/refresh_token`, and a small non-secret `…/meta` JSON with absolute times), so each stays
+//! far below the keychain's per-entry limit and a long JWT gets chunked by the vault alone.
+
+use std::time::Duration;
+
+use oauth2::TokenResponse as _;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+use crate::vault::{Vault, VaultError};
+
+/// Lifetime assumed when a token response has no usable `expires_in`.
+pub const DEFAULT_LIFETIME: u64 = 3600;
+/// Longest lifetime believed; bigger `expires_in` values are clamped (clock skew, "never").
+pub const MAX_LIFETIME: u64 = 30 * 24 * 3600;
+/// A cached client-credentials token is dropped this long before it expires…
+pub const M2M_MARGIN: u64 = 60;
+/// …but is kept at least this long, whatever `expires_in` said.
+pub const M2M_FLOOR: u64 = 10;
+
+/// `expires_in` as sent: a number, a numeric string, absent, or nonsense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiresIn {
+    Missing,
+    Seconds(i64),
+    Invalid,
+}
+
+impl ExpiresIn {
+    pub fn from_json(v: Option<&serde_json::Value>) -> ExpiresIn {
+        match v {
+            None | Some(serde_json::Value::Null) => ExpiresIn::Missing,
+            Some(serde_json::Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .map(|f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+                })
+                .map_or(ExpiresIn::Invalid, ExpiresIn::Seconds),
+            Some(serde_json::Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map_or(ExpiresIn::Invalid, ExpiresIn::Seconds),
+            Some(_) => ExpiresIn::Invalid,
+        }
+    }
+
+    /// The lifetime believed: missing/invalid → [`DEFAULT_LIFETIME`], zero or negative → 0
+    /// (already expired), huge → [`MAX_LIFETIME`].
+    pub fn lifetime(self) -> u64 {
+        match self {
+            ExpiresIn::Missing | ExpiresIn::Invalid => DEFAULT_LIFETIME,
+            ExpiresIn::Seconds(s) if s <= 0 => 0,
+            ExpiresIn::Seconds(s) => (s as u64).min(MAX_LIFETIME),
+        }
+    }
+}
+
+/// How long a client-credentials token is served from the cache: lifetime − 60 s, at least 10 s.
+pub fn m2m_cache_ttl(expires_in: ExpiresIn) -> Duration {
+    Duration::from_secs(
+        expires_in
+            .lifetime()
+            .saturating_sub(M2M_MARGIN)
+            .max(M2M_FLOOR),
+    )
+}
+
+/// Refresh ahead of expiry: when less than a fifth of the lifetime (at least 60 s, at most half
+/// the lifetime) is left.
+pub fn needs_refresh(meta: &TokenMeta, now: u64) -> bool {
+    match meta.expires_at {
+        None => false,
+        Some(exp) => {
+            let lifetime = exp.saturating_sub(meta.obtained_at);
+            // A fifth of the lifetime, at least a minute, but never more than half of it (so a
+            // short-lived token is not refreshed on every call).
+            let margin = (lifetime / 5).max(60).min(lifetime / 2);
+            now + margin >= exp
+        }
+    }
+}
+
+/// Backoff after `failures` consecutive transient refresh failures: 2, 4, 8 … capped at 5 min.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(failures.min(16)).min(300))
+}
+
+/// The token endpoint's answer, parsed leniently (`token_type` optional, `expires_in` any shape).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct UpTokenResponse {
+    pub access_token: oauth2::AccessToken,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    pub refresh_token: Option<oauth2::RefreshToken>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(skip, default = "bearer")]
+    bearer: oauth2::basic::BasicTokenType,
+}
+
+fn bearer() -> oauth2::basic::BasicTokenType {
+    oauth2::basic::BasicTokenType::Bearer
+}
+
+impl oauth2::TokenResponse for UpTokenResponse {
+    type TokenType = oauth2::basic::BasicTokenType;
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+    fn token_type(&self) -> &Self::TokenType {
+        &self.bearer
+    }
+    fn expires_in(&self) -> Option<Duration> {
+        match self.expires_in_parsed() {
+            ExpiresIn::Seconds(s) if s > 0 => Some(Duration::from_secs(s as u64)),
+            _ => None,
+        }
+    }
+    fn refresh_token(&self) -> Option<&oauth2::RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+    fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
+        None
+    }
+}
+
+impl UpTokenResponse {
+    pub fn expires_in_parsed(&self) -> ExpiresIn {
+        ExpiresIn::from_json(self.expires_in.as_ref())
+    }
+}
+
+/// Non-secret facts stored next to the tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenMeta {
+    /// Unix seconds.
+    pub obtained_at: u64,
+    /// Unix seconds; `None` = no expiry known.
+    pub expires_at: Option<u64>,
+    pub has_refresh_token: bool,
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The refresh token was refused (`invalid_grant`): do not try it again; sign in.
+    #[serde(default)]
+    pub refresh_rejected: bool,
+    /// For a client-credentials token: which client and token URL made it.
+    #[serde(default)]
+    pub m2m_key: Option<String>,
+}
+
+/// A server's stored token set.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub access: Secret,
+    pub refresh: Option<Secret>,
+    pub meta: TokenMeta,
+}
+
+impl Stored {
+    /// Builds the set to store from a token response; a response without a refresh token keeps
+    /// the previous one (RFC 6749 §6).
+    pub fn from_response(
+        r: &UpTokenResponse,
+        previous_refresh: Option<Secret>,
+        now: u64,
+    ) -> Stored {
+        let refresh = r
+            .refresh_token
+            .as_ref()
+            .map(|t| Secret::new(t.secret().clone()))
+            .or(previous_refresh);
+        let lifetime = r.expires_in_parsed().lifetime();
+        // A user token with no, zero or negative lifetime has no known expiry: it is refreshed
+        // when the upstream refuses it, not on every call.
+        let expires_at = match r.expires_in_parsed() {
+            ExpiresIn::Missing => None,
+            ExpiresIn::Seconds(s) if s <= 0 => None,
+            _ => Some(now + lifetime),
+        };
+        Stored {
+            access: Secret::new(r.access_token().secret().clone()),
+            meta: TokenMeta {
+                obtained_at: now,
+                expires_at,
+                has_refresh_token: refresh.is_some(),
+                scope: r.scope.clone(),
+                refresh_rejected: false,
+                m2m_key: None,
+            },
+            refresh,
+        }
+    }
+
+    pub fn expired(&self, now: u64) -> bool {
+        self.meta.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+fn key(server: &str, part: &str) -> String {
+    format!("upstream/{server}/{part}")
+}
+
+/// Reads a server's tokens; `None` when no access token is stored.
+pub async fn load(vault: &Vault, server: &str) -> Result<Option<Stored>, VaultError> {
+    let Some(access) = vault.get(&key(server, "access_token")).await? else {
+        return Ok(None);
+    };
+    let refresh = vault.get(&key(server, "refresh_token")).await?;
+    let meta = match vault.get(&key(server, "meta")).await? {
+        Some(m) => serde_json::from_str(m.expose()).unwrap_or_default(),
+        None => TokenMeta::default(),
+    };
+    Ok(Some(Stored {
+        access,
+        refresh,
+        meta,
+    }))
+}
+
+/// Writes a token set. The refresh token goes first, so a rotated refresh token is on disk
+/// before the new access token is ever used.
+pub async fn save(vault: &Vault, server: &str, s: &Stored) -> Result<(), VaultError> {
+    match &s.refresh {
+        Some(r) => vault.set(&key(server, "refresh_token"), r.clone()).await?,
+        None => vault.delete(&key(server, "refresh_token")).await?,
+    }
+    vault
+        .set(&key(server, "access_token"), s.access.clone())
+        .await?;
+    save_meta(vault, server, &s.meta).await
+}
+
+pub async fn save_meta(vault: &Vault, server: &str, meta: &TokenMeta) -> Result<(), VaultError> {
+    let json = serde_json::to_string(meta).expect("meta serialises");
+    vault.set(&key(server, "meta"), Secret::new(json)).await
+}
+
+/// Deletes every token entry of a server (each attempted; the first error is returned).
+pub async fn delete(vault: &Vault, server: &str) -> Result<(), VaultError> {
+    let mut first = None;
+    for part in ["access_token", "refresh_token", "meta"] {
+        if let Err(e) = vault.delete(&key(server, part)).await {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_shapes_are_each_handled() {
+        let j = |v: serde_json::Value| ExpiresIn::from_json(Some(&v));
+        assert_eq!(ExpiresIn::from_json(None), ExpiresIn::Missing);
+        assert_eq!(j(serde_json::json!(3600)), ExpiresIn::Seconds(3600));
+        assert_eq!(j(serde_json::json!("120")), ExpiresIn::Seconds(120));
+        assert_eq!(j(serde_json::json!(-5)), ExpiresIn::Seconds(-5));
+        assert_eq!(j(serde_json::json!("soon")), ExpiresIn::Invalid);
+        assert_eq!(j(serde_json::json!(1e300)), ExpiresIn::Seconds(i64::MAX));
+    }
+
+    #[test]
+    fn m2m_ttl_is_expires_in_minus_60_with_a_10_second_floor() {
+        assert_eq!(
+            m2m_cache_ttl(ExpiresIn::Seconds(3600)),
+            Duration::from_secs(3540)
+        );
+        assert_eq!(
+            m2m_cache_ttl(ExpiresIn::Seconds(65)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            m2m_cache_ttl(ExpiresIn::Seconds(0)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            m2m_cache_ttl(ExpiresIn::Seconds(-100)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            m2m_cache_ttl(ExpiresIn::Missing),
+            Duration::from_secs(DEFAULT_LIFETIME - 60)
+        );
+        assert_eq!(
+            m2m_cache_ttl(ExpiresIn::Invalid),
+            Duration::from_secs(DEFAULT_LIFETIME - 60)
+        );
+        assert_eq!(
+            m2m_cache_ttl(ExpiresIn::Seconds(i64::MAX)),
+            Duration::from_secs(MAX_LIFETIME - 60)
+        );
+    }
+
+    #[test]
+    fn refresh_is_due_in_the_last_fifth_or_minute_but_at_most_half_the_lifetime() {
+        let meta = TokenMeta {
+            obtained_at: 1000,
+            expires_at: Some(4600),
+            ..TokenMeta::default()
+        };
+        assert!(!needs_refresh(&meta, 1000));
+        assert!(!needs_refresh(&meta, 3879));
+        assert!(needs_refresh(&meta, 3880));
+        assert!(needs_refresh(&meta, 9999));
+        let short = TokenMeta {
+            obtained_at: 0,
+            expires_at: Some(30),
+            ..TokenMeta::default()
+        };
+        assert!(
+            !needs_refresh(&short, 0),
+            "a 30 s token is not refreshed on every call"
+        );
+        assert!(!needs_refresh(&short, 14));
+        assert!(needs_refresh(&short, 15));
+        assert!(!needs_refresh(&TokenMeta::default(), u64::MAX / 2));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(100), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_response_without_refresh_token_keeps_the_previous_one() {
+        let r: UpTokenResponse =
+            serde_json::from_value(serde_json::json!({"access_token": "a2", "expires_in": "60"}))
+                .unwrap();
+        let s = Stored::from_response(&r, Some(Secret::new("r1")), 100);
+        assert_eq!(s.refresh.unwrap().expose(), "r1");
+        assert_eq!(s.meta.expires_at, Some(160));
+        assert!(s.meta.has_refresh_token);
+        assert!(
+            !format!("{r:?}").contains("a2"),
+            "token response Debug must not show the token"
+        );
+    }
+}

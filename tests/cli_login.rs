@@ -1,0 +1,215 @@
+//! `login`, `logout`, `check` as the real binary: through a running broker's admin API (the CLI
+//! opens the browser on its side), and with no broker running (the CLI runs the same core and
+//! keeps the tokens in the real OS keychain). The browser is `BROWSER`, honoured by
+//! `webbrowser`: a script that follows the sign-in redirects like a person clicking "approve".
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use std::sync::Arc;
+
+use mcp_auth_broker::broker::{Broker, Settings};
+use mcp_auth_broker::config::ServerName;
+use mcp_auth_broker::opener::Opener;
+use mcp_auth_broker::vault::KeyringStore;
+use serde_json::json;
+use support::*;
+
+/// A `BROWSER` program that follows every redirect of the sign-in URL it is given.
+fn browser_script(dir: &Path) -> PathBuf {
+    let path = dir.join("follow-browser.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nexec curl -sS -L --max-redirs 10 -o /dev/null \"$1\"\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path
+}
+
+struct Cli {
+    config: PathBuf,
+    data: PathBuf,
+    port: u16,
+    home: PathBuf,
+}
+
+impl Cli {
+    fn of(b: &TestBroker) -> Cli {
+        Cli {
+            config: b.config_path.clone(),
+            data: b.dir.path().join("data"),
+            port: b.port,
+            home: b.dir.path().to_path_buf(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-auth-broker"));
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .env("XDG_STATE_HOME", self.home.join("state"))
+            .env("BROWSER", browser_script(&self.home))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs off the async runtime so an in-process broker keeps answering.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test]
+async fn login_through_the_running_broker_signs_in_and_logout_signs_out() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let name = mcp_auth_broker::config::ServerName::parse("demo").unwrap();
+    let cli = Cli::of(&b);
+
+    let out = cli.run(&["login", "demo"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("Signed in to \"demo\""),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        b.broker.upstream().token_facts(&name).await.has_token,
+        "the running broker holds the token"
+    );
+    assert_eq!(
+        b.browser.opened().len(),
+        0,
+        "the CLI opened the browser, not the broker"
+    );
+
+    let out = cli.run(&["check", "demo"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = cli.run(&["logout", "demo"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !b.broker.upstream().token_facts(&name).await.has_token,
+        "logout deleted the token"
+    );
+
+    let out = cli.run(&["login", "nope"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("no server named \"nope\""),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn login_no_browser_prints_the_address_and_waits_for_the_person() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let cli = Cli::of(&b);
+    let mut cmd = cli.command(&["login", "demo", "--no-browser"]);
+    cmd.env_remove("BROWSER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Read the printed address off the runtime, then be the person who opens it.
+    let url = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("http")
+                    .map(|rest| format!("http{rest}"))
+            })
+    })
+    .await
+    .unwrap()
+    .expect("the CLI prints the sign-in address");
+    assert!(url.starts_with(&up.auth_server.issuer), "{url}");
+    let followed = reqwest::get(&url).await.unwrap();
+    assert!(followed.status().is_success(), "{}", followed.status());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let name = mcp_auth_broker::config::ServerName::parse("demo").unwrap();
+    assert!(b.broker.upstream().token_facts(&name).await.has_token);
+}
+
+#[test]
+#[ignore = "needs the OS keychain (Secret Service); run by scripts/test.sh"]
+fn login_with_no_broker_running_runs_the_core_and_keeps_the_token_in_the_os_keychain() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = rt.block_on(TestUpstream::start(UpstreamOptions::oauth()));
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.json");
+    // A server name unique to this run, so keychain entries of other runs never interfere.
+    let server = format!("kc{}", std::process::id());
+    std::fs::write(
+        &config,
+        json!({"mcp_servers": {server.clone(): {"url": up.mcp_url}}}).to_string(),
+    )
+    .unwrap();
+    let cli = Cli {
+        config,
+        data: dir.path().join("data"),
+        port,
+        home: dir.path().to_path_buf(),
+    };
+    let out = cli.command(&["login", &server]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Signed in"), "{}", text(&out));
+    // A fresh broker over the same data dir finds the token in the OS keychain: no new sign-in.
+    let has_token = |cli: &Cli| {
+        let settings = Settings {
+            port: cli.port,
+            config_path: cli.config.clone(),
+            data_dir: cli.data.clone(),
+            opener: Opener::Print,
+        };
+        let broker = Broker::new(settings, Arc::new(KeyringStore)).unwrap();
+        let name = ServerName::parse(&server).unwrap();
+        rt.block_on(broker.upstream().token_facts(&name)).has_token
+    };
+    assert!(
+        has_token(&cli),
+        "the token survives the CLI process, in the keychain"
+    );
+    let out = cli.command(&["logout", &server]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        count(&up.oauth().counters.revoke) >= 1,
+        "logout revoked the stored token upstream"
+    );
+}

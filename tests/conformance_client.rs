@@ -1,0 +1,135 @@
+//! The official MCP conformance suite (npm `@modelcontextprotocol/conformance`) with the broker's
+//! upstream side as the client under test: `client --suite auth`, `--suite backcompat` and
+//! `auth/client-credentials-basic`. The client is `examples/conformance_client.rs`: a real
+//! broker whose sign-in completes through a replaceable opener following the mock AS's
+//! auto-approving redirects. Needs Node >= 22 and tests/js (scripts/setup-node.sh).
+//!
+//! Not applicable: none of the scenarios in these three selections (all run and must pass).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example binary, built next to this test (cargo builds examples for `cargo test`);
+/// built here when this test runs alone.
+fn client_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf();
+    let bin = debug_dir.join("examples").join(format!(
+        "conformance_client{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    // The variables cargo sets for this test process would look like a changed environment to
+    // dependencies' build scripts and force rebuilds; the nested build gets the user's own.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR"
+            || key == "OUT_DIR"
+        {
+            build.env_remove(&key);
+        }
+    }
+    build
+        .args(["build", "--example", "conformance_client"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if !cfg!(feature = "desktop") {
+        build.arg("--no-default-features");
+    }
+    if let Some(target) = debug_dir.parent() {
+        build.env("CARGO_TARGET_DIR", target);
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(
+        status.success(),
+        "building examples/conformance_client failed"
+    );
+    assert!(bin.exists(), "{} was not built", bin.display());
+    bin
+}
+
+/// Runs the suite CLI; returns (exit success, combined output, passed, failed).
+fn run_suite(selection: &[&str]) -> (bool, String, usize, usize) {
+    let bin = client_binary();
+    let mut cmd = support::node::node_command();
+    cmd.arg("node_modules/@modelcontextprotocol/conformance/dist/index.js")
+        .arg("client")
+        .arg("--command")
+        .arg(&bin)
+        .args(selection);
+    let out = cmd.output().expect("the conformance CLI runs");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut passed, mut failed) = (0, 0);
+    for line in text.lines() {
+        // "Total: 245 passed, 0 failed, 0 warnings" (suites) or "Passed: 8/8, 0 failed, …" (one scenario).
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("Total: ") {
+            let mut words = rest.split([' ', ',']).filter(|w| !w.is_empty());
+            passed = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            failed = rest
+                .split(", ")
+                .nth(1)
+                .and_then(|f| f.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(usize::MAX);
+        } else if let Some(rest) = line.strip_prefix("Passed: ") {
+            passed = rest
+                .split('/')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            failed = rest
+                .split(", ")
+                .nth(1)
+                .and_then(|f| f.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(usize::MAX);
+        }
+    }
+    (out.status.success(), text, passed, failed)
+}
+
+fn assert_all_pass(selection: &[&str], min_checks: usize) {
+    let (ok, text, passed, failed) = run_suite(selection);
+    let tail: String = text
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(ok, "conformance {selection:?} exited with failure:\n{tail}");
+    assert_eq!(failed, 0, "conformance {selection:?} had failures:\n{tail}");
+    assert!(
+        passed >= min_checks,
+        "conformance {selection:?} ran only {passed} checks:\n{tail}"
+    );
+    assert!(!text.contains("✗"), "a scenario failed:\n{tail}");
+}
+
+#[test]
+fn the_broker_passes_the_conformance_auth_suite_as_a_client() {
+    assert_all_pass(&["--suite", "auth"], 200);
+}
+
+#[test]
+fn the_broker_passes_the_conformance_backcompat_suite_as_a_client() {
+    assert_all_pass(&["--suite", "backcompat"], 15);
+}
+
+#[test]
+fn the_broker_passes_conformance_client_credentials_basic() {
+    assert_all_pass(&["--scenario", "auth/client-credentials-basic"], 5);
+}

@@ -1,0 +1,249 @@
+//! Discovery against purpose-built servers on 127.0.0.1: the spec's lookup order, identity
+//! checks, the 2025-03-26 fallbacks, and the URL guards (no cross-origin redirects, no unsafe
+//! metadata URLs).
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use mcp_auth_broker::config::{validate, RawConfig, ServerConfig};
+use mcp_auth_broker::opener::Opener;
+use mcp_auth_broker::upstream::{Upstream, UpstreamDeps};
+use mcp_auth_broker::vault::Vault;
+use serde_json::{json, Value};
+use url::Url;
+
+type Handler = Arc<dyn Fn(&str, &str) -> Response + Send + Sync>;
+
+/// A server answering every request through `handler(base, path)` and recording paths.
+struct Mock {
+    base: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn mock(handler: impl Fn(&str, &str) -> Response + Send + Sync + 'static) -> Mock {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(Mutex::new(vec![]));
+    let (h, b, s): (Handler, String, _) = (Arc::new(handler), base.clone(), seen.clone());
+    let app = Router::new().fallback(move |uri: axum::http::Uri, _headers: HeaderMap| {
+        let (h, b, s) = (h.clone(), b.clone(), s.clone());
+        async move {
+            s.lock().unwrap().push(uri.path().to_string());
+            h(&b, uri.path())
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Mock { base, seen }
+}
+
+fn json_at(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+fn not_found() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+fn unauthorized(challenge: Option<String>) -> Response {
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    if let Some(c) = challenge {
+        r.headers_mut()
+            .insert("www-authenticate", c.parse().unwrap());
+    }
+    r
+}
+
+fn as_doc(issuer: &str) -> Value {
+    json!({
+        "issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"), "token_endpoint": format!("{issuer}/token"),
+        "registration_endpoint": format!("{issuer}/register"), "response_types_supported": ["code"], "code_challenge_methods_supported": ["S256"]
+    })
+}
+
+fn upstream() -> (Upstream, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = tokio::sync::broadcast::channel(16);
+    let deps = UpstreamDeps {
+        vault: Vault::in_memory(),
+        redirect_uri: Url::parse("http://127.0.0.1:9/oauth/callback").unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        events,
+    };
+    (Upstream::new(deps), dir)
+}
+
+fn server(url: &str) -> ServerConfig {
+    let raw: RawConfig =
+        serde_json::from_value(json!({"mcp_servers": {"s": {"url": url}}})).unwrap();
+    validate(&raw)
+        .unwrap()
+        .config
+        .servers
+        .into_values()
+        .next()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn as_metadata_is_looked_up_in_the_spec_order_down_to_oidc_path_appending() {
+    let m = mock(|base, path| match path {
+        "/mcp" => unauthorized(Some("Bearer".into())),
+        "/.well-known/oauth-protected-resource/mcp" => json_at(json!({"resource": format!("{base}/mcp"), "authorization_servers": [format!("{base}/tenant1")]})),
+        "/tenant1/.well-known/openid-configuration" => json_at(as_doc(&format!("{base}/tenant1"))),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let d = u.discover(&server(&format!("{}/mcp", m.base))).await;
+    assert_eq!(
+        d.metadata.as_ref().unwrap().issuer,
+        format!("{}/tenant1", m.base)
+    );
+    assert_eq!(
+        *m.seen.lock().unwrap(),
+        [
+            "/mcp",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-authorization-server/tenant1",
+            "/.well-known/openid-configuration/tenant1",
+            "/tenant1/.well-known/openid-configuration"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_challenge_resource_metadata_url_is_tried_first_and_its_scope_wins() {
+    let m = mock(|base, path| match path {
+        "/mcp" => unauthorized(Some(format!("Bearer error=\"invalid_token\", resource_metadata=\"{base}/custom/prm\", scope=\"files:read\""))),
+        "/custom/prm" => json_at(json!({"resource": format!("{base}/mcp"), "authorization_servers": [base], "scopes_supported": ["a", "b"]})),
+        "/.well-known/oauth-authorization-server" => json_at(as_doc(base)),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let d = u.discover(&server(&format!("{}/mcp", m.base))).await;
+    assert!(d.prm.is_some() && d.metadata.is_some(), "{:?}", d.notes);
+    assert_eq!(m.seen.lock().unwrap()[1], "/custom/prm");
+    assert!(!m
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|p| p.starts_with("/.well-known/oauth-protected-resource")));
+    assert_eq!(
+        d.scope(&["configured".into()]).as_deref(),
+        Some("files:read")
+    );
+}
+
+#[tokio::test]
+async fn metadata_with_another_issuer_and_prm_for_another_resource_are_not_used() {
+    let m = mock(|base, path| match path {
+        "/mcp" => unauthorized(None),
+        "/.well-known/oauth-protected-resource/mcp" => json_at(json!({"resource": "http://127.0.0.1:1/elsewhere", "authorization_servers": [base]})),
+        "/.well-known/oauth-protected-resource" => json_at(json!({"resource": format!("{base}/mcp"), "authorization_servers": [base], "scopes_supported": ["x"]})),
+        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => json_at(as_doc("https://evil.example")),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let d = u.discover(&server(&format!("{}/mcp", m.base))).await;
+    assert_eq!(
+        d.prm.as_ref().unwrap().scopes_supported.as_deref(),
+        Some(&["x".to_string()][..]),
+        "the root PRM, not the mismatched one"
+    );
+    assert!(d.metadata.is_none());
+    assert!(
+        d.notes.iter().any(|n| n.contains("does not match")),
+        "{:?}",
+        d.notes
+    );
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("issuer \"https://evil.example\"")),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[tokio::test]
+async fn a_2025_03_26_server_without_metadata_signs_in_through_the_default_endpoints() {
+    let m = mock(|base, path| match path {
+        "/mcp" => unauthorized(None),
+        "/register" => (
+            StatusCode::CREATED,
+            axum::Json(
+                json!({"client_id": "legacy-client", "redirect_uris": [format!("{base}/cb")]}),
+            ),
+        )
+            .into_response(),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let s = server(&format!("{}/mcp", m.base));
+    let d = u.discover(&s).await;
+    assert!(d.legacy_defaults);
+    let opened = Arc::new(Mutex::new(vec![]));
+    let o = opened.clone();
+    let opener = Opener::Custom(Arc::new(move |url: Url| o.lock().unwrap().push(url)));
+    let sign_in = u.sign_in(&s, &opener).await.expect("legacy sign-in starts");
+    assert_eq!(sign_in.authorize_url.path(), "/authorize");
+    assert_eq!(sign_in.authorize_url.origin().ascii_serialization(), m.base);
+    assert!(sign_in
+        .authorize_url
+        .query()
+        .unwrap()
+        .contains("client_id=legacy-client"));
+    assert!(m.seen.lock().unwrap().contains(&"/register".to_string()));
+    assert_eq!(opened.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn redirects_to_another_origin_and_unsafe_metadata_urls_are_never_fetched() {
+    let elsewhere = mock(|_, _| json_at(json!({"resource": "x"}))).await;
+    let target = format!("{}/prm", elsewhere.base);
+    let m = mock(move |_base, path| match path {
+        "/mcp" => unauthorized(Some("Bearer resource_metadata=\"http://169.254.169.254/latest/meta-data\"".into())),
+        "/.well-known/oauth-protected-resource/mcp" => (StatusCode::FOUND, [("location", target.clone())]).into_response(),
+        "/.well-known/oauth-protected-resource" => json_at(json!({"resource": "ignored", "authorization_servers": ["file:///etc/passwd", "http://10.0.0.1/"]})),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let d = u.discover(&server(&format!("{}/mcp", m.base))).await;
+    assert!(
+        elsewhere.seen.lock().unwrap().is_empty(),
+        "the other origin was contacted"
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("cross-origin")),
+        "{:?}",
+        d.notes
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("169.254.169.254")),
+        "{:?}",
+        d.notes
+    );
+    assert!(d.metadata.is_none());
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_reported_not_guessed() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/mcp", l.local_addr().unwrap().port());
+    drop(l);
+    let (u, _d) = upstream();
+    let c = u.classify(&server(&url)).await.unwrap();
+    assert_eq!(c.flow, Some(mcp_auth_broker::upstream::Flow::None));
+    assert!(
+        c.evidence[0].contains("could not be probed"),
+        "{:?}",
+        c.evidence
+    );
+}

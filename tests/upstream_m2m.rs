@@ -1,0 +1,245 @@
+//! Client credentials against a real AS on 127.0.0.1: one token request per burst, the cache
+//! TTL, basic vs post client auth, and every token-endpoint fault giving a named error.
+
+mod support;
+
+use mcp_auth_broker::upstream::FailureKind;
+use serde_json::json;
+use support::*;
+
+fn m2m(up: &TestUpstream, secret_var: &str) -> serde_json::Value {
+    json!({
+        "url": up.mcp_url, "auth_type": "oauth2", "client_id": "m2m-client",
+        "client_secret": format!("os.environ/{secret_var}"), "token_url": up.auth_server.token_url()
+    })
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_calls_on_a_cold_cache_make_exactly_one_token_request() {
+    std::env::set_var("UPSTREAM_M2M_BURST", "m2m-secret");
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let broker =
+        TestBroker::start(json!({"mcp_servers": {"svc": m2m(&up, "UPSTREAM_M2M_BURST")}})).await;
+    let server = broker.broker.server("svc").unwrap();
+    let upstream = broker.broker.upstream().clone();
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (u, s) = (upstream.clone(), server.clone());
+        tasks.push(tokio::spawn(async move { u.credential(&s).await }));
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        tokens.insert(
+            t.await
+                .unwrap()
+                .expect("credential")
+                .bearer
+                .expect("bearer")
+                .expose()
+                .to_string(),
+        );
+    }
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+    assert_eq!(tokens.len(), 1);
+    let token = tokens.into_iter().next().unwrap();
+    let issued = up.oauth().validate(&token).unwrap();
+    assert_eq!(issued.grant, "client_credentials");
+    assert_eq!(
+        issued.resource.as_deref(),
+        Some(up.mcp_url.as_str()),
+        "resource is sent"
+    );
+    // Warm cache: no further request.
+    upstream.credential(&server).await.unwrap();
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+    // The token is persisted: a new broker over the same store would find it (facts say so).
+    assert!(upstream.token_facts(&server.name).await.has_token);
+}
+
+#[tokio::test]
+async fn a_tiny_expires_in_is_cached_for_the_floor_not_refetched_per_call() {
+    std::env::set_var("UPSTREAM_M2M_TINY", "m2m-secret");
+    let mut options = UpstreamOptions::oauth();
+    options.auth_server.expires_in = json!(5);
+    let up = TestUpstream::start(options).await;
+    let broker =
+        TestBroker::start(json!({"mcp_servers": {"svc": m2m(&up, "UPSTREAM_M2M_TINY")}})).await;
+    let server = broker.broker.server("svc").unwrap();
+    for _ in 0..5 {
+        broker.broker.upstream().credential(&server).await.unwrap();
+    }
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_m2m_token_is_replaced_once() {
+    std::env::set_var("UPSTREAM_M2M_REJECT", "m2m-secret");
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let broker =
+        TestBroker::start(json!({"mcp_servers": {"svc": m2m(&up, "UPSTREAM_M2M_REJECT")}})).await;
+    let server = broker.broker.server("svc").unwrap();
+    let upstream = broker.broker.upstream();
+    let old = upstream.credential(&server).await.unwrap();
+    up.oauth().revoke_all();
+    let new = upstream.after_rejection(&server, &old).await.unwrap();
+    assert_ne!(
+        new.bearer.as_ref().unwrap().expose(),
+        old.bearer.unwrap().expose()
+    );
+    assert!(up.oauth().validate(new.bearer.unwrap().expose()).is_some());
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 2);
+}
+
+#[tokio::test]
+async fn explicit_client_credentials_without_token_url_discovers_the_token_endpoint_and_prefers_basic_auth(
+) {
+    std::env::set_var("UPSTREAM_M2M_DISC", "m2m-secret");
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let broker = TestBroker::start(json!({"mcp_servers": {"svc": {
+        "url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "client_credentials",
+        "client_id": "m2m-client", "client_secret": "os.environ/UPSTREAM_M2M_DISC"
+    }}}))
+    .await;
+    let server = broker.broker.server("svc").unwrap();
+    let cred = broker.broker.upstream().credential(&server).await.unwrap();
+    assert!(up.oauth().validate(cred.bearer.unwrap().expose()).is_some());
+    let token_calls = up.oauth().recorder.to_path("/token");
+    assert_eq!(token_calls.len(), 1);
+    let auth = token_calls[0]
+        .headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert!(
+        auth.unwrap_or_default().starts_with("Basic "),
+        "client_secret_basic is preferred when offered"
+    );
+}
+
+#[tokio::test]
+async fn every_token_endpoint_fault_names_server_url_status_and_cause() {
+    std::env::set_var("UPSTREAM_M2M_FAULT", "m2m-secret");
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let cases: Vec<(&str, TokenFault, FailureKind, &str)> = vec![
+        (
+            "f-html",
+            TokenFault::Html,
+            FailureKind::Protocol,
+            "HTTP 200 with an HTML page",
+        ),
+        (
+            "f-empty",
+            TokenFault::Empty,
+            FailureKind::Protocol,
+            "HTTP 200 with an empty body",
+        ),
+        (
+            "f-notjson",
+            TokenFault::NotJson,
+            FailureKind::Protocol,
+            "HTTP 200 with text that is not JSON",
+        ),
+        (
+            "f-noat",
+            TokenFault::NoAccessToken,
+            FailureKind::Protocol,
+            "HTTP 200 with JSON without an access_token",
+        ),
+        (
+            "f-500",
+            TokenFault::ServerError,
+            FailureKind::Unreachable,
+            "HTTP 500",
+        ),
+        (
+            "f-401",
+            TokenFault::Status(
+                401,
+                json!({"error": "invalid_client", "error_description": "bad secret"}),
+            ),
+            FailureKind::AuthRejected,
+            "HTTP 401 with OAuth error \"invalid_client\" (bad secret)",
+        ),
+    ];
+    let servers: serde_json::Map<String, serde_json::Value> = cases
+        .iter()
+        .map(|(n, ..)| (n.to_string(), m2m(&up, "UPSTREAM_M2M_FAULT")))
+        .collect();
+    let broker = TestBroker::start(json!({ "mcp_servers": servers })).await;
+    for (name, fault, kind, words) in cases {
+        up.oauth().set_fault(fault);
+        let server = broker.broker.server(name).unwrap();
+        let err = broker
+            .broker
+            .upstream()
+            .credential(&server)
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.kind(), kind, "{name}: {text}");
+        assert!(text.contains(&format!("server \"{name}\"")), "{text}");
+        assert!(text.contains(&up.auth_server.token_url()), "{text}");
+        assert!(text.contains(words), "{name}: {text}");
+        assert!(
+            !text.to_lowercase().contains("expected value at line"),
+            "no bare JSON parse error: {text}"
+        );
+    }
+    // A failure is remembered briefly: a burst against a failing AS is not a storm.
+    let server = broker.broker.server("f-401").unwrap();
+    let before = count(&up.oauth().counters.token);
+    for _ in 0..10 {
+        assert!(broker.broker.upstream().credential(&server).await.is_err());
+    }
+    assert_eq!(count(&up.oauth().counters.token), before);
+}
+
+#[tokio::test]
+async fn static_tokens_and_configured_headers_are_attached() {
+    std::env::set_var("UPSTREAM_STATIC_TOKEN", "tok-123");
+    std::env::set_var("UPSTREAM_STATIC_KEY", "key-456");
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let broker = TestBroker::start(json!({"mcp_servers": {
+        "bearer": {"url": up.mcp_url, "auth_type": "bearer_token", "auth_value": "os.environ/UPSTREAM_STATIC_TOKEN", "headers": {"X-Tenant": "acme"}},
+        "apikey": {"url": up.mcp_url, "auth_type": "api_key", "auth_value": "os.environ/UPSTREAM_STATIC_KEY"},
+        "apikey-own": {"url": up.mcp_url, "auth_type": "api_key", "auth_value": "os.environ/UPSTREAM_STATIC_KEY", "headers": {"X-API-Key": "os.environ/UPSTREAM_STATIC_TOKEN"}}
+    }}))
+    .await;
+    let u = broker.broker.upstream();
+    let c = u
+        .credential(&broker.broker.server("bearer").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(c.bearer.unwrap().expose(), "tok-123");
+    assert_eq!(c.headers.len(), 1);
+    assert_eq!(
+        (c.headers[0].0.as_str(), c.headers[0].1.expose()),
+        ("x-tenant", "acme")
+    );
+    let c = u
+        .credential(&broker.broker.server("apikey").unwrap())
+        .await
+        .unwrap();
+    assert!(c.bearer.is_none());
+    assert_eq!(
+        (c.headers[0].0.as_str(), c.headers[0].1.expose()),
+        ("x-api-key", "key-456")
+    );
+    let c = u
+        .credential(&broker.broker.server("apikey-own").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        c.headers.len(),
+        1,
+        "configured x-api-key wins; auth_value is not added twice"
+    );
+    assert_eq!(c.headers[0].1.expose(), "tok-123");
+    let err = u
+        .after_rejection(
+            &broker.broker.server("bearer").unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FailureKind::AuthRejected);
+}

@@ -37,6 +37,8 @@ fn free_port() -> u16 {
 struct Driver {
     child: Child,
     url: String,
+    /// Where tauri-driver's WebKitWebDriver listens (tauri-driver forwards to it).
+    native: String,
 }
 
 impl Drop for Driver {
@@ -96,20 +98,25 @@ fn start_driver(dir: &Path) -> Driver {
     Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        native: format!("127.0.0.1:{native}"),
     }
 }
 
 /// Opens a WebDriver session, which launches the app with `args`.
 async fn connect(driver: &Driver, args: &[String]) -> Client {
-    // tauri-driver gives no readiness signal: wait (with a deadline) until its port accepts.
-    let addr = driver.url.trim_start_matches("http://").to_string();
+    // Neither driver signals readiness: wait (with a deadline) until both ports accept.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(&addr).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "tauri-driver did not listen on {addr}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for addr in [
+        driver.url.trim_start_matches("http://"),
+        driver.native.as_str(),
+    ] {
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the WebDriver at {addr} did not start listening"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
@@ -154,12 +161,20 @@ async fn find(c: &Client, selector: &str) -> Element {
         .unwrap_or_else(|e| panic!("{selector} not found: {e}"))
 }
 
+/// Clicks `selector`, finding it again if the dashboard re-rendered it in between (it redraws
+/// on every state change, which makes a found element stale).
 async fn click(c: &Client, selector: &str) {
-    find(c, selector)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("cannot click {selector}: {e}"));
+    let deadline = tokio::time::Instant::now() + UI_DEADLINE;
+    loop {
+        let result = match find(c, selector).await.click().await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cannot click {selector}: {result}"
+        );
+    }
 }
 
 async fn type_into(c: &Client, selector: &str, text: &str) {
@@ -258,14 +273,12 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
     })
     .await;
     click(c, &format!("{row} [data-action='evidence']")).await;
-    let shown = wait_text(c, "#evidence-acme", "evidence", |t| {
+    wait_text(c, "#evidence-acme", "evidence", |t| {
         t.contains("Why authorization_code")
     })
     .await;
-    assert!(
-        shown.lines().count() > 1,
-        "at least one piece of evidence: {shown}"
-    );
+    let items = c.find_all(Locator::Css("#evidence-acme li")).await.unwrap();
+    assert!(!items.is_empty(), "at least one piece of evidence is shown");
     wait_text(c, &format!("{row} .state"), "needs sign-in", |t| {
         t == "needs sign-in"
     })

@@ -189,14 +189,67 @@ async fn screenshot(c: &Client, dir: &Path, name: &str) {
     }
 }
 
+/// Pictures for the README, taken only when `scripts/screenshots.sh` asks (it sets
+/// `MCP_AUTH_BROKER_SCREENSHOTS` to the output folder and runs a tray host).
+struct Shots(Option<PathBuf>);
+
+impl Shots {
+    fn from_env() -> Shots {
+        Shots(std::env::var_os("MCP_AUTH_BROKER_SCREENSHOTS").map(PathBuf::from))
+    }
+
+    async fn window(&self, c: &Client, name: &str) {
+        if let Some(dir) = &self.0 {
+            let png = c.screenshot().await.expect("window screenshot");
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    /// Opens the real tray menu (click on the icon at `MCP_AUTH_BROKER_TRAY_ICON`, "X Y"),
+    /// expands the first server's submenu and captures the screen.
+    fn tray_menu(&self, name: &str) {
+        let Some(dir) = &self.0 else { return };
+        let at =
+            std::env::var("MCP_AUTH_BROKER_TRAY_ICON").expect("MCP_AUTH_BROKER_TRAY_ICON=\"X Y\"");
+        let (x, y) = at.split_once(' ').expect("\"X Y\"");
+        let run = |args: &[&str]| {
+            let ok = Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .map(|s| s.success());
+            assert!(matches!(ok, Ok(true)), "{args:?} failed");
+        };
+        run(&["xdotool", "mousemove", x, y, "click", "1", "sleep", "1"]);
+        // The first entry is the first server's submenu: hover it open.
+        let (mx, my) = (
+            x.parse::<i32>().unwrap() - 200,
+            y.parse::<i32>().unwrap() + 30,
+        );
+        run(&[
+            "xdotool",
+            "mousemove",
+            &mx.to_string(),
+            &my.to_string(),
+            "sleep",
+            "1",
+        ]);
+        let out = dir.join(format!("{name}.png"));
+        run(&["import", "-window", "root", out.to_str().unwrap()]);
+        run(&["xdotool", "key", "Escape", "key", "Escape"]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb + tauri-driver; run by scripts/test.sh"]
 async fn window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out() {
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    // A second server that needs no auth, so the table and tray show more than one state.
+    let open = TestUpstream::start(UpstreamOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = dir.path().join("config.json");
-    std::fs::write(&config, "{}\n").unwrap();
+    let initial = json!({ "mcp_servers": { "docs": { "url": open.mcp_url } } });
+    std::fs::write(&config, initial.to_string()).unwrap();
     let args = vec![
         "--config".to_string(),
         config.display().to_string(),
@@ -229,6 +282,7 @@ async fn window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out()
 }
 
 async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
+    let shots = Shots::from_env();
     find(c, "body[data-ready='true']").await;
     wait_text(c, "#gateway", "the gateway URL", |t| {
         t.contains(&format!("127.0.0.1:{port}"))
@@ -244,17 +298,16 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
         t == "authorization_code"
     })
     .await;
-    let evidence = find(c, "#probe-result .probe-evidence")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(!evidence.trim().is_empty(), "the probe shows its evidence");
+    wait_text(c, "#probe-result .probe-evidence", "the evidence", |t| {
+        !t.trim().is_empty()
+    })
+    .await;
     assert_eq!(
         count(&up.oauth().counters.authorize),
         0,
         "a probe never starts a sign-in"
     );
+    shots.window(c, "add-server").await;
     click(c, "#save").await;
     let row = "tr[data-server='acme']";
     wait_text(c, &format!("{row} .url"), "the upstream URL", |t| {
@@ -287,6 +340,10 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
     // Sign in: the app opens BROWSER, which follows the AS's redirect to the broker's callback.
     click(c, &format!("{row} [data-action='signin']")).await;
     wait_text(c, &format!("{row} .state"), "healthy", |t| t == "healthy").await;
+    wait_text(c, "tr[data-server='docs'] .state", "healthy", |t| {
+        t == "healthy"
+    })
+    .await;
     wait_text(
         c,
         &format!("{row} .health .detail"),
@@ -299,27 +356,54 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
         1,
         "one code exchange"
     );
-    let token = find(c, &format!("{row} .token"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_ne!(token, "none", "the token's expiry is shown once signed in");
+    // The token's expiry is shown once signed in.
+    wait_text(c, &format!("{row} .token"), "a token expiry", |t| {
+        t.starts_with("expires") || t == "no expiry"
+    })
+    .await;
 
     // Copy its Claude Code snippet from the client setup view.
+    if shots.0.is_some() {
+        let hint_shown = c
+            .execute(
+                "return !document.getElementById('tray-hint-box').hidden",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if hint_shown == json!(true) {
+            click(c, "#tray-hint-dismiss").await;
+        }
+        shots.window(c, "dashboard").await;
+        shots.tray_menu("tray-menu");
+    }
     click(c, "#tab-setup").await;
+    find(c, "#setup-server")
+        .await
+        .select_by_value("acme")
+        .await
+        .expect("acme is offered in the client setup view");
+    wait_text(
+        c,
+        "#snippets [data-kind='url'] .snippet-text",
+        "acme's URL",
+        |t| t.ends_with("/acme/mcp"),
+    )
+    .await;
     click(c, "#snippets [data-kind='claude'] button").await;
     let want = format!("claude mcp add --transport http acme http://127.0.0.1:{port}/acme/mcp");
     wait_text(c, "#action-status", "the copied snippet", |t| {
         t == format!("Copied: {want}")
     })
     .await;
-    let shown = find(c, "#snippets [data-kind='claude'] .snippet-text")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(shown, want);
+    wait_text(
+        c,
+        "#snippets [data-kind='claude'] .snippet-text",
+        "the snippet",
+        |t| t == want,
+    )
+    .await;
+    shots.window(c, "client-setup").await;
 
     // Sign out: the server needs sign-in again.
     click(c, "#tab-servers").await;

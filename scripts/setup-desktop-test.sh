@@ -6,7 +6,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/setup-system.sh"
 want="2.1.0"
-if command -v tauri-driver >/dev/null 2>&1 && tauri-driver --version 2>/dev/null | grep -q "$want"; then
+# tauri-driver has no --version; cargo's install list says which one is there.
+if command -v tauri-driver >/dev/null 2>&1 && cargo install --list | grep -q "^tauri-driver v$want:"; then
   exit 0
 fi
 # A private target dir so this install never waits on (or evicts) the project's build.

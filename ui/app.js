@@ -35,6 +35,11 @@ function expiry(s) {
   return `expires ${when(s.token_expires_at)}`;
 }
 
+function hintDismissed() {
+  if (state.hintDismissed) return true;
+  try { return localStorage.getItem("tray-hint-dismissed") === "1"; } catch (e) { return false; }
+}
+
 function say(text) {
   $("action-status").textContent = text;
 }
@@ -46,7 +51,7 @@ async function loadStatus() {
   $("start-error-text").textContent = st.start_error || "";
   $("config-problem").hidden = !st.config_problem;
   $("config-problem-text").textContent = st.config_problem || "";
-  $("tray-hint").hidden = !st.tray_hint;
+  $("tray-hint-box").hidden = !st.tray_hint || hintDismissed();
   $("tray-hint").textContent = st.tray_hint || "";
   $("autostart").checked = st.autostart;
   $("gateway").textContent = st.base_url ? `Gateway ${st.base_url} · config ${st.config_path}` : "";
@@ -327,6 +332,11 @@ function init() {
   $("server-form").addEventListener("keydown", (e) => { if (e.key === "Escape") closeForm(); });
   $("setup-server").addEventListener("change", renderSetup);
   $("quit").addEventListener("click", () => invoke("quit"));
+  $("tray-hint-dismiss").addEventListener("click", () => {
+    state.hintDismissed = true;
+    $("tray-hint-box").hidden = true;
+    try { localStorage.setItem("tray-hint-dismissed", "1"); } catch (e) { /* storage off: this session only */ }
+  });
   $("autostart").addEventListener("change", async (e) => {
     try { e.target.checked = await invoke("set_autostart", { enabled: e.target.checked }); } catch (err) { say(String(err)); }
   });

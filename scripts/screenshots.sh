@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Takes the README screenshots from the real app under Xvfb: the dashboard, the add-server form
+# with its probe result, the client setup view (WebDriver screenshots of the window) and the tray
+# menu (an XEmbed tray host, `trayer`, shows the icon; a click opens the real menu; ImageMagick
+# captures the screen). Runs the desktop window test with MCP_AUTH_BROKER_SCREENSHOTS set, so the
+# pictures show the same flow the test checks. Output: docs/screenshots/*.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out="$root/docs/screenshots"
+
+scripts/setup-desktop-test.sh
+extra=(trayer xdotool imagemagick)
+if ! dpkg -s "${extra[@]}" >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${extra[@]}"
+fi
+
+mkdir -p "$out"
+cargo test --test desktop_window --no-run
+
+runtime_dir=$(mktemp -d)
+chmod 700 "$runtime_dir"
+trap 'rm -rf "$runtime_dir"' EXIT
+export XDG_RUNTIME_DIR=$runtime_dir XDG_DATA_HOME=$runtime_dir/data
+mkdir -p "$XDG_DATA_HOME"
+export MCP_AUTH_BROKER_SCREENSHOTS=$out
+
+# Inside the session: a tray host at the top right, then the test. The icon is the only one in
+# the tray, so it sits 14 px from the top-right corner.
+dbus-run-session -- "$root/scripts/in-session.sh" bash -c '
+  trayer --edge top --align right --widthtype request --height 28 --transparent false \
+    --tint 0x333333 --SetDockType true >/dev/null 2>&1 &
+  tray_pid=$!
+  trap "kill $tray_pid 2>/dev/null || true" EXIT
+  width=$(xdotool getdisplaygeometry | cut -d" " -f1)
+  export MCP_AUTH_BROKER_TRAY_ICON="$((width - 14)) 14"
+  cargo test --test desktop_window -- --ignored --exact \
+    window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out
+'
+ls -1 "$out"/*.png

@@ -536,3 +536,70 @@ async fn an_upstream_401_mid_session_gets_one_fresh_credential_and_one_retry() {
         "one fresh credential"
     );
 }
+
+/// An upstream that sets a cookie on every answer and refuses `forbidden/*` methods with its own
+/// challenge: neither may reach the local client.
+async fn leaky_upstream() -> String {
+    use axum::response::IntoResponse;
+    async fn mcp(axum::Json(msg): axum::Json<Value>) -> axum::response::Response {
+        let challenge = ("www-authenticate", "Bearer error=\"insufficient_scope\", resource_metadata=\"https://upstream.example/.well-known/oauth-protected-resource\"");
+        if msg["method"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("forbidden"))
+        {
+            return (
+                axum::http::StatusCode::FORBIDDEN,
+                [challenge, ("set-cookie", "upstream=1")],
+                "no",
+            )
+                .into_response();
+        }
+        (
+            [
+                ("set-cookie", "upstream=1; HttpOnly"),
+                ("content-type", "application/json"),
+            ],
+            json!({"jsonrpc": "2.0", "id": msg["id"], "result": {}}).to_string(),
+        )
+            .into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route("/mcp", axum::routing::post(mcp)),
+        )
+        .await
+        .unwrap()
+    });
+    url
+}
+
+#[tokio::test]
+async fn upstream_cookies_and_challenges_never_reach_the_client() {
+    let b = TestBroker::start(config(json!({"leaky": {"url": leaky_upstream().await}}))).await;
+    let key = api_key(&b).await;
+    let ok = post(
+        &b.client_url("leaky"),
+        &key,
+        None,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().get("set-cookie").is_none());
+    let refused = post(
+        &b.client_url("leaky"),
+        &key,
+        None,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "forbidden/thing"}),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused.headers().get("www-authenticate").is_none(),
+        "the upstream's resource_metadata must not point the client at the upstream AS"
+    );
+    assert!(refused.headers().get("set-cookie").is_none());
+}

@@ -202,3 +202,43 @@ async fn registration_refuses_unsafe_redirect_uris() {
         .unwrap();
     assert_eq!(custom.status(), 201);
 }
+
+#[tokio::test]
+async fn a_resource_outside_the_broker_is_invalid_target_at_the_token_endpoint() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "c").await;
+    let q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    for resource in [
+        "https://evil.example/demo/mcp",
+        &format!("{}/other/mcp", b.base_url),
+    ] {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("client_id", client.as_str()),
+            ("redirect_uri", "http://127.0.0.1:50001/callback"),
+            ("code_verifier", VERIFIER),
+            ("resource", resource),
+        ];
+        let (status, err) = token(&b, &form).await;
+        assert_eq!(
+            (status, err["error"].as_str().unwrap()),
+            (400, "invalid_target"),
+            "{resource}"
+        );
+    }
+    let good = b.client_url("demo");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("client_id", client.as_str()),
+        ("redirect_uri", "http://127.0.0.1:50001/callback"),
+        ("code_verifier", VERIFIER),
+        ("resource", good.as_str()),
+    ];
+    assert_eq!(
+        token(&b, &form).await.0,
+        200,
+        "the refused attempts did not use up the code"
+    );
+}

@@ -218,8 +218,13 @@ async fn a_new_health_interval_takes_effect_with_a_probe_right_away() {
     let before = count(&up.counters().tools_list);
     broker.write_config(config(30)).await;
     tokio::time::timeout(support::health::STATUS_WAIT, async {
-        while count(&up.counters().tools_list) == before {
-            up.recorder().wait_for(up.recorder().len() + 1).await;
+        loop {
+            // Snapshot first, then check: a request landing in between is not missed.
+            let seen = up.recorder().len();
+            if count(&up.counters().tools_list) > before {
+                break;
+            }
+            up.recorder().wait_for(seen + 1).await;
         }
     })
     .await

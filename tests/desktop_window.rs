@@ -200,7 +200,24 @@ impl Shots {
 
     async fn window(&self, c: &Client, name: &str) {
         if let Some(dir) = &self.0 {
+            // Let WebKit paint the current DOM (two animation frames) before capturing it.
+            let paint = "const done = arguments[arguments.length - 1]; \
+                requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
+            c.execute_async(paint, vec![])
+                .await
+                .expect("animation frames");
             let png = c.screenshot().await.expect("window screenshot");
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    async fn element(&self, c: &Client, selector: &str, name: &str) {
+        if let Some(dir) = &self.0 {
+            let png = find(c, selector)
+                .await
+                .screenshot()
+                .await
+                .expect("element screenshot");
             std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
         }
     }
@@ -284,6 +301,19 @@ async fn window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out()
 async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
     let shots = Shots::from_env();
     find(c, "body[data-ready='true']").await;
+    if shots.0.is_some() {
+        // Under the screenshot script's XEmbed tray the hint is shown; it is not the subject.
+        let hint_shown = c
+            .execute(
+                "return !document.getElementById('tray-hint-box').hidden",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if hint_shown == json!(true) {
+            click(c, "#tray-hint-dismiss").await;
+        }
+    }
     wait_text(c, "#gateway", "the gateway URL", |t| {
         t.contains(&format!("127.0.0.1:{port}"))
     })
@@ -364,16 +394,6 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
 
     // Copy its Claude Code snippet from the client setup view.
     if shots.0.is_some() {
-        let hint_shown = c
-            .execute(
-                "return !document.getElementById('tray-hint-box').hidden",
-                vec![],
-            )
-            .await
-            .unwrap();
-        if hint_shown == json!(true) {
-            click(c, "#tray-hint-dismiss").await;
-        }
         shots.window(c, "dashboard").await;
         shots.tray_menu("tray-menu");
     }

@@ -171,7 +171,8 @@ impl Session {
 
 async fn run() -> Result<(), String> {
     let url = std::env::args()
-        .last()
+        .skip(1)
+        .next_back()
         .ok_or("usage: conformance_client <server-url>")?;
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
     let ctx: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")

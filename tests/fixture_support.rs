@@ -384,3 +384,83 @@ fn fixture_node_22_and_the_js_clients_are_installed() {
         "{version}"
     );
 }
+
+#[tokio::test]
+async fn fixture_get_stream_carries_list_changed_and_delete_ends_the_session() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-03-26"}});
+    let session = rpc(&up.mcp_url, None, None, init).await.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let stream = client()
+        .get(&up.mcp_url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(count(&up.counters().get_streams), 1);
+    up.notify_tools_changed();
+    let mut body = stream.bytes_stream();
+    let chunk = tokio::time::timeout(WAIT, body.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(std::str::from_utf8(&chunk)
+        .unwrap()
+        .contains("notifications/tools/list_changed"));
+    let delete = client()
+        .delete(&up.mcp_url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 200);
+    let after = rpc(
+        &up.mcp_url,
+        None,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+    )
+    .await;
+    assert_eq!(after.status(), 404);
+    let no_get = TestUpstream::start(UpstreamOptions {
+        get_stream: false,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        client().get(&no_get.mcp_url).send().await.unwrap().status(),
+        405
+    );
+}
+
+#[tokio::test]
+async fn fixture_browser_follows_the_authorize_redirect_to_the_callback() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let browser = Browser::default();
+    let callback = format!("{}/.well-known/oauth-protected-resource", up.url);
+    let mut authorize = url::Url::parse(&format!("{}/authorize", up.as_url)).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", "app"),
+        ("redirect_uri", &callback),
+        ("code_challenge", "abc"),
+        ("code_challenge_method", "S256"),
+        ("state", "s1"),
+    ]);
+    browser.opener().open(authorize.as_str()).unwrap();
+    let done = tokio::time::timeout(WAIT, browser.wait_followed(1))
+        .await
+        .unwrap();
+    assert_eq!(done[0].hops.len(), 2);
+    assert!(
+        done[0].hops[1].as_str().starts_with(&callback)
+            && done[0].hops[1].query().unwrap().contains("state=s1")
+    );
+    assert_eq!(done[0].outcome.as_ref().unwrap().0, 200);
+    assert_eq!(browser.opened().len(), 1);
+}

@@ -544,3 +544,44 @@ async fn registration_refuses_unsafe_redirect_uris() {
         .unwrap();
     assert_eq!(custom.status(), 201);
 }
+
+#[tokio::test]
+async fn litellm_style_server_prefixed_endpoints_work_like_the_root_ones() {
+    let (_up, b) = broker_with(json!({"one": {}, "two": {}})).await;
+    let r = http()
+        .post(format!("{}/two/register", b.base_url))
+        .json(&json!({"client_name": "LiteLLM-configured", "redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let client = r.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = authorize_url(&b, &client, &pkce()).replace("/authorize?", "/two/authorize?");
+    let q = approve(&b, &url).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("client_id", client.as_str()),
+        ("redirect_uri", "http://127.0.0.1:50001/callback"),
+        ("code_verifier", VERIFIER),
+    ];
+    let r = http()
+        .post(format!("{}/two/token", b.base_url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(
+        mcp_status(&b, "two", tokens["access_token"].as_str().unwrap()).await,
+        200
+    );
+    assert_eq!(
+        mcp_status(&b, "one", tokens["access_token"].as_str().unwrap()).await,
+        401
+    );
+}

@@ -496,3 +496,43 @@ async fn unknown_servers_are_404_json() {
         .unwrap()
         .contains("\"nope\""));
 }
+
+#[tokio::test]
+async fn an_upstream_401_mid_session_gets_one_fresh_credential_and_one_retry() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    std::env::set_var("GATEWAY_PROXY_M2M_SECRET", "m2m-secret");
+    let b = TestBroker::start(config(json!({"demo": {
+        "url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "client_credentials",
+        "client_id": "m2m-client", "client_secret": "os.environ/GATEWAY_PROXY_M2M_SECRET",
+        "token_url": up.auth_server.token_url()}})))
+    .await;
+    let key = api_key(&b).await;
+    let url = b.client_url("demo");
+    let sid = open_session(&url, &key).await;
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+    up.oauth().expire_access_tokens();
+    let unauthorized_before = count(&up.counters().unauthorized);
+    let r = post(
+        &url,
+        &key,
+        Some(&sid),
+        &json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["result"]["tools"].is_array(),
+        "the retry with a fresh token answered: {body}"
+    );
+    assert_eq!(
+        count(&up.counters().unauthorized),
+        unauthorized_before + 1,
+        "exactly one rejected attempt"
+    );
+    assert_eq!(
+        count(&up.oauth().counters.token_client_credentials),
+        2,
+        "one fresh credential"
+    );
+}

@@ -13,17 +13,19 @@ fn name(s: &str) -> ServerName {
     ServerName::parse(s).unwrap()
 }
 
-/// Runs one more probe of `server` on `up` and waits until the upstream saw all of it
-/// (initialize, initialized, tools/list, DELETE).
+/// Runs one more probe of `server` on `up` and waits until it ended (its session `DELETE`).
 async fn probe_once_more(broker: &TestBroker, up: &TestUpstream, server: &str) {
-    let before = up.recorder().len();
+    let deletes = up.recorder().count("DELETE", "/mcp");
     broker.broker.health().check_now(&name(server));
-    tokio::time::timeout(
-        support::health::STATUS_WAIT,
-        up.recorder().wait_for(before + 4),
-    )
-    .await
-    .expect("the other server is probed");
+    let ended = up.recorder().wait_until(|all| {
+        all.iter()
+            .filter(|r| r.method == "DELETE" && r.path == "/mcp")
+            .count()
+            > deletes
+    });
+    tokio::time::timeout(support::health::STATUS_WAIT, ended)
+        .await
+        .expect("the other server is probed");
 }
 
 #[tokio::test]
@@ -198,4 +200,33 @@ async fn shutdown_stops_every_monitor() {
     tokio::time::timeout(support::health::STATUS_WAIT, wait)
         .await
         .expect("monitors stop on shutdown");
+}
+
+#[tokio::test]
+async fn a_new_health_interval_takes_effect_with_a_probe_right_away() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let config = |secs: u64| json!({ "health_interval_secs": secs, "mcp_servers": { "s": { "url": up.mcp_url } } });
+    let broker = TestBroker::start_with(
+        config(86_400),
+        BrokerOptions {
+            background: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    wait_settled(&mut broker.broker.status(), "s").await;
+    let before = count(&up.counters().tools_list);
+    broker.write_config(config(30)).await;
+    tokio::time::timeout(support::health::STATUS_WAIT, async {
+        loop {
+            // Snapshot first, then check: a request landing in between is not missed.
+            let seen = up.recorder().len();
+            if count(&up.counters().tools_list) > before {
+                break;
+            }
+            up.recorder().wait_for(seen + 1).await;
+        }
+    })
+    .await
+    .expect("the monitor probes under the new interval at once");
 }

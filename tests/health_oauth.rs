@@ -76,12 +76,27 @@ async fn an_m2m_server_without_a_static_token_is_healthy_after_a_real_token_requ
         .validate(bearer.trim_start_matches("Bearer "))
         .expect("a token the AS issued");
     assert_eq!(issued.grant, "client_credentials");
-    // The next probe reuses the cached token.
-    let before = up.recorder().len();
-    broker.broker.health().check_now(&name("robot"));
-    tokio::time::timeout(STATUS_WAIT, up.recorder().wait_for(before + 4))
+    let api = reqwest::get(format!("{}/api/status", broker.base_url))
+        .await
+        .unwrap()
+        .text()
         .await
         .unwrap();
+    assert!(api.contains("\"client_credentials\""), "{api}");
+    assert!(
+        !api.contains(bearer.trim_start_matches("Bearer ")) && !api.contains("m2m-secret"),
+        "no token or secret in the status"
+    );
+    // The next probe reuses the cached token.
+    let deletes = up.recorder().count("DELETE", "/mcp");
+    broker.broker.health().check_now(&name("robot"));
+    let ended = up
+        .recorder()
+        .wait_until(|all| all.iter().filter(|r| r.method == "DELETE").count() > deletes);
+    tokio::time::timeout(STATUS_WAIT, ended)
+        .await
+        .expect("a second probe ran");
+    assert_eq!(count(&up.counters().tools_list), 2);
     assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
     assert!(broker.browser.opened().is_empty());
 }
@@ -226,4 +241,106 @@ async fn an_upstream_that_changes_its_authorization_server_asks_for_sign_in_agai
     };
     assert!(reason.contains(&other.issuer), "{reason}");
     assert_eq!(count(&other.state.counters.token), 0);
+}
+
+#[tokio::test]
+async fn status_is_unknown_before_the_first_probe_then_checking_while_it_runs() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    up.oauth().set_fault(TokenFault::Hold);
+    let store = Arc::new(MemoryStore::default());
+    store
+        .set("config/robot/client_secret", &Secret::new("m2m-secret"))
+        .unwrap();
+    let config = json!({ "mcp_servers": { "robot": m2m_entry(&up, "robot") } });
+    let broker = TestBroker::start_with(
+        config,
+        BrokerOptions {
+            background: false,
+            store,
+        },
+    )
+    .await;
+    let mut rx = broker.broker.status();
+    assert_eq!(rx.borrow()[&name("robot")].state, HealthState::Unknown);
+    broker.broker.health().start(broker.broker.clone());
+    wait_status(&mut rx, "robot", |s| s.state == HealthState::Checking).await;
+    tokio::time::timeout(STATUS_WAIT, up.oauth().recorder.wait_for(1))
+        .await
+        .expect("the probe asks for a token");
+    assert_eq!(
+        rx.borrow()[&name("robot")].state,
+        HealthState::Checking,
+        "still checking while the token request is held"
+    );
+    up.oauth().release_token();
+    let s = wait_status(&mut rx, "robot", |s| {
+        matches!(s.state, HealthState::Healthy { .. })
+    })
+    .await;
+    assert_eq!(
+        s.flow.and_then(|c| c.flow),
+        Some(mcp_auth_broker::upstream::Flow::ClientCredentials)
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_server_is_probed_with_its_key_header() {
+    let up = TestUpstream::start(UpstreamOptions {
+        auth: Requires::Header("x-api-key".into(), "key-123".into()),
+        ..Default::default()
+    })
+    .await;
+    let store = Arc::new(MemoryStore::default());
+    store
+        .set("config/keyed/auth_value", &Secret::new("key-123"))
+        .unwrap();
+    let config = json!({ "mcp_servers": { "keyed": { "url": up.mcp_url, "auth_type": "api_key", "auth_value": "keychain:config/keyed/auth_value" } } });
+    let broker = TestBroker::start_with(
+        config,
+        BrokerOptions {
+            background: true,
+            store,
+        },
+    )
+    .await;
+    let s = wait_settled(&mut broker.broker.status(), "keyed").await;
+    assert!(
+        matches!(s.state, HealthState::Healthy { tools: 3, .. }),
+        "{:?}",
+        s.state
+    );
+    let probe = up
+        .recorder()
+        .to_path("/mcp")
+        .into_iter()
+        .filter(|r| r.header("x-api-key").is_some())
+        .count();
+    assert!(
+        probe >= 3,
+        "initialize, initialized and tools/list carry the key"
+    );
+}
+
+#[tokio::test]
+async fn a_delegated_server_says_the_broker_cannot_check_past_its_sign_in() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let config = json!({ "mcp_servers": { "passthru": { "url": up.mcp_url, "delegate_auth_to_upstream": true } } });
+    let broker = TestBroker::start_with(
+        config,
+        BrokerOptions {
+            background: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = wait_settled(&mut broker.broker.status(), "passthru").await;
+    let HealthState::AuthRejected { detail } = &s.state else {
+        panic!("expected auth rejected, got {:?}", s.state)
+    };
+    assert!(
+        detail.contains("delegated") && detail.contains("401"),
+        "{detail}"
+    );
+    assert_eq!(count(&up.oauth().counters.token), 0);
+    assert!(broker.browser.opened().is_empty());
 }

@@ -275,3 +275,29 @@ async fn a_legacy_sse_transport_server_is_probed_over_its_event_stream() {
     );
     assert_eq!(count(&up.counters().tools_list), 1);
 }
+
+#[tokio::test]
+async fn a_paginated_tool_list_is_counted_across_pages() {
+    let up = TestUpstream::start(UpstreamOptions {
+        page_size: Some(2),
+        ..Default::default()
+    })
+    .await;
+    up.set_tools(
+        (0..5)
+            .map(|i| json!({"name": format!("t{i}"), "inputSchema": {"type": "object"}}))
+            .collect(),
+    );
+    let broker = monitored(one("pages", json!({ "url": up.mcp_url }))).await;
+    let s = wait_settled(&mut broker.broker.status(), "pages").await;
+    assert!(
+        matches!(s.state, HealthState::Healthy { tools: 5, .. }),
+        "{:?}",
+        s.state
+    );
+    assert_eq!(
+        count(&up.counters().tools_list),
+        3,
+        "three pages of at most two tools"
+    );
+}

@@ -243,3 +243,47 @@ async fn static_tokens_and_configured_headers_are_attached() {
         .unwrap_err();
     assert_eq!(err.kind(), FailureKind::AuthRejected);
 }
+
+#[tokio::test]
+async fn an_m2m_token_survives_a_broker_restart_through_the_store() {
+    std::env::set_var("UPSTREAM_M2M_RESTART", "m2m-secret");
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let store: std::sync::Arc<dyn mcp_auth_broker::vault::TokenStore> =
+        std::sync::Arc::new(mcp_auth_broker::vault::MemoryStore::default());
+    let config = json!({"mcp_servers": {"svc": m2m(&up, "UPSTREAM_M2M_RESTART")}});
+    let first = TestBroker::start_with(
+        config.clone(),
+        BrokerOptions {
+            store: store.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = first
+        .broker
+        .upstream()
+        .credential(&first.broker.server("svc").unwrap())
+        .await
+        .unwrap()
+        .bearer
+        .unwrap();
+    drop(first);
+    let second = TestBroker::start_with(
+        config,
+        BrokerOptions {
+            store,
+            ..Default::default()
+        },
+    )
+    .await;
+    let again = second
+        .broker
+        .upstream()
+        .credential(&second.broker.server("svc").unwrap())
+        .await
+        .unwrap()
+        .bearer
+        .unwrap();
+    assert_eq!(again, token);
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+}

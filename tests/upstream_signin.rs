@@ -475,3 +475,78 @@ async fn invalid_client_at_the_token_endpoint_drops_the_dynamic_registration() {
         "a fresh registration after invalid_client"
     );
 }
+
+#[tokio::test]
+async fn a_token_is_never_sent_to_a_changed_server_url() {
+    let (_up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    sign_in(&broker, &server).await;
+    let other = TestUpstream::start(UpstreamOptions::oauth()).await;
+    broker
+        .write_config(json!({"mcp_servers": {"demo": {"url": other.mcp_url}}}))
+        .await;
+    let moved = broker.broker.server("demo").unwrap();
+    let err = broker
+        .broker
+        .upstream()
+        .credential(&moved)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FailureKind::NeedsSignIn);
+    assert!(err.to_string().contains("URL changed"), "{err}");
+    // Signing in to the new URL replaces the old token.
+    sign_in(&broker, &moved).await;
+    let token = broker
+        .broker
+        .upstream()
+        .credential(&moved)
+        .await
+        .unwrap()
+        .bearer
+        .unwrap();
+    assert!(other.oauth().validate(token.expose()).is_some());
+}
+
+#[tokio::test]
+async fn a_server_that_moved_to_another_authorization_server_needs_a_new_sign_in_and_registration()
+{
+    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    sign_in(&broker, &server).await;
+    let old = broker.broker.upstream().credential(&server).await.unwrap();
+    let new_as = TestAs::start(AsOptions::default()).await;
+    up.set_authorization_server(&new_as.issuer);
+    let err = broker
+        .broker
+        .upstream()
+        .after_rejection(&server, &old)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FailureKind::NeedsSignIn);
+    assert!(err.to_string().contains(&new_as.issuer), "{err}");
+    assert_eq!(
+        count(&up.oauth().counters.token_refresh),
+        0,
+        "the old AS's refresh token is not used"
+    );
+    sign_in(&broker, &server).await;
+    assert_eq!(
+        count(&new_as.state.counters.register),
+        1,
+        "registered afresh at the new AS"
+    );
+    let q: std::collections::HashMap<String, String> = broker
+        .browser
+        .opened()
+        .last()
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_ne!(
+        q["client_id"],
+        broker.browser.opened()[0]
+            .query_pairs()
+            .find(|(k, _)| k == "client_id")
+            .unwrap()
+            .1
+    );
+}

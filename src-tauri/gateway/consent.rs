@@ -1,4 +1,5 @@
-//! `/authorize`, the consent page and its chaining into the upstream sign-in.
+//! The consent page and its chaining into the upstream sign-in (the request side is
+//! [`super::authorize`]).
 //!
 //! Flow: `/authorize` checks the client, redirect URI (exact, loopback port free per RFC 8252)
 //! and PKCE (S256 only). Unusable client or redirect → an error page, never a redirect. A client
@@ -16,7 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,48 +27,34 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use url::Url;
 
-use super::authserver::{is_metadata_url, resolve_metadata_client};
 use super::error::GatewayError;
-use super::host::ClientOrigin;
-use super::pages::{self, ConsentView};
-use super::state::{GatewayState, MAX_PENDING};
+use super::pages;
+use super::state::GatewayState;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
-use crate::issuer::{crypto, redirect, unix_now, CodeRequest, PENDING_TTL};
+use crate::issuer::{unix_now, CodeRequest, PENDING_TTL};
 use crate::upstream::FailureKind;
 
 /// How long one `/authorize/continue` request waits for the upstream sign-in before the page
 /// reloads itself.
-const CONTINUE_WAIT: Duration = Duration::from_secs(20);
+pub(super) const CONTINUE_WAIT: Duration = Duration::from_secs(20);
 
-type SignInResult = Option<Result<(), String>>;
+pub(super) type SignInResult = Option<Result<(), String>>;
 
 /// An authorization request waiting for consent or for the upstream sign-in.
 pub struct Pending {
-    csrf: String,
-    client_id: String,
-    redirect_uri: String,
-    state: Option<String>,
-    code_challenge: String,
-    scope: Option<String>,
-    server: Option<String>,
+    pub(super) csrf: String,
+    pub(super) client_id: String,
+    pub(super) redirect_uri: String,
+    pub(super) state: Option<String>,
+    pub(super) code_challenge: String,
+    pub(super) scope: Option<String>,
+    pub(super) server: Option<String>,
     /// The issuer as the client addressed it, echoed as `iss`.
-    iss: String,
-    created_at: u64,
+    pub(super) iss: String,
+    pub(super) created_at: u64,
     /// Set once the person approved and an upstream sign-in was started.
-    sign_in: Mutex<Option<(String, String, watch::Receiver<SignInResult>)>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct AuthorizeParams {
-    response_type: Option<String>,
-    client_id: Option<String>,
-    redirect_uri: Option<String>,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
-    state: Option<String>,
-    resource: Option<String>,
-    scope: Option<String>,
+    pub(super) sign_in: Mutex<Option<(String, String, watch::Receiver<SignInResult>)>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,13 +72,11 @@ pub struct ContinueParams {
 
 pub fn routes() -> Router<Broker> {
     Router::new()
-        .route("/authorize", get(authorize_root))
-        .route("/{server}/authorize", get(authorize_alias))
         .route("/consent", post(consent))
         .route("/authorize/continue", get(continue_sign_in))
 }
 
-fn page_error(message: impl Into<String>) -> GatewayError {
+pub(super) fn page_error(message: impl Into<String>) -> GatewayError {
     GatewayError::Page {
         status: StatusCode::BAD_REQUEST,
         title: "This sign-in request cannot be used",
@@ -100,7 +85,7 @@ fn page_error(message: impl Into<String>) -> GatewayError {
 }
 
 /// A redirect to the client with `params` added to its redirect URI's query.
-fn redirect_to(
+pub(super) fn redirect_to(
     redirect_uri: &str,
     params: &[(&str, Option<&str>)],
     status: StatusCode,
@@ -127,7 +112,12 @@ fn redirect_to(
     response
 }
 
-fn error_redirect(p: &Pending, error: &str, description: &str, status: StatusCode) -> Response {
+pub(super) fn error_redirect(
+    p: &Pending,
+    error: &str,
+    description: &str,
+    status: StatusCode,
+) -> Response {
     redirect_to(
         &p.redirect_uri,
         &[
@@ -140,47 +130,13 @@ fn error_redirect(p: &Pending, error: &str, description: &str, status: StatusCod
     )
 }
 
-/// The server a `resource` parameter names: `Ok(None)` for the gateway root (no server named).
-fn server_from_resource(broker: &Broker, resource: &str) -> Result<Option<String>, String> {
-    let bad = || {
-        format!("resource \"{resource}\" is not one of this broker's servers (expected http://127.0.0.1:{}/SERVER/mcp)", broker.settings().port)
-    };
-    let url = Url::parse(resource).map_err(|_| bad())?;
-    let authority = format!(
-        "{}:{}",
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    );
-    if url.scheme() != "http"
-        || !super::guard::is_loopback_authority(&authority, broker.settings().port)
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(bad());
-    }
-    let path = url.path().trim_end_matches('/');
-    if path.is_empty() {
-        return Ok(None);
-    }
-    let server = path
-        .strip_prefix('/')
-        .and_then(|p| p.strip_suffix("/mcp"))
-        .filter(|s| !s.contains('/'))
-        .ok_or_else(bad)?;
-    broker
-        .config()
-        .server(server)
-        .map(|_| Some(server.to_string()))
-        .ok_or_else(bad)
-}
-
-enum UpstreamReadiness {
+pub(super) enum UpstreamReadiness {
     Ready,
     NeedsSignIn,
     Problem(String),
 }
 
-async fn readiness(broker: &Broker, cfg: &ServerConfig) -> UpstreamReadiness {
+pub(super) async fn readiness(broker: &Broker, cfg: &ServerConfig) -> UpstreamReadiness {
     match broker.upstream().credential(cfg).await {
         Ok(_) => UpstreamReadiness::Ready,
         Err(e) if e.kind() == FailureKind::NeedsSignIn => UpstreamReadiness::NeedsSignIn,
@@ -188,218 +144,8 @@ async fn readiness(broker: &Broker, cfg: &ServerConfig) -> UpstreamReadiness {
     }
 }
 
-async fn authorize_root(
-    State(broker): State<Broker>,
-    Extension(gw): Extension<Arc<GatewayState>>,
-    origin: ClientOrigin,
-    Query(params): Query<AuthorizeParams>,
-) -> Result<Response, GatewayError> {
-    authorize(broker, gw, origin, None, params).await
-}
-
-async fn authorize_alias(
-    State(broker): State<Broker>,
-    Extension(gw): Extension<Arc<GatewayState>>,
-    origin: ClientOrigin,
-    Path(server): Path<String>,
-    Query(params): Query<AuthorizeParams>,
-) -> Result<Response, GatewayError> {
-    if broker.config().server(&server).is_none() {
-        return Err(GatewayError::UnknownServer(server));
-    }
-    authorize(broker, gw, origin, Some(server), params).await
-}
-
-async fn authorize(
-    broker: Broker,
-    gw: Arc<GatewayState>,
-    origin: ClientOrigin,
-    path_server: Option<String>,
-    params: AuthorizeParams,
-) -> Result<Response, GatewayError> {
-    let now = unix_now();
-    let client_id = params.client_id.ok_or_else(|| {
-        page_error("client_id is missing; the application must register with this broker first")
-    })?;
-    let client = match broker.issuer().client(&client_id) {
-        Some(c) if !c.metadata_document => c,
-        _ if is_metadata_url(&client_id) => resolve_metadata_client(&broker, &client_id).await.map_err(page_error)?,
-        _ => return Err(page_error("this application (client_id) is not registered with the broker; restart its sign-in so it registers again")),
-    };
-    let redirect_uri = match params.redirect_uri {
-        Some(uri)
-            if client
-                .redirect_uris
-                .iter()
-                .any(|r| redirect::matches(r, &uri)) =>
-        {
-            uri
-        }
-        Some(uri) => {
-            return Err(page_error(format!(
-                "the redirect URI {uri} is not registered for this application"
-            )))
-        }
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        None => {
-            return Err(page_error(
-                "redirect_uri is missing and the application registered several",
-            ))
-        }
-    };
-    let mut pending = Pending {
-        csrf: crypto::random_token(""),
-        client_id: client.client_id.clone(),
-        redirect_uri,
-        state: params.state,
-        code_challenge: String::new(),
-        scope: params.scope,
-        server: None,
-        iss: origin.0.clone(),
-        created_at: now,
-        sign_in: Mutex::new(None),
-    };
-    if params.response_type.as_deref() != Some("code") {
-        return Ok(error_redirect(
-            &pending,
-            "unsupported_response_type",
-            "only response_type=code is supported",
-            StatusCode::FOUND,
-        ));
-    }
-    match (
-        params.code_challenge,
-        params.code_challenge_method.as_deref(),
-    ) {
-        (None, _) => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_request",
-                "code_challenge is required (PKCE with S256)",
-                StatusCode::FOUND,
-            ))
-        }
-        (Some(_), m) if m != Some("S256") => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is not accepted)",
-                StatusCode::FOUND,
-            ))
-        }
-        (Some(c), _) if !crypto::challenge_is_well_formed(&c) => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_request",
-                "code_challenge is not a S256 challenge",
-                StatusCode::FOUND,
-            ))
-        }
-        (Some(c), _) => pending.code_challenge = c,
-    }
-    let named = match params
-        .resource
-        .as_deref()
-        .map(|r| server_from_resource(&broker, r))
-    {
-        Some(Err(e)) => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_target",
-                &e,
-                StatusCode::FOUND,
-            ))
-        }
-        Some(Ok(s)) => s,
-        None => None,
-    };
-    if let (Some(a), Some(b)) = (&named, &path_server) {
-        if a != b {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_target",
-                "resource names a different server than the URL path",
-                StatusCode::FOUND,
-            ));
-        }
-    }
-    let config = broker.config();
-    let enabled: Vec<String> = config
-        .servers
-        .values()
-        .filter(|s| s.enabled)
-        .map(|s| s.name.to_string())
-        .collect();
-    pending.server = named
-        .or(path_server)
-        .or_else(|| (enabled.len() == 1).then(|| enabled[0].clone()));
-    let status = match pending.server.as_deref().and_then(|s| config.server(s)) {
-        Some(cfg) => {
-            let ready = readiness(&broker, cfg).await;
-            if matches!(ready, UpstreamReadiness::Ready)
-                && broker
-                    .issuer()
-                    .has_consent(&client.client_id, cfg.name.as_str())
-            {
-                return Ok(complete(
-                    &broker,
-                    &pending,
-                    cfg.name.as_str(),
-                    StatusCode::FOUND,
-                ));
-            }
-            match ready {
-                UpstreamReadiness::Ready => "Ready".to_string(),
-                UpstreamReadiness::NeedsSignIn => format!(
-                    "Not signed in: approving opens the sign-in page of \"{}\" in a new tab",
-                    cfg.name
-                ),
-                UpstreamReadiness::Problem(p) => format!("Problem: {p}"),
-            }
-        }
-        None if enabled.is_empty() => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_target",
-                "the broker has no enabled servers; add one in the tray app",
-                StatusCode::FOUND,
-            ))
-        }
-        None => "Depends on the server you pick; approving signs you in if needed".to_string(),
-    };
-    let id = crypto::random_id();
-    let client_name = client
-        .client_name
-        .clone()
-        .unwrap_or_else(|| "An unnamed application".into());
-    let response = pages::consent_page(&ConsentView {
-        request_id: &id,
-        csrf: &pending.csrf,
-        client_name: &client_name,
-        client_id: &client.client_id,
-        redirect_host: &redirect::display_host(&pending.redirect_uri),
-        redirect_uri: &pending.redirect_uri,
-        server: pending.server.as_deref().ok_or(enabled.as_slice()),
-        upstream_status: &status,
-        metadata_document: client.metadata_document,
-    });
-    let mut all = gw.pending();
-    all.retain(|_, p| p.created_at + PENDING_TTL > now);
-    if all.len() >= MAX_PENDING {
-        if let Some(oldest) = all
-            .iter()
-            .min_by_key(|(_, p)| p.created_at)
-            .map(|(k, _)| k.clone())
-        {
-            all.remove(&oldest);
-        }
-    }
-    all.insert(id, Arc::new(pending));
-    Ok(response)
-}
-
 /// Issues the code and redirects to the client.
-fn complete(broker: &Broker, p: &Pending, server: &str, status: StatusCode) -> Response {
+pub(super) fn complete(broker: &Broker, p: &Pending, server: &str, status: StatusCode) -> Response {
     let request = CodeRequest {
         client_id: p.client_id.clone(),
         server: server.to_string(),

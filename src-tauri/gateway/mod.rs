@@ -5,12 +5,14 @@
 //! and are composed in [`router`], under the loopback guard.
 
 pub mod admin;
+pub mod authorize;
 pub mod authserver;
 pub mod callback;
 pub mod consent;
 pub mod error;
 pub mod guard;
 pub mod host;
+pub mod legacy;
 pub mod pages;
 pub mod proxy;
 pub mod resource;
@@ -43,6 +45,7 @@ pub fn router(broker: Broker) -> Router {
         .merge(proxy::routes())
         .merge(resource::routes())
         .merge(authserver::routes())
+        .merge(authorize::routes())
         .merge(consent::routes())
         .merge(token::routes())
         .merge(status::routes())

@@ -21,7 +21,7 @@ use axum::{Extension, Router};
 use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::state::GatewayState;
-use super::{resource, rpc};
+use super::{legacy, resource, rpc};
 use crate::broker::Broker;
 use crate::config::{ServerConfig, Transport};
 use crate::upstream::{Credential, UpstreamError};
@@ -76,7 +76,7 @@ async fn proxy(
 
 async fn handle(
     broker: &Broker,
-    gw: &GatewayState,
+    gw: &Arc<GatewayState>,
     server: &str,
     origin: &ClientOrigin,
     request: Request,
@@ -95,28 +95,26 @@ async fn handle(
         Method::GET | Method::DELETE => Bytes::new(),
         ref other => return Err(GatewayError::MethodNotAllowed(other.to_string())),
     };
-    let owner = principal.key();
     let session = parts
         .headers
         .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok());
     if let Some(sid) = session {
-        if !gw.session_allowed(server, sid, &owner) {
+        if !gw.session_allowed(server, sid, &principal) {
             return Ok(rpc::session_not_found());
         }
     }
     if cfg.transport == Transport::Sse {
-        let err = UpstreamError::Setup { server: server.to_string(), detail: "the older HTTP+SSE transport is not supported by this broker version; use an upstream URL that speaks Streamable HTTP".into() };
-        return Ok(rpc::failure(
+        let ctx = legacy::Ctx {
             broker,
             gw,
-            err,
             cfg,
-            &parts.method,
-            &body,
-            &principal,
+            method: &parts.method,
+            body: &body,
+            principal: &principal,
             origin,
-        ));
+        };
+        return Ok(legacy::handle(&ctx, session).await);
     }
     let exchange = Exchange {
         broker,
@@ -129,8 +127,6 @@ async fn handle(
         Ok(r) => r,
         Err(e) => {
             return Ok(rpc::failure(
-                broker,
-                gw,
                 e,
                 cfg,
                 &parts.method,
@@ -149,8 +145,6 @@ async fn handle(
             ),
         };
         return Ok(rpc::failure(
-            broker,
-            gw,
             err,
             cfg,
             &parts.method,
@@ -159,15 +153,12 @@ async fn handle(
             origin,
         ));
     }
-    if status.is_success() {
-        gw.mark_working(server);
-    }
     if let Some(sid) = upstream
         .headers()
         .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok())
     {
-        gw.bind_session(server, sid, &owner);
+        gw.bind_session(server, sid, &principal);
     }
     if let Some(sid) = session {
         if (parts.method == Method::DELETE && status.is_success())
@@ -253,18 +244,7 @@ impl Exchange<'_> {
                 headers.insert(name, v.clone());
             }
         }
-        for (name, value) in &credential.headers {
-            if let Ok(mut v) = HeaderValue::from_str(value.expose()) {
-                v.set_sensitive(true);
-                headers.insert(name.clone(), v);
-            }
-        }
-        if let Some(bearer) = &credential.bearer {
-            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", bearer.expose())) {
-                v.set_sensitive(true);
-                headers.insert(AUTHORIZATION, v);
-            }
-        }
+        add_credential(&mut headers, credential);
         let request = self
             .broker
             .upstream()
@@ -274,27 +254,44 @@ impl Exchange<'_> {
             .body(self.body.clone());
         match tokio::time::timeout(HEADERS_TIMEOUT, request.send()).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(self.unreachable(describe(&e))),
-            Err(_) => Err(self.unreachable(format!(
-                "no response within {} s",
-                HEADERS_TIMEOUT.as_secs()
-            ))),
+            Ok(Err(e)) => Err(unreachable(self.cfg, describe(&e))),
+            Err(_) => Err(unreachable(
+                self.cfg,
+                format!("no response within {} s", HEADERS_TIMEOUT.as_secs()),
+            )),
         }
     }
+}
 
-    fn unreachable(&self, cause: String) -> UpstreamError {
-        let mut url = self.cfg.url.clone();
-        url.set_query(None);
-        UpstreamError::Unreachable {
-            server: self.cfg.name.to_string(),
-            url: url.to_string(),
-            cause,
+/// `Unreachable` naming the server and its URL (without a query, which may hold a key).
+pub(super) fn unreachable(cfg: &ServerConfig, cause: String) -> UpstreamError {
+    let mut url = cfg.url.clone();
+    url.set_query(None);
+    UpstreamError::Unreachable {
+        server: cfg.name.to_string(),
+        url: url.to_string(),
+        cause,
+    }
+}
+
+/// Adds the upstream credential (configured headers, then the flow's bearer), marked sensitive.
+pub(super) fn add_credential(headers: &mut HeaderMap, credential: &Credential) {
+    for (name, value) in &credential.headers {
+        if let Ok(mut v) = HeaderValue::from_str(value.expose()) {
+            v.set_sensitive(true);
+            headers.insert(name.clone(), v);
+        }
+    }
+    if let Some(bearer) = &credential.bearer {
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", bearer.expose())) {
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
         }
     }
 }
 
 /// The innermost cause of a transport error ("Connection refused"), without the URL.
-fn describe(e: &reqwest::Error) -> String {
+pub(super) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }

@@ -10,8 +10,6 @@ use serde_json::{json, Value};
 
 use super::host::ClientOrigin;
 use super::resource;
-use super::state::GatewayState;
-use crate::broker::{Broker, Event};
 use crate::config::ServerConfig;
 use crate::issuer::Principal;
 use crate::upstream::{FailureKind, UpstreamError};
@@ -39,10 +37,7 @@ fn id_and_method(body: &Bytes) -> (Option<Value>, Option<String>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn failure(
-    broker: &Broker,
-    gw: &GatewayState,
     err: UpstreamError,
     cfg: &ServerConfig,
     method: &Method,
@@ -53,15 +48,9 @@ pub fn failure(
     let server = cfg.name.as_str();
     let kind = err.kind();
     let message = err.to_string();
-    if kind == FailureKind::NeedsSignIn {
-        if gw.mark_needs_sign_in(server) {
-            broker.emit(Event::NeedsSignIn {
-                server: cfg.name.clone(),
-            });
-        }
-        if principal.is_api_key() {
-            return resource::sign_in_challenge(origin, server, message).into_response();
-        }
+    // `Event::NeedsSignIn` (the desktop notification) is sent by `upstream`, once per change.
+    if kind == FailureKind::NeedsSignIn && principal.is_api_key() {
+        return resource::sign_in_challenge(origin, server, message).into_response();
     }
     tracing::warn!(server, %method, "upstream not usable: {message}");
     let (code, reason) = error_code(kind);

@@ -1,13 +1,14 @@
 //! State the gateway keeps in memory (never persisted): which local principal owns which
-//! upstream session, which servers were reported as needing sign-in, pending authorization
-//! requests, and the registration rate limit.
+//! upstream session, pending authorization requests, and the registration rate limit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::consent::Pending;
+use super::legacy;
+use crate::issuer::Principal;
 
-/// Upstream sessions remembered at most (the oldest half is forgotten beyond it).
+/// Upstream sessions remembered at most.
 const MAX_SESSIONS: usize = 10_000;
 /// Pending authorization requests kept at most.
 pub const MAX_PENDING: usize = 500;
@@ -16,14 +17,14 @@ pub const REGISTRATIONS_PER_MINUTE: u32 = 60;
 
 #[derive(Default)]
 pub struct GatewayState {
-    /// `(server, Mcp-Session-Id)` → principal key: a session is usable only by the principal that
-    /// created it (another client gets 404, as if it did not exist).
-    sessions: Mutex<HashMap<(String, String), String>>,
-    /// Servers for which `NeedsSignIn` was emitted and no request has succeeded since, so the
-    /// event is sent once per change, not per request.
-    needs_sign_in: Mutex<HashSet<String>>,
+    /// server → `Mcp-Session-Id` → owner: a session is usable only by the principal that created
+    /// it (another client gets 404, as if it did not exist). Beyond [`MAX_SESSIONS`] the map is
+    /// reset (sessions are then adopted again by whoever uses them next).
+    sessions: Mutex<HashMap<String, HashMap<String, Principal>>>,
     /// Authorization requests waiting for consent or upstream sign-in, by request id.
     pub pending: Mutex<HashMap<String, Arc<Pending>>>,
+    /// Sessions bridged to upstreams on the older HTTP+SSE transport, by the broker's session id.
+    pub legacy: Mutex<HashMap<String, Arc<legacy::Session>>>,
     /// `(minute, count)` of registrations.
     registrations: Mutex<(u64, u32)>,
 }
@@ -33,41 +34,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GatewayState {
-    /// True when `principal` may use the session (unknown sessions are adopted).
-    pub fn session_allowed(&self, server: &str, session: &str, principal: &str) -> bool {
-        match lock(&self.sessions).get(&(server.to_string(), session.to_string())) {
+    /// True when `principal` may use the session (unknown sessions are adopted). No allocation.
+    pub fn session_allowed(&self, server: &str, session: &str, principal: &Principal) -> bool {
+        match lock(&self.sessions)
+            .get(server)
+            .and_then(|m| m.get(session))
+        {
             Some(owner) => owner == principal,
             None => true,
         }
     }
 
-    pub fn bind_session(&self, server: &str, session: &str, principal: &str) {
-        let mut sessions = lock(&self.sessions);
-        if sessions.len() >= MAX_SESSIONS {
-            let drop: Vec<_> = sessions.keys().take(MAX_SESSIONS / 2).cloned().collect();
-            for k in drop {
-                sessions.remove(&k);
-            }
+    /// Records the owner of a session the upstream handed out (once; later sightings are free).
+    pub fn bind_session(&self, server: &str, session: &str, principal: &Principal) {
+        let mut all = lock(&self.sessions);
+        if all.get(server).is_some_and(|m| m.contains_key(session)) {
+            return;
         }
-        sessions.insert(
-            (server.to_string(), session.to_string()),
-            principal.to_string(),
-        );
+        if all.values().map(HashMap::len).sum::<usize>() >= MAX_SESSIONS {
+            all.clear();
+        }
+        all.entry(server.to_string())
+            .or_default()
+            .insert(session.to_string(), principal.clone());
     }
 
     pub fn end_session(&self, server: &str, session: &str) {
-        lock(&self.sessions).remove(&(server.to_string(), session.to_string()));
-    }
-
-    /// True the first time a server is reported as needing sign-in since it last worked.
-    pub fn mark_needs_sign_in(&self, server: &str) -> bool {
-        lock(&self.needs_sign_in).insert(server.to_string())
-    }
-
-    pub fn mark_working(&self, server: &str) {
-        let mut set = lock(&self.needs_sign_in);
-        if !set.is_empty() {
-            set.remove(server);
+        if let Some(m) = lock(&self.sessions).get_mut(server) {
+            m.remove(session);
         }
     }
 

@@ -3,7 +3,7 @@
 //! secret). Every answer carries `Cache-Control: no-store`; errors use RFC 6749 §5.2 bodies.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ const MAX_FORM: usize = 16 * 1024;
 pub fn routes() -> Router<Broker> {
     Router::new()
         .route("/token", post(token))
-        .route("/{server}/token", post(token))
+        .route("/{server}/token", post(token_alias))
         .route("/revoke", post(revoke))
 }
 
@@ -131,8 +131,28 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// `/{server}/token`: as `/token`, with the server named by the path (a `resource` naming
+/// another server, or a code or refresh token for another server, is `invalid_target`).
+async fn token_alias(
+    State(broker): State<Broker>,
+    Path(path_server): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    token_for(broker, Some(path_server), headers, body).await
+}
+
 async fn token(
     State(broker): State<Broker>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    token_for(broker, None, headers, body).await
+}
+
+async fn token_for(
+    broker: Broker,
+    path_server: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, GatewayError> {
@@ -148,7 +168,15 @@ async fn token(
             "unknown client_id; register again".into(),
         )));
     };
-    let server = resource_server(&broker, fields.get("resource"))?;
+    let named = resource_server(&broker, fields.get("resource"))?;
+    let server = match (named, path_server) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(oauth(TokenError::InvalidTarget(format!(
+                "resource names server \"{a}\" but the URL names \"{b}\""
+            ))))
+        }
+        (named, path) => named.or(path),
+    };
     let now = unix_now();
     let result = match grant_type {
         "authorization_code" => {

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::message::{
     chain, describe, failure, find_response, headers, initialize_message, negotiated_version,
-    result_of, snippet, tools_page,
+    result_of, secrets_of, snippet, tools_page,
 };
 use super::probe::{ProbeError, ProbeOk, MAX_BODY};
 use super::sse::{SseEvent, SseParser};
@@ -80,8 +80,8 @@ pub async fn probe(
     credential: &Credential,
     per_request: Duration,
 ) -> Result<ProbeOk, ProbeError> {
-    let secret = credential.bearer.as_ref().map(|b| b.expose().to_string());
-    let secret = secret.as_deref();
+    let secrets = secrets_of(credential);
+    let secret = secrets.as_slice();
     let headers = headers(credential)?;
     let response = http
         .get(url.clone())

@@ -47,14 +47,14 @@ pub(super) fn tools_page(result: &Value) -> Result<(usize, Option<String>), Prob
 pub(super) fn result_of(
     message: &Value,
     what: &str,
-    secret: Option<&str>,
+    secrets: &[String],
 ) -> Result<Value, ProbeError> {
     if let Some(error) = message.get("error") {
         let code = error.get("code").map(Value::to_string).unwrap_or_default();
         let msg = error.get("message").and_then(Value::as_str).unwrap_or("");
         return Err(ProbeError::Protocol(scrub(
             format!("{what} failed with JSON-RPC error {code}: {msg}"),
-            secret,
+            secrets,
         )));
     }
     message
@@ -93,18 +93,32 @@ pub(super) fn headers(credential: &Credential) -> Result<HeaderMap, ProbeError> 
 }
 
 /// Removes the token from text that will be shown.
-pub(super) fn scrub(text: String, secret: Option<&str>) -> String {
-    match secret {
-        Some(s) if !s.is_empty() => text.replace(s, "[redacted]"),
-        _ => text,
+pub(super) fn scrub(mut text: String, secrets: &[String]) -> String {
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(secret.as_str(), "[redacted]");
     }
+    text
+}
+
+/// Every secret value `credential` sends (token and configured header values), for [`scrub`].
+pub(super) fn secrets_of(credential: &Credential) -> Vec<String> {
+    let headers = credential
+        .headers
+        .iter()
+        .map(|(_, v)| v.expose().to_string());
+    credential
+        .bearer
+        .iter()
+        .map(|b| b.expose().to_string())
+        .chain(headers)
+        .collect()
 }
 
 /// The error for a non-2xx answer to `what`, with the upstream's own words.
 pub(super) async fn failure(
     response: reqwest::Response,
     what: &str,
-    secret: Option<&str>,
+    secrets: &[String],
 ) -> ProbeError {
     let status = response.status();
     let challenge = response
@@ -123,7 +137,7 @@ pub(super) async fn failure(
     if !text.is_empty() {
         detail.push_str(&format!(": {text}"));
     }
-    let detail = scrub(detail, secret);
+    let detail = scrub(detail, secrets);
     match status.as_u16() {
         401 | 403 => ProbeError::Rejected {
             status: status.as_u16(),
@@ -218,6 +232,22 @@ mod tests {
         assert!(
             find_response(json!([{"method": "n"}, {"id": 1, "error": {"code": 1}}]), 1).is_some()
         );
+    }
+
+    #[test]
+    fn every_sent_secret_is_scrubbed_from_shown_text() {
+        let credential = Credential {
+            bearer: Some(crate::secret::Secret::new("tok-123456")),
+            headers: vec![(
+                reqwest::header::HeaderName::from_static("x-api-key"),
+                crate::secret::Secret::new("key-987654"),
+            )],
+        };
+        let text = scrub(
+            "bad token tok-123456 and key key-987654".into(),
+            &secrets_of(&credential),
+        );
+        assert_eq!(text, "bad token [redacted] and key [redacted]");
     }
 
     #[test]

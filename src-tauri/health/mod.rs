@@ -3,8 +3,22 @@
 //!
 //! CONTRACT (used by broker, gateway status endpoint, desktop, cli): `Health`, `HealthState`,
 //! `ServerStatus`, `StatusMap` keep their shapes.
+//!
+//! How it runs: [`Health::start`] spawns the supervisor (`supervisor.rs`), which keeps one
+//! monitor task (`monitor.rs`) per enabled server. It follows `Broker::subscribe_config`
+//! (removed and disabled servers stop at once, changed ones restart and probe, a new
+//! `health_interval` applies at once) and `Broker::events` (a finished sign-in or sign-out
+//! restarts the server's monitor; `NeedsSignIn`/`RefreshFailed` seen while healthy wake it).
+//! A monitor probes at start, on a wake-up ([`Health::check_now`]) and on its schedule
+//! (`schedule.rs`: interval ± 10 % jitter, exponential backoff while failing, bounded).
+//!
+//! A probe (`probe.rs`, `legacy.rs` for the old HTTP+SSE transport) uses the server's own flow
+//! through `Upstream::credential` (refreshing once through `Upstream::after_rejection` on a
+//! 401/403), then MCP `initialize`, `notifications/initialized`, every `tools/list` page and a
+//! `DELETE` of the session; JSON and SSE answers both work. Interactive servers also compare the
+//! authorization server their anonymous challenge names now with the one named at the first
+//! healthy check of this sign-in (the upstream's discovery does the fetching).
 
-pub mod challenge;
 pub mod legacy;
 pub mod message;
 mod monitor;

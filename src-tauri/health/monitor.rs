@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::challenge::{self, same_issuer};
 use super::probe::{self, ProbeError, ProbeOk};
 use super::{schedule, unix_now, HealthState, Shared};
 use crate::broker::Broker;
 use crate::config::{AuthType, OAuthFlow, ServerConfig, Transport};
+use crate::upstream::discovery::same_issuer;
 use crate::upstream::{Classification, Credential, Flow, UpstreamError};
 
 /// Each request of a probe must answer within this.
@@ -143,20 +143,21 @@ impl Monitor {
                     Err(e) => return from_upstream_error(e),
                 },
             };
-            if let Err(ProbeError::Rejected { detail, .. }) = &result {
-                return HealthState::AuthRejected {
-                    detail: format!("the upstream refused a fresh token: {detail}"),
-                };
-            }
         }
         let state = match result {
             Ok(ok) => healthy(ok),
+            Err(ProbeError::Rejected { detail, .. }) => HealthState::AuthRejected {
+                detail: format!("the upstream refused a fresh token: {detail}"),
+            },
             Err(e) => from_probe_error(e),
         };
-        if matches!(state, HealthState::Healthy { .. })
-            && self.flow() == Some(Flow::AuthorizationCode)
+        // An interactive server whose AS moved either still accepts the old sign-in (healthy)
+        // or refuses even a refreshed token: both mean "sign in again", which is the fix.
+        let healthy_now = matches!(state, HealthState::Healthy { .. });
+        if self.flow() == Some(Flow::AuthorizationCode)
+            && (healthy_now || matches!(state, HealthState::AuthRejected { .. }))
         {
-            if let Some(changed) = self.authorization_server_changed().await {
+            if let Some(changed) = self.authorization_server_changed(healthy_now).await {
                 return changed;
             }
         }
@@ -174,17 +175,21 @@ impl Monitor {
     }
 
     /// `Some(NeedsSignIn)` when the anonymous challenge now names an AS other than the one it
-    /// named at this sign-in's first check.
-    async fn authorization_server_changed(&mut self) -> Option<HealthState> {
-        let http = self.broker.upstream().http();
-        let now = match challenge::authorization_servers(http, &self.server.url, PER_REQUEST).await
-        {
-            Ok(Some(list)) if !list.is_empty() => list,
-            // No challenge or no answer: nothing to compare (the probe itself succeeded).
+    /// named at this sign-in's first healthy check (which records it, when `may_record`).
+    async fn authorization_server_changed(&mut self, may_record: bool) -> Option<HealthState> {
+        // The upstream's own discovery: an anonymous request, its challenge, then the PRM.
+        let d = self.broker.upstream().discover(&self.server).await;
+        let now = match (&d.bearer, &d.prm) {
+            (Some(_), Some(prm)) if !prm.authorization_servers.is_empty() => {
+                prm.authorization_servers.clone()
+            }
+            // No challenge or no metadata: nothing to compare (the probe itself succeeded).
             _ => return None,
         };
         let Some(before) = &self.baseline_issuers else {
-            self.baseline_issuers = Some(now);
+            if may_record {
+                self.baseline_issuers = Some(now);
+            }
             return None;
         };
         if now.iter().any(|a| before.iter().any(|b| same_issuer(a, b))) {

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::message::{
     chain, describe, failure, find_response, headers, initialize_message, negotiated_version,
-    read_capped, result_of, snippet, tools_page,
+    read_capped, result_of, secrets_of, snippet, tools_page,
 };
 use super::sse::SseParser;
 use crate::upstream::Credential;
@@ -54,7 +54,7 @@ pub async fn probe(
         http,
         url,
         headers: headers(credential)?,
-        secret: credential.bearer.as_ref().map(|b| b.expose().to_string()),
+        secrets: secrets_of(credential),
         per_request,
         version: None,
         session: None,
@@ -104,7 +104,7 @@ struct Session<'a> {
     url: &'a Url,
     headers: HeaderMap,
     /// The bearer token, only to scrub it from upstream text that is shown.
-    secret: Option<String>,
+    secrets: Vec<String>,
     per_request: Duration,
     version: Option<String>,
     session: Option<HeaderValue>,
@@ -137,7 +137,7 @@ impl Session<'_> {
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(failure(response, body_method(body), self.secret.as_deref()).await)
+        Err(failure(response, body_method(body), &self.secrets).await)
     }
 
     async fn notify(&self, body: Value) -> Result<(), ProbeError> {
@@ -184,7 +184,7 @@ impl Session<'_> {
                 snippet(&text)
             )));
         };
-        result_of(&message, what, self.secret.as_deref())
+        result_of(&message, what, &self.secrets)
     }
 
     /// Ends the session (courtesy; failures ignored).

@@ -25,6 +25,7 @@ pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
     let mut events = broker.events();
     let mut monitors: HashMap<ServerName, Running> = HashMap::new();
     let first = config.borrow_and_update().clone();
+    let mut interval = first.health_interval;
     reconcile(&shared, &broker, &stop, &mut monitors, &first, true);
     loop {
         tokio::select! {
@@ -35,6 +36,11 @@ pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
                 }
                 let next = config.borrow_and_update().clone();
                 reconcile(&shared, &broker, &stop, &mut monitors, &next, false);
+                // A new interval applies now, not after the old (maybe day-long) wait.
+                if next.health_interval != interval {
+                    interval = next.health_interval;
+                    monitors.values().for_each(|m| m.wake.notify_one());
+                }
             }
             event = events.recv() => match event {
                 Ok(event) => on_event(&shared, &broker, &stop, &mut monitors, event),

@@ -102,6 +102,9 @@ impl std::fmt::Debug for Issuer {
 impl Issuer {
     /// Opens (or creates) the persisted state under `data_dir`; `issuer` is the gateway root URL.
     pub fn open(data_dir: &Path, issuer: Url) -> Result<Issuer, IssuerError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            IssuerError::Store(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
         let path = data_dir.join(STATE_FILE);
         let state = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<State>(&bytes)

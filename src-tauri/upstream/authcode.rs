@@ -159,7 +159,15 @@ impl Upstream {
         self.emit(Event::SignInStarted {
             server: server.name.clone(),
         });
-        if let Err(e) = opener.open(url.as_str()) {
+        // Launching a browser may block (it starts a process): keep it off the async workers.
+        let (o, target) = (opener.clone(), url.to_string());
+        let opened = tokio::task::spawn_blocking(move || o.open(&target))
+            .await
+            .map_err(|e| UpstreamError::Setup {
+                server: name.into(),
+                detail: format!("the browser launcher failed: {e}"),
+            })?;
+        if let Err(e) = opened {
             match e {
                 OpenError::BadUrl(_) => {
                     let _ = self
@@ -297,7 +305,8 @@ impl Upstream {
                 return Err(f.into_error(name));
             }
         };
-        let stored = Stored::from_response(&resp, None, now());
+        let mut stored = Stored::from_response(&resp, None, now());
+        stored.meta.server_url = Some(flow.server.url.to_string());
         tokens::save(&self.inner.deps.vault, name, &stored)
             .await
             .map_err(vault_err(name))?;

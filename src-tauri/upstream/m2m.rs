@@ -40,7 +40,8 @@ pub fn deadline(meta: &TokenMeta) -> u64 {
 
 fn cache_key(server: &ServerConfig) -> String {
     format!(
-        "{} {}",
+        "{} {} {}",
+        server.url,
         server.client_id.as_deref().unwrap_or(""),
         server
             .token_url

@@ -3,6 +3,22 @@
 //!
 //! CONTRACT (used by gateway, health, desktop, cli): the public items of this file keep their
 //! signatures; everything else in `upstream/` is this module's own business.
+//!
+//! Map: [`wwwauth`] parses challenges; [`discovery`] probes and reads PRM / AS metadata;
+//! [`classify`] decides the flow (pure); [`registration`] picks pre-registered / CIMD / DCR;
+//! [`authcode`] runs sign-in, callback and sign-out with [`pending`] bookkeeping (pure);
+//! [`m2m`] serves client-credentials tokens; [`refresh`] decides which token a request gets and
+//! refreshes user tokens; [`oauth`] wraps the `oauth2` crate and words its failures; [`http`]
+//! is every remote read (validated URL, timeout, size cap, same-origin redirects); [`tokens`]
+//! stores tokens in the vault and holds the lifetime arithmetic (pure).
+//!
+//! Per server, one async lock ("flight") serialises refreshes and client-credentials fetches,
+//! so a burst makes one token request. Tokens are bound to the server URL they were obtained
+//! for. Events: `SignInStarted/Finished/Failed`, `SignedOut`, `TokenRefreshed`,
+//! `RefreshFailed`, and `NeedsSignIn` — sent by this module only (the gateway does not), once
+//! per change: the first time a server is found without a usable sign-in (never signed in, a
+//! refused refresh token, an expiry with nothing to refresh with, a moved AS or URL), and again
+//! only after a sign-in or refresh has worked in between.
 
 pub mod authcode;
 pub mod classify;

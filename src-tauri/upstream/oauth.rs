@@ -104,9 +104,12 @@ fn body_shape(a: &Answer) -> String {
 fn oauth_fields(a: &Answer) -> (Option<String>, Option<String>) {
     let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
     let s = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .map(|x| x.chars().take(300).collect::<String>())
+        v.get(k).and_then(|x| x.as_str()).map(|x| {
+            x.chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect::<String>()
+        })
     };
     (s("error"), s("error_description"))
 }

@@ -9,6 +9,7 @@ use crate::broker::Event;
 use crate::config::{AuthType, ServerConfig};
 use crate::secret::Secret;
 
+use super::discovery::same_issuer;
 use super::http::OAuthHttp;
 use super::oauth::{base, describe, resource_param, token_url};
 use super::registration::{self, ClientAuth, ClientInfo, Method, Record};
@@ -127,6 +128,17 @@ impl Upstream {
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
             return Err(self.needs_sign_in(&server.name, "not signed in yet"));
         };
+        if let Some(was) = s
+            .meta
+            .server_url
+            .as_deref()
+            .filter(|u| *u != server.url.as_str())
+        {
+            return Err(self.needs_sign_in(
+                &server.name,
+                format!("the server's URL changed since sign-in (was {was}); its token is not sent to the new URL"),
+            ));
+        }
         let refused = rejected.and_then(|c| c.bearer.as_ref());
         if rejected.is_none() && !needs_refresh(&s.meta, now()) {
             return Ok(s.access);
@@ -175,6 +187,24 @@ impl Upstream {
                 "the broker has no record of the authorization server for this sign-in",
             ));
         };
+        if rejected.is_some() {
+            // Refused by the server: if it now names another authorization server, the old
+            // sign-in cannot be refreshed into a token it accepts (SEP-2352).
+            let d = self.discover(server).await;
+            let now_issuer = d
+                .metadata
+                .as_ref()
+                .map(|m| m.issuer.clone())
+                .or(d.issuer.clone());
+            if let Some(new_issuer) =
+                now_issuer.filter(|i| d.unreachable.is_none() && !same_issuer(i, &endpoints.issuer))
+            {
+                return Err(self.needs_sign_in(
+                    &server.name,
+                    format!("the server now uses the authorization server {new_issuer} (was {}); sign in again", endpoints.issuer),
+                ));
+            }
+        }
         let client = self.client_for(server, &record, reg.method).await?;
         let url = token_url(name, &endpoints.token_endpoint)?;
         let oh = OAuthHttp::new(self.inner.http.clone());
@@ -187,7 +217,8 @@ impl Upstream {
         let result = req.request_async(&oh).await;
         match result {
             Ok(resp) => {
-                let new = Stored::from_response(&resp, Some(refresh), now);
+                let mut new = Stored::from_response(&resp, Some(refresh), now);
+                new.meta.server_url = Some(server.url.to_string());
                 tokens::save(vault, name, &new)
                     .await
                     .map_err(vault_err(name))?;

@@ -275,6 +275,8 @@ async fn register(
     })?;
     let body = serde_json::json!({
         "client_name": "MCP Auth Broker",
+        // A desktop app with a loopback redirect (OIDC DCR / SEP-837).
+        "application_type": "native",
         "redirect_uris": [ctx.redirect_uri.as_str()],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],

@@ -153,6 +153,10 @@ pub struct TokenMeta {
     /// For a client-credentials token: which client and token URL made it.
     #[serde(default)]
     pub m2m_key: Option<String>,
+    /// The upstream URL the token was obtained for. A token is never sent to another URL: when
+    /// the config points the server elsewhere, the person signs in again.
+    #[serde(default)]
+    pub server_url: Option<String>,
 }
 
 /// A server's stored token set.
@@ -193,6 +197,7 @@ impl Stored {
                 scope: r.scope.clone(),
                 refresh_rejected: false,
                 m2m_key: None,
+                server_url: None,
             },
             refresh,
         }

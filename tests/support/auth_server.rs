@@ -45,6 +45,8 @@ pub enum TokenFault {
     Slow(Duration),
     /// Any status with this JSON body (e.g. 401 `invalid_client`).
     Status(u16, Value),
+    /// Holds each token request until [`AsState::release_token`] (then answers normally).
+    Hold,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +141,8 @@ pub struct AsState {
     pub(crate) access: Mutex<HashMap<String, IssuedToken>>,
     pub(crate) refresh: Mutex<HashMap<String, Refresh>>,
     pub(crate) revoked: Mutex<HashSet<String>>,
+    /// Permits for held token requests ([`TokenFault::Hold`]).
+    pub(crate) held: tokio::sync::Semaphore,
 }
 
 impl AsState {
@@ -153,6 +157,11 @@ impl AsState {
 
     pub fn set_fault(&self, fault: TokenFault) {
         *self.fault.lock().unwrap() = fault;
+    }
+
+    /// Lets one held token request ([`TokenFault::Hold`]) continue.
+    pub fn release_token(&self) {
+        self.held.add_permits(1);
     }
 
     pub fn set_expires_in(&self, value: Value) {
@@ -238,6 +247,7 @@ impl TestAs {
                 access: Mutex::default(),
                 refresh: Mutex::default(),
                 revoked: Mutex::default(),
+                held: tokio::sync::Semaphore::new(0),
             });
             state_slot = Some(state.clone());
             async move { router(state) }
@@ -268,8 +278,8 @@ fn router(state: Arc<AsState>) -> Router {
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/authorize", get(authorize))
         .route("/token", post(token::token))
-        .route("/register", post(register))
-        .route("/revoke", post(revoke))
+        .route("/register", post(token::register))
+        .route("/revoke", post(token::revoke))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             recorder,
@@ -317,9 +327,12 @@ async fn authorize(
     if !s.options.open_clients && !s.clients.lock().unwrap().contains_key(client_id) {
         return (StatusCode::BAD_REQUEST, "unknown client_id").into_response();
     }
+    let Ok(redirect) = url::Url::parse(redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri is not a URL").into_response();
+    };
     let state = q.get("state").cloned().unwrap_or_default();
     let back = |params: &[(&str, &str)]| {
-        let mut url = url::Url::parse(redirect_uri).expect("redirect_uri is a URL");
+        let mut url = redirect.clone();
         url.query_pairs_mut()
             .extend_pairs(params)
             .append_pair("state", &state)
@@ -348,53 +361,4 @@ async fn authorize(
     };
     s.codes.lock().unwrap().insert(code.clone(), entry);
     back(&[("code", &code)])
-}
-
-async fn register(State(s): State<Arc<AsState>>, Json(body): Json<Value>) -> Response {
-    s.counters.register.fetch_add(1, Ordering::SeqCst);
-    if !s.options.registration {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    if body
-        .get("redirect_uris")
-        .and_then(Value::as_array)
-        .is_none_or(|a| a.is_empty())
-    {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_redirect_uri",
-            "redirect_uris is required",
-        );
-    }
-    let public = body
-        .get("token_endpoint_auth_method")
-        .and_then(Value::as_str)
-        == Some("none");
-    let client_id = random_token();
-    let secret = (!public).then(random_token);
-    s.clients
-        .lock()
-        .unwrap()
-        .insert(client_id.clone(), secret.clone());
-    let mut out = body.clone();
-    out["client_id"] = json!(client_id);
-    out["client_id_issued_at"] = json!(0);
-    if let Some(secret) = secret {
-        out["client_secret"] = json!(secret);
-        out["client_secret_expires_at"] = json!(0);
-    }
-    (StatusCode::CREATED, Json(out)).into_response()
-}
-
-async fn revoke(
-    State(s): State<Arc<AsState>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> StatusCode {
-    s.counters.revoke.fetch_add(1, Ordering::SeqCst);
-    if let Some(token) = form.get("token") {
-        s.access.lock().unwrap().remove(token);
-        s.refresh.lock().unwrap().remove(token);
-        s.revoked.lock().unwrap().insert(token.clone());
-    }
-    StatusCode::OK
 }

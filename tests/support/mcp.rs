@@ -221,7 +221,22 @@ pub(crate) fn answer(s: &UpstreamState, method: &str, id: &Value, msg: &Value) -
         "ping" => result(id, json!({})),
         "tools/list" => {
             s.counters.tools_list.fetch_add(1, Ordering::SeqCst);
-            result(id, json!({"tools": s.tools.lock().unwrap().clone()}))
+            let tools = s.tools.lock().unwrap().clone();
+            let Some(size) = s.page_size else {
+                return result(id, json!({"tools": tools}));
+            };
+            // Pages of `size`; the cursor is the index of the next page's first tool.
+            let start: usize = msg
+                .pointer("/params/cursor")
+                .and_then(Value::as_str)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let end = (start + size).min(tools.len());
+            let mut page = json!({"tools": tools.get(start..end).unwrap_or_default()});
+            if end < tools.len() {
+                page["nextCursor"] = json!(end.to_string());
+            }
+            result(id, page)
         }
         "tools/call" => {
             s.counters.tools_call.fetch_add(1, Ordering::SeqCst);

@@ -7,13 +7,20 @@
 //!   `ping`, `tools/list`, `tools/call` of `echo`/`add`/`slow_stream`, GET SSE stream or 405,
 //!   DELETE), answering JSON or SSE, optionally requiring a bearer token from its own
 //!   [`TestAs`] (401 with `WWW-Authenticate: Bearer resource_metadata=…, scope=…`), serving its
-//!   PRM (path-inserted and root), recording every request.
+//!   PRM (path-inserted and root), recording every request. The same server speaks the older
+//!   HTTP+SSE transport at [`TestUpstream::sse_url`] (`GET /sse`, `POST /messages`).
 //! - [`TestAs`]: an OAuth AS (RFC 8414 metadata, auto-approving `/authorize` with PKCE S256,
 //!   `/token` for authorization_code / refresh_token (rotation) / client_credentials (basic or
-//!   post), `/register`, `/revoke`), with counters, fault injection and `revoke_all`.
+//!   post), `/register`, `/revoke`), with counters, fault injection ([`TokenFault`]; `Hold`
+//!   parks token requests until [`AsState::release_token`]) and `revoke_all`.
 //! - [`TestBroker`]: the real broker and gateway on `127.0.0.1:0` over a config in a tempdir,
 //!   with a [`Browser`] opener that follows the sign-in redirects over HTTP.
-//! - [`node`]: Node >= 22 and `tests/js` (run `scripts/setup-node.sh`).
+//!   `BrokerOptions { background: true, .. }` also starts the config watcher and health monitors.
+//! - [`health`]: waiting on the broker's status channel (`wait_status`, `wait_settled`).
+//! - [`node`]: Node >= 22 and `tests/js` (run `scripts/setup-node.sh`); panics, never skips.
+//!
+//! Synchronise on events, never sleeps: `Recorder::wait_for(n)`, `Browser::wait_followed(n)`,
+//! the status channel, `release_event` / `release_token` gates.
 //!
 //! ```ignore
 //! mod support;

@@ -75,6 +75,28 @@ impl Recorder {
         }
     }
 
+    /// Waits until `done(all requests so far)` holds, re-checking on every new request
+    /// (no timeout: wrap in `tokio::time::timeout`).
+    pub async fn wait_until(&self, done: impl Fn(&[Recorded]) -> bool) {
+        loop {
+            let notified = self.changed.notified();
+            if done(&self.requests.lock().unwrap()) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Number of requests with this method and path.
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    }
+
     fn push(&self, r: Recorded) {
         self.requests.lock().unwrap().push(r);
         self.changed.notify_waiters();

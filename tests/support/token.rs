@@ -1,4 +1,4 @@
-//! The test AS's token endpoint: authorization_code (PKCE S256), refresh_token (rotation,
+//! The test AS's token endpoint (and `/register`, `/revoke`): authorization_code (PKCE S256), refresh_token (rotation,
 //! invalid_grant on reuse or revocation) and client_credentials (basic or post auth).
 
 use std::collections::HashMap;
@@ -108,6 +108,7 @@ pub(crate) async fn token(
             )
         }
         TokenFault::Slow(d) => tokio::time::sleep(d).await,
+        TokenFault::Hold => s.held.acquire().await.expect("semaphore open").forget(),
         TokenFault::Status(code, body) => {
             return (StatusCode::from_u16(code).unwrap(), Json(body)).into_response()
         }
@@ -242,4 +243,53 @@ fn grant_name(grant: &str) -> &'static str {
         "refresh_token" => "refresh_token",
         _ => "client_credentials",
     }
+}
+
+pub(crate) async fn register(State(s): State<Arc<AsState>>, Json(body): Json<Value>) -> Response {
+    s.counters.register.fetch_add(1, Ordering::SeqCst);
+    if !s.options.registration {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if body
+        .get("redirect_uris")
+        .and_then(Value::as_array)
+        .is_none_or(|a| a.is_empty())
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            "redirect_uris is required",
+        );
+    }
+    let public = body
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+        == Some("none");
+    let client_id = random_token();
+    let secret = (!public).then(random_token);
+    s.clients
+        .lock()
+        .unwrap()
+        .insert(client_id.clone(), secret.clone());
+    let mut out = body.clone();
+    out["client_id"] = json!(client_id);
+    out["client_id_issued_at"] = json!(0);
+    if let Some(secret) = secret {
+        out["client_secret"] = json!(secret);
+        out["client_secret_expires_at"] = json!(0);
+    }
+    (StatusCode::CREATED, Json(out)).into_response()
+}
+
+pub(crate) async fn revoke(
+    State(s): State<Arc<AsState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> StatusCode {
+    s.counters.revoke.fetch_add(1, Ordering::SeqCst);
+    if let Some(token) = form.get("token") {
+        s.access.lock().unwrap().remove(token);
+        s.refresh.lock().unwrap().remove(token);
+        s.revoked.lock().unwrap().insert(token.clone());
+    }
+    StatusCode::OK
 }

@@ -57,6 +57,8 @@ pub struct UpstreamOptions {
     pub tools: Vec<Value>,
     /// Serve the GET SSE stream (`false`: 405).
     pub get_stream: bool,
+    /// Paginate `tools/list` with this many tools per page (`None`: one page).
+    pub page_size: Option<usize>,
     pub auth_server: AsOptions,
 }
 
@@ -68,6 +70,7 @@ impl Default for UpstreamOptions {
             response: ResponseMode::Json,
             tools: mcp::default_tools(),
             get_stream: true,
+            page_size: None,
             auth_server: AsOptions::default(),
         }
     }
@@ -109,6 +112,7 @@ pub struct UpstreamState {
     pub auth: Requires,
     pub scope: Option<String>,
     pub get_stream: bool,
+    pub page_size: Option<usize>,
     pub counters: McpCounters,
     pub recorder: Recorder,
     pub auth_server: Arc<AsState>,
@@ -151,6 +155,7 @@ impl TestUpstream {
                 auth: options.auth,
                 scope: options.scope,
                 get_stream: options.get_stream,
+                page_size: options.page_size,
                 counters: McpCounters::default(),
                 recorder: Recorder::default(),
                 authorization_server: Mutex::new(as_state.issuer.clone()),

@@ -1,0 +1,313 @@
+//! Upstreams that only speak the older HTTP+SSE transport (2024-11-05; config
+//! `"transport": "sse"`), served to local clients as Streamable HTTP.
+//!
+//! Per client session the broker holds one upstream event stream: `initialize` opens it
+//! (GET, `endpoint` event → the message URL, which must be on the upstream's origin), each
+//! client POST is relayed to the message URL, and the answer with the same JSON-RPC `id` is
+//! taken from the event stream and returned as `application/json`. Server-initiated messages go
+//! to the client's GET stream. The session id handed to the client is the broker's own (random);
+//! it is bound to the principal that opened it. When the upstream stream ends, the session is
+//! gone (404) and the client re-initializes.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use url::Url;
+
+use super::host::ClientOrigin;
+use super::proxy::{add_credential, describe, unreachable, HEADERS_TIMEOUT, MCP_SESSION_ID};
+use super::rpc;
+use super::state::GatewayState;
+use crate::broker::Broker;
+use crate::config::ServerConfig;
+use crate::health::sse::SseParser;
+use crate::issuer::{crypto, Principal};
+use crate::upstream::{Credential, UpstreamError};
+
+/// How long the upstream may take to name its message endpoint.
+const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Server-initiated messages buffered for a client's GET stream.
+const OUTBOUND_BUFFER: usize = 64;
+
+/// One authenticated client request to a legacy upstream.
+pub struct Ctx<'a> {
+    pub broker: &'a Broker,
+    pub gw: &'a Arc<GatewayState>,
+    pub cfg: &'a ServerConfig,
+    pub method: &'a Method,
+    pub body: &'a Bytes,
+    pub principal: &'a Principal,
+    pub origin: &'a ClientOrigin,
+}
+
+impl Ctx<'_> {
+    fn fail(&self, e: UpstreamError) -> Response {
+        rpc::failure(
+            e,
+            self.cfg,
+            self.method,
+            self.body,
+            self.principal,
+            self.origin,
+        )
+    }
+
+    fn protocol(&self, detail: impl Into<String>) -> UpstreamError {
+        UpstreamError::Protocol {
+            server: self.cfg.name.to_string(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A bridged session: the upstream's message URL and the answers awaited from its stream.
+pub struct Session {
+    server: String,
+    owner: Principal,
+    post_url: Url,
+    waiters: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    outbound: Mutex<Option<mpsc::Receiver<Value>>>,
+    /// Stops the stream reader when the client ends the session.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub async fn handle(ctx: &Ctx<'_>, session_id: Option<&str>) -> Response {
+    let owner = ctx.principal.clone();
+    let session = match session_id {
+        Some(id) => match lock(&ctx.gw.legacy).get(id).cloned() {
+            Some(s) if s.owner == *ctx.principal && s.server == ctx.cfg.name.as_str() => {
+                Some((id.to_string(), s))
+            }
+            _ => return rpc::session_not_found(),
+        },
+        None => None,
+    };
+    match (ctx.method, session) {
+        (&Method::POST, Some((id, s))) => relay(ctx, &id, &s).await,
+        (&Method::POST, None) => {
+            let message: Value = serde_json::from_slice(ctx.body).unwrap_or(Value::Null);
+            if message["method"] != "initialize" {
+                return (StatusCode::BAD_REQUEST, Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "no session: send initialize first (Mcp-Session-Id missing)"}}))).into_response();
+            }
+            match open(ctx, owner).await {
+                Ok((id, s)) => relay(ctx, &id, &s).await,
+                Err(e) => ctx.fail(e),
+            }
+        }
+        (&Method::GET, Some((_, s))) => match lock(&s.outbound).take() {
+            Some(rx) => event_stream(rx),
+            None => (StatusCode::CONFLICT, Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "this session already has its GET stream open"}}))).into_response(),
+        },
+        (&Method::DELETE, Some((id, s))) => {
+            s.stop.cancel();
+            lock(&ctx.gw.legacy).remove(&id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => (StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST")]).into_response(),
+    }
+}
+
+async fn credential(ctx: &Ctx<'_>) -> Result<Credential, UpstreamError> {
+    ctx.broker.upstream().credential(ctx.cfg).await
+}
+
+async fn send(
+    ctx: &Ctx<'_>,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, UpstreamError> {
+    match tokio::time::timeout(HEADERS_TIMEOUT, request.send()).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(unreachable(ctx.cfg, describe(&e))),
+        Err(_) => Err(unreachable(ctx.cfg, "no response in time".into())),
+    }
+}
+
+/// Opens the upstream event stream and waits for its `endpoint` event.
+async fn open(ctx: &Ctx<'_>, owner: Principal) -> Result<(String, Arc<Session>), UpstreamError> {
+    let http = ctx.broker.upstream().http();
+    let get = |cred: &Credential| {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        add_credential(&mut headers, cred);
+        http.get(ctx.cfg.url.clone()).headers(headers)
+    };
+    let cred = credential(ctx).await?;
+    let mut response = send(ctx, get(&cred)).await?;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        let fresh = ctx
+            .broker
+            .upstream()
+            .after_rejection(ctx.cfg, &cred)
+            .await?;
+        response = send(ctx, get(&fresh)).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(UpstreamError::NeedsSignIn {
+                server: ctx.cfg.name.to_string(),
+                reason: "the upstream rejected a fresh credential (HTTP 401)".into(),
+            });
+        }
+    }
+    if !response.status().is_success() {
+        return Err(ctx.protocol(format!(
+            "opening the event stream answered HTTP {}",
+            response.status()
+        )));
+    }
+    let mut bytes = response.bytes_stream();
+    let mut parser = SseParser::default();
+    let mut early = Vec::new();
+    let endpoint = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
+        while let Some(chunk) = bytes.next().await {
+            let chunk = chunk.map_err(|e| unreachable(ctx.cfg, describe(&e)))?;
+            for event in parser.push(&chunk) {
+                if event.event == "endpoint" {
+                    return Ok(event.data);
+                }
+                early.push(event);
+            }
+        }
+        Err(ctx.protocol("the event stream ended before naming its message endpoint"))
+    })
+    .await
+    .map_err(|_| ctx.protocol("the event stream did not name its message endpoint in time"))??;
+    let post_url = ctx
+        .cfg
+        .url
+        .join(endpoint.trim())
+        .map_err(|_| ctx.protocol("the message endpoint is not a URL"))?;
+    if post_url.origin() != ctx.cfg.url.origin() {
+        return Err(ctx.protocol(format!(
+            "the message endpoint {} is not on the server's own origin; refusing it",
+            post_url.origin().ascii_serialization()
+        )));
+    }
+    let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
+    let session = Arc::new(Session {
+        server: ctx.cfg.name.to_string(),
+        owner,
+        post_url,
+        waiters: Mutex::default(),
+        outbound: Mutex::new(Some(rx)),
+        stop: tokio_util::sync::CancellationToken::new(),
+    });
+    let id = crypto::random_id();
+    lock(&ctx.gw.legacy).insert(id.clone(), session.clone());
+    let (gw, reader_session, reader_id) = (ctx.gw.clone(), session.clone(), id.clone());
+    tokio::spawn(async move {
+        let deliver = |event: crate::health::sse::SseEvent| {
+            if event.event != "message" {
+                return;
+            }
+            let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
+                return;
+            };
+            let is_response = message.get("method").is_none()
+                && (message.get("result").is_some() || message.get("error").is_some());
+            if is_response {
+                let key = message["id"].to_string();
+                if let Some(waiter) = lock(&reader_session.waiters).remove(&key) {
+                    let _ = waiter.send(message);
+                }
+            } else {
+                let _ = tx.try_send(message);
+            }
+        };
+        for event in early {
+            deliver(event);
+        }
+        loop {
+            tokio::select! {
+                _ = reader_session.stop.cancelled() => break,
+                chunk = bytes.next() => match chunk {
+                    Some(Ok(chunk)) => parser.push(&chunk).into_iter().for_each(&deliver),
+                    _ => break,
+                },
+            }
+        }
+        lock(&gw.legacy).remove(&reader_id);
+        lock(&reader_session.waiters).clear();
+    });
+    Ok((id, session))
+}
+
+/// Relays one client message; a request waits for its answer on the event stream.
+async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
+    let message: Value = match serde_json::from_slice(ctx.body) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": format!("parse error: {e}")}}))).into_response(),
+    };
+    let waiter = (message.get("method").is_some()
+        && message.get("id").is_some_and(|id| !id.is_null()))
+    .then(|| {
+        let (tx, rx) = oneshot::channel();
+        lock(&session.waiters).insert(message["id"].to_string(), tx);
+        rx
+    });
+    let cred = match credential(ctx).await {
+        Ok(c) => c,
+        Err(e) => return ctx.fail(e),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    add_credential(&mut headers, &cred);
+    let post = ctx
+        .broker
+        .upstream()
+        .http()
+        .post(session.post_url.clone())
+        .headers(headers)
+        .body(ctx.body.clone());
+    match send(ctx, post).await {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => {
+            return ctx
+                .fail(ctx.protocol(format!("the message endpoint answered HTTP {}", r.status())))
+        }
+        Err(e) => return ctx.fail(e),
+    }
+    let session_header =
+        HeaderValue::from_str(session_id).unwrap_or(HeaderValue::from_static("invalid"));
+    let Some(rx) = waiter else {
+        return (StatusCode::ACCEPTED, [(MCP_SESSION_ID, session_header)]).into_response();
+    };
+    match tokio::time::timeout(HEADERS_TIMEOUT, rx).await {
+        Ok(Ok(answer)) => ([(MCP_SESSION_ID, session_header)], Json(answer)).into_response(),
+        Ok(Err(_)) => ctx
+            .fail(ctx.protocol("the upstream closed its event stream before answering; reconnect")),
+        Err(_) => ctx.fail(ctx.protocol("no answer on the event stream in time")),
+    }
+}
+
+/// The client's GET stream: server-initiated messages as `message` events.
+fn event_stream(rx: mpsc::Receiver<Value>) -> Response {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let message = rx.recv().await?;
+        Some((
+            Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {message}\n\n"))),
+            rx,
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    response
+}

@@ -211,17 +211,6 @@ impl Shots {
         }
     }
 
-    async fn element(&self, c: &Client, selector: &str, name: &str) {
-        if let Some(dir) = &self.0 {
-            let png = find(c, selector)
-                .await
-                .screenshot()
-                .await
-                .expect("element screenshot");
-            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-        }
-    }
-
     /// Opens the real tray menu (click on the icon at `MCP_AUTH_BROKER_TRAY_ICON`, "X Y"),
     /// expands the first server's submenu and captures the screen.
     fn tray_menu(&self, name: &str) {

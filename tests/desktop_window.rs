@@ -22,6 +22,10 @@ use serde_json::json;
 
 use support::{count, TestUpstream, UpstreamOptions};
 
+/// The app is single-instance: a second launch would hand over to the first and exit, so the
+/// tests of this file take turns.
+static ONE_APP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Generous: a cold WebKit start under Xvfb on 2 busy cores takes seconds.
 const UI_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -248,6 +252,7 @@ impl Shots {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb + tauri-driver; run by scripts/test.sh"]
 async fn window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out() {
+    let _one_app = ONE_APP.lock().await;
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
     // A second server that needs no auth, so the table and tray show more than one state.
     let open = TestUpstream::start(UpstreamOptions::default()).await;
@@ -422,4 +427,53 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
     })
     .await;
     wait_text(c, &format!("{row} .token"), "no token", |t| t == "none").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb + tauri-driver; run by scripts/test.sh"]
+async fn window_explains_a_busy_port_and_offers_nothing_else() {
+    let _one_app = ONE_APP.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let args = vec![
+        "--config".to_string(),
+        dir.path().join("config.json").display().to_string(),
+        "--data-dir".into(),
+        dir.path().join("data").display().to_string(),
+        "--port".into(),
+        port.to_string(),
+    ];
+    let driver = start_driver(dir.path());
+    let c = connect(&driver, &args).await;
+    let shown = AssertUnwindSafe(async {
+        find(&c, "body[data-ready='true']").await;
+        let text = wait_text(&c, "#start-error-text", "the start error", |t| {
+            !t.is_empty()
+        })
+        .await;
+        assert!(
+            text.contains(&format!("port {port}")) && text.contains("already in use"),
+            "{text}"
+        );
+        let main_hidden = c
+            .execute("return document.getElementById('main').hidden", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            main_hidden,
+            json!(true),
+            "no server views without a running core"
+        );
+    })
+    .catch_unwind()
+    .await;
+    let _ = c
+        .execute("document.getElementById('quit').click()", vec![])
+        .await;
+    let _ = c.close().await;
+    drop(busy);
+    if let Err(panic) = shown {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod login;
+pub mod probe;
 pub mod remote;
 pub mod serve;
 pub mod servers;
@@ -76,6 +77,8 @@ pub enum Command {
         #[command(subcommand)]
         command: keys::ApiKeyCommand,
     },
+    /// Discover an upstream's auth and classify its flow, with the evidence; saves nothing.
+    Probe(Box<probe::ProbeArgs>),
     /// List the configured servers and their client URLs.
     List,
     /// Add a server to the config.
@@ -147,6 +150,7 @@ pub fn run() -> ExitCode {
         Some(Command::Check { name }) => login::check(&paths, &name),
         Some(Command::Clients { command }) => keys::clients(&paths, command),
         Some(Command::ApiKey { command }) => keys::api_key(&paths, command),
+        Some(Command::Probe(args)) => probe::probe(&paths, *args),
         Some(Command::List) => servers::list(&paths),
         Some(Command::Add(args)) => servers::add(&paths, *args),
         Some(Command::Remove { name }) => servers::remove(&paths, &name),

@@ -56,6 +56,10 @@ async function loadStatus() {
   $("autostart").checked = st.autostart;
   $("gateway").textContent = st.base_url ? `Gateway ${st.base_url} · config ${st.config_path}` : "";
   $("add-server").disabled = !!st.start_error;
+  // Nothing else works without the core: show only the error.
+  document.querySelector(".tabs").hidden = !!st.start_error;
+  $("main").hidden = !!st.start_error;
+  if (st.start_error) $("tray-hint-box").hidden = true;
   return st;
 }
 

@@ -78,14 +78,18 @@ pub fn autostart_enabled(app: &AppHandle) -> bool {
     app.autolaunch().is_enabled().unwrap_or(false)
 }
 
+/// Stops the broker and exits: 0, or the start failure's exit code when the core never ran.
 pub fn quit(app: &AppHandle) {
-    if let Some(broker) = app
-        .try_state::<super::Shell>()
-        .and_then(|s| s.broker.clone())
-    {
-        broker.shutdown();
+    let mut code = 0;
+    if let Some(shell) = app.try_state::<super::Shell>() {
+        if let Some(broker) = &shell.broker {
+            broker.shutdown();
+        }
+        if let Some(failure) = &shell.start_error {
+            code = i32::from(failure.code);
+        }
     }
-    app.exit(0);
+    app.exit(code);
 }
 
 pub fn notify(app: &AppHandle, notice: &Notice) {

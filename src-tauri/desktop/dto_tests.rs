@@ -76,3 +76,36 @@ fn blank_fields_are_removed_and_none_auth_is_the_default() {
     assert_eq!(raw.auth_type, None);
     assert_eq!(raw.client_id, None);
 }
+
+#[test]
+fn local_clients_list_oauth_clients_and_api_keys_without_secrets() {
+    let clients = vec![ClientInfo {
+        client_id: "c1".into(),
+        client_name: None,
+        redirect_uris: vec!["http://127.0.0.1:5555/callback".into()],
+        created_at: 10,
+        last_used: Some(20),
+        approved_servers: vec!["acme".into()],
+    }];
+    let keys = vec![ApiKeyInfo {
+        id: "k1".into(),
+        name: "ci".into(),
+        server: None,
+        created_at: 30,
+    }];
+    let list = local_clients(clients, keys);
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        list[0].name,
+        "unnamed client (http://127.0.0.1:5555/callback)"
+    );
+    assert_eq!(
+        (list[0].kind.as_str(), list[0].last_used),
+        ("oauth", Some(20))
+    );
+    assert_eq!(list[0].servers, vec!["acme".to_string()]);
+    assert_eq!(
+        (list[1].kind.as_str(), list[1].servers.clone()),
+        ("api_key", vec!["all servers".to_string()])
+    );
+}

@@ -43,6 +43,8 @@ pub struct Shell {
     start_error: Option<StartFailure>,
     tray_hint: Option<String>,
     activity: Mutex<Activity>,
+    /// What the tray shows now, so unchanged state does not rebuild (and close) its menu.
+    tray_shown: Mutex<Option<model::TrayModel>>,
 }
 
 fn now() -> u64 {
@@ -158,6 +160,7 @@ fn setup(app: &AppHandle, paths: &Paths) {
         start_error,
         tray_hint,
         activity: Mutex::new(Activity::default()),
+        tray_shown: Mutex::new(None),
     });
     if let Some(broker) = broker {
         let model = tray_model(
@@ -165,8 +168,9 @@ fn setup(app: &AppHandle, paths: &Paths) {
             &broker.health().snapshot(),
             actions::autostart_enabled(app),
         );
-        if let Err(e) = tray::install(app, &model) {
-            tracing::warn!("no tray icon: {e}");
+        match tray::install(app, &model) {
+            Ok(_) => *app.state::<Shell>().tray_shown.lock().expect("tray lock") = Some(model),
+            Err(e) => tracing::warn!("no tray icon: {e}"),
         }
         spawn_watchers(app, &broker);
     }
@@ -189,16 +193,21 @@ pub(crate) fn refresh_ui(app: &AppHandle) {
     let _ = app.emit_to(MAIN_WINDOW, STATE_CHANGED, ());
 }
 
+/// Rebuilds the tray only when what it shows changed: replacing the menu closes it if open.
 pub(crate) fn refresh_tray(app: &AppHandle) {
-    if let Some(broker) = app.state::<Shell>().broker.clone() {
-        tray::update(
-            app,
-            tray_model(
-                &broker.config(),
-                &broker.health().snapshot(),
-                actions::autostart_enabled(app),
-            ),
-        );
+    let shell = app.state::<Shell>();
+    let Some(broker) = shell.broker.clone() else {
+        return;
+    };
+    let model = tray_model(
+        &broker.config(),
+        &broker.health().snapshot(),
+        actions::autostart_enabled(app),
+    );
+    let mut shown = shell.tray_shown.lock().expect("tray lock");
+    if shown.as_ref() != Some(&model) {
+        *shown = Some(model.clone());
+        tray::update(app, model);
     }
 }
 

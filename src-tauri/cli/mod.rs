@@ -1,6 +1,7 @@
 //! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
 //! `main` is a thin call into [`run`].
 
+pub mod connect;
 pub mod keys;
 pub mod login;
 pub mod remote;
@@ -76,6 +77,8 @@ pub enum Command {
         #[command(subcommand)]
         command: keys::ApiKeyCommand,
     },
+    /// Bridge a stdio MCP client to a server through the running broker (no browser).
+    Connect { name: String },
     /// List the configured servers and their client URLs.
     List,
     /// Add a server to the config.
@@ -147,6 +150,7 @@ pub fn run() -> ExitCode {
         Some(Command::Check { name }) => login::check(&paths, &name),
         Some(Command::Clients { command }) => keys::clients(&paths, command),
         Some(Command::ApiKey { command }) => keys::api_key(&paths, command),
+        Some(Command::Connect { name }) => connect::connect(&paths, &name),
         Some(Command::List) => servers::list(&paths),
         Some(Command::Add(args)) => servers::add(&paths, *args),
         Some(Command::Remove { name }) => servers::remove(&paths, &name),

@@ -210,3 +210,109 @@ async fn connect_to_an_unknown_server_exits_2_and_names_it() {
         text(&out)
     );
 }
+
+/// Lines the bridge writes on stdout, read on a thread of their own.
+fn stdout_lines(stdout: std::process::ChildStdout) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let v = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+            if tx.send(v).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+async fn next_line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Value {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the bridge wrote a line within 30 s")
+        .expect("the bridge's stdout is open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the OS keychain (Secret Service); run by scripts/test.sh"]
+async fn the_bridge_forwards_server_notifications_from_the_get_stream_and_closes_the_session_on_eof(
+) {
+    use std::io::Write;
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let server = format!("open{}", std::process::id());
+    let b = TestBroker::start(json!({"mcp_servers": {server.clone(): {"url": up.mcp_url}}})).await;
+    let mut child = Command::new(BIN)
+        .args(bridge_args(&b, &server))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = stdout_lines(child.stdout.take().unwrap());
+    let send = |stdin: &mut std::process::ChildStdin, v: Value| {
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    };
+
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "pipe", "version": "1"}}}),
+    );
+    let init = next_line(&mut lines).await;
+    assert_eq!(init["id"], 1, "{init}");
+    let version = init["result"]["protocolVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+
+    // The upstream counts a GET stream once it is subscribed to its changes; no event says so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while count(&up.state.counters.get_streams) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bridge opened the GET stream"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await; // polling interval, not synchronisation
+    }
+    up.notify_tools_changed();
+    let note = next_line(&mut lines).await;
+    assert_eq!(note["method"], "notifications/tools/list_changed", "{note}");
+
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    );
+    let list = next_line(&mut lines).await;
+    assert_eq!(list["id"], 2, "{list}");
+
+    drop(stdin);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let calls = up.recorder().to_path("/mcp");
+    assert!(
+        calls.iter().any(|r| r.method == "DELETE"),
+        "EOF closed the session upstream: {calls:?}"
+    );
+    let list_call = calls
+        .iter()
+        .rfind(|r| r.method == "POST")
+        .expect("tools/list reached the upstream");
+    assert_eq!(
+        list_call.header("mcp-protocol-version"),
+        Some(version.as_str())
+    );
+    KeyringStore.delete(&keychain_entry(&server)).unwrap();
+}

@@ -155,10 +155,11 @@ pub fn watch(
     let name = path.file_name().map(|n| n.to_os_string());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
-            if event
-                .paths
-                .iter()
-                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            if changes_content(&event.kind)
+                && event
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
             {
                 // A full channel means a reload is already pending: coalescing is the point.
                 let _ = tx.try_send(());
@@ -176,4 +177,49 @@ pub fn watch(
             message: e.to_string(),
         })?;
     Ok((watcher, rx))
+}
+
+/// True for events that can change what the file says. Opening or reading it (which every
+/// reload does) is not one: reacting to those would make each reload trigger the next.
+pub fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    match kind {
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
+            true
+        }
+        EventKind::Access(_) | EventKind::Other => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode};
+    use notify::EventKind;
+
+    use super::changes_content;
+
+    #[test]
+    fn reading_the_file_is_not_a_change_but_writing_renaming_and_removing_are() {
+        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Read)));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(changes_content(&EventKind::Create(CreateKind::File)));
+        assert!(changes_content(&EventKind::Remove(
+            notify::event::RemoveKind::File
+        )));
+    }
 }

@@ -290,3 +290,36 @@ fn names_are_sanitised_to_the_url_safe_rule_or_refused() {
     assert_eq!(sanitize("__x__").unwrap(), "x");
     assert!(sanitize("日本").is_err());
 }
+
+#[test]
+fn import_from_claude_without_a_path_reads_claude_json_in_home_and_mcp_json_is_detected() {
+    let d = Dir::new();
+    d.write(".claude.json", CLAUDE);
+    let out = d.import(&["--from", "claude"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(d.servers().get("linear").is_some());
+
+    let d = Dir::new();
+    let project = d.write(
+        "app/.mcp.json",
+        r#"{"mcpServers": {"notion": {"type": "http", "url": "https://mcp.notion.test/mcp"}}}"#,
+    );
+    let out = d.import(&[p(&project)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        d.servers(),
+        json!({"notion": {"url": "https://mcp.notion.test/mcp"}})
+    );
+}
+
+#[test]
+fn import_without_from_or_path_says_what_to_pass() {
+    let d = Dir::new();
+    let out = d.import(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("import --from claude|cursor|vscode|litellm [PATH]"),
+        "{}",
+        text(&out)
+    );
+}

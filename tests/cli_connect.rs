@@ -295,6 +295,11 @@ async fn the_bridge_forwards_server_notifications_from_the_get_stream_and_closes
     );
     let list = next_line(&mut lines).await;
     assert_eq!(list["id"], 2, "{list}");
+    assert_eq!(
+        count(&up.state.counters.notifications),
+        1,
+        "the client's notification went upstream before tools/list"
+    );
 
     drop(stdin);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())

@@ -307,10 +307,10 @@ impl Bridge {
         let text = resp.text().await.unwrap_or_default();
         match serde_json::from_str::<Value>(&text) {
             Ok(v) if v.get("jsonrpc").is_some() || v.is_array() => {
+                self.emit(v.clone());
                 if is_initialize {
                     self.after_initialize(std::slice::from_ref(&v));
                 }
-                self.emit(v);
                 Ok(())
             }
             _ if status.is_success() => Ok(()),

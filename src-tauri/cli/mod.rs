@@ -2,6 +2,7 @@
 //! `main` is a thin call into [`run`].
 
 pub mod connect;
+pub mod import;
 pub mod keys;
 pub mod login;
 pub mod probe;
@@ -82,6 +83,8 @@ pub enum Command {
     Probe(Box<probe::ProbeArgs>),
     /// Bridge a stdio MCP client to a server through the running broker (no browser).
     Connect { name: String },
+    /// Import remote servers from Claude Code, Cursor, VS Code or LiteLLM config files.
+    Import(import::ImportArgs),
     /// List the configured servers and their client URLs.
     List,
     /// Add a server to the config.
@@ -155,6 +158,7 @@ pub fn run() -> ExitCode {
         Some(Command::ApiKey { command }) => keys::api_key(&paths, command),
         Some(Command::Probe(args)) => probe::probe(&paths, *args),
         Some(Command::Connect { name }) => connect::connect(&paths, &name),
+        Some(Command::Import(args)) => import::import(&paths, args),
         Some(Command::List) => servers::list(&paths),
         Some(Command::Add(args)) => servers::add(&paths, *args),
         Some(Command::Remove { name }) => servers::remove(&paths, &name),

@@ -1,0 +1,210 @@
+//! `import`: adds the remote MCP servers of Claude Code, Cursor, VS Code or a LiteLLM config to
+//! the broker's config, and (`--rewrite`) points that client at the broker, after a backup.
+//! Parsing is pure and lives in [`parse`]; this file does the reading, writing and reporting.
+
+pub mod parse;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use self::parse::{Found, Plan, Skipped, Source};
+use super::servers::fail;
+use super::{exit, Paths};
+use crate::config::file;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The client that wrote the file: claude, cursor, vscode or litellm (guessed if omitted).
+    #[arg(long = "from", value_name = "CLIENT")]
+    pub from: Option<String>,
+    /// The client's config file (default: the client's usual place; required for litellm).
+    pub path: Option<PathBuf>,
+    /// Show what would be imported; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Point the client's file at the broker afterwards (a backup `<file>.bak-<time>` is kept).
+    #[arg(long)]
+    pub rewrite: bool,
+}
+
+fn default_path(source: Source) -> Result<PathBuf, String> {
+    let home =
+        || dirs::home_dir().ok_or_else(|| "no home directory; pass the file's path".to_string());
+    match source {
+        Source::Claude => Ok(home()?.join(".claude.json")),
+        Source::Cursor => Ok(home()?.join(".cursor/mcp.json")),
+        Source::Vscode => Ok(PathBuf::from(".vscode/mcp.json")),
+        Source::Litellm => Err("pass the path of the LiteLLM config (JSON), e.g. `mcp-auth-broker import --from litellm litellm.json`".into()),
+    }
+}
+
+pub fn import(paths: &Paths, args: ImportArgs) -> ExitCode {
+    match run(paths, &args) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => fail(exit::USAGE, format!("{e}; nothing was written")),
+    }
+}
+
+fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
+    let from = args.from.as_deref().map(Source::parse).transpose()?;
+    let path = match (&args.path, from) {
+        (Some(p), _) => p.clone(),
+        (None, Some(source)) => default_path(source)?,
+        (None, None) => return Err("say what to import: `mcp-auth-broker import --from claude|cursor|vscode|litellm [PATH]`".into()),
+    };
+    let shown = path.display().to_string();
+    if matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    ) {
+        return Err(format!("{shown} is YAML, which import does not read; convert it to JSON first, e.g. `yq -o=json . {shown} > litellm.json` or `python3 -c 'import sys,yaml,json; json.dump(yaml.safe_load(sys.stdin), sys.stdout)' < {shown} > litellm.json`, then import litellm.json"));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let source = match from {
+        Some(s) => s,
+        None => {
+            let doc = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            Source::detect(name, &doc)
+                .ok_or_else(|| format!("cannot tell which client wrote {shown}; pass --from claude|cursor|vscode|litellm"))?
+        }
+    };
+    let loaded = file::read(&paths.config).map_err(|e| e.to_string())?;
+    let port = paths.port(loaded.validated.config.port);
+    let plan = parse::parse(source, &text, port).map_err(|e| format!("{shown}: {e}"))?;
+    let mut raw = loaded.raw;
+    let (mut plan, already) = against_config(plan, &raw.mcp_servers);
+    report(&plan, &shown);
+    if args.dry_run {
+        println!("Dry run: nothing was written.");
+        return Ok(());
+    }
+    for f in &plan.found {
+        raw.mcp_servers.insert(f.name.clone(), f.entry.clone());
+    }
+    if !plan.found.is_empty() {
+        file::write(&paths.config, &raw).map_err(|e| e.to_string())?;
+        println!(
+            "Wrote {} server(s) to {}.",
+            plan.found.len(),
+            paths.config.display()
+        );
+    }
+    if args.rewrite {
+        plan.found.extend(already);
+        rewrite(source, &path, &text, &plan.found, port)?;
+    } else if !plan.found.is_empty() {
+        println!("Next: sign in with `mcp-auth-broker login NAME` where needed, and point the client at the broker (`--rewrite`, or `mcp-auth-broker client-config NAME --for claude`).");
+    }
+    Ok(())
+}
+
+/// Drops entries the broker already has; returns those with the same URL separately (they can
+/// still be rewritten).
+fn against_config(
+    plan: Plan,
+    existing: &std::collections::BTreeMap<String, crate::config::raw::RawServer>,
+) -> (Plan, Vec<Found>) {
+    let mut out = Plan {
+        found: vec![],
+        skipped: plan.skipped,
+    };
+    let mut already = vec![];
+    for f in plan.found {
+        if let Some((name, _)) = existing.iter().find(|(_, s)| s.url == f.entry.url) {
+            out.skipped.push(Skipped {
+                name: f.source_name.clone(),
+                reason: format!("already in the broker's config as \"{name}\""),
+            });
+            already.push(Found {
+                name: name.clone(),
+                ..f
+            });
+        } else if existing.contains_key(&f.name) {
+            out.skipped.push(Skipped {
+                name: f.source_name,
+                reason: format!("the broker already has a server named \"{}\" with another URL; rename one of them", f.name),
+            });
+        } else {
+            out.found.push(f);
+        }
+    }
+    (out, already)
+}
+
+fn report(plan: &Plan, shown: &str) {
+    println!("From {shown}:");
+    if plan.found.is_empty() {
+        println!("  nothing to import");
+    }
+    for f in &plan.found {
+        println!(
+            "  import  {} <- \"{}\" ({})",
+            f.name,
+            f.source_name,
+            f.entry.url.as_deref().unwrap_or("")
+        );
+        for note in &f.notes {
+            println!("          note: {note}");
+        }
+    }
+    for s in &plan.skipped {
+        println!("  skip    \"{}\": {}", s.name, s.reason);
+    }
+}
+
+fn rewrite(
+    source: Source,
+    path: &Path,
+    text: &str,
+    found: &[Found],
+    port: u16,
+) -> Result<(), String> {
+    if found.is_empty() {
+        println!("Nothing to rewrite in {}.", path.display());
+        return Ok(());
+    }
+    let urls: Vec<_> = found
+        .iter()
+        .map(|f| {
+            (
+                f.location.clone(),
+                format!("http://127.0.0.1:{port}/{}/mcp", f.name),
+            )
+        })
+        .collect();
+    let new_text = parse::rewrite(source, text, &urls)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(format!(".bak-{now}"));
+    let backup = PathBuf::from(backup);
+    std::fs::copy(path, &backup).map_err(|e| {
+        format!(
+            "cannot back up {} to {}: {e}",
+            path.display(),
+            backup.display()
+        )
+    })?;
+    let tmp = path.with_extension("import-tmp");
+    std::fs::write(&tmp, new_text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!(
+                "cannot rewrite {} (the broker's config was written; the backup is {}): {e}",
+                path.display(),
+                backup.display()
+            )
+        })?;
+    println!(
+        "Rewrote {} to use the broker ({} server(s)); backup: {}",
+        path.display(),
+        urls.len(),
+        backup.display()
+    );
+    Ok(())
+}

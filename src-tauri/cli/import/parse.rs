@@ -1,0 +1,352 @@
+//! Pure parsing for `import`: another client's MCP config text in, the broker entries to add
+//! (and what was skipped, with reasons) out. No I/O here, so every case is unit-testable.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::config::raw::RawServer;
+use crate::config::ServerName;
+use crate::secret::SecretRef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Claude,
+    Cursor,
+    Vscode,
+    Litellm,
+}
+
+impl Source {
+    pub fn parse(text: &str) -> Result<Source, String> {
+        match text {
+            "claude" => Ok(Source::Claude),
+            "cursor" => Ok(Source::Cursor),
+            "vscode" => Ok(Source::Vscode),
+            "litellm" => Ok(Source::Litellm),
+            other => Err(format!(
+                "--from {other} is not known; use claude, cursor, vscode or litellm"
+            )),
+        }
+    }
+
+    /// Guesses the client from the file name and its top-level keys.
+    pub fn detect(file_name: &str, doc: &Value) -> Option<Source> {
+        if file_name.ends_with(".claude.json") || file_name.ends_with(".mcp.json") {
+            return Some(Source::Claude);
+        }
+        if doc.get("mcp_servers").is_some() {
+            Some(Source::Litellm)
+        } else if doc.get("servers").is_some() {
+            Some(Source::Vscode)
+        } else if doc.get("mcpServers").is_some() {
+            Some(Source::Cursor)
+        } else {
+            None
+        }
+    }
+}
+
+/// One entry to add to the broker's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The name in the client's file.
+    pub source_name: String,
+    /// The broker's (URL-safe) name.
+    pub name: String,
+    pub entry: RawServer,
+    /// Keys leading to the entry in the client's file (for `--rewrite`).
+    pub location: Vec<String>,
+    /// What was left out of the entry (literal secrets) and what to do instead.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub found: Vec<Found>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Parses a client's config file. `port` is the broker's, to recognise entries already
+/// pointing at it.
+pub fn parse(source: Source, text: &str, port: u16) -> Result<Plan, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "not valid JSON at line {}, column {}: {e} (comments and trailing commas are not supported; remove them)",
+            e.line(),
+            e.column()
+        )
+    })?;
+    if !doc.is_object() {
+        return Err("expected a JSON object at the top level".into());
+    }
+    let mut plan = Plan::default();
+    let blocks: Vec<(Vec<String>, &Value)> = match source {
+        Source::Claude => {
+            let mut b = vec![];
+            if let Some(v) = doc.get("mcpServers") {
+                b.push((vec!["mcpServers".to_string()], v));
+            }
+            for (project, p) in doc["projects"].as_object().into_iter().flatten() {
+                if let Some(v) = p.get("mcpServers") {
+                    b.push((
+                        vec!["projects".into(), project.clone(), "mcpServers".into()],
+                        v,
+                    ));
+                }
+            }
+            b
+        }
+        Source::Cursor => key_block(&doc, "mcpServers"),
+        Source::Vscode => key_block(&doc, "servers"),
+        Source::Litellm => key_block(&doc, "mcp_servers"),
+    };
+    if blocks.is_empty() {
+        let key = match source {
+            Source::Claude | Source::Cursor => "\"mcpServers\"",
+            Source::Vscode => "\"servers\"",
+            Source::Litellm => "\"mcp_servers\"",
+        };
+        return Err(format!(
+            "no {key} object found; is this the right file for --from?"
+        ));
+    }
+    for (location, block) in blocks {
+        let Some(entries) = block.as_object() else {
+            return Err(format!("\"{}\" must be an object", location.join(".")));
+        };
+        for (name, raw) in entries {
+            let mut loc = location.clone();
+            loc.push(name.clone());
+            match entry(source, raw, port) {
+                Ok((entry, notes)) => add(&mut plan, name, entry, loc, notes),
+                Err(reason) => plan.skipped.push(Skipped {
+                    name: name.clone(),
+                    reason,
+                }),
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn key_block<'a>(doc: &'a Value, key: &str) -> Vec<(Vec<String>, &'a Value)> {
+    doc.get(key)
+        .map(|v| vec![(vec![key.to_string()], v)])
+        .unwrap_or_default()
+}
+
+/// Adds a found entry under a sanitised, unique name; the same URL twice is one entry.
+fn add(plan: &mut Plan, source_name: &str, entry: RawServer, loc: Vec<String>, notes: Vec<String>) {
+    let base = match sanitize(source_name) {
+        Ok(n) => n,
+        Err(reason) => {
+            plan.skipped.push(Skipped {
+                name: source_name.into(),
+                reason,
+            });
+            return;
+        }
+    };
+    if let Some(same) = plan.found.iter().find(|f| f.entry.url == entry.url) {
+        let reason = format!("same URL as \"{}\", imported once", same.source_name);
+        plan.skipped.push(Skipped {
+            name: source_name.into(),
+            reason,
+        });
+        return;
+    }
+    let mut name = base.clone();
+    let mut n = 2;
+    while plan.found.iter().any(|f| f.name == name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    plan.found.push(Found {
+        source_name: source_name.into(),
+        name,
+        entry,
+        location: loc,
+        notes,
+    });
+}
+
+/// The URL-safe broker name for a client's server name (`config::ServerName` rules).
+pub fn sanitize(name: &str) -> Result<String, String> {
+    let mut out = String::new();
+    for c in name.trim().chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut out = out.trim_matches(['-', '_']).to_string();
+    out.truncate(ServerName::MAX_LEN);
+    match ServerName::parse(&out) {
+        Ok(n) => Ok(n.as_str().to_string()),
+        Err(_) if !out.is_empty() => ServerName::parse(&format!("{out}-server"))
+            .map(|n| n.as_str().to_string())
+            .map_err(|e| format!("no usable name (\"{out}\" {e})")),
+        Err(e) => Err(format!(
+            "no usable name: the name {e}; rename it in the client's file"
+        )),
+    }
+}
+
+/// One client entry → a broker entry and notes, or why it was skipped.
+fn entry(source: Source, raw: &Value, port: u16) -> Result<(RawServer, Vec<String>), String> {
+    let Some(obj) = raw.as_object() else {
+        return Err("the entry is not a JSON object".into());
+    };
+    let kind = obj
+        .get("type")
+        .or(obj.get("transport"))
+        .and_then(Value::as_str);
+    if let Some(cmd) = obj.get("command").and_then(Value::as_str) {
+        return Err(format!("a stdio server (runs `{cmd}`): only remote (http/sse url) servers can go through the broker"));
+    }
+    if kind == Some("stdio") {
+        return Err(
+            "a stdio server: only remote (http/sse url) servers can go through the broker".into(),
+        );
+    }
+    let Some(url) = obj
+        .get("url")
+        .or(obj.get("serverUrl"))
+        .and_then(Value::as_str)
+    else {
+        return Err("no \"url\": nothing to import".into());
+    };
+    if points_at_broker(url, port) {
+        return Err("already goes through the broker".into());
+    }
+    let transport = match kind {
+        None | Some("http" | "streamable-http" | "streamable_http" | "streamableHttp") => None,
+        Some("sse") => Some("sse".to_string()),
+        Some(other) => {
+            return Err(format!(
+                "transport \"{other}\" is not supported (only http and sse)"
+            ))
+        }
+    };
+    let mut notes = vec![];
+    let mut server = if source == Source::Litellm {
+        let mut s: RawServer = serde_json::from_value(raw.clone())
+            .map_err(|e| format!("not a LiteLLM server entry: {e}"))?;
+        s.unknown.clear();
+        for (field, value) in [
+            ("auth_value", &mut s.auth_value),
+            ("client_secret", &mut s.client_secret),
+        ] {
+            if value
+                .as_deref()
+                .is_some_and(|v| SecretRef::parse(v).is_none())
+            {
+                *value = None;
+                notes.push(format!("{field} holds a literal secret and was not copied; set it to \"os.environ/VAR\" in the broker's config"));
+            }
+        }
+        s
+    } else {
+        RawServer::default()
+    };
+    server.url = Some(url.to_string());
+    server.transport = server.transport.or(transport);
+    let headers = obj.get("headers").and_then(Value::as_object).cloned();
+    server.headers = None;
+    if let Some(h) = headers {
+        headers_into(&h, &mut server, &mut notes);
+    }
+    Ok((server, notes))
+}
+
+fn points_at_broker(url: &str, port: u16) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        matches!(u.host_str(), Some("127.0.0.1" | "localhost")) && u.port() == Some(port)
+    })
+}
+
+/// `${VAR}`, `${env:VAR}` or `os.environ/VAR` → `os.environ/VAR`.
+fn env_ref(value: &str) -> Option<String> {
+    if SecretRef::parse(value).is_some() {
+        return Some(value.to_string());
+    }
+    let inner = value.strip_prefix("${")?.strip_suffix('}')?;
+    let var = inner.strip_prefix("env:").unwrap_or(inner);
+    let ok = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then(|| format!("{}{var}", SecretRef::ENV_PREFIX))
+}
+
+/// Copies headers: environment references become `os.environ/VAR`, `Authorization: Bearer
+/// ${VAR}` becomes a bearer-token credential, literal secrets are left out with a note.
+fn headers_into(headers: &Map<String, Value>, server: &mut RawServer, notes: &mut Vec<String>) {
+    let mut out = BTreeMap::new();
+    for (name, value) in headers {
+        let Some(value) = value.as_str() else {
+            notes.push(format!("header {name} is not a string and was not copied"));
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        if lower == "authorization" {
+            let token = value.strip_prefix("Bearer ").unwrap_or(value);
+            if let (Some(r), true) = (env_ref(token), value.starts_with("Bearer ")) {
+                server.auth_type = Some("bearer_token".into());
+                server.auth_value = Some(r);
+                continue;
+            }
+        }
+        if let Some(r) = env_ref(value) {
+            out.insert(name.clone(), r);
+            continue;
+        }
+        let sensitive = [
+            "authorization",
+            "token",
+            "key",
+            "secret",
+            "cookie",
+            "password",
+        ]
+        .iter()
+        .any(|s| lower.contains(s));
+        if sensitive || value.contains("${") {
+            notes.push(format!("header {name} holds a literal secret (or a variable the broker cannot read) and was not copied; add it to the broker's config as \"os.environ/VAR\""));
+        } else {
+            out.insert(name.clone(), value.to_string());
+        }
+    }
+    server.headers = (!out.is_empty()).then_some(out);
+}
+
+/// The client's file with each imported entry pointed at the broker (`urls`: location → URL).
+pub fn rewrite(
+    source: Source,
+    text: &str,
+    urls: &[(Vec<String>, String)],
+) -> Result<String, String> {
+    let mut doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    for (location, url) in urls {
+        let mut at = &mut doc;
+        for key in location {
+            at = at
+                .get_mut(key)
+                .ok_or_else(|| format!("{} vanished from the file", location.join(".")))?;
+        }
+        *at = match source {
+            Source::Claude | Source::Vscode => serde_json::json!({"type": "http", "url": url}),
+            Source::Cursor => serde_json::json!({"url": url}),
+            Source::Litellm => serde_json::json!({"url": url, "transport": "http"}),
+        };
+    }
+    let mut out = serde_json::to_string_pretty(&doc).expect("JSON serialises");
+    out.push('\n');
+    Ok(out)
+}

@@ -1,0 +1,325 @@
+//! `import`: sample config files of Claude Code, Cursor, VS Code and LiteLLM through the real
+//! binary (what is written, what is reported, what is refused), and the pure parser.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use mcp_auth_broker::cli::import::parse::{parse, sanitize, Source};
+use serde_json::{json, Value};
+
+const PORT: u16 = 47999;
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        Dir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("broker/config.json")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn import(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_mcp-auth-broker"))
+            .arg("import")
+            .args(args)
+            .arg("--config")
+            .arg(self.config())
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .arg("--port")
+            .arg(PORT.to_string())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn servers(&self) -> Value {
+        let text = std::fs::read_to_string(self.config()).expect("the broker config was written");
+        serde_json::from_str::<Value>(&text).unwrap()["mcp_servers"].clone()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+const CLAUDE: &str = r#"{
+  "numStartups": 3,
+  "mcpServers": {
+    "Linear": {"type": "http", "url": "https://mcp.linear.app/mcp"},
+    "files": {"type": "stdio", "command": "npx", "args": ["-y", "server-files"]}
+  },
+  "projects": {
+    "/home/me/app": {"mcpServers": {
+      "sentry": {"type": "sse", "url": "https://mcp.sentry.dev/sse"},
+      "linear-again": {"type": "http", "url": "https://mcp.linear.app/mcp"}
+    }}
+  }
+}"#;
+
+#[test]
+fn claude_import_takes_remote_servers_from_top_level_and_projects_and_skips_stdio_ones() {
+    let d = Dir::new();
+    let src = d.write(".claude.json", CLAUDE);
+    let out = d.import(&[p(&src)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        d.servers(),
+        json!({
+            "linear": {"url": "https://mcp.linear.app/mcp"},
+            "sentry": {"url": "https://mcp.sentry.dev/sse", "transport": "sse"}
+        })
+    );
+    let t = text(&out);
+    assert!(t.contains("\"files\": a stdio server (runs `npx`)"), "{t}");
+    assert!(
+        t.contains("\"linear-again\": same URL as \"Linear\""),
+        "{t}"
+    );
+}
+
+#[test]
+fn cursor_literal_secrets_in_headers_are_reported_and_never_written() {
+    let d = Dir::new();
+    let src = d.write(
+        ".cursor/mcp.json",
+        r#"{"mcpServers": {
+          "acme": {"url": "https://mcp.acme.test/mcp", "headers": {"Authorization": "Bearer sk-live-123", "X-Tenant": "acme"}},
+          "beta": {"url": "https://mcp.beta.test/mcp", "headers": {"Authorization": "Bearer ${env:BETA_TOKEN}", "X-Api-Key": "${BETA_KEY}"}}
+        }}"#,
+    );
+    let out = d.import(&["--from", "cursor", p(&src)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        d.servers(),
+        json!({
+            "acme": {"url": "https://mcp.acme.test/mcp", "headers": {"X-Tenant": "acme"}},
+            "beta": {"url": "https://mcp.beta.test/mcp", "auth_type": "bearer_token",
+                     "auth_value": "os.environ/BETA_TOKEN", "headers": {"X-Api-Key": "os.environ/BETA_KEY"}}
+        })
+    );
+    let written = std::fs::read_to_string(d.config()).unwrap();
+    assert!(!written.contains("sk-live-123"), "{written}");
+    assert!(
+        text(&out).contains("header Authorization holds a literal secret"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn vscode_servers_import_with_url_safe_names_and_rewrite_points_vscode_at_the_broker() {
+    let d = Dir::new();
+    let original = r#"{"servers": {
+      "My GitHub!": {"type": "http", "url": "https://api.githubcopilot.test/mcp/"},
+      "local": {"type": "stdio", "command": "node", "args": ["x.js"]}
+    }}"#;
+    let src = d.write(".vscode/mcp.json", original);
+    let out = d.import(&[p(&src), "--rewrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        d.servers(),
+        json!({"my-github": {"url": "https://api.githubcopilot.test/mcp/"}})
+    );
+    let rewritten: Value = serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    assert_eq!(
+        rewritten["servers"]["My GitHub!"],
+        json!({"type": "http", "url": format!("http://127.0.0.1:{PORT}/my-github/mcp")})
+    );
+    assert_eq!(
+        rewritten["servers"]["local"]["command"], "node",
+        "stdio entries are left alone"
+    );
+    let backups: Vec<_> = std::fs::read_dir(src.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().contains("mcp.json.bak-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), original);
+}
+
+#[test]
+fn litellm_json_imports_its_fields_without_literal_secrets_and_yaml_is_refused_with_how_to_convert()
+{
+    let d = Dir::new();
+    let src = d.write(
+        "litellm.json",
+        r#"{"model_list": [], "mcp_servers": {
+          "zapier": {"url": "https://mcp.zapier.test/mcp", "transport": "http", "auth_type": "bearer_token", "auth_value": "os.environ/ZAPIER"},
+          "m2m": {"url": "https://mcp.m2m.test/mcp", "auth_type": "oauth2", "client_id": "c1", "client_secret": "literal-secret", "token_url": "https://auth.m2m.test/token", "description": "kept out"}
+        }}"#,
+    );
+    let out = d.import(&["--from", "litellm", p(&src)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let servers = d.servers();
+    assert_eq!(servers["zapier"]["auth_value"], "os.environ/ZAPIER");
+    assert_eq!(servers["m2m"]["client_id"], "c1");
+    assert!(servers["m2m"].get("client_secret").is_none(), "{servers}");
+    assert!(servers["m2m"].get("description").is_none(), "{servers}");
+    assert!(text(&out).contains("client_secret holds a literal secret"));
+
+    let d = Dir::new();
+    let yaml = d.write(
+        "litellm.yaml",
+        "mcp_servers:\n  a:\n    url: https://a.test/mcp\n",
+    );
+    let out = d.import(&["--from", "litellm", p(&yaml)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is YAML, which import does not read; convert it to JSON first"),
+        "{}",
+        text(&out)
+    );
+    assert!(!d.config().exists(), "nothing written");
+}
+
+#[test]
+fn malformed_files_of_every_client_are_errors_naming_the_problem_and_write_nothing() {
+    let cases = [
+        (
+            "claude",
+            ".claude.json",
+            "{\"mcpServers\": {\"a\": ",
+            "not valid JSON at line 1",
+        ),
+        (
+            "cursor",
+            "mcp.json",
+            "{\"mcpServers\": [1, 2]}",
+            "\"mcpServers\" must be an object",
+        ),
+        (
+            "vscode",
+            "mcp.json",
+            "{\n  // a comment\n  \"servers\": {}\n}",
+            "not valid JSON at line 2",
+        ),
+        (
+            "vscode",
+            "mcp.json",
+            "{\"mcpServers\": {}}",
+            "no \"servers\" object found",
+        ),
+        (
+            "litellm",
+            "litellm.json",
+            "[1]",
+            "expected a JSON object at the top level",
+        ),
+    ];
+    for (client, file, body, expected) in cases {
+        let d = Dir::new();
+        let src = d.write(file, body);
+        let out = d.import(&["--from", client, p(&src)]);
+        assert_eq!(out.status.code(), Some(2), "{client}: {}", text(&out));
+        let t = text(&out);
+        assert!(
+            t.contains(expected) && t.contains("nothing was written"),
+            "{client}: {t}"
+        );
+        assert!(!d.config().exists(), "{client}: nothing written");
+    }
+}
+
+#[test]
+fn dry_run_reports_the_plan_and_writes_nothing() {
+    let d = Dir::new();
+    let src = d.write(".claude.json", CLAUDE);
+    let out = d.import(&[p(&src), "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("import  linear <- \"Linear\""),
+        "{}",
+        text(&out)
+    );
+    assert!(!d.config().exists());
+    assert_eq!(std::fs::read_to_string(&src).unwrap(), CLAUDE);
+}
+
+#[test]
+fn importing_twice_adds_nothing_the_second_time() {
+    let d = Dir::new();
+    let src = d.write(".claude.json", CLAUDE);
+    assert_eq!(d.import(&[p(&src)]).status.code(), Some(0));
+    let before = std::fs::read_to_string(d.config()).unwrap();
+    let out = d.import(&[p(&src)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("already in the broker's config as \"linear\""));
+    assert_eq!(std::fs::read_to_string(d.config()).unwrap(), before);
+}
+
+#[test]
+fn entries_already_pointing_at_the_broker_are_skipped() {
+    let text = format!(r#"{{"mcpServers": {{"x": {{"url": "http://127.0.0.1:{PORT}/x/mcp"}}}}}}"#);
+    let plan = parse(Source::Cursor, &text, PORT).unwrap();
+    assert!(plan.found.is_empty());
+    assert_eq!(plan.skipped[0].reason, "already goes through the broker");
+}
+
+#[test]
+fn names_are_sanitised_to_the_url_safe_rule_or_refused() {
+    assert_eq!(sanitize("My Server (prod)").unwrap(), "my-server-prod");
+    assert_eq!(
+        sanitize("api").unwrap(),
+        "api-server",
+        "reserved names get a suffix"
+    );
+    assert_eq!(sanitize("__x__").unwrap(), "x");
+    assert!(sanitize("日本").is_err());
+}
+
+#[test]
+fn import_from_claude_without_a_path_reads_claude_json_in_home_and_mcp_json_is_detected() {
+    let d = Dir::new();
+    d.write(".claude.json", CLAUDE);
+    let out = d.import(&["--from", "claude"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(d.servers().get("linear").is_some());
+
+    let d = Dir::new();
+    let project = d.write(
+        "app/.mcp.json",
+        r#"{"mcpServers": {"notion": {"type": "http", "url": "https://mcp.notion.test/mcp"}}}"#,
+    );
+    let out = d.import(&[p(&project)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        d.servers(),
+        json!({"notion": {"url": "https://mcp.notion.test/mcp"}})
+    );
+}
+
+#[test]
+fn import_without_from_or_path_says_what_to_pass() {
+    let d = Dir::new();
+    let out = d.import(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("import --from claude|cursor|vscode|litellm [PATH]"),
+        "{}",
+        text(&out)
+    );
+}

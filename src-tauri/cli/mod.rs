@@ -1,6 +1,7 @@
 //! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
 //! `main` is a thin call into [`run`].
 
+pub mod connect;
 pub mod keys;
 pub mod login;
 pub mod probe;
@@ -79,6 +80,8 @@ pub enum Command {
     },
     /// Discover an upstream's auth and classify its flow, with the evidence; saves nothing.
     Probe(Box<probe::ProbeArgs>),
+    /// Bridge a stdio MCP client to a server through the running broker (no browser).
+    Connect { name: String },
     /// List the configured servers and their client URLs.
     List,
     /// Add a server to the config.
@@ -151,6 +154,7 @@ pub fn run() -> ExitCode {
         Some(Command::Clients { command }) => keys::clients(&paths, command),
         Some(Command::ApiKey { command }) => keys::api_key(&paths, command),
         Some(Command::Probe(args)) => probe::probe(&paths, *args),
+        Some(Command::Connect { name }) => connect::connect(&paths, &name),
         Some(Command::List) => servers::list(&paths),
         Some(Command::Add(args)) => servers::add(&paths, *args),
         Some(Command::Remove { name }) => servers::remove(&paths, &name),

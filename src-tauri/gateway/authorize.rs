@@ -46,7 +46,10 @@ pub struct AuthorizeParams {
 }
 
 /// The server a `resource` parameter names: `Ok(None)` for the gateway root (no server named).
-fn server_from_resource(broker: &Broker, resource: &str) -> Result<Option<String>, String> {
+pub(super) fn server_from_resource(
+    broker: &Broker,
+    resource: &str,
+) -> Result<Option<String>, String> {
     let bad = || {
         format!("resource \"{resource}\" is not one of this broker's servers (expected http://127.0.0.1:{}/SERVER/mcp)", broker.settings().port)
     };

@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::json;
-use url::Url;
 
+use super::authorize::server_from_resource;
 use super::error::GatewayError;
 use crate::broker::{Broker, Event};
 use crate::issuer::{unix_now, TokenError, TokenSet};
@@ -100,25 +100,10 @@ fn resource_server(
     broker: &Broker,
     resource: Option<&str>,
 ) -> Result<Option<String>, GatewayError> {
-    let Some(resource) = resource else {
-        return Ok(None);
-    };
-    let invalid = || {
-        oauth(TokenError::InvalidTarget(format!(
-            "resource \"{resource}\" is not one of this broker's servers"
-        )))
-    };
-    let url = Url::parse(resource).map_err(|_| invalid())?;
-    let path = url.path().trim_end_matches('/');
-    if path.is_empty() {
-        return Ok(None);
+    match resource {
+        None => Ok(None),
+        Some(r) => server_from_resource(broker, r).map_err(|e| oauth(TokenError::InvalidTarget(e))),
     }
-    let server = path
-        .strip_prefix('/')
-        .and_then(|p| p.strip_suffix("/mcp"))
-        .ok_or_else(invalid)?;
-    broker.config().server(server).ok_or_else(invalid)?;
-    Ok(Some(server.to_string()))
 }
 
 fn no_store(mut response: Response) -> Response {

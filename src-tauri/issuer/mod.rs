@@ -87,8 +87,13 @@ pub struct Issuer {
     issuer: Url,
     /// Where the state is persisted.
     path: PathBuf,
-    /// One lock over all bookkeeping; held only for in-memory work and the small atomic write.
-    state: Mutex<State>,
+    /// One lock over all bookkeeping, held only for in-memory work (never across file I/O, so
+    /// proxied requests checking tokens never wait for a disk write), with the generation of
+    /// the state it guards.
+    state: Mutex<(State, u64)>,
+    /// Serialises file writes; holds the generation last written, so an older snapshot never
+    /// overwrites a newer one.
+    written: Mutex<u64>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -115,7 +120,8 @@ impl Issuer {
         Ok(Issuer {
             issuer,
             path,
-            state: Mutex::new(state),
+            state: Mutex::new((state, 0)),
+            written: Mutex::new(0),
         })
     }
 
@@ -123,19 +129,31 @@ impl Issuer {
         &self.issuer
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> StateGuard<'_> {
+        StateGuard(
+            self.state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// Runs `f` on the state and persists the result.
     fn mutate<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, IssuerError> {
-        let mut state = self.lock();
-        let out = f(&mut state);
-        state.prune(unix_now());
-        let bytes = serde_json::to_vec(&*state).map_err(|e| IssuerError::Store(e.to_string()))?;
-        write_atomic(&self.path, &bytes)?;
+        let (out, generation, bytes) = {
+            let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let (state, generation) = &mut *guard;
+            let out = f(state);
+            state.prune(unix_now());
+            *generation += 1;
+            let bytes =
+                serde_json::to_vec(&*state).map_err(|e| IssuerError::Store(e.to_string()))?;
+            (out, *generation, bytes)
+        };
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if generation > *written {
+            write_atomic(&self.path, &bytes)?;
+            *written = generation;
+        }
         Ok(out)
     }
 
@@ -315,6 +333,23 @@ impl Issuer {
             s.api_keys.retain(|k| k.id != id);
             before != s.api_keys.len()
         })
+    }
+}
+
+/// The locked state, without its generation (changes through it are not persisted: only
+/// codes, which live in memory, are changed this way).
+struct StateGuard<'a>(std::sync::MutexGuard<'a, (State, u64)>);
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0 .0
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.0 .0
     }
 }
 

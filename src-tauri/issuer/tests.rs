@@ -226,3 +226,27 @@ fn registration_refuses_bad_redirects_and_unknown_grant_types() {
     let none = RegistrationRequest::default();
     assert!(none.into_client(1).is_err());
 }
+
+#[test]
+fn concurrent_changes_all_reach_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Url::parse("http://127.0.0.1:1").unwrap();
+    let issuer = std::sync::Arc::new(Issuer::open(dir.path(), base.clone()).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let issuer = issuer.clone();
+            std::thread::spawn(move || issuer.create_api_key(&format!("k{i}"), None).unwrap())
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(issuer);
+    assert_eq!(
+        Issuer::open(dir.path(), base)
+            .unwrap()
+            .list_api_keys()
+            .len(),
+        8
+    );
+}

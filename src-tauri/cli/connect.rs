@@ -1,0 +1,398 @@
+//! `connect NAME`: a stdio MCP bridge for clients that only launch local servers. It reads
+//! newline-delimited JSON-RPC on stdin, POSTs each message to the running broker's
+//! `/{NAME}/mcp`, and writes every message the broker sends (JSON answers, SSE events, the GET
+//! stream) as one line on stdout. Logs go to stderr only.
+//!
+//! The bridge authenticates with an API key scoped to NAME, created through the admin API the
+//! first time and kept in the OS keychain (`bridge/NAME`); no browser is involved. A key the
+//! broker rejects is replaced once.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::login::{reach, Reach};
+use super::servers::fail;
+use super::{exit, Paths};
+use crate::config::file;
+use crate::health::sse::SseParser;
+use crate::secret::Secret;
+use crate::vault::{KeyringStore, Vault};
+
+const SESSION: &str = "mcp-session-id";
+const VERSION: &str = "mcp-protocol-version";
+
+/// The keychain entry holding the bridge's API key for `name`.
+pub fn keychain_entry(name: &str) -> String {
+    format!("bridge/{name}")
+}
+
+/// The API key's display name in `mcp-auth-broker api-key list`.
+pub fn key_name(name: &str) -> String {
+    format!("stdio bridge ({name})")
+}
+
+pub fn connect(paths: &Paths, name: &str) -> ExitCode {
+    let loaded = match file::read(&paths.config) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    if loaded.validated.config.server(name).is_none() {
+        return fail(
+            exit::USAGE,
+            format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
+        );
+    }
+    let port = paths.port(loaded.validated.config.port);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime builds");
+    rt.block_on(async {
+        let (base, admin) = match reach(paths, port).await {
+            Reach::Running { base, token } => (base, token),
+            Reach::Unresponsive { base, cause } => return Reach::unresponsive(&base, &cause),
+            Reach::NotRunning => {
+                return fail(
+                    exit::FAILURE,
+                    format!("no broker is answering on 127.0.0.1:{port}: start the broker first (`mcp-auth-broker serve` or the app)"),
+                )
+            }
+        };
+        let creds = Credentials {
+            vault: Vault::new(Arc::new(KeyringStore)),
+            base: base.clone(),
+            admin,
+            name: name.to_string(),
+        };
+        match Bridge::new(&base, name, creds).await {
+            Ok(bridge) => bridge.run().await,
+            Err(e) => fail(exit::FAILURE, e),
+        }
+    })
+}
+
+/// Where the bridge's API key comes from and goes to.
+struct Credentials {
+    vault: Vault,
+    base: String,
+    admin: String,
+    name: String,
+}
+
+impl Credentials {
+    /// The stored key, or a new one.
+    async fn current(&self) -> Result<Secret, String> {
+        let entry = keychain_entry(&self.name);
+        match self.vault.get(&entry).await.map_err(|e| e.to_string())? {
+            Some(key) => Ok(key),
+            None => self.replace().await,
+        }
+    }
+
+    /// Creates a new key scoped to the server and stores it in place of the old one.
+    async fn replace(&self) -> Result<Secret, String> {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/admin/api-keys", self.base))
+            .bearer_auth(&self.admin)
+            .json(&json!({ "name": key_name(&self.name), "server": self.name }))
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the broker at {}: {e}", self.base))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(format!("the broker at {} did not accept the admin token; pass the same --data-dir the running broker uses", self.base));
+        }
+        let Some(key) = body["key"].as_str().filter(|_| status.is_success()) else {
+            return Err(format!(
+                "the broker refused to create an API key for the bridge: {}",
+                body["error_description"]
+                    .as_str()
+                    .unwrap_or("no reason given")
+            ));
+        };
+        let key = Secret::new(key);
+        self.vault
+            .set(&keychain_entry(&self.name), key.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "Created API key \"{}\" for the bridge; it is kept in the OS keychain.",
+            key_name(&self.name)
+        );
+        Ok(key)
+    }
+}
+
+struct Bridge {
+    http: reqwest::Client,
+    url: String,
+    creds: Credentials,
+    key: Secret,
+    /// `Mcp-Session-Id` from the initialize answer, sent on every later request.
+    session: Option<String>,
+    /// `protocolVersion` from the initialize result, sent as `MCP-Protocol-Version`.
+    version: Option<String>,
+    /// Lines for stdout; one writer task keeps messages whole.
+    out: mpsc::UnboundedSender<String>,
+    writer: tokio::task::JoinHandle<()>,
+    /// SSE answers still streaming; finished before the session is closed.
+    bodies: JoinSet<()>,
+    get_stream: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Bridge {
+    async fn new(base: &str, name: &str, creds: Credentials) -> Result<Bridge, String> {
+        let key = creds.current().await?;
+        let (out, mut rx) = mpsc::unbounded_channel::<String>();
+        let writer = tokio::spawn(async move {
+            let mut stdout = tokio::io::stdout();
+            while let Some(line) = rx.recv().await {
+                let ok = stdout.write_all(line.as_bytes()).await.is_ok()
+                    && stdout.write_all(b"\n").await.is_ok()
+                    && stdout.flush().await.is_ok();
+                if !ok {
+                    break;
+                }
+            }
+        });
+        Ok(Bridge {
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| e.to_string())?,
+            url: format!("{base}/{name}/mcp"),
+            creds,
+            key,
+            session: None,
+            version: None,
+            out,
+            writer,
+            bodies: JoinSet::new(),
+            get_stream: None,
+        })
+    }
+
+    async fn run(mut self) -> ExitCode {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line.trim().is_empty() => continue,
+                Ok(Some(line)) => {
+                    if let Err(e) = self.forward(&line).await {
+                        eprintln!("{e}");
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("error: cannot read stdin: {e}");
+                    break;
+                }
+            }
+        }
+        while self.bodies.join_next().await.is_some() {}
+        if let Some(task) = self.get_stream.take() {
+            task.abort();
+        }
+        if self.session.is_some() {
+            if let Err(e) = self.send(Method::DELETE, None).await {
+                eprintln!("could not close the session: {e}");
+            }
+        }
+        let Bridge { out, writer, .. } = self;
+        drop(out);
+        let _ = writer.await;
+        ExitCode::from(exit::OK)
+    }
+
+    fn headers(&self, accept: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, HeaderValue::from_static(accept));
+        let pairs = [(SESSION, &self.session), (VERSION, &self.version)];
+        for (name, value) in pairs {
+            if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                h.insert(name, v);
+            }
+        }
+        h
+    }
+
+    /// One request with the current key; on 401 a new key is created once and the request
+    /// repeated.
+    async fn send(&mut self, method: Method, body: Option<&str>) -> Result<Response, String> {
+        for attempt in 0..2 {
+            let accept = match (&method, body) {
+                (&Method::GET, _) => "text/event-stream",
+                _ => "application/json, text/event-stream",
+            };
+            let mut req = self
+                .http
+                .request(method.clone(), &self.url)
+                .headers(self.headers(accept))
+                .bearer_auth(self.key.expose());
+            if let Some(b) = body {
+                req = req
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(b.to_string());
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach the broker at {}: {e}", self.url))?;
+            if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
+                return Ok(resp);
+            }
+            eprintln!("The broker rejected the bridge's API key; creating a new one.");
+            self.key = self.creds.replace().await?;
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    async fn forward(&mut self, line: &str) -> Result<(), String> {
+        let msg: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                self.emit(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": format!("parse error: {e}")}}));
+                return Err(format!("stdin line is not JSON: {e}"));
+            }
+        };
+        let is_initialize = msg["method"] == "initialize";
+        let id = msg
+            .get("id")
+            .cloned()
+            .filter(|_| msg.get("method").is_some());
+        let resp = match self.send(Method::POST, Some(line)).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.answer_error(id, &e);
+                return Err(e);
+            }
+        };
+        let status = resp.status();
+        if is_initialize {
+            if let Some(s) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
+                self.session = Some(s.to_string());
+            }
+        }
+        let sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if status == StatusCode::ACCEPTED {
+            return Ok(());
+        }
+        if sse && status.is_success() {
+            let out = self.out.clone();
+            if is_initialize {
+                // The version must be known before the next request goes out.
+                let messages = pump(resp, out).await;
+                self.after_initialize(&messages);
+            } else {
+                self.bodies.spawn(async move {
+                    pump(resp, out).await;
+                });
+            }
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        match serde_json::from_str::<Value>(&text) {
+            Ok(v) if v.get("jsonrpc").is_some() || v.is_array() => {
+                if is_initialize {
+                    self.after_initialize(std::slice::from_ref(&v));
+                }
+                self.emit(v);
+                Ok(())
+            }
+            _ if status.is_success() => Ok(()),
+            _ => {
+                let e = format!("the broker answered HTTP {status}: {}", excerpt(&text));
+                self.answer_error(id, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes the negotiated version and opens the server's GET stream.
+    fn after_initialize(&mut self, messages: &[Value]) {
+        if let Some(v) = messages
+            .iter()
+            .find_map(|m| m["result"]["protocolVersion"].as_str())
+        {
+            self.version = Some(v.to_string());
+        }
+        if self.session.is_some() {
+            let http = self.http.clone();
+            let (url, headers) = (self.url.clone(), self.headers("text/event-stream"));
+            let (key, out) = (self.key.clone(), self.out.clone());
+            self.get_stream = Some(tokio::spawn(async move {
+                let resp = http
+                    .get(url)
+                    .headers(headers)
+                    .bearer_auth(key.expose())
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => {
+                        pump(r, out).await;
+                    }
+                    Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => {}
+                    Ok(r) => eprintln!("the server's event stream answered HTTP {}", r.status()),
+                    Err(e) => eprintln!("cannot open the server's event stream: {e}"),
+                }
+            }));
+        }
+    }
+
+    fn emit(&self, message: Value) {
+        let _ = self.out.send(message.to_string());
+    }
+
+    /// A request that got no JSON-RPC answer still gets one, so the client does not hang.
+    fn answer_error(&self, id: Option<Value>, message: &str) {
+        if let Some(id) = id {
+            self.emit(
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}}),
+            );
+        }
+    }
+}
+
+/// Forwards each SSE event's data as one stdout line; returns the JSON messages seen.
+async fn pump(mut resp: Response, out: mpsc::UnboundedSender<String>) -> Vec<Value> {
+    let mut parser = SseParser::default();
+    let mut seen = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        for event in parser.push(&chunk) {
+            if event.data.trim().is_empty() {
+                continue;
+            }
+            // Re-serialised so a message spread over several data lines stays one line.
+            let line = match serde_json::from_str::<Value>(&event.data) {
+                Ok(v) => {
+                    let line = v.to_string();
+                    seen.push(v);
+                    line
+                }
+                Err(_) => event.data.replace('\n', ""),
+            };
+            if out.send(line).is_err() {
+                return seen;
+            }
+        }
+    }
+    seen
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(300).collect()
+}

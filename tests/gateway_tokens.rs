@@ -1,0 +1,244 @@
+//! The broker's `/token`, `/revoke` and `/register` over real sockets: single-use codes,
+//! refresh rotation with family revocation, verifier and redirect checks, registration rules.
+
+mod gateway_common;
+mod support;
+
+use gateway_common::*;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "c").await;
+    let q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    let (status, tokens) = exchange(&b, &client, &q["code"]).await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(mcp_status(&b, "demo", &access).await, 200);
+    let (status, err) = exchange(&b, &client, &q["code"]).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"], "invalid_grant");
+    assert_eq!(
+        mcp_status(&b, "demo", &access).await,
+        401,
+        "the replay revoked the first tokens"
+    );
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_the_whole_family() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "c").await;
+    let q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    let (_, first) = exchange(&b, &client, &q["code"]).await;
+    let rt1 = first["refresh_token"].as_str().unwrap();
+    let (status, second) = token(
+        &b,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt1),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rt2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(rt1, rt2, "refresh tokens rotate");
+    let access2 = second["access_token"].as_str().unwrap();
+    assert_eq!(mcp_status(&b, "demo", access2).await, 200);
+    let (status, err) = token(
+        &b,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt1),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    assert_eq!(mcp_status(&b, "demo", access2).await, 401);
+    let (status, _) = token(
+        &b,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt2),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "the newest refresh token died with its family");
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_or_redirect_at_the_token_endpoint_is_invalid_grant() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "c").await;
+    let q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    let wrong = "A".repeat(43);
+    let (status, err) = token(
+        &b,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("client_id", &client),
+            ("redirect_uri", "http://127.0.0.1:50001/callback"),
+            ("code_verifier", &wrong),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    let (status, err) = token(
+        &b,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("client_id", &client),
+            ("redirect_uri", "http://127.0.0.1:50002/callback"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    let (status, err) = token(&b, &[("grant_type", "password"), ("client_id", &client)]).await;
+    assert_eq!(
+        (status, err["error"].as_str().unwrap()),
+        (400, "unsupported_grant_type")
+    );
+    let (status, err) = token(
+        &b,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("client_id", "nobody"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str().unwrap()),
+        (401, "invalid_client")
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_token_or_client_ends_its_access() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "c").await;
+    let q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    let (_, tokens) = exchange(&b, &client, &q["code"]).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let r = http()
+        .post(format!("{}/revoke", b.base_url))
+        .form(&[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        mcp_status(&b, "demo", access).await,
+        401,
+        "revoking the refresh token revokes its access tokens"
+    );
+    let unknown = http()
+        .post(format!("{}/revoke", b.base_url))
+        .form(&[("token", "whatever")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status(),
+        200,
+        "RFC 7009: unknown tokens are not an error"
+    );
+    assert!(b.broker.issuer().revoke_client(&client).unwrap());
+    assert!(b.broker.issuer().list_clients().is_empty());
+}
+
+#[tokio::test]
+async fn registration_refuses_unsafe_redirect_uris() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    for uri in [
+        "http://evil.example/cb",
+        "javascript:alert(1)",
+        "http://127.0.0.1/cb#x",
+    ] {
+        let r = http()
+            .post(format!("{}/register", b.base_url))
+            .json(&json!({"redirect_uris": [uri]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{uri}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_redirect_uri"
+        );
+    }
+    let many: Vec<String> = (0..11).map(|i| format!("http://127.0.0.1/cb{i}")).collect();
+    let r = http()
+        .post(format!("{}/register", b.base_url))
+        .json(&json!({"redirect_uris": many}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let custom = http()
+        .post(format!("{}/register", b.base_url))
+        .json(&json!({"redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(custom.status(), 201);
+}
+
+#[tokio::test]
+async fn a_resource_outside_the_broker_is_invalid_target_at_the_token_endpoint() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "c").await;
+    let q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    for resource in [
+        "https://evil.example/demo/mcp",
+        &format!("{}/other/mcp", b.base_url),
+    ] {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("client_id", client.as_str()),
+            ("redirect_uri", "http://127.0.0.1:50001/callback"),
+            ("code_verifier", VERIFIER),
+            ("resource", resource),
+        ];
+        let (status, err) = token(&b, &form).await;
+        assert_eq!(
+            (status, err["error"].as_str().unwrap()),
+            (400, "invalid_target"),
+            "{resource}"
+        );
+    }
+    let good = b.client_url("demo");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("client_id", client.as_str()),
+        ("redirect_uri", "http://127.0.0.1:50001/callback"),
+        ("code_verifier", VERIFIER),
+        ("resource", good.as_str()),
+    ];
+    assert_eq!(
+        token(&b, &form).await.0,
+        200,
+        "the refused attempts did not use up the code"
+    );
+}

@@ -21,13 +21,16 @@ cargo test --test desktop_window --no-run
 
 runtime_dir=$(mktemp -d)
 chmod 700 "$runtime_dir"
-trap 'rm -rf "$runtime_dir"' EXIT
 export XDG_RUNTIME_DIR=$runtime_dir XDG_DATA_HOME=$runtime_dir/data
 mkdir -p "$XDG_DATA_HOME"
 export MCP_AUTH_BROKER_SCREENSHOTS=$out
 
 # Inside the session: a tray host at the top right, then the test. The icon is the only one in
-# the tray, so it sits 14 px from the top-right corner.
+# the tray, so it sits 14 px from the top-right corner. A second pass with GTK's dark theme
+# (WebKitGTK then reports prefers-color-scheme: dark) keeps only its dashboard picture.
+dark=$(mktemp -d)
+trap 'rm -rf "$runtime_dir" "$dark"' EXIT
+export DARK_SHOTS=$dark
 dbus-run-session -- "$root/scripts/in-session.sh" bash -c '
   trayer --edge top --align right --widthtype request --height 28 --transparent false \
     --tint 0x333333 --SetDockType true >/dev/null 2>&1 &
@@ -35,7 +38,10 @@ dbus-run-session -- "$root/scripts/in-session.sh" bash -c '
   trap "kill $tray_pid 2>/dev/null || true" EXIT
   width=$(xdotool getdisplaygeometry | cut -d" " -f1)
   export MCP_AUTH_BROKER_TRAY_ICON="$((width - 14)) 14"
-  cargo test --test desktop_window -- --ignored --exact \
-    window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out
+  test=window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out
+  cargo test --test desktop_window -- --ignored --exact "$test"
+  MCP_AUTH_BROKER_SCREENSHOTS=$DARK_SHOTS GTK_THEME=Adwaita:dark \
+    cargo test --test desktop_window -- --ignored --exact "$test"
 '
+cp "$dark/dashboard.png" "$out/dashboard-dark.png"
 ls -1 "$out"/*.png

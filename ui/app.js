@@ -97,7 +97,11 @@ function renderServers() {
       el("button", {
         type: "button", class: "linklike", "data-action": "evidence", "aria-expanded": String(open),
         "aria-controls": `evidence-${s.name}`,
-        onclick: () => { open ? state.openEvidence.delete(s.name) : state.openEvidence.add(s.name); renderServers(); },
+        onclick: () => {
+          open ? state.openEvidence.delete(s.name) : state.openEvidence.add(s.name);
+          renderServers();
+          focusAction(s.name, "evidence");
+        },
       }, open ? "hide evidence" : "evidence"));
     const confirming = state.confirmRemove === s.name;
     const row = el("tr", { "data-server": s.name },
@@ -124,13 +128,23 @@ function renderServers() {
 }
 
 async function loadServers() {
+  let servers = [];
   try {
-    state.servers = await invoke("list_servers");
+    servers = await invoke("list_servers");
   } catch (e) {
-    state.servers = [];
+    servers = [];
   }
+  // Redraw only on a real change, and keep keyboard focus on the same control.
+  const text = JSON.stringify(servers);
+  if (text === state.serversText) return;
+  state.serversText = text;
+  state.servers = servers;
+  const focused = document.activeElement;
+  const row = focused && focused.closest ? focused.closest("tr[data-server]") : null;
+  const action = focused && focused.dataset ? focused.dataset.action : null;
   renderServers();
   renderSetup();
+  if (row && action) focusAction(row.dataset.server, action);
 }
 
 async function runAction(action, name) {

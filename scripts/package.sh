@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the Linux .deb with the Tauri bundler (npm @tauri-apps/cli, exact version) and checks its
+# contents: the binary, the desktop entry and the icons. The AppImage needs tools the bundler
+# downloads at build time: `scripts/package.sh appimage` builds it where the network allows.
+# macOS (.dmg) and Windows (.msi): run `npx --yes @tauri-apps/cli@2.12.5 build --bundles dmg`
+# (or `--bundles msi`) on those systems; they need no system packages beyond Xcode / MSVC.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-system.sh
+bundles=${1:-deb}
+npx --yes @tauri-apps/cli@2.12.5 build --bundles "$bundles"
+target=${CARGO_TARGET_DIR:-target}
+deb=$(ls -t "$target"/release/bundle/deb/*.deb | head -n 1)
+echo "==> $deb"
+contents=$(dpkg-deb -c "$deb")
+echo "$contents"
+for want in "usr/bin/mcp-auth-broker" "usr/share/applications/" "usr/share/icons/hicolor/"; do
+  grep -q "$want" <<<"$contents" || { echo "package.sh: $deb lacks $want" >&2; exit 1; }
+done
+dpkg-deb -f "$deb" Package Version Depends
+echo "package.sh: $deb is complete"

@@ -21,7 +21,6 @@ use tokio::task::JoinSet;
 use super::login::{reach, Reach};
 use super::servers::fail;
 use super::{exit, Paths};
-use crate::config::file;
 use crate::health::sse::SseParser;
 use crate::secret::Secret;
 use crate::vault::{KeyringStore, Vault};
@@ -40,17 +39,10 @@ pub fn key_name(name: &str) -> String {
 }
 
 pub fn connect(paths: &Paths, name: &str) -> ExitCode {
-    let loaded = match file::read(&paths.config) {
-        Ok(l) => l,
-        Err(e) => return fail(exit::USAGE, e),
+    let port = match super::login::prepare(paths, name) {
+        Ok(port) => port,
+        Err(code) => return code,
     };
-    if loaded.validated.config.server(name).is_none() {
-        return fail(
-            exit::USAGE,
-            format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
-        );
-    }
-    let port = paths.port(loaded.validated.config.port);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

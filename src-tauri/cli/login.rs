@@ -63,8 +63,8 @@ pub(super) async fn reach(paths: &Paths, port: u16) -> Reach {
     }
 }
 
-/// Checks the server exists; returns the gateway port.
-fn prepare(paths: &Paths, name: &str) -> Result<u16, ExitCode> {
+/// Checks the server exists in the config; returns the gateway port.
+pub(super) fn prepare(paths: &Paths, name: &str) -> Result<u16, ExitCode> {
     let loaded = file::read(&paths.config).map_err(|e| fail(exit::USAGE, e))?;
     if loaded.validated.config.server(name).is_none() {
         return Err(fail(

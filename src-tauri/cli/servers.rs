@@ -213,17 +213,10 @@ pub fn client_config(paths: &Paths, name: &str, client: &str) -> ExitCode {
             format!("unknown client \"{client}\"; use --for claude, --for cursor or --for vscode"),
         );
     };
-    let loaded = match file::read(&paths.config) {
-        Ok(l) => l,
-        Err(e) => return fail(exit::USAGE, e),
+    let port = match super::login::prepare(paths, name) {
+        Ok(port) => port,
+        Err(code) => return code,
     };
-    if loaded.validated.config.server(name).is_none() {
-        return fail(
-            exit::USAGE,
-            format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
-        );
-    }
-    let port = paths.port(loaded.validated.config.port);
     println!(
         "{}",
         snippet(kind, name, &format!("http://127.0.0.1:{port}/{name}/mcp"))

@@ -374,16 +374,7 @@ impl ServerValidator<'_> {
                 );
                 continue;
             }
-            let sensitive = [
-                "authorization",
-                "token",
-                "key",
-                "secret",
-                "cookie",
-                "password",
-            ]
-            .iter()
-            .any(|s| lower.contains(s));
+            let sensitive = is_sensitive_header(name);
             match SecretRef::parse(value) {
                 Some(r) => {
                     out.insert(name.clone(), HeaderValue::Secret(r));
@@ -411,4 +402,20 @@ impl ServerValidator<'_> {
         }
         out
     }
+}
+
+/// True for a header name that carries a credential (`Authorization`, `X-Api-Key`, cookies, …):
+/// its value must be a secret reference, never a literal.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "token",
+        "key",
+        "secret",
+        "cookie",
+        "password",
+    ]
+    .iter()
+    .any(|s| lower.contains(s))
 }

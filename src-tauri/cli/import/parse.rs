@@ -307,16 +307,7 @@ fn headers_into(headers: &Map<String, Value>, server: &mut RawServer, notes: &mu
             out.insert(name.clone(), r);
             continue;
         }
-        let sensitive = [
-            "authorization",
-            "token",
-            "key",
-            "secret",
-            "cookie",
-            "password",
-        ]
-        .iter()
-        .any(|s| lower.contains(s));
+        let sensitive = crate::config::validate::is_sensitive_header(name);
         if sensitive || value.contains("${") {
             notes.push(format!("header {name} holds a literal secret (or a variable the broker cannot read) and was not copied; add it to the broker's config as \"os.environ/VAR\""));
         } else {

@@ -281,7 +281,7 @@ async function loadClients() {
     el("td", { text: c.kind === "api_key" ? "API key" : "OAuth client" }),
     el("td", { text: c.servers.join(", ") || "none approved yet" }),
     el("td", { text: when(c.created_at) }),
-    el("td", { text: c.kind === "api_key" ? "not tracked" : (when(c.last_used) || "never") }),
+    el("td", { text: when(c.last_used) || "never" }),
     el("td", {}, el("button", {
       type: "button", class: "danger", "aria-label": `Revoke ${c.name}`,
       onclick: async () => {

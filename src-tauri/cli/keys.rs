@@ -226,7 +226,7 @@ fn clients_table(v: &Value) -> String {
 fn keys_table(keys: &Value) -> String {
     let mut out = format!(
         "{:<36} {:<24} {:<24} {}\n",
-        "API KEY ID", "NAME", "SERVER", "CREATED"
+        "API KEY ID", "NAME", "SERVER", "LAST USED"
     );
     for k in keys.as_array().into_iter().flatten() {
         out.push_str(&format!(
@@ -234,7 +234,11 @@ fn keys_table(keys: &Value) -> String {
             k["id"].as_str().unwrap_or(""),
             k["name"].as_str().unwrap_or(""),
             k["server"].as_str().unwrap_or("(all servers)"),
-            when(&k["created_at"])
+            if k["last_used"].is_null() {
+                "never".to_string()
+            } else {
+                when(&k["last_used"])
+            }
         ));
     }
     out

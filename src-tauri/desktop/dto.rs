@@ -280,7 +280,7 @@ pub fn local_clients(clients: Vec<ClientInfo>, keys: Vec<ApiKeyInfo>) -> Vec<Loc
             .map(|s| vec![s])
             .unwrap_or_else(|| vec!["all servers".into()]),
         created_at: k.created_at,
-        last_used: None,
+        last_used: k.last_used,
     });
     oauth.chain(keys).collect()
 }

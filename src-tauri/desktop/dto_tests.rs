@@ -92,6 +92,7 @@ fn local_clients_list_oauth_clients_and_api_keys_without_secrets() {
         name: "ci".into(),
         server: None,
         created_at: 30,
+        last_used: Some(40),
     }];
     let list = local_clients(clients, keys);
     assert_eq!(list.len(), 2);
@@ -108,4 +109,5 @@ fn local_clients_list_oauth_clients_and_api_keys_without_secrets() {
         (list[1].kind.as_str(), list[1].servers.clone()),
         ("api_key", vec!["all servers".to_string()])
     );
+    assert_eq!(list[1].last_used, Some(40));
 }

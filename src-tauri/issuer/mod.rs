@@ -323,6 +323,7 @@ impl Issuer {
                 name: k.name.clone(),
                 server: k.server.clone(),
                 created_at: k.created_at,
+                last_used: k.last_used,
             })
             .collect()
     }

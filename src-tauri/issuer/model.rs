@@ -88,6 +88,10 @@ pub struct ApiKey {
     /// `None`: valid for every server.
     pub server: Option<String>,
     pub created_at: u64,
+    /// Unix seconds of the last request it authenticated. Kept in memory on every use and
+    /// persisted with the next change, so a restart may lose the latest value.
+    #[serde(default)]
+    pub last_used: Option<u64>,
 }
 
 /// What the desktop/CLI shows about an API key (never the key or its hash).
@@ -97,6 +101,7 @@ pub struct ApiKeyInfo {
     pub name: String,
     pub server: Option<String>,
     pub created_at: u64,
+    pub last_used: Option<u64>,
 }
 
 /// What the desktop/CLI shows about a client.

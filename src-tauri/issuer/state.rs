@@ -320,7 +320,7 @@ impl State {
 
     /// The hot path: who does `token` belong to, if it may be used at `server`?
     pub fn authenticate(
-        &self,
+        &mut self,
         token: &str,
         server: &str,
         now: u64,
@@ -329,12 +329,13 @@ impl State {
         if token.starts_with(crypto::API_KEY_PREFIX) {
             let key_rec = self
                 .api_keys
-                .iter()
+                .iter_mut()
                 .find(|k| k.hash == key)
                 .ok_or(AuthFailure::Unknown)?;
             if key_rec.server.as_deref().is_some_and(|s| s != server) {
                 return Err(AuthFailure::WrongServer);
             }
+            key_rec.last_used = Some(now);
             return Ok(Principal::ApiKey {
                 id: key_rec.id.clone(),
             });
@@ -364,12 +365,14 @@ impl State {
             hash: hash(&key),
             server: server.map(str::to_string),
             created_at: now,
+            last_used: None,
         };
         let info = ApiKeyInfo {
             id: rec.id.clone(),
             name: rec.name.clone(),
             server: rec.server.clone(),
             created_at: now,
+            last_used: None,
         };
         self.api_keys.push(rec);
         (info, Secret::new(key))

@@ -250,3 +250,14 @@ fn concurrent_changes_all_reach_the_file() {
         8
     );
 }
+
+#[test]
+fn an_api_key_records_its_last_use_and_a_wrong_server_does_not_count() {
+    let mut s = State::default();
+    let (info, key) = s.create_api_key("script", Some("acme"), 100);
+    assert_eq!(info.last_used, None);
+    assert!(s.authenticate(key.expose(), "other", 150).is_err());
+    assert_eq!(s.api_keys[0].last_used, None, "a refused use is not a use");
+    s.authenticate(key.expose(), "acme", 200).unwrap();
+    assert_eq!(s.api_keys[0].last_used, Some(200));
+}

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use url::Url;
 
 use super::message::{
-    chain, describe, failure, find_response, headers, initialize_message, negotiated_version,
-    result_of, secrets_of, snippet, tools_page,
+    chain, describe, failure, headers, initialize_message, negotiated_version, response_in_event,
+    result_of, secrets_of, tools_page,
 };
 use super::probe::{ProbeError, ProbeOk, MAX_BODY};
 use super::sse::{SseEvent, SseParser};
@@ -58,16 +58,7 @@ impl Stream {
     async fn response(&mut self, id: i64, what: &str) -> Result<Value, ProbeError> {
         loop {
             let event = self.next_event().await?;
-            if event.event != "message" {
-                continue;
-            }
-            let value: Value = serde_json::from_str(&event.data).map_err(|e| {
-                ProbeError::Protocol(format!(
-                    "{what}: an event is not JSON ({e}): {}",
-                    snippet(&event.data)
-                ))
-            })?;
-            if let Some(m) = find_response(value, id) {
+            if let Some(m) = response_in_event(&event, id, what)? {
                 return Ok(m);
             }
         }

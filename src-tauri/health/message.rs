@@ -149,6 +149,25 @@ pub(super) async fn failure(
 }
 
 /// The response with `id` in a message or batch.
+/// The JSON-RPC response with `id` carried by one SSE event, if it is that event; notifications
+/// and server requests are `None`. An event that is not JSON is a protocol error.
+pub(super) fn response_in_event(
+    event: &super::sse::SseEvent,
+    id: i64,
+    what: &str,
+) -> Result<Option<Value>, ProbeError> {
+    if event.event != "message" {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(&event.data).map_err(|e| {
+        ProbeError::Protocol(format!(
+            "{what} sent an event that is not JSON ({e}): {}",
+            snippet(&event.data)
+        ))
+    })?;
+    Ok(find_response(value, id))
+}
+
 pub(super) fn find_response(value: Value, id: i64) -> Option<Value> {
     let matches = |m: &Value| {
         m.get("id").and_then(Value::as_i64) == Some(id)

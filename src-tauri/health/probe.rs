@@ -10,7 +10,7 @@ use url::Url;
 
 use super::message::{
     chain, describe, failure, find_response, headers, initialize_message, negotiated_version,
-    read_capped, result_of, secrets_of, snippet, tools_page,
+    read_capped, response_in_event, result_of, secrets_of, snippet, tools_page,
 };
 use super::sse::SseParser;
 use crate::upstream::Credential;
@@ -229,16 +229,7 @@ async fn read_sse_response(
             )));
         }
         for event in parser.push(&chunk) {
-            if event.event != "message" {
-                continue;
-            }
-            let value: Value = serde_json::from_str(&event.data).map_err(|e| {
-                ProbeError::Protocol(format!(
-                    "{what} sent an event that is not JSON ({e}): {}",
-                    snippet(&event.data)
-                ))
-            })?;
-            if let Some(m) = find_response(value, id) {
+            if let Some(m) = response_in_event(&event, id, what)? {
                 return Ok(m);
             }
         }

@@ -257,3 +257,55 @@ async fn window_explains_a_busy_port_and_offers_nothing_else() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb + tauri-driver; run by scripts/test.sh"]
+async fn a_second_launch_hands_over_to_the_running_app_and_exits() {
+    let _one_app = ONE_APP.lock().await;
+    let open = TestUpstream::start(UpstreamOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        json!({ "mcp_servers": { "docs": { "url": open.mcp_url } } }).to_string(),
+    )
+    .unwrap();
+    let args = vec![
+        "--config".to_string(),
+        config.display().to_string(),
+        "--data-dir".into(),
+        dir.path().join("data").display().to_string(),
+        "--port".into(),
+        port.to_string(),
+    ];
+    let driver = start_driver(dir.path());
+    let c = connect(&driver, &args).await;
+    find(&c, "body[data-ready='true']").await;
+    // Launched again (same session bus): without single instance this second process would fail
+    // on the busy port (exit 3); with it, it hands over to the first and exits cleanly.
+    let second_args = args.clone();
+    let second = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-auth-broker"))
+            .args(&second_args)
+            .output()
+            .unwrap()
+    });
+    let second = tokio::time::timeout(std::time::Duration::from_secs(30), second)
+        .await
+        .expect("the second launch exits instead of running a second app")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("already in use"), "{stderr}");
+    // The first app still runs its gateway and its window.
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    find(&c, "body[data-ready='true']").await;
+    let _ = c
+        .execute("document.getElementById('quit').click()", vec![])
+        .await;
+    let _ = c.close().await;
+}

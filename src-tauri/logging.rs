@@ -251,6 +251,17 @@ mod tests {
     }
 
     #[test]
+    fn a_word_that_merely_looks_like_a_secret_stays_but_the_credential_goes() {
+        // Found by the log_redaction fuzz target: prose is not a credential position.
+        let out = redact("codiveifuzzsecret123:di3 Authorization: Bearer fuzzsecret123 done");
+        assert!(out.starts_with("codiveifuzzsecret123:di3"), "{out}");
+        assert!(
+            out.contains("Authorization: Bearer [redacted] done"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn redact_leaves_harmless_lines_and_grant_types_alone() {
         assert_eq!(
             redact("server github healthy in 12 ms"),

@@ -41,14 +41,7 @@ async fn window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out()
     let config = dir.path().join("config.json");
     let initial = json!({ "mcp_servers": { "docs": { "url": open.mcp_url } } });
     std::fs::write(&config, initial.to_string()).unwrap();
-    let args = vec![
-        "--config".to_string(),
-        config.display().to_string(),
-        "--data-dir".into(),
-        dir.path().join("data").display().to_string(),
-        "--port".into(),
-        port.to_string(),
-    ];
+    let args = app_args(&config, dir.path(), port);
     let driver = start_driver(dir.path());
     let c = connect(&driver, &args).await;
     let result = AssertUnwindSafe(scenario(&c, &up, dir.path(), port))
@@ -216,14 +209,7 @@ async fn window_explains_a_busy_port_and_offers_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let args = vec![
-        "--config".to_string(),
-        dir.path().join("config.json").display().to_string(),
-        "--data-dir".into(),
-        dir.path().join("data").display().to_string(),
-        "--port".into(),
-        port.to_string(),
-    ];
+    let args = app_args(&dir.path().join("config.json"), dir.path(), port);
     let driver = start_driver(dir.path());
     let c = connect(&driver, &args).await;
     let shown = AssertUnwindSafe(async {
@@ -271,14 +257,7 @@ async fn a_second_launch_hands_over_to_the_running_app_and_exits() {
         json!({ "mcp_servers": { "docs": { "url": open.mcp_url } } }).to_string(),
     )
     .unwrap();
-    let args = vec![
-        "--config".to_string(),
-        config.display().to_string(),
-        "--data-dir".into(),
-        dir.path().join("data").display().to_string(),
-        "--port".into(),
-        port.to_string(),
-    ];
+    let args = app_args(&config, dir.path(), port);
     let driver = start_driver(dir.path());
     let c = connect(&driver, &args).await;
     find(&c, "body[data-ready='true']").await;
@@ -308,4 +287,16 @@ async fn a_second_launch_hands_over_to_the_running_app_and_exits() {
         .execute("document.getElementById('quit').click()", vec![])
         .await;
     let _ = c.close().await;
+}
+
+/// The app's command line: its config file, a data dir under `dir`, and the gateway port.
+fn app_args(config: &Path, dir: &Path, port: u16) -> Vec<String> {
+    vec![
+        "--config".to_string(),
+        config.display().to_string(),
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+        "--port".into(),
+        port.to_string(),
+    ]
 }

@@ -267,3 +267,33 @@ async fn secret_references_resolve_from_the_environment_and_the_keychain() {
         .unwrap_err();
     assert!(missing.to_string().contains("does not exist"), "{missing}");
 }
+
+#[test]
+fn tool_lists_allow_only_listed_tools_and_deny_wins() {
+    let v = validate(&raw(r#"{"mcp_servers": {
+        "both": {"url": "https://a.example.com/mcp", "allowed_tools": ["read", "write"], "disallowed_tools": ["write"]},
+        "deny": {"url": "https://b.example.com/mcp", "disallowed_tools": ["delete_repo"]},
+        "open": {"url": "https://c.example.com/mcp"}
+    }}"#))
+    .expect("valid config");
+    let both = v.config.server("both").unwrap();
+    assert!(both.filters_tools());
+    assert!(both.permits_tool("read"));
+    assert!(!both.permits_tool("write"), "deny wins over allow");
+    assert!(!both.permits_tool("other"), "not on the allow-list");
+    let deny = v.config.server("deny").unwrap();
+    assert!(deny.permits_tool("read") && !deny.permits_tool("delete_repo"));
+    let open = v.config.server("open").unwrap();
+    assert!(!open.filters_tools() && open.permits_tool("anything"));
+}
+
+#[test]
+fn an_empty_allow_list_is_refused_with_the_fix() {
+    let e = one_error(
+        r#"{"mcp_servers": {"x": {"url": "https://a.example.com/mcp", "allowed_tools": []}}}"#,
+    );
+    assert!(
+        e.contains("x") && e.contains("allowed_tools") && e.contains("remove allowed_tools"),
+        "{e}"
+    );
+}

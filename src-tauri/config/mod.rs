@@ -49,6 +49,24 @@ impl Config {
     }
 }
 
+impl ServerConfig {
+    /// Whether the admin's tool lists let clients see and call `tool`: it must be on
+    /// `allowed_tools` when that list is set, and never on `disallowed_tools` (deny wins).
+    /// Names match exactly, as the upstream spells them (before any aggregate prefix).
+    pub fn permits_tool(&self, tool: &str) -> bool {
+        let allowed = self
+            .allowed_tools
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|t| t == tool));
+        allowed && !self.disallowed_tools.iter().any(|t| t == tool)
+    }
+
+    /// True when the admin restricted this server's tools at all (so answers need filtering).
+    pub fn filters_tools(&self) -> bool {
+        self.allowed_tools.is_some() || !self.disallowed_tools.is_empty()
+    }
+}
+
 /// A server's name: the `{server}` path segment of its client URL, so URL-safe by construction
 /// (`[a-z0-9_-]`, starts with a letter or digit, at most 64 characters).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

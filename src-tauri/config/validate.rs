@@ -247,6 +247,13 @@ impl ServerValidator<'_> {
         {
             self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value, or set delegate_auth_to_upstream to false");
         }
+        if raw.allowed_tools.as_ref().is_some_and(Vec::is_empty) {
+            self.err(
+                "allowed_tools",
+                "is an empty list, which would hide every tool",
+                "list the tools clients may use, or remove allowed_tools to allow all of them",
+            );
+        }
         if self.errors.len() > before {
             return None;
         }

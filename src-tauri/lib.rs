@@ -1,5 +1,6 @@
 //! mcp-auth-broker: a local MCP auth broker. See ARCHITECTURE.md for the map.
 
+pub mod aggregate;
 pub mod broker;
 pub mod cli;
 pub mod config;

@@ -68,7 +68,7 @@ impl ServerConfig {
 }
 
 /// A server's name: the `{server}` path segment of its client URL, so URL-safe by construction
-/// (`[a-z0-9_-]`, starts with a letter or digit, at most 64 characters).
+/// (`[a-z0-9_-]`, starts with a letter or digit, at most 64 characters, no `__`, no trailing `_`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServerName(String);
 
@@ -86,6 +86,10 @@ impl ServerName {
         }
         if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return Err("must start with a letter or digit".into());
+        }
+        // The aggregate endpoint names tools `SERVER__TOOL` and splits at the first `__`.
+        if name.contains("__") || name.ends_with('_') {
+            return Err("may not contain \"__\" or end with '_' (the /mcp endpoint joins server and tool names with \"__\")".into());
         }
         // Names that would shadow the gateway's own routes.
         if matches!(

@@ -3,7 +3,8 @@
 //! issues the code at once (client already approved, upstream ready) or shows the consent page
 //! ([`super::consent`]). An unusable client or redirect URI gets an error page, never a redirect.
 //!
-//! Which server: the `resource` parameter (`http://<loopback>:PORT/{server}/mcp`), else the
+//! Which server: the `resource` parameter (`http://<loopback>:PORT/{server}/mcp`, or `/mcp` for
+//! the aggregate endpoint, whose consent lists the servers it covers), else the
 //! `/{server}/authorize` path alias, else the only configured server; with several servers and
 //! none named, the person picks it on the consent page.
 
@@ -18,11 +19,15 @@ use serde::Deserialize;
 use url::Url;
 
 use super::authserver::{is_metadata_url, resolve_metadata_client};
-use super::consent::{complete, error_redirect, page_error, readiness, Pending, UpstreamReadiness};
+use super::consent::{
+    complete, covered, error_redirect, page_error, readiness, Pending, UpstreamReadiness,
+    AGGREGATE_LABEL,
+};
 use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::pages::{self, ConsentView};
 use super::state::{GatewayState, MAX_PENDING};
+use crate::aggregate::AUDIENCE;
 use crate::broker::Broker;
 use crate::issuer::PENDING_TTL;
 use crate::issuer::{crypto, redirect, unix_now};
@@ -69,6 +74,9 @@ pub(super) fn server_from_resource(
     let path = url.path().trim_end_matches('/');
     if path.is_empty() {
         return Ok(None);
+    }
+    if path == "/mcp" {
+        return Ok(Some(AUDIENCE.to_string()));
     }
     let server = path
         .strip_prefix('/')
@@ -227,39 +235,46 @@ async fn authorize(
     pending.server = named
         .or(path_server)
         .or_else(|| (enabled.len() == 1).then(|| enabled[0].clone()));
-    let status = match pending.server.as_deref().and_then(|s| config.server(s)) {
-        Some(cfg) => {
-            let ready = readiness(&broker, cfg).await;
-            if matches!(ready, UpstreamReadiness::Ready)
-                && broker
-                    .issuer()
-                    .has_consent(&client.client_id, cfg.name.as_str())
-            {
-                return Ok(complete(
-                    &broker,
+    let status = if pending.server.as_deref() == Some(AUDIENCE) {
+        if broker.issuer().has_consent(&client.client_id, AUDIENCE) {
+            return Ok(complete(&broker, &pending, AUDIENCE, StatusCode::FOUND));
+        }
+        covered(&broker).await
+    } else {
+        match pending.server.as_deref().and_then(|s| config.server(s)) {
+            Some(cfg) => {
+                let ready = readiness(&broker, cfg).await;
+                if matches!(ready, UpstreamReadiness::Ready)
+                    && broker
+                        .issuer()
+                        .has_consent(&client.client_id, cfg.name.as_str())
+                {
+                    return Ok(complete(
+                        &broker,
+                        &pending,
+                        cfg.name.as_str(),
+                        StatusCode::FOUND,
+                    ));
+                }
+                match ready {
+                    UpstreamReadiness::Ready => "Ready".to_string(),
+                    UpstreamReadiness::NeedsSignIn => format!(
+                        "Not signed in: approving opens the sign-in page of \"{}\" in a new tab",
+                        cfg.name
+                    ),
+                    UpstreamReadiness::Problem(p) => format!("Problem: {p}"),
+                }
+            }
+            None if enabled.is_empty() => {
+                return Ok(error_redirect(
                     &pending,
-                    cfg.name.as_str(),
+                    "invalid_target",
+                    "the broker has no enabled servers; add one in the tray app",
                     StatusCode::FOUND,
-                ));
+                ))
             }
-            match ready {
-                UpstreamReadiness::Ready => "Ready".to_string(),
-                UpstreamReadiness::NeedsSignIn => format!(
-                    "Not signed in: approving opens the sign-in page of \"{}\" in a new tab",
-                    cfg.name
-                ),
-                UpstreamReadiness::Problem(p) => format!("Problem: {p}"),
-            }
+            None => "Depends on the server you pick; approving signs you in if needed".to_string(),
         }
-        None if enabled.is_empty() => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_target",
-                "the broker has no enabled servers; add one in the tray app",
-                StatusCode::FOUND,
-            ))
-        }
-        None => "Depends on the server you pick; approving signs you in if needed".to_string(),
     };
     let id = crypto::random_id();
     let client_name = client
@@ -273,7 +288,11 @@ async fn authorize(
         client_id: &client.client_id,
         redirect_host: &redirect::display_host(&pending.redirect_uri),
         redirect_uri: &pending.redirect_uri,
-        server: pending.server.as_deref().ok_or(enabled.as_slice()),
+        server: pending
+            .server
+            .as_deref()
+            .map(|s| if s == AUDIENCE { AGGREGATE_LABEL } else { s })
+            .ok_or(enabled.as_slice()),
         upstream_status: &status,
         metadata_document: client.metadata_document,
     });

@@ -14,6 +14,7 @@
 //! `/{server}/authorize` path alias, else the only configured server; with several servers and
 //! none named, the person picks it on the consent page.
 
+use crate::aggregate::{names, AUDIENCE};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -136,6 +137,29 @@ pub(super) enum UpstreamReadiness {
     Problem(String),
 }
 
+/// How the consent page names the aggregate endpoint.
+pub(super) const AGGREGATE_LABEL: &str = "All servers (/mcp)";
+
+/// The servers `/mcp` covers and whether each is ready, for the consent page.
+pub(super) async fn covered(broker: &Broker) -> String {
+    let config = broker.config();
+    let mut lines = Vec::new();
+    for cfg in config.servers.values().filter(|c| names::aggregated(c)) {
+        let state = match readiness(broker, cfg).await {
+            UpstreamReadiness::Ready => "ready".to_string(),
+            UpstreamReadiness::NeedsSignIn => {
+                "not signed in: sign in from the tray to use its tools".to_string()
+            }
+            UpstreamReadiness::Problem(p) => format!("problem: {p}"),
+        };
+        lines.push(format!("{}: {state}", cfg.name));
+    }
+    if lines.is_empty() {
+        return "Covers no servers yet: add one in the tray app".into();
+    }
+    format!("Covers {}", lines.join("; "))
+}
+
 pub(super) async fn readiness(broker: &Broker, cfg: &ServerConfig) -> UpstreamReadiness {
     match broker.upstream().credential(cfg).await {
         Ok(_) => UpstreamReadiness::Ready,
@@ -203,6 +227,13 @@ async fn consent(
         (None, Some(s)) => s.clone(),
         (None, None) => return Err(page_error("pick a server")),
     };
+    if server == AUDIENCE {
+        broker
+            .issuer()
+            .add_consent(&p.client_id, AUDIENCE, unix_now())?;
+        gw.pending().remove(&form.request);
+        return Ok(complete(&broker, &p, AUDIENCE, StatusCode::SEE_OTHER));
+    }
     let config = broker.config();
     let cfg = config
         .server(&server)

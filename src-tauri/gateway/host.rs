@@ -12,21 +12,33 @@ use axum::extract::FromRequestParts;
 use axum::http::header::HOST;
 use axum::http::request::Parts;
 
+use crate::aggregate::AUDIENCE;
 use crate::broker::Broker;
+
+/// `/{server}/mcp`, or `/mcp` for the aggregate endpoint.
+fn mcp_path(server: &str) -> String {
+    if server == AUDIENCE {
+        "/mcp".to_string()
+    } else {
+        format!("/{server}/mcp")
+    }
+}
 
 /// `http://<host as sent>` without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientOrigin(pub String);
 
 impl ClientOrigin {
+    /// The client URL of `server` (of the aggregate endpoint for [`AUDIENCE`]).
     pub fn resource(&self, server: &str) -> String {
-        format!("{}/{server}/mcp", self.0)
+        format!("{}{}", self.0, mcp_path(server))
     }
 
     pub fn resource_metadata(&self, server: &str) -> String {
         format!(
-            "{}/.well-known/oauth-protected-resource/{server}/mcp",
-            self.0
+            "{}/.well-known/oauth-protected-resource{}",
+            self.0,
+            mcp_path(server)
         )
     }
 

@@ -293,7 +293,7 @@ async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
 }
 
 /// The client's GET stream: server-initiated messages as `message` events.
-fn event_stream(rx: mpsc::Receiver<Value>) -> Response {
+pub(super) fn event_stream(rx: mpsc::Receiver<Value>) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let message = rx.recv().await?;
         Some((

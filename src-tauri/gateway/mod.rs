@@ -5,6 +5,7 @@
 //! and are composed in [`router`], under the loopback guard.
 
 pub mod admin;
+pub mod aggregate;
 pub mod authorize;
 pub mod authserver;
 pub mod callback;
@@ -43,6 +44,7 @@ pub fn router(broker: Broker) -> Router {
         .route("/healthz", get(healthz))
         .merge(admin::routes())
         .merge(proxy::routes())
+        .merge(aggregate::routes())
         .merge(resource::routes())
         .merge(authserver::routes())
         .merge(authorize::routes())
@@ -52,6 +54,9 @@ pub fn router(broker: Broker) -> Router {
         .merge(callback::routes())
         .fallback(not_found)
         .layer(Extension(Arc::new(state::GatewayState::default())))
+        .layer(Extension(Arc::new(crate::aggregate::Aggregate::new(
+            broker.clone(),
+        ))))
         .layer(axum::middleware::from_fn_with_state(
             broker.clone(),
             guard::loopback_guard,

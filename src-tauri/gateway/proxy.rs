@@ -171,7 +171,7 @@ async fn handle(
 }
 
 /// Reads the request body up to [`MAX_BODY`] (413 beyond, checked on `Content-Length` first).
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
+pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -42,6 +42,12 @@ impl SseParser {
         out
     }
 
+    /// Bytes held for the event being assembled (callers cap it: a stream that never ends an
+    /// event must not grow memory without bound).
+    pub fn buffered(&self) -> usize {
+        self.buffer.len() + self.pending.len() + self.data.iter().map(String::len).sum::<usize>()
+    }
+
     fn line(&mut self, line: &str) -> Option<SseEvent> {
         if line.is_empty() {
             if self.data.is_empty() {

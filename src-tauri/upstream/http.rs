@@ -231,6 +231,17 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
     }
 }
 
+/// `Unreachable` naming the server and its URL (without a query, which may hold a key).
+pub fn unreachable(cfg: &crate::config::ServerConfig, cause: String) -> super::UpstreamError {
+    let mut url = cfg.url.clone();
+    url.set_query(None);
+    super::UpstreamError::Unreachable {
+        server: cfg.name.to_string(),
+        url: url.to_string(),
+        cause,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

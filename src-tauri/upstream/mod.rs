@@ -22,6 +22,7 @@
 
 pub mod authcode;
 pub mod classify;
+mod credential;
 pub mod discovery;
 pub mod http;
 pub mod m2m;

@@ -1,0 +1,193 @@
+//! The aggregate endpoint's core (served over HTTP by `gateway::aggregate`): one MCP server,
+//! `/mcp`, whose tools, prompts and resources are the union of the aggregated servers' (every
+//! enabled server that does not delegate sign-in), named `SERVER__NAME` ([`names`]).
+//!
+//! Each client session holds one upstream session per server ([`link`]), opened on first use with
+//! that server's own credential. A server that cannot be used is never silently dropped: list
+//! answers carry a warning notice naming it and why, its tool calls answer with an error result,
+//! and when a server's usability changes every session gets `list_changed` and a notice.
+//!
+//! Architecture Invariant: the aggregate sends upstream only the broker's credential for that
+//! server; the client's token (audience [`AUDIENCE`]) never leaves the broker.
+
+pub mod link;
+pub mod names;
+pub mod session;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+
+use serde_json::{json, Value};
+
+use crate::broker::Broker;
+use crate::config::{Config, ServerName};
+use crate::health::{HealthState, StatusMap};
+use crate::issuer::Principal;
+use session::Session;
+
+/// The audience of broker tokens for `/mcp`: a name no server may take (it is reserved).
+pub const AUDIENCE: &str = "mcp";
+/// Client sessions kept at most; beyond it the least recently used one is closed.
+const MAX_SESSIONS: usize = 256;
+
+type Sessions = Mutex<HashMap<String, Arc<Session>>>;
+
+pub struct Aggregate {
+    broker: Broker,
+    /// Client sessions by the `Mcp-Session-Id` the broker handed out.
+    sessions: Arc<Sessions>,
+    /// Starts the usability watcher with the first session (it needs a running runtime).
+    watcher: Once,
+}
+
+fn lock(m: &Sessions) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Aggregate {
+    pub fn new(broker: Broker) -> Aggregate {
+        Aggregate {
+            broker,
+            sessions: Arc::default(),
+            watcher: Once::new(),
+        }
+    }
+
+    /// A new client session; returns its id.
+    pub fn open(&self, owner: Principal, version: String, now: u64) -> String {
+        self.watcher.call_once(|| {
+            tokio::spawn(watch(self.broker.clone(), Arc::downgrade(&self.sessions)));
+        });
+        let id = crate::issuer::crypto::random_id();
+        let session = Arc::new(Session::new(self.broker.clone(), owner, version, now));
+        let mut all = lock(&self.sessions);
+        if all.len() >= MAX_SESSIONS {
+            let oldest = all
+                .iter()
+                .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(old) = oldest.and_then(|k| all.remove(&k)) {
+                tokio::spawn(async move { old.close().await });
+            }
+        }
+        all.insert(id.clone(), session);
+        id
+    }
+
+    /// The session `id` if `owner` opened it (anyone else is told it does not exist).
+    pub fn get(&self, id: &str, owner: &Principal, now: u64) -> Option<Arc<Session>> {
+        let session = lock(&self.sessions)
+            .get(id)
+            .filter(|s| &s.owner == owner)
+            .cloned()?;
+        session.touch(now);
+        Some(session)
+    }
+
+    /// Ends the session `id` of `owner`; false when there is none.
+    pub async fn close(&self, id: &str, owner: &Principal) -> bool {
+        let removed = {
+            let mut all = lock(&self.sessions);
+            match all.get(id) {
+                Some(s) if &s.owner == owner => all.remove(id),
+                _ => None,
+            }
+        };
+        match removed {
+            Some(session) => {
+                session.close().await;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Per aggregated server: `Ok` when it can be used (or is not checked yet), else why not.
+pub fn usability(config: &Config, status: &StatusMap) -> BTreeMap<ServerName, Result<(), String>> {
+    config
+        .servers
+        .values()
+        .filter(|c| names::aggregated(c))
+        .map(|c| {
+            let state = status.get(&c.name).map(|s| &s.state);
+            let usable = match state {
+                None | Some(HealthState::Unknown | HealthState::Checking | HealthState::Healthy { .. }) => Ok(()),
+                Some(HealthState::NeedsSignIn { reason }) => Err(format!("needs sign-in ({reason}): sign in from the tray menu or run `mcp-auth-broker login {}`", c.name)),
+                Some(HealthState::AuthRejected { detail }) => Err(format!("auth rejected: {detail}")),
+                Some(HealthState::Unreachable { cause }) => Err(format!("unreachable: {cause}")),
+                Some(HealthState::ProtocolError { detail }) => Err(format!("protocol error: {detail}")),
+                Some(HealthState::Disabled) => Err("disabled".into()),
+            };
+            (c.name.clone(), usable)
+        })
+        .collect()
+}
+
+/// What clients are told when usability changes: a notice per changed server (warning when it
+/// became unusable, info when it is back or was added/removed), and whether lists changed.
+pub fn changes(
+    before: &BTreeMap<ServerName, Result<(), String>>,
+    after: &BTreeMap<ServerName, Result<(), String>>,
+) -> Vec<Value> {
+    let mut notes = Vec::new();
+    for (name, now) in after {
+        match (before.get(name), now) {
+            (Some(was), now) if was == now => {}
+            (Some(Err(_)) | None, Ok(())) => notes.push(names::notice(
+                "info",
+                name.as_str(),
+                "is available: its tools are listed again",
+            )),
+            (_, Err(why)) => notes.push(names::notice(
+                "warning",
+                name.as_str(),
+                &format!("cannot be used right now: {why}"),
+            )),
+            (Some(Ok(())), Ok(())) => {}
+        }
+    }
+    for name in before.keys().filter(|n| !after.contains_key(*n)) {
+        notes.push(names::notice(
+            "info",
+            name.as_str(),
+            "was removed from this endpoint",
+        ));
+    }
+    notes
+}
+
+/// Follows config and health; on a change of usability tells every session (notices, then
+/// `list_changed` for tools, prompts and resources). Ends with the broker or the aggregate.
+async fn watch(broker: Broker, sessions: Weak<Sessions>) {
+    let mut config = broker.subscribe_config();
+    let mut status = broker.status();
+    let shutdown = broker.shutdown_token();
+    let mut last = usability(&config.borrow(), &status.borrow());
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = config.changed() => if r.is_err() { return },
+            r = status.changed() => if r.is_err() { return },
+        }
+        let now = usability(&config.borrow_and_update(), &status.borrow_and_update());
+        let notes = changes(&last, &now);
+        last = now;
+        if notes.is_empty() {
+            continue;
+        }
+        let Some(sessions) = sessions.upgrade() else {
+            return;
+        };
+        let all: Vec<Arc<Session>> = lock(&sessions).values().cloned().collect();
+        for session in all {
+            for note in &notes {
+                let _ = session.notes.send(note.clone());
+            }
+            for kind in ["tools", "prompts", "resources"] {
+                let _ = session.notes.send(json!({"jsonrpc": "2.0", "method": format!("notifications/{kind}/list_changed")}));
+            }
+        }
+    }
+}

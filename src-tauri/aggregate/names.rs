@@ -1,0 +1,206 @@
+//! Pure rules of the aggregate endpoint: the naming scheme and how each server's list answers
+//! become one list.
+//!
+//! Naming scheme (collision-free): `SERVER__NAME`. A server name never contains `__` nor ends
+//! with `_` (config validation), so the first `__` of a prefixed name always ends the server
+//! part: `github__create_issue` → (`github`, `create_issue`), `a__b__c` → (`a`, `b__c`). Two
+//! servers can never produce the same prefixed name, and names from one server stay distinct.
+
+use serde_json::{json, Value};
+
+use crate::config::ServerConfig;
+
+pub const SEPARATOR: &str = "__";
+
+/// `server__name`.
+pub fn prefixed(server: &str, name: &str) -> String {
+    format!("{server}{SEPARATOR}{name}")
+}
+
+/// The server and the upstream's own name of a prefixed name, if it has both parts.
+pub fn split(prefixed: &str) -> Option<(&str, &str)> {
+    let (server, name) = prefixed.split_once(SEPARATOR)?;
+    (!server.is_empty() && !name.is_empty()).then_some((server, name))
+}
+
+/// The list methods the aggregate merges, with the key holding the items in their results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+impl Listing {
+    pub fn from_method(method: &str) -> Option<Listing> {
+        Some(match method {
+            "tools/list" => Listing::Tools,
+            "prompts/list" => Listing::Prompts,
+            "resources/list" => Listing::Resources,
+            "resources/templates/list" => Listing::ResourceTemplates,
+            _ => return None,
+        })
+    }
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Listing::Tools => "tools/list",
+            Listing::Prompts => "prompts/list",
+            Listing::Resources => "resources/list",
+            Listing::ResourceTemplates => "resources/templates/list",
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Listing::Tools => "tools",
+            Listing::Prompts => "prompts",
+            Listing::Resources => "resources",
+            Listing::ResourceTemplates => "resourceTemplates",
+        }
+    }
+
+    /// The `initialize` capability a server must declare for this list to exist.
+    pub fn capability(self) -> &'static str {
+        match self {
+            Listing::Tools => "tools",
+            Listing::Prompts => "prompts",
+            Listing::Resources | Listing::ResourceTemplates => "resources",
+        }
+    }
+}
+
+/// One server's items as the aggregate shows them: tools the server's allow/deny lists hide are
+/// dropped, and every name is prefixed. Resource URIs stay as they are (clients open them by
+/// URI; the session remembers which server listed which URI). Items without a string `name`
+/// are dropped: they could not be called or shown.
+pub fn present(cfg: &ServerConfig, listing: Listing, items: Vec<Value>) -> Vec<Value> {
+    let server = cfg.name.as_str();
+    items
+        .into_iter()
+        .filter_map(|mut item| {
+            let name = item.get("name")?.as_str()?.to_string();
+            if listing == Listing::Tools && !cfg.permits_tool(&name) {
+                return None;
+            }
+            item["name"] = Value::String(prefixed(server, &name));
+            if let Some(title) = item.get("title").and_then(Value::as_str) {
+                item["title"] = Value::String(format!("{title} ({server})"));
+            }
+            Some(item)
+        })
+        .collect()
+}
+
+/// Why a tool call names something the aggregate will not forward, if it will not.
+pub fn refusal(cfg: Option<&ServerConfig>, server: &str, tool: &str) -> Option<String> {
+    match cfg {
+        None => Some(format!(
+            "no server named \"{server}\" is configured in the broker (tool names are SERVER{SEPARATOR}TOOL; list the tools again)"
+        )),
+        Some(c) if !c.enabled => Some(format!(
+            "server \"{server}\" is disabled in the broker; enable it in the tray app or the config"
+        )),
+        Some(c) if c.delegate_auth_to_upstream => Some(format!(
+            "server \"{server}\" delegates sign-in to its upstream, so it is not part of /mcp; connect to /{server}/mcp directly"
+        )),
+        Some(c) if !c.permits_tool(tool) => Some(format!(
+            "tool \"{tool}\" of server \"{server}\" is hidden by the broker's config (allowed_tools / disallowed_tools); ask whoever manages the broker to allow it"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Whether a server takes part in the aggregate at all.
+pub fn aggregated(cfg: &ServerConfig) -> bool {
+    cfg.enabled && !cfg.delegate_auth_to_upstream
+}
+
+/// An MCP log notification (`notifications/message`) from the broker about one server.
+pub fn notice(level: &str, server: &str, text: &str) -> Value {
+    json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {
+        "level": level,
+        "logger": "mcp-auth-broker",
+        "data": {"server": server, "message": text},
+    }})
+}
+
+/// A tool result that reports a problem to the model (`isError`), rather than a protocol error.
+pub fn error_result(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": true})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{validate, RawConfig};
+
+    fn server(json: Value) -> ServerConfig {
+        let raw: RawConfig = serde_json::from_value(json!({"mcp_servers": {"gh": json}})).unwrap();
+        validate(&raw).unwrap().config.server("gh").unwrap().clone()
+    }
+
+    #[test]
+    fn prefixed_names_split_back_at_the_first_separator() {
+        assert_eq!(
+            split(&prefixed("gh", "create_issue")),
+            Some(("gh", "create_issue"))
+        );
+        assert_eq!(split(&prefixed("a", "b__c")), Some(("a", "b__c")));
+        assert_eq!(
+            split(&prefixed("my-srv_2", "__x")),
+            Some(("my-srv_2", "__x"))
+        );
+        assert_eq!(split("plain"), None);
+        assert_eq!(split("__tool"), None);
+        assert_eq!(split("gh__"), None);
+    }
+
+    #[test]
+    fn presented_tools_are_prefixed_and_filtered_by_the_servers_lists() {
+        let cfg = server(json!({"url": "https://a.example.com/mcp", "disallowed_tools": ["drop"]}));
+        let items = vec![
+            json!({"name": "read", "title": "Read", "inputSchema": {}}),
+            json!({"name": "drop"}),
+            json!({"title": "no name"}),
+        ];
+        let shown = present(&cfg, Listing::Tools, items);
+        assert_eq!(
+            shown,
+            vec![json!({"name": "gh__read", "title": "Read (gh)", "inputSchema": {}})]
+        );
+    }
+
+    #[test]
+    fn resources_keep_their_uri_and_only_tools_are_filtered() {
+        let cfg = server(json!({"url": "https://a.example.com/mcp", "allowed_tools": ["x"]}));
+        let shown = present(
+            &cfg,
+            Listing::Resources,
+            vec![json!({"name": "readme", "uri": "file:///r"})],
+        );
+        assert_eq!(
+            shown,
+            vec![json!({"name": "gh__readme", "uri": "file:///r"})]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_reason_and_what_to_do() {
+        let deny = server(json!({"url": "https://a.example.com/mcp", "allowed_tools": ["read"]}));
+        assert!(refusal(Some(&deny), "gh", "read").is_none());
+        assert!(refusal(Some(&deny), "gh", "write")
+            .unwrap()
+            .contains("allowed_tools"));
+        assert!(refusal(None, "zz", "t")
+            .unwrap()
+            .contains("no server named \"zz\""));
+        let delegated =
+            server(json!({"url": "https://a.example.com/mcp", "delegate_auth_to_upstream": true}));
+        assert!(refusal(Some(&delegated), "gh", "t")
+            .unwrap()
+            .contains("/gh/mcp"));
+        assert!(!aggregated(&delegated));
+    }
+}

@@ -1,0 +1,329 @@
+//! One client session of the aggregate endpoint: its links to the upstreams (one per server,
+//! opened on first use), the fan-out of list requests and the routing of calls.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tokio::sync::{broadcast, mpsc};
+
+use super::link::{protocol, Link, LinkError};
+use super::names::{self, Listing};
+use crate::broker::Broker;
+use crate::config::{ServerConfig, ServerName};
+use crate::issuer::Principal;
+use crate::upstream::UpstreamError;
+
+/// How long one server may take to answer a list request before the aggregate answers without
+/// it (and says so).
+const LIST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a call may take to get response headers (answers may then stream without limit).
+const CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Pages read from one server for one list.
+const MAX_PAGES: usize = 50;
+
+/// A JSON-RPC error for the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn invalid_params(message: String) -> Self {
+        RpcError {
+            code: -32602,
+            message,
+        }
+    }
+}
+
+/// Where notifications for the client go while a request is answered: its response stream.
+pub type Outbox = mpsc::Sender<Value>;
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Link>>>>;
+
+pub struct Session {
+    broker: Broker,
+    /// Only this principal may use the session (anyone else gets 404, as if it did not exist).
+    pub owner: Principal,
+    /// The protocol version negotiated with the client.
+    pub version: String,
+    /// One slot per server; its async lock makes concurrent first uses open one link.
+    links: Mutex<HashMap<ServerName, Slot>>,
+    /// Notifications for the client's GET stream (list changes, notices).
+    pub notes: broadcast::Sender<Value>,
+    /// Which server listed each resource URI, for `resources/read`.
+    resources: Mutex<HashMap<String, ServerName>>,
+    /// Unix seconds of the last request, for evicting the least recently used session.
+    pub last_used: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Session {
+    pub fn new(broker: Broker, owner: Principal, version: String, now: u64) -> Session {
+        Session {
+            broker,
+            owner,
+            version,
+            links: Mutex::default(),
+            notes: broadcast::channel(64).0,
+            resources: Mutex::default(),
+            last_used: AtomicU64::new(now),
+        }
+    }
+
+    /// The link to `cfg`'s server, opened now if there is none or the config changed since.
+    async fn link(&self, cfg: &ServerConfig) -> Result<Arc<Link>, UpstreamError> {
+        let slot = lock(&self.links)
+            .entry(cfg.name.clone())
+            .or_default()
+            .clone();
+        let mut held = slot.lock().await;
+        if let Some(link) = held.as_ref().filter(|l| l.cfg() == cfg) {
+            return Ok(link.clone());
+        }
+        if let Some(stale) = held.take() {
+            tokio::spawn(async move { stale.close().await });
+        }
+        let link = Arc::new(Link::open(&self.broker, cfg, self.notes.clone()).await?);
+        *held = Some(link.clone());
+        Ok(link)
+    }
+
+    /// Forgets `link` if it is still the server's current one.
+    async fn forget(&self, server: &ServerName, link: &Arc<Link>) {
+        let slot = lock(&self.links).get(server).cloned();
+        if let Some(slot) = slot {
+            let mut held = slot.lock().await;
+            if held.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
+                *held = None;
+            }
+        }
+    }
+
+    /// One request to one server; a forgotten upstream session is reopened once.
+    async fn ask(
+        &self,
+        cfg: &ServerConfig,
+        method: &str,
+        params: &Value,
+        out: &Outbox,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        for _ in 0..2 {
+            let link = self.link(cfg).await?;
+            match link.request(method, params.clone(), out, timeout).await {
+                Ok(answer) => return Ok(answer),
+                Err(LinkError::Upstream(e)) => return Err(e),
+                Err(LinkError::Gone) => self.forget(&cfg.name, &link).await,
+            }
+        }
+        Err(protocol(
+            cfg,
+            "the upstream forgot its session twice in a row".into(),
+        ))
+    }
+
+    /// The union of every aggregated server's list. A server that cannot answer is left out
+    /// and named in a warning notice on `out`.
+    pub async fn list(&self, listing: Listing, out: &Outbox) -> Value {
+        let config = self.broker.config();
+        let servers: Vec<&ServerConfig> = config
+            .servers
+            .values()
+            .filter(|c| names::aggregated(c))
+            .collect();
+        let answers = futures_util::future::join_all(servers.iter().map(|cfg| async move {
+            match tokio::time::timeout(LIST_TIMEOUT, self.list_one(cfg, listing, out)).await {
+                Ok(r) => r,
+                Err(_) => Err(protocol(
+                    cfg,
+                    format!(
+                        "{} got no answer within {} s",
+                        listing.method(),
+                        LIST_TIMEOUT.as_secs()
+                    ),
+                )),
+            }
+        }))
+        .await;
+        let mut items = Vec::new();
+        for (cfg, answer) in servers.iter().zip(answers) {
+            match answer {
+                Ok(mut list) => {
+                    if listing == Listing::Resources {
+                        let mut known = lock(&self.resources);
+                        for item in &list {
+                            if let Some(uri) = item.get("uri").and_then(Value::as_str) {
+                                known.insert(uri.to_string(), cfg.name.clone());
+                            }
+                        }
+                    }
+                    items.append(&mut list);
+                }
+                Err(e) => {
+                    let text = format!("{} are missing: {e}", listing.key());
+                    let _ = out
+                        .send(names::notice("warning", cfg.name.as_str(), &text))
+                        .await;
+                }
+            }
+        }
+        json!({ listing.key(): items })
+    }
+
+    async fn list_one(
+        &self,
+        cfg: &ServerConfig,
+        listing: Listing,
+        out: &Outbox,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let link = self.link(cfg).await?;
+        if link.capabilities.get(listing.capability()).is_none() {
+            return Ok(Vec::new());
+        }
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
+            let answer = self
+                .ask(cfg, listing.method(), &params, out, LIST_TIMEOUT)
+                .await?;
+            let Some(result) = answer.get("result") else {
+                return Err(protocol(
+                    cfg,
+                    format!("{} failed: {}", listing.method(), answer["error"]),
+                ));
+            };
+            let page = result
+                .get(listing.key())
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            items.extend(names::present(cfg, listing, page));
+            cursor = result
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string);
+            if cursor.is_none() {
+                return Ok(items);
+            }
+        }
+        Err(protocol(
+            cfg,
+            format!("{} did not end after {MAX_PAGES} pages", listing.method()),
+        ))
+    }
+
+    /// `tools/call` or `prompts/get` of a prefixed name, sent to its server under its own name.
+    /// A name the endpoint does not offer (unknown server, filtered tool, delegated or disabled
+    /// server) is an invalid-params error, never forwarded. A server that cannot be used right
+    /// now answers a tool call with an `isError` result naming the server and why, plus an error
+    /// notice; a prompt with a JSON-RPC error.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: &Value,
+        out: &Outbox,
+    ) -> Result<Value, RpcError> {
+        let is_tool = method == "tools/call";
+        let prefixed = params.get("name").and_then(Value::as_str).unwrap_or("");
+        let Some((server, name)) = names::split(prefixed) else {
+            return Err(RpcError::invalid_params(format!("\"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list them again", names::SEPARATOR)));
+        };
+        let config = self.broker.config();
+        let found = config.server(server);
+        let cfg = match (found, names::refusal(found, server, name)) {
+            (Some(cfg), None) => cfg,
+            (_, why) => return Err(RpcError::invalid_params(why.unwrap_or_default())),
+        };
+        let mut upstream_params = params.clone();
+        upstream_params["name"] = Value::String(name.to_string());
+        match self
+            .ask(cfg, method, &upstream_params, out, CALL_TIMEOUT)
+            .await
+        {
+            Ok(answer) => answer_of(answer),
+            Err(e) => {
+                let text = e.to_string();
+                let _ = out.send(names::notice("error", server, &text)).await;
+                if is_tool {
+                    Ok(names::error_result(&text))
+                } else {
+                    Err(RpcError {
+                        code: -32603,
+                        message: text,
+                    })
+                }
+            }
+        }
+    }
+
+    /// `resources/read` (and `completion/complete` on a resource) routed by the URI's lister.
+    pub async fn read(&self, params: &Value, out: &Outbox) -> Result<Value, RpcError> {
+        let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+        let mut server = lock(&self.resources).get(uri).cloned();
+        if server.is_none() {
+            self.list(Listing::Resources, out).await;
+            server = lock(&self.resources).get(uri).cloned();
+        }
+        let config = self.broker.config();
+        let Some(cfg) = server
+            .and_then(|s| config.server(s.as_str()))
+            .filter(|c| names::aggregated(c))
+        else {
+            return Err(RpcError { code: -32002, message: format!("resource \"{uri}\" is not listed by any server of this endpoint; list resources again") });
+        };
+        match self
+            .ask(cfg, "resources/read", params, out, CALL_TIMEOUT)
+            .await
+        {
+            Ok(answer) => answer_of(answer),
+            Err(e) => Err(RpcError {
+                code: -32603,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Ends every upstream session of this client session.
+    pub async fn close(&self) {
+        let slots: Vec<Slot> = lock(&self.links).drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            if let Some(link) = slot.lock().await.take() {
+                link.close().await;
+            }
+        }
+    }
+
+    pub fn touch(&self, now: u64) {
+        self.last_used.store(now, Ordering::Relaxed);
+    }
+}
+
+/// The upstream's `result`, or its JSON-RPC error passed on as it is.
+fn answer_of(answer: Value) -> Result<Value, RpcError> {
+    if let Some(result) = answer.get("result") {
+        return Ok(result.clone());
+    }
+    let error = answer
+        .get("error")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_else(Map::new);
+    Err(RpcError {
+        code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
+        message: error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("the upstream failed without a message")
+            .to_string(),
+    })
+}

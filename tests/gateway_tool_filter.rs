@@ -47,7 +47,10 @@ fn sse_result(body: &str) -> Value {
 async fn filtered(mode: ResponseMode, lists: Value) -> (TestUpstream, TestBroker, String, String) {
     let up = TestUpstream::start(UpstreamOptions::default().with_response(mode)).await;
     let mut server = json!({"url": up.mcp_url});
-    server.as_object_mut().unwrap().extend(lists.as_object().unwrap().clone());
+    server
+        .as_object_mut()
+        .unwrap()
+        .extend(lists.as_object().unwrap().clone());
     let b = TestBroker::start(config(json!({ "demo": server }))).await;
     let key = api_key(&b).await;
     let sid = open_session(&b.client_url("demo"), &key).await;
@@ -80,7 +83,11 @@ async fn an_allow_list_leaves_only_its_tools_in_json_tools_list_answers() {
         list_names(&b, &key, &sid, ResponseMode::Json).await,
         ["echo", "add"]
     );
-    assert_eq!(count(&up.counters().tools_list), 1, "the list was asked upstream");
+    assert_eq!(
+        count(&up.counters().tools_list),
+        1,
+        "the list was asked upstream"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +104,10 @@ async fn a_deny_list_hides_its_tools_from_sse_tools_list_answers() {
 async fn deny_wins_when_a_tool_is_on_both_lists() {
     let lists = json!({"allowed_tools": ["echo", "add"], "disallowed_tools": ["add"]});
     let (up, b, key, sid) = filtered(ResponseMode::Json, lists).await;
-    assert_eq!(list_names(&b, &key, &sid, ResponseMode::Json).await, ["echo"]);
+    assert_eq!(
+        list_names(&b, &key, &sid, ResponseMode::Json).await,
+        ["echo"]
+    );
     let refused: Value = post(&b.client_url("demo"), &key, Some(&sid), &call(3, "add"))
         .await
         .json()
@@ -121,12 +131,25 @@ async fn a_call_to_a_hidden_tool_gets_a_clear_error_and_never_reaches_the_upstre
     assert_eq!(answer["id"], 9);
     assert_eq!(answer["error"]["code"], -32602);
     let message = answer["error"]["message"].as_str().unwrap();
-    for word in ["\"add\"", "\"demo\"", "allowed_tools/disallowed_tools", "admin", "config"] {
+    for word in [
+        "\"add\"",
+        "\"demo\"",
+        "allowed_tools/disallowed_tools",
+        "admin",
+        "config",
+    ] {
         assert!(message.contains(word), "{word} missing from: {message}");
     }
-    assert_eq!(count(&up.counters().tools_call), 0, "no tools/call went upstream");
+    assert_eq!(
+        count(&up.counters().tools_call),
+        0,
+        "no tools/call went upstream"
+    );
     let posts = up.recorder().to_path("/mcp").len();
-    assert_eq!(posts, 2, "only initialize and notifications/initialized were forwarded");
+    assert_eq!(
+        posts, 2,
+        "only initialize and notifications/initialized were forwarded"
+    );
 }
 
 #[tokio::test]
@@ -147,16 +170,27 @@ async fn a_batch_with_a_hidden_call_is_refused_whole_without_forwarding_anything
     let lists = json!({"disallowed_tools": ["add"]});
     let (up, b, key, sid) = filtered(ResponseMode::Json, lists).await;
     let before = up.recorder().to_path("/mcp").len();
-    let batch = json!([call(1, "echo"), call(2, "add"), {"jsonrpc": "2.0", "method": "notifications/x"}]);
+    let batch =
+        json!([call(1, "echo"), call(2, "add"), {"jsonrpc": "2.0", "method": "notifications/x"}]);
     let answers: Value = post(&b.client_url("demo"), &key, Some(&sid), &batch)
         .await
         .json()
         .await
         .unwrap();
     let answers = answers.as_array().expect("a batch gets a batch");
-    assert_eq!(answers.len(), 2, "one error per request, none for the notification");
-    assert!(answers[0]["error"]["message"].as_str().unwrap().contains("not sent"));
-    assert!(answers[1]["error"]["message"].as_str().unwrap().contains("\"add\""));
+    assert_eq!(
+        answers.len(),
+        2,
+        "one error per request, none for the notification"
+    );
+    assert!(answers[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not sent"));
+    assert!(answers[1]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("\"add\""));
     assert_eq!(up.recorder().to_path("/mcp").len(), before);
 }
 
@@ -203,8 +237,14 @@ async fn fixed_upstream() -> (String, Arc<AtomicUsize>) {
         "x".repeat(MAX_LIST_ANSWER)
     );
     let app = axum::Router::new()
-        .route("/sse/mcp", answer("text/event-stream", SSE_LIST.into(), posts.clone()))
-        .route("/json/mcp", answer("application/json", JSON_LIST.into(), posts.clone()))
+        .route(
+            "/sse/mcp",
+            answer("text/event-stream", SSE_LIST.into(), posts.clone()),
+        )
+        .route(
+            "/json/mcp",
+            answer("application/json", JSON_LIST.into(), posts.clone()),
+        )
         .route("/big/mcp", answer("application/json", big, posts.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -236,7 +276,10 @@ async fn a_filtered_sse_answer_keeps_its_other_events_ids_and_retry_in_order() {
     let body = r.text().await.unwrap();
     assert!(!body.contains("delete_repo"), "{body}");
     assert_eq!(names(&sse_result(&body)), ["echo"]);
-    let at = |s: &str| body.find(s).unwrap_or_else(|| panic!("{s} missing from {body}"));
+    let at = |s: &str| {
+        body.find(s)
+            .unwrap_or_else(|| panic!("{s} missing from {body}"))
+    };
     assert!(body.contains("retry: 2000"));
     assert!(at("id: ev-1") < at("\"progress\":1"));
     assert!(at("\"progress\":1") < at("event: custom"));
@@ -273,7 +316,8 @@ async fn a_tools_list_answer_over_the_cap_is_a_json_rpc_error_not_a_500() {
     assert_eq!(answer["id"], 5);
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("\"big\"") && message.contains(&format!("larger than {MAX_LIST_ANSWER} bytes")),
+        message.contains("\"big\"")
+            && message.contains(&format!("larger than {MAX_LIST_ANSWER} bytes")),
         "{message}"
     );
 }
@@ -289,17 +333,39 @@ async fn a_legacy_sse_upstream_hides_filtered_tools_and_refuses_their_calls() {
     let url = b.client_url("old");
     let init = post(&url, &key, None, &initialize()).await;
     assert_eq!(init.status(), 200);
-    let sid = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
-    let tools: Value = post(&url, &key, Some(&sid), &list(2)).await.json().await.unwrap();
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let tools: Value = post(&url, &key, Some(&sid), &list(2))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(names(&tools), ["echo"]);
-    let refused: Value = post(&url, &key, Some(&sid), &call(3, "add")).await.json().await.unwrap();
+    let refused: Value = post(&url, &key, Some(&sid), &call(3, "add"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(refused["id"], 3);
     assert!(
-        refused["error"]["message"].as_str().unwrap().contains("\"add\""),
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"add\""),
         "{refused}"
     );
-    assert_eq!(count(&up.counters().tools_call), 0, "the hidden call never went upstream");
-    let echoed: Value = post(&url, &key, Some(&sid), &call(4, "echo")).await.json().await.unwrap();
+    assert_eq!(
+        count(&up.counters().tools_call),
+        0,
+        "the hidden call never went upstream"
+    );
+    let echoed: Value = post(&url, &key, Some(&sid), &call(4, "echo"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(echoed["result"]["content"][0]["text"], "hi", "{echoed}");
     assert_eq!(count(&up.counters().tools_call), 1);
 }

@@ -108,7 +108,7 @@ async fn handle(
     // Tool allow/deny lists: parses the body only for servers that have them.
     let lists = match toolfilter::plan(cfg, &parts.method, &body) {
         Ok(lists) => lists,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return Ok(*refusal),
     };
     if cfg.transport == Transport::Sse {
         let ctx = legacy::Ctx {

@@ -48,8 +48,12 @@ pub struct Lists {
 
 /// What the proxy does with one client request to `cfg`: `Ok(None)` forward it untouched,
 /// `Ok(Some(lists))` forward it and filter the answer with [`Lists::rewrite`], `Err(answer)`
-/// answer the client with this and send nothing upstream.
-pub fn plan(cfg: &ServerConfig, method: &Method, body: &Bytes) -> Result<Option<Lists>, Response> {
+/// answer the client with this and send nothing upstream (boxed: the rare case).
+pub fn plan(
+    cfg: &ServerConfig,
+    method: &Method,
+    body: &Bytes,
+) -> Result<Option<Lists>, Box<Response>> {
     if !cfg.filters_tools() || method != Method::POST {
         return Ok(None);
     }
@@ -62,7 +66,7 @@ pub fn plan(cfg: &ServerConfig, method: &Method, body: &Bytes) -> Result<Option<
         single => std::slice::from_ref(single),
     };
     if messages.iter().any(|m| hidden_call(cfg, m).is_some()) {
-        return Err(refuse(cfg, messages, message.is_array()));
+        return Err(Box::new(refuse(cfg, messages, message.is_array())));
     }
     let ids: Vec<Value> = messages
         .iter()
@@ -136,8 +140,7 @@ pub fn strip_hidden(cfg: &ServerConfig, result: &mut Value) -> bool {
 /// Filters `answer` when it answers `request`, a `tools/list` to a server with lists (the
 /// legacy transport, which pairs requests and answers itself).
 pub fn filter_answer(cfg: &ServerConfig, request: &Value, answer: &mut Value) {
-    if cfg.filters_tools() && request.get("method").and_then(Value::as_str) == Some("tools/list")
-    {
+    if cfg.filters_tools() && request.get("method").and_then(Value::as_str) == Some("tools/list") {
         if let Some(result) = answer.get_mut("result") {
             strip_hidden(cfg, result);
         }
@@ -260,8 +263,8 @@ async fn read_capped(
     let mut stream = body.into_data_stream();
     let mut total = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| unreachable(cfg, format!("the tools/list answer broke off: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| unreachable(cfg, format!("the tools/list answer broke off: {e}")))?;
         total += chunk.len();
         if total > MAX_LIST_ANSWER {
             return Err(UpstreamError::Protocol {
@@ -296,13 +299,14 @@ mod tests {
     use super::*;
 
     fn server(lists: &str) -> ServerConfig {
-        let text = format!(r#"{{"mcp_servers": {{"s": {{"url": "https://a.example/mcp", {lists}}}}}}}"#);
+        let text =
+            format!(r#"{{"mcp_servers": {{"s": {{"url": "https://a.example/mcp", {lists}}}}}}}"#);
         let raw = crate::config::file::parse(std::path::Path::new("t.json"), &text).unwrap();
         let mut config = crate::config::validate(&raw).unwrap().config;
         config.servers.pop_first().unwrap().1
     }
 
-    fn plan_of(cfg: &ServerConfig, body: Value) -> Result<Option<Lists>, Response> {
+    fn plan_of(cfg: &ServerConfig, body: Value) -> Result<Option<Lists>, Box<Response>> {
         plan(cfg, &Method::POST, &Bytes::from(body.to_string()))
     }
 
@@ -322,7 +326,10 @@ mod tests {
         let call = |name: Value| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
         assert!(matches!(plan_of(&cfg, call(json!("a"))), Ok(None)));
         assert!(plan_of(&cfg, call(json!("b"))).is_err());
-        assert!(plan_of(&cfg, call(json!(7))).is_err(), "a name that is not a string");
+        assert!(
+            plan_of(&cfg, call(json!(7))).is_err(),
+            "a name that is not a string"
+        );
         let batch = json!([{"id": "x", "method": "tools/list"}, {"id": 2, "method": "ping"}, {"method": "tools/list"}]);
         let lists = plan_of(&cfg, batch).unwrap().unwrap();
         assert_eq!(lists.ids, [json!("x")]);
@@ -341,7 +348,10 @@ mod tests {
         assert!(strip_answers(&cfg, &mut batch, &mut pending));
         assert!(pending.is_empty());
         assert_eq!(batch[0]["result"], json!({"tools": [{"name": "a"}]}));
-        assert_eq!(batch[1]["result"], tools, "not a list the client asked for here");
+        assert_eq!(
+            batch[1]["result"], tools,
+            "not a list the client asked for here"
+        );
         assert_eq!(batch[2]["result"], tools, "a request, not an answer");
     }
 

@@ -124,6 +124,9 @@ mod tests {
         let events = p.push(b"retry: 1500\n\nid: 4\ndata:\n\nretry: x\ndata: y\n\n");
         assert_eq!(events.len(), 2);
         assert_eq!((events[0].retry, events[0].data.as_str()), (Some(1500), ""));
-        assert_eq!((events[1].retry, events[1].id.as_deref()), (None, Some("4")));
+        assert_eq!(
+            (events[1].retry, events[1].id.as_deref()),
+            (None, Some("4"))
+        );
     }
 }

@@ -145,11 +145,8 @@ async fn a_call_to_a_hidden_tool_gets_a_clear_error_and_never_reaches_the_upstre
         0,
         "no tools/call went upstream"
     );
-    let posts = up.recorder().to_path("/mcp").len();
-    assert_eq!(
-        posts, 2,
-        "only initialize and notifications/initialized were forwarded"
-    );
+    let forwarded = up.recorder().to_path("/mcp").len();
+    assert_eq!(forwarded, 2, "initialize and notifications/initialized");
 }
 
 #[tokio::test]
@@ -368,4 +365,35 @@ async fn a_legacy_sse_upstream_hides_filtered_tools_and_refuses_their_calls() {
         .unwrap();
     assert_eq!(echoed["result"]["content"][0]["text"], "hi", "{echoed}");
     assert_eq!(count(&up.counters().tools_call), 1);
+}
+
+/// The official TypeScript SDK (`tests/js/sdk_client.mjs`: OAuth through the broker, then
+/// `tools/list` and a call of `echo`) reads the re-written SSE answer. Needs Node >= 22.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_lists_only_permitted_tools_and_calls_one() {
+    let up = TestUpstream::start(UpstreamOptions::default().with_response(ResponseMode::Sse)).await;
+    let b = TestBroker::start(config(
+        json!({"demo": {"url": up.mcp_url, "disallowed_tools": ["add"]}}),
+    ))
+    .await;
+    let mut cmd = tokio::process::Command::from(support::node::node_command());
+    cmd.arg("sdk_client.mjs")
+        .arg(b.client_url("demo"))
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the SDK client finished within 60 s")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    assert_eq!(report["tools"], json!(["echo", "slow_stream"]), "{report}");
+    assert_eq!(
+        report["echo"]["content"][0]["text"],
+        "hello through the broker"
+    );
 }

@@ -28,6 +28,7 @@ use super::host::ClientOrigin;
 use super::proxy::{add_credential, describe, unreachable, HEADERS_TIMEOUT, MCP_SESSION_ID};
 use super::rpc;
 use super::state::GatewayState;
+use super::toolfilter;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::health::sse::SseParser;
@@ -285,7 +286,10 @@ async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
         return (StatusCode::ACCEPTED, [(MCP_SESSION_ID, session_header)]).into_response();
     };
     match tokio::time::timeout(HEADERS_TIMEOUT, rx).await {
-        Ok(Ok(answer)) => ([(MCP_SESSION_ID, session_header)], Json(answer)).into_response(),
+        Ok(Ok(mut answer)) => {
+            toolfilter::filter_answer(ctx.cfg, &message, &mut answer);
+            ([(MCP_SESSION_ID, session_header)], Json(answer)).into_response()
+        }
         Ok(Err(_)) => ctx
             .fail(ctx.protocol("the upstream closed its event stream before answering; reconnect")),
         Err(_) => ctx.fail(ctx.protocol("no answer on the event stream in time")),

@@ -21,6 +21,7 @@ pub mod rpc;
 pub mod state;
 pub mod status;
 pub mod token;
+pub mod toolfilter;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -2,8 +2,9 @@
 //! the upstream credential, forward, and stream the answer back chunk by chunk.
 //!
 //! Hot path: one `Arc<Config>` borrow, one hash lookup for the token, one header copy of at most
-//! five allow-listed headers, no body buffering on the way back. The request body (a single
-//! JSON-RPC message) is read whole, capped at [`MAX_BODY`], so a 401 can be retried once.
+//! five allow-listed headers, no body buffering on the way back (except `tools/list` answers of
+//! servers with tool lists, see `toolfilter`). The request body (a single JSON-RPC message) is
+//! read whole, capped at [`MAX_BODY`], so a 401 can be retried once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use axum::{Extension, Router};
 use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::state::GatewayState;
-use super::{legacy, resource, rpc};
+use super::{legacy, resource, rpc, toolfilter};
 use crate::broker::Broker;
 use crate::config::{ServerConfig, Transport};
 use crate::upstream::{Credential, UpstreamError};
@@ -104,6 +105,11 @@ async fn handle(
             return Ok(rpc::session_not_found());
         }
     }
+    // Tool allow/deny lists: parses the body only for servers that have them.
+    let lists = match toolfilter::plan(cfg, &parts.method, &body) {
+        Ok(lists) => lists,
+        Err(refusal) => return Ok(*refusal),
+    };
     if cfg.transport == Transport::Sse {
         let ctx = legacy::Ctx {
             broker,
@@ -167,7 +173,14 @@ async fn handle(
             gw.end_session(server, sid);
         }
     }
-    Ok(stream_back(upstream))
+    let response = stream_back(upstream);
+    let Some(lists) = lists else {
+        return Ok(response);
+    };
+    Ok(match lists.rewrite(cfg, response).await {
+        Ok(filtered) => filtered,
+        Err(e) => rpc::failure(e, cfg, &parts.method, &body, &principal, origin),
+    })
 }
 
 /// Reads the request body up to [`MAX_BODY`] (413 beyond, checked on `Content-Length` first).

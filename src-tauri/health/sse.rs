@@ -1,5 +1,6 @@
 //! A minimal incremental `text/event-stream` reader, enough for a probe to find one JSON-RPC
-//! response among the events of a Streamable HTTP answer.
+//! response among the events of a Streamable HTTP answer, and for the gateway's tool filter to
+//! re-write an answer event by event (it keeps `id`, `event` and `retry`).
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +9,8 @@ pub struct SseEvent {
     pub event: String,
     pub data: String,
     pub id: Option<String>,
+    /// A `retry:` (reconnection time, ms) seen since the previous dispatched event.
+    pub retry: Option<u64>,
 }
 
 /// Feed bytes with [`SseParser::push`]; take complete events as they appear.
@@ -18,6 +21,7 @@ pub struct SseParser {
     event: Option<String>,
     data: Vec<String>,
     id: Option<String>,
+    retry: Option<u64>,
 }
 
 impl SseParser {
@@ -58,6 +62,7 @@ impl SseParser {
                 event: self.event.take().unwrap_or_else(|| "message".into()),
                 data: std::mem::take(&mut self.data).join("\n"),
                 id: self.id.clone(),
+                retry: self.retry.take(),
             });
         }
         if line.starts_with(':') {
@@ -71,6 +76,9 @@ impl SseParser {
             "data" => self.data.push(value.to_string()),
             "event" => self.event = Some(value.to_string()),
             "id" if !value.contains('\0') => self.id = Some(value.to_string()),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry = value.parse().ok()
+            }
             _ => {}
         }
         None
@@ -94,7 +102,8 @@ mod tests {
             SseEvent {
                 event: "message".into(),
                 data: "{\"a\":1}".into(),
-                id: Some("7".into())
+                id: Some("7".into()),
+                retry: None,
             }
         );
         assert_eq!(events[1].data, "x\ny");
@@ -113,5 +122,17 @@ mod tests {
     fn an_event_without_data_is_not_dispatched() {
         let mut p = SseParser::default();
         assert!(p.push(b"event: ping\n\nretry: 10\n\n").is_empty());
+    }
+
+    #[test]
+    fn a_retry_travels_with_the_next_dispatched_event_only() {
+        let mut p = SseParser::default();
+        let events = p.push(b"retry: 1500\n\nid: 4\ndata:\n\nretry: x\ndata: y\n\n");
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].retry, events[0].data.as_str()), (Some(1500), ""));
+        assert_eq!(
+            (events[1].retry, events[1].id.as_deref()),
+            (None, Some("4"))
+        );
     }
 }

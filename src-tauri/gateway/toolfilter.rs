@@ -1,0 +1,370 @@
+//! Per-server tool allow/deny lists (`allowed_tools`, `disallowed_tools`) on `/{server}/mcp`.
+//! The rule is `ServerConfig::permits_tool` (exact names, deny wins); this module applies it.
+//!
+//! Only servers with lists ([`ServerConfig::filters_tools`]) pay anything: for them the proxy
+//! parses the POSTed body once ([`plan`]); every other server keeps the zero-copy path.
+//! - A `tools/call` of a hidden tool is answered here (JSON-RPC error -32602 naming tool, server
+//!   and fix) and never forwarded.
+//! - The answer to a `tools/list` is read whole, capped at [`MAX_LIST_ANSWER`] (over it: a
+//!   JSON-RPC error, never a 500), and returned in its own content type without the hidden
+//!   tools. SSE answers keep their other events, `id`, `event` and `retry`; reading stops once
+//!   every awaited `tools/list` is answered. Answers the broker cannot parse carry no list a
+//!   client could read, and are passed on as they came.
+//! - Batches (JSON arrays, sent by 2025-03-26 clients): every `tools/list` in the batch is
+//!   filtered; a batch with any hidden `tools/call` is refused whole (each request gets an
+//!   error; the others say why they were not sent), because forwarding part of a batch would
+//!   mean splitting it and re-joining the upstream's answers.
+//!
+//! Legacy HTTP+SSE upstreams (`legacy.rs`) get the same refusals from [`plan`] and filter their
+//! `tools/list` answers with [`filter_answer`]. Not covered: an answer replayed on a client's GET
+//! stream after a dropped POST stream passes unfiltered (calls are refused all the same).
+
+use std::fmt::Write as _;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use super::proxy::{unreachable, HEADERS_TIMEOUT};
+use crate::config::ServerConfig;
+use crate::health::sse::{SseEvent, SseParser};
+use crate::upstream::UpstreamError;
+
+/// Largest `tools/list` answer read to filter it (a list of hundreds of tools with big schemas
+/// stays well below).
+pub const MAX_LIST_ANSWER: usize = 8 * 1024 * 1024;
+/// JSON-RPC "invalid params": what MCP servers answer for a tool they do not have.
+const INVALID_PARAMS: i64 = -32602;
+
+/// The ids of the `tools/list` requests in one forwarded body, whose answers get filtered.
+#[derive(Debug)]
+pub struct Lists {
+    ids: Vec<Value>,
+}
+
+/// What the proxy does with one client request to `cfg`: `Ok(None)` forward it untouched,
+/// `Ok(Some(lists))` forward it and filter the answer with [`Lists::rewrite`], `Err(answer)`
+/// answer the client with this and send nothing upstream (boxed: the rare case).
+pub fn plan(
+    cfg: &ServerConfig,
+    method: &Method,
+    body: &Bytes,
+) -> Result<Option<Lists>, Box<Response>> {
+    if !cfg.filters_tools() || method != Method::POST {
+        return Ok(None);
+    }
+    // Not JSON: the upstream answers the parse error; no tool runs.
+    let Ok(message) = serde_json::from_slice::<Value>(body) else {
+        return Ok(None);
+    };
+    let messages = match &message {
+        Value::Array(items) => items.as_slice(),
+        single => std::slice::from_ref(single),
+    };
+    if messages.iter().any(|m| hidden_call(cfg, m).is_some()) {
+        return Err(Box::new(refuse(cfg, messages, message.is_array())));
+    }
+    let ids: Vec<Value> = messages
+        .iter()
+        .filter(|m| m.get("method").and_then(Value::as_str) == Some("tools/list"))
+        .filter_map(|m| m.get("id").filter(|id| !id.is_null()).cloned())
+        .collect();
+    Ok((!ids.is_empty()).then_some(Lists { ids }))
+}
+
+/// Why `message` may not be sent, when it is a `tools/call` of a tool `cfg` hides.
+fn hidden_call(cfg: &ServerConfig, message: &Value) -> Option<String> {
+    if message.get("method").and_then(Value::as_str) != Some("tools/call") {
+        return None;
+    }
+    let server = cfg.name.as_str();
+    match message.pointer("/params/name").and_then(Value::as_str) {
+        Some(tool) if cfg.permits_tool(tool) => None,
+        Some(tool) => Some(format!(
+            "tool \"{tool}\" is not available through the broker: its config for server \
+             \"{server}\" hides it (allowed_tools/disallowed_tools). Use another tool, or ask \
+             the broker's admin to allow it by editing allowed_tools/disallowed_tools for \
+             \"{server}\" in the broker's config file"
+        )),
+        None => Some(format!(
+            "tools/call needs params.name (a string): the broker checks it against \
+             allowed_tools/disallowed_tools of server \"{server}\"; send the tool's name"
+        )),
+    }
+}
+
+/// The answer to a body with a hidden `tools/call`: an error for every request in it (a lone
+/// notification or a batch of them gets 202, as the upstream would).
+fn refuse(cfg: &ServerConfig, messages: &[Value], batch: bool) -> Response {
+    let server = cfg.name.as_str();
+    let answers: Vec<Value> = messages
+        .iter()
+        .filter(|m| m.get("method").is_some())
+        .filter_map(|m| {
+            let id = m.get("id").filter(|id| !id.is_null())?;
+            let (message, tool) = match hidden_call(cfg, m) {
+                Some(why) => (why, m.pointer("/params/name").cloned()),
+                None => (format!("not sent to server \"{server}\": this batch also calls a tool the broker's config hides (allowed_tools/disallowed_tools); send the other requests without it"), None),
+            };
+            Some(json!({"jsonrpc": "2.0", "id": id, "error": {"code": INVALID_PARAMS, "message": message,
+                "data": {"server": server, "tool": tool, "reason": "tool_hidden_by_broker_config"}}}))
+        })
+        .collect();
+    tracing::info!(server, "refused a tools/call of a tool the config hides");
+    match (batch, answers.len()) {
+        (_, 0) => StatusCode::ACCEPTED.into_response(),
+        (true, _) => Json(Value::Array(answers)).into_response(),
+        (false, _) => Json(answers.into_iter().next().unwrap_or_default()).into_response(),
+    }
+}
+
+/// Removes the tools `cfg` hides from a `tools/list` result (a tool without a name goes too);
+/// true when any was removed. For every path that serves a server's tools.
+pub fn strip_hidden(cfg: &ServerConfig, result: &mut Value) -> bool {
+    let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else {
+        return false;
+    };
+    let before = tools.len();
+    tools.retain(|t| {
+        t.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|name| cfg.permits_tool(name))
+    });
+    tools.len() != before
+}
+
+/// Filters `answer` when it answers `request`, a `tools/list` to a server with lists (the
+/// legacy transport, which pairs requests and answers itself).
+pub fn filter_answer(cfg: &ServerConfig, request: &Value, answer: &mut Value) {
+    if cfg.filters_tools() && request.get("method").and_then(Value::as_str) == Some("tools/list") {
+        if let Some(result) = answer.get_mut("result") {
+            strip_hidden(cfg, result);
+        }
+    }
+}
+
+/// Filters every response in `message` (one or a batch) answering a `pending` id; answered ids
+/// leave `pending`. True when a tool was removed.
+fn strip_answers(cfg: &ServerConfig, message: &mut Value, pending: &mut Vec<Value>) -> bool {
+    match message {
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, m| strip_answers(cfg, m, pending) | changed),
+        Value::Object(map) if !map.contains_key("method") => {
+            let Some(at) = map
+                .get("id")
+                .and_then(|id| pending.iter().position(|p| p == id))
+            else {
+                return false;
+            };
+            pending.swap_remove(at);
+            map.get_mut("result")
+                .is_some_and(|result| strip_hidden(cfg, result))
+        }
+        _ => false,
+    }
+}
+
+impl Lists {
+    /// The upstream's answer (headers already filtered by the proxy) without the hidden tools,
+    /// in the same content type. Errors are for the proxy's JSON-RPC failure answer.
+    pub async fn rewrite(
+        &self,
+        cfg: &ServerConfig,
+        response: Response,
+    ) -> Result<Response, UpstreamError> {
+        let kind = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let sse = match kind.as_deref() {
+            Some("application/json") => false,
+            Some("text/event-stream") => true,
+            _ => return Ok(response),
+        };
+        if !response.status().is_success() {
+            return Ok(response);
+        }
+        let (mut parts, body) = response.into_parts();
+        parts.headers.remove(CONTENT_LENGTH);
+        let read = async {
+            if sse {
+                self.rewrite_sse(cfg, body).await
+            } else {
+                self.rewrite_json(cfg, body).await
+            }
+        };
+        let body = tokio::time::timeout(HEADERS_TIMEOUT, read)
+            .await
+            .map_err(|_| {
+                unreachable(
+                    cfg,
+                    format!(
+                        "the tools/list answer did not finish within {} s",
+                        HEADERS_TIMEOUT.as_secs()
+                    ),
+                )
+            })??;
+        Ok(Response::from_parts(parts, Body::from(body)))
+    }
+
+    async fn rewrite_json(&self, cfg: &ServerConfig, body: Body) -> Result<Bytes, UpstreamError> {
+        let mut bytes = Vec::new();
+        read_capped(cfg, body, |chunk| {
+            bytes.extend_from_slice(chunk);
+            false
+        })
+        .await?;
+        let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
+            return Ok(bytes.into());
+        };
+        if !strip_answers(cfg, &mut message, &mut self.ids.clone()) {
+            return Ok(bytes.into());
+        }
+        Ok(serde_json::to_vec(&message).unwrap_or(bytes).into())
+    }
+
+    async fn rewrite_sse(&self, cfg: &ServerConfig, body: Body) -> Result<Bytes, UpstreamError> {
+        let mut parser = SseParser::default();
+        let mut pending = self.ids.clone();
+        let mut out = String::new();
+        read_capped(cfg, body, |chunk| {
+            for event in parser.push(chunk) {
+                let rewritten = (event.event == "message")
+                    .then(|| serde_json::from_str::<Value>(&event.data).ok())
+                    .flatten()
+                    .filter(|_| !pending.is_empty())
+                    .and_then(|mut m| strip_answers(cfg, &mut m, &mut pending).then_some(m));
+                match rewritten {
+                    Some(message) => write_event(&mut out, &event, &message.to_string()),
+                    None => write_event(&mut out, &event, &event.data),
+                }
+            }
+            pending.is_empty()
+        })
+        .await?;
+        Ok(out.into())
+    }
+}
+
+/// Reads `body` chunk by chunk into `take` (which returns true when it has all it needs), at
+/// most [`MAX_LIST_ANSWER`] bytes.
+async fn read_capped(
+    cfg: &ServerConfig,
+    body: Body,
+    mut take: impl FnMut(&Bytes) -> bool,
+) -> Result<(), UpstreamError> {
+    let mut stream = body.into_data_stream();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| unreachable(cfg, format!("the tools/list answer broke off: {e}")))?;
+        total += chunk.len();
+        if total > MAX_LIST_ANSWER {
+            return Err(UpstreamError::Protocol {
+                server: cfg.name.to_string(),
+                detail: format!("its tools/list answer is larger than {MAX_LIST_ANSWER} bytes, and the broker reads it whole to apply allowed_tools/disallowed_tools; ask the server's owner about the size, or remove the lists from the broker's config for this server"),
+            });
+        }
+        if take(&chunk) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One event as `text/event-stream` text (`data` may span lines).
+fn write_event(out: &mut String, event: &SseEvent, data: &str) {
+    if let Some(retry) = event.retry {
+        let _ = writeln!(out, "retry: {retry}");
+    }
+    if let Some(id) = &event.id {
+        let _ = writeln!(out, "id: {id}");
+    }
+    let _ = writeln!(out, "event: {}", event.event);
+    for line in data.split('\n') {
+        let _ = writeln!(out, "data: {line}");
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(lists: &str) -> ServerConfig {
+        let text =
+            format!(r#"{{"mcp_servers": {{"s": {{"url": "https://a.example/mcp", {lists}}}}}}}"#);
+        let raw = crate::config::file::parse(std::path::Path::new("t.json"), &text).unwrap();
+        let mut config = crate::config::validate(&raw).unwrap().config;
+        config.servers.pop_first().unwrap().1
+    }
+
+    fn plan_of(cfg: &ServerConfig, body: Value) -> Result<Option<Lists>, Box<Response>> {
+        plan(cfg, &Method::POST, &Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn servers_without_lists_and_non_posts_are_never_parsed() {
+        let open = server(r#""enabled": true"#);
+        let garbage = Bytes::from_static(b"[not json");
+        assert!(matches!(plan(&open, &Method::POST, &garbage), Ok(None)));
+        let deny = server(r#""disallowed_tools": ["x"]"#);
+        assert!(matches!(plan(&deny, &Method::GET, &garbage), Ok(None)));
+        assert!(matches!(plan(&deny, &Method::POST, &garbage), Ok(None)));
+    }
+
+    #[test]
+    fn hidden_calls_are_refused_and_lists_remember_their_ids() {
+        let cfg = server(r#""allowed_tools": ["a"]"#);
+        let call = |name: Value| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
+        assert!(matches!(plan_of(&cfg, call(json!("a"))), Ok(None)));
+        assert!(plan_of(&cfg, call(json!("b"))).is_err());
+        assert!(
+            plan_of(&cfg, call(json!(7))).is_err(),
+            "a name that is not a string"
+        );
+        let batch = json!([{"id": "x", "method": "tools/list"}, {"id": 2, "method": "ping"}, {"method": "tools/list"}]);
+        let lists = plan_of(&cfg, batch).unwrap().unwrap();
+        assert_eq!(lists.ids, [json!("x")]);
+    }
+
+    #[test]
+    fn only_answers_to_the_awaited_lists_are_stripped() {
+        let cfg = server(r#""disallowed_tools": ["b"]"#);
+        let tools = json!({"tools": [{"name": "a"}, {"name": "b"}, {"title": "nameless"}]});
+        let mut batch = json!([
+            {"id": 1, "result": tools.clone()},
+            {"id": 2, "result": tools.clone()},
+            {"id": 1, "method": "tools/list", "result": tools.clone()},
+        ]);
+        let mut pending = vec![json!(1)];
+        assert!(strip_answers(&cfg, &mut batch, &mut pending));
+        assert!(pending.is_empty());
+        assert_eq!(batch[0]["result"], json!({"tools": [{"name": "a"}]}));
+        assert_eq!(
+            batch[1]["result"], tools,
+            "not a list the client asked for here"
+        );
+        assert_eq!(batch[2]["result"], tools, "a request, not an answer");
+    }
+
+    #[test]
+    fn written_events_parse_back_to_the_same_events() {
+        let event = SseEvent {
+            event: "custom".into(),
+            data: "line one\n\nline three".into(),
+            id: Some("e-1".into()),
+            retry: Some(500),
+        };
+        let mut out = String::new();
+        write_event(&mut out, &event, &event.data);
+        assert_eq!(SseParser::default().push(out.as_bytes()), [event]);
+    }
+}

@@ -21,7 +21,7 @@ use axum::{Extension, Router};
 use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::state::GatewayState;
-use super::{legacy, resource, rpc};
+use super::{delegate, legacy, resource, rpc};
 use crate::broker::Broker;
 use crate::config::{ServerConfig, Transport};
 use crate::upstream::{Credential, UpstreamError};
@@ -38,8 +38,8 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const ALLOW: HeaderName = HeaderName::from_static("allow");
 
 /// Request headers passed upstream; everything else (the client's Authorization, cookies,
-/// Host, Origin, hop-by-hop headers) stays here.
-const FORWARD_REQUEST: [HeaderName; 5] = [
+/// Host, Origin, hop-by-hop headers) stays here (delegate servers: see [`delegate`]).
+pub(super) const FORWARD_REQUEST: [HeaderName; 5] = [
     ACCEPT,
     CONTENT_TYPE,
     MCP_SESSION_ID,
@@ -87,6 +87,9 @@ async fn handle(
         .ok_or_else(|| GatewayError::UnknownServer(server.to_string()))?;
     if !cfg.enabled {
         return Err(GatewayError::DisabledServer(server.to_string()));
+    }
+    if cfg.delegate_auth_to_upstream {
+        return delegate::forward(broker, cfg, origin, request).await;
     }
     let (parts, body) = request.into_parts();
     let principal = resource::authenticate(broker, &parts.headers, server, origin)?;
@@ -171,7 +174,7 @@ async fn handle(
 }
 
 /// Reads the request body up to [`MAX_BODY`] (413 beyond, checked on `Content-Length` first).
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
+pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -185,7 +188,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayErro
 }
 
 /// The upstream response, headers filtered, body streamed as it arrives.
-fn stream_back(upstream: reqwest::Response) -> Response {
+pub(super) fn stream_back(upstream: reqwest::Response) -> Response {
     let status = upstream.status();
     let mut headers = HeaderMap::with_capacity(FORWARD_RESPONSE.len());
     for name in FORWARD_RESPONSE {

@@ -1,19 +1,18 @@
 //! Delegate mode (`delegate_auth_to_upstream: true`) over real sockets: the official TypeScript
-//! SDK signs in with the upstream's own authorization server *through* the broker, the
-//! upstream's challenges reach the client pointing at the broker's metadata, the broker issues
-//! no tokens for the server, and the client's credential reaches that one upstream only (not
-//! another server, its AS, the broker's files nor its log). Needs Node >= 22 and `tests/js`.
+//! SDK signs in with the upstream's own authorization server *through* the broker, and the
+//! client's credential reaches that one upstream only (not another server, its AS, health
+//! probes, the broker's files nor its log). Challenges, metadata and refusals are in
+//! `gateway_delegate_http.rs`. Needs Node >= 22 and `tests/js`.
 
 mod gateway_common;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use gateway_common::*;
 use mcp_auth_broker::health::HealthState;
-use mcp_auth_broker::upstream::wwwauth;
 use serde_json::{json, Value};
 use support::*;
 
@@ -61,7 +60,10 @@ fn bearers(up: &TestUpstream) -> Vec<String> {
     up.recorder()
         .to_path("/mcp")
         .iter()
-        .filter_map(|r| r.authorization().map(|a| a.trim_start_matches("Bearer ").to_string()))
+        .filter_map(|r| {
+            r.authorization()
+                .map(|a| a.trim_start_matches("Bearer ").to_string())
+        })
         .collect()
 }
 
@@ -105,22 +107,48 @@ async fn the_typescript_sdk_signs_in_with_the_upstreams_own_authorization_server
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
     let b = TestBroker::start(config(json!({"deleg": delegate(&up)}))).await;
     let report = sdk_client(&b.client_url("deleg")).await;
-    assert_eq!(report["tools"], json!(["echo", "add", "slow_stream"]), "{report}");
-    assert_eq!(report["echo"]["content"][0]["text"], "hello through the broker");
-    assert_eq!(report["authorized"], true, "the SDK ran an OAuth flow: {report}");
+    assert_eq!(
+        report["tools"],
+        json!(["echo", "add", "slow_stream"]),
+        "{report}"
+    );
+    assert_eq!(
+        report["echo"]["content"][0]["text"],
+        "hello through the broker"
+    );
+    assert_eq!(
+        report["authorized"], true,
+        "the SDK ran an OAuth flow: {report}"
+    );
     assert_eq!(
         report["iss"], up.auth_server.issuer,
         "the authorization response came from the upstream's AS, not the broker"
     );
-    assert!(b.broker.issuer().list_clients().is_empty(), "nobody registered with the broker");
-    assert_eq!(count(&up.oauth().counters.register), 1, "the SDK registered with the upstream's AS");
+    assert!(
+        b.broker.issuer().list_clients().is_empty(),
+        "nobody registered with the broker"
+    );
+    assert_eq!(
+        count(&up.oauth().counters.register),
+        1,
+        "the SDK registered with the upstream's AS"
+    );
     assert_eq!(count(&up.oauth().counters.token_authorization_code), 1);
     let tokens = bearers(&up);
-    assert!(!tokens.is_empty(), "the client's token reached the upstream");
+    assert!(
+        !tokens.is_empty(),
+        "the client's token reached the upstream"
+    );
     for t in &tokens {
         assert!(!t.starts_with("mab_"), "no broker credential goes upstream");
-        let issued = up.oauth().validate(t).expect("every token upstream is the upstream AS's");
-        assert_eq!(Some(&issued.client_id), report["clientId"].as_str().map(String::from).as_ref());
+        let issued = up
+            .oauth()
+            .validate(t)
+            .expect("every token upstream is the upstream AS's");
+        assert_eq!(
+            Some(&issued.client_id),
+            report["clientId"].as_str().map(String::from).as_ref()
+        );
         assert_eq!(
             issued.resource.as_deref(),
             Some(b.client_url("deleg").as_str()),
@@ -130,7 +158,8 @@ async fn the_typescript_sdk_signs_in_with_the_upstreams_own_authorization_server
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delegated_clients_credential_never_reaches_another_server_nor_the_brokers_files_or_log() {
+async fn a_delegated_clients_credential_never_reaches_another_server_nor_the_brokers_files_or_log()
+{
     let log = captured_log();
     let deleg = TestUpstream::start(UpstreamOptions::oauth()).await;
     let other = TestUpstream::start(UpstreamOptions::oauth()).await;
@@ -157,15 +186,32 @@ async fn a_delegated_clients_credential_never_reaches_another_server_nor_the_bro
     );
     // The broker's own upstream sign-in for "other", used by a script through the broker.
     let cfg = b.broker.config().server("other").unwrap().clone();
-    let sign_in = b.broker.upstream().sign_in(&cfg, &b.broker.settings().opener).await.unwrap();
-    sign_in.done.await.unwrap().expect("the broker signed in to other");
+    let sign_in = b
+        .broker
+        .upstream()
+        .sign_in(&cfg, &b.broker.settings().opener)
+        .await
+        .unwrap();
+    sign_in
+        .done
+        .await
+        .unwrap()
+        .expect("the broker signed in to other");
 
     sdk_client(&b.client_url("deleg")).await;
-    let token = bearers(&deleg).pop().expect("the client's token reached its upstream");
+    let token = bearers(&deleg)
+        .pop()
+        .expect("the client's token reached its upstream");
 
     // A mistaken client sends its delegated token to other servers: refused at the broker.
     for server in ["other", "fixed"] {
-        let r = http().post(b.client_url(server)).bearer_auth(&token).json(&initialize()).send().await.unwrap();
+        let r = http()
+            .post(b.client_url(server))
+            .bearer_auth(&token)
+            .json(&initialize())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{server}: not a broker token");
     }
     // Normal traffic and health probes of the other servers, after the delegated session.
@@ -174,162 +220,58 @@ async fn a_delegated_clients_credential_never_reaches_another_server_nor_the_bro
         let r = post(&b.client_url(server), &key, None, &initialize()).await;
         assert_eq!(r.status(), 200, "{server} works through the broker");
     }
-    let before = (other.recorder().len(), fixed.recorder().len(), deleg.recorder().len());
+    let before = (
+        other.recorder().len(),
+        fixed.recorder().len(),
+        deleg.recorder().len(),
+    );
     for server in ["other", "fixed", "deleg"] {
-        b.broker.health().check_now(&mcp_auth_broker::config::ServerName::parse(server).unwrap());
+        b.broker
+            .health()
+            .check_now(&mcp_auth_broker::config::ServerName::parse(server).unwrap());
     }
     other.recorder().wait_until(|r| r.len() > before.0).await;
     fixed.recorder().wait_until(|r| r.len() > before.1).await;
     deleg.recorder().wait_until(|r| r.len() > before.2).await;
 
-    assert!(!seen_by(&other.recorder().all(), &token), "the other upstream never saw it");
-    assert!(!seen_by(&other.auth_server.state.recorder.all(), &token), "nor its AS");
-    assert!(!seen_by(&fixed.recorder().all(), &token), "nor the static-token upstream");
+    assert!(
+        !seen_by(&other.recorder().all(), &token),
+        "the other upstream never saw it"
+    );
+    assert!(
+        !seen_by(&other.auth_server.state.recorder.all(), &token),
+        "nor its AS"
+    );
+    assert!(
+        !seen_by(&fixed.recorder().all(), &token),
+        "nor the static-token upstream"
+    );
     assert!(
         !seen_by(&deleg.auth_server.state.recorder.all(), &token),
         "the broker's discovery of the delegate upstream's AS never carries it"
     );
-    let with_token = deleg.recorder().to_path("/mcp").into_iter().filter(|r| seen_by(std::slice::from_ref(r), &token)).count();
-    let probes_without = deleg.recorder().all().iter().filter(|r| r.authorization().is_none()).count();
-    assert!(with_token > 0 && probes_without > 0, "health probes and discovery go without it");
-    assert_eq!(files_containing(b.dir.path(), &token), Vec::<PathBuf>::new(), "not in the broker's files");
+    let with_token = deleg
+        .recorder()
+        .to_path("/mcp")
+        .into_iter()
+        .filter(|r| seen_by(std::slice::from_ref(r), &token))
+        .count();
+    let probes_without = deleg
+        .recorder()
+        .all()
+        .iter()
+        .filter(|r| r.authorization().is_none())
+        .count();
+    assert!(
+        with_token > 0 && probes_without > 0,
+        "health probes and discovery go without it"
+    );
+    assert_eq!(
+        files_containing(b.dir.path(), &token),
+        Vec::<PathBuf>::new(),
+        "not in the broker's files"
+    );
     let logged = std::fs::read_to_string(log).unwrap();
     assert!(logged.contains("mcp_auth_broker"), "the capture works");
     assert!(!logged.contains(&token), "not in the broker's log");
-}
-
-/// An upstream that answers every request with the status and `WWW-Authenticate` the test sets,
-/// recording the request headers it got.
-async fn challenging_upstream(
-    answer: Arc<Mutex<(u16, String)>>,
-    seen: Arc<Mutex<Vec<axum::http::HeaderMap>>>,
-) -> String {
-    use axum::response::IntoResponse;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let handler = move |headers: axum::http::HeaderMap| {
-        let (answer, seen) = (answer.clone(), seen.clone());
-        async move {
-            seen.lock().unwrap().push(headers);
-            let (status, challenge) = answer.lock().unwrap().clone();
-            let status = axum::http::StatusCode::from_u16(status).unwrap();
-            (status, [("www-authenticate", challenge)], "{\"error\":\"no\"}").into_response()
-        }
-    };
-    tokio::spawn(async move {
-        axum::serve(listener, axum::Router::new().route("/mcp", axum::routing::any(handler)))
-            .await
-            .unwrap()
-    });
-    url
-}
-
-#[tokio::test]
-async fn upstream_401_and_403_challenges_reach_the_client_pointing_at_the_brokers_metadata() {
-    let answer = Arc::new(Mutex::new((401, String::new())));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let url = challenging_upstream(answer.clone(), seen.clone()).await;
-    let b = TestBroker::start(config(json!({"deleg": {
-        "url": url, "delegate_auth_to_upstream": true, "headers": {"X-Tenant": "acme"}}})))
-    .await;
-    let prm = format!("{}/.well-known/oauth-protected-resource/deleg/mcp", b.base_url);
-    let cases = [
-        (401, r#"Bearer resource_metadata="http://upstream.example/.well-known/oauth-protected-resource/mcp", scope="mcp:read""#, None, Some("mcp:read"), None),
-        (403, r#"Basic realm="x", Bearer error="insufficient_scope", scope="mcp:read mcp:write", resource_metadata="http://upstream.example/prm", error_description="needs \"write\"""#, Some("insufficient_scope"), Some("mcp:read mcp:write"), Some(r#"needs "write""#)),
-    ];
-    for (status, challenge, error, scope, description) in cases {
-        *answer.lock().unwrap() = (status, challenge.to_string());
-        let r = http()
-            .post(b.client_url("deleg"))
-            .bearer_auth("client-own-token")
-            .header("x-api-key", "not-forwarded")
-            .header("cookie", "c=1")
-            .json(&initialize())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), status);
-        let values: Vec<&str> = r.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap()).collect();
-        assert_eq!(values.len(), 1, "{values:?}");
-        let info = wwwauth::bearer_info(&wwwauth::parse(values.iter().copied())).unwrap();
-        assert_eq!(info.resource_metadata.as_deref(), Some(prm.as_str()), "{values:?}");
-        assert_eq!(info.error.as_deref(), error);
-        assert_eq!(info.scope.as_deref(), scope);
-        assert_eq!(info.error_description.as_deref(), description);
-        assert!(!values[0].contains("upstream.example") && !values[0].contains("Basic"), "{values:?}");
-    }
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 2);
-    for h in seen.iter() {
-        assert_eq!(h["authorization"], "Bearer client-own-token", "the client's own credential is forwarded");
-        assert_eq!(h["x-tenant"], "acme", "configured literal headers still apply");
-        assert!(h.get("x-api-key").is_none() && h.get("cookie").is_none(), "only Authorization is forwarded");
-    }
-}
-
-#[tokio::test]
-async fn a_delegate_servers_metadata_lists_the_upstreams_authorization_server_not_the_broker() {
-    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
-    let down = TestUpstream::start(UpstreamOptions::oauth()).await;
-    let down_url = down.mcp_url.clone();
-    down.stop();
-    let b = TestBroker::start(config(json!({
-        "deleg": delegate(&up),
-        "gone": {"url": down_url, "delegate_auth_to_upstream": true},
-        "normal": {"url": up.mcp_url, "auth_type": "oauth2"},
-    })))
-    .await;
-    let get = |server: &str| http().get(format!("{}/.well-known/oauth-protected-resource/{server}/mcp", b.base_url)).send();
-    let r = get("deleg").await.unwrap();
-    assert_eq!(r.status(), 200);
-    let doc: Value = r.json().await.unwrap();
-    assert_eq!(doc["resource"], b.client_url("deleg"), "the SDK's resource check passes");
-    assert_eq!(doc["authorization_servers"], json!([up.auth_server.issuer]));
-    assert_eq!(doc["scopes_supported"], json!(["mcp:read"]));
-    assert!(!doc["authorization_servers"].to_string().contains(&b.base_url), "never the broker's issuer");
-    let fetched = up.recorder().count("GET", "/.well-known/oauth-protected-resource/mcp");
-    assert_eq!(get("deleg").await.unwrap().json::<Value>().await.unwrap(), doc);
-    assert_eq!(up.recorder().count("GET", "/.well-known/oauth-protected-resource/mcp"), fetched, "cached");
-
-    let normal: Value = get("normal").await.unwrap().json().await.unwrap();
-    assert_eq!(normal["authorization_servers"], json!([b.base_url]), "other servers keep the broker as AS");
-
-    let r = get("gone").await.unwrap();
-    assert_eq!(r.status(), 502, "an unreachable upstream is the upstream's fault");
-    let body: Value = r.json().await.unwrap();
-    let text = body["error_description"].as_str().unwrap();
-    assert!(text.contains("\"gone\"") && text.contains("could not be reached"), "{text}");
-}
-
-#[tokio::test]
-async fn the_broker_refuses_to_issue_its_own_tokens_for_a_delegate_server() {
-    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
-    let b = TestBroker::start(config(json!({"deleg": delegate(&up)}))).await;
-    let client = register(&b, "confused client").await;
-    let resource = b.client_url("deleg");
-    let mut extra = pkce().to_vec();
-    extra.push(("resource", resource.as_str()));
-    for url in [authorize_url(&b, &client, &extra), authorize_url(&b, &client, &pkce()).replace("/authorize", "/deleg/authorize")] {
-        let r = http().get(&url).send().await.unwrap();
-        assert_eq!(r.status(), 400, "{url}");
-        let page = r.text().await.unwrap();
-        assert!(page.contains("delegates sign-in to its upstream"), "{page}");
-    }
-    let r = http()
-        .post(format!("{}/token", b.base_url))
-        .form(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", &client), ("resource", &resource)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_target", "{body}");
-
-    // Broker credentials presented for a delegate server are refused and never forwarded.
-    let key = api_key(&b).await;
-    let r = http().post(&resource).bearer_auth(&key).json(&initialize()).send().await.unwrap();
-    assert_eq!(r.status(), 401);
-    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
-    assert!(challenge.contains("/.well-known/oauth-protected-resource/deleg/mcp"), "{challenge}");
-    assert!(up.recorder().to_path("/mcp").is_empty(), "nothing reached the upstream");
 }

@@ -64,8 +64,12 @@ pub fn status(paths: &Paths, json: bool) -> ExitCode {
     }
     print!("{}", status_table(&servers));
     let all_healthy = servers.as_object().is_none_or(|m| {
-        m.values()
-            .all(|s| matches!(s["state"]["state"].as_str(), Some("healthy" | "delegated" | "disabled")))
+        m.values().all(|s| {
+            matches!(
+                s["state"]["state"].as_str(),
+                Some("healthy" | "delegated" | "disabled")
+            )
+        })
     });
     ExitCode::from(if all_healthy { exit::OK } else { exit::FAILURE })
 }

@@ -246,7 +246,9 @@ impl ServerValidator<'_> {
             && (oauth_flow.is_some()
                 || raw.client_secret.is_some()
                 || raw.auth_value.is_some()
-                || headers.values().any(|h| matches!(h, HeaderValue::Secret(_))))
+                || headers
+                    .values()
+                    .any(|h| matches!(h, HeaderValue::Secret(_))))
         {
             self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value / secret-valued headers, or set delegate_auth_to_upstream to false");
         }

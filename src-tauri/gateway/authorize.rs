@@ -112,7 +112,10 @@ async fn authorize(
     params: AuthorizeParams,
 ) -> Result<Response, GatewayError> {
     let now = unix_now();
-    let target = params.resource.as_deref().map(|r| server_from_resource(&broker, r));
+    let target = params
+        .resource
+        .as_deref()
+        .map(|r| server_from_resource(&broker, r));
     if let Some(cfg) = target
         .and_then(|t| t.ok().flatten())
         .or(path_server.clone())

@@ -309,8 +309,7 @@ fn upstream_headers(
 /// metadata URL for the server; `error`, `scope` and `error_description` kept (re-quoted,
 /// printable ASCII only, bounded); other challenges and parameters dropped.
 pub fn rewrite_challenge(upstream: &[&str], resource_metadata: &str) -> String {
-    let info =
-        wwwauth::bearer_info(&wwwauth::parse(upstream.iter().copied())).unwrap_or_default();
+    let info = wwwauth::bearer_info(&wwwauth::parse(upstream.iter().copied())).unwrap_or_default();
     let mut out = format!("Bearer resource_metadata={}", quoted(resource_metadata));
     for (name, value) in [
         ("error", &info.error),

@@ -49,7 +49,8 @@ fn the_rewritten_challenge_names_only_the_broker_even_without_an_upstream_challe
 
 #[test]
 fn quotes_backslashes_and_control_characters_cannot_break_out_of_a_parameter() {
-    let upstream = r#"Bearer error="invalid_token", error_description="say \"hi\" \\ bye", scope="a""#;
+    let upstream =
+        r#"Bearer error="invalid_token", error_description="say \"hi\" \\ bye", scope="a""#;
     let out = rewrite_challenge(&[upstream], PRM);
     assert!(
         out.ends_with(r#"error_description="say \"hi\" \\ bye""#),
@@ -62,7 +63,11 @@ fn quotes_backslashes_and_control_characters_cannot_break_out_of_a_parameter() {
     );
     assert_eq!(parsed.resource_metadata.as_deref(), Some(PRM));
     assert_eq!(quoted("a\r\nb\u{7f}é"), "\"ab?\"");
-    assert!(HeaderValue::from_str(&rewrite_challenge(&["Bearer error_description=\"\u{1}x\u{2028}\""], PRM)).is_ok());
+    assert!(HeaderValue::from_str(&rewrite_challenge(
+        &["Bearer error_description=\"\u{1}x\u{2028}\""],
+        PRM
+    ))
+    .is_ok());
     assert_eq!(quoted(&"x".repeat(5000)).len(), MAX_PARAM + 2);
 }
 
@@ -98,7 +103,9 @@ fn an_upstream_naming_no_authorization_server_is_an_error_saying_what_was_tried(
     assert!(why.contains("HTTP 404"), "{why}");
     let mut d = discovery(None);
     d.unreachable = Some("Connection refused".into());
-    assert!(upstream_auth(&d).unwrap_err().contains("Connection refused"));
+    assert!(upstream_auth(&d)
+        .unwrap_err()
+        .contains("Connection refused"));
 }
 
 #[test]

@@ -134,7 +134,11 @@ impl Monitor {
         if let Err(ProbeError::Rejected { detail, .. }) = &result {
             let detail = detail.clone();
             result = match self.flow() {
-                Some(Flow::Static) => return HealthState::AuthRejected { detail: format!("the upstream refused the configured credential: {detail}") },
+                Some(Flow::Static) => {
+                    return HealthState::AuthRejected {
+                        detail: format!("the upstream refused the configured credential: {detail}"),
+                    }
+                }
                 Some(Flow::Delegate) => return delegated(),
                 _ => match upstream.after_rejection(&self.server, &credential).await {
                     Ok(fresh) => self.probe(&fresh).await,

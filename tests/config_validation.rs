@@ -169,6 +169,13 @@ fn each_invalid_field_is_named_with_its_fix() {
                 "broker-held credentials",
             ],
         ),
+        (
+            r#"{"mcp_servers": {"a": {"url": "https://x.example/mcp", "delegate_auth_to_upstream": true, "headers": {"X-Key": "keychain:k"}}}}"#,
+            &[
+                "field \"delegate_auth_to_upstream\"",
+                "secret-valued headers",
+            ],
+        ),
         (r#"{"port": 0}"#, &["field \"port\"", "from 1024 to 65535"]),
         (
             r#"{"health_interval_secs": 1}"#,

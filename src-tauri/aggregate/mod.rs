@@ -113,7 +113,13 @@ pub fn usability(config: &Config, status: &StatusMap) -> BTreeMap<ServerName, Re
         .map(|c| {
             let state = status.get(&c.name).map(|s| &s.state);
             let usable = match state {
-                None | Some(HealthState::Unknown | HealthState::Checking | HealthState::Healthy { .. }) => Ok(()),
+                None
+                | Some(
+                    HealthState::Unknown
+                    | HealthState::Checking
+                    | HealthState::Healthy { .. }
+                    | HealthState::Delegated { .. },
+                ) => Ok(()),
                 Some(HealthState::NeedsSignIn { reason }) => Err(format!("needs sign-in ({reason}): sign in from the tray menu or run `mcp-auth-broker login {}`", c.name)),
                 Some(HealthState::AuthRejected { detail }) => Err(format!("auth rejected: {detail}")),
                 Some(HealthState::Unreachable { cause }) => Err(format!("unreachable: {cause}")),

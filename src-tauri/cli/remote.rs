@@ -64,8 +64,12 @@ pub fn status(paths: &Paths, json: bool) -> ExitCode {
     }
     print!("{}", status_table(&servers));
     let all_healthy = servers.as_object().is_none_or(|m| {
-        m.values()
-            .all(|s| s["state"]["state"] == "healthy" || s["state"]["state"] == "disabled")
+        m.values().all(|s| {
+            matches!(
+                s["state"]["state"].as_str(),
+                Some("healthy" | "delegated" | "disabled")
+            )
+        })
     });
     ExitCode::from(if all_healthy { exit::OK } else { exit::FAILURE })
 }
@@ -90,6 +94,10 @@ pub fn status_table(servers: &Value) -> String {
             } else {
                 "needs your choice"
             });
+        let flow = match flow {
+            "delegate" => "delegated (clients sign in)",
+            other => other,
+        };
         let state = s["state"]["state"]
             .as_str()
             .unwrap_or("unknown")
@@ -155,7 +163,8 @@ mod tests {
     fn the_status_table_shows_flow_health_and_the_actionable_detail() {
         let v = serde_json::json!({
             "gh": {"state": {"state": "needs_sign_in", "reason": "no token yet"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}},
-            "m2m": {"state": {"state": "healthy", "tools": 3, "latency_ms": 12, "protocol_version": "2025-11-25"}, "flow": {"flow": "client_credentials"}, "token": {"expires_at": 0}}
+            "m2m": {"state": {"state": "healthy", "tools": 3, "latency_ms": 12, "protocol_version": "2025-11-25"}, "flow": {"flow": "client_credentials"}, "token": {"expires_at": 0}},
+            "docs": {"state": {"state": "delegated", "detail": "each local client signs in"}, "flow": {"flow": "delegate"}, "token": {"expires_at": null}}
         });
         let t = status_table(&v);
         assert!(
@@ -169,6 +178,11 @@ mod tests {
             t.contains("healthy")
                 && t.contains("3 tools, 12 ms, 2025-11-25")
                 && t.contains("1970-01-01"),
+            "{t}"
+        );
+        assert!(
+            t.contains("delegated (clients sign in) delegated")
+                && t.contains("each local client signs in"),
             "{t}"
         );
     }

@@ -72,7 +72,7 @@ pub fn list(paths: &Paths) -> ExitCode {
     for (name, s) in &config.servers {
         let auth = format!("{:?}", s.auth_type).to_ascii_lowercase();
         let flow = match (s.delegate_auth_to_upstream, s.oauth_flow) {
-            (true, _) => "delegate".to_string(),
+            (true, _) => "delegated (clients sign in)".to_string(),
             (false, Some(f)) => format!("{f:?}"),
             (false, None) => "(classified)".to_string(),
         };

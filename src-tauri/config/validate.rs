@@ -243,9 +243,14 @@ impl ServerValidator<'_> {
         let headers = self.headers(raw.headers.as_ref());
         let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
         if delegate
-            && (oauth_flow.is_some() || raw.client_secret.is_some() || raw.auth_value.is_some())
+            && (oauth_flow.is_some()
+                || raw.client_secret.is_some()
+                || raw.auth_value.is_some()
+                || headers
+                    .values()
+                    .any(|h| matches!(h, HeaderValue::Secret(_))))
         {
-            self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value, or set delegate_auth_to_upstream to false");
+            self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value / secret-valued headers, or set delegate_auth_to_upstream to false");
         }
         if raw.allowed_tools.as_ref().is_some_and(Vec::is_empty) {
             self.err(

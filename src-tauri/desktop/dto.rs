@@ -31,6 +31,8 @@ pub struct ServerDto {
     pub token_expires_at: Option<u64>,
     pub last_error: Option<String>,
     pub can_sign_in: bool,
+    /// `delegate_auth_to_upstream`: each client signs in to the upstream itself.
+    pub delegated: bool,
     pub snippets: Snippets,
 }
 
@@ -53,6 +55,7 @@ pub fn server_dto(
             Some(detail.clone())
         }
         HealthState::Unreachable { cause } => Some(cause.clone()),
+        HealthState::Delegated { detail } => Some(detail.clone()),
         HealthState::Unknown
         | HealthState::Checking
         | HealthState::Healthy { .. }
@@ -91,6 +94,7 @@ pub fn server_dto(
         token_expires_at: st.token.expires_at,
         last_error,
         can_sign_in: can_sign_in(server, status),
+        delegated: server.delegate_auth_to_upstream,
     }
 }
 

@@ -37,6 +37,7 @@ pub fn overall(status: &StatusMap) -> Overall {
             | HealthState::ProtocolError { .. } => return Overall::Error,
             HealthState::NeedsSignIn { .. } => result = Overall::Attention,
             HealthState::Healthy { .. }
+            | HealthState::Delegated { .. }
             | HealthState::Unknown
             | HealthState::Checking
             | HealthState::Disabled => {}
@@ -74,7 +75,7 @@ pub fn flow_name(flow: Flow) -> &'static str {
         Flow::Static => "static",
         Flow::AuthorizationCode => "authorization_code",
         Flow::ClientCredentials => "client_credentials",
-        Flow::Delegate => "delegate",
+        Flow::Delegate => "delegated (clients sign in to the upstream)",
     }
 }
 

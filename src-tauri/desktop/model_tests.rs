@@ -225,3 +225,35 @@ fn snippets_point_clients_at_the_local_url() {
     );
     assert_eq!(s.get(SnippetKind::Url), "http://127.0.0.1:47823/github/mcp");
 }
+
+#[test]
+fn a_delegated_server_is_marked_as_such_and_is_not_an_error_nor_a_sign_in() {
+    let cfg = config(&[(
+        "deleg",
+        RawServer {
+            url: Some("https://mcp.example.com/mcp".into()),
+            delegate_auth_to_upstream: Some(true),
+            ..Default::default()
+        },
+    )]);
+    let reachable = status(
+        HealthState::Delegated {
+            detail: "each local client signs in".into(),
+        },
+        Some(Flow::Delegate),
+        false,
+    );
+    let statuses = map(vec![("deleg", reachable)]);
+    let tray = tray_model(&cfg, &statuses, false);
+    assert_eq!(tray.overall, Overall::Ok);
+    assert_eq!(
+        tray.servers[0].label,
+        "deleg — reachable · delegated (clients sign in to the upstream)"
+    );
+    assert!(!tray.servers[0].can_sign_in && !tray.servers[0].can_sign_out);
+    let server = cfg.server("deleg").unwrap();
+    assert_eq!(
+        flow_label(server, None),
+        "delegated (clients sign in to the upstream)"
+    );
+}

@@ -120,6 +120,17 @@ async fn authorize(
     params: AuthorizeParams,
 ) -> Result<Response, GatewayError> {
     let now = unix_now();
+    let target = params
+        .resource
+        .as_deref()
+        .map(|r| server_from_resource(&broker, r));
+    if let Some(cfg) = target
+        .and_then(|t| t.ok().flatten())
+        .or(path_server.clone())
+        .and_then(|s| broker.config().server(&s).cloned())
+    {
+        super::delegate::refuse_broker_sign_in(&cfg)?;
+    }
     let client_id = params.client_id.ok_or_else(|| {
         page_error("client_id is missing; the application must register with this broker first")
     })?;
@@ -229,7 +240,7 @@ async fn authorize(
     let enabled: Vec<String> = config
         .servers
         .values()
-        .filter(|s| s.enabled)
+        .filter(|s| s.enabled && !s.delegate_auth_to_upstream)
         .map(|s| s.name.to_string())
         .collect();
     pending.server = named

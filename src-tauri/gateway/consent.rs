@@ -238,6 +238,7 @@ async fn consent(
     let cfg = config
         .server(&server)
         .ok_or_else(|| page_error(format!("no server named \"{server}\" is configured")))?;
+    super::delegate::refuse_broker_sign_in(cfg)?;
     broker
         .issuer()
         .add_consent(&p.client_id, &server, unix_now())?;

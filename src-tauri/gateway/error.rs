@@ -59,6 +59,9 @@ pub enum GatewayError {
         "this admin endpoint needs the broker's admin token (the CLI reads it from the data dir)"
     )]
     AdminTokenRequired,
+    /// A delegate server's upstream did not say where its clients sign in (the broker's PRM).
+    #[error("server \"{server}\" delegates sign-in to its upstream, but the broker could not learn the upstream's authorization server: {detail}. Check the server's URL, or try again later")]
+    DelegateDiscovery { server: String, detail: String },
     /// An upstream failure reported to the admin API (the proxy answers in JSON-RPC instead).
     #[error(transparent)]
     AdminUpstream(UpstreamError),
@@ -100,6 +103,7 @@ impl IntoResponse for GatewayError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }
             GatewayError::AdminTokenRequired => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            GatewayError::DelegateDiscovery { .. } => (StatusCode::BAD_GATEWAY, "upstream_failed"),
             GatewayError::AdminUpstream(e) => match e.kind() {
                 FailureKind::Setup | FailureKind::NeedsSignIn => {
                     (StatusCode::CONFLICT, "upstream_not_ready")
@@ -145,6 +149,7 @@ impl IntoResponse for GatewayError {
             | GatewayError::Page { .. }
             | GatewayError::Store(_)
             | GatewayError::AdminTokenRequired
+            | GatewayError::DelegateDiscovery { .. }
             | GatewayError::AdminUpstream(_) => {}
         }
         response

@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod authserver;
 pub mod callback;
 pub mod consent;
+pub mod delegate;
 pub mod error;
 pub mod guard;
 pub mod host;

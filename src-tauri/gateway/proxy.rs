@@ -22,9 +22,10 @@ use axum::{Extension, Router};
 use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::state::GatewayState;
-use super::{legacy, resource, rpc, toolfilter};
+use super::{delegate, legacy, resource, rpc, toolfilter};
 use crate::broker::Broker;
 use crate::config::{ServerConfig, Transport};
+pub(super) use crate::upstream::http::unreachable;
 use crate::upstream::{Credential, UpstreamError};
 
 /// Largest request body forwarded (one JSON-RPC message); beyond it 413.
@@ -39,8 +40,8 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const ALLOW: HeaderName = HeaderName::from_static("allow");
 
 /// Request headers passed upstream; everything else (the client's Authorization, cookies,
-/// Host, Origin, hop-by-hop headers) stays here.
-const FORWARD_REQUEST: [HeaderName; 5] = [
+/// Host, Origin, hop-by-hop headers) stays here (delegate servers: see [`delegate`]).
+pub(super) const FORWARD_REQUEST: [HeaderName; 5] = [
     ACCEPT,
     CONTENT_TYPE,
     MCP_SESSION_ID,
@@ -88,6 +89,9 @@ async fn handle(
         .ok_or_else(|| GatewayError::UnknownServer(server.to_string()))?;
     if !cfg.enabled {
         return Err(GatewayError::DisabledServer(server.to_string()));
+    }
+    if cfg.delegate_auth_to_upstream {
+        return delegate::forward(broker, cfg, origin, request).await;
     }
     let (parts, body) = request.into_parts();
     let principal = resource::authenticate(broker, &parts.headers, server, origin)?;
@@ -198,7 +202,7 @@ pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, 
 }
 
 /// The upstream response, headers filtered, body streamed as it arrives.
-fn stream_back(upstream: reqwest::Response) -> Response {
+pub(super) fn stream_back(upstream: reqwest::Response) -> Response {
     let status = upstream.status();
     let mut headers = HeaderMap::with_capacity(FORWARD_RESPONSE.len());
     for name in FORWARD_RESPONSE {
@@ -273,17 +277,6 @@ impl Exchange<'_> {
                 format!("no response within {} s", HEADERS_TIMEOUT.as_secs()),
             )),
         }
-    }
-}
-
-/// `Unreachable` naming the server and its URL (without a query, which may hold a key).
-pub(super) fn unreachable(cfg: &ServerConfig, cause: String) -> UpstreamError {
-    let mut url = cfg.url.clone();
-    url.set_query(None);
-    UpstreamError::Unreachable {
-        server: cfg.name.to_string(),
-        url: url.to_string(),
-        cause,
     }
 }
 

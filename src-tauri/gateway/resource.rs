@@ -5,15 +5,18 @@
 //! key (`mab_key_…`) as `Authorization: Bearer <key>` or `x-api-key: <key>`. Tokens in the query
 //! string are never read.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
 use super::error::GatewayError;
 use super::host::ClientOrigin;
+use super::state::GatewayState;
 use crate::broker::Broker;
 use crate::issuer::{unix_now, AuthFailure, Principal};
 
@@ -26,11 +29,16 @@ pub fn routes() -> Router<Broker> {
 
 async fn metadata(
     State(broker): State<Broker>,
+    Extension(gw): Extension<Arc<GatewayState>>,
     Path(server): Path<String>,
     origin: ClientOrigin,
 ) -> Result<Json<Value>, GatewayError> {
-    if broker.config().server(&server).is_none() {
+    let config = broker.config();
+    let Some(cfg) = config.server(&server) else {
         return Err(GatewayError::UnknownServer(server));
+    };
+    if cfg.delegate_auth_to_upstream {
+        return super::delegate::metadata(&broker, &gw.delegate, cfg, &origin).await;
     }
     Ok(Json(json!({
         "resource": origin.resource(&server),

@@ -45,13 +45,19 @@ pub fn failure(
     principal: &Principal,
     origin: &ClientOrigin,
 ) -> Response {
+    // `Event::NeedsSignIn` (the desktop notification) is sent by `upstream`, once per change.
+    if err.kind() == FailureKind::NeedsSignIn && principal.is_api_key() {
+        let server = cfg.name.as_str();
+        return resource::sign_in_challenge(origin, server, err.to_string()).into_response();
+    }
+    answer(err, cfg, method, body)
+}
+
+/// The JSON-RPC answer for a failure, whoever the client is.
+pub fn answer(err: UpstreamError, cfg: &ServerConfig, method: &Method, body: &Bytes) -> Response {
     let server = cfg.name.as_str();
     let kind = err.kind();
     let message = err.to_string();
-    // `Event::NeedsSignIn` (the desktop notification) is sent by `upstream`, once per change.
-    if kind == FailureKind::NeedsSignIn && principal.is_api_key() {
-        return resource::sign_in_challenge(origin, server, message).into_response();
-    }
     tracing::warn!(server, %method, "upstream not usable: {message}");
     let (code, reason) = error_code(kind);
     let (id, rpc_method) = if method == Method::POST {

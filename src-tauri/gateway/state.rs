@@ -27,6 +27,8 @@ pub struct GatewayState {
     pub legacy: Mutex<HashMap<String, Arc<legacy::Session>>>,
     /// `(minute, count)` of registrations.
     registrations: Mutex<(u64, u32)>,
+    /// What each delegate server's upstream says about its sign-in (the broker's PRM for it).
+    pub delegate: super::delegate::PrmCache,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -162,6 +162,12 @@ async fn token_for(
         }
         (named, path) => named.or(path),
     };
+    let delegated = |s: &str| {
+        broker.config().server(s).is_some_and(|c| c.delegate_auth_to_upstream).then(|| oauth(TokenError::InvalidTarget(format!("server \"{s}\" delegates sign-in to its upstream; get tokens from the upstream's authorization server, not from this broker"))))
+    };
+    if let Some(e) = server.as_deref().and_then(delegated) {
+        return Err(e);
+    }
     let now = unix_now();
     let result = match grant_type {
         "authorization_code" => {
@@ -188,6 +194,9 @@ async fn token_for(
         }
     };
     let tokens: TokenSet = result.map_err(oauth)?;
+    if let Some(e) = delegated(&tokens.server) {
+        return Err(e);
+    }
     if grant_type == "authorization_code" {
         broker.emit(Event::ClientAuthorized {
             client_name: client.client_name.unwrap_or_else(|| client_id.clone()),

@@ -64,6 +64,11 @@ pub enum HealthState {
     ProtocolError {
         detail: String,
     },
+    /// A delegate server that answers and asks for sign-in: each local client signs in to the
+    /// upstream itself, so the broker (which holds no token for it) checks no further.
+    Delegated {
+        detail: String,
+    },
     Disabled,
 }
 
@@ -78,6 +83,7 @@ impl HealthState {
             HealthState::AuthRejected { .. } => "auth rejected",
             HealthState::Unreachable { .. } => "unreachable",
             HealthState::ProtocolError { .. } => "protocol error",
+            HealthState::Delegated { .. } => "reachable",
             HealthState::Disabled => "disabled",
         }
     }

@@ -134,10 +134,12 @@ impl Monitor {
         if let Err(ProbeError::Rejected { detail, .. }) = &result {
             let detail = detail.clone();
             result = match self.flow() {
-                Some(Flow::Static) => return HealthState::AuthRejected { detail: format!("the upstream refused the configured credential: {detail}") },
-                Some(Flow::Delegate) => {
-                    return HealthState::AuthRejected { detail: format!("each local client signs in to this server itself (delegated auth), so the broker cannot check past its sign-in: {detail}") }
+                Some(Flow::Static) => {
+                    return HealthState::AuthRejected {
+                        detail: format!("the upstream refused the configured credential: {detail}"),
+                    }
                 }
+                Some(Flow::Delegate) => return delegated(),
                 _ => match upstream.after_rejection(&self.server, &credential).await {
                     Ok(fresh) => self.probe(&fresh).await,
                     Err(e) => return from_upstream_error(e),
@@ -202,6 +204,14 @@ impl Monitor {
                 before.join(", ")
             ),
         })
+    }
+}
+
+/// A delegate server's probe (configured literal headers only, never a client's credential)
+/// was asked to sign in: it is up, and its sign-in is each client's own business.
+fn delegated() -> HealthState {
+    HealthState::Delegated {
+        detail: "delegated: the upstream answers and asks for sign-in; each local client signs in to the upstream itself (the broker holds no token for it)".into(),
     }
 }
 

@@ -330,13 +330,14 @@ async fn authorize(
     let Ok(redirect) = url::Url::parse(redirect_uri) else {
         return (StatusCode::BAD_REQUEST, "redirect_uri is not a URL").into_response();
     };
-    let state = q.get("state").cloned().unwrap_or_default();
+    let state = q.get("state").cloned();
     let back = |params: &[(&str, &str)]| {
         let mut url = redirect.clone();
-        url.query_pairs_mut()
-            .extend_pairs(params)
-            .append_pair("state", &state)
-            .append_pair("iss", &s.issuer);
+        url.query_pairs_mut().extend_pairs(params);
+        if let Some(state) = &state {
+            url.query_pairs_mut().append_pair("state", state);
+        }
+        url.query_pairs_mut().append_pair("iss", &s.issuer);
         (StatusCode::FOUND, [("location", url.to_string())]).into_response()
     };
     if q.get("response_type").map(String::as_str) != Some("code") {

@@ -48,7 +48,11 @@ impl Settings {
     }
 
     /// The URL a local client is given for `server`.
+    /// `http://127.0.0.1:PORT/{server}/mcp`, or `…/mcp` for the aggregate endpoint.
     pub fn client_url(&self, server: &str) -> String {
+        if server == crate::aggregate::AUDIENCE {
+            return format!("http://127.0.0.1:{}/mcp", self.port);
+        }
         format!("http://127.0.0.1:{}/{server}/mcp", self.port)
     }
 }

@@ -49,11 +49,14 @@ pub fn copy_snippet(
     name: &str,
     kind: SnippetKind,
 ) -> Result<String, String> {
-    let server = broker.server(name).map_err(|e| e.to_string())?;
-    let all = snippets(
-        server.name.as_str(),
-        &broker.settings().client_url(server.name.as_str()),
-    );
+    // The aggregate endpoint is named "mcp" in menu ids; clients list it as the broker itself.
+    let (label, path) = if name == crate::aggregate::AUDIENCE {
+        ("mcp-auth-broker".to_string(), name.to_string())
+    } else {
+        let server = broker.server(name).map_err(|e| e.to_string())?;
+        (server.name.to_string(), server.name.to_string())
+    };
+    let all = snippets(&label, &broker.settings().client_url(&path));
     let text = all.get(kind).to_string();
     app.clipboard()
         .write_text(text.clone())

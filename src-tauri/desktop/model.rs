@@ -101,11 +101,23 @@ pub struct ServerMenu {
     pub can_sign_out: bool,
 }
 
+/// The aggregate endpoint's tray submenu: how many servers `/mcp` can use, and why not the rest
+/// (what its clients are told in notices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateMenu {
+    /// "All servers (/mcp) — 1 of 2 usable"
+    pub label: String,
+    /// "github: needs sign-in (…)", one per server `/mcp` cannot use right now.
+    pub unusable: Vec<String>,
+}
+
 /// The whole tray menu, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrayModel {
     pub overall: Overall,
     pub servers: Vec<ServerMenu>,
+    /// `None` when no server is aggregated.
+    pub aggregate: Option<AggregateMenu>,
     pub autostart: bool,
 }
 
@@ -127,8 +139,26 @@ pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayM
     TrayModel {
         overall: overall(status),
         servers,
+        aggregate: aggregate_menu(config, status),
         autostart,
     }
+}
+
+pub fn aggregate_menu(config: &Config, status: &StatusMap) -> Option<AggregateMenu> {
+    let usability = crate::aggregate::usability(config, status);
+    if usability.is_empty() {
+        return None;
+    }
+    let unusable: Vec<String> = usability
+        .iter()
+        .filter_map(|(name, u)| u.as_ref().err().map(|why| format!("{name}: {why}")))
+        .collect();
+    let total = usability.len();
+    let label = match unusable.len() {
+        0 => format!("All servers (/mcp) — all {total} usable"),
+        n => format!("All servers (/mcp) — {} of {total} usable", total - n),
+    };
+    Some(AggregateMenu { label, unusable })
 }
 
 /// What a tray menu item does. Ids are `srv:<action>:<server>` or a fixed word.

@@ -257,3 +257,60 @@ fn a_delegated_server_is_marked_as_such_and_is_not_an_error_nor_a_sign_in() {
         "delegated (clients sign in to the upstream)"
     );
 }
+
+#[test]
+fn the_aggregate_menu_counts_usable_servers_and_says_why_the_others_are_not() {
+    let mut deleg = oauth("https://d.example.com/mcp");
+    deleg.auth_type = None;
+    deleg.delegate_auth_to_upstream = Some(true);
+    let c = config(&[
+        ("gh", oauth("https://gh.example.com/mcp")),
+        ("lin", oauth("https://lin.example.com/mcp")),
+        ("deleg", deleg),
+    ]);
+    let healthy = HealthState::Healthy {
+        latency_ms: 1,
+        tools: 1,
+        protocol_version: "2025-11-25".into(),
+    };
+    let st = map(vec![
+        (
+            "gh",
+            status(healthy.clone(), Some(Flow::AuthorizationCode), true),
+        ),
+        (
+            "lin",
+            status(
+                HealthState::NeedsSignIn {
+                    reason: "no token yet".into(),
+                },
+                Some(Flow::AuthorizationCode),
+                false,
+            ),
+        ),
+    ]);
+    let menu = tray_model(&c, &st, false)
+        .aggregate
+        .expect("two servers are aggregated");
+    assert_eq!(
+        menu.label, "All servers (/mcp) — 1 of 2 usable",
+        "the delegating server is not counted"
+    );
+    assert_eq!(menu.unusable.len(), 1);
+    assert!(
+        menu.unusable[0].starts_with("lin: needs sign-in (no token yet)"),
+        "{:?}",
+        menu.unusable
+    );
+    let all_ok = map(vec![
+        ("gh", status(healthy.clone(), None, true)),
+        ("lin", status(healthy, None, true)),
+    ]);
+    assert_eq!(
+        tray_model(&c, &all_ok, false).aggregate.unwrap().label,
+        "All servers (/mcp) — all 2 usable"
+    );
+    assert!(tray_model(&config(&[]), &map(vec![]), false)
+        .aggregate
+        .is_none());
+}

@@ -7,7 +7,7 @@ use tauri::menu::{
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Wry};
 
-use super::model::{MenuAction, Overall, SnippetKind, TrayModel};
+use super::model::{AggregateMenu, MenuAction, Overall, SnippetKind, TrayModel};
 
 pub const TRAY_ID: &str = "main";
 
@@ -73,6 +73,29 @@ fn server_submenu(app: &AppHandle, s: &super::model::ServerMenu) -> tauri::Resul
         .build()
 }
 
+fn aggregate_submenu(app: &AppHandle, a: &AggregateMenu) -> tauri::Result<Submenu<Wry>> {
+    let mut sub = SubmenuBuilder::new(app, &a.label);
+    for (i, line) in a.unusable.iter().enumerate() {
+        let shown: String = line.chars().take(90).collect();
+        sub = sub.item(&MenuItem::with_id(
+            app,
+            format!("agg:why:{i}"),
+            shown,
+            false,
+            None::<&str>,
+        )?);
+    }
+    let copy = |kind| MenuAction::Copy(crate::aggregate::AUDIENCE.to_string(), kind);
+    sub.item(&item(app, copy(SnippetKind::Url), "Copy client URL", true)?)
+        .item(&item(
+            app,
+            copy(SnippetKind::Claude),
+            "Copy `claude mcp add` command",
+            true,
+        )?)
+        .build()
+}
+
 pub fn menu(app: &AppHandle, model: &TrayModel) -> tauri::Result<Menu<Wry>> {
     let mut builder = MenuBuilder::new(app);
     if model.servers.is_empty() {
@@ -86,6 +109,11 @@ pub fn menu(app: &AppHandle, model: &TrayModel) -> tauri::Result<Menu<Wry>> {
     }
     for s in &model.servers {
         builder = builder.item(&server_submenu(app, s)?);
+    }
+    if let Some(a) = &model.aggregate {
+        builder = builder
+            .item(&PredefinedMenuItem::separator(app)?)
+            .item(&aggregate_submenu(app, a)?);
     }
     let autostart = CheckMenuItem::with_id(
         app,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Usage: scripts/package.sh [BUNDLES] [--debug]
 # Builds the Linux .deb with the Tauri bundler (npm @tauri-apps/cli, exact version) and checks its
 # contents: the binary, the desktop entry and the icons. The AppImage needs tools the bundler
 # downloads at build time: `scripts/package.sh appimage` builds it where the network allows.
@@ -8,9 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
 bundles=${1:-deb}
-npx --yes @tauri-apps/cli@2.12.5 build --bundles "$bundles"
+# `--debug`: the same bundler and checks on the debug profile, which reuses the test build's
+# compiled dependencies (this is what CI runs; a release build would double its time).
+profile=release
+flags=()
+if [ "${2:-}" = "--debug" ]; then
+  profile=debug
+  flags=(--debug)
+fi
+npx --yes @tauri-apps/cli@2.12.5 build "${flags[@]}" --bundles "$bundles"
 target=${CARGO_TARGET_DIR:-target}
-deb=$(ls -t "$target"/release/bundle/deb/*.deb | head -n 1)
+deb=$(ls -t "$target"/$profile/bundle/deb/*.deb | head -n 1)
 echo "==> $deb"
 contents=$(dpkg-deb -c "$deb")
 echo "$contents"

@@ -38,3 +38,6 @@ export XDG_DATA_HOME=$runtime_dir/data
 mkdir -p "$XDG_DATA_HOME"
 trap 'rm -rf "$runtime_dir"' EXIT
 dbus-run-session -- "$root/scripts/in-session.sh" cargo test -- --include-ignored
+
+step "the .deb package (debug profile: the same bundler and contents check as scripts/package.sh)"
+scripts/package.sh deb --debug

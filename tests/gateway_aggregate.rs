@@ -505,3 +505,73 @@ async fn the_aggregate_is_its_own_protected_resource_with_its_own_audience() {
         "the /mcp token does not open /a/mcp"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_turning_unusable_is_announced_on_the_clients_event_stream() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let flaky = TestUpstream::start(UpstreamOptions::default()).await;
+    let b = TestBroker::start_with(
+        json!({"mcp_servers": {"a": {"url": up.mcp_url}, "flaky": {"url": flaky.mcp_url}}}),
+        BrokerOptions {
+            background: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut status = b.broker.status();
+    for server in ["a", "flaky"] {
+        health::wait_status(&mut status, server, |s| {
+            matches!(
+                s.state,
+                mcp_auth_broker::health::HealthState::Healthy { .. }
+            )
+        })
+        .await;
+    }
+    let key = api_key(&b).await;
+    let sid = open(&b, &key).await;
+    let stream = gateway_common::http()
+        .get(format!("{}/mcp", b.base_url))
+        .header("accept", "text/event-stream")
+        .header("x-api-key", &key)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    flaky.stop();
+    b.broker
+        .health()
+        .check_now(&mcp_auth_broker::config::ServerName::parse("flaky").unwrap());
+    let mut body = stream.bytes_stream();
+    let mut parser = SseParser::default();
+    let mut seen = Vec::new();
+    let heard = async {
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            for e in parser.push(&chunk.unwrap()) {
+                let m: Value = serde_json::from_str(&e.data).unwrap();
+                seen.push(m["method"].as_str().unwrap_or("").to_string());
+                if m["method"] == "notifications/tools/list_changed" {
+                    return;
+                }
+                assert_eq!(m["method"], "notifications/message", "{m}");
+                assert_eq!(m["params"]["level"], "warning", "{m}");
+                assert_eq!(m["params"]["data"]["server"], "flaky", "{m}");
+                assert!(
+                    m["params"]["data"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("unreachable"),
+                    "{m}"
+                );
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), heard)
+        .await
+        .expect("the change was announced");
+    assert_eq!(
+        seen,
+        ["notifications/message", "notifications/tools/list_changed"]
+    );
+}

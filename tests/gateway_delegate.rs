@@ -9,7 +9,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use gateway_common::*;
 use mcp_auth_broker::health::HealthState;
@@ -37,23 +36,7 @@ fn captured_log() -> &'static Path {
     })
 }
 
-/// Runs `tests/js/sdk_client.mjs` against `url` and returns its JSON report.
-async fn sdk_client(url: &str) -> Value {
-    let mut cmd = tokio::process::Command::from(support::node::node_command());
-    cmd.arg("sdk_client.mjs").arg(url).kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the SDK client finished within 60 s")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK client failed for {url}:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("bad report {stdout}: {e}"))
-}
+use support::node::sdk_client;
 
 /// The bearer tokens an upstream's `/mcp` received.
 fn bearers(up: &TestUpstream) -> Vec<String> {

@@ -5,28 +5,10 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 use support::*;
 
-/// Runs `tests/js/sdk_client.mjs` against `url` and returns its JSON report.
-async fn sdk_client(url: &str) -> Value {
-    let mut cmd = tokio::process::Command::from(support::node::node_command());
-    cmd.arg("sdk_client.mjs").arg(url).kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the SDK client finished within 60 s")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK client failed for {url}:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("bad report {stdout}: {e}"))
-}
+use support::node::sdk_client;
 
 fn assert_worked(report: &Value, origin: &str) {
     assert_eq!(

@@ -376,21 +376,7 @@ async fn the_typescript_sdk_lists_only_permitted_tools_and_calls_one() {
         json!({"demo": {"url": up.mcp_url, "disallowed_tools": ["add"]}}),
     ))
     .await;
-    let mut cmd = tokio::process::Command::from(support::node::node_command());
-    cmd.arg("sdk_client.mjs")
-        .arg(b.client_url("demo"))
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the SDK client finished within 60 s")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let report = support::node::sdk_client(&b.client_url("demo")).await;
     assert_eq!(report["tools"], json!(["echo", "slow_stream"]), "{report}");
     assert_eq!(
         report["echo"]["content"][0]["text"],

@@ -322,7 +322,7 @@ async fn an_api_key_server_is_probed_with_its_key_header() {
 }
 
 #[tokio::test]
-async fn a_delegated_server_says_the_broker_cannot_check_past_its_sign_in() {
+async fn a_delegated_server_reads_reachable_with_clients_signing_in_themselves() {
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
     let config = json!({ "mcp_servers": { "passthru": { "url": up.mcp_url, "delegate_auth_to_upstream": true } } });
     let broker = TestBroker::start_with(
@@ -334,13 +334,14 @@ async fn a_delegated_server_says_the_broker_cannot_check_past_its_sign_in() {
     )
     .await;
     let s = wait_settled(&mut broker.broker.status(), "passthru").await;
-    let HealthState::AuthRejected { detail } = &s.state else {
-        panic!("expected auth rejected, got {:?}", s.state)
+    let HealthState::Delegated { detail } = &s.state else {
+        panic!("expected delegated, got {:?}", s.state)
     };
     assert!(
-        detail.contains("delegated") && detail.contains("401"),
+        detail.contains("each local client signs in to the upstream itself"),
         "{detail}"
     );
+    assert_eq!(s.state.label(), "reachable");
     assert_eq!(count(&up.oauth().counters.token), 0);
     assert!(broker.browser.opened().is_empty());
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, WWW_AUTHENTICATE};
 use serde_json::{json, Value};
 
 use super::probe::{ProbeError, MAX_BODY, SUPPORTED_VERSIONS};
@@ -65,30 +65,11 @@ pub(super) fn result_of(
 }
 
 pub(super) fn headers(credential: &Credential) -> Result<HeaderMap, ProbeError> {
-    let mut map = HeaderMap::new();
+    let mut map = credential.header_map().map_err(ProbeError::Protocol)?;
     map.insert(
         ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),
     );
-    for (name, value) in &credential.headers {
-        let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
-            ProbeError::Protocol(format!(
-                "the configured header {name} has a value that cannot be sent"
-            ))
-        })?;
-        v.set_sensitive(true);
-        map.insert(name.clone(), v);
-    }
-    if let Some(bearer) = &credential.bearer {
-        let mut v =
-            HeaderValue::from_str(&format!("Bearer {}", bearer.expose())).map_err(|_| {
-                ProbeError::Protocol(
-                    "the access token contains characters that cannot be sent in a header".into(),
-                )
-            })?;
-        v.set_sensitive(true);
-        map.insert(AUTHORIZATION, v);
-    }
     Ok(map)
 }
 

@@ -196,7 +196,19 @@ async fn the_conformance_authorization_mode_passes_against_the_brokers_authoriza
         callback.starts_with(&format!("http://127.0.0.1:{callback_port}/callback?")),
         "{callback}"
     );
-    let delivered = http.get(&callback).send().await.unwrap();
+    // The suite prints the URL before its callback listener is up, and says nothing when it is:
+    // with no event to wait on, retry a refused connection until a deadline.
+    let deliver = async {
+        loop {
+            match http.get(&callback).send().await {
+                Err(e) if e.is_connect() => tokio::time::sleep(Duration::from_millis(20)).await,
+                other => return other.unwrap(),
+            }
+        }
+    };
+    let delivered = tokio::time::timeout(Duration::from_secs(30), deliver)
+        .await
+        .expect("the suite's callback listener came up within 30 s");
     assert!(delivered.status().is_success());
     let mut rest = String::new();
     while let Ok(Some(line)) = lines.next_line().await {

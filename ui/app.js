@@ -135,11 +135,13 @@ async function loadServers() {
   } catch (e) {
     servers = [];
   }
+  const aggregate = await invoke("aggregate_setup").catch(() => null);
   // Redraw only on a real change, and keep keyboard focus on the same control.
-  const text = JSON.stringify(servers);
+  const text = JSON.stringify([servers, aggregate]);
   if (text === state.serversText) return;
   state.serversText = text;
   state.servers = servers;
+  state.aggregate = aggregate;
   const focused = document.activeElement;
   const row = focused && focused.closest ? focused.closest("tr[data-server]") : null;
   const action = focused && focused.dataset ? focused.dataset.action : null;
@@ -256,15 +258,20 @@ const CLIENTS = [
 function renderSetup() {
   const select = $("setup-server");
   const current = select.value;
-  select.replaceChildren(...state.servers.map((s) => el("option", { value: s.name, text: s.name })));
-  if (state.servers.some((s) => s.name === current)) select.value = current;
-  const s = state.servers.find((x) => x.name === select.value);
+  // "mcp" is the aggregate endpoint (no server may take that name).
+  const all = state.aggregate ? [{ name: "mcp", label: state.aggregate.label, snippets: state.aggregate.snippets, unusable: state.aggregate.unusable }] : [];
+  const choices = [...state.servers, ...all];
+  select.replaceChildren(...choices.map((s) => el("option", { value: s.name, text: s.label || s.name })));
+  if (choices.some((s) => s.name === current)) select.value = current;
+  const s = choices.find((x) => x.name === select.value);
   const box = $("snippets");
   if (!s) {
     box.replaceChildren(el("p", { class: "muted", text: "Add a server first." }));
     return;
   }
-  box.replaceChildren(...CLIENTS.map(([kind, title, how]) => el("div", { class: "snippet", "data-kind": kind },
+  const about = s.unusable ? [el("p", { class: "muted small", text: "One endpoint for every server: tools are named SERVER__TOOL." }),
+    ...s.unusable.map((why) => el("p", { class: "warn small", text: `Not usable now — ${why}` }))] : [];
+  box.replaceChildren(...about, ...CLIENTS.map(([kind, title, how]) => el("div", { class: "snippet", "data-kind": kind },
     el("header", {}, el("h3", { text: title }),
       el("button", { type: "button", "data-action": `copy-${kind}`, onclick: () => copy(s.name, kind).catch((e) => say(String(e))) }, `Copy ${title} snippet`)),
     el("p", { class: "muted small", text: how }),

@@ -5,8 +5,8 @@ use tauri::{AppHandle, Manager, State};
 use tauri_plugin_autostart::ManagerExt as _;
 
 use super::dto::{
-    apply_form, local_clients as local_clients_dto, server_dto, ActivityDto, AppStatusDto,
-    LocalClientDto, ProbeDto, ServerDto, ServerForm, ServerFormView,
+    aggregate_dto, apply_form, local_clients as local_clients_dto, server_dto, ActivityDto,
+    AggregateDto, AppStatusDto, LocalClientDto, ProbeDto, ServerDto, ServerForm, ServerFormView,
 };
 use super::model::{flow_name, SnippetKind};
 use super::Shell;
@@ -48,6 +48,18 @@ pub fn list_servers(shell: State<'_, Shell>) -> CmdResult<Vec<ServerDto>> {
             server_dto(s, status.get(name), broker.settings().client_url(name))
         })
         .collect())
+}
+
+/// The aggregate endpoint for the client-setup view.
+#[tauri::command]
+pub fn aggregate_setup(shell: State<'_, Shell>) -> CmdResult<Option<AggregateDto>> {
+    let broker = broker(&shell)?;
+    let url = broker.settings().client_url(crate::aggregate::AUDIENCE);
+    Ok(aggregate_dto(
+        &broker.config(),
+        &broker.health().snapshot(),
+        &url,
+    ))
 }
 
 /// The entry as written in the file, for the edit form (secret fields only say "set or not").

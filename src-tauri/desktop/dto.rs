@@ -3,11 +3,34 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{can_sign_in, flow_label, snippets, Snippets};
-use crate::config::{RawServer, ServerConfig};
-use crate::health::{HealthState, ServerStatus};
+use super::model::{aggregate_menu, can_sign_in, flow_label, snippets, Snippets};
+use crate::config::{Config, RawServer, ServerConfig};
+use crate::health::{HealthState, ServerStatus, StatusMap};
 use crate::issuer::{ApiKeyInfo, ClientInfo};
 use crate::secret::{Secret, SecretRef};
+
+/// The aggregate endpoint `/mcp` in the client-setup view: what the tray's submenu says, and
+/// its snippets.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateDto {
+    pub label: String,
+    pub unusable: Vec<String>,
+    pub snippets: Snippets,
+}
+
+/// `None` when no server is aggregated.
+pub fn aggregate_dto(
+    config: &Config,
+    status: &StatusMap,
+    client_url: &str,
+) -> Option<AggregateDto> {
+    let menu = aggregate_menu(config, status)?;
+    Some(AggregateDto {
+        label: menu.label,
+        unusable: menu.unusable,
+        snippets: snippets("mcp-auth-broker", client_url),
+    })
+}
 
 /// One row of the servers table.
 #[derive(Debug, Clone, Serialize)]

@@ -111,3 +111,35 @@ fn local_clients_list_oauth_clients_and_api_keys_without_secrets() {
     );
     assert_eq!(list[1].last_used, Some(40));
 }
+
+#[test]
+fn the_aggregate_setup_hands_out_the_mcp_url_and_names_unusable_servers() {
+    let raw: crate::config::RawConfig = serde_json::from_value(serde_json::json!({"mcp_servers": {
+        "gh": {"url": "https://gh.example.com/mcp"}}}))
+    .unwrap();
+    let config = crate::config::validate(&raw).unwrap().config;
+    let mut status = StatusMap::new();
+    let mut st = ServerStatus::unknown();
+    st.state = HealthState::Unreachable {
+        cause: "connection refused".into(),
+    };
+    status.insert(crate::config::ServerName::parse("gh").unwrap(), st);
+    let dto = aggregate_dto(&config, &status, "http://127.0.0.1:47823/mcp").unwrap();
+    assert_eq!(dto.label, "All servers (/mcp) — 0 of 1 usable");
+    assert_eq!(
+        dto.unusable,
+        vec!["gh: unreachable: connection refused".to_string()]
+    );
+    assert_eq!(dto.snippets.url, "http://127.0.0.1:47823/mcp");
+    assert!(
+        dto.snippets
+            .claude
+            .contains("mcp-auth-broker http://127.0.0.1:47823/mcp"),
+        "{}",
+        dto.snippets.claude
+    );
+    let none = crate::config::validate(&crate::config::RawConfig::default())
+        .unwrap()
+        .config;
+    assert!(aggregate_dto(&none, &StatusMap::new(), "x").is_none());
+}

@@ -70,6 +70,7 @@ pub fn run(paths: Paths) -> ExitCode {
         .invoke_handler(tauri::generate_handler![
             commands::app_status,
             commands::list_servers,
+            commands::aggregate_setup,
             commands::server_form,
             commands::probe_server,
             commands::save_server,

@@ -27,4 +27,9 @@ for want in "usr/bin/mcp-auth-broker" "usr/share/applications/" "usr/share/icons
   grep -q "$want" <<<"$contents" || { echo "package.sh: $deb lacks $want" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Package Version Depends
+# The bundler derives Depends from what the binary links: the webview and the tray library.
+depends=$(dpkg-deb -f "$deb" Depends)
+for want in libwebkit2gtk-4.1-0 libayatana-appindicator3-1; do
+  grep -q "$want" <<<"$depends" || { echo "package.sh: $deb does not depend on $want" >&2; exit 1; }
+done
 echo "package.sh: $deb is complete"

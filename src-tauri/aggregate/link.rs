@@ -25,7 +25,7 @@ use crate::upstream::{Credential, UpstreamError};
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// How long `initialize` may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
-/// GET-stream reconnects in a row without an event before the link stops listening.
+/// Failed GET-stream connects in a row before the link stops listening.
 const MAX_RECONNECTS: u32 = 6;
 
 /// Why a request over a link failed.
@@ -329,8 +329,8 @@ fn is_answer(message: &Value, id: u64) -> bool {
 }
 
 /// Follows the upstream's GET stream and passes its notifications to the client session.
-/// Reconnects with backoff; stops on 405 (no stream offered), a forgotten session, or after
-/// [`MAX_RECONNECTS`] attempts in a row that brought nothing.
+/// Reconnects with backoff (at least 2 s after a stream that was open); stops on 405 (no stream
+/// offered), a forgotten session, or after [`MAX_RECONNECTS`] failed connects in a row.
 async fn listen(wire: Arc<Wire>, changes: broadcast::Sender<Value>) {
     let upstream = wire.broker.upstream();
     let mut failures = 0;
@@ -361,7 +361,7 @@ async fn listen(wire: Arc<Wire>, changes: broadcast::Sender<Value>) {
                 continue;
             }
             s if !s.is_success() => continue,
-            _ => {}
+            _ => failures = 1,
         }
         let mut parser = SseParser::default();
         let mut stream = response.bytes_stream();
@@ -373,7 +373,6 @@ async fn listen(wire: Arc<Wire>, changes: broadcast::Sender<Value>) {
                 if message.get("id").is_some() {
                     continue; // a request to the client: the broker declared no client features
                 }
-                failures = 0;
                 if message["method"] == "notifications/message" {
                     message["params"]["logger"] = Value::String(wire.cfg.name.to_string());
                 }

@@ -30,6 +30,9 @@ use session::Session;
 pub const AUDIENCE: &str = "mcp";
 /// Client sessions kept at most; beyond it the least recently used one is closed.
 const MAX_SESSIONS: usize = 256;
+/// A session without a request for this long is closed when the next one opens (its client
+/// gets 404 and initializes again, as the protocol expects).
+const IDLE_SECS: u64 = 3600;
 
 type Sessions = Mutex<HashMap<String, Arc<Session>>>;
 
@@ -62,6 +65,14 @@ impl Aggregate {
         let id = crate::issuer::crypto::random_id();
         let session = Arc::new(Session::new(self.broker.clone(), owner, version, now));
         let mut all = lock(&self.sessions);
+        let idle: Vec<String> = all
+            .iter()
+            .filter(|(_, s)| s.last_used.load(Ordering::Relaxed) + IDLE_SECS < now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for old in idle.iter().filter_map(|k| all.remove(k)) {
+            tokio::spawn(async move { old.close().await });
+        }
         if all.len() >= MAX_SESSIONS {
             let oldest = all
                 .iter()

@@ -3,6 +3,7 @@
 //! script-style MCP client with a local API key.
 #![allow(dead_code)]
 
+use mcp_auth_broker::health::sse::SseParser;
 use mcp_auth_broker::issuer::{unix_now, CodeRequest};
 use serde_json::{json, Value};
 
@@ -238,3 +239,73 @@ pub async fn open_session(url: &str, key: &str) -> String {
     );
     sid
 }
+
+// ---- the aggregate endpoint `/mcp` ----
+
+/// POSTs one JSON-RPC message to `/mcp`; returns the notifications that came first and the
+/// response (the broker answers with an event stream when the client accepts one).
+pub async fn aggregate_rpc(
+    b: &TestBroker,
+    key: &str,
+    session: Option<&str>,
+    body: Value,
+) -> (Vec<Value>, Value) {
+    let mut req = http()
+        .post(format!("{}/mcp", b.base_url))
+        .header("accept", ACCEPT)
+        .header("x-api-key", key);
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    let r = req.json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{body}");
+    let sse = r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream");
+    let text = r.text().await.unwrap();
+    let mut messages: Vec<Value> = if sse {
+        let mut parser = SseParser::default();
+        parser
+            .push(text.as_bytes())
+            .iter()
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect()
+    } else {
+        vec![serde_json::from_str(&text).unwrap()]
+    };
+    let response = messages.pop().expect("a response");
+    assert_eq!(
+        response["id"], body["id"],
+        "the response carries the client's id"
+    );
+    (messages, response)
+}
+
+/// `initialize` on `/mcp`; returns the session id.
+pub async fn aggregate_open(b: &TestBroker, key: &str) -> String {
+    let r = post(&format!("{}/mcp", b.base_url), key, None, &initialize()).await;
+    assert_eq!(r.status(), 200);
+    let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let init: Value = r.json().await.unwrap();
+    assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
+    sid
+}
+
+pub fn tool_names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn tool_call(id: u64, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
+}
+
+pub const TOOLS_LIST: fn(u64) -> Value =
+    |id| json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});

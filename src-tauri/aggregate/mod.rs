@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
 
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::config::{Config, ServerName};
@@ -59,8 +60,14 @@ impl Aggregate {
 
     /// A new client session; returns its id.
     pub fn open(&self, owner: Principal, version: String, now: u64) -> String {
+        // Subscribed here, not in the task: a change right after this first session opens must
+        // not slip past a task that has not run yet.
         self.watcher.call_once(|| {
-            tokio::spawn(watch(self.broker.clone(), Arc::downgrade(&self.sessions)));
+            let config = self.broker.subscribe_config();
+            let status = self.broker.status();
+            let last = usability(&config.borrow(), &status.borrow());
+            let sessions = Arc::downgrade(&self.sessions);
+            tokio::spawn(watch(self.broker.clone(), config, status, last, sessions));
         });
         let id = crate::issuer::crypto::random_id();
         let session = Arc::new(Session::new(self.broker.clone(), owner, version, now));
@@ -177,11 +184,14 @@ pub fn changes(
 
 /// Follows config and health; on a change of usability tells every session (notices, then
 /// `list_changed` for tools, prompts and resources). Ends with the broker or the aggregate.
-async fn watch(broker: Broker, sessions: Weak<Sessions>) {
-    let mut config = broker.subscribe_config();
-    let mut status = broker.status();
+async fn watch(
+    broker: Broker,
+    mut config: watch::Receiver<Arc<Config>>,
+    mut status: watch::Receiver<StatusMap>,
+    mut last: BTreeMap<ServerName, Result<(), String>>,
+    sessions: Weak<Sessions>,
+) {
     let shutdown = broker.shutdown_token();
-    let mut last = usability(&config.borrow(), &status.borrow());
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -3,7 +3,8 @@
 # seed corpora in fuzz/corpus. Installs cargo-fuzz when missing. The stable toolchain is enough:
 # RUSTC_BOOTSTRAP lets cargo-fuzz pass its instrumentation flags, and no sanitizer is needed for
 # Rust code without `unsafe`. A crash stops the run and leaves its input in fuzz/artifacts/.
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+# Each target uses its dictionary in fuzz/dicts when there is one.
+# Usage: [FUZZ_CORPUS_DIR=DIR] scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-120}
@@ -15,9 +16,17 @@ targets=("$@")
 for t in "${targets[@]}"; do
   echo "==> fuzzing $t for ${seconds}s"
   mkdir -p "fuzz/corpus/$t"
-  # Work on a scratch copy so new inputs do not pile up in the committed seed corpus.
-  work=$(mktemp -d)
-  cp -r "fuzz/corpus/$t/." "$work/"
-  (cd fuzz && cargo fuzz run --sanitizer none "$t" "$work" -- -max_total_time="$seconds" -max_len=8192 -print_final_stats=1) 2>&1 | tail -n 12
-  rm -rf "$work"
+  # Work on a copy so new inputs do not pile up in the committed seed corpus: a scratch one, or
+  # FUZZ_CORPUS_DIR/<target>, kept between runs so a long campaign can go on where it stopped.
+  if [ -n "${FUZZ_CORPUS_DIR:-}" ]; then
+    work="$FUZZ_CORPUS_DIR/$t"
+    mkdir -p "$work"
+  else
+    work=$(mktemp -d)
+  fi
+  cp -rn "fuzz/corpus/$t/." "$work/"
+  dict=()
+  [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="dicts/$t.dict")
+  (cd fuzz && cargo fuzz run --sanitizer none "$t" "$work" -- -max_total_time="$seconds" -max_len=8192 "${dict[@]}" -print_final_stats=1) 2>&1 | tail -n 12
+  [ -n "${FUZZ_CORPUS_DIR:-}" ] || rm -rf "$work"
 done

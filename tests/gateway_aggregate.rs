@@ -64,20 +64,35 @@ async fn names_the_endpoint_does_not_offer_get_clear_errors() {
     let up = TestUpstream::start(UpstreamOptions::default()).await;
     let b = TestBroker::start(json!({"mcp_servers": {
         "a": {"url": up.mcp_url},
-        "deleg": {"url": up.mcp_url, "delegate_auth_to_upstream": true}}}))
+        "deleg": {"url": up.mcp_url, "delegate_auth_to_upstream": true},
+        "old": {"url": up.sse_url, "transport": "sse"}}}))
     .await;
     let key = api_key(&b).await;
     let sid = aggregate_open(&b, &key).await;
-    let (_, list) = aggregate_rpc(&b, &key, Some(&sid), TOOLS_LIST(2)).await;
+    let (notes, list) = aggregate_rpc(&b, &key, Some(&sid), TOOLS_LIST(2)).await;
     assert_eq!(
         tool_names(&list),
         ["a__add", "a__echo", "a__slow_stream"],
-        "a delegating server is not aggregated"
+        "delegating and legacy-transport servers are not aggregated"
+    );
+    let told: Vec<&str> = notes
+        .iter()
+        .map(|n| n["params"]["data"]["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        told,
+        ["deleg", "old"],
+        "servers left out are named, not dropped silently: {notes:?}"
+    );
+    assert!(
+        notes.iter().all(|n| n["params"]["level"] == "info"),
+        "{notes:?}"
     );
     for (name, says) in [
         ("nope__echo", "no server named \"nope\""),
         ("plain", "SERVER__NAME"),
         ("deleg__echo", "/deleg/mcp"),
+        ("old__echo", "older HTTP+SSE transport"),
     ] {
         let (_, r) = aggregate_rpc(&b, &key, Some(&sid), tool_call(3, name, json!({}))).await;
         assert_eq!(r["error"]["code"], -32602, "{r}");

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, Transport};
 
 pub const SEPARATOR: &str = "__";
 
@@ -102,9 +102,7 @@ pub fn refusal(cfg: Option<&ServerConfig>, server: &str, tool: &str) -> Option<S
         Some(c) if !c.enabled => Some(format!(
             "server \"{server}\" is disabled in the broker; enable it in the tray app or the config"
         )),
-        Some(c) if c.delegate_auth_to_upstream => Some(format!(
-            "server \"{server}\" delegates sign-in to its upstream, so it is not part of /mcp; connect to /{server}/mcp directly"
-        )),
+        Some(c) if left_out(c).is_some() => left_out(c),
         Some(c) if !c.permits_tool(tool) => Some(format!(
             "tool \"{tool}\" of server \"{server}\" is hidden by the broker's config (allowed_tools / disallowed_tools); ask whoever manages the broker to allow it"
         )),
@@ -114,7 +112,20 @@ pub fn refusal(cfg: Option<&ServerConfig>, server: &str, tool: &str) -> Option<S
 
 /// Whether a server takes part in the aggregate at all.
 pub fn aggregated(cfg: &ServerConfig) -> bool {
-    cfg.enabled && !cfg.delegate_auth_to_upstream
+    left_out(cfg).is_none() && cfg.enabled
+}
+
+/// Why an enabled server is not part of `/mcp` (said in list notices, so it never silently
+/// vanishes), if it is not.
+pub fn left_out(cfg: &ServerConfig) -> Option<String> {
+    let server = cfg.name.as_str();
+    if cfg.delegate_auth_to_upstream {
+        return Some(format!("server \"{server}\" delegates sign-in to its upstream, so it is not part of /mcp; connect to /{server}/mcp directly"));
+    }
+    if cfg.transport == Transport::Sse {
+        return Some(format!("server \"{server}\" speaks the older HTTP+SSE transport, which /mcp does not aggregate; connect to /{server}/mcp directly"));
+    }
+    None
 }
 
 /// An MCP log notification (`notifications/message`) from the broker about one server.

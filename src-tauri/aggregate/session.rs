@@ -154,6 +154,13 @@ impl Session {
         }))
         .await;
         let mut items = Vec::new();
+        for cfg in config.servers.values().filter(|c| c.enabled) {
+            if let Some(why) = names::left_out(cfg) {
+                let _ = out
+                    .send(names::notice("info", cfg.name.as_str(), &why))
+                    .await;
+            }
+        }
         for (cfg, answer) in servers.iter().zip(answers) {
             match answer {
                 Ok(mut list) => {

@@ -274,3 +274,47 @@ async fn the_aggregate_is_its_own_protected_resource_with_its_own_audience() {
         "the /mcp token does not open /a/mcp"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_cancellation_reaches_the_upstream_under_the_brokers_own_id() {
+    let up = TestUpstream::start(UpstreamOptions::default().with_response(ResponseMode::Sse)).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"a": {"url": up.mcp_url}}})).await;
+    let key = api_key(&b).await;
+    let sid = aggregate_open(&b, &key).await;
+    let url = format!("{}/mcp", b.base_url);
+    // The slow tool waits for a release that never comes; its answer streams once headers are out.
+    let slow = tool_call(77, "a__slow_stream", json!({"steps": 1}));
+    let answer = gateway_common::post(&url, &key, Some(&sid), &slow).await;
+    assert_eq!(answer.status(), 200);
+    let reached = async {
+        while count(&up.counters().tools_call) == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), reached)
+        .await
+        .expect("the call reached the upstream");
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 77, "reason": "the person stopped it"}});
+    assert_eq!(
+        gateway_common::post(&url, &key, Some(&sid), &cancel)
+            .await
+            .status(),
+        202
+    );
+    let seen = up.state.messages.lock().unwrap().clone();
+    let call_id = seen
+        .iter()
+        .find(|m| m["method"] == "tools/call")
+        .map(|m| m["id"].clone())
+        .unwrap();
+    let cancelled = seen
+        .iter()
+        .find(|m| m["method"] == "notifications/cancelled")
+        .unwrap_or_else(|| panic!("no cancellation upstream: {seen:?}"));
+    assert_eq!(
+        cancelled["params"]["requestId"], call_id,
+        "re-keyed to the broker's id"
+    );
+    assert_eq!(cancelled["params"]["reason"], "the person stopped it");
+    drop(answer);
+}

@@ -126,19 +126,36 @@ impl Link {
         &self.wire.cfg
     }
 
-    /// Sends one request and returns the upstream's JSON-RPC answer (`result` or `error`).
-    /// Notifications the upstream sends while answering go to `out` as they arrive.
+    /// A fresh id for a request on this link.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends one request with `id` (from [`Link::next_id`]) and returns the upstream's JSON-RPC
+    /// answer (`result` or `error`). Notifications the upstream sends while answering go to `out`
+    /// as they arrive.
     pub async fn request(
         &self,
+        id: u64,
         method: &str,
         params: Value,
         out: &mpsc::Sender<Value>,
         timeout: Duration,
     ) -> Result<Value, LinkError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self.wire.post(&body, timeout).await?;
         read_answer(&self.wire.cfg, response, id, Some(out)).await
+    }
+
+    /// Tells the upstream a request on this link is cancelled (best effort, like the protocol's
+    /// own cancellation).
+    pub async fn cancel(&self, id: u64, reason: Option<&str>) {
+        let mut params = json!({"requestId": id});
+        if let Some(r) = reason {
+            params["reason"] = Value::String(r.to_string());
+        }
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
+        let _ = self.wire.post(&note, OPEN_TIMEOUT).await;
     }
 
     /// Ends the upstream session (DELETE), best effort.

@@ -57,6 +57,9 @@ pub struct Session {
     pub notes: broadcast::Sender<Value>,
     /// Which server listed each resource URI, for `resources/read`.
     resources: Mutex<HashMap<String, ServerName>>,
+    /// Requests in flight upstream by the client's JSON-RPC id (as JSON text), so a client's
+    /// `notifications/cancelled` reaches the right upstream with the right id.
+    inflight: Mutex<HashMap<String, (Arc<Link>, u64)>>,
     /// Unix seconds of the last request, for evicting the least recently used session.
     pub last_used: AtomicU64,
 }
@@ -74,6 +77,7 @@ impl Session {
             links: Mutex::default(),
             notes: broadcast::channel(64).0,
             resources: Mutex::default(),
+            inflight: Mutex::default(),
             last_used: AtomicU64::new(now),
         }
     }
@@ -108,6 +112,7 @@ impl Session {
     }
 
     /// One request to one server; a forgotten upstream session is reopened once.
+    /// `client_id` (the client's own request id) makes the request cancellable.
     async fn ask(
         &self,
         cfg: &ServerConfig,
@@ -115,10 +120,20 @@ impl Session {
         params: &Value,
         out: &Outbox,
         timeout: Duration,
+        client_id: Option<&Value>,
     ) -> Result<Value, UpstreamError> {
         for _ in 0..2 {
             let link = self.link(cfg).await?;
-            match link.request(method, params.clone(), out, timeout).await {
+            let id = link.next_id();
+            let key = client_id.map(Value::to_string);
+            if let Some(k) = &key {
+                lock(&self.inflight).insert(k.clone(), (link.clone(), id));
+            }
+            let answer = link.request(id, method, params.clone(), out, timeout).await;
+            if let Some(k) = &key {
+                lock(&self.inflight).remove(k);
+            }
+            match answer {
                 Ok(answer) => return Ok(answer),
                 Err(LinkError::Upstream(e)) => return Err(e),
                 Err(LinkError::Gone) => self.forget(&cfg.name, &link).await,
@@ -200,7 +215,7 @@ impl Session {
         for _ in 0..MAX_PAGES {
             let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
             let answer = self
-                .ask(cfg, listing.method(), &params, out, LIST_TIMEOUT)
+                .ask(cfg, listing.method(), &params, out, LIST_TIMEOUT, None)
                 .await?;
             let Some(result) = answer.get("result") else {
                 return Err(protocol(
@@ -238,6 +253,7 @@ impl Session {
         &self,
         method: &str,
         params: &Value,
+        client_id: &Value,
         out: &Outbox,
     ) -> Result<Value, RpcError> {
         let is_tool = method == "tools/call";
@@ -254,7 +270,14 @@ impl Session {
         let mut upstream_params = params.clone();
         upstream_params["name"] = Value::String(name.to_string());
         match self
-            .ask(cfg, method, &upstream_params, out, CALL_TIMEOUT)
+            .ask(
+                cfg,
+                method,
+                &upstream_params,
+                out,
+                CALL_TIMEOUT,
+                Some(client_id),
+            )
             .await
         {
             Ok(answer) => answer_of(answer),
@@ -274,7 +297,12 @@ impl Session {
     }
 
     /// `resources/read` (and `completion/complete` on a resource) routed by the URI's lister.
-    pub async fn read(&self, params: &Value, out: &Outbox) -> Result<Value, RpcError> {
+    pub async fn read(
+        &self,
+        params: &Value,
+        client_id: &Value,
+        out: &Outbox,
+    ) -> Result<Value, RpcError> {
         let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
         let mut server = lock(&self.resources).get(uri).cloned();
         if server.is_none() {
@@ -289,7 +317,14 @@ impl Session {
             return Err(RpcError { code: -32002, message: format!("resource \"{uri}\" is not listed by any server of this endpoint; list resources again") });
         };
         match self
-            .ask(cfg, "resources/read", params, out, CALL_TIMEOUT)
+            .ask(
+                cfg,
+                "resources/read",
+                params,
+                out,
+                CALL_TIMEOUT,
+                Some(client_id),
+            )
             .await
         {
             Ok(answer) => answer_of(answer),
@@ -297,6 +332,19 @@ impl Session {
                 code: -32603,
                 message: e.to_string(),
             }),
+        }
+    }
+
+    /// The client's `notifications/cancelled`: forwarded to the upstream that holds the request,
+    /// under the id the broker gave it there. Unknown ids (already answered) are ignored.
+    pub async fn cancel(&self, params: &Value) {
+        let Some(key) = params.get("requestId").map(Value::to_string) else {
+            return;
+        };
+        let held = lock(&self.inflight).remove(&key);
+        if let Some((link, id)) = held {
+            link.cancel(id, params.get("reason").and_then(Value::as_str))
+                .await;
         }
     }
 

@@ -177,6 +177,9 @@ async fn post(session: Arc<Session>, message: Value, sse: bool) -> Response {
         message.get("id").filter(|v| !v.is_null()).cloned(),
         message.get("method").and_then(Value::as_str),
     ) else {
+        if message["method"] == "notifications/cancelled" {
+            session.cancel(&message["params"]).await;
+        }
         return StatusCode::ACCEPTED.into_response();
     };
     let method = method.to_string();
@@ -184,7 +187,7 @@ async fn post(session: Arc<Session>, message: Value, sse: bool) -> Response {
     let (tx, mut rx) = mpsc::channel::<Value>(32);
     if sse {
         tokio::spawn(async move {
-            let answer = dispatch(&session, &method, &params, &tx).await;
+            let answer = dispatch(&session, &method, &params, &id, &tx).await;
             let _ = tx.send(reply(id, answer)).await;
         });
         return event_stream(rx);
@@ -195,7 +198,7 @@ async fn post(session: Arc<Session>, message: Value, sse: bool) -> Response {
             let _ = notes.send(note);
         }
     });
-    let answer = dispatch(&session, &method, &params, &tx).await;
+    let answer = dispatch(&session, &method, &params, &id, &tx).await;
     drop(tx);
     let _ = forward.await;
     Json(reply(id, answer)).into_response()
@@ -205,6 +208,7 @@ async fn dispatch(
     session: &Session,
     method: &str,
     params: &Value,
+    id: &Value,
     out: &Outbox,
 ) -> Result<Value, RpcError> {
     if let Some(listing) = Listing::from_method(method) {
@@ -217,8 +221,8 @@ async fn dispatch(
     }
     match method {
         "ping" | "logging/setLevel" => Ok(json!({})),
-        "tools/call" | "prompts/get" => session.call(method, params, out).await,
-        "resources/read" => session.read(params, out).await,
+        "tools/call" | "prompts/get" => session.call(method, params, id, out).await,
+        "resources/read" => session.read(params, id, out).await,
         other => Err(RpcError {
             code: -32601,
             message: format!("method \"{other}\" is not supported by /mcp"),

@@ -165,6 +165,7 @@ pub(crate) async fn post(
         .and_then(Value::as_str)
         .map(str::to_string);
     let id = msg.get("id").cloned();
+    s.messages.lock().unwrap().push(msg.clone());
     let mode = *s.response.lock().unwrap();
     let Some(method) = method else {
         // A response from the client (to a server request): accepted.

@@ -121,6 +121,8 @@ pub struct UpstreamState {
     pub(crate) tools: Mutex<Vec<Value>>,
     pub(crate) fault: Mutex<McpFault>,
     pub(crate) sessions: Mutex<HashSet<String>>,
+    /// Every JSON-RPC message POSTed to `/mcp`, in order.
+    pub messages: Mutex<Vec<Value>>,
     /// Permits for `slow_stream` events: one per [`TestUpstream::release_event`].
     pub(crate) gate: Semaphore,
     pub(crate) list_changed: broadcast::Sender<()>,
@@ -164,6 +166,7 @@ impl TestUpstream {
                 tools: Mutex::new(options.tools),
                 fault: Mutex::new(McpFault::None),
                 sessions: Mutex::default(),
+                messages: Mutex::default(),
                 gate: Semaphore::new(0),
                 list_changed: broadcast::channel(16).0,
                 legacy: Mutex::default(),

@@ -162,6 +162,76 @@ fn vscode_servers_import_with_url_safe_names_and_rewrite_points_vscode_at_the_br
 }
 
 #[test]
+fn vscode_jsonc_with_comments_imports_and_rewrite_changes_only_the_imported_entries() {
+    let d = Dir::new();
+    let original = r#"{
+  // Work servers. Keep this comment.
+  "servers": {
+    "zeta": {
+      "type": "http",
+      "url": "https://zeta.test/mcp", // trailing comment
+    },
+    /* a block comment */
+    "alpha": {"type": "stdio", "command": "node", "args": ["x.js"]},
+  },
+  "inputs": [],
+}
+"#;
+    let src = d.write(".vscode/mcp.json", original);
+    let out = d.import(&[p(&src), "--rewrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        d.servers(),
+        json!({"zeta": {"url": "https://zeta.test/mcp"}})
+    );
+    let rewritten = std::fs::read_to_string(&src).unwrap();
+    for kept in [
+        "// Work servers. Keep this comment.",
+        "/* a block comment */",
+        r#""alpha": {"type": "stdio", "command": "node", "args": ["x.js"]},"#,
+        r#""inputs": [],"#,
+    ] {
+        assert!(rewritten.contains(kept), "{kept:?} kept in:\n{rewritten}");
+    }
+    assert!(
+        rewritten.find("\"zeta\"") < rewritten.find("\"alpha\""),
+        "key order kept:\n{rewritten}"
+    );
+    assert!(!rewritten.contains("zeta.test"), "{rewritten}");
+    let doc = parse_jsonc(&rewritten);
+    assert_eq!(
+        doc["servers"]["zeta"],
+        json!({"type": "http", "url": format!("http://127.0.0.1:{PORT}/zeta/mcp")})
+    );
+}
+
+#[test]
+fn claude_rewrite_keeps_the_order_of_every_other_key() {
+    let d = Dir::new();
+    let src = d.write(".claude.json", CLAUDE);
+    let out = d.import(&[p(&src), "--rewrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rewritten = std::fs::read_to_string(&src).unwrap();
+    let at = |key: &str| {
+        rewritten
+            .find(key)
+            .unwrap_or_else(|| panic!("{key} in {rewritten}"))
+    };
+    assert!(at("numStartups") < at("mcpServers") && at("mcpServers") < at("projects"));
+    assert!(at("\"Linear\"") < at("\"files\""), "{rewritten}");
+    let doc: Value = serde_json::from_str(&rewritten).expect("still strict JSON");
+    assert_eq!(doc["numStartups"], 3);
+    assert_eq!(
+        doc["mcpServers"]["Linear"]["url"],
+        format!("http://127.0.0.1:{PORT}/linear/mcp")
+    );
+}
+
+fn parse_jsonc(text: &str) -> Value {
+    mcp_auth_broker::cli::import::parse::read(text).unwrap()
+}
+
+#[test]
 fn litellm_json_imports_its_fields_without_literal_secrets_and_yaml_is_refused_with_how_to_convert()
 {
     let d = Dir::new();
@@ -203,7 +273,7 @@ fn malformed_files_of_every_client_are_errors_naming_the_problem_and_write_nothi
             "claude",
             ".claude.json",
             "{\"mcpServers\": {\"a\": ",
-            "not valid JSON at line 1",
+            "not valid JSON: unexpected end of input on line 1",
         ),
         (
             "cursor",
@@ -214,8 +284,8 @@ fn malformed_files_of_every_client_are_errors_naming_the_problem_and_write_nothi
         (
             "vscode",
             "mcp.json",
-            "{\n  // a comment\n  \"servers\": {}\n}",
-            "not valid JSON at line 2",
+            "{\n  // a comment is fine\n  \"servers\": {\"a\": }\n}",
+            "not valid JSON: Unexpected close brace on line 3 column 20",
         ),
         (
             "vscode",

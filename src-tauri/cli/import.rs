@@ -64,7 +64,7 @@ fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
     let source = match from {
         Some(s) => s,
         None => {
-            let doc = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            let doc = parse::read(&text).unwrap_or(serde_json::Value::Null);
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             Source::detect(name, &doc)
                 .ok_or_else(|| format!("cannot tell which client wrote {shown}; pass --from claude|cursor|vscode|litellm"))?

@@ -73,16 +73,33 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
 }
 
+/// What import reads: JSON, plus the comments and trailing commas that VS Code and Cursor allow
+/// in their files (JSONC). Nothing else of JSON5.
+fn jsonc() -> jsonc_parser::ParseOptions {
+    jsonc_parser::ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: true,
+        allow_loose_object_property_names: false,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    }
+}
+
+/// A client's config text as a JSON value (comments and trailing commas allowed).
+pub fn read(text: &str) -> Result<Value, String> {
+    jsonc_parser::parse_to_serde_value::<Value>(text, &jsonc())
+        .map_err(|e| format!("not valid JSON: {e}; fix the file and import again"))
+}
+
 /// Parses a client's config file. `port` is the broker's, to recognise entries already
 /// pointing at it.
 pub fn parse(source: Source, text: &str, port: u16) -> Result<Plan, String> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "not valid JSON at line {}, column {}: {e} (comments and trailing commas are not supported; remove them)",
-            e.line(),
-            e.column()
-        )
-    })?;
+    let doc = read(text)?;
     if !doc.is_object() {
         return Err("expected a JSON object at the top level".into());
     }
@@ -318,26 +335,32 @@ fn headers_into(headers: &Map<String, Value>, server: &mut RawServer, notes: &mu
 }
 
 /// The client's file with each imported entry pointed at the broker (`urls`: location → URL).
+/// Only those entries change: comments, key order and layout of everything else stay as written.
 pub fn rewrite(
     source: Source,
     text: &str,
     urls: &[(Vec<String>, String)],
 ) -> Result<String, String> {
-    let mut doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    use jsonc_parser::cst::{CstInputValue, CstRootNode};
+    let root = CstRootNode::parse(text, &jsonc()).map_err(|e| format!("not valid JSON: {e}"))?;
     for (location, url) in urls {
-        let mut at = &mut doc;
-        for key in location {
-            at = at
-                .get_mut(key)
-                .ok_or_else(|| format!("{} vanished from the file", location.join(".")))?;
+        let vanished = || format!("{} vanished from the file", location.join("."));
+        let (last, parents) = location.split_last().ok_or_else(vanished)?;
+        let mut at = root.object_value().ok_or_else(vanished)?;
+        for key in parents {
+            at = at.object_value(key).ok_or_else(vanished)?;
         }
-        *at = match source {
-            Source::Claude | Source::Vscode => serde_json::json!({"type": "http", "url": url}),
-            Source::Cursor => serde_json::json!({"url": url}),
-            Source::Litellm => serde_json::json!({"url": url, "transport": "http"}),
+        let url = CstInputValue::from(url.as_str());
+        let fields: Vec<(String, CstInputValue)> = match source {
+            Source::Claude | Source::Vscode => {
+                vec![("type".into(), "http".into()), ("url".into(), url)]
+            }
+            Source::Cursor => vec![("url".into(), url)],
+            Source::Litellm => vec![("url".into(), url), ("transport".into(), "http".into())],
         };
+        at.get(last)
+            .ok_or_else(vanished)?
+            .set_value(CstInputValue::Object(fields));
     }
-    let mut out = serde_json::to_string_pretty(&doc).expect("JSON serialises");
-    out.push('\n');
-    Ok(out)
+    Ok(root.to_string())
 }

@@ -12,7 +12,9 @@
 
 pub mod link;
 pub mod names;
+mod resources;
 pub mod session;
+pub mod uris;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;

@@ -93,18 +93,21 @@ pub fn present(cfg: &ServerConfig, listing: Listing, items: Vec<Value>) -> Vec<V
         .collect()
 }
 
-/// Why a tool call names something the aggregate will not forward, if it will not.
-pub fn refusal(cfg: Option<&ServerConfig>, server: &str, tool: &str) -> Option<String> {
+/// Why a call names something the aggregate will not forward, if it will not. `tool` is the
+/// tool's name for a tool call (checked against the server's allow/deny lists), `None` for a
+/// prompt.
+pub fn refusal(cfg: Option<&ServerConfig>, server: &str, tool: Option<&str>) -> Option<String> {
     match cfg {
         None => Some(format!(
-            "no server named \"{server}\" is configured in the broker (tool names are SERVER{SEPARATOR}TOOL; list the tools again)"
+            "no server named \"{server}\" is configured in the broker (names are SERVER{SEPARATOR}NAME; list them again)"
         )),
         Some(c) if !c.enabled => Some(format!(
             "server \"{server}\" is disabled in the broker; enable it in the tray app or the config"
         )),
         Some(c) if left_out(c).is_some() => left_out(c),
-        Some(c) if !c.permits_tool(tool) => Some(format!(
-            "tool \"{tool}\" of server \"{server}\" is hidden by the broker's config (allowed_tools / disallowed_tools); ask whoever manages the broker to allow it"
+        Some(c) if tool.is_some_and(|t| !c.permits_tool(t)) => Some(format!(
+            "tool \"{}\" of server \"{server}\" is hidden by the broker's config (allowed_tools / disallowed_tools); ask whoever manages the broker to allow it",
+            tool.unwrap_or_default()
         )),
         Some(_) => None,
     }
@@ -200,16 +203,20 @@ mod tests {
     #[test]
     fn refusals_name_the_reason_and_what_to_do() {
         let deny = server(json!({"url": "https://a.example.com/mcp", "allowed_tools": ["read"]}));
-        assert!(refusal(Some(&deny), "gh", "read").is_none());
-        assert!(refusal(Some(&deny), "gh", "write")
+        assert!(refusal(Some(&deny), "gh", Some("read")).is_none());
+        assert!(
+            refusal(Some(&deny), "gh", None).is_none(),
+            "prompts are not filtered"
+        );
+        assert!(refusal(Some(&deny), "gh", Some("write"))
             .unwrap()
             .contains("allowed_tools"));
-        assert!(refusal(None, "zz", "t")
+        assert!(refusal(None, "zz", None)
             .unwrap()
             .contains("no server named \"zz\""));
         let delegated =
             server(json!({"url": "https://a.example.com/mcp", "delegate_auth_to_upstream": true}));
-        assert!(refusal(Some(&delegated), "gh", "t")
+        assert!(refusal(Some(&delegated), "gh", None)
             .unwrap()
             .contains("/gh/mcp"));
         assert!(!aggregated(&delegated));

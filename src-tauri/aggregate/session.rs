@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::link::{protocol, Link, LinkError};
 use super::names::{self, Listing};
+use super::uris::Owners;
 use crate::broker::Broker;
 use crate::config::{ServerConfig, ServerName};
 use crate::issuer::Principal;
@@ -20,7 +21,7 @@ use crate::upstream::UpstreamError;
 /// it (and says so).
 const LIST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a call may take to get response headers (answers may then stream without limit).
-const CALL_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Pages read from one server for one list.
 const MAX_PAGES: usize = 50;
 
@@ -46,7 +47,7 @@ pub type Outbox = mpsc::Sender<Value>;
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Link>>>>;
 
 pub struct Session {
-    broker: Broker,
+    pub(super) broker: Broker,
     /// Only this principal may use the session (anyone else gets 404, as if it did not exist).
     pub owner: Principal,
     /// The protocol version negotiated with the client.
@@ -55,8 +56,8 @@ pub struct Session {
     links: Mutex<HashMap<ServerName, Slot>>,
     /// Notifications for the client's GET stream (list changes, notices).
     pub notes: broadcast::Sender<Value>,
-    /// Which server listed each resource URI, for `resources/read`.
-    resources: Mutex<HashMap<String, ServerName>>,
+    /// Which server listed which resource URI and URI template, for routing by URI.
+    pub(super) owners: Mutex<Owners>,
     /// Requests in flight upstream by the client's JSON-RPC id (as JSON text), so a client's
     /// `notifications/cancelled` reaches the right upstream with the right id.
     inflight: Mutex<HashMap<String, (Arc<Link>, u64)>>,
@@ -64,7 +65,7 @@ pub struct Session {
     pub last_used: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -76,14 +77,14 @@ impl Session {
             version,
             links: Mutex::default(),
             notes: broadcast::channel(64).0,
-            resources: Mutex::default(),
+            owners: Mutex::default(),
             inflight: Mutex::default(),
             last_used: AtomicU64::new(now),
         }
     }
 
     /// The link to `cfg`'s server, opened now if there is none or the config changed since.
-    async fn link(&self, cfg: &ServerConfig) -> Result<Arc<Link>, UpstreamError> {
+    pub(super) async fn link(&self, cfg: &ServerConfig) -> Result<Arc<Link>, UpstreamError> {
         let slot = lock(&self.links)
             .entry(cfg.name.clone())
             .or_default()
@@ -113,7 +114,7 @@ impl Session {
 
     /// One request to one server; a forgotten upstream session is reopened once.
     /// `client_id` (the client's own request id) makes the request cancellable.
-    async fn ask(
+    pub(super) async fn ask(
         &self,
         cfg: &ServerConfig,
         method: &str,
@@ -179,14 +180,21 @@ impl Session {
         for (cfg, answer) in servers.iter().zip(answers) {
             match answer {
                 Ok(mut list) => {
-                    if listing == Listing::Resources {
-                        let mut known = lock(&self.resources);
-                        for item in &list {
-                            if let Some(uri) = item.get("uri").and_then(Value::as_str) {
-                                known.insert(uri.to_string(), cfg.name.clone());
-                            }
-                        }
+                    let mut owners = lock(&self.owners);
+                    for item in &list {
+                        match listing {
+                            Listing::Resources => item
+                                .get("uri")
+                                .and_then(Value::as_str)
+                                .map(|u| owners.resource(u, &cfg.name)),
+                            Listing::ResourceTemplates => item
+                                .get("uriTemplate")
+                                .and_then(Value::as_str)
+                                .map(|t| owners.template(t, &cfg.name)),
+                            Listing::Tools | Listing::Prompts => None,
+                        };
                     }
+                    drop(owners);
                     items.append(&mut list);
                 }
                 Err(e) => {
@@ -263,7 +271,8 @@ impl Session {
         };
         let config = self.broker.config();
         let found = config.server(server);
-        let cfg = match (found, names::refusal(found, server, name)) {
+        let tool = is_tool.then_some(name);
+        let cfg = match (found, names::refusal(found, server, tool)) {
             (Some(cfg), None) => cfg,
             (_, why) => return Err(RpcError::invalid_params(why.unwrap_or_default())),
         };
@@ -296,45 +305,6 @@ impl Session {
         }
     }
 
-    /// `resources/read` (and `completion/complete` on a resource) routed by the URI's lister.
-    pub async fn read(
-        &self,
-        params: &Value,
-        client_id: &Value,
-        out: &Outbox,
-    ) -> Result<Value, RpcError> {
-        let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
-        let mut server = lock(&self.resources).get(uri).cloned();
-        if server.is_none() {
-            self.list(Listing::Resources, out).await;
-            server = lock(&self.resources).get(uri).cloned();
-        }
-        let config = self.broker.config();
-        let Some(cfg) = server
-            .and_then(|s| config.server(s.as_str()))
-            .filter(|c| names::aggregated(c))
-        else {
-            return Err(RpcError { code: -32002, message: format!("resource \"{uri}\" is not listed by any server of this endpoint; list resources again") });
-        };
-        match self
-            .ask(
-                cfg,
-                "resources/read",
-                params,
-                out,
-                CALL_TIMEOUT,
-                Some(client_id),
-            )
-            .await
-        {
-            Ok(answer) => answer_of(answer),
-            Err(e) => Err(RpcError {
-                code: -32603,
-                message: e.to_string(),
-            }),
-        }
-    }
-
     /// The client's `notifications/cancelled`: forwarded to the upstream that holds the request,
     /// under the id the broker gave it there. Unknown ids (already answered) are ignored.
     pub async fn cancel(&self, params: &Value) {
@@ -364,7 +334,7 @@ impl Session {
 }
 
 /// The upstream's `result`, or its JSON-RPC error passed on as it is.
-fn answer_of(answer: Value) -> Result<Value, RpcError> {
+pub(super) fn answer_of(answer: Value) -> Result<Value, RpcError> {
     if let Some(result) = answer.get("result") {
         return Ok(result.clone());
     }

@@ -146,7 +146,8 @@ fn initialize(aggregate: &Aggregate, principal: Principal, message: &Value, now:
         "capabilities": {
             "tools": {"listChanged": true},
             "prompts": {"listChanged": true},
-            "resources": {"listChanged": true},
+            "resources": {"listChanged": true, "subscribe": true},
+            "completions": {},
             "logging": {},
         },
         "serverInfo": {"name": "mcp-auth-broker", "title": "MCP Auth Broker: all servers", "version": env!("CARGO_PKG_VERSION")},
@@ -222,7 +223,10 @@ async fn dispatch(
     match method {
         "ping" | "logging/setLevel" => Ok(json!({})),
         "tools/call" | "prompts/get" => session.call(method, params, id, out).await,
-        "resources/read" => session.read(params, id, out).await,
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            session.by_uri(method, params, id, out).await
+        }
+        "completion/complete" => session.complete(params, id, out).await,
         other => Err(RpcError {
             code: -32601,
             message: format!("method \"{other}\" is not supported by /mcp"),

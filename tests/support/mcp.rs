@@ -184,9 +184,16 @@ pub(crate) async fn post(
             .unwrap_or(VERSIONS[0]);
         let session = random_token();
         s.sessions.lock().unwrap().insert(session.clone());
+        let mut capabilities = json!({"tools": {"listChanged": true}});
+        if s.catalog.is_some() {
+            capabilities
+                .as_object_mut()
+                .unwrap()
+                .extend(super::catalog::capabilities().as_object().unwrap().clone());
+        }
         let init = json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": true}},
+            "capabilities": capabilities,
             "serverInfo": {"name": "test-upstream", "version": "1.0.0"},
         });
         return reply(
@@ -258,7 +265,8 @@ pub(crate) fn answer(s: &UpstreamState, method: &str, id: &Value, msg: &Value) -
                 other => rpc_error(id, -32602, &format!("unknown tool {other}")),
             }
         }
-        other => rpc_error(id, -32601, &format!("method not found: {other}")),
+        other => super::catalog::answer(s, other, id, msg)
+            .unwrap_or_else(|| rpc_error(id, -32601, &format!("method not found: {other}"))),
     }
 }
 
@@ -320,11 +328,10 @@ pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap)
     if let Err(r) = session_ok(&s, &headers) {
         return *r;
     }
-    let mut changes = s.list_changed.subscribe();
+    let mut changes = s.notes.subscribe();
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        while changes.recv().await.is_ok() {
-            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        while let Ok(note) = changes.recv().await {
             if tx.send(sse_frame(&note)).await.is_err() {
                 return;
             }

@@ -5,7 +5,8 @@
 //! - [`TestUpstream`]: an MCP server (Streamable HTTP at `/mcp`: `initialize` with
 //!   `Mcp-Session-Id` and version negotiation among [`mcp::VERSIONS`], `notifications/*` → 202,
 //!   `ping`, `tools/list`, `tools/call` of `echo`/`add`/`slow_stream`, GET SSE stream or 405,
-//!   DELETE), answering JSON or SSE, optionally requiring a bearer token from its own
+//!   DELETE; with `with_catalog(label)` also prompts, resources, templates, subscriptions and
+//!   completions marked with the label), answering JSON or SSE, optionally requiring a bearer token from its own
 //!   [`TestAs`] (401 with `WWW-Authenticate: Bearer resource_metadata=…, scope=…`), serving its
 //!   PRM (path-inserted and root), recording every request. The same server speaks the older
 //!   HTTP+SSE transport at [`TestUpstream::sse_url`] (`GET /sse`, `POST /messages`).
@@ -52,6 +53,7 @@
 
 pub mod auth_server;
 pub mod broker;
+pub mod catalog;
 pub mod health;
 pub mod legacy;
 pub mod mcp;

@@ -59,6 +59,9 @@ pub struct UpstreamOptions {
     pub get_stream: bool,
     /// Paginate `tools/list` with this many tools per page (`None`: one page).
     pub page_size: Option<usize>,
+    /// Also serve prompts, resources, resource templates and completions, marked with this
+    /// label ([`super::catalog`]).
+    pub catalog: Option<String>,
     pub auth_server: AsOptions,
 }
 
@@ -71,6 +74,7 @@ impl Default for UpstreamOptions {
             tools: mcp::default_tools(),
             get_stream: true,
             page_size: None,
+            catalog: None,
             auth_server: AsOptions::default(),
         }
     }
@@ -83,6 +87,11 @@ impl UpstreamOptions {
             auth: Requires::OAuth,
             ..Default::default()
         }
+    }
+
+    pub fn with_catalog(mut self, label: &str) -> Self {
+        self.catalog = Some(label.to_string());
+        self
     }
 
     pub fn with_response(mut self, mode: ResponseMode) -> Self {
@@ -113,6 +122,7 @@ pub struct UpstreamState {
     pub scope: Option<String>,
     pub get_stream: bool,
     pub page_size: Option<usize>,
+    pub catalog: Option<String>,
     pub counters: McpCounters,
     pub recorder: Recorder,
     pub auth_server: Arc<AsState>,
@@ -125,7 +135,8 @@ pub struct UpstreamState {
     pub messages: Mutex<Vec<Value>>,
     /// Permits for `slow_stream` events: one per [`TestUpstream::release_event`].
     pub(crate) gate: Semaphore,
-    pub(crate) list_changed: broadcast::Sender<()>,
+    /// Notifications for every open GET stream.
+    pub(crate) notes: broadcast::Sender<Value>,
     /// Open legacy (HTTP+SSE) streams by session id.
     pub(crate) legacy: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
 }
@@ -158,6 +169,7 @@ impl TestUpstream {
                 scope: options.scope,
                 get_stream: options.get_stream,
                 page_size: options.page_size,
+                catalog: options.catalog,
                 counters: McpCounters::default(),
                 recorder: Recorder::default(),
                 authorization_server: Mutex::new(as_state.issuer.clone()),
@@ -168,7 +180,7 @@ impl TestUpstream {
                 sessions: Mutex::default(),
                 messages: Mutex::default(),
                 gate: Semaphore::new(0),
-                list_changed: broadcast::channel(16).0,
+                notes: broadcast::channel(16).0,
                 legacy: Mutex::default(),
             });
             slot = Some(state.clone());
@@ -212,7 +224,9 @@ impl TestUpstream {
 
     /// Sends `notifications/tools/list_changed` on every open GET stream.
     pub fn notify_tools_changed(&self) {
-        let _ = self.state.list_changed.send(());
+        let note =
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        let _ = self.state.notes.send(note);
     }
 
     pub fn set_tools(&self, tools: Vec<Value>) {

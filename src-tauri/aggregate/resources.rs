@@ -1,0 +1,148 @@
+//! Requests of a `/mcp` session routed by resource URI (`resources/read`, `resources/subscribe`,
+//! `resources/unsubscribe`) or by reference (`completion/complete`). Which server owns a URI is
+//! learned from list answers ([`super::uris`]); an unknown URI makes the session list again once.
+
+use serde_json::{json, Value};
+
+use super::names::{self, Listing};
+use super::session::{answer_of, lock, Outbox, RpcError, Session, CALL_TIMEOUT};
+use crate::config::ServerConfig;
+
+/// JSON-RPC "resource not found" (the MCP spec's code).
+const RESOURCE_NOT_FOUND: i64 = -32002;
+
+impl Session {
+    /// The aggregated server that owns `uri`: as learned so far, else after listing resources
+    /// and templates again.
+    async fn route(&self, uri: &str, out: &Outbox) -> Result<ServerConfig, RpcError> {
+        let known = lock(&self.owners)
+            .owner(uri)
+            .map_err(RpcError::invalid_params)?;
+        let server = match known {
+            Some(s) => Some(s),
+            None => {
+                self.list(Listing::Resources, out).await;
+                self.list(Listing::ResourceTemplates, out).await;
+                lock(&self.owners)
+                    .owner(uri)
+                    .map_err(RpcError::invalid_params)?
+            }
+        };
+        let config = self.broker.config();
+        server
+            .and_then(|s| config.server(s.as_str()))
+            .filter(|c| names::aggregated(c))
+            .cloned()
+            .ok_or_else(|| RpcError {
+                code: RESOURCE_NOT_FOUND,
+                message: format!("resource \"{uri}\" is not listed by any server of this endpoint, nor matched by any of their resource templates; list resources again"),
+            })
+    }
+
+    /// One routed request, its upstream error passed on as an internal error.
+    async fn forward(
+        &self,
+        cfg: &ServerConfig,
+        method: &str,
+        params: &Value,
+        client_id: &Value,
+        out: &Outbox,
+    ) -> Result<Value, RpcError> {
+        match self
+            .ask(cfg, method, params, out, CALL_TIMEOUT, Some(client_id))
+            .await
+        {
+            Ok(answer) => answer_of(answer),
+            Err(e) => Err(RpcError {
+                code: -32603,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// `resources/read`, `resources/subscribe` or `resources/unsubscribe`, sent to the URI's
+    /// server. Subscribing on a server that does not offer subscriptions is refused by name
+    /// (its `notifications/resources/updated` then reach the client's GET stream).
+    pub async fn by_uri(
+        &self,
+        method: &str,
+        params: &Value,
+        client_id: &Value,
+        out: &Outbox,
+    ) -> Result<Value, RpcError> {
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return Err(RpcError::invalid_params(format!(
+                "{method} needs params.uri (a string)"
+            )));
+        };
+        let cfg = self.route(uri, out).await?;
+        if method != "resources/read" {
+            let link = self.link(&cfg).await.map_err(|e| RpcError {
+                code: -32603,
+                message: e.to_string(),
+            })?;
+            if link.capabilities["resources"]["subscribe"] != true {
+                return Err(RpcError {
+                    code: -32601,
+                    message: format!(
+                        "server \"{}\" does not offer resource subscriptions; read the resource again instead",
+                        cfg.name
+                    ),
+                });
+            }
+        }
+        self.forward(&cfg, method, params, client_id, out).await
+    }
+
+    /// `completion/complete`: a prompt reference (`SERVER__NAME`) goes to its server under its
+    /// own name, a resource reference (a template or URI) to the server that listed it. A server
+    /// that does not offer completions gets no request; the answer is an empty completion.
+    pub async fn complete(
+        &self,
+        params: &Value,
+        client_id: &Value,
+        out: &Outbox,
+    ) -> Result<Value, RpcError> {
+        let reference = &params["ref"];
+        let mut upstream_params = params.clone();
+        let cfg = match reference["type"].as_str() {
+            Some("ref/prompt") => {
+                let prefixed = reference["name"].as_str().unwrap_or("");
+                let Some((server, name)) = names::split(prefixed) else {
+                    return Err(RpcError::invalid_params(format!("prompt \"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list prompts again", names::SEPARATOR)));
+                };
+                let config = self.broker.config();
+                let found = config.server(server);
+                if let Some(why) = names::refusal(found, server, None) {
+                    return Err(RpcError::invalid_params(why));
+                }
+                upstream_params["ref"]["name"] = Value::String(name.to_string());
+                found.cloned().ok_or_else(|| RpcError::invalid_params(format!("no server named \"{server}\"")))?
+            }
+            Some("ref/resource") => {
+                let uri = reference["uri"].as_str().unwrap_or("");
+                self.route(uri, out).await?
+            }
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "completion/complete needs params.ref of type \"ref/prompt\" or \"ref/resource\", not {other:?}"
+                )))
+            }
+        };
+        let link = self.link(&cfg).await.map_err(|e| RpcError {
+            code: -32603,
+            message: e.to_string(),
+        })?;
+        if link.capabilities.get("completions").is_none() {
+            return Ok(json!({"completion": {"values": [], "total": 0, "hasMore": false}}));
+        }
+        self.forward(
+            &cfg,
+            "completion/complete",
+            &upstream_params,
+            client_id,
+            out,
+        )
+        .await
+    }
+}

@@ -269,7 +269,7 @@ pub(super) async fn forward(
     } else {
         None
     };
-    let mut response = proxy::stream_back(upstream);
+    let mut response = toolfilter::filter_stream(cfg, &parts.method, proxy::stream_back(upstream));
     if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert(WWW_AUTHENTICATE, v);
     }

@@ -177,7 +177,7 @@ async fn handle(
             gw.end_session(server, sid);
         }
     }
-    let response = stream_back(upstream);
+    let response = toolfilter::filter_stream(cfg, &parts.method, stream_back(upstream));
     let Some(lists) = lists else {
         return Ok(response);
     };

@@ -16,8 +16,11 @@
 //!   mean splitting it and re-joining the upstream's answers.
 //!
 //! Legacy HTTP+SSE upstreams (`legacy.rs`) get the same refusals from [`plan`] and filter their
-//! `tools/list` answers with [`filter_answer`]. Not covered: an answer replayed on a client's GET
-//! stream after a dropped POST stream passes unfiltered (calls are refused all the same).
+//! `tools/list` answers with [`filter_answer`].
+//! - A client's GET stream (which may replay answers after a dropped POST stream, without saying
+//!   which request they answer) is rewritten event by event as it passes ([`filter_stream`]):
+//!   every response carrying a tool list loses the hidden tools. SSE comments (keep-alives) do
+//!   not pass on such a stream.
 
 use std::fmt::Write as _;
 
@@ -147,6 +150,68 @@ pub fn filter_answer(cfg: &ServerConfig, request: &Value, answer: &mut Value) {
     }
 }
 
+/// Filters every response in `message` (one or a batch) that carries a tool list, whatever it
+/// answers (on a GET stream nothing says which request a replayed answer is for).
+fn strip_any(cfg: &ServerConfig, message: &mut Value) -> bool {
+    match message {
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, m| strip_any(cfg, m) | changed),
+        Value::Object(map) if !map.contains_key("method") => map
+            .get_mut("result")
+            .is_some_and(|result| strip_hidden(cfg, result)),
+        _ => false,
+    }
+}
+
+/// A client's GET stream from a server with lists, every replayed tool list filtered as it
+/// passes: events are rewritten one at a time, never gathered, so the stream stays live. An
+/// event over [`MAX_LIST_ANSWER`] ends the stream (the client reconnects).
+pub fn filter_stream(cfg: &ServerConfig, method: &Method, response: Response) -> Response {
+    if !cfg.filters_tools()
+        || method != Method::GET
+        || !response.status().is_success()
+        || content_kind(&response).as_deref() != Some("text/event-stream")
+    {
+        return response;
+    }
+    let cfg = cfg.clone();
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    let mut parser = SseParser::default();
+    let events = body.into_data_stream().map(move |chunk| {
+        let mut out = String::new();
+        for event in parser.push(&chunk?) {
+            let rewritten = (event.event == "message")
+                .then(|| serde_json::from_str::<Value>(&event.data).ok())
+                .flatten()
+                .and_then(|mut m| strip_any(&cfg, &mut m).then_some(m));
+            match rewritten {
+                Some(message) => write_event(&mut out, &event, &message.to_string()),
+                None => write_event(&mut out, &event, &event.data),
+            }
+        }
+        if parser.buffered() > MAX_LIST_ANSWER {
+            return Err(axum::Error::new(format!(
+                "an event on server \"{}\"'s stream is larger than {MAX_LIST_ANSWER} bytes",
+                cfg.name
+            )));
+        }
+        Ok(Bytes::from(out))
+    });
+    Response::from_parts(parts, Body::from_stream(events))
+}
+
+/// The media type of a response, lower-cased, without parameters.
+fn content_kind(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+}
+
 /// Filters every response in `message` (one or a batch) answering a `pending` id; answered ids
 /// leave `pending`. True when a tool was removed.
 fn strip_answers(cfg: &ServerConfig, message: &mut Value, pending: &mut Vec<Value>) -> bool {
@@ -177,13 +242,7 @@ impl Lists {
         cfg: &ServerConfig,
         response: Response,
     ) -> Result<Response, UpstreamError> {
-        let kind = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase());
-        let sse = match kind.as_deref() {
+        let sse = match content_kind(&response).as_deref() {
             Some("application/json") => false,
             Some("text/event-stream") => true,
             _ => return Ok(response),
@@ -295,76 +354,5 @@ fn write_event(out: &mut String, event: &SseEvent, data: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn server(lists: &str) -> ServerConfig {
-        let text =
-            format!(r#"{{"mcp_servers": {{"s": {{"url": "https://a.example/mcp", {lists}}}}}}}"#);
-        let raw = crate::config::file::parse(std::path::Path::new("t.json"), &text).unwrap();
-        let mut config = crate::config::validate(&raw).unwrap().config;
-        config.servers.pop_first().unwrap().1
-    }
-
-    fn plan_of(cfg: &ServerConfig, body: Value) -> Result<Option<Lists>, Box<Response>> {
-        plan(cfg, &Method::POST, &Bytes::from(body.to_string()))
-    }
-
-    #[test]
-    fn servers_without_lists_and_non_posts_are_never_parsed() {
-        let open = server(r#""enabled": true"#);
-        let garbage = Bytes::from_static(b"[not json");
-        assert!(matches!(plan(&open, &Method::POST, &garbage), Ok(None)));
-        let deny = server(r#""disallowed_tools": ["x"]"#);
-        assert!(matches!(plan(&deny, &Method::GET, &garbage), Ok(None)));
-        assert!(matches!(plan(&deny, &Method::POST, &garbage), Ok(None)));
-    }
-
-    #[test]
-    fn hidden_calls_are_refused_and_lists_remember_their_ids() {
-        let cfg = server(r#""allowed_tools": ["a"]"#);
-        let call = |name: Value| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
-        assert!(matches!(plan_of(&cfg, call(json!("a"))), Ok(None)));
-        assert!(plan_of(&cfg, call(json!("b"))).is_err());
-        assert!(
-            plan_of(&cfg, call(json!(7))).is_err(),
-            "a name that is not a string"
-        );
-        let batch = json!([{"id": "x", "method": "tools/list"}, {"id": 2, "method": "ping"}, {"method": "tools/list"}]);
-        let lists = plan_of(&cfg, batch).unwrap().unwrap();
-        assert_eq!(lists.ids, [json!("x")]);
-    }
-
-    #[test]
-    fn only_answers_to_the_awaited_lists_are_stripped() {
-        let cfg = server(r#""disallowed_tools": ["b"]"#);
-        let tools = json!({"tools": [{"name": "a"}, {"name": "b"}, {"title": "nameless"}]});
-        let mut batch = json!([
-            {"id": 1, "result": tools.clone()},
-            {"id": 2, "result": tools.clone()},
-            {"id": 1, "method": "tools/list", "result": tools.clone()},
-        ]);
-        let mut pending = vec![json!(1)];
-        assert!(strip_answers(&cfg, &mut batch, &mut pending));
-        assert!(pending.is_empty());
-        assert_eq!(batch[0]["result"], json!({"tools": [{"name": "a"}]}));
-        assert_eq!(
-            batch[1]["result"], tools,
-            "not a list the client asked for here"
-        );
-        assert_eq!(batch[2]["result"], tools, "a request, not an answer");
-    }
-
-    #[test]
-    fn written_events_parse_back_to_the_same_events() {
-        let event = SseEvent {
-            event: "custom".into(),
-            data: "line one\n\nline three".into(),
-            id: Some("e-1".into()),
-            retry: Some(500),
-        };
-        let mut out = String::new();
-        write_event(&mut out, &event, &event.data);
-        assert_eq!(SseParser::default().push(out.as_bytes()), [event]);
-    }
-}
+#[path = "toolfilter_tests.rs"]
+mod tests;

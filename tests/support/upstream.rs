@@ -222,6 +222,12 @@ impl TestUpstream {
         self.state.gate.add_permits(1);
     }
 
+    /// Sends `message` on every open GET stream (e.g. an answer replayed after a dropped POST
+    /// stream).
+    pub fn send_on_streams(&self, message: Value) {
+        let _ = self.state.notes.send(message);
+    }
+
     /// Sends `notifications/tools/list_changed` on every open GET stream.
     pub fn notify_tools_changed(&self) {
         let note =

@@ -1,0 +1,73 @@
+//! Unit tests of `toolfilter` (pure parts: plans, stripping, event writing).
+
+use super::*;
+
+fn server(lists: &str) -> ServerConfig {
+    let text =
+        format!(r#"{{"mcp_servers": {{"s": {{"url": "https://a.example/mcp", {lists}}}}}}}"#);
+    let raw = crate::config::file::parse(std::path::Path::new("t.json"), &text).unwrap();
+    let mut config = crate::config::validate(&raw).unwrap().config;
+    config.servers.pop_first().unwrap().1
+}
+
+fn plan_of(cfg: &ServerConfig, body: Value) -> Result<Option<Lists>, Box<Response>> {
+    plan(cfg, &Method::POST, &Bytes::from(body.to_string()))
+}
+
+#[test]
+fn servers_without_lists_and_non_posts_are_never_parsed() {
+    let open = server(r#""enabled": true"#);
+    let garbage = Bytes::from_static(b"[not json");
+    assert!(matches!(plan(&open, &Method::POST, &garbage), Ok(None)));
+    let deny = server(r#""disallowed_tools": ["x"]"#);
+    assert!(matches!(plan(&deny, &Method::GET, &garbage), Ok(None)));
+    assert!(matches!(plan(&deny, &Method::POST, &garbage), Ok(None)));
+}
+
+#[test]
+fn hidden_calls_are_refused_and_lists_remember_their_ids() {
+    let cfg = server(r#""allowed_tools": ["a"]"#);
+    let call = |name: Value| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
+    assert!(matches!(plan_of(&cfg, call(json!("a"))), Ok(None)));
+    assert!(plan_of(&cfg, call(json!("b"))).is_err());
+    assert!(
+        plan_of(&cfg, call(json!(7))).is_err(),
+        "a name that is not a string"
+    );
+    let batch = json!([{"id": "x", "method": "tools/list"}, {"id": 2, "method": "ping"}, {"method": "tools/list"}]);
+    let lists = plan_of(&cfg, batch).unwrap().unwrap();
+    assert_eq!(lists.ids, [json!("x")]);
+}
+
+#[test]
+fn only_answers_to_the_awaited_lists_are_stripped() {
+    let cfg = server(r#""disallowed_tools": ["b"]"#);
+    let tools = json!({"tools": [{"name": "a"}, {"name": "b"}, {"title": "nameless"}]});
+    let mut batch = json!([
+        {"id": 1, "result": tools.clone()},
+        {"id": 2, "result": tools.clone()},
+        {"id": 1, "method": "tools/list", "result": tools.clone()},
+    ]);
+    let mut pending = vec![json!(1)];
+    assert!(strip_answers(&cfg, &mut batch, &mut pending));
+    assert!(pending.is_empty());
+    assert_eq!(batch[0]["result"], json!({"tools": [{"name": "a"}]}));
+    assert_eq!(
+        batch[1]["result"], tools,
+        "not a list the client asked for here"
+    );
+    assert_eq!(batch[2]["result"], tools, "a request, not an answer");
+}
+
+#[test]
+fn written_events_parse_back_to_the_same_events() {
+    let event = SseEvent {
+        event: "custom".into(),
+        data: "line one\n\nline three".into(),
+        id: Some("e-1".into()),
+        retry: Some(500),
+    };
+    let mut out = String::new();
+    write_event(&mut out, &event, &event.data);
+    assert_eq!(SseParser::default().push(out.as_bytes()), [event]);
+}

@@ -28,6 +28,7 @@ function when(unixSeconds) {
 
 function expiry(s) {
   if (!s.has_token) return "none";
+  if (s.needs_scope) return `needs more permissions (${s.needs_scope}): sign in again`;
   if (!s.token_expires_at) return "no expiry";
   const mins = Math.round((s.token_expires_at * 1000 - Date.now()) / 60000);
   if (mins < 0) return "expired";

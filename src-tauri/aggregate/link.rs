@@ -19,6 +19,7 @@ use crate::config::ServerConfig;
 use crate::health::probe::SUPPORTED_VERSIONS;
 use crate::health::sse::SseParser;
 use crate::upstream::http::{describe_reqwest, unreachable};
+use crate::upstream::stepup::Forbidden;
 use crate::upstream::{Credential, UpstreamError};
 
 /// Largest JSON answer, or single SSE message, read from an upstream.
@@ -241,18 +242,17 @@ impl Wire {
                     .into())
                 }
                 StatusCode::NOT_FOUND if self.session.is_some() => return Err(LinkError::Gone),
-                StatusCode::FORBIDDEN => {
-                    let challenge = response
-                        .headers()
-                        .get(WWW_AUTHENTICATE)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    return Err(UpstreamError::AuthRejected {
-                        server: self.cfg.name.to_string(),
-                        detail: format!("the upstream refused the request (HTTP 403 {challenge}); the account may lack a permission or scope"),
+                StatusCode::FORBIDDEN if attempt == 0 => {
+                    match upstream
+                        .after_forbidden(&self.cfg, response.headers())
+                        .await
+                    {
+                        Forbidden::Retry => credential = upstream.credential(&self.cfg).await?,
+                        Forbidden::SignIn(e) => return Err(e.into()),
+                        Forbidden::PassOn => return Err(forbidden(&self.cfg, &response).into()),
                     }
-                    .into());
                 }
+                StatusCode::FORBIDDEN => return Err(forbidden(&self.cfg, &response).into()),
                 status => {
                     return Err(
                         protocol(&self.cfg, format!("the upstream answered HTTP {status}")).into(),
@@ -406,6 +406,19 @@ fn gone_is_protocol(cfg: &ServerConfig) -> impl Fn(LinkError) -> UpstreamError +
     move |e| match e {
         LinkError::Gone => protocol(cfg, "the upstream answered 404 during initialize".into()),
         LinkError::Upstream(e) => e,
+    }
+}
+
+/// An upstream 403 the broker cannot answer by itself, with the upstream's challenge.
+fn forbidden(cfg: &ServerConfig, response: &reqwest::Response) -> UpstreamError {
+    let challenge = response
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    UpstreamError::AuthRejected {
+        server: cfg.name.to_string(),
+        detail: format!("the upstream refused the request (HTTP 403 {challenge}); the account may lack a permission or scope"),
     }
 }
 

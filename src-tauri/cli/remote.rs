@@ -115,6 +115,12 @@ pub fn status_table(servers: &Value) -> String {
                 .unwrap_or("")
                 .to_string(),
         };
+        let detail = match s["token"]["needs_scope"].as_str() {
+            Some(scope) => {
+                format!("{detail}; needs scope \"{scope}\": run `mcp-auth-broker login {name}`")
+            }
+            None => detail,
+        };
         let expires = s["token"]["expires_at"]
             .as_u64()
             .map(format_unix)
@@ -164,9 +170,14 @@ mod tests {
         let v = serde_json::json!({
             "gh": {"state": {"state": "needs_sign_in", "reason": "no token yet"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}},
             "m2m": {"state": {"state": "healthy", "tools": 3, "latency_ms": 12, "protocol_version": "2025-11-25"}, "flow": {"flow": "client_credentials"}, "token": {"expires_at": 0}},
-            "docs": {"state": {"state": "delegated", "detail": "each local client signs in"}, "flow": {"flow": "delegate"}, "token": {"expires_at": null}}
+            "docs": {"state": {"state": "delegated", "detail": "each local client signs in"}, "flow": {"flow": "delegate"}, "token": {"expires_at": null}},
+            "crm": {"state": {"state": "healthy", "tools": 2, "latency_ms": 5, "protocol_version": "2025-11-25"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null, "needs_scope": "crm:write"}}
         });
         let t = status_table(&v);
+        assert!(
+            t.contains("needs scope \"crm:write\": run `mcp-auth-broker login crm`"),
+            "{t}"
+        );
         assert!(
             t.contains("gh")
                 && t.contains("authorization_code")

@@ -52,6 +52,8 @@ pub struct ServerDto {
     pub checked_at: Option<u64>,
     pub has_token: bool,
     pub token_expires_at: Option<u64>,
+    /// Scopes the server asked for that the sign-in did not grant: sign in again.
+    pub needs_scope: Option<String>,
     pub last_error: Option<String>,
     pub can_sign_in: bool,
     /// `delegate_auth_to_upstream`: each client signs in to the upstream itself.
@@ -115,6 +117,7 @@ pub fn server_dto(
         checked_at: st.checked_at,
         has_token: st.token.has_token,
         token_expires_at: st.token.expires_at,
+        needs_scope: st.token.needs_scope.clone(),
         last_error,
         can_sign_in: can_sign_in(server, status),
         delegated: server.delegate_auth_to_upstream,

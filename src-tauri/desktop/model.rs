@@ -128,9 +128,18 @@ pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayM
         .map(|server| {
             let st = status.get(server.name.as_str());
             let state = st.map(|s| s.state.label()).unwrap_or("unknown");
+            let more = if st.is_some_and(|s| s.token.needs_scope.is_some()) {
+                ", sign in again for more permissions"
+            } else {
+                ""
+            };
             ServerMenu {
                 name: server.name.to_string(),
-                label: format!("{} — {} · {}", server.name, state, flow_label(server, st)),
+                label: format!(
+                    "{} — {state}{more} · {}",
+                    server.name,
+                    flow_label(server, st)
+                ),
                 can_sign_in: can_sign_in(server, st),
                 can_sign_out: st.is_some_and(|s| s.token.has_token) || can_sign_in(server, st),
             }

@@ -138,6 +138,23 @@ fn tray_menu_lists_each_server_with_state_and_flow() {
         model.servers[1].label,
         "local — unknown · not yet classified"
     );
+
+    let mut stepped = status(
+        HealthState::Healthy {
+            latency_ms: 3,
+            tools: 2,
+            protocol_version: "2025-11-25".into(),
+        },
+        Some(Flow::AuthorizationCode),
+        true,
+    );
+    stepped.token.needs_scope = Some("repo".into());
+    let model = tray_model(&cfg, &map(vec![("github", stepped)]), false);
+    assert_eq!(
+        model.servers[0].label,
+        "github — healthy, sign in again for more permissions · authorization_code"
+    );
+    assert!(model.servers[0].can_sign_in);
 }
 
 #[test]

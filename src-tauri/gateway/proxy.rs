@@ -26,6 +26,7 @@ use super::{delegate, legacy, resource, rpc, toolfilter};
 use crate::broker::Broker;
 use crate::config::{ServerConfig, Transport};
 pub(super) use crate::upstream::http::unreachable;
+use crate::upstream::stepup::Forbidden;
 use crate::upstream::{Credential, UpstreamError};
 
 /// Largest request body forwarded (one JSON-RPC message); beyond it 413.
@@ -224,7 +225,8 @@ pub(super) fn stream_back(upstream: reqwest::Response) -> Response {
     response
 }
 
-/// One client request forwarded upstream, retried once after a 401 with a fresh credential.
+/// One client request forwarded upstream, retried once after a 401 with a fresh credential, and
+/// once after a 403 `insufficient_scope` that a wider client-credentials token can answer.
 struct Exchange<'a> {
     broker: &'a Broker,
     cfg: &'a ServerConfig,
@@ -237,20 +239,30 @@ impl Exchange<'_> {
     async fn run(&self) -> Result<reqwest::Response, UpstreamError> {
         let upstream = self.broker.upstream();
         let credential = upstream.credential(self.cfg).await?;
-        let response = self.send(&credential).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
+        let mut response = self.send(&credential).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            drop(response);
+            let fresh = upstream.after_rejection(self.cfg, &credential).await?;
+            response = self.send(&fresh).await?;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                return Err(UpstreamError::NeedsSignIn {
+                    server: self.cfg.name.to_string(),
+                    reason: "the upstream rejected a fresh credential (HTTP 401)".into(),
+                });
+            }
+        }
+        if response.status() != StatusCode::FORBIDDEN {
             return Ok(response);
         }
-        drop(response);
-        let fresh = upstream.after_rejection(self.cfg, &credential).await?;
-        let response = self.send(&fresh).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            return Err(UpstreamError::NeedsSignIn {
-                server: self.cfg.name.to_string(),
-                reason: "the upstream rejected a fresh credential (HTTP 401)".into(),
-            });
+        match upstream.after_forbidden(self.cfg, response.headers()).await {
+            Forbidden::PassOn => Ok(response),
+            Forbidden::SignIn(e) => Err(e),
+            Forbidden::Retry => {
+                drop(response);
+                let wider = upstream.credential(self.cfg).await?;
+                self.send(&wider).await
+            }
         }
-        Ok(response)
     }
 
     async fn send(&self, credential: &Credential) -> Result<reqwest::Response, UpstreamError> {

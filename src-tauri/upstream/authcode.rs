@@ -18,6 +18,7 @@ use super::http::OAuthHttp;
 use super::oauth::{self, base, describe, parse_url, resource_param, token_url};
 use super::pending::{self, check_iss, Flow as PendingFlow};
 use super::registration::{self, Ctx, Endpoints};
+use super::stepup::widen;
 use super::tokens::{self, Stored};
 use super::{classify, now, vault_err, CallbackQuery, Flow, SignIn, Upstream, UpstreamError};
 
@@ -114,7 +115,9 @@ impl Upstream {
         let mut req = c
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge);
-        if let Some(scope) = scope.or_else(|| d.scope(&server.scopes)) {
+        let usual = scope.or_else(|| d.scope(&server.scopes));
+        let asked = widen(usual.as_deref(), self.stepped_up(&server.name).as_deref());
+        if let Some(scope) = &asked {
             req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
         }
         for (k, v) in resource_param(resource.as_deref()) {
@@ -144,6 +147,7 @@ impl Upstream {
             token_endpoint,
             redirect_uri: redirect,
             resource,
+            scope: asked,
             created_at: now(),
             done: Some(tx),
         };
@@ -306,6 +310,7 @@ impl Upstream {
             }
         };
         let mut stored = Stored::from_response(&resp, None, now());
+        stored.meta.scope = stored.meta.scope.or(flow.scope.clone());
         stored.meta.server_url = Some(flow.server.url.to_string());
         tokens::save(&self.inner.deps.vault, name, &stored)
             .await

@@ -10,6 +10,7 @@ use super::discovery::{canonical_resource, Discovery};
 use super::http::OAuthHttp;
 use super::oauth::{base, describe, resource_param, token_url, TokenFailure};
 use super::registration;
+use super::stepup::widen;
 use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta};
 use super::{now, vault_err, Upstream, UpstreamError};
 
@@ -60,7 +61,11 @@ impl Upstream {
     ) -> Result<Secret, UpstreamError> {
         let name = server.name.as_str();
         let vault = &self.inner.deps.vault;
-        let key = cache_key(server);
+        // A step-up's wider scope is part of the key: tokens fetched before it are not reused.
+        let key = match self.stepped_up(&server.name) {
+            Some(extra) => format!("{} +{extra}", cache_key(server)),
+            None => cache_key(server),
+        };
         let state = self.state(&server.name);
         let mut flight = state.flight.lock().await;
         let now = now();
@@ -167,6 +172,7 @@ impl Upstream {
             Some(d) => d.scope(&server.scopes),
             None => (!server.scopes.is_empty()).then(|| server.scopes.join(" ")),
         };
+        let scope = widen(scope.as_deref(), self.stepped_up(&server.name).as_deref());
         let resource = server.send_resource.then(|| {
             discovery
                 .as_deref()

@@ -30,6 +30,7 @@ pub mod oauth;
 pub mod pending;
 pub mod refresh;
 pub mod registration;
+pub mod stepup;
 pub mod tokens;
 pub mod wwwauth;
 
@@ -91,6 +92,9 @@ pub struct TokenFacts {
     pub expires_at: Option<u64>,
     pub has_refresh_token: bool,
     pub last_refresh: Option<RefreshOutcome>,
+    /// Scopes a 403 `insufficient_scope` asked for that the stored token was not granted: the
+    /// person should sign in again ([`stepup`]).
+    pub needs_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -203,6 +207,9 @@ struct ServerState {
     last_refresh: std::sync::Mutex<Option<RefreshOutcome>>,
     /// The last discovery of this server (used by client credentials without a token_url).
     discovery: std::sync::Mutex<Option<Arc<discovery::Discovery>>>,
+    /// Scopes the server's 403 `insufficient_scope` challenges asked for, added to every later
+    /// token request for it ([`stepup`]).
+    step_up: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Default)]
@@ -383,6 +390,10 @@ impl Upstream {
                 expires_at: s.meta.expires_at,
                 has_refresh_token: s.refresh.is_some() && !s.meta.refresh_rejected,
                 last_refresh,
+                needs_scope: stepup::lacking(
+                    self.stepped_up(server).as_deref(),
+                    s.meta.scope.as_deref(),
+                ),
             },
             Ok(None) | Err(_) => TokenFacts {
                 last_refresh,

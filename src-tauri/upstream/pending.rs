@@ -29,6 +29,9 @@ pub struct Flow {
     pub token_endpoint: Url,
     pub redirect_uri: Url,
     pub resource: Option<String>,
+    /// The scope asked for: what was granted when the token response names none (RFC 6749
+    /// §5.1).
+    pub scope: Option<String>,
     pub created_at: u64,
     pub done: Option<Done>,
 }
@@ -142,6 +145,7 @@ mod tests {
             token_endpoint: Url::parse("https://as/token").unwrap(),
             redirect_uri: Url::parse("http://127.0.0.1:1/oauth/callback").unwrap(),
             resource: None,
+            scope: None,
             created_at,
             done: None,
         }

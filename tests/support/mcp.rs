@@ -209,6 +209,9 @@ pub(crate) async fn post(
         s.counters.notifications.fetch_add(1, Ordering::SeqCst);
         return StatusCode::ACCEPTED.into_response();
     };
+    if let Some(refusal) = scope_refusal(&s, &headers, &msg) {
+        return refusal;
+    }
     if method == "tools/call"
         && msg.pointer("/params/name").and_then(Value::as_str) == Some("slow_stream")
     {
@@ -221,6 +224,41 @@ pub(crate) async fn post(
     }
     let message = answer(&s, &method, &id, &msg);
     reply(mode, message, None)
+}
+
+/// 403 `insufficient_scope` for a call of the scoped tool with a token that lacks its scope.
+fn scope_refusal(s: &UpstreamState, headers: &HeaderMap, msg: &Value) -> Option<Response> {
+    let (tool, scope) = s.scoped_tool.as_ref()?;
+    if msg["method"] != "tools/call"
+        || msg.pointer("/params/name").and_then(Value::as_str) != Some(tool)
+    {
+        return None;
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let granted = s
+        .auth_server
+        .validate(token)
+        .and_then(|t| t.scope)
+        .unwrap_or_default();
+    if granted.split_whitespace().any(|g| g == scope) {
+        return None;
+    }
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{scope}\", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", error_description=\"{tool} needs {scope}\"",
+        s.base
+    );
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            [("www-authenticate", challenge)],
+            Json(json!({"error": "insufficient_scope"})),
+        )
+            .into_response(),
+    )
 }
 
 /// The answer to a request other than `initialize` (shared with the legacy transport).

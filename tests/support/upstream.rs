@@ -62,6 +62,9 @@ pub struct UpstreamOptions {
     /// Also serve prompts, resources, resource templates and completions, marked with this
     /// label ([`super::catalog`]).
     pub catalog: Option<String>,
+    /// `(tool, scope)`: calling this tool needs this scope in the bearer token; without it the
+    /// answer is 403 `insufficient_scope` naming the scope (a step-up challenge).
+    pub scoped_tool: Option<(String, String)>,
     pub auth_server: AsOptions,
 }
 
@@ -75,6 +78,7 @@ impl Default for UpstreamOptions {
             get_stream: true,
             page_size: None,
             catalog: None,
+            scoped_tool: None,
             auth_server: AsOptions::default(),
         }
     }
@@ -123,6 +127,7 @@ pub struct UpstreamState {
     pub get_stream: bool,
     pub page_size: Option<usize>,
     pub catalog: Option<String>,
+    pub scoped_tool: Option<(String, String)>,
     pub counters: McpCounters,
     pub recorder: Recorder,
     pub auth_server: Arc<AsState>,
@@ -170,6 +175,7 @@ impl TestUpstream {
                 get_stream: options.get_stream,
                 page_size: options.page_size,
                 catalog: options.catalog,
+                scoped_tool: options.scoped_tool,
                 counters: McpCounters::default(),
                 recorder: Recorder::default(),
                 authorization_server: Mutex::new(as_state.issuer.clone()),

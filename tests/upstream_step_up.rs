@@ -1,0 +1,211 @@
+//! Step-up after an upstream's 403 `insufficient_scope`: a client-credentials server gets a token
+//! with the wider scope at once and the call succeeds; an interactive server tells the person to
+//! sign in again, and that sign-in asks for the scope. Real broker, real upstream and AS.
+
+mod gateway_common;
+mod support;
+
+use std::time::Duration;
+
+use gateway_common::*;
+use serde_json::{json, Value};
+use support::*;
+
+fn scoped() -> UpstreamOptions {
+    UpstreamOptions {
+        scoped_tool: Some(("add".into(), "mcp:admin".into())),
+        ..UpstreamOptions::oauth()
+    }
+}
+
+fn m2m(up: &TestUpstream, var: &str) -> Value {
+    json!({"url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "client_credentials",
+        "client_id": "m2m-client", "client_secret": format!("os.environ/{var}"),
+        "token_url": up.auth_server.token_url(), "scopes": ["mcp:read"]})
+}
+
+/// The scope of the token the upstream last received.
+fn last_scope(up: &TestUpstream) -> String {
+    let seen = up.recorder().to_path("/mcp");
+    let bearer = seen
+        .iter()
+        .rev()
+        .find_map(|r| r.authorization().map(str::to_string))
+        .expect("a request with a token");
+    up.oauth()
+        .validate(bearer.trim_start_matches("Bearer "))
+        .and_then(|t| t.scope)
+        .unwrap_or_default()
+}
+
+fn add(id: u64) -> Value {
+    tool_call(id, "add", json!({"a": 1, "b": 2}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_credentials_server_asking_for_more_scope_gets_a_wider_token_and_the_call_succeeds(
+) {
+    std::env::set_var("STEP_UP_M2M_SECRET", "m2m-secret");
+    let up = TestUpstream::start(scoped()).await;
+    let b =
+        TestBroker::start(json!({"mcp_servers": {"svc": m2m(&up, "STEP_UP_M2M_SECRET")}})).await;
+    let key = api_key(&b).await;
+    let url = b.client_url("svc");
+    let sid = open_session(&url, &key).await;
+    let echo: Value = post(
+        &url,
+        &key,
+        Some(&sid),
+        &tool_call(2, "echo", json!({"text": "hi"})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(echo["result"]["content"][0]["text"], "hi", "{echo}");
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+    assert_eq!(last_scope(&up), "mcp:read");
+
+    let r = post(&url, &key, Some(&sid), &add(3)).await;
+    assert_eq!(r.status(), 200);
+    let sum: Value = r.json().await.unwrap();
+    assert_eq!(sum["result"]["content"][0]["text"], "3", "{sum}");
+    assert_eq!(
+        count(&up.oauth().counters.token_client_credentials),
+        2,
+        "one token request for the wider scope"
+    );
+    assert_eq!(last_scope(&up), "mcp:read mcp:admin");
+
+    // The wider token is cached: neither tool needs another token request.
+    let again: Value = post(&url, &key, Some(&sid), &add(4))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["result"]["content"][0]["text"], "3", "{again}");
+    post(
+        &url,
+        &key,
+        Some(&sid),
+        &tool_call(5, "echo", json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aggregate_steps_up_a_client_credentials_server_too() {
+    std::env::set_var("STEP_UP_M2M_AGG_SECRET", "m2m-secret");
+    let up = TestUpstream::start(scoped()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"svc": m2m(&up, "STEP_UP_M2M_AGG_SECRET")}}))
+        .await;
+    let key = api_key(&b).await;
+    let sid = aggregate_open(&b, &key).await;
+    let (_, sum) = aggregate_rpc(
+        &b,
+        &key,
+        Some(&sid),
+        tool_call(2, "svc__add", json!({"a": 1, "b": 2})),
+    )
+    .await;
+    assert_eq!(sum["result"]["content"][0]["text"], "3", "{sum}");
+    assert_eq!(last_scope(&up), "mcp:read mcp:admin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interactive_server_asking_for_more_scope_says_sign_in_again_and_that_sign_in_asks_for_it(
+) {
+    let up = TestUpstream::start(scoped()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"human": {
+        "url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "authorization_code", "scopes": ["mcp:read"]}}}))
+    .await;
+    sign_in(&b, "human").await;
+    let token = oauth_token(&b, "human");
+    let send = |body: Value, sid: Option<String>| {
+        let (url, token) = (b.client_url("human"), token.clone());
+        async move {
+            let mut r = http()
+                .post(url)
+                .header("accept", ACCEPT)
+                .header("mcp-protocol-version", "2025-11-25")
+                .bearer_auth(token);
+            if let Some(sid) = sid {
+                r = r.header("mcp-session-id", sid);
+            }
+            r.json(&body).send().await.unwrap()
+        }
+    };
+    let opened = send(initialize(), None).await;
+    let sid = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(send(initialized, Some(sid.clone())).await.status(), 202);
+    let call = |body: Value| {
+        let request = send(body, Some(sid.clone()));
+        async move {
+            let r = request.await;
+            assert_eq!(r.status(), 200, "a tool result, never a bare 403");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let refused = call(add(2)).await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("scope \"mcp:admin\"")
+            && text.contains("sign in again")
+            && text.contains("login human"),
+        "{text}"
+    );
+    let name = mcp_auth_broker::config::ServerName::parse("human").unwrap();
+    let facts = b.broker.upstream().token_facts(&name).await;
+    assert_eq!(
+        facts.needs_scope.as_deref(),
+        Some("mcp:admin"),
+        "the status says what to grant"
+    );
+    let echo = call(tool_call(3, "echo", json!({"text": "still fine"}))).await;
+    assert_eq!(
+        echo["result"]["content"][0]["text"], "still fine",
+        "the old token keeps working"
+    );
+
+    sign_in(&b, "human").await;
+    let asked: Vec<String> = up
+        .oauth()
+        .recorder
+        .to_path("/authorize")
+        .iter()
+        .filter_map(|r| r.query.clone())
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked[1].contains("scope=mcp%3Aread+mcp%3Aadmin")
+            || asked[1].contains("scope=mcp%3Aread%20mcp%3Aadmin"),
+        "the second sign-in asks for the usual scope plus the stepped-up one: {}",
+        asked[1]
+    );
+    let facts = b.broker.upstream().token_facts(&name).await;
+    assert_eq!(facts.needs_scope, None, "the new sign-in granted it");
+    let sum = call(add(4)).await;
+    assert_eq!(sum["result"]["content"][0]["text"], "3", "{sum}");
+}
+
+/// Signs `server` in for real: the test browser follows the redirects to the callback.
+async fn sign_in(b: &TestBroker, server: &str) {
+    let config = b.broker.server(server).unwrap();
+    let started = b
+        .broker
+        .upstream()
+        .sign_in(&config, &b.broker.settings().opener)
+        .await
+        .expect("sign-in starts");
+    tokio::time::timeout(Duration::from_secs(20), started.done)
+        .await
+        .expect("the callback arrives")
+        .expect("sign-in completes")
+        .expect("sign-in succeeds");
+}

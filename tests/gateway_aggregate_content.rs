@@ -8,7 +8,6 @@ mod support;
 use std::time::Duration;
 
 use gateway_common::*;
-use mcp_auth_broker::health::sse::SseParser;
 use serde_json::{json, Value};
 use support::*;
 
@@ -175,15 +174,7 @@ async fn a_subscription_reaches_the_owning_server_and_its_updates_reach_the_clie
     let (alpha, beta, b) = two_catalogs().await;
     let key = api_key(&b).await;
     let sid = aggregate_open(&b, &key).await;
-    let stream = http()
-        .get(format!("{}/mcp", b.base_url))
-        .header("accept", "text/event-stream")
-        .header("x-api-key", &key)
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = Messages::new(get_stream(&format!("{}/mcp", b.base_url), &key, &sid).await);
     aggregate_rpc(&b, &key, Some(&sid), rpc(2, "resources/list", json!({}))).await;
     let listening = async {
         while count(&alpha.counters().get_streams) == 0 || count(&beta.counters().get_streams) == 0
@@ -210,22 +201,12 @@ async fn a_subscription_reaches_the_owning_server_and_its_updates_reach_the_clie
     assert!(methods(&beta).contains(&"resources/subscribe".to_string()));
     assert!(!methods(&alpha).contains(&"resources/subscribe".to_string()));
 
-    let mut body = stream.bytes_stream();
-    let mut parser = SseParser::default();
-    let heard = async {
-        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
-            for e in parser.push(&chunk.unwrap()) {
-                let m: Value = serde_json::from_str(&e.data).unwrap();
-                if m["method"] == "notifications/resources/updated" {
-                    return m;
-                }
-            }
+    let update = loop {
+        let m = stream.next().await;
+        if m["method"] == "notifications/resources/updated" {
+            break m;
         }
-        panic!("the stream ended");
     };
-    let update = tokio::time::timeout(Duration::from_secs(20), heard)
-        .await
-        .expect("the update reached the client");
     assert_eq!(update["params"]["uri"], "test://beta/readme");
 
     let (_, gone) = aggregate_rpc(

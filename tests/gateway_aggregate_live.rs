@@ -8,7 +8,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use gateway_common::*;
-use mcp_auth_broker::health::sse::SseParser;
 use serde_json::{json, Value};
 use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -209,49 +208,26 @@ async fn a_server_turning_unusable_is_announced_on_the_clients_event_stream() {
     }
     let key = api_key(&b).await;
     let sid = aggregate_open(&b, &key).await;
-    let stream = gateway_common::http()
-        .get(format!("{}/mcp", b.base_url))
-        .header("accept", "text/event-stream")
-        .header("x-api-key", &key)
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = Messages::new(get_stream(&format!("{}/mcp", b.base_url), &key, &sid).await);
     flaky.stop();
     b.broker
         .health()
         .check_now(&mcp_auth_broker::config::ServerName::parse("flaky").unwrap());
-    let mut body = stream.bytes_stream();
-    let mut parser = SseParser::default();
-    let mut seen = Vec::new();
-    let heard = async {
-        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
-            for e in parser.push(&chunk.unwrap()) {
-                let m: Value = serde_json::from_str(&e.data).unwrap();
-                seen.push(m["method"].as_str().unwrap_or("").to_string());
-                if m["method"] == "notifications/tools/list_changed" {
-                    return;
-                }
-                assert_eq!(m["method"], "notifications/message", "{m}");
-                assert_eq!(m["params"]["level"], "warning", "{m}");
-                assert_eq!(m["params"]["data"]["server"], "flaky", "{m}");
-                assert!(
-                    m["params"]["data"]["message"]
-                        .as_str()
-                        .unwrap()
-                        .contains("unreachable"),
-                    "{m}"
-                );
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), heard)
-        .await
-        .expect("the change was announced");
+    let notice = stream.next().await;
+    assert_eq!(notice["method"], "notifications/message", "{notice}");
+    assert_eq!(notice["params"]["level"], "warning", "{notice}");
+    assert_eq!(notice["params"]["data"]["server"], "flaky", "{notice}");
+    assert!(
+        notice["params"]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{notice}"
+    );
     assert_eq!(
-        seen,
-        ["notifications/message", "notifications/tools/list_changed"]
+        stream.next().await["method"],
+        "notifications/tools/list_changed",
+        "the notice comes first, then the change"
     );
 }
 

@@ -108,15 +108,7 @@ async fn get_streams_delete_and_sessions_pass_through_bound_to_their_client() {
     let key = api_key(&b).await;
     let url = b.client_url("demo");
     let sid = open_session(&url, &key).await;
-    let mut stream = http()
-        .get(&url)
-        .header("accept", "text/event-stream")
-        .header("x-api-key", &key)
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = get_stream(&url, &key, &sid).await;
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     up.state.recorder.wait_for(3).await;
     up.notify_tools_changed();

@@ -163,30 +163,13 @@ async fn an_interactive_server_without_a_token_needs_sign_in_without_any_token_r
     assert!(!s.token.has_token);
 }
 
-/// Signs `server` in for real: the broker opens the AS's authorize URL, the test browser follows
-/// the redirects to the gateway's `/oauth/callback`.
-async fn sign_in(broker: &TestBroker, server: &str) {
-    let config = broker.broker.server(server).unwrap();
-    let started = broker
-        .broker
-        .upstream()
-        .sign_in(&config, &broker.broker.settings().opener)
-        .await
-        .expect("sign-in starts");
-    let done = tokio::time::timeout(STATUS_WAIT, started.done)
-        .await
-        .expect("the callback arrives")
-        .expect("sign-in completes");
-    done.expect("sign-in succeeds");
-}
-
 #[tokio::test]
 async fn a_revoked_refresh_token_moves_the_server_to_needs_sign_in() {
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
     let broker = interactive_broker(&up).await;
     let mut rx = broker.broker.status();
     wait_settled(&mut rx, "human").await;
-    sign_in(&broker, "human").await;
+    broker.sign_in("human").await;
     // A finished sign-in restarts the monitor, which probes at once (the old one sleeps for a
     // whole interval after its failure, so this healthy state is the new monitor's).
     let s = wait_status(&mut rx, "human", |s| {
@@ -223,7 +206,7 @@ async fn an_upstream_that_changes_its_authorization_server_asks_for_sign_in_agai
     let broker = interactive_broker(&up).await;
     let mut rx = broker.broker.status();
     wait_settled(&mut rx, "human").await;
-    sign_in(&broker, "human").await;
+    broker.sign_in("human").await;
     // A finished sign-in restarts the monitor, which probes at once (the old one sleeps for a
     // whole interval after its failure, so this healthy state is the new monitor's).
     wait_status(&mut rx, "human", |s| {

@@ -5,8 +5,6 @@
 mod gateway_common;
 mod support;
 
-use std::time::Duration;
-
 use gateway_common::*;
 use serde_json::{json, Value};
 use support::*;
@@ -120,7 +118,7 @@ async fn an_interactive_server_asking_for_more_scope_says_sign_in_again_and_that
     let b = TestBroker::start(json!({"mcp_servers": {"human": {
         "url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "authorization_code", "scopes": ["mcp:read"]}}}))
     .await;
-    sign_in(&b, "human").await;
+    b.sign_in("human").await;
     let token = oauth_token(&b, "human");
     let send = |body: Value, sid: Option<String>| {
         let (url, token) = (b.client_url("human"), token.clone());
@@ -173,7 +171,7 @@ async fn an_interactive_server_asking_for_more_scope_says_sign_in_again_and_that
         "the old token keeps working"
     );
 
-    sign_in(&b, "human").await;
+    b.sign_in("human").await;
     let asked: Vec<String> = up
         .oauth()
         .recorder
@@ -192,20 +190,4 @@ async fn an_interactive_server_asking_for_more_scope_says_sign_in_again_and_that
     assert_eq!(facts.needs_scope, None, "the new sign-in granted it");
     let sum = call(add(4)).await;
     assert_eq!(sum["result"]["content"][0]["text"], "3", "{sum}");
-}
-
-/// Signs `server` in for real: the test browser follows the redirects to the callback.
-async fn sign_in(b: &TestBroker, server: &str) {
-    let config = b.broker.server(server).unwrap();
-    let started = b
-        .broker
-        .upstream()
-        .sign_in(&config, &b.broker.settings().opener)
-        .await
-        .expect("sign-in starts");
-    tokio::time::timeout(Duration::from_secs(20), started.done)
-        .await
-        .expect("the callback arrives")
-        .expect("sign-in completes")
-        .expect("sign-in succeeds");
 }

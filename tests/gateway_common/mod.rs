@@ -309,3 +309,57 @@ pub fn tool_call(id: u64, name: &str, arguments: Value) -> Value {
 
 pub const TOOLS_LIST: fn(u64) -> Value =
     |id| json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+
+// ---- GET event streams ----
+
+/// Opens the GET event stream of session `sid` on `url` (asserting 200).
+pub async fn get_stream(url: &str, key: &str, sid: &str) -> reqwest::Response {
+    let r = http()
+        .get(url)
+        .header("accept", "text/event-stream")
+        .header("x-api-key", key)
+        .header("mcp-session-id", sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the GET stream opens");
+    r
+}
+
+/// The JSON-RPC messages of an event stream, one at a time.
+pub struct Messages {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    parser: SseParser,
+    queue: std::collections::VecDeque<Value>,
+}
+
+impl Messages {
+    pub fn new(response: reqwest::Response) -> Messages {
+        Messages {
+            body: Box::pin(response.bytes_stream()),
+            parser: SseParser::default(),
+            queue: Default::default(),
+        }
+    }
+
+    /// The next message, waiting at most 20 s for it (panics if the stream ends or stalls).
+    pub async fn next(&mut self) -> Value {
+        let wait = async {
+            loop {
+                if let Some(m) = self.queue.pop_front() {
+                    return m;
+                }
+                let chunk = futures_util::StreamExt::next(&mut self.body)
+                    .await
+                    .expect("the stream ended")
+                    .unwrap();
+                for e in self.parser.push(&chunk) {
+                    self.queue.push_back(serde_json::from_str(&e.data).unwrap());
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), wait)
+            .await
+            .expect("a message within 20 s")
+    }
+}

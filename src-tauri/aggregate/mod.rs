@@ -14,6 +14,7 @@ pub mod link;
 pub mod names;
 mod resources;
 pub mod session;
+pub mod signin;
 pub mod uris;
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +46,8 @@ pub struct Aggregate {
     sessions: Arc<Sessions>,
     /// Starts the usability watcher with the first session (it needs a running runtime).
     watcher: Once,
+    /// Open sign-in links of URL-mode elicitations, shared with every session.
+    links: Arc<Mutex<signin::Links>>,
 }
 
 fn lock(m: &Sessions) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
@@ -57,11 +60,25 @@ impl Aggregate {
             broker,
             sessions: Arc::default(),
             watcher: Once::new(),
+            links: Arc::default(),
         }
     }
 
     /// A new client session; returns its id.
     pub fn open(&self, owner: Principal, version: String, now: u64) -> String {
+        self.open_for(owner, version, None, now)
+    }
+
+    /// [`Aggregate::open`] for a client that supports URL-mode elicitation when `base` (the
+    /// gateway's URL as the client reached it) is given: its calls to servers that need sign-in
+    /// are answered with a sign-in link ([`signin`]).
+    pub fn open_for(
+        &self,
+        owner: Principal,
+        version: String,
+        base: Option<String>,
+        now: u64,
+    ) -> String {
         // Subscribed here, not in the task: a change right after this first session opens must
         // not slip past a task that has not run yet.
         self.watcher.call_once(|| {
@@ -72,7 +89,17 @@ impl Aggregate {
             tokio::spawn(watch(self.broker.clone(), config, status, last, sessions));
         });
         let id = crate::issuer::crypto::random_id();
-        let session = Arc::new(Session::new(self.broker.clone(), owner, version, now));
+        let elicit = base.map(|base| session::Elicit {
+            base,
+            links: self.links.clone(),
+        });
+        let session = Arc::new(Session::new(
+            self.broker.clone(),
+            owner,
+            version,
+            elicit,
+            now,
+        ));
         let mut all = lock(&self.sessions);
         let idle: Vec<String> = all
             .iter()
@@ -93,6 +120,14 @@ impl Aggregate {
         }
         all.insert(id.clone(), session);
         id
+    }
+
+    /// The sign-in link for `nonce`, once ([`signin::Links::take`]).
+    pub fn take_link(&self, nonce: &str, now: u64) -> Option<signin::Link> {
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(nonce, now)
     }
 
     /// The session `id` if `owner` opened it (anyone else is told it does not exist).

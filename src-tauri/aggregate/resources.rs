@@ -35,8 +35,7 @@ impl Session {
             .cloned()
             .ok_or_else(|| RpcError {
                 code: RESOURCE_NOT_FOUND,
-                message: format!("resource \"{uri}\" is not listed by any server of this endpoint, nor matched by any of their resource templates; list resources again"),
-            })
+                message: format!("resource \"{uri}\" is not listed by any server of this endpoint, nor matched by any of their resource templates; list resources again"), data: None })
     }
 
     /// One routed request, its upstream error passed on as an internal error.
@@ -56,6 +55,7 @@ impl Session {
             Err(e) => Err(RpcError {
                 code: -32603,
                 message: e.to_string(),
+                data: None,
             }),
         }
     }
@@ -80,6 +80,7 @@ impl Session {
             let link = self.link(&cfg).await.map_err(|e| RpcError {
                 code: -32603,
                 message: e.to_string(),
+                data: None,
             })?;
             if link.capabilities["resources"]["subscribe"] != true {
                 return Err(RpcError {
@@ -87,8 +88,7 @@ impl Session {
                     message: format!(
                         "server \"{}\" does not offer resource subscriptions; read the resource again instead",
                         cfg.name
-                    ),
-                });
+                    ), data: None });
             }
         }
         self.forward(&cfg, method, params, client_id, out).await
@@ -132,6 +132,7 @@ impl Session {
         let link = self.link(&cfg).await.map_err(|e| RpcError {
             code: -32603,
             message: e.to_string(),
+            data: None,
         })?;
         if link.capabilities.get("completions").is_none() {
             return Ok(json!({"completion": {"values": [], "total": 0, "hasMore": false}}));

@@ -11,11 +11,12 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::link::{protocol, Link, LinkError};
 use super::names::{self, Listing};
+use super::signin;
 use super::uris::Owners;
 use crate::broker::Broker;
 use crate::config::{ServerConfig, ServerName};
 use crate::issuer::Principal;
-use crate::upstream::UpstreamError;
+use crate::upstream::{FailureKind, UpstreamError};
 
 /// How long one server may take to answer a list request before the aggregate answers without
 /// it (and says so).
@@ -30,6 +31,8 @@ const MAX_PAGES: usize = 50;
 pub struct RpcError {
     pub code: i64,
     pub message: String,
+    /// The error's `data` (e.g. the elicitations of a `-32042`).
+    pub data: Option<Value>,
 }
 
 impl RpcError {
@@ -37,8 +40,16 @@ impl RpcError {
         RpcError {
             code: -32602,
             message,
+            data: None,
         }
     }
+}
+
+/// How a session that supports URL-mode elicitation makes sign-in links.
+pub struct Elicit {
+    /// The gateway's URL as the client reached it (`http://127.0.0.1:PORT`).
+    pub base: String,
+    pub links: Arc<Mutex<signin::Links>>,
 }
 
 /// Where notifications for the client go while a request is answered: its response stream.
@@ -63,6 +74,8 @@ pub struct Session {
     inflight: Mutex<HashMap<String, (Arc<Link>, u64)>>,
     /// Unix seconds of the last request, for evicting the least recently used session.
     pub last_used: AtomicU64,
+    /// Set when the client supports URL-mode elicitation.
+    elicit: Option<Elicit>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,7 +83,13 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Session {
-    pub fn new(broker: Broker, owner: Principal, version: String, now: u64) -> Session {
+    pub fn new(
+        broker: Broker,
+        owner: Principal,
+        version: String,
+        elicit: Option<Elicit>,
+        now: u64,
+    ) -> Session {
         Session {
             broker,
             owner,
@@ -80,6 +99,7 @@ impl Session {
             owners: Mutex::default(),
             inflight: Mutex::default(),
             last_used: AtomicU64::new(now),
+            elicit,
         }
     }
 
@@ -292,6 +312,11 @@ impl Session {
             Ok(answer) => answer_of(answer),
             Err(e) => {
                 let text = e.to_string();
+                if e.kind() == FailureKind::NeedsSignIn {
+                    if let Some(link) = self.sign_in_link(&cfg.name, &text) {
+                        return Err(link);
+                    }
+                }
                 let _ = out.send(names::notice("error", server, &text)).await;
                 if is_tool {
                     Ok(names::error_result(&text))
@@ -299,10 +324,25 @@ impl Session {
                     Err(RpcError {
                         code: -32603,
                         message: text,
+                        data: None,
                     })
                 }
             }
         }
+    }
+
+    /// A `-32042` error with a sign-in link for `server`, when the client supports URL-mode
+    /// elicitation.
+    fn sign_in_link(&self, server: &ServerName, why: &str) -> Option<RpcError> {
+        let elicit = self.elicit.as_ref()?;
+        let (nonce, id) =
+            lock(&elicit.links).issue(server, self.notes.clone(), crate::issuer::unix_now());
+        let url = format!("{}/signin/{nonce}", elicit.base);
+        Some(RpcError {
+            code: signin::URL_ELICITATION_REQUIRED,
+            message: format!("{why}; open the sign-in link, then try again"),
+            data: Some(signin::elicitation(&url, &id, server.as_str())),
+        })
     }
 
     /// The client's `notifications/cancelled`: forwarded to the upstream that holds the request,
@@ -350,5 +390,6 @@ pub(super) fn answer_of(answer: Value) -> Result<Value, RpcError> {
             .and_then(Value::as_str)
             .unwrap_or("the upstream failed without a message")
             .to_string(),
+        data: None,
     })
 }

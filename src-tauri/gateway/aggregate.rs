@@ -90,11 +90,12 @@ async fn handle(
                     RpcError {
                         code: -32700,
                         message: "the body is not JSON".into(),
+                        data: None,
                     },
                 ));
             };
             if message.get("method").and_then(Value::as_str) == Some("initialize") {
-                return Ok(initialize(aggregate, principal, &message, now));
+                return Ok(initialize(aggregate, principal, origin, &message, now));
             }
             let Some(session) = session(session_id)? else {
                 return Ok(rpc::session_not_found());
@@ -133,14 +134,27 @@ fn accepts_sse(headers: &HeaderMap) -> bool {
         .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")))
 }
 
-fn initialize(aggregate: &Aggregate, principal: Principal, message: &Value, now: u64) -> Response {
+fn initialize(
+    aggregate: &Aggregate,
+    principal: Principal,
+    origin: &ClientOrigin,
+    message: &Value,
+    now: u64,
+) -> Response {
     let asked = message["params"]["protocolVersion"].as_str().unwrap_or("");
     let version = SUPPORTED_VERSIONS
         .iter()
         .find(|v| **v == asked)
         .unwrap_or(&SUPPORTED_VERSIONS[0])
         .to_string();
-    let id = aggregate.open(principal, version.clone(), now);
+    // URL-mode elicitation (2025-11-25): calls to servers that need sign-in get a sign-in link.
+    let elicit = message["params"]["capabilities"]["elicitation"]["url"].is_object();
+    let id = aggregate.open_for(
+        principal,
+        version.clone(),
+        elicit.then(|| origin.0.clone()),
+        now,
+    );
     let result = json!({
         "protocolVersion": version,
         "capabilities": {
@@ -171,6 +185,7 @@ async fn post(session: Arc<Session>, message: Value, sse: bool) -> Response {
             RpcError {
                 code: -32600,
                 message: "batches are not supported by /mcp; send one message per request".into(),
+                data: None,
             },
         );
     }
@@ -230,6 +245,7 @@ async fn dispatch(
         other => Err(RpcError {
             code: -32601,
             message: format!("method \"{other}\" is not supported by /mcp"),
+            data: None,
         }),
     }
 }
@@ -238,7 +254,11 @@ fn reply(id: Value, answer: Result<Value, RpcError>) -> Value {
     match answer {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(e) => {
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": e.code, "message": e.message}})
+            let mut error = json!({"code": e.code, "message": e.message});
+            if let Some(data) = e.data {
+                error["data"] = data;
+            }
+            json!({"jsonrpc": "2.0", "id": id, "error": error})
         }
     }
 }

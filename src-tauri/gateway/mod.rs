@@ -19,6 +19,7 @@ pub mod pages;
 pub mod proxy;
 pub mod resource;
 pub mod rpc;
+pub mod signin;
 pub mod state;
 pub mod status;
 pub mod token;
@@ -54,6 +55,7 @@ pub fn router(broker: Broker) -> Router {
         .merge(token::routes())
         .merge(status::routes())
         .merge(callback::routes())
+        .merge(signin::routes())
         .fallback(not_found)
         .layer(Extension(Arc::new(state::GatewayState::default())))
         .layer(Extension(Arc::new(crate::aggregate::Aggregate::new(

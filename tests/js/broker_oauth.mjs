@@ -78,11 +78,12 @@ export class Provider {
 
 /**
  * Connects an SDK client to `mcpUrl`, running the OAuth flow when the server asks for it.
- * `prepare(client)` runs before every connect (to register notification handlers).
+ * `prepare(client)` runs before every connect (to register notification handlers); `options`
+ * are the SDK Client's (e.g. its `capabilities`).
  */
-export async function connect(mcpUrl, provider, prepare = () => {}) {
+export async function connect(mcpUrl, provider, prepare = () => {}, options = {}) {
   const make = () => {
-    const client = new Client({ name: 'sdk-test', version: '1.0.0' });
+    const client = new Client({ name: 'sdk-test', version: '1.0.0' }, options);
     prepare(client);
     return [client, new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider })];
   };

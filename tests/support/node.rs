@@ -74,16 +74,22 @@ pub fn node_command() -> Command {
 /// Runs `tests/js/sdk_client.mjs` (the official TypeScript SDK: OAuth through the broker, then
 /// `tools/list` and a call of `echo`) against `url`; returns its JSON report.
 pub async fn sdk_client(url: &str) -> serde_json::Value {
+    run_script("sdk_client.mjs", &[url]).await
+}
+
+/// Runs `tests/js/<script>` with `args`; returns the JSON report on its last line of output
+/// (panics with its output if it fails or takes over 60 s).
+pub async fn run_script(script: &str, args: &[&str]) -> serde_json::Value {
     let mut cmd = tokio::process::Command::from(node_command());
-    cmd.arg("sdk_client.mjs").arg(url).kill_on_drop(true);
+    cmd.arg(script).args(args).kill_on_drop(true);
     let out = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
         .await
-        .expect("the SDK client finished within 60 s")
+        .unwrap_or_else(|_| panic!("{script} finished within 60 s"))
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "SDK client failed for {url}:\nstdout: {stdout}\nstderr: {}",
+        "{script} failed for {args:?}:\nstdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(stdout.lines().last().unwrap_or(""))

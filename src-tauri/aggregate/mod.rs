@@ -122,6 +122,12 @@ impl Aggregate {
         id
     }
 
+    /// A sign-in link for `server` for a client of the per-server endpoint (no broker-owned
+    /// stream to announce the completion on): `(url, elicitation id)`.
+    pub fn sign_in_link(&self, server: &ServerName, base: &str, now: u64) -> (String, String) {
+        signin::issue_url(&self.links, base, server, None, now)
+    }
+
     /// The sign-in link for `nonce`, once ([`signin::Links::take`]).
     pub fn take_link(&self, nonce: &str, now: u64) -> Option<signin::Link> {
         self.links

@@ -335,9 +335,13 @@ impl Session {
     /// elicitation.
     fn sign_in_link(&self, server: &ServerName, why: &str) -> Option<RpcError> {
         let elicit = self.elicit.as_ref()?;
-        let (nonce, id) =
-            lock(&elicit.links).issue(server, self.notes.clone(), crate::issuer::unix_now());
-        let url = format!("{}/signin/{nonce}", elicit.base);
+        let (url, id) = signin::issue_url(
+            &elicit.links,
+            &elicit.base,
+            server,
+            Some(self.notes.clone()),
+            crate::issuer::unix_now(),
+        );
         Some(RpcError {
             code: signin::URL_ELICITATION_REQUIRED,
             message: format!("{why}; open the sign-in link, then try again"),

@@ -8,6 +8,7 @@
 //! server (no token, no client data). Bookkeeping only; time is a parameter.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -73,6 +74,23 @@ impl Links {
     pub fn take(&mut self, nonce: &str, now: u64) -> Option<Link> {
         self.by_nonce.remove(nonce).filter(|l| l.expires_at > now)
     }
+}
+
+/// A new link for `server` on the gateway at `base`: `(url, elicitation id)`. `notes` (the
+/// session's GET stream, when the broker owns one) hears the completion.
+pub fn issue_url(
+    links: &Mutex<Links>,
+    base: &str,
+    server: &ServerName,
+    notes: Option<broadcast::Sender<Value>>,
+    now: u64,
+) -> (String, String) {
+    let notes = notes.unwrap_or_else(|| broadcast::channel(1).0);
+    let (nonce, id) = links
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .issue(server, notes, now);
+    (format!("{base}/signin/{nonce}"), id)
 }
 
 /// The `-32042` error data: one URL-mode elicitation.

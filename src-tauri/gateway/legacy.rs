@@ -60,6 +60,7 @@ impl Ctx<'_> {
             self.body,
             self.principal,
             self.origin,
+            None,
         )
     }
 

@@ -23,6 +23,7 @@ use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::state::GatewayState;
 use super::{delegate, legacy, resource, rpc, toolfilter};
+use crate::aggregate::Aggregate;
 use crate::broker::Broker;
 use crate::config::{ServerConfig, Transport};
 pub(super) use crate::upstream::http::unreachable;
@@ -67,11 +68,12 @@ pub fn routes() -> Router<Broker> {
 async fn proxy(
     State(broker): State<Broker>,
     Extension(gw): Extension<Arc<GatewayState>>,
+    Extension(aggregate): Extension<Arc<Aggregate>>,
     Path(server): Path<String>,
     origin: ClientOrigin,
     request: Request,
 ) -> Response {
-    match handle(&broker, &gw, &server, &origin, request).await {
+    match handle(&broker, &gw, &aggregate, &server, &origin, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -80,6 +82,7 @@ async fn proxy(
 async fn handle(
     broker: &Broker,
     gw: &Arc<GatewayState>,
+    aggregate: &Aggregate,
     server: &str,
     origin: &ClientOrigin,
     request: Request,
@@ -110,6 +113,13 @@ async fn handle(
             return Ok(rpc::session_not_found());
         }
     }
+    // URL-mode elicitation: declared in `initialize` (the only request without a session id),
+    // remembered with the session; such clients get sign-in links instead of plain errors.
+    let url_elicitation = match session {
+        Some(sid) => gw.url_elicitation(server, sid),
+        None => parts.method == Method::POST && rpc::declares_url_elicitation(&body),
+    };
+    let links = url_elicitation.then_some(aggregate);
     // Tool allow/deny lists: parses the body only for servers that have them.
     let lists = match toolfilter::plan(cfg, &parts.method, &body) {
         Ok(lists) => lists,
@@ -144,6 +154,7 @@ async fn handle(
                 &body,
                 &principal,
                 origin,
+                links,
             ))
         }
     };
@@ -162,6 +173,7 @@ async fn handle(
             &body,
             &principal,
             origin,
+            links,
         ));
     }
     if let Some(sid) = upstream
@@ -169,7 +181,7 @@ async fn handle(
         .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok())
     {
-        gw.bind_session(server, sid, &principal);
+        gw.bind_session(server, sid, &principal, url_elicitation);
     }
     if let Some(sid) = session {
         if (parts.method == Method::DELETE && status.is_success())
@@ -184,7 +196,7 @@ async fn handle(
     };
     Ok(match lists.rewrite(cfg, response).await {
         Ok(filtered) => filtered,
-        Err(e) => rpc::failure(e, cfg, &parts.method, &body, &principal, origin),
+        Err(e) => rpc::failure(e, cfg, &parts.method, &body, &principal, origin, links),
     })
 }
 

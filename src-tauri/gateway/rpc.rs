@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 
 use super::host::ClientOrigin;
 use super::resource;
+use crate::aggregate::{signin, Aggregate};
 use crate::config::ServerConfig;
-use crate::issuer::Principal;
+use crate::issuer::{unix_now, Principal};
 use crate::upstream::{FailureKind, UpstreamError};
 
 fn error_code(kind: FailureKind) -> (i64, &'static str) {
@@ -37,6 +38,21 @@ fn id_and_method(body: &Bytes) -> (Option<Value>, Option<String>) {
     }
 }
 
+/// Whether a request body declares URL-mode elicitation in `initialize` (a byte search first, so
+/// other bodies are not parsed).
+pub fn declares_url_elicitation(body: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"elicitation\"";
+    if !body.windows(KEY.len()).any(|w| w == KEY) {
+        return false;
+    }
+    serde_json::from_slice::<Value>(body).is_ok_and(|m| {
+        m["method"] == "initialize" && m["params"]["capabilities"]["elicitation"]["url"].is_object()
+    })
+}
+
+/// The answer for a request the upstream could not serve. `links` is given when the client's
+/// session declared URL-mode elicitation: a request that needs a sign-in then gets `-32042`
+/// with a one-time sign-in link ([`crate::aggregate::signin`]).
 pub fn failure(
     err: UpstreamError,
     cfg: &ServerConfig,
@@ -44,7 +60,21 @@ pub fn failure(
     body: &Bytes,
     principal: &Principal,
     origin: &ClientOrigin,
+    links: Option<&Aggregate>,
 ) -> Response {
+    if let (FailureKind::NeedsSignIn, Some(aggregate), true) =
+        (err.kind(), links, method == Method::POST)
+    {
+        if let (Some(id), _) = id_and_method(body) {
+            let (url, eid) = aggregate.sign_in_link(&cfg.name, &origin.0, unix_now());
+            return Json(json!({"jsonrpc": "2.0", "id": id, "error": {
+                "code": signin::URL_ELICITATION_REQUIRED,
+                "message": format!("{err}; open the sign-in link, then try again"),
+                "data": signin::elicitation(&url, &eid, cfg.name.as_str()),
+            }}))
+            .into_response();
+        }
+    }
     // `Event::NeedsSignIn` (the desktop notification) is sent by `upstream`, once per change.
     if err.kind() == FailureKind::NeedsSignIn && principal.is_api_key() {
         let server = cfg.name.as_str();
@@ -88,4 +118,28 @@ pub fn answer(err: UpstreamError, cfg: &ServerConfig, method: &Method, body: &By
 /// A session owned by another local client is answered as unknown (the client re-initializes).
 pub fn session_not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32001, "message": "session not found" } }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_initialize_with_url_elicitation_declares_it() {
+        let init = |caps: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"capabilities":{caps}}}}}"#
+            )
+        };
+        assert!(declares_url_elicitation(
+            init(r#"{"elicitation":{"url":{}}}"#).as_bytes()
+        ));
+        assert!(!declares_url_elicitation(
+            init(r#"{"elicitation":{"form":{}}}"#).as_bytes()
+        ));
+        assert!(!declares_url_elicitation(init("{}").as_bytes()));
+        let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":{"elicitation":{"url":{}}}}}"#;
+        assert!(!declares_url_elicitation(call.as_bytes()));
+        assert!(!declares_url_elicitation(b"\"elicitation\" not json"));
+    }
 }

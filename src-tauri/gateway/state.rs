@@ -20,7 +20,7 @@ pub struct GatewayState {
     /// server → `Mcp-Session-Id` → owner: a session is usable only by the principal that created
     /// it (another client gets 404, as if it did not exist). Beyond [`MAX_SESSIONS`] the map is
     /// reset (sessions are then adopted again by whoever uses them next).
-    sessions: Mutex<HashMap<String, HashMap<String, Principal>>>,
+    sessions: Mutex<HashMap<String, HashMap<String, Owner>>>,
     /// Authorization requests waiting for consent or upstream sign-in, by request id.
     pub pending: Mutex<HashMap<String, Arc<Pending>>>,
     /// Sessions bridged to upstreams on the older HTTP+SSE transport, by the broker's session id.
@@ -29,6 +29,13 @@ pub struct GatewayState {
     registrations: Mutex<(u64, u32)>,
     /// What each delegate server's upstream says about its sign-in (the broker's PRM for it).
     pub delegate: super::delegate::PrmCache,
+}
+
+/// Who opened an upstream session, and what its client can do.
+struct Owner {
+    principal: Principal,
+    /// The client declared URL-mode elicitation at initialize: it gets sign-in links.
+    url_elicitation: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -42,13 +49,27 @@ impl GatewayState {
             .get(server)
             .and_then(|m| m.get(session))
         {
-            Some(owner) => owner == principal,
+            Some(owner) => &owner.principal == principal,
             None => true,
         }
     }
 
+    /// Whether the client of this session declared URL-mode elicitation.
+    pub fn url_elicitation(&self, server: &str, session: &str) -> bool {
+        lock(&self.sessions)
+            .get(server)
+            .and_then(|m| m.get(session))
+            .is_some_and(|o| o.url_elicitation)
+    }
+
     /// Records the owner of a session the upstream handed out (once; later sightings are free).
-    pub fn bind_session(&self, server: &str, session: &str, principal: &Principal) {
+    pub fn bind_session(
+        &self,
+        server: &str,
+        session: &str,
+        principal: &Principal,
+        url_elicitation: bool,
+    ) {
         let mut all = lock(&self.sessions);
         if all.get(server).is_some_and(|m| m.contains_key(session)) {
             return;
@@ -56,9 +77,13 @@ impl GatewayState {
         if all.values().map(HashMap::len).sum::<usize>() >= MAX_SESSIONS {
             all.clear();
         }
-        all.entry(server.to_string())
-            .or_default()
-            .insert(session.to_string(), principal.clone());
+        all.entry(server.to_string()).or_default().insert(
+            session.to_string(),
+            Owner {
+                principal: principal.clone(),
+                url_elicitation,
+            },
+        );
     }
 
     pub fn end_session(&self, server: &str, session: &str) {

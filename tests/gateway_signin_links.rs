@@ -1,5 +1,6 @@
-//! URL-mode elicitation on `/mcp` (MCP 2025-11-25): a client that declares it gets a `-32042`
-//! error with a one-time sign-in link when it calls a tool of a server that needs sign-in;
+//! URL-mode elicitation (MCP 2025-11-25) on `/mcp` and on `/{server}/mcp`: a client that
+//! declares it gets a `-32042` error with a one-time sign-in link when it calls a tool of a server
+//! that needs sign-in;
 //! opening the link signs the broker in (the browser is redirected through the upstream's
 //! authorization server), the session hears `notifications/elicitation/complete`, and the call
 //! works. Real broker, upstream, AS and sockets; the SDK test uses the official TypeScript SDK.
@@ -119,4 +120,55 @@ async fn the_typescript_sdk_follows_the_sign_in_link_and_retries() {
         report["second"]["content"][0]["text"], "after sign-in",
         "{report}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_server_session_that_declared_url_elicitation_gets_a_link_after_a_sign_out() {
+    let (up, b) = signed_out_broker().await;
+    b.sign_in("human").await;
+    let key = api_key(&b).await;
+    let url = b.client_url("human");
+    let mut init = initialize();
+    init["params"]["capabilities"] = json!({"elicitation": {"url": {}}});
+    let opened = post(&url, &key, None, &init).await;
+    assert_eq!(opened.status(), 200);
+    let sid = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let plain = open_session(&url, &key).await;
+    let cfg = b.broker.server("human").unwrap();
+    b.broker.upstream().sign_out(&cfg).await.unwrap();
+
+    let call = tool_call(2, "echo", json!({"text": "back"}));
+    let refused: Value = post(&url, &key, Some(&sid), &call)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], -32042, "{refused}");
+    let link = refused["error"]["data"]["elicitations"][0]["url"]
+        .as_str()
+        .unwrap();
+    assert!(
+        link.starts_with(&format!("{}/signin/", b.base_url)),
+        "{link}"
+    );
+    let other = post(&url, &key, Some(&plain), &call).await;
+    assert_ne!(
+        other.status(),
+        200,
+        "a session without the capability keeps the old answer"
+    );
+    assert!(!other.text().await.unwrap().contains("/signin/"));
+
+    let page = reqwest::Client::new().get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let ok: Value = post(&url, &key, Some(&sid), &call)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["result"]["content"][0]["text"], "back", "{ok}");
+    assert_eq!(count(&up.oauth().counters.authorize), 2);
 }

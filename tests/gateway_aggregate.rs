@@ -318,3 +318,53 @@ async fn a_clients_cancellation_reaches_the_upstream_under_the_brokers_own_id() 
     assert_eq!(cancelled["params"]["reason"], "the person stopped it");
     drop(answer);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstreams_requests_to_the_broker_get_answers_ping_a_result_others_an_error() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"a": {"url": up.mcp_url}}})).await;
+    let key = api_key(&b).await;
+    let sid = aggregate_open(&b, &key).await;
+    aggregate_rpc(&b, &key, Some(&sid), TOOLS_LIST(2)).await;
+    let listening = async {
+        while count(&up.counters().get_streams) == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), listening)
+        .await
+        .expect("the broker listens to the upstream's GET stream");
+    up.send_on_streams(json!({"jsonrpc": "2.0", "id": "p1", "method": "ping"}));
+    up.send_on_streams(
+        json!({"jsonrpc": "2.0", "id": 7, "method": "sampling/createMessage", "params": {}}),
+    );
+    let answer = |id: Value| {
+        up.state
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id && m.get("method").is_none())
+            .cloned()
+    };
+    // The upstream stores a message after counting its request: wait on the messages.
+    let both = async {
+        while answer(json!("p1")).is_none() || answer(json!(7)).is_none() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), both)
+        .await
+        .expect("the broker answered both requests");
+    let pong = answer(json!("p1")).unwrap();
+    assert_eq!(pong["result"], json!({}), "{pong}");
+    let refused = answer(json!(7)).unwrap();
+    assert_eq!(refused["error"]["code"], -32601, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("connect to /a/mcp"),
+        "{refused}"
+    );
+}

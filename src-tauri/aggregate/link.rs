@@ -8,16 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
+use super::answers::{listen, read_answer};
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::health::probe::SUPPORTED_VERSIONS;
-use crate::health::sse::SseParser;
 use crate::upstream::http::{describe_reqwest, unreachable};
 use crate::upstream::stepup::Forbidden;
 use crate::upstream::{Credential, UpstreamError};
@@ -26,8 +25,6 @@ use crate::upstream::{Credential, UpstreamError};
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// How long `initialize` may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
-/// Failed GET-stream connects in a row before the link stops listening.
-const MAX_RECONNECTS: u32 = 6;
 
 /// Why a request over a link failed.
 #[derive(Debug)]
@@ -44,9 +41,9 @@ impl From<UpstreamError> for LinkError {
 }
 
 /// What a link and its listener share.
-struct Wire {
-    broker: Broker,
-    cfg: ServerConfig,
+pub(super) struct Wire {
+    pub(super) broker: Broker,
+    pub(super) cfg: ServerConfig,
     session: Option<HeaderValue>,
     version: String,
 }
@@ -145,7 +142,7 @@ impl Link {
     ) -> Result<Value, LinkError> {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self.wire.post(&body, timeout).await?;
-        read_answer(&self.wire.cfg, response, id, Some(out)).await
+        read_answer(&self.wire.cfg, response, id, Some((out, &self.wire))).await
     }
 
     /// Tells the upstream a request on this link is cancelled (best effort, like the protocol's
@@ -185,7 +182,28 @@ impl Link {
 }
 
 impl Wire {
-    fn headers(
+    /// Answers a request the upstream sent to the broker (as this session's client): `ping`
+    /// with an empty result, anything else with "method not found" naming the way around, so the
+    /// upstream never waits for an answer that cannot come. Sent in the background.
+    pub(super) fn answer_request(self: &Arc<Self>, request: &Value) {
+        let (Some(id), Some(method)) = (request.get("id"), request["method"].as_str()) else {
+            return;
+        };
+        let reply = if method == "ping" {
+            json!({"jsonrpc": "2.0", "id": id, "result": {}})
+        } else {
+            let server = &self.cfg.name;
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!(
+                "MCP Auth Broker's /mcp does not pass {method} on to its clients; connect to /{server}/mcp to use it"
+            )}})
+        };
+        let wire = self.clone();
+        tokio::spawn(async move {
+            let _ = wire.post(&reply, OPEN_TIMEOUT).await;
+        });
+    }
+
+    pub(super) fn headers(
         &self,
         credential: &Credential,
         accept: &'static str,
@@ -261,144 +279,6 @@ impl Wire {
             }
         }
         unreachable!("the loop returns on its second attempt")
-    }
-}
-
-/// Reads the answer with JSON-RPC `id` from a JSON or SSE response; notifications seen on the
-/// way go to `out` (dropped when there is none, as during `initialize`).
-async fn read_answer(
-    cfg: &ServerConfig,
-    response: reqwest::Response,
-    id: u64,
-    out: Option<&mpsc::Sender<Value>>,
-) -> Result<Value, LinkError> {
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let mut stream = response.bytes_stream();
-    let sse = content_type.starts_with("text/event-stream");
-    if !sse && !content_type.starts_with("application/json") {
-        return Err(protocol(cfg, format!("the upstream answered with content type \"{content_type}\" instead of JSON or an event stream")).into());
-    }
-    let mut parser = SseParser::default();
-    let mut json = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            unreachable(
-                cfg,
-                format!("the answer broke off: {}", describe_reqwest(&e)),
-            )
-        })?;
-        if !sse {
-            json.extend_from_slice(&chunk);
-            if json.len() > MAX_MESSAGE {
-                return Err(protocol(
-                    cfg,
-                    format!("the answer is larger than {MAX_MESSAGE} bytes"),
-                )
-                .into());
-            }
-            continue;
-        }
-        for event in parser.push(&chunk) {
-            let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
-                continue;
-            };
-            if is_answer(&message, id) {
-                return Ok(message);
-            }
-            if let (Some(out), true) = (out, message.get("id").is_none()) {
-                let _ = out.send(message).await;
-            }
-        }
-        if parser.buffered() > MAX_MESSAGE {
-            return Err(protocol(
-                cfg,
-                format!("an event of the answer is larger than {MAX_MESSAGE} bytes"),
-            )
-            .into());
-        }
-    }
-    if sse {
-        return Err(protocol(cfg, "the event stream ended without the answer".into()).into());
-    }
-    let message: Value = serde_json::from_slice(&json)
-        .map_err(|e| protocol(cfg, format!("the answer is not JSON ({e})")))?;
-    let found = match message {
-        Value::Array(items) => items.into_iter().find(|m| is_answer(m, id)),
-        m => is_answer(&m, id).then_some(m),
-    };
-    found.ok_or_else(|| {
-        protocol(
-            cfg,
-            "the answer is not the JSON-RPC response to the request".into(),
-        )
-        .into()
-    })
-}
-
-fn is_answer(message: &Value, id: u64) -> bool {
-    message.get("id").and_then(Value::as_u64) == Some(id)
-        && (message.get("result").is_some() || message.get("error").is_some())
-}
-
-/// Follows the upstream's GET stream and passes its notifications to the client session.
-/// Reconnects with backoff (at least 2 s after a stream that was open); stops on 405 (no stream
-/// offered), a forgotten session, or after [`MAX_RECONNECTS`] failed connects in a row.
-async fn listen(wire: Arc<Wire>, changes: broadcast::Sender<Value>) {
-    let upstream = wire.broker.upstream();
-    let mut failures = 0;
-    while failures < MAX_RECONNECTS {
-        if failures > 0 {
-            tokio::time::sleep(Duration::from_secs(1 << failures.min(5))).await;
-        }
-        failures += 1;
-        let Ok(credential) = upstream.credential(&wire.cfg).await else {
-            continue;
-        };
-        let Ok(headers) = wire.headers(&credential, "text/event-stream") else {
-            return;
-        };
-        let Ok(response) = upstream
-            .http()
-            .get(wire.cfg.url.clone())
-            .headers(headers)
-            .send()
-            .await
-        else {
-            continue;
-        };
-        match response.status() {
-            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_FOUND => return,
-            StatusCode::UNAUTHORIZED => {
-                let _ = upstream.after_rejection(&wire.cfg, &credential).await;
-                continue;
-            }
-            s if !s.is_success() => continue,
-            _ => failures = 1,
-        }
-        let mut parser = SseParser::default();
-        let mut stream = response.bytes_stream();
-        while let Some(Ok(chunk)) = stream.next().await {
-            for event in parser.push(&chunk) {
-                let Ok(mut message) = serde_json::from_str::<Value>(&event.data) else {
-                    continue;
-                };
-                if message.get("id").is_some() {
-                    continue; // a request to the client: the broker declared no client features
-                }
-                if message["method"] == "notifications/message" {
-                    message["params"]["logger"] = Value::String(wire.cfg.name.to_string());
-                }
-                let _ = changes.send(message);
-            }
-            if parser.buffered() > MAX_MESSAGE {
-                break;
-            }
-        }
     }
 }
 

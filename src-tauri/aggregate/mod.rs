@@ -10,6 +10,7 @@
 //! Architecture Invariant: the aggregate sends upstream only the broker's credential for that
 //! server; the client's token (audience [`AUDIENCE`]) never leaves the broker.
 
+mod answers;
 pub mod link;
 pub mod names;
 mod resources;

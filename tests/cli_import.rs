@@ -273,7 +273,7 @@ fn malformed_files_of_every_client_are_errors_naming_the_problem_and_write_nothi
             "claude",
             ".claude.json",
             "{\"mcpServers\": {\"a\": ",
-            "not valid JSON: unexpected end of input on line 1",
+            "not valid JSON: Expected value after colon in object property on line 1",
         ),
         (
             "cursor",
@@ -292,6 +292,12 @@ fn malformed_files_of_every_client_are_errors_naming_the_problem_and_write_nothi
             "mcp.json",
             "{\"mcpServers\": {}}",
             "no \"servers\" object found",
+        ),
+        (
+            "vscode",
+            "mcp.json",
+            "{\"servers\": {\"a\": {\"url\": \"https://a.test/mcp\"}}, \"servers\": {}}",
+            "the key \"servers\" appears twice in one object",
         ),
         (
             "litellm",

@@ -90,10 +90,46 @@ fn jsonc() -> jsonc_parser::ParseOptions {
     }
 }
 
-/// A client's config text as a JSON value (comments and trailing commas allowed).
+/// A client's config text as a JSON value (comments and trailing commas allowed). A key twice in
+/// one object is refused: readers disagree on which one counts, and `--rewrite` must change the
+/// entry that was imported.
 pub fn read(text: &str) -> Result<Value, String> {
-    jsonc_parser::parse_to_serde_value::<Value>(text, &jsonc())
-        .map_err(|e| format!("not valid JSON: {e}; fix the file and import again"))
+    let invalid = |e: jsonc_parser::errors::ParseError| {
+        format!("not valid JSON: {e}; fix the file and import again")
+    };
+    let ast = jsonc_parser::parse_to_ast(text, &Default::default(), &jsonc()).map_err(invalid)?;
+    if let Some(value) = &ast.value {
+        no_duplicate_keys(value, &mut Vec::new())?;
+    }
+    jsonc_parser::parse_to_serde_value::<Value>(text, &jsonc()).map_err(invalid)
+}
+
+fn no_duplicate_keys(
+    value: &jsonc_parser::ast::Value,
+    path: &mut Vec<String>,
+) -> Result<(), String> {
+    use jsonc_parser::ast::Value as Node;
+    match value {
+        Node::Object(object) => {
+            let mut seen = std::collections::HashSet::new();
+            for prop in &object.properties {
+                let name = prop.name.clone().into_string();
+                path.push(name.clone());
+                if !seen.insert(name) {
+                    return Err(format!("the key \"{}\" appears twice in one object, and JSON readers disagree on which one counts; remove one and import again", path.join(".")));
+                }
+                no_duplicate_keys(&prop.value, path)?;
+                path.pop();
+            }
+        }
+        Node::Array(array) => {
+            for element in &array.elements {
+                no_duplicate_keys(element, path)?;
+            }
+        }
+        Node::StringLit(_) | Node::NumberLit(_) | Node::BooleanLit(_) | Node::NullKeyword(_) => {}
+    }
+    Ok(())
 }
 
 /// Parses a client's config file. `port` is the broker's, to recognise entries already

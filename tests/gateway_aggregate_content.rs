@@ -223,3 +223,42 @@ async fn a_subscription_reaches_the_owning_server_and_its_updates_reach_the_clie
     assert_eq!(gone["result"], json!({}), "{gone}");
     assert!(methods(&beta).contains(&"resources/unsubscribe".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_on_a_server_without_subscriptions_is_refused_by_name_and_not_sent() {
+    let up = TestUpstream::start(UpstreamOptions::default().with_catalog("nosub")).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"plain": {"url": up.mcp_url}}})).await;
+    let key = api_key(&b).await;
+    let sid = aggregate_open(&b, &key).await;
+    let (_, refused) = aggregate_rpc(
+        &b,
+        &key,
+        Some(&sid),
+        rpc(
+            2,
+            "resources/subscribe",
+            json!({"uri": "test://nosub/readme"}),
+        ),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32601, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server \"plain\" does not offer resource subscriptions"),
+        "{refused}"
+    );
+    assert!(!methods(&up).contains(&"resources/subscribe".to_string()));
+    let (_, read) = aggregate_rpc(
+        &b,
+        &key,
+        Some(&sid),
+        rpc(3, "resources/read", json!({"uri": "test://nosub/readme"})),
+    )
+    .await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"], "nosub: test://nosub/readme",
+        "{read}"
+    );
+}

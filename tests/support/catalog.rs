@@ -7,11 +7,12 @@ use serde_json::{json, Value};
 use super::mcp::result;
 use super::upstream::UpstreamState;
 
-/// What `initialize` declares besides tools.
-pub(crate) fn capabilities() -> Value {
+/// What `initialize` declares besides tools. A label starting with `nosub` declares no
+/// resource subscriptions.
+pub(crate) fn capabilities(label: &str) -> Value {
     json!({
         "prompts": {"listChanged": true},
-        "resources": {"listChanged": true, "subscribe": true},
+        "resources": {"listChanged": true, "subscribe": !label.starts_with("nosub")},
         "completions": {},
     })
 }

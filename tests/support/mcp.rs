@@ -185,11 +185,13 @@ pub(crate) async fn post(
         let session = random_token();
         s.sessions.lock().unwrap().insert(session.clone());
         let mut capabilities = json!({"tools": {"listChanged": true}});
-        if s.catalog.is_some() {
-            capabilities
-                .as_object_mut()
-                .unwrap()
-                .extend(super::catalog::capabilities().as_object().unwrap().clone());
+        if let Some(label) = &s.catalog {
+            capabilities.as_object_mut().unwrap().extend(
+                super::catalog::capabilities(label)
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
         }
         let init = json!({
             "protocolVersion": version,

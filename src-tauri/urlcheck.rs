@@ -23,6 +23,33 @@ pub enum UrlProblem {
     Fragment,
     #[error("contains whitespace or control characters")]
     ControlChars,
+    #[error("points at {0}, which the broker never contacts (the cloud-metadata class of request forgery)")]
+    ForbiddenAddress(&'static str),
+}
+
+/// Why the broker never connects to `ip`, if it does not: link-local addresses (where cloud
+/// metadata services answer), unspecified, broadcast and multicast addresses, also when written
+/// as IPv4-mapped IPv6. Private ranges stay allowed: MCP servers on a company network are
+/// normal. Checked on IP-literal URLs here and on every DNS answer by the upstream client's
+/// resolver, so a name cannot be re-pointed at one between check and connect.
+pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.octets()[0] == 0 => {
+            Some("an unspecified address")
+        }
+        IpAddr::V4(v4) if v4.is_broadcast() || v4.is_multicast() => {
+            Some("a broadcast or multicast address")
+        }
+        IpAddr::V4(_) => None,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => forbidden_ip(IpAddr::V4(v4)),
+            None if v6.is_unicast_link_local() => Some("a link-local address"),
+            None if v6.is_unspecified() => Some("an unspecified address"),
+            None if v6.is_multicast() => Some("a broadcast or multicast address"),
+            None => None,
+        },
+    }
 }
 
 /// True for `localhost`, `127.0.0.0/8` and `::1`.
@@ -73,6 +100,14 @@ fn check_parsed(url: &Url) -> Result<(), UrlProblem> {
         return Err(UrlProblem::Userinfo);
     }
     let host = url.host().ok_or(UrlProblem::NoHost)?;
+    let literal = match host {
+        Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        Host::Domain(_) => None,
+    };
+    if let Some(why) = literal.and_then(forbidden_ip) {
+        return Err(UrlProblem::ForbiddenAddress(why));
+    }
     if url.scheme() == "http" && !is_loopback_host(&host) {
         return Err(UrlProblem::InsecureHttp);
     }
@@ -118,6 +153,33 @@ mod tests {
             check_remote_url("https://example.com/a b"),
             Err(UrlProblem::ControlChars)
         );
+    }
+
+    #[test]
+    fn metadata_service_addresses_are_refused_in_any_spelling_and_private_ones_are_not() {
+        for url in [
+            "https://169.254.169.254/latest/meta-data",
+            "https://0xa9.0xfe.0xa9.0xfe/",
+            "https://2852039166/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[fe80::1]/",
+            "https://0.0.0.0/",
+            "https://224.0.0.1/",
+        ] {
+            assert!(
+                matches!(check_remote_url(url), Err(UrlProblem::ForbiddenAddress(_))),
+                "{url}"
+            );
+        }
+        for url in [
+            "https://10.0.0.5/mcp",
+            "https://192.168.1.2/mcp",
+            "https://[fd00::1]/mcp",
+            "http://127.0.0.1:9/mcp",
+            "https://metadata.example.com/",
+        ] {
+            assert!(check_remote_url(url).is_ok(), "{url}");
+        }
     }
 
     #[test]

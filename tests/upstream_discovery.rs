@@ -247,3 +247,39 @@ async fn an_unreachable_server_is_reported_not_guessed() {
         c.evidence
     );
 }
+
+#[tokio::test]
+async fn metadata_urls_at_link_local_addresses_are_refused_in_any_spelling_even_over_https() {
+    let m = mock(move |base, path| match path {
+        "/mcp" => unauthorized(Some("Bearer resource_metadata=\"https://169.254.169.254/latest/meta-data\"".into())),
+        "/.well-known/oauth-protected-resource/mcp" => json_at(json!({"resource": format!("{base}/mcp"), "authorization_servers": ["https://[::ffff:a9fe:a9fe]/", "https://0xa9.0xfe.0xa9.0xfe/"]})),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let d = u.discover(&server(&format!("{}/mcp", m.base))).await;
+    let link_local = d
+        .notes
+        .iter()
+        .filter(|n| n.contains("link-local address, which the broker never contacts"))
+        .count();
+    assert!(link_local >= 2, "{:?}", d.notes);
+    assert!(d.metadata.is_none());
+}
+
+#[tokio::test]
+async fn a_server_named_by_host_name_is_reached_through_the_guarded_resolver() {
+    let m = mock(move |base, path| match path {
+        "/mcp" => unauthorized(Some(format!("Bearer resource_metadata=\"{base}/prm\""))),
+        _ => not_found(),
+    })
+    .await;
+    let port = m.base.rsplit(':').next().unwrap();
+    let (u, _d) = upstream();
+    let d = u
+        .discover(&server(&format!("http://localhost:{port}/mcp")))
+        .await;
+    assert!(d.unreachable.is_none(), "{:?}", d.notes);
+    let seen = m.seen.lock().unwrap().clone();
+    assert!(seen.contains(&"/mcp".to_string()), "{seen:?}");
+}

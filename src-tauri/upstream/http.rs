@@ -12,7 +12,43 @@ use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION};
 use url::Url;
 
-use crate::urlcheck::check_remote_url;
+use crate::urlcheck::{check_remote_url, forbidden_ip};
+
+/// The upstream client's DNS resolver: the system's answers without the addresses the broker
+/// never contacts ([`forbidden_ip`]). Filtering here, where the connection's addresses come
+/// from, leaves no gap between a check and the connect for a name to be re-pointed in.
+#[derive(Debug, Default)]
+pub struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed = allowed_addrs(found).map_err(|why| {
+                format!("{host} resolves only to {why}, which the broker never contacts")
+            })?;
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// `found` without forbidden addresses; the reason when none is left.
+pub fn allowed_addrs(
+    found: Vec<std::net::SocketAddr>,
+) -> Result<Vec<std::net::SocketAddr>, &'static str> {
+    let why = found.iter().find_map(|a| forbidden_ip(a.ip()));
+    let allowed: Vec<_> = found
+        .into_iter()
+        .filter(|a| forbidden_ip(a.ip()).is_none())
+        .collect();
+    match (allowed.is_empty(), why) {
+        (true, Some(why)) => Err(why),
+        (true, None) => Err("no address"),
+        (false, _) => Ok(allowed),
+    }
+}
 
 /// Largest metadata document or token response read from an upstream.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -245,6 +281,20 @@ pub fn unreachable(cfg: &crate::config::ServerConfig, cause: String) -> super::U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_answers_lose_forbidden_addresses_and_none_left_is_an_error() {
+        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(
+            allowed_addrs(vec![addr("169.254.169.254:0"), addr("10.0.0.7:0")]),
+            Ok(vec![addr("10.0.0.7:0")])
+        );
+        assert_eq!(
+            allowed_addrs(vec![addr("169.254.169.254:0"), addr("[fe80::1]:0")]),
+            Err("a link-local address")
+        );
+        assert_eq!(allowed_addrs(vec![]), Err("no address"));
+    }
 
     #[test]
     fn origins_compare_scheme_host_and_port() {

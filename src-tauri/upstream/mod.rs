@@ -240,6 +240,7 @@ fn vault_err(server: &str) -> impl FnOnce(VaultError) -> UpstreamError + '_ {
 impl Upstream {
     pub fn new(deps: UpstreamDeps) -> Upstream {
         let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(http::GuardedResolver))
             .tcp_nodelay(true)
             .connect_timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

@@ -19,8 +19,8 @@ use crate::upstream::http::{describe_reqwest, unreachable};
 const MAX_RECONNECTS: u32 = 6;
 
 /// Reads the answer with JSON-RPC `id` from a JSON or SSE response. `out`: where notifications
-/// go while the answer streams, and the wire to answer the upstream's own requests on (none
-/// during `initialize`, when they are dropped).
+/// and the upstream's passed-on requests go while the answer streams, and the link they came on
+/// (none during `initialize`, when they are dropped).
 pub(super) async fn read_answer(
     cfg: &ServerConfig,
     response: reqwest::Response,
@@ -65,12 +65,14 @@ pub(super) async fn read_answer(
             if is_answer(&message, id) {
                 return Ok(message);
             }
-            match (out, message.get("id").is_some()) {
-                (Some((_, wire)), true) => wire.answer_request(&message),
-                (Some((out, _)), false) => {
-                    let _ = out.send(message).await;
-                }
-                (None, _) => {}
+            let Some((out, wire)) = out else { continue };
+            let passed = match (message.get("id"), message.get("method")) {
+                (Some(_), Some(_)) => wire.on_request(&message),
+                (Some(_), None) => None, // an answer to some other request
+                (None, _) => wire.on_note(message),
+            };
+            if let Some(message) = passed {
+                let _ = out.send(message).await;
             }
         }
         if parser.buffered() > MAX_MESSAGE {
@@ -143,17 +145,17 @@ pub(super) async fn listen(wire: Arc<Wire>, changes: broadcast::Sender<Value>) {
         let mut stream = response.bytes_stream();
         while let Some(Ok(chunk)) = stream.next().await {
             for event in parser.push(&chunk) {
-                let Ok(mut message) = serde_json::from_str::<Value>(&event.data) else {
+                let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
                     continue;
                 };
-                if message.get("id").is_some() {
-                    wire.answer_request(&message); // a request to the client (the broker)
-                    continue;
+                let passed = match (message.get("id"), message.get("method")) {
+                    (Some(_), Some(_)) => wire.on_request(&message),
+                    (Some(_), None) => None, // an answer replayed for a request already read
+                    (None, _) => wire.on_note(message),
+                };
+                if let Some(message) = passed {
+                    let _ = changes.send(message);
                 }
-                if message["method"] == "notifications/message" {
-                    message["params"]["logger"] = Value::String(wire.cfg.name.to_string());
-                }
-                let _ = changes.send(message);
             }
             if parser.buffered() > MAX_MESSAGE {
                 break;

@@ -2,7 +2,8 @@
 //! opened lazily (`initialize` with the server's own credential, never the client's), used for
 //! list and call requests, listened to (its GET stream) for `list_changed`, closed with the
 //! client session. The client's JSON-RPC ids never reach the upstream: the link numbers its own
-//! requests and the caller re-keys the answers.
+//! requests and the caller re-keys the answers. The upstream's own requests (sampling,
+//! elicitation, roots) go through the session's [`Relay`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use super::answers::{listen, read_answer};
+use super::relay::Relay;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::health::probe::SUPPORTED_VERSIONS;
@@ -46,6 +48,8 @@ pub(super) struct Wire {
     pub(super) cfg: ServerConfig,
     session: Option<HeaderValue>,
     version: String,
+    /// The session's passed-on requests (shared by all its links).
+    relay: Arc<Relay>,
 }
 
 pub struct Link {
@@ -71,24 +75,27 @@ impl Drop for Link {
 }
 
 impl Link {
-    /// `initialize` + `notifications/initialized`, then listens for list changes, which go to
-    /// `changes` (the client session's GET stream).
+    /// `initialize` (declaring the client capabilities the session passes on) +
+    /// `notifications/initialized`, then listens for list changes, which go to `changes` (the
+    /// client session's GET stream).
     pub async fn open(
         broker: &Broker,
         cfg: &ServerConfig,
         changes: broadcast::Sender<Value>,
+        relay: Arc<Relay>,
     ) -> Result<Link, UpstreamError> {
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": SUPPORTED_VERSIONS[0],
+            "capabilities": relay.offered,
+            "clientInfo": {"name": "mcp-auth-broker", "version": env!("CARGO_PKG_VERSION")},
+        }});
         let mut wire = Wire {
             broker: broker.clone(),
             cfg: cfg.clone(),
             session: None,
             version: SUPPORTED_VERSIONS[0].to_string(),
+            relay,
         };
-        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": SUPPORTED_VERSIONS[0],
-            "capabilities": {},
-            "clientInfo": {"name": "mcp-auth-broker", "version": env!("CARGO_PKG_VERSION")},
-        }});
         let response = wire
             .post(&init, OPEN_TIMEOUT)
             .await
@@ -145,6 +152,11 @@ impl Link {
         read_answer(&self.wire.cfg, response, id, Some((out, &self.wire))).await
     }
 
+    /// Sends a notification from the client (best effort).
+    pub async fn deliver(&self, note: &Value) {
+        self.wire.deliver(note).await;
+    }
+
     /// Tells the upstream a request on this link is cancelled (best effort, like the protocol's
     /// own cancellation).
     pub async fn cancel(&self, id: u64, reason: Option<&str>) {
@@ -182,25 +194,40 @@ impl Link {
 }
 
 impl Wire {
-    /// Answers a request the upstream sent to the broker (as this session's client): `ping`
-    /// with an empty result, anything else with "method not found" naming the way around, so the
-    /// upstream never waits for an answer that cannot come. Sent in the background.
-    pub(super) fn answer_request(self: &Arc<Self>, request: &Value) {
-        let (Some(id), Some(method)) = (request.get("id"), request["method"].as_str()) else {
-            return;
-        };
-        let reply = if method == "ping" {
-            json!({"jsonrpc": "2.0", "id": id, "result": {}})
-        } else {
-            let server = &self.cfg.name;
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!(
-                "MCP Auth Broker's /mcp does not pass {method} on to its clients; connect to /{server}/mcp to use it"
-            )}})
-        };
-        let wire = self.clone();
-        tokio::spawn(async move {
-            let _ = wire.post(&reply, OPEN_TIMEOUT).await;
-        });
+    /// A request the upstream sent to its client (the broker): the message to pass on to the
+    /// session's client, or `None` when the broker answered it ([`Relay`]; the answer is sent in
+    /// the background, so the upstream never waits for one that cannot come).
+    pub(super) fn on_request(self: &Arc<Self>, request: &Value) -> Option<Value> {
+        match self.relay.pass_on(self, request) {
+            Ok(message) => Some(message),
+            Err(answer) => {
+                let wire = self.clone();
+                tokio::spawn(async move { wire.deliver(&answer).await });
+                None
+            }
+        }
+    }
+
+    /// A notification from the upstream as the session's client gets it: log messages name the
+    /// server; a cancellation of a passed-on request is re-keyed (other cancellations name ids
+    /// the client never saw, and are dropped).
+    pub(super) fn on_note(self: &Arc<Self>, mut note: Value) -> Option<Value> {
+        match note["method"].as_str() {
+            Some("notifications/message") => {
+                note["params"]["logger"] = Value::String(self.cfg.name.to_string());
+                Some(note)
+            }
+            Some("notifications/cancelled") => self.relay.cancelled(self, &note),
+            _ => Some(note),
+        }
+    }
+
+    /// POSTs a message that needs no answer (a notification, or an answer to the upstream's
+    /// request), best effort.
+    pub(super) async fn deliver(&self, message: &Value) {
+        if let Err(LinkError::Upstream(e)) = self.post(message, OPEN_TIMEOUT).await {
+            tracing::debug!(server = %self.cfg.name, "a message to the upstream was not delivered: {e}");
+        }
     }
 
     pub(super) fn headers(

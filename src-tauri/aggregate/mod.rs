@@ -13,6 +13,7 @@
 mod answers;
 pub mod link;
 pub mod names;
+mod relay;
 mod resources;
 pub mod session;
 pub mod signin;
@@ -67,17 +68,19 @@ impl Aggregate {
 
     /// A new client session; returns its id.
     pub fn open(&self, owner: Principal, version: String, now: u64) -> String {
-        self.open_for(owner, version, None, now)
+        self.open_for(owner, version, None, &Value::Null, now)
     }
 
     /// [`Aggregate::open`] for a client that supports URL-mode elicitation when `base` (the
     /// gateway's URL as the client reached it) is given: its calls to servers that need sign-in
-    /// are answered with a sign-in link ([`signin`]).
+    /// are answered with a sign-in link ([`signin`]). Upstreams' sampling, elicitation and roots
+    /// requests reach the client as far as its `capabilities` allow ([`relay`]).
     pub fn open_for(
         &self,
         owner: Principal,
         version: String,
         base: Option<String>,
+        capabilities: &Value,
         now: u64,
     ) -> String {
         // Subscribed here, not in the task: a change right after this first session opens must
@@ -90,7 +93,7 @@ impl Aggregate {
             tokio::spawn(watch(self.broker.clone(), config, status, last, sessions));
         });
         let id = crate::issuer::crypto::random_id();
-        let elicit = base.map(|base| session::Elicit {
+        let elicit = base.map(|base| signin::Elicit {
             base,
             links: self.links.clone(),
         });
@@ -99,6 +102,7 @@ impl Aggregate {
             owner,
             version,
             elicit,
+            capabilities,
             now,
         ));
         let mut all = lock(&self.sessions);

@@ -11,7 +11,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::link::{protocol, Link, LinkError};
 use super::names::{self, Listing};
-use super::signin;
+use super::relay::Relay;
+use super::signin::Elicit;
 use super::uris::Owners;
 use crate::broker::Broker;
 use crate::config::{ServerConfig, ServerName};
@@ -45,13 +46,6 @@ impl RpcError {
     }
 }
 
-/// How a session that supports URL-mode elicitation makes sign-in links.
-pub struct Elicit {
-    /// The gateway's URL as the client reached it (`http://127.0.0.1:PORT`).
-    pub base: String,
-    pub links: Arc<Mutex<signin::Links>>,
-}
-
 /// Where notifications for the client go while a request is answered: its response stream.
 pub type Outbox = mpsc::Sender<Value>;
 
@@ -65,6 +59,8 @@ pub struct Session {
     pub version: String,
     /// One slot per server; its async lock makes concurrent first uses open one link.
     links: Mutex<HashMap<ServerName, Slot>>,
+    /// Requests from upstreams passed on to the client ([`Relay`]), shared with every link.
+    pub(super) relay: Arc<Relay>,
     /// Notifications for the client's GET stream (list changes, notices).
     pub notes: broadcast::Sender<Value>,
     /// Which server listed which resource URI and URI template, for routing by URI.
@@ -75,7 +71,7 @@ pub struct Session {
     /// Unix seconds of the last request, for evicting the least recently used session.
     pub last_used: AtomicU64,
     /// Set when the client supports URL-mode elicitation.
-    elicit: Option<Elicit>,
+    pub(super) elicit: Option<Elicit>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,6 +84,7 @@ impl Session {
         owner: Principal,
         version: String,
         elicit: Option<Elicit>,
+        capabilities: &Value,
         now: u64,
     ) -> Session {
         Session {
@@ -95,6 +92,7 @@ impl Session {
             owner,
             version,
             links: Mutex::default(),
+            relay: Arc::new(Relay::new(capabilities)),
             notes: broadcast::channel(64).0,
             owners: Mutex::default(),
             inflight: Mutex::default(),
@@ -116,9 +114,20 @@ impl Session {
         if let Some(stale) = held.take() {
             tokio::spawn(async move { stale.close().await });
         }
-        let link = Arc::new(Link::open(&self.broker, cfg, self.notes.clone()).await?);
+        let link = Link::open(&self.broker, cfg, self.notes.clone(), self.relay.clone()).await?;
+        let link = Arc::new(link);
         *held = Some(link.clone());
         Ok(link)
+    }
+
+    /// The links open now.
+    pub(super) async fn open_links(&self) -> Vec<Arc<Link>> {
+        let slots: Vec<Slot> = lock(&self.links).values().cloned().collect();
+        let mut open = Vec::new();
+        for slot in slots {
+            open.extend(slot.lock().await.clone());
+        }
+        open
     }
 
     /// Forgets `link` if it is still the server's current one.
@@ -329,24 +338,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// A `-32042` error with a sign-in link for `server`, when the client supports URL-mode
-    /// elicitation.
-    fn sign_in_link(&self, server: &ServerName, why: &str) -> Option<RpcError> {
-        let elicit = self.elicit.as_ref()?;
-        let (url, id) = signin::issue_url(
-            &elicit.links,
-            &elicit.base,
-            server,
-            Some(self.notes.clone()),
-            crate::issuer::unix_now(),
-        );
-        Some(RpcError {
-            code: signin::URL_ELICITATION_REQUIRED,
-            message: format!("{why}; open the sign-in link, then try again"),
-            data: Some(signin::elicitation(&url, &id, server.as_str())),
-        })
     }
 
     /// The client's `notifications/cancelled`: forwarded to the upstream that holds the request,

@@ -8,11 +8,12 @@
 //! server (no token, no client data). Bookkeeping only; time is a parameter.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
+use super::session::{RpcError, Session};
 use crate::config::ServerName;
 
 /// How long a sign-in link can be opened.
@@ -106,6 +107,33 @@ pub fn elicitation(url: &str, elicitation_id: &str, server: &str) -> Value {
 /// `notifications/elicitation/complete` for `elicitation_id`.
 pub fn complete(elicitation_id: &str) -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/elicitation/complete", "params": {"elicitationId": elicitation_id}})
+}
+
+/// How a session that supports URL-mode elicitation makes sign-in links.
+pub struct Elicit {
+    /// The gateway's URL as the client reached it (`http://127.0.0.1:PORT`).
+    pub base: String,
+    pub links: Arc<Mutex<Links>>,
+}
+
+impl Session {
+    /// A `-32042` error with a sign-in link for `server`, when the client supports URL-mode
+    /// elicitation.
+    pub(super) fn sign_in_link(&self, server: &ServerName, why: &str) -> Option<RpcError> {
+        let elicit = self.elicit.as_ref()?;
+        let (url, id) = issue_url(
+            &elicit.links,
+            &elicit.base,
+            server,
+            Some(self.notes.clone()),
+            crate::issuer::unix_now(),
+        );
+        Some(RpcError {
+            code: URL_ELICITATION_REQUIRED,
+            message: format!("{why}; open the sign-in link, then try again"),
+            data: Some(elicitation(&url, &id, server.as_str())),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -153,6 +153,7 @@ fn initialize(
         principal,
         version.clone(),
         elicit.then(|| origin.0.clone()),
+        &message["params"]["capabilities"],
         now,
     );
     let result = json!({
@@ -176,7 +177,8 @@ fn initialize(
 
 /// A message in an existing session. Requests are answered as an event stream when the client
 /// accepts one (notices first, then the result), else as JSON (notices then go to its GET
-/// stream); notifications and responses from the client are acknowledged with 202.
+/// stream); notifications and answers from the client are acknowledged with 202 (answers to
+/// requests passed on from an upstream go to that upstream first).
 async fn post(session: Arc<Session>, message: Value, sse: bool) -> Response {
     if message.is_array() {
         return rpc_error(
@@ -193,8 +195,13 @@ async fn post(session: Arc<Session>, message: Value, sse: bool) -> Response {
         message.get("id").filter(|v| !v.is_null()).cloned(),
         message.get("method").and_then(Value::as_str),
     ) else {
-        if message["method"] == "notifications/cancelled" {
-            session.cancel(&message["params"]).await;
+        match message["method"].as_str() {
+            Some("notifications/cancelled") => session.cancel(&message["params"]).await,
+            Some("notifications/roots/list_changed") => session.tell_upstreams(&message).await,
+            Some(_) => {}
+            None => {
+                session.answered(&message).await;
+            }
         }
         return StatusCode::ACCEPTED.into_response();
     };

@@ -169,6 +169,7 @@ pub(crate) async fn post(
     let mode = *s.response.lock().unwrap();
     let Some(method) = method else {
         // A response from the client (to a server request): accepted.
+        super::streams::answered(&s, &msg);
         return StatusCode::ACCEPTED.into_response();
     };
     if method == "initialize" {
@@ -222,7 +223,13 @@ pub(crate) async fn post(
             .pointer("/params/arguments/steps")
             .and_then(Value::as_u64)
             .unwrap_or(3);
-        return slow_stream(s.clone(), id, &msg, steps);
+        return super::streams::slow_stream(s.clone(), id, &msg, steps);
+    }
+    if method == "tools/call"
+        && msg.pointer("/params/name").and_then(Value::as_str) == Some("ask_client")
+    {
+        s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
+        return super::streams::ask_client(s.clone(), id, &msg);
     }
     let message = answer(&s, &method, &id, &msg);
     reply(mode, message, None)
@@ -310,7 +317,7 @@ pub(crate) fn answer(s: &UpstreamState, method: &str, id: &Value, msg: &Value) -
     }
 }
 
-fn text_result(text: &str) -> Value {
+pub(crate) fn text_result(text: &str) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": false})
 }
 
@@ -319,43 +326,6 @@ pub(crate) fn sse_body(rx: mpsc::Receiver<Bytes>) -> Body {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
     Body::from_stream(stream)
-}
-
-/// An SSE response with `steps` progress notifications, each waiting for
-/// [`super::TestUpstream::release_event`], then the result.
-fn slow_stream(s: Arc<UpstreamState>, id: Value, msg: &Value, steps: u64) -> Response {
-    let token = msg
-        .pointer("/params/_meta/progressToken")
-        .cloned()
-        .unwrap_or(json!("slow"));
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        for i in 1..=steps {
-            let Ok(permit) = s.gate.acquire().await else {
-                return;
-            };
-            permit.forget();
-            let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, "progress": i, "total": steps}});
-            if tx.send(sse_frame(&note)).await.is_err() {
-                return;
-            }
-            s.counters.stream_events.fetch_add(1, Ordering::SeqCst);
-        }
-        let _ = tx
-            .send(sse_frame(&result(
-                &id,
-                text_result(&format!("streamed {steps}")),
-            )))
-            .await;
-    });
-    (
-        [
-            ("content-type", "text/event-stream"),
-            ("cache-control", "no-cache"),
-        ],
-        sse_body(rx),
-    )
-        .into_response()
 }
 
 pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {

@@ -4,7 +4,8 @@
 //!
 //! - [`TestUpstream`]: an MCP server (Streamable HTTP at `/mcp`: `initialize` with
 //!   `Mcp-Session-Id` and version negotiation among [`mcp::VERSIONS`], `notifications/*` → 202,
-//!   `ping`, `tools/list`, `tools/call` of `echo`/`add`/`slow_stream`, GET SSE stream or 405,
+//!   `ping`, `tools/list`, `tools/call` of `echo`/`add`/`slow_stream` (and of the unlisted `ask_client`, which sends
+//!   requests to the client and returns its answers: [`streams`]), GET SSE stream or 405,
 //!   DELETE; with `with_catalog(label)` also prompts, resources, templates, subscriptions and
 //!   completions marked with the label), answering JSON or SSE, optionally requiring a bearer token from its own
 //!   [`TestAs`] (401 with `WWW-Authenticate: Bearer resource_metadata=…, scope=…`), serving its
@@ -59,6 +60,7 @@ pub mod legacy;
 pub mod mcp;
 pub mod node;
 pub mod record;
+pub mod streams;
 pub mod token;
 pub mod upstream;
 

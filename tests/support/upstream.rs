@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
 use super::auth_server::{AsOptions, AsState, TestAs};
 use super::record::{self, Recorder, Served};
@@ -117,6 +117,8 @@ pub struct McpCounters {
     pub get_streams: AtomicUsize,
     /// Progress events `slow_stream` has sent.
     pub stream_events: AtomicUsize,
+    /// Requests `ask_client` has sent to the client.
+    pub asked: AtomicUsize,
 }
 
 pub struct UpstreamState {
@@ -140,6 +142,8 @@ pub struct UpstreamState {
     pub messages: Mutex<Vec<Value>>,
     /// Permits for `slow_stream` events: one per [`TestUpstream::release_event`].
     pub(crate) gate: Semaphore,
+    /// `ask_client` requests waiting for the client's answer, by id.
+    pub(crate) asks: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     /// Notifications for every open GET stream.
     pub(crate) notes: broadcast::Sender<Value>,
     /// Open legacy (HTTP+SSE) streams by session id.
@@ -186,6 +190,7 @@ impl TestUpstream {
                 sessions: Mutex::default(),
                 messages: Mutex::default(),
                 gate: Semaphore::new(0),
+                asks: Mutex::default(),
                 notes: broadcast::channel(16).0,
                 legacy: Mutex::default(),
             });

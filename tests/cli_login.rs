@@ -117,6 +117,22 @@ async fn login_through_the_running_broker_signs_in_and_logout_signs_out() {
         "logout deleted the token"
     );
 
+    // `status NAME` tells the story: discovery, registration, sign-in, sign-out.
+    let out = cli.run(&["status", "demo"]).await;
+    let story = text(&out);
+    for step in [
+        "auth timeline",
+        "ok    discovery: authorization server",
+        "ok    client registration: dynamically registered client",
+        "ok    sign-in: signed in",
+        "ok    sign-out: signed out",
+    ] {
+        assert!(story.contains(step), "{step}: {story}");
+    }
+    let out = cli.run(&["status", "nope"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no server named \"nope\" in the running broker"));
+
     let out = cli.run(&["login", "nope"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -153,6 +153,11 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
         1,
         "one code exchange"
     );
+    // The evidence row, still open, shows the auth timeline up to the sign-in.
+    wait_text(c, "#evidence-acme .timeline", "the auth timeline", |t| {
+        t.contains("discovery") && t.contains("client registration") && t.contains("signed in")
+    })
+    .await;
     // The token's expiry is shown once signed in.
     wait_text(c, &format!("{row} .token"), "a token expiry", |t| {
         t.starts_with("expires") || t == "no expiry"

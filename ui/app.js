@@ -26,6 +26,15 @@ function when(unixSeconds) {
   return new Date(unixSeconds * 1000).toLocaleString();
 }
 
+// One step of a server's auth timeline: when, whether it went well, what happened.
+function timelineItem(step) {
+  const again = step.repeats > 0 ? ` (and ${step.repeats} more times)` : "";
+  return el("li", { class: step.ok ? "step-ok" : "step-failed" },
+    el("time", { text: when(step.at) }), " ",
+    el("span", { class: "step-mark", text: step.ok ? "✓" : "✗", "aria-label": step.ok ? "worked" : "failed" }), " ",
+    el("span", { class: "step-kind", text: step.label }), `: ${step.detail}${again}`);
+}
+
 function expiry(s) {
   if (!s.has_token) return "none";
   if (s.needs_scope) return `needs more permissions (${s.needs_scope}): sign in again`;
@@ -123,8 +132,11 @@ function renderServers() {
     rows.append(row);
     if (open) {
       const items = s.flow_evidence.length ? s.flow_evidence.map((e) => el("li", { text: e })) : [el("li", { text: "No evidence yet: the first probe has not finished." })];
+      const steps = s.timeline.length ? s.timeline.map(timelineItem) : [el("li", { text: "Nothing yet." })];
       rows.append(el("tr", { class: "evidence", id: `evidence-${s.name}` },
-        el("td", { colspan: "7" }, el("strong", { text: `Why ${s.flow}:` }), el("ul", {}, ...items))));
+        el("td", { colspan: "7" }, el("strong", { text: `Why ${s.flow}:` }), el("ul", {}, ...items),
+          el("strong", { text: "Auth timeline since the broker started:" }),
+          el("ol", { class: "timeline" }, ...steps))));
     }
   }
 }

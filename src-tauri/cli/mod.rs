@@ -52,8 +52,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker headless (no tray, no window).
     Serve,
-    /// Show each server's flow, health and token expiry (from the running broker).
+    /// Show each server's flow, health and token expiry (from the running broker); with NAME,
+    /// that server's flow evidence and auth timeline too.
     Status {
+        name: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -150,7 +152,7 @@ pub fn run() -> ExitCode {
     let paths = cli.paths();
     match cli.command {
         Some(Command::Serve) => serve::run_headless(paths),
-        Some(Command::Status { json }) => remote::status(&paths, json),
+        Some(Command::Status { name, json }) => remote::status(&paths, name.as_deref(), json),
         Some(Command::Login { name, no_browser }) => login::login(&paths, &name, no_browser),
         Some(Command::Logout { name }) => login::logout(&paths, &name),
         Some(Command::Check { name }) => login::check(&paths, &name),

@@ -35,7 +35,7 @@ async fn get_json(url: &str) -> Result<Value, reqwest::Error> {
         .await
 }
 
-pub fn status(paths: &Paths, json: bool) -> ExitCode {
+pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> ExitCode {
     let base = match base(paths) {
         Ok(b) => b,
         Err(code) => return code,
@@ -54,7 +54,20 @@ pub fn status(paths: &Paths, json: bool) -> ExitCode {
             )
         }
     };
-    let servers = body.get("servers").cloned().unwrap_or(body);
+    let mut servers = body.get("servers").cloned().unwrap_or(body);
+    if let Some(name) = name {
+        let Some(one) = servers.get(name).cloned() else {
+            let known: Vec<&String> = servers
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            return fail(exit::USAGE, format!("no server named \"{name}\" in the running broker; its servers: {known:?} (see `mcp-auth-broker list`)"));
+        };
+        if !json {
+            print!("{}", server_details(name, &one));
+        }
+        servers = serde_json::json!({ name: one });
+    }
     if json {
         println!(
             "{}",
@@ -62,7 +75,9 @@ pub fn status(paths: &Paths, json: bool) -> ExitCode {
         );
         return ExitCode::from(exit::OK);
     }
-    print!("{}", status_table(&servers));
+    if name.is_none() {
+        print!("{}", status_table(&servers));
+    }
     let all_healthy = servers.as_object().is_none_or(|m| {
         m.values().all(|s| {
             matches!(
@@ -132,6 +147,41 @@ pub fn status_table(servers: &Value) -> String {
     out
 }
 
+/// One server in detail: flow and its evidence, health, token, and the auth timeline.
+pub fn server_details(name: &str, s: &Value) -> String {
+    let table = status_table(&serde_json::json!({ name: s }));
+    let mut out = table
+        .lines()
+        .nth(1)
+        .map(|l| format!("{l}\n"))
+        .unwrap_or_default();
+    if let Some(evidence) = s["flow"]["evidence"].as_array() {
+        out.push_str("flow evidence:\n");
+        for e in evidence.iter().filter_map(Value::as_str) {
+            out.push_str(&format!("  - {e}\n"));
+        }
+    }
+    let steps = s["timeline"].as_array().cloned().unwrap_or_default();
+    out.push_str("auth timeline (since the broker started, oldest first):\n");
+    if steps.is_empty() {
+        out.push_str("  (nothing yet)\n");
+    }
+    for step in &steps {
+        let at = step["at"].as_u64().map(format_unix).unwrap_or_default();
+        let mark = if step["ok"] == true { "ok  " } else { "FAIL" };
+        let repeats = match step["repeats"].as_u64() {
+            Some(n) if n > 0 => format!(" (and {n} more times)"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "  {at}  {mark}  {}: {}{repeats}\n",
+            step["label"].as_str().unwrap_or("?"),
+            step["detail"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
 /// `2026-11-22 07:05:00 UTC` from Unix seconds (no time-zone database needed).
 pub fn format_unix(secs: u64) -> String {
     let days = secs / 86_400;
@@ -163,6 +213,27 @@ mod tests {
         assert_eq!(format_unix(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_unix(1_795_331_100), "2026-11-22 07:05:00 UTC");
         assert_eq!(format_unix(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn one_servers_details_show_its_evidence_and_timeline_with_repeats() {
+        let s = serde_json::json!({"state": {"state": "healthy", "tools": 1, "latency_ms": 3, "protocol_version": "2025-11-25"},
+            "flow": {"flow": "client_credentials", "evidence": ["explicit oauth_flow"]}, "token": {"expires_at": null},
+            "timeline": [{"at": 0, "kind": "token", "label": "client-credentials token", "ok": true, "detail": "fetched, valid for 3600 s", "repeats": 0},
+                         {"at": 60, "kind": "scope_challenge", "label": "scope challenge (403)", "ok": false, "detail": "HTTP 403", "repeats": 2}]});
+        let d = server_details("m2m", &s);
+        assert!(d.starts_with("m2m "), "{d}");
+        assert!(d.contains("  - explicit oauth_flow"), "{d}");
+        assert!(
+            d.contains("1970-01-01 00:00:00 UTC  ok    client-credentials token: fetched, valid for 3600 s\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("FAIL  scope challenge (403): HTTP 403 (and 2 more times)"),
+            "{d}"
+        );
+        let empty = server_details("new", &serde_json::json!({}));
+        assert!(empty.contains("(nothing yet)"), "{empty}");
     }
 
     #[test]

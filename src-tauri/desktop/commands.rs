@@ -45,7 +45,9 @@ pub fn list_servers(shell: State<'_, Shell>) -> CmdResult<Vec<ServerDto>> {
         .values()
         .map(|s| {
             let name = s.name.as_str();
-            server_dto(s, status.get(name), broker.settings().client_url(name))
+            let mut dto = server_dto(s, status.get(name), broker.settings().client_url(name));
+            dto.timeline = broker.upstream().timeline(&s.name);
+            dto
         })
         .collect())
 }

@@ -8,6 +8,7 @@ use crate::config::{Config, RawServer, ServerConfig};
 use crate::health::{HealthState, ServerStatus, StatusMap};
 use crate::issuer::{ApiKeyInfo, ClientInfo};
 use crate::secret::{Secret, SecretRef};
+use crate::upstream::timeline::Step;
 
 /// The aggregate endpoint `/mcp` in the client-setup view: what the tray's submenu says, and
 /// its snippets.
@@ -59,6 +60,8 @@ pub struct ServerDto {
     /// `delegate_auth_to_upstream`: each client signs in to the upstream itself.
     pub delegated: bool,
     pub snippets: Snippets,
+    /// The server's auth timeline since the broker started (times, kinds, details; no secret).
+    pub timeline: Vec<Step>,
 }
 
 pub fn server_dto(
@@ -121,6 +124,7 @@ pub fn server_dto(
         last_error,
         can_sign_in: can_sign_in(server, status),
         delegated: server.delegate_auth_to_upstream,
+        timeline: Vec::new(),
     }
 }
 

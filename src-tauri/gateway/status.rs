@@ -1,4 +1,5 @@
-//! `GET /api/status`: every server's health, flow and token facts for the CLI and scripts.
+//! `GET /api/status`: every server's health, flow, token facts and auth timeline for the CLI and
+//! scripts.
 //! Loopback only, behind the Host/Origin guard like every route; carries no secret (the status
 //! types hold none: token facts are times and flags, details are upstream error text scrubbed
 //! of the token).
@@ -17,11 +18,16 @@ pub fn routes() -> Router<Broker> {
 }
 
 async fn status(State(broker): State<Broker>) -> Json<Value> {
-    let servers: BTreeMap<String, _> = broker
+    let upstream = broker.upstream();
+    let servers: BTreeMap<String, Value> = broker
         .health()
         .snapshot()
         .into_iter()
-        .map(|(name, s)| (name.to_string(), s))
+        .map(|(name, s)| {
+            let mut entry = json!(s);
+            entry["timeline"] = json!(upstream.timeline(&name));
+            (name.to_string(), entry)
+        })
         .collect();
     let config_problem = broker.subscribe_config_problem().borrow().clone();
     Json(json!({
@@ -75,6 +81,7 @@ mod tests {
             serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
         assert_eq!(v["servers"]["demo"]["state"]["state"], "unknown");
         assert_eq!(v["servers"]["demo"]["token"]["has_token"], false);
+        assert_eq!(v["servers"]["demo"]["timeline"], json!([]));
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ use super::oauth::{self, base, describe, parse_url, resource_param, token_url};
 use super::pending::{self, check_iss, Flow as PendingFlow};
 use super::registration::{self, Ctx, Endpoints};
 use super::stepup::widen;
+use super::timeline::{self, StepKind};
 use super::tokens::{self, Stored};
 use super::{classify, now, vault_err, CallbackQuery, Flow, SignIn, Upstream, UpstreamError};
 
@@ -94,8 +95,17 @@ impl Upstream {
             data_dir: &self.inner.deps.data_dir,
             redirect_uri: &redirect,
         };
-        let (client, reg) =
-            registration::ensure_client(&ctx, server, &issuer, meta, legacy("/register")).await?;
+        let registered =
+            registration::ensure_client(&ctx, server, &issuer, meta, legacy("/register")).await;
+        let (client, reg) = match registered {
+            Ok(r) => r,
+            Err(e) => {
+                self.note(&server.name, StepKind::Registration, false, &e.to_string());
+                return Err(e);
+            }
+        };
+        let detail = timeline::registration_step(&reg);
+        self.note(&server.name, StepKind::Registration, true, &detail);
         let resource = server.send_resource.then(|| d.resource.clone());
         let endpoints = Endpoints {
             issuer: issuer.clone(),

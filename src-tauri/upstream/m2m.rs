@@ -11,6 +11,7 @@ use super::http::OAuthHttp;
 use super::oauth::{base, describe, resource_param, token_url, TokenFailure};
 use super::registration;
 use super::stepup::widen;
+use super::timeline::StepKind;
 use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta};
 use super::{now, vault_err, Upstream, UpstreamError};
 
@@ -108,10 +109,20 @@ impl Upstream {
                 flight.m2m_failure = None;
                 flight.failures = 0;
                 self.signed_in(&server.name);
+                let detail = match stored.meta.expires_at {
+                    Some(at) => format!("fetched, valid for {} s", at.saturating_sub(now)),
+                    None => "fetched, without an expiry".into(),
+                };
+                self.note(&server.name, StepKind::Token, true, &detail);
                 Ok(stored.access)
             }
-            Err(Fetch::Setup(e)) => Err(e),
+            Err(Fetch::Setup(e)) => {
+                self.note(&server.name, StepKind::Token, false, &e.to_string());
+                Err(e)
+            }
             Err(Fetch::Token(f)) => {
+                let e = f.clone().into_error(name).to_string();
+                self.note(&server.name, StepKind::Token, false, &e);
                 flight.failures += 1;
                 let until = now + backoff(flight.failures).as_secs();
                 flight.m2m_failure = Some(Failure {

@@ -31,7 +31,9 @@ pub mod pending;
 pub mod refresh;
 pub mod registration;
 pub mod stepup;
+pub mod timeline;
 pub mod tokens;
+mod types;
 pub mod wwwauth;
 
 use std::collections::HashMap;
@@ -47,6 +49,7 @@ use crate::config::{ServerConfig, ServerName};
 use crate::opener::Opener;
 use crate::secret::Secret;
 use crate::vault::{Vault, VaultError};
+pub use types::*;
 
 /// What the upstream side needs from the broker.
 pub struct UpstreamDeps {
@@ -55,123 +58,6 @@ pub struct UpstreamDeps {
     pub redirect_uri: Url,
     pub data_dir: PathBuf,
     pub events: broadcast::Sender<Event>,
-}
-
-/// The flow a server uses, as decided by classification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    None,
-    Static,
-    AuthorizationCode,
-    ClientCredentials,
-    Delegate,
-}
-
-/// A classification and the evidence that decided it (shown to the person).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Classification {
-    /// `None` means "needs your choice": the evidence conflicts; see `choices`.
-    pub flow: Option<Flow>,
-    pub evidence: Vec<String>,
-    pub choices: Vec<Flow>,
-}
-
-/// Credentials to attach to one upstream request (configured headers plus the flow's token).
-#[derive(Debug, Clone, Default)]
-pub struct Credential {
-    pub bearer: Option<Secret>,
-    pub headers: Vec<(::http::HeaderName, Secret)>,
-}
-
-/// Facts about a server's stored token, never the token itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TokenFacts {
-    pub has_token: bool,
-    /// Unix seconds.
-    pub expires_at: Option<u64>,
-    pub has_refresh_token: bool,
-    pub last_refresh: Option<RefreshOutcome>,
-    /// Scopes a 403 `insufficient_scope` asked for that the stored token was not granted: the
-    /// person should sign in again ([`stepup`]).
-    pub needs_scope: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RefreshOutcome {
-    /// Unix seconds.
-    pub at: u64,
-    pub ok: bool,
-    pub detail: Option<String>,
-}
-
-/// The broad kind of an upstream failure, stable for callers to match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// No token, or the refresh token was rejected: the person must sign in.
-    NeedsSignIn,
-    /// DNS, connect, TLS or timeout.
-    Unreachable,
-    /// The upstream or its AS refuses a fresh credential.
-    AuthRejected,
-    /// A response that does not follow the protocol.
-    Protocol,
-    /// Config or keychain problem the person must fix.
-    Setup,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("server \"{server}\" needs sign-in: {reason}. Sign in from the tray menu (MCP Auth Broker → {server} → Sign in) or run `mcp-auth-broker login {server}`")]
-    NeedsSignIn { server: String, reason: String },
-    #[error("server \"{server}\" is unreachable at {url}: {cause}")]
-    Unreachable {
-        server: String,
-        url: String,
-        cause: String,
-    },
-    #[error("server \"{server}\": {detail}")]
-    AuthRejected { server: String, detail: String },
-    #[error("server \"{server}\": {detail}")]
-    Protocol { server: String, detail: String },
-    #[error("server \"{server}\": {source}")]
-    Vault {
-        server: String,
-        #[source]
-        source: VaultError,
-    },
-    #[error("server \"{server}\": {detail}")]
-    Setup { server: String, detail: String },
-}
-
-impl UpstreamError {
-    pub fn kind(&self) -> FailureKind {
-        match self {
-            UpstreamError::NeedsSignIn { .. } => FailureKind::NeedsSignIn,
-            UpstreamError::Unreachable { .. } => FailureKind::Unreachable,
-            UpstreamError::AuthRejected { .. } => FailureKind::AuthRejected,
-            UpstreamError::Protocol { .. } => FailureKind::Protocol,
-            UpstreamError::Vault { .. } | UpstreamError::Setup { .. } => FailureKind::Setup,
-        }
-    }
-}
-
-/// An interactive sign-in in progress.
-pub struct SignIn {
-    /// The validated authorization URL that was opened (or printed).
-    pub authorize_url: Url,
-    /// Resolves when the callback arrives (or the attempt expires).
-    pub done: tokio::sync::oneshot::Receiver<Result<(), String>>,
-}
-
-/// Query parameters of `/oauth/callback`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct CallbackQuery {
-    pub code: Option<String>,
-    pub state: Option<String>,
-    pub iss: Option<String>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -210,6 +96,8 @@ struct ServerState {
     /// Scopes the server's 403 `insufficient_scope` challenges asked for, added to every later
     /// token request for it ([`stepup`]).
     step_up: std::sync::Mutex<Option<String>>,
+    /// What happened to this server's auth since the broker started ([`timeline`]).
+    timeline: std::sync::Mutex<timeline::Timeline>,
 }
 
 #[derive(Default)]
@@ -272,12 +160,17 @@ impl Upstream {
     }
 
     fn emit(&self, event: Event) {
+        if let Some((server, kind, ok, detail)) = timeline::event_step(&event) {
+            self.note(server, kind, ok, &detail);
+        }
         tracing::info!(?event, "event");
         let _ = self.inner.deps.events.send(event);
     }
 
     /// Sends `NeedsSignIn` once per change and returns the matching error.
     fn needs_sign_in(&self, server: &ServerName, reason: impl Into<String>) -> UpstreamError {
+        let reason = reason.into();
+        self.note(server, timeline::StepKind::NeedsSignIn, false, &reason);
         if !self
             .state(server)
             .needs_sign_in_sent
@@ -289,7 +182,7 @@ impl Upstream {
         }
         UpstreamError::NeedsSignIn {
             server: server.to_string(),
-            reason: reason.into(),
+            reason,
         }
     }
 
@@ -337,6 +230,8 @@ impl Upstream {
         server: &ServerConfig,
         rejected: &Credential,
     ) -> Result<Credential, UpstreamError> {
+        let detail = "the upstream answered HTTP 401 to the broker's credential";
+        self.note(&server.name, timeline::StepKind::Rejected, false, detail);
         let headers = self.config_headers(server).await?;
         match self.flow_token(server, Some(rejected)).await? {
             FlowToken::Bearer(t) => Ok(Credential {
@@ -417,6 +312,8 @@ impl Upstream {
     /// Runs discovery now and remembers the result for this server.
     pub async fn discover(&self, server: &ServerConfig) -> Arc<discovery::Discovery> {
         let d = Arc::new(discovery::discover(&self.inner.http, &server.url).await);
+        let (ok, detail) = timeline::discovery_step(&d);
+        self.note(&server.name, timeline::StepKind::Discovery, ok, &detail);
         *self
             .state(&server.name)
             .discovery

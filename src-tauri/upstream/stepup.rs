@@ -14,6 +14,7 @@
 use http::header::WWW_AUTHENTICATE;
 use http::HeaderMap;
 
+use super::timeline::StepKind;
 use super::{classify, tokens, wwwauth, Flow, Upstream, UpstreamError};
 use crate::config::{ServerConfig, ServerName};
 
@@ -88,6 +89,11 @@ impl Upstream {
                 .map(|_| Flow::AuthorizationCode),
         };
         let asked = info.scope.as_deref();
+        let detail = format!(
+            "HTTP 403 insufficient_scope, asking for scope \"{}\"",
+            asked.unwrap_or("(none named)")
+        );
+        self.note(name, StepKind::ScopeChallenge, false, &detail);
         let grew = {
             let state = self.state(name);
             let mut held = state.step_up.lock().expect("step_up lock");

@@ -1,0 +1,125 @@
+//! The upstream contract's plain types: flows and their evidence, credentials, token facts,
+//! failures, sign-ins. Re-exported by [`super`]; none holds a token value except `Credential`,
+//! whose fields are [`Secret`]s.
+
+use url::Url;
+
+use crate::secret::Secret;
+use crate::vault::VaultError;
+
+/// The flow a server uses, as decided by classification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    None,
+    Static,
+    AuthorizationCode,
+    ClientCredentials,
+    Delegate,
+}
+
+/// A classification and the evidence that decided it (shown to the person).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Classification {
+    /// `None` means "needs your choice": the evidence conflicts; see `choices`.
+    pub flow: Option<Flow>,
+    pub evidence: Vec<String>,
+    pub choices: Vec<Flow>,
+}
+
+/// Credentials to attach to one upstream request (configured headers plus the flow's token).
+#[derive(Debug, Clone, Default)]
+pub struct Credential {
+    pub bearer: Option<Secret>,
+    pub headers: Vec<(::http::HeaderName, Secret)>,
+}
+
+/// Facts about a server's stored token, never the token itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TokenFacts {
+    pub has_token: bool,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+    pub has_refresh_token: bool,
+    pub last_refresh: Option<RefreshOutcome>,
+    /// Scopes a 403 `insufficient_scope` asked for that the stored token was not granted: the
+    /// person should sign in again ([`stepup`]).
+    pub needs_scope: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefreshOutcome {
+    /// Unix seconds.
+    pub at: u64,
+    pub ok: bool,
+    pub detail: Option<String>,
+}
+
+/// The broad kind of an upstream failure, stable for callers to match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No token, or the refresh token was rejected: the person must sign in.
+    NeedsSignIn,
+    /// DNS, connect, TLS or timeout.
+    Unreachable,
+    /// The upstream or its AS refuses a fresh credential.
+    AuthRejected,
+    /// A response that does not follow the protocol.
+    Protocol,
+    /// Config or keychain problem the person must fix.
+    Setup,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("server \"{server}\" needs sign-in: {reason}. Sign in from the tray menu (MCP Auth Broker → {server} → Sign in) or run `mcp-auth-broker login {server}`")]
+    NeedsSignIn { server: String, reason: String },
+    #[error("server \"{server}\" is unreachable at {url}: {cause}")]
+    Unreachable {
+        server: String,
+        url: String,
+        cause: String,
+    },
+    #[error("server \"{server}\": {detail}")]
+    AuthRejected { server: String, detail: String },
+    #[error("server \"{server}\": {detail}")]
+    Protocol { server: String, detail: String },
+    #[error("server \"{server}\": {source}")]
+    Vault {
+        server: String,
+        #[source]
+        source: VaultError,
+    },
+    #[error("server \"{server}\": {detail}")]
+    Setup { server: String, detail: String },
+}
+
+impl UpstreamError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            UpstreamError::NeedsSignIn { .. } => FailureKind::NeedsSignIn,
+            UpstreamError::Unreachable { .. } => FailureKind::Unreachable,
+            UpstreamError::AuthRejected { .. } => FailureKind::AuthRejected,
+            UpstreamError::Protocol { .. } => FailureKind::Protocol,
+            UpstreamError::Vault { .. } | UpstreamError::Setup { .. } => FailureKind::Setup,
+        }
+    }
+}
+
+/// An interactive sign-in in progress.
+pub struct SignIn {
+    /// The validated authorization URL that was opened (or printed).
+    pub authorize_url: Url,
+    /// Resolves when the callback arrives (or the attempt expires).
+    pub done: tokio::sync::oneshot::Receiver<Result<(), String>>,
+}
+
+/// Query parameters of `/oauth/callback`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}

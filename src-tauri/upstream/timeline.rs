@@ -73,7 +73,8 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn record(&mut self, at: u64, kind: StepKind, ok: bool, detail: &str) {
-        let detail: String = detail
+        // Defence in depth: error text from remote parties goes through the log redactor too.
+        let detail: String = crate::logging::redact(detail)
             .chars()
             .filter(|c| !c.is_control())
             .take(MAX_DETAIL)
@@ -237,6 +238,14 @@ mod tests {
         let last = t.steps().pop().unwrap();
         assert!(last.detail.starts_with("ab"));
         assert_eq!(last.detail.chars().count(), MAX_DETAIL);
+        t.record(
+            100,
+            StepKind::Refresh,
+            false,
+            "the AS said: Bearer abc.def.ghi is bad",
+        );
+        let last = t.steps().pop().unwrap();
+        assert!(!last.detail.contains("abc.def.ghi"), "{}", last.detail);
     }
 
     #[test]

@@ -45,6 +45,25 @@ async fn next_with(stream: &mut Messages, method: &str) -> Value {
     }
 }
 
+/// A `/mcp` session declaring `capabilities`, its GET stream, and its link to the upstream
+/// `a` open and listening to the upstream's GET stream.
+async fn listening_session(
+    up: &TestUpstream,
+    b: &TestBroker,
+    key: &str,
+    capabilities: Value,
+) -> (String, Messages) {
+    let endpoint = format!("{}/mcp", b.base_url);
+    let sid = open_declaring(&endpoint, key, capabilities).await;
+    let stream = Messages::new(get_stream(&endpoint, key, &sid).await);
+    aggregate_rpc(b, key, Some(&sid), TOOLS_LIST(2)).await;
+    until("the broker listens to the upstream's GET stream", || {
+        count(&up.counters().get_streams) > 0
+    })
+    .await;
+    (sid, stream)
+}
+
 async fn post_status(b: &TestBroker, key: &str, sid: &str, body: Value) -> u16 {
     post(&format!("{}/mcp", b.base_url), key, Some(sid), &body)
         .await
@@ -57,21 +76,10 @@ async fn an_upstreams_sampling_request_reaches_the_declaring_client_and_its_answ
     let up = TestUpstream::start(UpstreamOptions::default()).await;
     let b = TestBroker::start(json!({"mcp_servers": {"a": {"url": up.mcp_url}}})).await;
     let key = api_key(&b).await;
-    let mut init = initialize();
     let declared = json!({"sampling": {}, "roots": {"listChanged": true}});
-    init["params"]["capabilities"] = declared.clone();
-    init["params"]["capabilities"]["experimental"] = json!({"x": {}});
-    let opened = post(&format!("{}/mcp", b.base_url), &key, None, &init).await;
-    let sid = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let mut stream = Messages::new(get_stream(&format!("{}/mcp", b.base_url), &key, &sid).await);
-    aggregate_rpc(&b, &key, Some(&sid), TOOLS_LIST(2)).await;
-    until("the broker listens to the upstream's GET stream", || {
-        count(&up.counters().get_streams) > 0
-    })
-    .await;
+    let mut capabilities = declared.clone();
+    capabilities["experimental"] = json!({"x": {}});
+    let (sid, mut stream) = listening_session(&up, &b, &key, capabilities).await;
     let told: Vec<Value> = (up.state.messages.lock().unwrap().iter())
         .filter(|m| m["method"] == "initialize")
         .map(|m| m["params"]["capabilities"].clone())
@@ -113,22 +121,6 @@ async fn an_upstreams_sampling_request_reaches_the_declaring_client_and_its_answ
     );
     assert_eq!(answers_to(&up, &json!(41)).len(), 1, "and not sent on");
 
-    // What the client did not declare is refused, and the upstream hears why.
-    up.send_on_streams(
-        json!({"jsonrpc": "2.0", "id": 42, "method": "elicitation/create",
-        "params": {"message": "name?", "requestedSchema": {"type": "object", "properties": {}}}}),
-    );
-    until("the refusal", || !answers_to(&up, &json!(42)).is_empty()).await;
-    let refused = &answers_to(&up, &json!(42))[0];
-    assert_eq!(refused["error"]["code"], -32601, "{refused}");
-    assert!(
-        refused["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("connect to /a/mcp"),
-        "{refused}"
-    );
-
     // The client's roots changed: every upstream of the session hears it.
     let roots_changed = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
     assert_eq!(
@@ -142,23 +134,38 @@ async fn an_upstreams_sampling_request_reaches_the_declaring_client_and_its_answ
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_answers_ping_itself_and_refuses_what_the_client_did_not_declare() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"a": {"url": up.mcp_url}}})).await;
+    let key = api_key(&b).await;
+    let (_sid, _stream) = listening_session(&up, &b, &key, json!({"sampling": {}})).await;
+    up.send_on_streams(json!({"jsonrpc": "2.0", "id": "p1", "method": "ping"}));
+    up.send_on_streams(
+        json!({"jsonrpc": "2.0", "id": 42, "method": "elicitation/create",
+        "params": {"message": "name?", "requestedSchema": {"type": "object", "properties": {}}}}),
+    );
+    until("both answers", || {
+        !answers_to(&up, &json!("p1")).is_empty() && !answers_to(&up, &json!(42)).is_empty()
+    })
+    .await;
+    assert_eq!(answers_to(&up, &json!("p1"))[0]["result"], json!({}));
+    let refused = &answers_to(&up, &json!(42))[0];
+    assert_eq!(refused["error"]["code"], -32601, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("connect to /a/mcp"),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_cancelling_its_request_is_told_to_the_client_and_a_late_answer_is_dropped() {
     let up = TestUpstream::start(UpstreamOptions::default()).await;
     let b = TestBroker::start(json!({"mcp_servers": {"a": {"url": up.mcp_url}}})).await;
     let key = api_key(&b).await;
-    let mut init = initialize();
-    init["params"]["capabilities"] = json!({"roots": {}});
-    let opened = post(&format!("{}/mcp", b.base_url), &key, None, &init).await;
-    let sid = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let mut stream = Messages::new(get_stream(&format!("{}/mcp", b.base_url), &key, &sid).await);
-    aggregate_rpc(&b, &key, Some(&sid), TOOLS_LIST(2)).await;
-    until("the broker listens to the upstream's GET stream", || {
-        count(&up.counters().get_streams) > 0
-    })
-    .await;
+    let (sid, mut stream) = listening_session(&up, &b, &key, json!({"roots": {}})).await;
     up.send_on_streams(json!({"jsonrpc": "2.0", "id": "r1", "method": "roots/list"}));
     let asked = next_with(&mut stream, "roots/list").await;
     up.send_on_streams(

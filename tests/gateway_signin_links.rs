@@ -28,14 +28,9 @@ fn echo(id: u64) -> Value {
 async fn a_sign_in_link_signs_the_server_in_once_and_the_session_hears_it_complete() {
     let (up, b) = signed_out_broker().await;
     let key = api_key(&b).await;
-    let mut init = initialize();
-    init["params"]["capabilities"] = json!({"elicitation": {"url": {}}});
-    let opened = post(&format!("{}/mcp", b.base_url), &key, None, &init).await;
-    let sid = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let mut stream = Messages::new(get_stream(&format!("{}/mcp", b.base_url), &key, &sid).await);
+    let endpoint = format!("{}/mcp", b.base_url);
+    let sid = open_declaring(&endpoint, &key, json!({"elicitation": {"url": {}}})).await;
+    let mut stream = Messages::new(get_stream(&endpoint, &key, &sid).await);
 
     let (_, refused) = aggregate_rpc(&b, &key, Some(&sid), echo(2)).await;
     assert_eq!(refused["error"]["code"], -32042, "{refused}");
@@ -128,14 +123,7 @@ async fn a_per_server_session_that_declared_url_elicitation_gets_a_link_after_a_
     b.sign_in("human").await;
     let key = api_key(&b).await;
     let url = b.client_url("human");
-    let mut init = initialize();
-    init["params"]["capabilities"] = json!({"elicitation": {"url": {}}});
-    let opened = post(&url, &key, None, &init).await;
-    assert_eq!(opened.status(), 200);
-    let sid = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let sid = open_declaring(&url, &key, json!({"elicitation": {"url": {}}})).await;
     let plain = open_session(&url, &key).await;
     let cfg = b.broker.server("human").unwrap();
     b.broker.upstream().sign_out(&cfg).await.unwrap();

@@ -282,6 +282,16 @@ pub async fn aggregate_rpc(
     (messages, response)
 }
 
+/// `initialize` on `url` (`/mcp` or `/{server}/mcp`) declaring these client `capabilities`;
+/// returns the session id.
+pub async fn open_declaring(url: &str, key: &str, capabilities: Value) -> String {
+    let mut init = initialize();
+    init["params"]["capabilities"] = capabilities;
+    let r = post(url, key, None, &init).await;
+    assert_eq!(r.status(), 200);
+    r.headers()["mcp-session-id"].to_str().unwrap().to_string()
+}
+
 /// `initialize` on `/mcp`; returns the session id.
 pub async fn aggregate_open(b: &TestBroker, key: &str) -> String {
     let r = post(&format!("{}/mcp", b.base_url), key, None, &initialize()).await;

@@ -9,8 +9,11 @@
 # campaign goes on where it stopped. FUZZ_QUIET=SECS stops a target early once SECS have passed
 # without a new edge (libFuzzer's `cov`): "run until nothing new", with SECONDS as the cap.
 # FUZZ_LOG_DIR=DIR keeps each target's full libFuzzer log, every line stamped with the seconds
-# since its start, as DIR/<target>.log.
-# Usage: [FUZZ_CORPUS_DIR=DIR] [FUZZ_QUIET=SECS] [FUZZ_LOG_DIR=DIR] scripts/fuzz.sh [SECONDS] [TARGET...]
+# since its start, as DIR/<target>.log. FUZZ_SAVE=1 merges, after each target, the inputs that
+# reached something the committed seeds do not into fuzz/corpus/<target> (libFuzzer's set-cover
+# merge over edges, so only a small covering set is added): commit them, and the next run on any machine
+# starts where this one stopped.
+# Usage: [FUZZ_CORPUS_DIR=DIR] [FUZZ_QUIET=SECS] [FUZZ_LOG_DIR=DIR] [FUZZ_SAVE=1] scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-120}
@@ -69,6 +72,11 @@ for t in "${targets[@]}"; do
          if (c > best) { best = c; at = $1; at_run = run } }
        /number_of_executed_units/ { run = $NF + 0 } { now = $1 }
        END { printf "<== %s: %d edges, the last new one at %ds (run %d) of %ds (%d runs)\n", t, best, at, at_run, now, run }' t="$t" "$log"
+  if [ "${FUZZ_SAVE:-0}" = 1 ] && [ "$status" -eq 0 ]; then
+    before=$(find "fuzz/corpus/$t" -type f | wc -l)
+    "$bin_dir/$t" -merge=1 -set_cover_merge=1 -use_counters=0 -max_len=8192 "fuzz/corpus/$t" "$work" >/dev/null 2>&1
+    echo "<== $t: the seed corpus grew from $before to $(find "fuzz/corpus/$t" -type f | wc -l) inputs"
+  fi
   [ -n "${FUZZ_CORPUS_DIR:-}" ] || rm -rf "$work"
   [ "$status" -eq 0 ] || break
 done

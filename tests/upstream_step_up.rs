@@ -22,18 +22,24 @@ fn m2m(up: &TestUpstream, var: &str) -> Value {
         "token_url": up.auth_server.token_url(), "scopes": ["mcp:read"]})
 }
 
-/// The scope of the token the upstream last received.
-fn last_scope(up: &TestUpstream) -> String {
-    let seen = up.recorder().to_path("/mcp");
-    let bearer = seen
-        .iter()
-        .rev()
-        .find_map(|r| r.authorization().map(str::to_string))
-        .expect("a request with a token");
-    up.oauth()
-        .validate(bearer.trim_start_matches("Bearer "))
-        .and_then(|t| t.scope)
-        .unwrap_or_default()
+/// The scopes of the tokens the upstream has received on /mcp, each once, in order. (Not just
+/// the last one: a session's background requests may still carry the narrower token.)
+fn scopes_seen(up: &TestUpstream) -> Vec<String> {
+    let mut scopes = Vec::new();
+    for r in up.recorder().to_path("/mcp") {
+        let Some(bearer) = r.authorization() else {
+            continue;
+        };
+        let scope = up
+            .oauth()
+            .validate(bearer.trim_start_matches("Bearer "))
+            .and_then(|t| t.scope)
+            .unwrap_or_default();
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes
 }
 
 fn add(id: u64) -> Value {
@@ -62,7 +68,7 @@ async fn a_client_credentials_server_asking_for_more_scope_gets_a_wider_token_an
     .unwrap();
     assert_eq!(echo["result"]["content"][0]["text"], "hi", "{echo}");
     assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
-    assert_eq!(last_scope(&up), "mcp:read");
+    assert_eq!(scopes_seen(&up), ["mcp:read"]);
 
     let r = post(&url, &key, Some(&sid), &add(3)).await;
     assert_eq!(r.status(), 200);
@@ -73,7 +79,7 @@ async fn a_client_credentials_server_asking_for_more_scope_gets_a_wider_token_an
         2,
         "one token request for the wider scope"
     );
-    assert_eq!(last_scope(&up), "mcp:read mcp:admin");
+    assert_eq!(scopes_seen(&up), ["mcp:read", "mcp:read mcp:admin"]);
 
     // The wider token is cached: neither tool needs another token request.
     let again: Value = post(&url, &key, Some(&sid), &add(4))
@@ -108,7 +114,7 @@ async fn the_aggregate_steps_up_a_client_credentials_server_too() {
     )
     .await;
     assert_eq!(sum["result"]["content"][0]["text"], "3", "{sum}");
-    assert_eq!(last_scope(&up), "mcp:read mcp:admin");
+    assert_eq!(scopes_seen(&up), ["mcp:read", "mcp:read mcp:admin"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,8 +11,8 @@
 # FUZZ_LOG_DIR=DIR keeps each target's full libFuzzer log, every line stamped with the seconds
 # since its start, as DIR/<target>.log. FUZZ_SAVE=1 merges, after each target, the inputs that
 # reached something the committed seeds do not into fuzz/corpus/<target> (libFuzzer's set-cover
-# merge over edges, so only a small covering set is added): commit them, and the next run on any machine
-# starts where this one stopped.
+# merge over edges, so only a small covering set is added): commit them, and the next run on any
+# machine starts where this one stopped.
 # Usage: [FUZZ_CORPUS_DIR=DIR] [FUZZ_QUIET=SECS] [FUZZ_LOG_DIR=DIR] [FUZZ_SAVE=1] scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,9 @@
 //! pass-through proxy, measured in one run against the same fast upstream. Prints a table of
 //! figures and ratios (see README "Performance").
 
+mod alloc;
 mod floor;
+mod report;
 mod upstream;
 
 use std::path::Path;
@@ -19,10 +21,14 @@ use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::vault::MemoryStore;
 
 pub const SSE_EVENTS: u32 = 200;
-const ROUNDS: usize = 5;
-const CALLS_PER_ROUND: usize = 400;
-const THROUGHPUT_CALLS: usize = 4000;
-const BURST: usize = 1000;
+pub const ROUNDS: usize = 5;
+pub const CALLS_PER_ROUND: usize = 400;
+pub const THROUGHPUT_CALLS: usize = 4000;
+pub const BURST: usize = 1000;
+const ALLOC_CALLS: usize = 1000;
+
+#[global_allocator]
+static COUNTING: alloc::Counting = alloc::Counting;
 
 #[derive(Clone)]
 struct Target {
@@ -90,10 +96,6 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1e3)
-}
-
 /// Sequential latencies, interleaved round by round so drift hits every target alike.
 async fn latencies(c: &reqwest::Client, targets: &[Target]) -> Vec<Vec<Duration>> {
     let mut all = vec![Vec::new(); targets.len()];
@@ -110,6 +112,16 @@ async fn latencies(c: &reqwest::Client, targets: &[Target]) -> Vec<Vec<Duration>
         v.sort();
     }
     all
+}
+
+/// Heap allocations per sequential call, whole process: client, upstream and proxy together, so
+/// a proxy's own share is its row minus the direct row.
+async fn allocations_per_call(c: &reqwest::Client, t: &Target) -> f64 {
+    let before = alloc::count();
+    for i in 0..ALLOC_CALLS {
+        call(c, t, i).await.unwrap();
+    }
+    (alloc::count() - before) as f64 / ALLOC_CALLS as f64
 }
 
 async fn throughput(c: &reqwest::Client, t: &Target, concurrency: usize) -> f64 {
@@ -285,14 +297,38 @@ async fn main() {
         }
     }
 
-    let lat = latencies(&c, &targets).await;
-    let (d50, f50, b50) = (pct(&lat[0], 0.5), pct(&lat[1], 0.5), pct(&lat[2], 0.5));
-    let (d99, f99, b99) = (pct(&lat[0], 0.99), pct(&lat[1], 0.99), pct(&lat[2], 0.99));
-    let added = |x: Duration, base: Duration| x.saturating_sub(base);
-    let mut rps = Vec::new();
-    for t in &targets {
-        rps.push(throughput(&c, t, 32).await);
+    // `BENCH_PROFILE=direct|floor|broker`: only sequential calls to that target, for a profiler
+    // (e.g. `valgrind --tool=callgrind`) to count what one call costs through it.
+    if let Ok(name) = std::env::var("BENCH_PROFILE") {
+        let t = targets
+            .iter()
+            .find(|t| t.name == name)
+            .expect("BENCH_PROFILE: direct, floor or broker");
+        println!(
+            "{name}: {:.0} heap allocations per call",
+            allocations_per_call(&c, t).await
+        );
+        return;
     }
+    let lat = latencies(&c, &targets).await;
+    let mut allocs = Vec::new();
+    for t in &targets {
+        allocs.push(allocations_per_call(&c, t).await);
+    }
+    // Throughput, interleaved round by round like the latencies; each target's median round.
+    let mut rounds = vec![Vec::new(); targets.len()];
+    for _ in 0..ROUNDS {
+        for (k, t) in targets.iter().enumerate() {
+            rounds[k].push(throughput(&c, t, 32).await);
+        }
+    }
+    let rps: Vec<f64> = rounds
+        .iter_mut()
+        .map(|r| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        })
+        .collect();
     let sse_direct = sse_delay(&c, &direct, epoch).await;
     let sse_broker = sse_delay(&c, &broker_t, epoch).await;
     let sse_floor = sse_delay(&c, &floor_t, epoch).await;
@@ -367,81 +403,14 @@ async fn main() {
     let _ = child.kill();
     let _ = child.wait();
 
-    let ratio = |a: f64, b: f64| {
-        if b > 0.0 {
-            format!("{:.2}×", a / b)
-        } else {
-            "n/a".into()
-        }
-    };
-    let f_add = added(f50, d50).as_secs_f64();
-    let b_add = added(b50, d50).as_secs_f64();
-    println!("\nmcp-auth-broker benchmark ({} calls per target at c=1 in {ROUNDS} interleaved rounds; {THROUGHPUT_CALLS} calls at c=32)", ROUNDS * CALLS_PER_ROUND);
-    println!("| measure | direct | floor (bare proxy) | broker | broker vs floor | target |");
-    println!("|---|---|---|---|---|---|");
-    println!(
-        "| p50 latency, ms | {} | {} | {} | | |",
-        ms(d50),
-        ms(f50),
-        ms(b50)
-    );
-    println!(
-        "| p99 latency, ms | {} | {} | {} | | |",
-        ms(d99),
-        ms(f99),
-        ms(b99)
-    );
-    println!(
-        "| added p50, ms | 0 | {} | {} | {} | ≤ 1.3× |",
-        ms(added(f50, d50)),
-        ms(added(b50, d50)),
-        ratio(b_add, f_add)
-    );
-    println!(
-        "| added p99, ms | 0 | {} | {} | {} | |",
-        ms(added(f99, d99)),
-        ms(added(b99, d99)),
-        ratio(added(b99, d99).as_secs_f64(), added(f99, d99).as_secs_f64())
-    );
-    println!(
-        "| req/s at c=32 | {:.0} | {:.0} | {:.0} | {} | ≥ 0.8× |",
-        rps[0],
-        rps[1],
-        rps[2],
-        ratio(rps[2], rps[1])
-    );
-    println!(
-        "| SSE event delay p50, ms | {} | {} | {} | added {} ms | < 1 ms added |",
-        ms(sse_direct),
-        ms(sse_floor),
-        ms(sse_broker),
-        ms(added(sse_broker, sse_direct))
-    );
-    println!("| M2M cold burst of {BURST}: token requests | | | {token_requests} ({failed} calls failed) | | exactly 1 |");
-    println!(
-        "| headless process RSS idle / under load, MiB | | | {:.1} / {:.1} | | ≤ 15 idle |",
-        idle_rss as f64 / 1024.0,
-        peak_rss as f64 / 1024.0
-    );
-    println!(
-        "| process start → first proxied call, ms | | | {} | | ≤ 300 |",
-        ms(first_call)
-    );
-    println!(
-        "\nmachine: {} cores, {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
-        std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(
-                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
-                    .split(':')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim()
-                    .to_string())
-            )
-            .unwrap_or_default()
-    );
+    report::print(&report::Figures {
+        latencies: &lat,
+        rps: &rps,
+        allocs: &allocs,
+        sse: [sse_direct, sse_floor, sse_broker],
+        token_requests,
+        failed,
+        rss_kib: (idle_rss, peak_rss),
+        first_call,
+    });
 }

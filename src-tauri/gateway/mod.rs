@@ -57,14 +57,19 @@ pub fn router(broker: Broker) -> Router {
         .merge(callback::routes())
         .merge(signin::routes())
         .fallback(not_found)
-        .layer(Extension(Arc::new(state::GatewayState::default())))
-        .layer(Extension(Arc::new(crate::aggregate::Aggregate::new(
-            broker.clone(),
-        ))))
-        .layer(axum::middleware::from_fn_with_state(
-            broker.clone(),
-            guard::loopback_guard,
-        ))
+        // One composed layer (the guard outermost), so a request pays for one boxed route
+        // service, not one per layer.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    broker.clone(),
+                    guard::loopback_guard,
+                ))
+                .layer(Extension(Arc::new(state::GatewayState::default())))
+                .layer(Extension(Arc::new(crate::aggregate::Aggregate::new(
+                    broker.clone(),
+                )))),
+        )
         .with_state(broker)
 }
 

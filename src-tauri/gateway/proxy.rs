@@ -1,10 +1,12 @@
 //! The MCP proxy at `/{server}/mcp` (Streamable HTTP): authenticate the local client, swap in
 //! the upstream credential, forward, and stream the answer back chunk by chunk.
 //!
-//! Hot path: one `Arc<Config>` borrow, one hash lookup for the token, one header copy of at most
-//! five allow-listed headers, no body buffering on the way back (except `tools/list` answers of
-//! servers with tool lists, see `toolfilter`). The request body (a single JSON-RPC message) is
-//! read whole, capped at [`MAX_BODY`], so a 401 can be retried once.
+//! Hot path: one `Arc<Config>` borrow, one hash lookup for the token, one session lookup, at
+//! most five allow-listed headers copied into the upstream request's own header map, the
+//! upstream's response headers filtered in place, no body buffering on the way back (except
+//! `tools/list` answers of servers with tool lists, see `toolfilter`). The request body (a
+//! single JSON-RPC message) is read whole, capped at [`MAX_BODY`], so a 401 can be retried once.
+//! `scripts/bench-instructions.sh` counts what a call costs here against a bare proxy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,7 @@ pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id")
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const ALLOW: HeaderName = HeaderName::from_static("allow");
+const BEARER: &[u8] = b"Bearer ";
 
 /// Request headers passed upstream; everything else (the client's Authorization, cookies,
 /// Host, Origin, hop-by-hop headers) stays here (delegate servers: see [`delegate`]).
@@ -108,15 +111,14 @@ async fn handle(
         .headers
         .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok());
-    if let Some(sid) = session {
-        if !gw.session_allowed(server, sid, &principal) {
-            return Ok(rpc::session_not_found());
-        }
-    }
-    // URL-mode elicitation: declared in `initialize` (the only request without a session id),
-    // remembered with the session; such clients get sign-in links instead of plain errors.
+    // A session another principal owns is "not found". URL-mode elicitation: declared in
+    // `initialize` (the only request without a session id), remembered with the session; such
+    // clients get sign-in links instead of plain errors.
     let url_elicitation = match session {
-        Some(sid) => gw.url_elicitation(server, sid),
+        Some(sid) => match gw.session_standing(server, sid, &principal) {
+            Some(declared) => declared,
+            None => return Ok(rpc::session_not_found()),
+        },
         None => parts.method == Method::POST && rpc::declares_url_elicitation(&body),
     };
     let links = url_elicitation.then_some(aggregate);
@@ -214,15 +216,12 @@ pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, 
         .map_err(|_| GatewayError::PayloadTooLarge(MAX_BODY))
 }
 
-/// The upstream response, headers filtered, body streamed as it arrives.
-pub(super) fn stream_back(upstream: reqwest::Response) -> Response {
+/// The upstream response, headers filtered in place, body streamed as it arrives (data only:
+/// trailers, like headers, would carry what the allow-list keeps back).
+pub(super) fn stream_back(mut upstream: reqwest::Response) -> Response {
     let status = upstream.status();
-    let mut headers = HeaderMap::with_capacity(FORWARD_RESPONSE.len());
-    for name in FORWARD_RESPONSE {
-        if let Some(v) = upstream.headers().get(&name) {
-            headers.insert(name, v.clone());
-        }
-    }
+    keep_only(upstream.headers_mut(), &FORWARD_RESPONSE);
+    let headers = std::mem::take(upstream.headers_mut());
     let empty = status == StatusCode::ACCEPTED
         || status == StatusCode::NO_CONTENT
         || upstream.content_length() == Some(0);
@@ -235,6 +234,13 @@ pub(super) fn stream_back(upstream: reqwest::Response) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// Removes every header whose name is not in `allowed` (all its values), without a new map.
+fn keep_only(headers: &mut HeaderMap, allowed: &[HeaderName]) {
+    while let Some(name) = headers.keys().find(|n| !allowed.contains(n)).cloned() {
+        headers.remove(&name);
+    }
 }
 
 /// One client request forwarded upstream, retried once after a 401 with a fresh credential, and
@@ -278,22 +284,19 @@ impl Exchange<'_> {
     }
 
     async fn send(&self, credential: &Credential) -> Result<reqwest::Response, UpstreamError> {
-        let mut headers =
-            HeaderMap::with_capacity(FORWARD_REQUEST.len() + 1 + credential.headers.len());
+        // Built in place: one header map, no builder merging a second one into it.
+        let mut request = reqwest::Request::new(self.method.clone(), self.cfg.url.clone());
+        let headers = request.headers_mut();
+        headers.reserve(FORWARD_REQUEST.len() + 1 + credential.headers.len());
         for name in FORWARD_REQUEST {
             if let Some(v) = self.headers.get(&name) {
                 headers.insert(name, v.clone());
             }
         }
-        add_credential(&mut headers, credential);
-        let request = self
-            .broker
-            .upstream()
-            .http()
-            .request(self.method.clone(), self.cfg.url.clone())
-            .headers(headers)
-            .body(self.body.clone());
-        match tokio::time::timeout(HEADERS_TIMEOUT, request.send()).await {
+        add_credential(headers, credential);
+        *request.body_mut() = Some(self.body.clone().into());
+        let http = self.broker.upstream().http();
+        match tokio::time::timeout(HEADERS_TIMEOUT, http.execute(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(unreachable(self.cfg, describe(&e))),
             Err(_) => Err(unreachable(
@@ -313,7 +316,12 @@ pub(super) fn add_credential(headers: &mut HeaderMap, credential: &Credential) {
         }
     }
     if let Some(bearer) = &credential.bearer {
-        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", bearer.expose())) {
+        // Sized exactly, so the bytes move into the header value without a second copy.
+        let token = bearer.expose().as_bytes();
+        let mut value = Vec::with_capacity(BEARER.len() + token.len());
+        value.extend_from_slice(BEARER);
+        value.extend_from_slice(token);
+        if let Ok(mut v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
@@ -330,4 +338,38 @@ pub(super) fn describe(e: &reqwest::Error) -> String {
         source = next;
     }
     source.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allow_listed_response_headers_survive_with_all_their_values() {
+        let mut h = HeaderMap::new();
+        h.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.append("set-cookie", HeaderValue::from_static("a=1"));
+        h.append("set-cookie", HeaderValue::from_static("b=2"));
+        h.append(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.append("www-authenticate", HeaderValue::from_static("Bearer"));
+        h.append("x-upstream-secret", HeaderValue::from_static("s"));
+        keep_only(&mut h, &FORWARD_RESPONSE);
+        let names: Vec<_> = h.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["content-type", "cache-control"]);
+        assert_eq!(h.get_all(CACHE_CONTROL).iter().count(), 2);
+    }
+
+    #[test]
+    fn the_bearer_header_is_sensitive_and_exact() {
+        let credential = Credential {
+            bearer: Some(crate::secret::Secret::new("t0k".to_string())),
+            headers: Vec::new(),
+        };
+        let mut h = HeaderMap::new();
+        add_credential(&mut h, &credential);
+        let v = h.get(AUTHORIZATION).unwrap();
+        assert_eq!(v, "Bearer t0k");
+        assert!(v.is_sensitive());
+    }
 }

@@ -43,23 +43,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GatewayState {
-    /// True when `principal` may use the session (unknown sessions are adopted). No allocation.
-    pub fn session_allowed(&self, server: &str, session: &str, principal: &Principal) -> bool {
+    /// What `principal` may do with the session, in one lookup and no allocation: `None` when
+    /// another principal owns it; else whether its client declared URL-mode elicitation
+    /// (unknown sessions are adopted, without it).
+    pub fn session_standing(
+        &self,
+        server: &str,
+        session: &str,
+        principal: &Principal,
+    ) -> Option<bool> {
         match lock(&self.sessions)
             .get(server)
             .and_then(|m| m.get(session))
         {
-            Some(owner) => &owner.principal == principal,
-            None => true,
+            Some(owner) if &owner.principal != principal => None,
+            Some(owner) => Some(owner.url_elicitation),
+            None => Some(false),
         }
-    }
-
-    /// Whether the client of this session declared URL-mode elicitation.
-    pub fn url_elicitation(&self, server: &str, session: &str) -> bool {
-        lock(&self.sessions)
-            .get(server)
-            .and_then(|m| m.get(session))
-            .is_some_and(|o| o.url_elicitation)
     }
 
     /// Records the owner of a session the upstream handed out (once; later sightings are free).

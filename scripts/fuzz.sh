@@ -64,8 +64,13 @@ for t in "${targets[@]}"; do
   fi
   wait "$runner" || true
   tail -n 12 "$log"
-  if grep -q -e '^[0-9]* ==[0-9]*== ERROR' -e 'Test unit written to' "$log"; then
+  if grep -q -E -e '^[0-9]* ==[0-9]*== ERROR' -e 'Test unit written to .*/(crash|leak|oom|timeout)-' "$log"; then
     echo "!! $t crashed: input in fuzz/artifacts/$t/" >&2
+    status=1
+  elif grep -q 'Test unit written to' "$log"; then
+    # Slow units and timeouts are measured in wall time: a machine that paused or starved the
+    # fuzzer makes them too. Re-running the input alone tells which.
+    echo "!! $t: a slow input (libFuzzer's 'Slowest unit'), in fuzz/artifacts/$t/; time it alone with $bin_dir/$t FILE" >&2
     status=1
   fi
   awk '/ cov: / { for (i = 1; i <= NF; i++) if ($i == "cov:") c = $(i + 1) + 0; run = substr($2, 2) + 0;

@@ -1,58 +1,26 @@
 //! The broker as an OAuth client of a real upstream + AS on 127.0.0.1: discovery, DCR,
-//! authorization code + PKCE through the replaceable opener, the callback page, refresh with
-//! rotation, invalid_grant, sign-out with revocation.
+//! authorization code + PKCE through the replaceable opener, the callback page, the issuer and
+//! PKCE checks, sign-out with revocation. What happens to the token afterwards is in
+//! `upstream_token_lifecycle.rs`.
 
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use mcp_auth_broker::broker::Event;
-use mcp_auth_broker::config::ServerConfig;
 use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::upstream::{CallbackQuery, FailureKind, Flow};
 use serde_json::json;
 use support::*;
 use url::Url;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn setup(
-    options: UpstreamOptions,
-    extra: serde_json::Value,
-) -> (TestUpstream, TestBroker, ServerConfig) {
-    let up = TestUpstream::start(options).await;
-    let mut entry = json!({ "url": up.mcp_url });
-    entry
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let broker = TestBroker::start(json!({ "mcp_servers": { "demo": entry } })).await;
-    let server = broker.broker.server("demo").unwrap();
-    (up, broker, server)
-}
-
-async fn sign_in(broker: &TestBroker, server: &ServerConfig) {
-    let s = broker
-        .broker
-        .upstream()
-        .sign_in(server, &broker.browser.opener())
-        .await
-        .expect("sign-in starts");
-    let done = tokio::time::timeout(WAIT, s.done)
-        .await
-        .expect("sign-in finishes in time")
-        .expect("done is sent");
-    assert_eq!(done, Ok(()));
-}
-
 #[tokio::test]
 async fn sign_in_registers_opens_the_browser_and_stores_an_audience_bound_token() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let mut events = broker.broker.events();
     sign_in(&broker, &server).await;
 
-    let followed = tokio::time::timeout(WAIT, broker.browser.wait_followed(1))
+    let followed = tokio::time::timeout(SIGN_IN_WAIT, broker.browser.wait_followed(1))
         .await
         .unwrap();
     let (status, body) = followed[0].outcome.clone().unwrap();
@@ -98,9 +66,9 @@ async fn sign_in_registers_opens_the_browser_and_stores_an_audience_bound_token(
 
 #[tokio::test]
 async fn callback_state_is_single_use() {
-    let (_up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    let (_up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     sign_in(&broker, &server).await;
-    let followed = tokio::time::timeout(WAIT, broker.browser.wait_followed(1))
+    let followed = tokio::time::timeout(SIGN_IN_WAIT, broker.browser.wait_followed(1))
         .await
         .unwrap();
     let callback = followed[0].hops.last().unwrap().clone();
@@ -136,7 +104,7 @@ fn state_of(url: &Url) -> String {
 
 #[tokio::test]
 async fn a_response_from_another_issuer_is_discarded_without_acting_on_its_error() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let (opener, seen) = capturing_opener();
     let s = broker
         .broker
@@ -159,7 +127,7 @@ async fn a_response_from_another_issuer_is_discarded_without_acting_on_its_error
         err.to_string().contains("mix-up") && !err.to_string().contains("access_denied"),
         "{err}"
     );
-    assert!(tokio::time::timeout(WAIT, s.done)
+    assert!(tokio::time::timeout(SIGN_IN_WAIT, s.done)
         .await
         .unwrap()
         .unwrap()
@@ -177,7 +145,7 @@ async fn a_response_from_another_issuer_is_discarded_without_acting_on_its_error
 
 #[tokio::test]
 async fn a_missing_iss_is_refused_when_the_as_promises_it() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let (opener, seen) = capturing_opener();
     broker
         .broker
@@ -200,7 +168,7 @@ async fn a_missing_iss_is_refused_when_the_as_promises_it() {
 async fn an_as_without_pkce_s256_is_refused_before_the_browser_opens() {
     let mut options = UpstreamOptions::oauth();
     options.auth_server.advertise_pkce = false;
-    let (up, broker, server) = setup(options, json!({})).await;
+    let (up, broker, server) = demo_server(options, json!({})).await;
     let err = broker
         .broker
         .upstream()
@@ -215,77 +183,8 @@ async fn an_as_without_pkce_s256_is_refused_before_the_browser_opens() {
 }
 
 #[tokio::test]
-async fn refresh_rotates_once_per_burst_and_persists_the_new_refresh_token() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    let upstream = broker.broker.upstream().clone();
-    for round in 1..=2 {
-        let old = upstream.credential(&server).await.unwrap();
-        up.oauth().expire_access_tokens();
-        let mut tasks = vec![];
-        for _ in 0..20 {
-            let (u, s, o) = (upstream.clone(), server.clone(), old.clone());
-            tasks.push(tokio::spawn(async move { u.after_rejection(&s, &o).await }));
-        }
-        let mut tokens = std::collections::HashSet::new();
-        for t in tasks {
-            tokens.insert(
-                t.await
-                    .unwrap()
-                    .unwrap()
-                    .bearer
-                    .unwrap()
-                    .expose()
-                    .to_string(),
-            );
-        }
-        assert_eq!(tokens.len(), 1, "every caller gets the same new token");
-        assert_eq!(
-            count(&up.oauth().counters.token_refresh),
-            round,
-            "one refresh per burst"
-        );
-        let new = tokens.into_iter().next().unwrap();
-        assert_ne!(new, old.bearer.unwrap().expose());
-        assert!(up.oauth().validate(&new).is_some());
-    }
-    let facts = upstream.token_facts(&server.name).await;
-    assert!(facts.last_refresh.unwrap().ok);
-}
-
-#[tokio::test]
-async fn invalid_grant_means_sign_in_once_and_no_retry_loop() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    let mut events = broker.broker.events();
-    let upstream = broker.broker.upstream();
-    let old = upstream.credential(&server).await.unwrap();
-    up.oauth().revoke_all();
-    for _ in 0..3 {
-        let err = upstream.after_rejection(&server, &old).await.unwrap_err();
-        assert_eq!(err.kind(), FailureKind::NeedsSignIn, "{err}");
-    }
-    assert_eq!(
-        count(&up.oauth().counters.token_refresh),
-        1,
-        "a refused refresh token is not tried again"
-    );
-    let mut needs = 0;
-    while let Ok(e) = events.try_recv() {
-        if matches!(e, Event::NeedsSignIn { .. }) {
-            needs += 1;
-        }
-    }
-    assert_eq!(needs, 1, "NeedsSignIn is sent once");
-    assert!(!upstream.token_facts(&server.name).await.has_refresh_token);
-    // Signing in again fixes it.
-    sign_in(&broker, &server).await;
-    assert!(upstream.credential(&server).await.unwrap().bearer.is_some());
-}
-
-#[tokio::test]
 async fn sign_out_revokes_and_deletes_even_when_revocation_fails() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let upstream = broker.broker.upstream();
     sign_in(&broker, &server).await;
     upstream.sign_out(&server).await.unwrap();
@@ -312,7 +211,7 @@ async fn sign_out_revokes_and_deletes_even_when_revocation_fails() {
 #[tokio::test]
 async fn github_style_config_is_interactive_even_though_discovery_finds_a_token_url() {
     std::env::set_var("UPSTREAM_SIGNIN_GH_SECRET", "m2m-secret");
-    let (up, broker, server) = setup(
+    let (up, broker, server) = demo_server(
         UpstreamOptions::oauth(),
         json!({"auth_type": "oauth2", "client_id": "m2m-client", "client_secret": "os.environ/UPSTREAM_SIGNIN_GH_SECRET"}),
     )
@@ -346,7 +245,7 @@ async fn github_style_config_is_interactive_even_though_discovery_finds_a_token_
 
 #[tokio::test]
 async fn credential_and_rejection_never_open_a_browser() {
-    let (_up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
+    let (_up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let upstream = broker.broker.upstream();
     assert!(
         upstream.credential(&server).await.unwrap().bearer.is_none(),
@@ -358,195 +257,4 @@ async fn credential_and_rejection_never_open_a_browser() {
         .unwrap_err();
     assert_eq!(err.kind(), FailureKind::NeedsSignIn);
     assert!(broker.browser.opened().is_empty());
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Rewrites the stored token's absolute expiry, as if the machine slept until shortly before it.
-async fn set_expiry(broker: &TestBroker, server: &str, obtained_at: u64, expires_at: u64) {
-    let key = format!("upstream/{server}/meta");
-    let vault = broker.broker.vault();
-    let mut meta: serde_json::Value =
-        serde_json::from_str(vault.get(&key).await.unwrap().unwrap().expose()).unwrap();
-    meta["obtained_at"] = json!(obtained_at);
-    meta["expires_at"] = json!(expires_at);
-    vault
-        .set(&key, mcp_auth_broker::secret::Secret::new(meta.to_string()))
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
-async fn a_token_near_its_absolute_expiry_is_refreshed_before_use_without_a_401() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    let upstream = broker.broker.upstream();
-    let before = upstream.credential(&server).await.unwrap().bearer.unwrap();
-    assert_eq!(
-        count(&up.oauth().counters.token_refresh),
-        0,
-        "a fresh token is used as is"
-    );
-    let now = unix_now();
-    set_expiry(&broker, "demo", now - 3590, now + 10).await;
-    let after = upstream.credential(&server).await.unwrap().bearer.unwrap();
-    assert_eq!(count(&up.oauth().counters.token_refresh), 1);
-    assert_ne!(after, before);
-    assert!(up.oauth().validate(after.expose()).is_some());
-    assert!(upstream.token_facts(&server.name).await.expires_at.unwrap() > now + 3000);
-}
-
-#[tokio::test]
-async fn transient_refresh_failures_back_off_instead_of_retrying_every_call() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    let upstream = broker.broker.upstream();
-    let now = unix_now();
-    set_expiry(&broker, "demo", now - 3590, now + 10).await;
-    up.oauth().set_fault(TokenFault::ServerError);
-    let mut events = broker.broker.events();
-    for _ in 0..5 {
-        // The old token is still valid for a few seconds: callers keep getting it.
-        assert!(upstream.credential(&server).await.unwrap().bearer.is_some());
-    }
-    assert_eq!(
-        count(&up.oauth().counters.token_refresh),
-        1,
-        "one attempt, then backoff"
-    );
-    let facts = upstream.token_facts(&server.name).await;
-    let last = facts.last_refresh.unwrap();
-    assert!(!last.ok && last.detail.unwrap().contains("HTTP 500"));
-    assert!(
-        facts.has_refresh_token,
-        "a transient failure keeps the refresh token"
-    );
-    assert!(matches!(events.try_recv(), Ok(Event::RefreshFailed { .. })));
-}
-
-#[tokio::test]
-async fn a_changed_redirect_uri_means_a_new_registration() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    sign_in(&broker, &server).await;
-    assert_eq!(
-        count(&up.oauth().counters.register),
-        1,
-        "the registration is reused"
-    );
-    let record = broker.dir.path().join("data/upstream/demo.json");
-    let text = std::fs::read_to_string(&record)
-        .unwrap()
-        .replace("/oauth/callback", "/old/callback");
-    std::fs::write(&record, text).unwrap();
-    sign_in(&broker, &server).await;
-    assert_eq!(count(&up.oauth().counters.register), 2);
-}
-
-#[tokio::test]
-async fn invalid_client_at_the_token_endpoint_drops_the_dynamic_registration() {
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    up.oauth().set_fault(TokenFault::Status(
-        401,
-        json!({"error": "invalid_client", "error_description": "unknown client"}),
-    ));
-    let s = broker
-        .broker
-        .upstream()
-        .sign_in(&server, &broker.browser.opener())
-        .await
-        .unwrap();
-    let done = tokio::time::timeout(WAIT, s.done).await.unwrap().unwrap();
-    let why = done.unwrap_err();
-    assert!(
-        why.contains("invalid_client") && why.contains("HTTP 401"),
-        "{why}"
-    );
-    up.oauth().set_fault(TokenFault::None);
-    sign_in(&broker, &server).await;
-    assert_eq!(
-        count(&up.oauth().counters.register),
-        2,
-        "a fresh registration after invalid_client"
-    );
-}
-
-#[tokio::test]
-async fn a_token_is_never_sent_to_a_changed_server_url() {
-    let (_up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    let other = TestUpstream::start(UpstreamOptions::oauth()).await;
-    broker
-        .write_config(json!({"mcp_servers": {"demo": {"url": other.mcp_url}}}))
-        .await;
-    let moved = broker.broker.server("demo").unwrap();
-    let err = broker
-        .broker
-        .upstream()
-        .credential(&moved)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), FailureKind::NeedsSignIn);
-    assert!(err.to_string().contains("URL changed"), "{err}");
-    // Signing in to the new URL replaces the old token.
-    sign_in(&broker, &moved).await;
-    let token = broker
-        .broker
-        .upstream()
-        .credential(&moved)
-        .await
-        .unwrap()
-        .bearer
-        .unwrap();
-    assert!(other.oauth().validate(token.expose()).is_some());
-}
-
-#[tokio::test]
-async fn a_server_that_moved_to_another_authorization_server_needs_a_new_sign_in_and_registration()
-{
-    let (up, broker, server) = setup(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    let old = broker.broker.upstream().credential(&server).await.unwrap();
-    let new_as = TestAs::start(AsOptions::default()).await;
-    up.set_authorization_server(&new_as.issuer);
-    let err = broker
-        .broker
-        .upstream()
-        .after_rejection(&server, &old)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), FailureKind::NeedsSignIn);
-    assert!(err.to_string().contains(&new_as.issuer), "{err}");
-    assert_eq!(
-        count(&up.oauth().counters.token_refresh),
-        0,
-        "the old AS's refresh token is not used"
-    );
-    sign_in(&broker, &server).await;
-    assert_eq!(
-        count(&new_as.state.counters.register),
-        1,
-        "registered afresh at the new AS"
-    );
-    let q: std::collections::HashMap<String, String> = broker
-        .browser
-        .opened()
-        .last()
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    assert_ne!(
-        q["client_id"],
-        broker.browser.opened()[0]
-            .query_pairs()
-            .find(|(k, _)| k == "client_id")
-            .unwrap()
-            .1
-    );
 }

@@ -1,8 +1,10 @@
-//! Configuration: the raw file ([`raw`]), its validation into typed config ([`validate`]) and the
-//! file on disk ([`file`]: default path, atomic writes, reload on change).
+//! Configuration: the raw file ([`raw`]), its validation into typed config ([`validate`], with
+//! the field parsers in `fields`) and the file on disk ([`file`]: default path, atomic writes,
+//! reload on change).
 //!
 //! Architecture Invariant: code outside this module sees only validated [`Config`] values.
 
+mod fields;
 pub mod file;
 pub mod raw;
 pub mod validate;
@@ -15,6 +17,7 @@ use url::Url;
 
 use crate::secret::SecretRef;
 
+pub use fields::is_sensitive_header;
 pub use raw::{RawConfig, RawServer};
 pub use validate::{validate, ConfigError, Validated};
 

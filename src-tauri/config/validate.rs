@@ -5,16 +5,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde_json::Value;
-use url::Url;
-
 use super::raw::{RawConfig, RawServer};
 use super::{
     AuthType, Config, HeaderValue, OAuthFlow, ServerConfig, ServerName, Transport,
     DEFAULT_HEALTH_INTERVAL,
 };
-use crate::secret::SecretRef;
-use crate::urlcheck::check_remote_url;
 
 /// One thing wrong with the config, precise enough to fix without reading code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,8 +98,10 @@ pub fn validate(raw: &RawConfig) -> Result<Validated, Vec<ConfigError>> {
     }
 }
 
-struct ServerValidator<'a> {
-    name: &'a str,
+/// Validates one server entry, collecting every problem rather than stopping at the first, so
+/// one save shows the person all that needs fixing. The field parsers are in `fields.rs`.
+pub(super) struct ServerValidator<'a> {
+    pub(super) name: &'a str,
     errors: &'a mut Vec<ConfigError>,
     warnings: &'a mut Vec<String>,
 }
@@ -112,7 +109,7 @@ struct ServerValidator<'a> {
 const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow, client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, scopes, headers, delegate_auth_to_upstream, send_resource, allowed_tools, disallowed_tools, enabled";
 
 impl ServerValidator<'_> {
-    fn err(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
+    pub(super) fn err(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.errors.push(ConfigError {
             server: Some(self.name.to_string()),
             field: field.to_string(),
@@ -284,150 +281,4 @@ impl ServerValidator<'_> {
             enabled: raw.enabled.unwrap_or(true),
         })
     }
-
-    fn url(&mut self, field: &str, text: &str) -> Option<Url> {
-        match check_remote_url(text) {
-            Ok(url) => Some(url),
-            Err(problem) => {
-                self.err(field, format!("\"{text}\" {problem}"), "use an absolute https URL, e.g. \"https://mcp.example.com/mcp\" (http only for 127.0.0.1 or localhost)");
-                None
-            }
-        }
-    }
-
-    fn cimd_url(&mut self, text: &str) -> Option<Url> {
-        let url = self.url("client_id_metadata_url", text)?;
-        if url.scheme() != "https" || url.path() == "/" {
-            self.err("client_id_metadata_url", format!("\"{text}\" must be an https URL with a path"), "host the client ID metadata document at e.g. https://example.com/mcp-auth-broker.json");
-            return None;
-        }
-        Some(url)
-    }
-
-    fn secret(&mut self, field: &str, text: &str) -> Option<SecretRef> {
-        match SecretRef::parse(text) {
-            Some(SecretRef::Env(var)) if var.is_empty() => {
-                self.err(
-                    field,
-                    "names an empty environment variable",
-                    "write \"os.environ/VAR_NAME\"",
-                );
-                None
-            }
-            Some(SecretRef::Keychain(entry)) if entry.is_empty() => {
-                self.err(
-                    field,
-                    "names an empty keychain entry",
-                    "store the secret from the app or CLI, which writes the reference for you",
-                );
-                None
-            }
-            Some(r) => Some(r),
-            None => {
-                self.err(
-                    field,
-                    "holds a literal secret; secrets are never stored in the config file",
-                    format!("use \"os.environ/VAR\", or store it in the keychain with `mcp-auth-broker add {} --{} -` (the app writes \"{}\")", self.name, field.replace('_', "-"), SecretRef::keychain_for(self.name, field)),
-                );
-                None
-            }
-        }
-    }
-
-    fn scopes(&mut self, raw: Option<&Value>) -> Vec<String> {
-        match raw {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
-            Some(Value::Array(items)) => {
-                let mut out = Vec::new();
-                for item in items {
-                    match item.as_str() {
-                        Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) => {
-                            out.push(s.to_string())
-                        }
-                        _ => {
-                            self.err("scopes", format!("{item} is not a scope"), "list scopes as strings without spaces, e.g. [\"repo\", \"read:user\"]");
-                        }
-                    }
-                }
-                out
-            }
-            Some(other) => {
-                self.err(
-                    "scopes",
-                    format!("{other} is neither a list nor a string"),
-                    "use a list like [\"repo\", \"read:user\"] or a space-separated string",
-                );
-                Vec::new()
-            }
-        }
-    }
-
-    fn headers(&mut self, raw: Option<&BTreeMap<String, String>>) -> BTreeMap<String, HeaderValue> {
-        let mut out = BTreeMap::new();
-        for (name, value) in raw.into_iter().flatten() {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.err(
-                    "headers",
-                    format!("\"{name}\" is not a valid header name"),
-                    "use a token like \"X-Tenant\"",
-                );
-                continue;
-            }
-            let lower = name.to_ascii_lowercase();
-            if matches!(
-                lower.as_str(),
-                "host" | "content-length" | "connection" | "transfer-encoding" | "mcp-session-id"
-            ) {
-                self.err(
-                    "headers",
-                    format!("\"{name}\" is managed by the broker"),
-                    "remove it from \"headers\"",
-                );
-                continue;
-            }
-            let sensitive = is_sensitive_header(name);
-            match SecretRef::parse(value) {
-                Some(r) => {
-                    out.insert(name.clone(), HeaderValue::Secret(r));
-                }
-                None if sensitive => {
-                    let field = format!("headers.{name}");
-                    self.err(
-                        &field,
-                        "holds a literal credential; secrets are never stored in the config file",
-                        "use \"os.environ/VAR\" or a keychain reference",
-                    );
-                }
-                None => {
-                    if http::HeaderValue::from_str(value).is_err() {
-                        self.err(
-                            "headers",
-                            format!("the value of \"{name}\" is not a valid header value"),
-                            "remove control characters and non-ASCII text",
-                        );
-                        continue;
-                    }
-                    out.insert(name.clone(), HeaderValue::Literal(value.clone()));
-                }
-            }
-        }
-        out
-    }
-}
-
-/// True for a header name that carries a credential (`Authorization`, `X-Api-Key`, cookies, …):
-/// its value must be a secret reference, never a literal.
-pub fn is_sensitive_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "token",
-        "key",
-        "secret",
-        "cookie",
-        "password",
-    ]
-    .iter()
-    .any(|s| lower.contains(s))
 }

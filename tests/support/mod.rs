@@ -60,6 +60,8 @@ pub mod legacy;
 pub mod mcp;
 pub mod node;
 pub mod record;
+pub mod rpc;
+pub mod signin;
 pub mod streams;
 pub mod token;
 pub mod upstream;
@@ -74,6 +76,7 @@ pub use auth_server::{
 };
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
 pub use record::{Recorded, Recorder};
+pub use signin::{demo_server, sign_in, SIGN_IN_WAIT};
 pub use upstream::{McpCounters, McpFault, Requires, ResponseMode, TestUpstream, UpstreamOptions};
 
 /// A fresh random URL-safe string (tokens, codes, session ids).

@@ -360,7 +360,7 @@ fn headers_into(headers: &Map<String, Value>, server: &mut RawServer, notes: &mu
             out.insert(name.clone(), r);
             continue;
         }
-        let sensitive = crate::config::validate::is_sensitive_header(name);
+        let sensitive = crate::config::is_sensitive_header(name);
         if sensitive || value.contains("${") {
             notes.push(format!("header {name} holds a literal secret (or a variable the broker cannot read) and was not copied; add it to the broker's config as \"os.environ/VAR\""));
         } else {

@@ -66,6 +66,8 @@ fn add_list_client_config_and_remove_round_trip() {
         "os.environ/GH_SECRET",
         "--scopes",
         "repo,read:user",
+        "--audience",
+        "https://api.github.example",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -81,6 +83,10 @@ fn add_list_client_config_and_remove_round_trip() {
     assert_eq!(
         cfg["mcp_servers"]["github"]["scopes"],
         serde_json::json!(["repo", "read:user"])
+    );
+    assert_eq!(
+        cfg["mcp_servers"]["github"]["audience"],
+        "https://api.github.example"
     );
 
     let out = env.run(&["list"]);

@@ -26,7 +26,8 @@ fn litellm_style_entries_validate_into_typed_config() {
         "github": {"url": "https://api.githubcopilot.com/mcp", "transport": "http", "auth_type": "oauth2",
                    "client_id": "Iv1.abc", "client_secret": "os.environ/GITHUB_CLIENT_SECRET", "scopes": ["repo", "read:user"]},
         "m2m": {"url": "https://mcp.example.com/mcp", "auth_type": "oauth2", "oauth_flow": "client_credentials",
-                "client_id": "svc", "client_secret": "keychain:config/m2m/client_secret", "token_url": "https://auth.example.com/oauth/token"},
+                "client_id": "svc", "client_secret": "keychain:config/m2m/client_secret", "token_url": "https://auth.example.com/oauth/token",
+                "audience": " https://api.example.com "},
         "static": {"url": "http://127.0.0.1:9000/mcp", "auth_type": "bearer_token", "auth_value": "os.environ/TOKEN",
                    "headers": {"X-Tenant": "acme", "X-Api-Key": "os.environ/KEY"}},
         "legacy": {"url": "https://old.example.com/sse", "transport": "sse"},
@@ -55,6 +56,8 @@ fn litellm_style_entries_validate_into_typed_config() {
         m2m.token_url.as_ref().map(|u| u.as_str()),
         Some("https://auth.example.com/oauth/token")
     );
+    assert_eq!(m2m.audience.as_deref(), Some("https://api.example.com"));
+    assert_eq!(gh.audience, None);
     let st = c.server("static").unwrap();
     assert_eq!(st.auth_type, AuthType::BearerToken);
     assert_eq!(
@@ -72,6 +75,22 @@ fn litellm_style_entries_validate_into_typed_config() {
 #[test]
 fn each_invalid_field_is_named_with_its_fix() {
     let cases: &[(&str, &[&str])] = &[
+        (
+            r#"{"mcp_servers": {"a": {"url": "https://x.example/mcp", "audience": "  "}}}"#,
+            &[
+                "field \"audience\"",
+                "is not an audience",
+                "fix: give the API identifier",
+            ],
+        ),
+        (
+            r#"{"mcp_servers": {"a": {"url": "https://x.example/mcp", "auth_type": "bearer_token", "auth_value": "os.environ/T", "audience": "https://api.example.com"}}}"#,
+            &[
+                "field \"audience\"",
+                "runs no OAuth",
+                "fix: remove \"audience\"",
+            ],
+        ),
         (
             r#"{"mcp_servers": {"Bad Name": {"url": "https://x.example/mcp"}}}"#,
             &[

@@ -195,6 +195,7 @@ async function copy(name, kind) {
 const FIELDS = [
   ["f-name", "name"], ["f-url", "url"], ["f-auth-type", "auth_type"], ["f-oauth-flow", "oauth_flow"],
   ["f-client-id", "client_id"], ["f-scopes", "scopes"], ["f-authorization-url", "authorization_url"], ["f-token-url", "token_url"],
+  ["f-audience", "audience"],
 ];
 
 function openForm(name, form) {

@@ -38,6 +38,9 @@ pub struct AddArgs {
     pub authorization_url: Option<String>,
     #[arg(long)]
     pub registration_url: Option<String>,
+    /// The API identifier some authorization servers (Auth0, Hydra, Okta) need as `audience`.
+    #[arg(long)]
+    pub audience: Option<String>,
     /// Comma- or space-separated scopes.
     #[arg(long)]
     pub scopes: Option<String>,
@@ -125,6 +128,7 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
         token_url: args.token_url,
         authorization_url: args.authorization_url,
         registration_url: args.registration_url,
+        audience: args.audience,
         scopes,
         delegate_auth_to_upstream: args.delegate.then_some(true),
         ..Default::default()

@@ -1,5 +1,5 @@
 //! Parsers for the fields of one server entry that need more than a type check: URLs, secret
-//! references, scopes and extra headers. Each reports through [`ServerValidator::err`] with the
+//! references, the audience, scopes and extra headers. Each reports through [`ServerValidator::err`] with the
 //! field, the problem and the fix, and returns what was usable.
 
 use std::collections::BTreeMap;
@@ -60,6 +60,19 @@ impl ServerValidator<'_> {
                 None
             }
         }
+    }
+
+    pub(super) fn audience(&mut self, text: &str) -> Option<String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.chars().any(char::is_control) || trimmed.len() > 2048 {
+            self.err(
+                "audience",
+                format!("{text:?} is not an audience"),
+                "give the API identifier the authorization server expects, e.g. \"https://api.example.com\" (one line, at most 2048 bytes), or remove it",
+            );
+            return None;
+        }
+        Some(trimmed.to_string())
     }
 
     pub(super) fn scopes(&mut self, raw: Option<&Value>) -> Vec<String> {

@@ -177,6 +177,10 @@ pub struct ServerConfig {
     pub authorization_url: Option<Url>,
     pub registration_url: Option<Url>,
     pub client_id_metadata_url: Option<Url>,
+    /// Sent as `audience` on the authorization request and the client_credentials token request,
+    /// for authorization servers that issue API tokens only when asked for one (Auth0 and kin);
+    /// RFC 8707 `resource` is sent as well unless `send_resource` is off.
+    pub audience: Option<String>,
     pub scopes: Vec<String>,
     pub headers: BTreeMap<String, HeaderValue>,
     pub delegate_auth_to_upstream: bool,

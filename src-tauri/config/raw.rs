@@ -47,6 +47,10 @@ pub struct RawServer {
     /// A client ID metadata document URL (CIMD) to use as `client_id` where the AS supports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id_metadata_url: Option<String>,
+    /// The `audience` some authorization servers (Auth0, Ory Hydra, Okta custom ASes) need before
+    /// they issue a token for an API, sent with the sign-in and the client_credentials request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

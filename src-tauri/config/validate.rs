@@ -106,7 +106,7 @@ pub(super) struct ServerValidator<'a> {
     warnings: &'a mut Vec<String>,
 }
 
-const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow, client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, scopes, headers, delegate_auth_to_upstream, send_resource, allowed_tools, disallowed_tools, enabled";
+const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow, client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers, delegate_auth_to_upstream, send_resource, allowed_tools, disallowed_tools, enabled";
 
 impl ServerValidator<'_> {
     pub(super) fn err(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
@@ -236,6 +236,15 @@ impl ServerValidator<'_> {
             .client_id_metadata_url
             .as_deref()
             .and_then(|t| self.cimd_url(t));
+        let audience = raw.audience.as_deref().and_then(|a| self.audience(a));
+        let static_token = matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey);
+        if raw.audience.is_some() && (static_token || raw.delegate_auth_to_upstream == Some(true)) {
+            self.err(
+                "audience",
+                "is set but the broker runs no OAuth for this server (static token or delegate mode)",
+                "remove \"audience\", or use \"auth_type\": \"oauth2\" so the broker signs in",
+            );
+        }
         let scopes = self.scopes(raw.scopes.as_ref());
         let headers = self.headers(raw.headers.as_ref());
         let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
@@ -272,6 +281,7 @@ impl ServerValidator<'_> {
             authorization_url,
             registration_url,
             client_id_metadata_url,
+            audience,
             scopes,
             headers,
             delegate_auth_to_upstream: delegate,

@@ -138,6 +138,7 @@ pub struct ServerFormView {
     pub scopes: String,
     pub authorization_url: String,
     pub token_url: String,
+    pub audience: String,
     pub client_secret_set: bool,
     pub auth_value_set: bool,
 }
@@ -161,6 +162,7 @@ impl ServerFormView {
             scopes,
             authorization_url: raw.authorization_url.clone().unwrap_or_default(),
             token_url: raw.token_url.clone().unwrap_or_default(),
+            audience: raw.audience.clone().unwrap_or_default(),
             client_secret_set: raw.client_secret.is_some(),
             auth_value_set: raw.auth_value.is_some(),
         }
@@ -183,6 +185,7 @@ pub struct ServerForm {
     pub scopes: String,
     pub authorization_url: String,
     pub token_url: String,
+    pub audience: String,
 }
 
 /// A secret field of the form: deserialised straight into a [`Secret`], so it cannot be logged.
@@ -221,6 +224,7 @@ pub fn apply_form(form: &ServerForm, raw: &mut RawServer) -> Vec<PendingSecret> 
     raw.scopes = opt(&form.scopes).map(serde_json::Value::String);
     raw.authorization_url = opt(&form.authorization_url);
     raw.token_url = opt(&form.token_url);
+    raw.audience = opt(&form.audience);
     let mut pending = Vec::new();
     for (field, typed, slot) in [
         ("client_secret", &form.client_secret, &mut raw.client_secret),

@@ -78,6 +78,27 @@ fn blank_fields_are_removed_and_none_auth_is_the_default() {
 }
 
 #[test]
+fn the_audience_round_trips_through_the_form_and_a_blank_one_is_removed() {
+    let mut raw = RawServer::default();
+    apply_form(
+        &form(
+            serde_json::json!({"name": "a", "url": "https://a.test/mcp", "audience": " https://api.a.test "}),
+        ),
+        &mut raw,
+    );
+    assert_eq!(raw.audience.as_deref(), Some("https://api.a.test"));
+    assert_eq!(
+        ServerFormView::from_raw(&raw).audience,
+        "https://api.a.test"
+    );
+    apply_form(
+        &form(serde_json::json!({"name": "a", "url": "https://a.test/mcp", "audience": ""})),
+        &mut raw,
+    );
+    assert_eq!(raw.audience, None);
+}
+
+#[test]
 fn local_clients_list_oauth_clients_and_api_keys_without_secrets() {
     let clients = vec![ClientInfo {
         client_id: "c1".into(),

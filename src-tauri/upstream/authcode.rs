@@ -133,6 +133,9 @@ impl Upstream {
         for (k, v) in resource_param(resource.as_deref()) {
             req = req.add_extra_param(k, v);
         }
+        if let Some(audience) = &server.audience {
+            req = req.add_extra_param("audience", audience.clone());
+        }
         let (url, state) = req.url();
         let url = check_browser_url(url.as_str()).map_err(|p| UpstreamError::Protocol {
             server: name.into(),
@@ -322,6 +325,7 @@ impl Upstream {
         let mut stored = Stored::from_response(&resp, None, now());
         stored.meta.scope = stored.meta.scope.or(flow.scope.clone());
         stored.meta.server_url = Some(flow.server.url.to_string());
+        stored.meta.audience = flow.server.audience.clone();
         tokens::save(&self.inner.deps.vault, name, &stored)
             .await
             .map_err(vault_err(name))?;

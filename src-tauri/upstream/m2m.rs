@@ -40,9 +40,15 @@ pub fn deadline(meta: &TokenMeta) -> u64 {
     meta.obtained_at + m2m_cache_ttl(expires_in).as_secs()
 }
 
+/// What a cached client-credentials token was made for: a change to any part means a new token.
 fn cache_key(server: &ServerConfig) -> String {
+    let audience = server
+        .audience
+        .as_deref()
+        .map(|a| format!(" audience={a}"))
+        .unwrap_or_default();
     format!(
-        "{} {} {}",
+        "{} {} {}{audience}",
         server.url,
         server.client_id.as_deref().unwrap_or(""),
         server
@@ -198,6 +204,9 @@ impl Upstream {
         }
         for (k, v) in resource_param(resource.as_deref()) {
             req = req.add_extra_param(k, v);
+        }
+        if let Some(audience) = &server.audience {
+            req = req.add_extra_param("audience", audience.clone());
         }
         match req.request_async(&oh).await {
             Ok(resp) => {

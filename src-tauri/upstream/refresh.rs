@@ -139,6 +139,13 @@ impl Upstream {
                 format!("the server's URL changed since sign-in (was {was}); its token is not sent to the new URL"),
             ));
         }
+        if s.meta.audience != server.audience {
+            let was = s.meta.audience.as_deref().unwrap_or("none");
+            return Err(self.needs_sign_in(
+                &server.name,
+                format!("the configured audience changed since sign-in (was {was}); sign in again for a token for the new one"),
+            ));
+        }
         let refused = rejected.and_then(|c| c.bearer.as_ref());
         if rejected.is_none() && !needs_refresh(&s.meta, now()) {
             return Ok(s.access);
@@ -219,6 +226,7 @@ impl Upstream {
             Ok(resp) => {
                 let mut new = Stored::from_response(&resp, Some(refresh), now);
                 new.meta.server_url = Some(server.url.to_string());
+                new.meta.audience = server.audience.clone();
                 tokens::save(vault, name, &new)
                     .await
                     .map_err(vault_err(name))?;

@@ -157,6 +157,10 @@ pub struct TokenMeta {
     /// the config points the server elsewhere, the person signs in again.
     #[serde(default)]
     pub server_url: Option<String>,
+    /// The `audience` the token was asked for (config `audience`); when the config changes it,
+    /// the token is for another API and the person signs in again.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 /// A server's stored token set.
@@ -198,6 +202,7 @@ impl Stored {
                 refresh_rejected: false,
                 m2m_key: None,
                 server_url: None,
+                audience: None,
             },
             refresh,
         }

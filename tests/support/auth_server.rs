@@ -109,6 +109,8 @@ pub struct IssuedToken {
     pub client_id: String,
     pub grant: &'static str,
     pub resource: Option<String>,
+    /// The Auth0-style `audience` asked for (at `/authorize`, or with client_credentials).
+    pub audience: Option<String>,
     pub scope: Option<String>,
     pub expires_at: Option<Instant>,
 }
@@ -118,12 +120,14 @@ pub(crate) struct Code {
     pub(crate) redirect_uri: String,
     pub(crate) challenge: String,
     pub(crate) resource: Option<String>,
+    pub(crate) audience: Option<String>,
     pub(crate) scope: Option<String>,
 }
 
 pub(crate) struct Refresh {
     pub(crate) client_id: String,
     pub(crate) resource: Option<String>,
+    pub(crate) audience: Option<String>,
     pub(crate) scope: Option<String>,
     pub(crate) used: bool,
 }
@@ -188,6 +192,7 @@ impl AsState {
             client_id: client_id.into(),
             grant: "minted",
             resource: resource.map(Into::into),
+            audience: None,
             scope: None,
             expires_at,
         };
@@ -201,6 +206,7 @@ impl AsState {
         let r = Refresh {
             client_id: client_id.into(),
             resource: resource.map(Into::into),
+            audience: None,
             scope: None,
             used: false,
         };
@@ -358,6 +364,7 @@ async fn authorize(
         redirect_uri: redirect_uri.clone(),
         challenge: challenge.clone(),
         resource: q.get("resource").cloned(),
+        audience: q.get("audience").cloned(),
         scope: q.get("scope").cloned(),
     };
     s.codes.lock().unwrap().insert(code.clone(), entry);

@@ -137,7 +137,7 @@ pub(crate) async fn token(
             return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client")
         }
     }
-    let (resource, scope, refresh) = match grant.as_str() {
+    let (resource, audience, scope, refresh) = match grant.as_str() {
         "authorization_code" => {
             let Some(code) = form
                 .get("code")
@@ -165,7 +165,12 @@ pub(crate) async fn token(
                     "client_id or redirect_uri mismatch",
                 );
             }
-            (code.resource, code.scope, s.options.refresh_tokens)
+            (
+                code.resource,
+                code.audience,
+                code.scope,
+                s.options.refresh_tokens,
+            )
         }
         "refresh_token" => {
             let given = form.get("refresh_token").cloned().unwrap_or_default();
@@ -187,12 +192,14 @@ pub(crate) async fn token(
             entry.used = true;
             (
                 form.get("resource").cloned().or(entry.resource.clone()),
+                entry.audience.clone(),
                 entry.scope.clone(),
                 true,
             )
         }
         "client_credentials" => (
             form.get("resource").cloned(),
+            form.get("audience").cloned(),
             form.get("scope").cloned(),
             false,
         ),
@@ -209,6 +216,7 @@ pub(crate) async fn token(
         client_id: client_id.clone(),
         grant: grant_name(&grant),
         resource: resource.clone(),
+        audience: audience.clone(),
         scope: scope.clone(),
         expires_at: s.expiry(),
     };
@@ -228,6 +236,7 @@ pub(crate) async fn token(
             Refresh {
                 client_id,
                 resource,
+                audience,
                 scope: body.get("scope").and_then(Value::as_str).map(Into::into),
                 used: false,
             },

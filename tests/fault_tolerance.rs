@@ -191,19 +191,7 @@ async fn refresh_under_concurrent_load_fails_no_client_request() {
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
     let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
     let server = b.broker.server("demo").unwrap();
-    let attempt = b
-        .broker
-        .upstream()
-        .sign_in(&server, &b.browser.opener())
-        .await
-        .unwrap();
-    assert_eq!(
-        tokio::time::timeout(WAIT, attempt.done)
-            .await
-            .unwrap()
-            .unwrap(),
-        Ok(())
-    );
+    sign_in(&b, &server).await;
     let key = b
         .broker
         .issuer()

@@ -4,19 +4,19 @@
 
 mod alloc;
 mod floor;
+mod process;
 mod report;
 mod upstream;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use process::{api_key, config, rss_kib, spawn_serve};
+
 use mcp_auth_broker::broker::{Broker, Settings};
-use mcp_auth_broker::issuer::Issuer;
 use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::vault::MemoryStore;
 
@@ -187,48 +187,6 @@ async fn sse_delay(c: &reqwest::Client, t: &Target, epoch: Instant) -> Duration 
     );
     delays.sort();
     pct(&delays, 0.5)
-}
-
-fn config(upstream: &str) -> Value {
-    json!({"mcp_servers": {
-        "bench": {"url": format!("{upstream}/mcp"), "auth_type": "bearer_token", "auth_value": "os.environ/BENCH_UPSTREAM_TOKEN"},
-        "m2m": {"url": format!("{upstream}/mcp"), "auth_type": "oauth2", "oauth_flow": "client_credentials",
-                "client_id": "bench", "client_secret": "os.environ/BENCH_CLIENT_SECRET", "token_url": format!("{upstream}/token")}
-    }})
-}
-
-fn api_key(data_dir: &Path, port: u16) -> String {
-    std::fs::create_dir_all(data_dir).unwrap();
-    let issuer = Issuer::open(
-        data_dir,
-        url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
-    )
-    .unwrap();
-    let (_, key) = issuer.create_api_key("bench", None).unwrap();
-    format!("Bearer {}", key.expose())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn spawn_serve(dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mcp-auth-broker"))
-        .args(["serve", "--port", &port.to_string(), "--config"])
-        .arg(dir.join("config.json"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 #[tokio::main]

@@ -60,21 +60,7 @@ async fn a_client_known_by_its_metadata_document_is_fetched_shown_and_authorized
         html.contains("Metadata Client") && html.contains(&client_id),
         "the page names the client and its document URL"
     );
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).unwrap() + marker.len();
-        html[start..].split('"').next().unwrap().to_string()
-    };
-    let r = http()
-        .post(format!("{}/consent", b.base_url))
-        .form(&[
-            ("request", field("request")),
-            ("csrf", field("csrf")),
-            ("decision", "approve".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = submit_consent(&b.base_url, &html, "approve", &[]).await;
     let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     let code = location
         .query_pairs()

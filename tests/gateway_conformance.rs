@@ -175,21 +175,7 @@ async fn the_conformance_authorization_mode_passes_against_the_brokers_authoriza
     let page = http.get(&authorize_url).send().await.unwrap();
     assert_eq!(page.status(), 200, "a new client sees the consent page");
     let html = page.text().await.unwrap();
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).unwrap() + marker.len();
-        html[start..].split('"').next().unwrap().to_string()
-    };
-    let approved = http
-        .post(format!("{}/consent", b.base_url))
-        .form(&[
-            ("request", field("request")),
-            ("csrf", field("csrf")),
-            ("decision", "approve".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let approved = submit_consent(&b.base_url, &html, "approve", &[]).await;
     assert_eq!(approved.status(), 303);
     let callback = approved.headers()["location"].to_str().unwrap().to_string();
     assert!(

@@ -145,18 +145,7 @@ async fn without_resource_the_single_server_is_used_and_with_several_the_person_
     let url = authorize_url(&b2, &client, &pkce());
     let html = http().get(&url).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("<select name=\"server\""), "{html}");
-    let form = [
-        ("request", hidden(&html, "request")),
-        ("csrf", hidden(&html, "csrf")),
-        ("decision", "approve".into()),
-        ("server", "two".into()),
-    ];
-    let r = http()
-        .post(format!("{}/consent", b2.base_url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = submit_consent(&b2.base_url, &html, "approve", &[("server", "two")]).await;
     let q = query(r.headers()["location"].to_str().unwrap());
     let (_, tokens) = exchange(&b2, &client, &q["code"]).await;
     assert_eq!(
@@ -201,17 +190,7 @@ async fn consent_needs_the_pages_csrf_token_and_deny_returns_access_denied() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
-    let deny = [
-        ("request", hidden(&html, "request")),
-        ("csrf", hidden(&html, "csrf")),
-        ("decision", "deny".to_string()),
-    ];
-    let r = http()
-        .post(format!("{}/consent", b.base_url))
-        .form(&deny)
-        .send()
-        .await
-        .unwrap();
+    let r = submit_consent(&b.base_url, &html, "deny", &[]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(
         query(r.headers()["location"].to_str().unwrap())["error"],

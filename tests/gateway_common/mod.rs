@@ -8,6 +8,8 @@ use mcp_auth_broker::issuer::{unix_now, CodeRequest};
 use serde_json::{json, Value};
 
 use crate::support::*;
+#[allow(unused_imports)]
+pub use crate::support::{hidden, submit_consent};
 
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -59,15 +61,6 @@ pub fn pkce() -> [(&'static str, &'static str); 2] {
     ]
 }
 
-pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 pub fn query(location: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(location)
         .unwrap()
@@ -86,17 +79,7 @@ pub async fn approve(b: &TestBroker, url: &str) -> std::collections::HashMap<Str
         .unwrap()
         .contains("frame-ancestors 'none'"));
     let html = page.text().await.unwrap();
-    let form = [
-        ("request", hidden(&html, "request")),
-        ("csrf", hidden(&html, "csrf")),
-        ("decision", "approve".to_string()),
-    ];
-    let r = http()
-        .post(format!("{}/consent", b.base_url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = submit_consent(&b.base_url, &html, "approve", &[]).await;
     assert_eq!(r.status(), 303, "a POSTed consent redirects with 303");
     query(r.headers()["location"].to_str().unwrap())
 }

@@ -55,6 +55,7 @@
 pub mod auth_server;
 pub mod broker;
 pub mod catalog;
+pub mod consent;
 pub mod health;
 pub mod legacy;
 pub mod mcp;
@@ -75,6 +76,7 @@ pub use auth_server::{
     AsCounters, AsOptions, AsState, IssuedToken, TestAs, TestClient, TokenFault,
 };
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
+pub use consent::{hidden, submit_consent};
 pub use record::{Recorded, Recorder};
 pub use signin::{demo_server, sign_in, SIGN_IN_WAIT};
 pub use upstream::{McpCounters, McpFault, Requires, ResponseMode, TestUpstream, UpstreamOptions};

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A broker over a fixed data dir and secret store, on a given port (0: any).
 async fn broker_at(
     dir: &Path,
     config: &Value,

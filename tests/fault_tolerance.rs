@@ -185,13 +185,11 @@ async fn malformed_request_bodies_are_4xx_never_500() {
     healthy_still_served(&b.base_url, &key).await;
 }
 
-/// A broker over a fixed data dir and secret store, on a given port (0: any).
 #[tokio::test]
 async fn refresh_under_concurrent_load_fails_no_client_request() {
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
     let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
-    let server = b.broker.server("demo").unwrap();
-    sign_in(&b, &server).await;
+    b.sign_in("demo").await;
     let key = b
         .broker
         .issuer()

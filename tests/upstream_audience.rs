@@ -58,7 +58,7 @@ async fn sign_in_asks_for_the_audience_and_a_changed_audience_needs_a_new_sign_i
         json!({"audience": "https://api.one.test"}),
     )
     .await;
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     let opened = broker.browser.opened();
     assert_eq!(
         query(&opened[0], "audience").as_deref(),
@@ -99,7 +99,7 @@ async fn sign_in_asks_for_the_audience_and_a_changed_audience_needs_a_new_sign_i
         1,
         "the old API's refresh token is not used for the new one"
     );
-    sign_in(&broker, &changed).await;
+    broker.sign_in("demo").await;
     let last = broker.browser.opened().last().unwrap().clone();
     assert_eq!(
         query(&last, "audience").as_deref(),

@@ -18,7 +18,7 @@ use url::Url;
 async fn sign_in_registers_opens_the_browser_and_stores_an_audience_bound_token() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let mut events = broker.broker.events();
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
 
     let followed = tokio::time::timeout(SIGN_IN_WAIT, broker.browser.wait_followed(1))
         .await
@@ -66,8 +66,8 @@ async fn sign_in_registers_opens_the_browser_and_stores_an_audience_bound_token(
 
 #[tokio::test]
 async fn callback_state_is_single_use() {
-    let (_up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
+    let (_up, broker, _server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
+    broker.sign_in("demo").await;
     let followed = tokio::time::timeout(SIGN_IN_WAIT, broker.browser.wait_followed(1))
         .await
         .unwrap();
@@ -186,7 +186,7 @@ async fn an_as_without_pkce_s256_is_refused_before_the_browser_opens() {
 async fn sign_out_revokes_and_deletes_even_when_revocation_fails() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let upstream = broker.broker.upstream();
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     upstream.sign_out(&server).await.unwrap();
     assert_eq!(
         count(&up.oauth().counters.revoke),
@@ -199,7 +199,7 @@ async fn sign_out_revokes_and_deletes_even_when_revocation_fails() {
         "no token is attached after sign-out"
     );
 
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     up.auth_server.stop();
     upstream
         .sign_out(&server)
@@ -234,7 +234,7 @@ async fn github_style_config_is_interactive_even_though_discovery_finds_a_token_
     assert_eq!(err.kind(), FailureKind::NeedsSignIn);
     assert_eq!(count(&up.oauth().counters.token_client_credentials), 0);
     // Pre-registered client: no DCR, secret sent at the token endpoint.
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     assert_eq!(count(&up.oauth().counters.register), 0);
     let q: std::collections::HashMap<String, String> = broker.browser.opened()[0]
         .query_pairs()

@@ -13,7 +13,7 @@ use support::*;
 #[tokio::test]
 async fn refresh_rotates_once_per_burst_and_persists_the_new_refresh_token() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     let upstream = broker.broker.upstream().clone();
     for round in 1..=2 {
         let old = upstream.credential(&server).await.unwrap();
@@ -52,7 +52,7 @@ async fn refresh_rotates_once_per_burst_and_persists_the_new_refresh_token() {
 #[tokio::test]
 async fn invalid_grant_means_sign_in_once_and_no_retry_loop() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     let mut events = broker.broker.events();
     let upstream = broker.broker.upstream();
     let old = upstream.credential(&server).await.unwrap();
@@ -75,7 +75,7 @@ async fn invalid_grant_means_sign_in_once_and_no_retry_loop() {
     assert_eq!(needs, 1, "NeedsSignIn is sent once");
     assert!(!upstream.token_facts(&server.name).await.has_refresh_token);
     // Signing in again fixes it.
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     assert!(upstream.credential(&server).await.unwrap().bearer.is_some());
 }
 
@@ -103,7 +103,7 @@ async fn set_expiry(broker: &TestBroker, server: &str, obtained_at: u64, expires
 #[tokio::test]
 async fn a_token_near_its_absolute_expiry_is_refreshed_before_use_without_a_401() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     let upstream = broker.broker.upstream();
     let before = upstream.credential(&server).await.unwrap().bearer.unwrap();
     assert_eq!(
@@ -123,7 +123,7 @@ async fn a_token_near_its_absolute_expiry_is_refreshed_before_use_without_a_401(
 #[tokio::test]
 async fn transient_refresh_failures_back_off_instead_of_retrying_every_call() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     let upstream = broker.broker.upstream();
     let now = unix_now();
     set_expiry(&broker, "demo", now - 3590, now + 10).await;
@@ -150,9 +150,9 @@ async fn transient_refresh_failures_back_off_instead_of_retrying_every_call() {
 
 #[tokio::test]
 async fn a_changed_redirect_uri_means_a_new_registration() {
-    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
-    sign_in(&broker, &server).await;
+    let (up, broker, _server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
+    broker.sign_in("demo").await;
+    broker.sign_in("demo").await;
     assert_eq!(
         count(&up.oauth().counters.register),
         1,
@@ -163,7 +163,7 @@ async fn a_changed_redirect_uri_means_a_new_registration() {
         .unwrap()
         .replace("/oauth/callback", "/old/callback");
     std::fs::write(&record, text).unwrap();
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     assert_eq!(count(&up.oauth().counters.register), 2);
 }
 
@@ -190,7 +190,7 @@ async fn invalid_client_at_the_token_endpoint_drops_the_dynamic_registration() {
         "{why}"
     );
     up.oauth().set_fault(TokenFault::None);
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     assert_eq!(
         count(&up.oauth().counters.register),
         2,
@@ -200,8 +200,8 @@ async fn invalid_client_at_the_token_endpoint_drops_the_dynamic_registration() {
 
 #[tokio::test]
 async fn a_token_is_never_sent_to_a_changed_server_url() {
-    let (_up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
+    let (_up, broker, _server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
+    broker.sign_in("demo").await;
     let other = TestUpstream::start(UpstreamOptions::oauth()).await;
     broker
         .write_config(json!({"mcp_servers": {"demo": {"url": other.mcp_url}}}))
@@ -216,7 +216,7 @@ async fn a_token_is_never_sent_to_a_changed_server_url() {
     assert_eq!(err.kind(), FailureKind::NeedsSignIn);
     assert!(err.to_string().contains("URL changed"), "{err}");
     // Signing in to the new URL replaces the old token.
-    sign_in(&broker, &moved).await;
+    broker.sign_in("demo").await;
     let token = broker
         .broker
         .upstream()
@@ -232,7 +232,7 @@ async fn a_token_is_never_sent_to_a_changed_server_url() {
 async fn a_server_that_moved_to_another_authorization_server_needs_a_new_sign_in_and_registration()
 {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     let old = broker.broker.upstream().credential(&server).await.unwrap();
     let new_as = TestAs::start(AsOptions::default()).await;
     up.set_authorization_server(&new_as.issuer);
@@ -249,7 +249,7 @@ async fn a_server_that_moved_to_another_authorization_server_needs_a_new_sign_in
         0,
         "the old AS's refresh token is not used"
     );
-    sign_in(&broker, &server).await;
+    broker.sign_in("demo").await;
     assert_eq!(
         count(&new_as.state.counters.register),
         1,

@@ -194,7 +194,6 @@ impl TestBroker {
         }
     }
 
-    /// `http://127.0.0.1:PORT/{server}/mcp`.
     /// Signs `server` in for real: the broker opens the AS's authorize URL and the test browser
     /// follows the redirects to the gateway's `/oauth/callback`.
     pub async fn sign_in(&self, server: &str) {
@@ -205,13 +204,14 @@ impl TestBroker {
             .sign_in(&config, &self.broker.settings().opener)
             .await
             .expect("sign-in starts");
-        tokio::time::timeout(std::time::Duration::from_secs(20), started.done)
+        tokio::time::timeout(super::SIGN_IN_WAIT, started.done)
             .await
             .expect("the callback arrives")
             .expect("sign-in completes")
             .expect("sign-in succeeds");
     }
 
+    /// `http://127.0.0.1:PORT/{server}/mcp`.
     pub fn client_url(&self, server: &str) -> String {
         format!("{}/{server}/mcp", self.base_url)
     }

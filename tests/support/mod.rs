@@ -78,7 +78,7 @@ pub use auth_server::{
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
 pub use consent::{hidden, submit_consent};
 pub use record::{Recorded, Recorder};
-pub use signin::{demo_server, sign_in, SIGN_IN_WAIT};
+pub use signin::{demo_server, SIGN_IN_WAIT};
 pub use upstream::{McpCounters, McpFault, Requires, ResponseMode, TestUpstream, UpstreamOptions};
 
 /// A fresh random URL-safe string (tokens, codes, session ids).

@@ -1,5 +1,5 @@
-//! One upstream named `demo` behind a real broker, and a sign-in to it that must succeed:
-//! the starting point of the upstream sign-in and token-lifecycle tests.
+//! One upstream named `demo` behind a real broker: the starting point of the upstream sign-in
+//! and token-lifecycle tests, which sign in with [`TestBroker::sign_in`].
 
 use std::time::Duration;
 
@@ -26,20 +26,4 @@ pub async fn demo_server(
     let broker = TestBroker::start(json!({ "mcp_servers": { "demo": entry } })).await;
     let server = broker.broker.server("demo").unwrap();
     (up, broker, server)
-}
-
-/// Signs in to `server` through the broker's browser, which follows the redirects; panics
-/// unless the sign-in completes within [`SIGN_IN_WAIT`].
-pub async fn sign_in(broker: &TestBroker, server: &ServerConfig) {
-    let s = broker
-        .broker
-        .upstream()
-        .sign_in(server, &broker.browser.opener())
-        .await
-        .expect("sign-in starts");
-    let done = tokio::time::timeout(SIGN_IN_WAIT, s.done)
-        .await
-        .expect("sign-in finishes in time")
-        .expect("done is sent");
-    assert_eq!(done, Ok(()));
 }

@@ -1,6 +1,6 @@
 //! Parsers for the fields of one server entry that need more than a type check: URLs, secret
-//! references, the audience, scopes and extra headers. Each reports through [`ServerValidator::err`] with the
-//! field, the problem and the fix, and returns what was usable.
+//! references, the audience, scopes and extra headers. Each reports through
+//! [`ServerValidator::err`] with the field, the problem and the fix, and returns what was usable.
 
 use std::collections::BTreeMap;
 

@@ -189,8 +189,8 @@ impl ServerValidator<'_> {
             .auth_value
             .as_deref()
             .and_then(|t| self.secret("auth_value", t));
-        if matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey) && raw.auth_value.is_none()
-        {
+        let static_token = matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey);
+        if static_token && raw.auth_value.is_none() {
             self.err("auth_value", "is missing for a static-token server", "set \"auth_value\": \"os.environ/VAR\" or store the token in the keychain from the app or `mcp-auth-broker add`");
         }
         if oauth_flow.is_some() && auth_type != AuthType::OAuth2 && raw.auth_type.is_some() {
@@ -236,9 +236,9 @@ impl ServerValidator<'_> {
             .client_id_metadata_url
             .as_deref()
             .and_then(|t| self.cimd_url(t));
+        let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
         let audience = raw.audience.as_deref().and_then(|a| self.audience(a));
-        let static_token = matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey);
-        if raw.audience.is_some() && (static_token || raw.delegate_auth_to_upstream == Some(true)) {
+        if raw.audience.is_some() && (static_token || delegate) {
             self.err(
                 "audience",
                 "is set but the broker runs no OAuth for this server (static token or delegate mode)",
@@ -247,7 +247,6 @@ impl ServerValidator<'_> {
         }
         let scopes = self.scopes(raw.scopes.as_ref());
         let headers = self.headers(raw.headers.as_ref());
-        let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
         if delegate
             && (oauth_flow.is_some()
                 || raw.client_secret.is_some()

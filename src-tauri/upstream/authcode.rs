@@ -15,7 +15,7 @@ use crate::opener::{OpenError, Opener};
 use crate::urlcheck::check_browser_url;
 
 use super::http::OAuthHttp;
-use super::oauth::{self, base, describe, parse_url, resource_param, token_url};
+use super::oauth::{self, base, describe, parse_url, target_params, token_url};
 use super::pending::{self, check_iss, Flow as PendingFlow};
 use super::registration::{self, Ctx, Endpoints};
 use super::stepup::widen;
@@ -130,11 +130,8 @@ impl Upstream {
         if let Some(scope) = &asked {
             req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
         }
-        for (k, v) in resource_param(resource.as_deref()) {
+        for (k, v) in target_params(resource.as_deref(), server.audience.as_deref()) {
             req = req.add_extra_param(k, v);
-        }
-        if let Some(audience) = &server.audience {
-            req = req.add_extra_param("audience", audience.clone());
         }
         let (url, state) = req.url();
         let url = check_browser_url(url.as_str()).map_err(|p| UpstreamError::Protocol {
@@ -303,7 +300,7 @@ impl Upstream {
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(flow.verifier)
             .set_redirect_uri(Cow::Owned(RedirectUrl::from_url(flow.redirect_uri)));
-        for (k, v) in resource_param(flow.resource.as_deref()) {
+        for (k, v) in target_params(flow.resource.as_deref(), None) {
             req = req.add_extra_param(k, v);
         }
         let resp = match req.request_async(&oh).await {

@@ -8,7 +8,7 @@ use crate::secret::Secret;
 
 use super::discovery::{canonical_resource, Discovery};
 use super::http::OAuthHttp;
-use super::oauth::{base, describe, resource_param, token_url, TokenFailure};
+use super::oauth::{base, describe, target_params, token_url, TokenFailure};
 use super::registration;
 use super::stepup::widen;
 use super::timeline::StepKind;
@@ -202,11 +202,8 @@ impl Upstream {
         for s in scope.iter().flat_map(|s| s.split_whitespace()) {
             req = req.add_scope(oauth2::Scope::new(s.to_string()));
         }
-        for (k, v) in resource_param(resource.as_deref()) {
+        for (k, v) in target_params(resource.as_deref(), server.audience.as_deref()) {
             req = req.add_extra_param(k, v);
-        }
-        if let Some(audience) = &server.audience {
-            req = req.add_extra_param("audience", audience.clone());
         }
         match req.request_async(&oh).await {
             Ok(resp) => {

@@ -224,11 +224,14 @@ pub async fn revoke(
     }
 }
 
-/// Adds `resource` (RFC 8707) when the server sends it.
-pub fn resource_param(resource: Option<&str>) -> Vec<(String, String)> {
-    resource
-        .map(|r| vec![("resource".to_string(), r.to_string())])
-        .unwrap_or_default()
+/// The parameters that say what a token is for: RFC 8707 `resource` when the server sends it,
+/// and the configured `audience` on the requests that mint a token for an API (the
+/// authorization request and client_credentials) for ASes that want it.
+pub fn target_params(resource: Option<&str>, audience: Option<&str>) -> Vec<(String, String)> {
+    [("resource", resource), ("audience", audience)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+        .collect()
 }
 
 pub fn parse_url(server: &str, text: &str) -> Result<Url, UpstreamError> {

@@ -11,7 +11,7 @@ use crate::secret::Secret;
 
 use super::discovery::same_issuer;
 use super::http::OAuthHttp;
-use super::oauth::{base, describe, resource_param, token_url};
+use super::oauth::{base, describe, target_params, token_url};
 use super::registration::{self, ClientAuth, ClientInfo, Method, Record};
 use super::tokens::{self, backoff, needs_refresh, Stored};
 use super::{
@@ -218,7 +218,7 @@ impl Upstream {
         let token = RefreshToken::new(refresh.expose().to_string());
         let c = base(&client).set_token_uri(url);
         let mut req = c.exchange_refresh_token(&token);
-        for (k, v) in resource_param(endpoints.resource.as_deref()) {
+        for (k, v) in target_params(endpoints.resource.as_deref(), None) {
             req = req.add_extra_param(k, v);
         }
         let result = req.request_async(&oh).await;

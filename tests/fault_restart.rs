@@ -1,19 +1,20 @@
 //! The broker restarted (same data dir, keychain and port) after a sign-in and during one:
 //! sign-ins, API keys and registrations survive; a sign-in left pending fails cleanly.
 
+mod gateway_common;
 mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gateway_common::{initialize, post};
 use mcp_auth_broker::broker::{Broker, Settings};
 use mcp_auth_broker::config::ServerName;
 use mcp_auth_broker::gateway;
 use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::vault::{MemoryStore, TokenStore};
 use serde_json::{json, Value};
-use support::rpc::{init, post};
 use support::*;
 use tokio::net::TcpListener;
 
@@ -111,7 +112,13 @@ async fn sign_ins_api_keys_and_registrations_survive_a_broker_restart() {
         Opener::Custom(Arc::new(|_| panic!("no browser after a restart"))),
     )
     .await;
-    let resp = post(&format!("http://127.0.0.1:{port}/demo/mcp"), &key, &init()).await;
+    let resp = post(
+        &format!("http://127.0.0.1:{port}/demo/mcp"),
+        &key,
+        None,
+        &initialize(),
+    )
+    .await;
     assert_eq!(
         resp.status(),
         200,

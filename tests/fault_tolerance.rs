@@ -2,25 +2,31 @@
 //! malformed request bodies; refresh under concurrent load. Throughout, the broker keeps serving
 //! its other servers. Restarts of the broker itself are in `fault_restart.rs`.
 
+mod gateway_common;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::json;
-use support::rpc::{call, post, post_in, session};
+use gateway_common::{open_session, post, tool_call};
+use serde_json::{json, Value};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A `tools/call` of `echo` with the text "still here".
+fn call(id: u64) -> Value {
+    tool_call(id, "echo", json!({"text": "still here"}))
+}
+
 /// A tools/call through the broker to a healthy server succeeds.
 async fn healthy_still_served(base: &str, key: &str) {
     let url = format!("{base}/ok/mcp");
-    let sid = session(&url, key).await;
-    let resp = post_in(&url, key, &sid, &call(7)).await;
+    let sid = open_session(&url, key).await;
+    let resp = post(&url, key, Some(&sid), &call(7)).await;
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
     assert!(text.contains("still here"), "{text}");
@@ -74,7 +80,7 @@ async fn an_upstream_closing_mid_response_gives_a_clean_error_and_other_servers_
     })
     .await;
     let (b, key) = broker_with(&ok, &faulty).await;
-    let resp = post(&format!("{}/faulty/mcp", b.base_url), &key, &call(1)).await;
+    let resp = post(&format!("{}/faulty/mcp", b.base_url), &key, None, &call(1)).await;
     assert_ne!(resp.status(), 500);
     // Either the broker answered with a JSON-RPC error, or the truncated body ends in an error;
     // both leave the client able to act, and neither takes the broker down.
@@ -100,7 +106,7 @@ async fn a_cut_sse_stream_delivers_what_arrived_then_ends_and_other_servers_keep
     })
     .await;
     let (b, key) = broker_with(&ok, &faulty).await;
-    let resp = post(&format!("{}/faulty/mcp", b.base_url), &key, &call(1)).await;
+    let resp = post(&format!("{}/faulty/mcp", b.base_url), &key, None, &call(1)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut stream = resp.bytes_stream();
@@ -144,7 +150,7 @@ async fn a_hung_upstream_does_not_hold_up_other_servers() {
     let (b, key) = broker_with(&ok, &faulty).await;
     let stuck_url = format!("{}/faulty/mcp", b.base_url);
     let stuck_key = key.clone();
-    let stuck = tokio::spawn(async move { post(&stuck_url, &stuck_key, &call(1)).await });
+    let stuck = tokio::spawn(async move { post(&stuck_url, &stuck_key, None, &call(1)).await });
     for _ in 0..5 {
         healthy_still_served(&b.base_url, &key).await;
     }
@@ -199,7 +205,7 @@ async fn refresh_under_concurrent_load_fails_no_client_request() {
         .expose()
         .to_string();
     let url = b.client_url("demo");
-    let sid = session(&url, &key).await;
+    let sid = open_session(&url, &key).await;
 
     // Every access token dies at once; 50 requests arrive together.
     up.oauth().expire_access_tokens();
@@ -208,7 +214,7 @@ async fn refresh_under_concurrent_load_fails_no_client_request() {
         .map(|i| {
             let (url, key, sid) = (url.clone(), key.clone(), sid.clone());
             tokio::spawn(async move {
-                let resp = post_in(&url, &key, &sid, &call(i)).await;
+                let resp = post(&url, &key, Some(&sid), &call(i)).await;
                 (
                     resp.status().as_u16(),
                     resp.text().await.unwrap_or_default(),

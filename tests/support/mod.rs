@@ -61,7 +61,6 @@ pub mod legacy;
 pub mod mcp;
 pub mod node;
 pub mod record;
-pub mod rpc;
 pub mod signin;
 pub mod streams;
 pub mod token;

@@ -102,10 +102,18 @@ impl Upstream {
                 .map(FlowToken::Bearer),
             None => {
                 // Nothing configured: a token from an earlier sign-in is used when there is one.
-                let stored = tokens::load(&self.inner.deps.vault, name)
-                    .await
-                    .map_err(vault_err(name))?;
-                if stored.is_some() || rejected.is_some() {
+                // A keychain that cannot be read (locked, not running) does not stop a server
+                // that needs no token: the request goes without one, and only the upstream's
+                // 401 makes the keychain matter (then its error is the answer).
+                let stored = match tokens::load(&self.inner.deps.vault, name).await {
+                    Ok(stored) => stored.is_some(),
+                    Err(e) if rejected.is_none() => {
+                        tracing::debug!(server = name, error = %e, "keychain unreadable; trying without a token");
+                        false
+                    }
+                    Err(e) => return Err(vault_err(name)(e)),
+                };
+                if stored || rejected.is_some() {
                     self.user_token(server, rejected)
                         .await
                         .map(FlowToken::Bearer)
@@ -125,6 +133,12 @@ impl Upstream {
     ) -> Result<Secret, UpstreamError> {
         let name = server.name.as_str();
         let vault = &self.inner.deps.vault;
+        if vault.has_unsaved() {
+            // A refreshed set the keychain refused earlier: written now if it accepts again.
+            if let Err(e) = vault.save_unsaved().await {
+                tracing::debug!(error = %e, "refreshed tokens still wait for the keychain");
+            }
+        }
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
             return Err(self.needs_sign_in(&server.name, "not signed in yet"));
         };
@@ -214,6 +228,11 @@ impl Upstream {
         }
         let client = self.client_for(server, &record, reg.method).await?;
         let url = token_url(name, &endpoints.token_endpoint)?;
+        // The rotated tokens must have somewhere to go before the old refresh token is spent:
+        // a locked keychain fails here, and the sign-in stays as it was.
+        tokens::save_meta(vault, name, &s.meta)
+            .await
+            .map_err(vault_err(name))?;
         let oh = OAuthHttp::new(self.inner.http.clone());
         let token = RefreshToken::new(refresh.expose().to_string());
         let c = base(&client).set_token_uri(url);
@@ -227,12 +246,13 @@ impl Upstream {
                 let mut new = Stored::from_response(&resp, Some(refresh), now);
                 new.meta.server_url = Some(server.url.to_string());
                 new.meta.audience = server.audience.clone();
-                tokens::save(vault, name, &new)
-                    .await
-                    .map_err(vault_err(name))?;
+                let unsaved = tokens::save_or_keep(vault, name, &new).await.err().map(|e| {
+                    tracing::warn!(server = name, error = %e, "the keychain refused the refreshed tokens; they are used from memory and saved once it accepts them");
+                    format!("kept in memory until the keychain accepts them: {e}")
+                });
                 flight.failures = 0;
                 flight.retry_after = None;
-                self.record_refresh(&server.name, now, true, None);
+                self.record_refresh(&server.name, now, true, unsaved);
                 self.signed_in(&server.name);
                 self.emit(Event::TokenRefreshed {
                     server: server.name.clone(),

@@ -247,6 +247,26 @@ pub async fn save(vault: &Vault, server: &str, s: &Stored) -> Result<(), VaultEr
     save_meta(vault, server, &s.meta).await
 }
 
+/// Writes a refreshed token set. The authorization server has already rotated the old refresh
+/// token, so if the keychain refuses (locked) the new set is still used by this process and
+/// written once the keychain accepts again ([`Vault::save_unsaved`]) instead of being lost; the
+/// first refusal is returned for the caller to report.
+pub async fn save_or_keep(vault: &Vault, server: &str, s: &Stored) -> Result<(), VaultError> {
+    let meta = Secret::new(serde_json::to_string(&s.meta).expect("meta serialises"));
+    let parts = [
+        ("refresh_token", s.refresh.clone()),
+        ("access_token", Some(s.access.clone())),
+        ("meta", Some(meta)),
+    ];
+    let mut first = None;
+    for (part, value) in parts {
+        if let Err(e) = vault.write_or_keep(&key(server, part), value).await {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
 pub async fn save_meta(vault: &Vault, server: &str, meta: &TokenMeta) -> Result<(), VaultError> {
     let json = serde_json::to_string(meta).expect("meta serialises");
     vault.set(&key(server, "meta"), Secret::new(json)).await

@@ -25,7 +25,7 @@ pub const SERVICE: &str = "mcp-auth-broker";
 pub enum VaultError {
     #[error("the OS keychain is not available ({0}); on Linux start a Secret Service (GNOME Keyring or KWallet) and unlock it, then try again — nothing was deleted")]
     Unavailable(String),
-    #[error("the OS keychain is locked; unlock it (log in to your desktop session or run `gnome-keyring-daemon --unlock`) and try again — nothing was deleted")]
+    #[error("the OS keychain is locked; unlock it and try again (GNOME: the Passwords and Keys app, or `secret-tool search --unlock service mcp-auth-broker`; KDE: KWallet Manager; macOS: Keychain Access) — nothing was deleted")]
     Locked,
     #[error("the secret for {0} is too large for the keychain ({1} bytes)")]
     TooLarge(String, usize),
@@ -55,6 +55,10 @@ pub struct Vault {
     /// Per key: `None` = not read yet; `Some(None)` records "known absent" so a missing entry is
     /// not re-queried on every request.
     cache: Arc<std::sync::Mutex<HashMap<String, Slot>>>,
+    /// Values the keychain refused ([`Vault::write_or_keep`]; `None`: a delete) that this process
+    /// uses meanwhile and writes once the keychain accepts again: a refreshed token set exists
+    /// nowhere else once the authorization server has rotated the old refresh token.
+    unsaved: Arc<std::sync::Mutex<HashMap<String, Option<Secret>>>>,
 }
 
 impl Vault {
@@ -62,6 +66,7 @@ impl Vault {
         Vault {
             backend,
             cache: Arc::default(),
+            unsaved: Arc::default(),
         }
     }
 
@@ -100,20 +105,69 @@ impl Vault {
     }
 
     pub async fn set(&self, key: &str, value: Secret) -> Result<(), VaultError> {
-        let slot = self.slot(key);
-        let mut known = slot.lock().await;
-        let (k, v) = (key.to_string(), value.clone());
-        self.blocking(move |b| b.set(&k, &v)).await?;
-        *known = Some(Some(value));
-        Ok(())
+        self.write_known(key, Some(value)).await
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), VaultError> {
+        self.write_known(key, None).await
+    }
+
+    /// Writes `value` (`None`: deletes) and, once the keychain took it, caches it.
+    async fn write_known(&self, key: &str, value: Option<Secret>) -> Result<(), VaultError> {
         let slot = self.slot(key);
         let mut known = slot.lock().await;
+        self.write(key, value.clone()).await?;
+        self.unsaved().remove(key);
+        *known = Some(value);
+        Ok(())
+    }
+
+    async fn write(&self, key: &str, value: Option<Secret>) -> Result<(), VaultError> {
         let k = key.to_string();
-        self.blocking(move |b| b.delete(&k)).await?;
-        *known = Some(None);
+        self.blocking(move |b| match &value {
+            Some(v) => b.set(&k, v),
+            None => b.delete(&k),
+        })
+        .await
+    }
+
+    fn unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Secret>>> {
+        self.unsaved.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Like [`Vault::set`] / [`Vault::delete`], but when the keychain refuses (locked, gone) this
+    /// process still uses the new value and writes it at the next [`Vault::save_unsaved`]. The
+    /// keychain's error is returned all the same, for the caller to report.
+    pub async fn write_or_keep(&self, key: &str, value: Option<Secret>) -> Result<(), VaultError> {
+        let slot = self.slot(key);
+        let mut known = slot.lock().await;
+        let written = self.write(key, value.clone()).await;
+        match &written {
+            Ok(()) => self.unsaved().remove(key),
+            Err(_) => self.unsaved().insert(key.to_string(), value.clone()),
+        };
+        *known = Some(value);
+        written
+    }
+
+    /// Whether values kept by [`Vault::write_or_keep`] still wait for the keychain.
+    pub fn has_unsaved(&self) -> bool {
+        !self.unsaved().is_empty()
+    }
+
+    /// Writes what [`Vault::write_or_keep`] could not; stops at the first refusal.
+    pub async fn save_unsaved(&self) -> Result<(), VaultError> {
+        let keys: Vec<String> = self.unsaved().keys().cloned().collect();
+        for key in keys {
+            let slot = self.slot(&key);
+            let _known = slot.lock().await;
+            // Written (or replaced) by another call while this one waited for the slot.
+            let Some(value) = self.unsaved().get(&key).cloned() else {
+                continue;
+            };
+            self.write(&key, value).await?;
+            self.unsaved().remove(&key);
+        }
         Ok(())
     }
 
@@ -195,5 +249,83 @@ mod tests {
         vault.delete("slow").await.unwrap();
         assert!(vault.get("slow").await.unwrap().is_none());
         assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+    }
+
+    /// A store that refuses every call while `locked`, as a locked keychain does.
+    #[derive(Default)]
+    struct Lockable {
+        inner: MemoryStore,
+        locked: std::sync::atomic::AtomicBool,
+    }
+
+    impl Lockable {
+        fn check(&self) -> Result<(), VaultError> {
+            match self.locked.load(Ordering::SeqCst) {
+                true => Err(VaultError::Locked),
+                false => Ok(()),
+            }
+        }
+    }
+
+    impl TokenStore for Lockable {
+        fn get(&self, key: &str) -> Result<Option<Secret>, VaultError> {
+            self.check()?;
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &Secret) -> Result<(), VaultError> {
+            self.check()?;
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), VaultError> {
+            self.check()?;
+            self.inner.delete(key)
+        }
+    }
+
+    fn stored(store: &Lockable, key: &str) -> Option<String> {
+        store
+            .inner
+            .get(key)
+            .unwrap()
+            .map(|s| s.expose().to_string())
+    }
+
+    #[tokio::test]
+    async fn a_value_the_locked_keychain_refused_is_used_meanwhile_and_written_once_unlocked() {
+        let store = Arc::new(Lockable::default());
+        store.inner.set("k", &Secret::new("old")).unwrap();
+        store.inner.set("gone", &Secret::new("x")).unwrap();
+        let vault = Vault::new(store.clone());
+        store.locked.store(true, Ordering::SeqCst);
+        let refused = vault.write_or_keep("k", Some(Secret::new("new"))).await;
+        assert!(matches!(refused, Err(VaultError::Locked)), "{refused:?}");
+        assert!(vault.write_or_keep("gone", None).await.is_err());
+        assert_eq!(vault.get("k").await.unwrap().unwrap().expose(), "new");
+        assert!(vault.get("gone").await.unwrap().is_none());
+        assert!(vault.has_unsaved());
+        assert!(vault.save_unsaved().await.is_err(), "still locked");
+        assert_eq!(stored(&store, "k").as_deref(), Some("old"));
+
+        store.locked.store(false, Ordering::SeqCst);
+        vault.save_unsaved().await.unwrap();
+        assert!(!vault.has_unsaved());
+        assert_eq!(stored(&store, "k").as_deref(), Some("new"));
+        assert_eq!(stored(&store, "gone"), None);
+    }
+
+    #[tokio::test]
+    async fn a_later_write_replaces_a_value_still_waiting_for_the_keychain() {
+        let store = Arc::new(Lockable::default());
+        let vault = Vault::new(store.clone());
+        store.locked.store(true, Ordering::SeqCst);
+        assert!(vault
+            .write_or_keep("k", Some(Secret::new("first")))
+            .await
+            .is_err());
+        store.locked.store(false, Ordering::SeqCst);
+        vault.set("k", Secret::new("second")).await.unwrap();
+        assert!(!vault.has_unsaved(), "the newer value is written");
+        vault.save_unsaved().await.unwrap();
+        assert_eq!(stored(&store, "k").as_deref(), Some("second"));
     }
 }

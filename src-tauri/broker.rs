@@ -250,6 +250,18 @@ impl Broker {
         self.inner.shutdown.cancel();
     }
 
+    /// Before the process exits: one last try to write refreshed tokens the keychain refused
+    /// while it was locked. What still cannot be written is logged, as those servers may need a
+    /// new sign-in after the restart.
+    pub async fn flush_secrets(&self) {
+        let vault = self.vault();
+        if vault.has_unsaved() {
+            if let Err(e) = vault.save_unsaved().await {
+                tracing::warn!(error = %e, "refreshed tokens could not be written to the keychain before exit; a server may need a new sign-in after the restart");
+            }
+        }
+    }
+
     /// Re-reads the config file. A broken file keeps the last good config running and publishes
     /// why; returns the error too.
     pub async fn reload(&self) -> Result<(), ConfigFileError> {

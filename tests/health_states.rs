@@ -301,3 +301,43 @@ async fn a_paginated_tool_list_is_counted_across_pages() {
         "three pages of at most two tools"
     );
 }
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_resolved_needs_setup_and_names_what_to_do() {
+    let up = TestUpstream::start(UpstreamOptions {
+        auth: Requires::Static("the-right-one".into()),
+        ..Default::default()
+    })
+    .await;
+    let config = json!({ "mcp_servers": {
+        "envless": { "url": up.mcp_url, "auth_type": "bearer_token", "auth_value": "os.environ/HEALTH_STATES_NEVER_SET" },
+        "entryless": { "url": up.mcp_url, "auth_type": "bearer_token", "auth_value": "keychain:config/entryless/auth_value" },
+    }});
+    let broker = monitored(config).await;
+    let mut rx = broker.broker.status();
+    for (server, names) in [
+        (
+            "envless",
+            "environment variable HEALTH_STATES_NEVER_SET is not set; export it",
+        ),
+        (
+            "entryless",
+            "keychain entry config/entryless/auth_value does not exist; enter the secret again",
+        ),
+    ] {
+        let s = wait_settled(&mut rx, server).await;
+        let HealthState::NeedsSetup { detail } = &s.state else {
+            panic!("expected needs setup, got {:?}", s.state)
+        };
+        assert!(detail.contains(names), "{detail}");
+        assert_eq!(s.state.label(), "needs setup");
+    }
+    let api: Value = reqwest::get(format!("{}/api/status", broker.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["servers"]["envless"]["state"]["state"], "needs_setup");
+    assert_eq!(up.recorder().len(), 0, "nothing is sent without the secret");
+}

@@ -14,8 +14,10 @@ use dbus::blocking::stdintf::org_freedesktop_dbus::Properties;
 use dbus::blocking::Connection;
 use dbus::Path;
 use gateway_common::{api_key, initialize, open_session, post, tool_call};
+use mcp_auth_broker::health::HealthState;
 use mcp_auth_broker::vault::KeyringStore;
 use serde_json::{json, Value};
+use support::health::wait_settled;
 use support::*;
 
 const SECRETS: &str = "org.freedesktop.secrets";
@@ -140,7 +142,14 @@ async fn a_locked_keychain_is_named_with_the_fix_other_servers_keep_serving_and_
 
     // A broker started while the keychain is locked cannot read the sign-in: it says so, with
     // the fix, as a client error; its other servers answer as usual.
-    let started = TestBroker::start_with(config, keychain()).await;
+    let started = TestBroker::start_with(
+        config,
+        BrokerOptions {
+            background: true,
+            ..keychain()
+        },
+    )
+    .await;
     let key = api_key(&started).await;
     let (status, body) = call(&started, &key, "open").await;
     assert_eq!(status, 200, "{body}");
@@ -150,6 +159,23 @@ async fn a_locked_keychain_is_named_with_the_fix_other_servers_keep_serving_and_
     assert!(body.contains("keychain is locked"), "{status} {body}");
     assert!(body.contains("unlock"), "names the fix: {body}");
     assert!(body.contains("nothing was deleted"), "{body}");
+    let mut status = started.broker.status();
+    let s = wait_settled(&mut status, &name).await;
+    assert!(
+        matches!(
+            s.state,
+            HealthState::KeychainUnavailable { locked: true, .. }
+        ),
+        "{:?}",
+        s.state
+    );
+    assert_eq!(s.state.label(), "keychain locked");
+    let s = wait_settled(&mut status, "open").await;
+    assert!(
+        matches!(s.state, HealthState::Healthy { .. }),
+        "{:?}",
+        s.state
+    );
 
     // Unlocked, the same broker finds the sign-in where it was.
     locked.unlock();

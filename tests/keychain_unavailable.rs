@@ -8,8 +8,10 @@ mod support;
 use std::sync::Arc;
 
 use gateway_common::{api_key, initialize, open_session, post, tool_call};
+use mcp_auth_broker::health::HealthState;
 use mcp_auth_broker::vault::{KeyringStore, Vault, VaultError};
 use serde_json::json;
+use support::health::wait_settled;
 use support::*;
 
 #[tokio::test]
@@ -47,7 +49,7 @@ async fn without_a_keychain_a_signed_in_server_names_the_fix_and_the_others_keep
         json!({"mcp_servers": {"signed": {"url": up.mcp_url}, "open": {"url": open.mcp_url}}}),
         BrokerOptions {
             store: Arc::new(KeyringStore),
-            ..Default::default()
+            background: true,
         },
     )
     .await;
@@ -78,4 +80,14 @@ async fn without_a_keychain_a_signed_in_server_names_the_fix_and_the_others_keep
         body.contains("start a Secret Service"),
         "names the fix: {body}"
     );
+    let s = wait_settled(&mut b.broker.status(), "signed").await;
+    assert!(
+        matches!(
+            s.state,
+            HealthState::KeychainUnavailable { locked: false, .. }
+        ),
+        "{:?}",
+        s.state
+    );
+    assert_eq!(s.state.label(), "keychain unavailable");
 }

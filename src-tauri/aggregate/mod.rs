@@ -187,7 +187,9 @@ pub fn usability(config: &Config, status: &StatusMap) -> BTreeMap<ServerName, Re
                     | HealthState::Delegated { .. },
                 ) => Ok(()),
                 Some(HealthState::NeedsSignIn { reason }) => Err(format!("needs sign-in ({reason}): sign in from the tray menu or run `mcp-auth-broker login {}`", c.name)),
-                Some(HealthState::AuthRejected { detail }) => Err(format!("auth rejected: {detail}")),
+                Some(s @ (HealthState::AuthRejected { detail }
+                | HealthState::KeychainUnavailable { detail, .. }
+                | HealthState::NeedsSetup { detail })) => Err(format!("{}: {detail}", s.label())),
                 Some(HealthState::Unreachable { cause }) => Err(format!("unreachable: {cause}")),
                 Some(HealthState::ProtocolError { detail }) => Err(format!("protocol error: {detail}")),
                 Some(HealthState::Disabled) => Err("disabled".into()),

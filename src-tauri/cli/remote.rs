@@ -113,10 +113,12 @@ pub fn status_table(servers: &Value) -> String {
             "delegate" => "delegated (clients sign in)",
             other => other,
         };
-        let state = s["state"]["state"]
-            .as_str()
-            .unwrap_or("unknown")
-            .replace('_', " ");
+        let state = match s["state"]["state"].as_str() {
+            Some("keychain_unavailable") if s["state"]["locked"] == true => {
+                "keychain locked".into()
+            }
+            other => other.unwrap_or("unknown").replace('_', " "),
+        };
         let detail = match s["state"]["state"].as_str() {
             Some("healthy") => format!(
                 "{} tools, {} ms, {}",
@@ -242,7 +244,8 @@ mod tests {
             "gh": {"state": {"state": "needs_sign_in", "reason": "no token yet"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}},
             "m2m": {"state": {"state": "healthy", "tools": 3, "latency_ms": 12, "protocol_version": "2025-11-25"}, "flow": {"flow": "client_credentials"}, "token": {"expires_at": 0}},
             "docs": {"state": {"state": "delegated", "detail": "each local client signs in"}, "flow": {"flow": "delegate"}, "token": {"expires_at": null}},
-            "crm": {"state": {"state": "healthy", "tools": 2, "latency_ms": 5, "protocol_version": "2025-11-25"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null, "needs_scope": "crm:write"}}
+            "crm": {"state": {"state": "healthy", "tools": 2, "latency_ms": 5, "protocol_version": "2025-11-25"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null, "needs_scope": "crm:write"}},
+            "kc": {"state": {"state": "keychain_unavailable", "locked": true, "detail": "the OS keychain is locked; unlock it"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}}
         });
         let t = status_table(&v);
         assert!(
@@ -260,6 +263,10 @@ mod tests {
             t.contains("healthy")
                 && t.contains("3 tools, 12 ms, 2025-11-25")
                 && t.contains("1970-01-01"),
+            "{t}"
+        );
+        assert!(
+            t.contains("keychain locked") && t.contains("the OS keychain is locked; unlock it"),
             "{t}"
         );
         assert!(

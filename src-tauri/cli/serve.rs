@@ -89,7 +89,9 @@ pub fn run_headless(paths: Paths) -> ExitCode {
             tracing::info!("shutting down");
             broker.shutdown();
         });
-        match core.gateway.await {
+        let stopped = core.gateway.await;
+        core.broker.flush_secrets().await;
+        match stopped {
             Ok(Ok(())) => ExitCode::from(exit::OK),
             Ok(Err(e)) => {
                 eprintln!("error: the gateway stopped: {e}");

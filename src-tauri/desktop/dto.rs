@@ -79,9 +79,10 @@ pub fn server_dto(
     };
     let detail = match &st.state {
         HealthState::NeedsSignIn { reason } => Some(reason.clone()),
-        HealthState::AuthRejected { detail } | HealthState::ProtocolError { detail } => {
-            Some(detail.clone())
-        }
+        HealthState::AuthRejected { detail }
+        | HealthState::KeychainUnavailable { detail, .. }
+        | HealthState::NeedsSetup { detail }
+        | HealthState::ProtocolError { detail } => Some(detail.clone()),
         HealthState::Unreachable { cause } => Some(cause.clone()),
         HealthState::Delegated { detail } => Some(detail.clone()),
         HealthState::Unknown
@@ -97,6 +98,8 @@ pub fn server_dto(
         .and_then(|r| r.detail.clone());
     let last_error = match &st.state {
         HealthState::AuthRejected { .. }
+        | HealthState::KeychainUnavailable { .. }
+        | HealthState::NeedsSetup { .. }
         | HealthState::ProtocolError { .. }
         | HealthState::Unreachable { .. } => detail.clone(),
         _ => refresh_error,

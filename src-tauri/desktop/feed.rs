@@ -101,9 +101,12 @@ pub struct Notice {
 
 /// Decides notifications. "Needs sign-in" is announced once per change: whether it comes as an
 /// event or as a status transition, a server already announced stays quiet until it recovers.
+/// The keychain is one for every server: announced once while any server cannot read it.
 #[derive(Debug, Default)]
 pub struct Notifier {
     announced: BTreeSet<String>,
+    /// Servers whose last settled state was "keychain locked/unavailable".
+    keychain: BTreeSet<String>,
 }
 
 impl Notifier {
@@ -127,17 +130,38 @@ impl Notifier {
 
     pub fn on_status(&mut self, status: &StatusMap) -> Vec<Notice> {
         let mut out = Vec::new();
+        let keychain_was_fine = self.keychain.is_empty();
+        let mut locked = None;
         for (name, s) in status {
             match s.state {
                 HealthState::NeedsSignIn { .. } => out.extend(self.needs_sign_in(name.as_str())),
                 // Still undecided: keep what was announced.
-                HealthState::Unknown | HealthState::Checking => {}
+                HealthState::Unknown | HealthState::Checking => continue,
+                HealthState::KeychainUnavailable { locked: l, .. } => {
+                    self.keychain.insert(name.to_string());
+                    locked = Some(locked.unwrap_or(false) || l);
+                    continue;
+                }
                 _ => {
                     self.announced.remove(name.as_str());
                 }
             }
+            self.keychain.remove(name.as_str());
         }
         self.announced.retain(|n| status.contains_key(n.as_str()));
+        self.keychain.retain(|n| status.contains_key(n.as_str()));
+        if let Some(locked) = locked.filter(|_| keychain_was_fine) {
+            out.push(match locked {
+                true => Notice {
+                    title: "The OS keychain is locked".into(),
+                    body: "Unlock it to use your sign-ins again; nothing was deleted.".into(),
+                },
+                false => Notice {
+                    title: "The OS keychain is not available".into(),
+                    body: "Start or unlock it (GNOME Keyring, KWallet) to use your sign-ins again; nothing was deleted.".into(),
+                },
+            });
+        }
         out
     }
 

@@ -54,6 +54,53 @@ fn needs_sign_in_is_announced_once_per_change() {
 }
 
 #[test]
+fn a_locked_keychain_is_announced_once_for_all_servers_until_every_server_recovers() {
+    let mut n = Notifier::default();
+    let locked = || HealthState::KeychainUnavailable {
+        locked: true,
+        detail: "the OS keychain is locked".into(),
+    };
+    let healthy = || HealthState::Healthy {
+        latency_ms: 3,
+        tools: 1,
+        protocol_version: "x".into(),
+    };
+    let two = |a: HealthState, b: HealthState| -> StatusMap {
+        [(name("gh"), a), (name("crm"), b)]
+            .into_iter()
+            .map(|(n, state)| {
+                let s = ServerStatus {
+                    state,
+                    ..ServerStatus::unknown()
+                };
+                (n, s)
+            })
+            .collect()
+    };
+    let first = n.on_status(&two(locked(), locked()));
+    assert_eq!(first.len(), 1, "one notice for the one keychain: {first:?}");
+    assert_eq!(first[0].title, "The OS keychain is locked");
+    assert!(first[0].body.contains("nothing was deleted"));
+    assert!(n
+        .on_status(&two(locked(), HealthState::Checking))
+        .is_empty());
+    assert!(
+        n.on_status(&two(healthy(), locked())).is_empty(),
+        "one server still cannot read it: not a change"
+    );
+    assert!(n.on_status(&two(healthy(), healthy())).is_empty());
+    let again = n.on_status(&two(
+        healthy(),
+        HealthState::KeychainUnavailable {
+            locked: false,
+            detail: "no Secret Service".into(),
+        },
+    ));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].title, "The OS keychain is not available");
+}
+
+#[test]
 fn sign_in_outcomes_notify() {
     let mut n = Notifier::default();
     let ok = n

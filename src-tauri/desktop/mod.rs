@@ -121,6 +121,7 @@ pub fn run(paths: Paths) -> ExitCode {
         RunEvent::Exit => {
             if let Some(broker) = app.state::<Shell>().broker.clone() {
                 broker.shutdown();
+                tauri::async_runtime::block_on(broker.flush_secrets());
             }
         }
         _ => {}

@@ -21,7 +21,7 @@ impl Overall {
     pub fn tooltip(self) -> &'static str {
         match self {
             Overall::Ok => "MCP Auth Broker — all servers fine",
-            Overall::Attention => "MCP Auth Broker — a server needs you (sign in)",
+            Overall::Attention => "MCP Auth Broker — a server needs you (sign in or unlock)",
             Overall::Error => "MCP Auth Broker — a server has an error",
         }
     }
@@ -34,8 +34,11 @@ pub fn overall(status: &StatusMap) -> Overall {
         match &s.state {
             HealthState::Unreachable { .. }
             | HealthState::AuthRejected { .. }
+            | HealthState::NeedsSetup { .. }
             | HealthState::ProtocolError { .. } => return Overall::Error,
-            HealthState::NeedsSignIn { .. } => result = Overall::Attention,
+            HealthState::NeedsSignIn { .. } | HealthState::KeychainUnavailable { .. } => {
+                result = Overall::Attention
+            }
             HealthState::Healthy { .. }
             | HealthState::Delegated { .. }
             | HealthState::Unknown

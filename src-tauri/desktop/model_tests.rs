@@ -87,6 +87,30 @@ fn overall_state_is_error_over_attention_over_ok() {
         overall(&map(vec![("a", down()), ("b", needs())])),
         Overall::Error
     );
+    let locked = status(
+        HealthState::KeychainUnavailable {
+            locked: true,
+            detail: "the OS keychain is locked".into(),
+        },
+        Some(Flow::AuthorizationCode),
+        true,
+    );
+    assert_eq!(
+        overall(&map(vec![("a", healthy()), ("b", locked)])),
+        Overall::Attention,
+        "unlocking the keychain is the person's to do, like signing in"
+    );
+    let unset = status(
+        HealthState::NeedsSetup {
+            detail: "environment variable X is not set".into(),
+        },
+        Some(Flow::Static),
+        false,
+    );
+    assert_eq!(
+        overall(&map(vec![("a", unset), ("b", needs())])),
+        Overall::Error
+    );
     let undecided = status(
         HealthState::Healthy {
             latency_ms: 1,

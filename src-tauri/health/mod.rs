@@ -58,6 +58,17 @@ pub enum HealthState {
     AuthRejected {
         detail: String,
     },
+    /// The OS keychain that holds the server's secrets cannot be read (locked, or no Secret
+    /// Service running): nothing was deleted, and unlocking or starting it is the fix.
+    KeychainUnavailable {
+        locked: bool,
+        detail: String,
+    },
+    /// The entry cannot be used as configured (several flows allowed, a secret's environment
+    /// variable unset, a keychain entry missing): the detail names the fix.
+    NeedsSetup {
+        detail: String,
+    },
     Unreachable {
         cause: String,
     },
@@ -81,6 +92,9 @@ impl HealthState {
             HealthState::Healthy { .. } => "healthy",
             HealthState::NeedsSignIn { .. } => "needs sign-in",
             HealthState::AuthRejected { .. } => "auth rejected",
+            HealthState::KeychainUnavailable { locked: true, .. } => "keychain locked",
+            HealthState::KeychainUnavailable { locked: false, .. } => "keychain unavailable",
+            HealthState::NeedsSetup { .. } => "needs setup",
             HealthState::Unreachable { .. } => "unreachable",
             HealthState::ProtocolError { .. } => "protocol error",
             HealthState::Delegated { .. } => "reachable",

@@ -14,6 +14,7 @@ use crate::broker::Broker;
 use crate::config::{AuthType, OAuthFlow, ServerConfig, Transport};
 use crate::upstream::discovery::same_issuer;
 use crate::upstream::{Classification, Credential, Flow, UpstreamError};
+use crate::vault::VaultError;
 
 /// Each request of a probe must answer within this.
 pub const PER_REQUEST: Duration = Duration::from_secs(10);
@@ -231,8 +232,7 @@ fn from_probe_error(e: ProbeError) -> HealthState {
     }
 }
 
-/// The state for a credential the upstream side could not provide. Setup and keychain problems
-/// show as "auth rejected" with the fix in the detail (there is no separate state for them).
+/// The state for a credential the upstream side could not provide.
 fn from_upstream_error(e: UpstreamError) -> HealthState {
     match e {
         UpstreamError::NeedsSignIn { reason, .. } => HealthState::NeedsSignIn { reason },
@@ -242,9 +242,28 @@ fn from_upstream_error(e: UpstreamError) -> HealthState {
         e @ UpstreamError::Protocol { .. } => HealthState::ProtocolError {
             detail: e.to_string(),
         },
-        e @ (UpstreamError::AuthRejected { .. }
-        | UpstreamError::Vault { .. }
-        | UpstreamError::Setup { .. }) => HealthState::AuthRejected {
+        e @ UpstreamError::AuthRejected { .. } => HealthState::AuthRejected {
+            detail: e.to_string(),
+        },
+        e @ UpstreamError::Vault {
+            source: VaultError::Locked | VaultError::Unavailable(_) | VaultError::Other(_),
+            ..
+        } => HealthState::KeychainUnavailable {
+            locked: matches!(
+                e,
+                UpstreamError::Vault {
+                    source: VaultError::Locked,
+                    ..
+                }
+            ),
+            detail: e.to_string(),
+        },
+        e @ (UpstreamError::Vault {
+            source:
+                VaultError::MissingEnv(_) | VaultError::MissingEntry(_) | VaultError::TooLarge(..),
+            ..
+        }
+        | UpstreamError::Setup { .. }) => HealthState::NeedsSetup {
             detail: e.to_string(),
         },
     }

@@ -1,4 +1,4 @@
-//! Faults over real sockets: upstreams that hang, close mid-response or cut an SSE stream;
+//! Faults over real sockets: upstreams that go down, hang, close mid-response or cut an SSE stream;
 //! malformed request bodies; refresh under concurrent load. Throughout, the broker keeps serving
 //! its other servers. Restarts of the broker itself are in `fault_restart.rs`.
 
@@ -69,6 +69,29 @@ async fn broker_with(ok: &TestUpstream, faulty_url: &str) -> (TestBroker, String
         .expose()
         .to_string();
     (b, key)
+}
+
+#[tokio::test]
+async fn an_upstream_going_down_mid_session_gets_a_named_error_and_other_servers_keep_working() {
+    let ok = TestUpstream::start(UpstreamOptions::default()).await;
+    let going = TestUpstream::start(UpstreamOptions::default()).await;
+    let (b, key) = broker_with(&ok, &going.mcp_url).await;
+    let url = format!("{}/faulty/mcp", b.base_url);
+    let sid = open_session(&url, &key).await;
+    assert_eq!(post(&url, &key, Some(&sid), &call(1)).await.status(), 200);
+    going.stop();
+    let resp = post(&url, &key, Some(&sid), &call(2)).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["id"], 2);
+    // A tool call's failure is a tool result the model can read, naming server and cause.
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("\"faulty\" is unreachable") && text.contains("refused"),
+        "{text}"
+    );
+    healthy_still_served(&b.base_url, &key).await;
 }
 
 #[tokio::test]

@@ -1,8 +1,10 @@
 //! Client credentials against a real AS on 127.0.0.1: one token request per burst, the cache
 //! TTL, basic vs post client auth, and every token-endpoint fault giving a named error.
 
+mod gateway_common;
 mod support;
 
+use gateway_common::{api_key, initialize, open_session, post, tool_call};
 use mcp_auth_broker::upstream::FailureKind;
 use serde_json::json;
 use support::*;
@@ -69,6 +71,47 @@ async fn a_tiny_expires_in_is_cached_for_the_floor_not_refetched_per_call() {
         broker.broker.upstream().credential(&server).await.unwrap();
     }
     assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+}
+
+#[tokio::test]
+async fn odd_expires_in_values_each_give_a_working_cached_token() {
+    std::env::set_var("UPSTREAM_M2M_ODD", "m2m-secret");
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let odd = [
+        ("as-string", json!("3600")),
+        ("zero", json!(0)),
+        ("negative", json!(-5)),
+        ("fraction", json!(3.7)),
+        ("huge", json!(1e300)),
+        ("words", json!("soon")),
+        ("object", json!({"seconds": 60})),
+        ("absent", serde_json::Value::Null),
+    ];
+    let servers: serde_json::Map<String, serde_json::Value> = odd
+        .iter()
+        .map(|(n, _)| (n.to_string(), m2m(&up, "UPSTREAM_M2M_ODD")))
+        .collect();
+    let broker = TestBroker::start(json!({ "mcp_servers": servers })).await;
+    for (name, expires_in) in odd {
+        up.oauth().set_expires_in(expires_in.clone());
+        let before = count(&up.oauth().counters.token_client_credentials);
+        let server = broker.broker.server(name).unwrap();
+        for _ in 0..3 {
+            let cred = broker.broker.upstream().credential(&server).await;
+            let cred = cred.unwrap_or_else(|e| panic!("expires_in {expires_in}: {e}"));
+            let token = cred.bearer.expect("bearer");
+            // The fixture AS lets a token with a 0 or negative lifetime expire at once (its
+            // upstream then refuses it, and a refused token is replaced); any other is valid.
+            if expires_in.as_i64().is_none_or(|s| s > 0) {
+                assert!(up.oauth().validate(token.expose()).is_some(), "{name}");
+            }
+        }
+        assert_eq!(
+            count(&up.oauth().counters.token_client_credentials) - before,
+            1,
+            "expires_in {expires_in}: one token request, then the cache (at least its floor)"
+        );
+    }
 }
 
 #[tokio::test]
@@ -160,10 +203,12 @@ async fn every_token_endpoint_fault_names_server_url_status_and_cause() {
             "HTTP 401 with OAuth error \"invalid_client\" (bad secret)",
         ),
     ];
-    let servers: serde_json::Map<String, serde_json::Value> = cases
+    let mut servers: serde_json::Map<String, serde_json::Value> = cases
         .iter()
         .map(|(n, ..)| (n.to_string(), m2m(&up, "UPSTREAM_M2M_FAULT")))
         .collect();
+    let plain = TestUpstream::start(UpstreamOptions::default()).await;
+    servers.insert("plain".into(), json!({ "url": plain.mcp_url }));
     let broker = TestBroker::start(json!({ "mcp_servers": servers })).await;
     for (name, fault, kind, words) in cases {
         up.oauth().set_fault(fault);
@@ -191,6 +236,25 @@ async fn every_token_endpoint_fault_names_server_url_status_and_cause() {
         assert!(broker.broker.upstream().credential(&server).await.is_err());
     }
     assert_eq!(count(&up.oauth().counters.token), before);
+
+    // Through the gateway meanwhile: a client of a failing server gets the named error (not a
+    // 500), and a server that needs no token endpoint answers as usual.
+    let key = api_key(&broker).await;
+    let r = post(&broker.client_url("f-401"), &key, None, &initialize()).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("invalid_client"), "{body}");
+    let url = broker.client_url("plain");
+    let sid = open_session(&url, &key).await;
+    let r = post(
+        &url,
+        &key,
+        Some(&sid),
+        &tool_call(2, "echo", json!({"text": "served"})),
+    )
+    .await;
+    assert!(r.text().await.unwrap().contains("served"));
 }
 
 #[tokio::test]

@@ -50,6 +50,35 @@ async fn refresh_rotates_once_per_burst_and_persists_the_new_refresh_token() {
 }
 
 #[tokio::test]
+async fn odd_expires_in_at_sign_in_gives_a_token_used_without_a_refresh_per_call() {
+    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
+    let upstream = broker.broker.upstream();
+    for expires_in in [
+        json!("3600"),
+        json!(0),
+        json!(-5),
+        json!(3.7),
+        json!(1e300),
+        json!("soon"),
+        serde_json::Value::Null,
+    ] {
+        up.oauth().set_expires_in(expires_in.clone());
+        broker.sign_in("demo").await;
+        let signed_in = upstream.credential(&server).await.unwrap();
+        for _ in 0..3 {
+            let again = upstream.credential(&server).await;
+            let again = again.unwrap_or_else(|e| panic!("expires_in {expires_in}: {e}"));
+            assert_eq!(again.bearer, signed_in.bearer, "expires_in {expires_in}");
+        }
+        assert_eq!(
+            count(&up.oauth().counters.token_refresh),
+            0,
+            "expires_in {expires_in}: no refresh until the token is due or refused"
+        );
+    }
+}
+
+#[tokio::test]
 async fn invalid_grant_means_sign_in_once_and_no_retry_loop() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     broker.sign_in("demo").await;

@@ -125,19 +125,21 @@ fn refuse(cfg: &ServerConfig, messages: &[Value], batch: bool) -> Response {
     }
 }
 
-/// Removes the tools `cfg` hides from a `tools/list` result (a tool without a name goes too);
-/// true when any was removed. For every path that serves a server's tools.
+/// Removes the tools `cfg` hides from a `tools/list` result (a tool without a name goes too).
+/// For every path that serves a server's tools. True when the result carries a tool list: the
+/// caller then sends the message re-serialised from what was checked, never the upstream's own
+/// bytes, so a client whose JSON parser reads a duplicated key differently (the first one wins)
+/// cannot see a hidden tool.
 pub fn strip_hidden(cfg: &ServerConfig, result: &mut Value) -> bool {
     let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else {
         return false;
     };
-    let before = tools.len();
     tools.retain(|t| {
         t.get("name")
             .and_then(Value::as_str)
             .is_some_and(|name| cfg.permits_tool(name))
     });
-    tools.len() != before
+    true
 }
 
 /// Filters `answer` when it answers `request`, a `tools/list` to a server with lists (the
@@ -151,7 +153,8 @@ pub fn filter_answer(cfg: &ServerConfig, request: &Value, answer: &mut Value) {
 }
 
 /// Filters every response in `message` (one or a batch) that carries a tool list, whatever it
-/// answers (on a GET stream nothing says which request a replayed answer is for).
+/// answers (on a GET stream nothing says which request a replayed answer is for). True when one
+/// carried a list (see [`strip_hidden`]).
 fn strip_any(cfg: &ServerConfig, message: &mut Value) -> bool {
     match message {
         Value::Array(items) => items
@@ -212,25 +215,42 @@ fn content_kind(response: &Response) -> Option<String> {
         .map(|v| v.trim().to_ascii_lowercase())
 }
 
-/// Filters every response in `message` (one or a batch) answering a `pending` id; answered ids
-/// leave `pending`. True when a tool was removed.
-fn strip_answers(cfg: &ServerConfig, message: &mut Value, pending: &mut Vec<Value>) -> bool {
+/// Filters every response in `message` (one or a batch) answering one of the awaited `ids`, a
+/// repeated answer too; answered ids leave `pending`. True when one carried a tool list (see
+/// [`strip_hidden`]).
+fn strip_answers(
+    cfg: &ServerConfig,
+    message: &mut Value,
+    ids: &[Value],
+    pending: &mut Vec<Value>,
+) -> bool {
     match message {
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |changed, m| strip_answers(cfg, m, pending) | changed),
+        Value::Array(items) => items.iter_mut().fold(false, |carried, m| {
+            strip_answers(cfg, m, ids, pending) | carried
+        }),
         Value::Object(map) if !map.contains_key("method") => {
-            let Some(at) = map
+            let Some(id) = map
                 .get("id")
-                .and_then(|id| pending.iter().position(|p| p == id))
+                .filter(|id| ids.iter().any(|a| same_id(a, id)))
             else {
                 return false;
             };
-            pending.swap_remove(at);
+            if let Some(at) = pending.iter().position(|p| same_id(p, id)) {
+                pending.swap_remove(at);
+            }
             map.get_mut("result")
                 .is_some_and(|result| strip_hidden(cfg, result))
         }
         _ => false,
+    }
+}
+
+/// Whether two JSON-RPC ids name the same request for a client: numbers by value (`1` and `1.0`
+/// are one number in JavaScript), everything else exactly.
+fn same_id(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }
 
@@ -283,7 +303,7 @@ impl Lists {
         let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
             return Ok(bytes.into());
         };
-        if !strip_answers(cfg, &mut message, &mut self.ids.clone()) {
+        if !strip_answers(cfg, &mut message, &self.ids, &mut self.ids.clone()) {
             return Ok(bytes.into());
         }
         Ok(serde_json::to_vec(&message).unwrap_or(bytes).into())
@@ -298,8 +318,9 @@ impl Lists {
                 let rewritten = (event.event == "message")
                     .then(|| serde_json::from_str::<Value>(&event.data).ok())
                     .flatten()
-                    .filter(|_| !pending.is_empty())
-                    .and_then(|mut m| strip_answers(cfg, &mut m, &mut pending).then_some(m));
+                    .and_then(|mut m| {
+                        strip_answers(cfg, &mut m, &self.ids, &mut pending).then_some(m)
+                    });
                 match rewritten {
                     Some(message) => write_event(&mut out, &event, &message.to_string()),
                     None => write_event(&mut out, &event, &event.data),

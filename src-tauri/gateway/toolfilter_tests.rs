@@ -47,9 +47,10 @@ fn only_answers_to_the_awaited_lists_are_stripped() {
         {"id": 1, "result": tools.clone()},
         {"id": 2, "result": tools.clone()},
         {"id": 1, "method": "tools/list", "result": tools.clone()},
+        {"id": 1.0, "result": tools.clone()},
     ]);
     let mut pending = vec![json!(1)];
-    assert!(strip_answers(&cfg, &mut batch, &mut pending));
+    assert!(strip_answers(&cfg, &mut batch, &[json!(1)], &mut pending));
     assert!(pending.is_empty());
     assert_eq!(batch[0]["result"], json!({"tools": [{"name": "a"}]}));
     assert_eq!(
@@ -57,6 +58,11 @@ fn only_answers_to_the_awaited_lists_are_stripped() {
         "not a list the client asked for here"
     );
     assert_eq!(batch[2]["result"], tools, "a request, not an answer");
+    assert_eq!(
+        batch[3]["result"],
+        json!({"tools": [{"name": "a"}]}),
+        "a repeated answer, its id spelt as a JavaScript client reads it"
+    );
 }
 
 #[test]
@@ -70,4 +76,34 @@ fn written_events_parse_back_to_the_same_events() {
     let mut out = String::new();
     write_event(&mut out, &event, &event.data);
     assert_eq!(SseParser::default().push(out.as_bytes()), [event]);
+}
+
+#[tokio::test]
+async fn a_list_answer_goes_out_as_checked_so_duplicate_keys_cannot_smuggle_a_hidden_tool() {
+    let cfg = server(r#""disallowed_tools": ["secret"]"#);
+    let lists = Lists {
+        ids: vec![json!(1)],
+    };
+    // serde_json keeps the last of duplicate keys; a client parser keeping the first would read
+    // "secret" in the upstream's own bytes.
+    let sneaky = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret","name":"ok"}]},"result":{"tools":[]}}"#;
+    for (kind, body) in [
+        ("application/json", sneaky.to_string()),
+        (
+            "text/event-stream",
+            format!("event: message\ndata: {sneaky}\n\n"),
+        ),
+    ] {
+        let upstream = Response::builder()
+            .header(CONTENT_TYPE, kind)
+            .body(Body::from(body))
+            .unwrap();
+        let answer = lists.rewrite(&cfg, upstream).await.unwrap();
+        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(!text.contains("secret"), "{kind}: {text}");
+        assert!(text.contains(r#""tools":[]"#), "{kind}: {text}");
+    }
 }

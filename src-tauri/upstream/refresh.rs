@@ -1,6 +1,7 @@
 //! Which token a request gets, and keeping a signed-in user's token fresh: refresh ahead of
 //! expiry (absolute times, so sleep/wake is handled on the next call), one refresh per server at
-//! a time, the rotated refresh token persisted before the new access token is used,
+//! a time, the keychain checked writable before a refresh token is spent and the rotated one
+//! persisted before the new access token is used (kept in memory if the keychain refuses it),
 //! `invalid_grant` → "needs sign-in" once (no retry loop), transient failures backed off.
 
 use oauth2::RefreshToken;

@@ -118,6 +118,39 @@ fn keychain() -> BrokerOptions {
     }
 }
 
+/// A broker on the real keychain signed in to a fresh OAuth upstream named `prefix…`, with an
+/// API key for its client and the authorization server's record cleared.
+struct SignedIn {
+    up: TestUpstream,
+    name: String,
+    config: Value,
+    running: TestBroker,
+    key: String,
+}
+
+async fn signed_in(prefix: &str) -> SignedIn {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let name = format!("{prefix}{}", rand::random::<u32>());
+    let config: Value = json!({"mcp_servers": { name.clone(): {"url": up.mcp_url} }});
+    let running = TestBroker::start_with(config.clone(), keychain()).await;
+    running.sign_in(&name).await;
+    let key = api_key(&running).await;
+    up.oauth().recorder.clear();
+    SignedIn {
+        up,
+        name,
+        config,
+        running,
+        key,
+    }
+}
+
+/// Leaves no sign-in behind in the session's keychain.
+async fn sign_out(b: &TestBroker, name: &str) {
+    let server = b.broker.server(name).unwrap();
+    b.broker.upstream().sign_out(&server).await.unwrap();
+}
+
 #[tokio::test]
 #[ignore = "needs Secret Service; run by scripts/test.sh"]
 async fn a_locked_keychain_is_named_with_the_fix_other_servers_keep_serving_and_nothing_is_lost() {
@@ -183,21 +216,20 @@ async fn a_locked_keychain_is_named_with_the_fix_other_servers_keep_serving_and_
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("still here"), "{body}");
 
-    let server = started.broker.server(&name).unwrap();
-    started.broker.upstream().sign_out(&server).await.unwrap();
+    sign_out(&started, &name).await;
 }
 
 #[tokio::test]
 #[ignore = "needs Secret Service; run by scripts/test.sh"]
 async fn a_refresh_due_while_the_keychain_is_locked_waits_for_it_and_spends_no_refresh_token() {
     let _one = KEYCHAIN.lock().await;
-    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
-    let name = format!("lr{}", rand::random::<u32>());
-    let config: Value = json!({"mcp_servers": { name.clone(): {"url": up.mcp_url} }});
-    let running = TestBroker::start_with(config.clone(), keychain()).await;
-    running.sign_in(&name).await;
-    let key = api_key(&running).await;
-    up.oauth().recorder.clear();
+    let SignedIn {
+        up,
+        name,
+        config,
+        running,
+        key,
+    } = signed_in("lr").await;
 
     let locked = Locked::default_collection();
     up.oauth().expire_access_tokens();
@@ -220,21 +252,20 @@ async fn a_refresh_due_while_the_keychain_is_locked_waits_for_it_and_spends_no_r
     let key = api_key(&restarted).await;
     let (status, body) = call(&restarted, &key, &name).await;
     assert_eq!(status, 200, "{body}");
-    let server = restarted.broker.server(&name).unwrap();
-    restarted.broker.upstream().sign_out(&server).await.unwrap();
+    sign_out(&restarted, &name).await;
 }
 
 #[tokio::test]
 #[ignore = "needs Secret Service; run by scripts/test.sh"]
 async fn tokens_refreshed_as_the_keychain_locks_are_used_from_memory_and_saved_once_it_unlocks() {
     let _one = KEYCHAIN.lock().await;
-    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
-    let name = format!("lm{}", rand::random::<u32>());
-    let config: Value = json!({"mcp_servers": { name.clone(): {"url": up.mcp_url} }});
-    let running = TestBroker::start_with(config.clone(), keychain()).await;
-    running.sign_in(&name).await;
-    let key = api_key(&running).await;
-    up.oauth().recorder.clear();
+    let SignedIn {
+        up,
+        name,
+        config,
+        running,
+        key,
+    } = signed_in("lm").await;
 
     // The refresh request reaches the authorization server, and the keychain locks before the
     // rotated tokens come back.
@@ -273,6 +304,5 @@ async fn tokens_refreshed_as_the_keychain_locks_are_used_from_memory_and_saved_o
         1,
         "one refresh in all"
     );
-    let server = restarted.broker.server(&name).unwrap();
-    restarted.broker.upstream().sign_out(&server).await.unwrap();
+    sign_out(&restarted, &name).await;
 }

@@ -107,3 +107,30 @@ async fn a_list_answer_goes_out_as_checked_so_duplicate_keys_cannot_smuggle_a_hi
         assert!(text.contains(r#""tools":[]"#), "{kind}: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_re_serialized_list_answer_keeps_every_number_as_a_client_reads_it() {
+    let cfg = server(r#""disallowed_tools": ["secret"]"#);
+    // The id as the proxy read it from the client's request.
+    let lists = Lists {
+        ids: vec![serde_json::from_str("1e-49").unwrap()],
+    };
+    // Parsed to the nearest double and written shortest, each number reads back as the same
+    // double: the id the client awaits still matches, a schema bound is not moved by one ULP.
+    let ok = r#"{"name":"ok","inputSchema":{"type":"object","properties":{"x":{"type":"number","minimum":1e-49,"maximum":2.2250738585072014e-308}}}}"#;
+    let answer = format!(
+        r#"{{"jsonrpc":"2.0","id":1e-49,"result":{{"tools":[{ok},{{"name":"secret"}}]}}}}"#
+    );
+    let upstream = Response::builder()
+        .header(CONTENT_TYPE, "application/json")
+        .body(Body::from(answer))
+        .unwrap();
+    let out = lists.rewrite(&cfg, upstream).await.unwrap();
+    let bytes = axum::body::to_bytes(out.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::str::from_utf8(&bytes).unwrap(),
+        format!(r#"{{"jsonrpc":"2.0","id":1e-49,"result":{{"tools":[{ok}]}}}}"#)
+    );
+}

@@ -10,6 +10,19 @@ fn server(lists: &str) -> ServerConfig {
     config.servers.pop_first().unwrap().1
 }
 
+/// What a client receives when `lists` rewrites an upstream answer of content type `kind`.
+async fn rewritten(lists: &Lists, cfg: &ServerConfig, kind: &str, body: String) -> String {
+    let upstream = Response::builder()
+        .header(CONTENT_TYPE, kind)
+        .body(Body::from(body))
+        .unwrap();
+    let answer = lists.rewrite(cfg, upstream).await.unwrap();
+    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
 fn plan_of(cfg: &ServerConfig, body: Value) -> Result<Option<Lists>, Box<Response>> {
     plan(cfg, &Method::POST, &Bytes::from(body.to_string()))
 }
@@ -94,15 +107,7 @@ async fn a_list_answer_goes_out_as_checked_so_duplicate_keys_cannot_smuggle_a_hi
             format!("event: message\ndata: {sneaky}\n\n"),
         ),
     ] {
-        let upstream = Response::builder()
-            .header(CONTENT_TYPE, kind)
-            .body(Body::from(body))
-            .unwrap();
-        let answer = lists.rewrite(&cfg, upstream).await.unwrap();
-        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let text = rewritten(&lists, &cfg, kind, body).await;
         assert!(!text.contains("secret"), "{kind}: {text}");
         assert!(text.contains(r#""tools":[]"#), "{kind}: {text}");
     }
@@ -121,16 +126,8 @@ async fn a_re_serialized_list_answer_keeps_every_number_as_a_client_reads_it() {
     let answer = format!(
         r#"{{"jsonrpc":"2.0","id":1e-49,"result":{{"tools":[{ok},{{"name":"secret"}}]}}}}"#
     );
-    let upstream = Response::builder()
-        .header(CONTENT_TYPE, "application/json")
-        .body(Body::from(answer))
-        .unwrap();
-    let out = lists.rewrite(&cfg, upstream).await.unwrap();
-    let bytes = axum::body::to_bytes(out.into_body(), usize::MAX)
-        .await
-        .unwrap();
     assert_eq!(
-        std::str::from_utf8(&bytes).unwrap(),
+        rewritten(&lists, &cfg, "application/json", answer).await,
         format!(r#"{{"jsonrpc":"2.0","id":1e-49,"result":{{"tools":[{ok}]}}}}"#)
     );
 }

@@ -303,7 +303,8 @@ impl Lists {
         let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
             return Ok(bytes.into());
         };
-        if !strip_answers(cfg, &mut message, &self.ids, &mut self.ids.clone()) {
+        // The whole answer is read: no ids left to track.
+        if !strip_answers(cfg, &mut message, &self.ids, &mut Vec::new()) {
             return Ok(bytes.into());
         }
         Ok(serde_json::to_vec(&message).unwrap_or(bytes).into())

@@ -2,27 +2,16 @@
 """Writes seeds for the JSON-fed targets that read URLs (client_registration, discovery_metadata,
 client_import): their documents carrying numbers and strings spelt every way serde_json's exact
 float parsing and string unescaping branch on, and hosts that take the url crate's IDNA paths
-(punycode, mixed scripts, bidirectional text, full-width dots). Random mutation reaches those
-dependency branches only slowly; from these seeds a run starts past them.
+(all from json_spellings.py). Random mutation reaches those dependency branches only slowly;
+from these seeds a run starts past them.
 Usage: fuzz/gen/json_value_seeds.py TARGET OUT_DIR"""
 import json
 import os
 import sys
 
+from json_spellings import HOSTS, NUMBERS, STRINGS
+
 target, out = sys.argv[1], sys.argv[2]
-NUMBERS = [
-    "0", "-0", "1.0", "1e0", "1E+0", "0.1", "1e-7", "1e21", "1e23", "0.30000000000000004",
-    "18446744073709551615", "18446744073709551616", "-9223372036854775809", "9007199254740993",
-    "1.00000000000000011102230246251565404236316680908203125", "1.7976931348623157e308",
-    "2.2250738585072011e-308", "4.9e-324", "2.4703282292062328e-324", "1e-400", "0e999999",
-    "0." + "0" * 40 + "1", "1" * 400, "1" + "0" * 400 + "e-400", "3." + "14159265358979" * 20,
-]
-STRINGS = ['"\\b\\f\\n\\r\\t\\"\\\\\\/"', '"\\u0000\\u001f\\u00e9\\u20ac"', '"\\ud83d\\ude00"', '"é€😀"']
-HOSTS = [
-    "xn--nxasmq6b.example", "xn--bcher-kva.example", "bücher.example", "ＥＸＡＭＰＬＥ．com",
-    "例え.テスト", "مثال.إختبار", "a\u200db.example", "xn--a.example", "xn--zz.example",
-    "ß.example", "İ.example", "ⅷ.example", "xn--80ak6aa92e.com", "1.2.3.4", "[::ffff:1.2.3.4]",
-]
 
 
 def extra():

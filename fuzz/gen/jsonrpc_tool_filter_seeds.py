@@ -2,12 +2,14 @@
 """Writes seeds for the jsonrpc_tool_filter target: its framing ([flags][u16 LE body length]
 [client body][upstream answer]) around the shapes the tool filter must handle: single and batch
 requests, hidden and allowed calls, JSON and event-stream answers, repeated answers, ids spelt
-as floats, duplicated keys, and numbers spelt every way serde_json's exact float parsing and its printing
-branch on (they come back re-serialised, so each must keep its value). Usage: fuzz/gen/jsonrpc_tool_filter_seeds.py OUT_DIR"""
+as floats, duplicated keys, and the numbers and strings of json_spellings.py (they come back
+re-serialised, so each must keep its value). Usage: fuzz/gen/jsonrpc_tool_filter_seeds.py OUT_DIR"""
 import json
 import os
 import struct
 import sys
+
+from json_spellings import BAD_STRINGS, NUMBERS, STRINGS, TOO_BIG
 
 out = sys.argv[1]
 ALLOW, SSE, GET = 0, 2, 4  # flags: bit 0 = deny-list server, bit 1 = event stream, bit 2 = GET
@@ -57,23 +59,6 @@ seeds = {
     "get-stream": seed(SSE | GET | 1, "", sse(answer(9, both), raw=": keep-alive\n\nretry: 100\n\n")),
     "not-json": seed(ALLOW, "[not json", "{"),
 }
-# Numbers by the paths they take: integers at and past the u64/i64 limits, the fast float path,
-# halfway and near-halfway mantissas (exact parsing falls back to big-number arithmetic), long
-# mantissas, subnormals, exponents at and past the limits, and values that print in exponent form.
-NUMBERS = [
-    "0", "-0", "1", "-1", "0.0", "-0.0", "1.0", "1e0", "1E+0", "1e-0", "1.5", "0.1", "1e-7", "1e21",
-    "1e22", "1e23", "0.30000000000000004", "123456789e-5", "7.2057594037927933e16",
-    "123456789012345678", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
-    "-9223372036854775809", "9007199254740993", "9007199254740992.5", "4503599627370496.5",
-    "1.00000000000000011102230246251565404236316680908203125",
-    "1.00000000000000011102230246251565404236316680908203124",
-    "1.00000000000000011102230246251565404236316680908203126",
-    "1.7976931348623157e308", "8.98846567431158e307", "2.2250738585072011e-308",
-    "2.2250738585072014e-308", "4.9e-324", "5e-324", "2.4703282292062327e-324",
-    "2.4703282292062328e-324", "-1e-320", "1e-400", "0e999999", "0." + "0" * 40 + "1",
-    "1" * 400, "1" + "0" * 400 + "e-400", "9" * 30 + "e-30", "3." + "14159265358979" * 20,
-]
-TOO_BIG = ["1e309", "1.7976931348623159e308", "-1" + "0" * 400]
 
 
 def numbered(flags, numbers):
@@ -107,11 +92,7 @@ for flags, kind in [(1, "json"), (ALLOW, "json-allow"), (SSE, "sse"), (SSE | 1, 
         seeds[f"numbers-{kind}-{i}"] = numbered(flags, group)
 for i, n in enumerate(TOO_BIG):
     seeds[f"number-out-of-range-{i}"] = numbered(1, [n])
-# Strings by the paths they take: every escape, surrogate pairs, raw multi-byte UTF-8 and control
-# characters that must be escaped again on the way out (a lone surrogate is refused whole).
-STRINGS = ['"\\b\\f\\n\\r\\t\\"\\\\\\/"', '"\\u0000\\u001f\\u007f\\u00e9\\u20ac"', '"\\ud83d\\ude00"',
-           '"\\uD83D\\uDE00 mixed case"', '"é€😀 raw"', '"\u007f\u0085\u2028\u2029"', '"' + "x" * 300 + '"']
-for i, text in enumerate(STRINGS + ['"\\ud800 alone"', '"\\udc00\\ud800"']):
+for i, text in enumerate(STRINGS + BAD_STRINGS):
     tools = f'[{{"name":"echo","description":{text},"title":{text}}},{{"name":"secret","description":{text}}}]'
     seeds[f"string-{i}"] = seed(i % 2, lists, f'{{"jsonrpc":"2.0","id":1,"result":{{"tools":{tools}}}}}')
 os.makedirs(out, exist_ok=True)

@@ -22,7 +22,7 @@ use mcp_auth_broker::vault::MemoryStore;
 
 pub const SSE_EVENTS: u32 = 200;
 pub const ROUNDS: usize = 5;
-pub const CALLS_PER_ROUND: usize = 400;
+pub const LATENCY_CALLS: usize = 5000;
 pub const THROUGHPUT_CALLS: usize = 4000;
 pub const BURST: usize = 1000;
 const ALLOC_CALLS: usize = 1000;
@@ -96,16 +96,17 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Sequential latencies, interleaved round by round so drift hits every target alike.
+/// Sequential latencies, interleaved call by call (direct, floor, broker, then the next call,
+/// the order rotating so none always follows another): a pause of the machine, however short,
+/// hits all three alike instead of one target's stretch of calls.
 async fn latencies(c: &reqwest::Client, targets: &[Target]) -> Vec<Vec<Duration>> {
-    let mut all = vec![Vec::new(); targets.len()];
-    for _ in 0..ROUNDS {
-        for (k, t) in targets.iter().enumerate() {
-            for i in 0..CALLS_PER_ROUND {
-                let start = Instant::now();
-                call(c, t, i).await.unwrap();
-                all[k].push(start.elapsed());
-            }
+    let mut all = vec![Vec::with_capacity(LATENCY_CALLS); targets.len()];
+    for i in 0..LATENCY_CALLS {
+        for j in 0..targets.len() {
+            let k = (i + j) % targets.len();
+            let start = Instant::now();
+            call(c, &targets[k], i).await.unwrap();
+            all[k].push(start.elapsed());
         }
     }
     for v in &mut all {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{pct, BURST, CALLS_PER_ROUND, ROUNDS, THROUGHPUT_CALLS};
+use super::{pct, BURST, LATENCY_CALLS, ROUNDS, THROUGHPUT_CALLS};
 
 /// What one run measured; `[direct, floor, broker]` wherever there are three.
 pub struct Figures<'a> {
@@ -43,7 +43,7 @@ pub fn print(f: &Figures) {
     let added = |x: Duration, base: Duration| x.saturating_sub(base);
     let secs = |x: Duration, base: Duration| added(x, base).as_secs_f64();
     let (rps, allocs, sse) = (f.rps, f.allocs, f.sse);
-    println!("\nmcp-auth-broker benchmark ({} calls per target at c=1 in {ROUNDS} interleaved rounds; at c=32 the median of {ROUNDS} interleaved rounds of {THROUGHPUT_CALLS} calls)", ROUNDS * CALLS_PER_ROUND);
+    println!("\nmcp-auth-broker benchmark ({LATENCY_CALLS} calls per target at c=1, interleaved call by call; at c=32 the median of {ROUNDS} interleaved rounds of {THROUGHPUT_CALLS} calls)");
     println!("| measure | direct | floor (bare proxy) | broker | broker vs floor | target |");
     println!("|---|---|---|---|---|---|");
     println!(

@@ -9,6 +9,7 @@ pub mod health;
 pub mod issuer;
 pub mod logging;
 pub mod opener;
+pub mod protocol;
 pub mod secret;
 pub mod snippets;
 pub mod upstream;

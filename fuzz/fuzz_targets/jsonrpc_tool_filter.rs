@@ -19,7 +19,7 @@ use axum::http::{Method, Response};
 use libfuzzer_sys::fuzz_target;
 use mcp_auth_broker::config::{file, validate, ServerConfig};
 use mcp_auth_broker::gateway::toolfilter::{filter_stream, plan};
-use mcp_auth_broker::health::sse::SseParser;
+use mcp_auth_broker::protocol::sse::SseParser;
 use serde_json::Value;
 
 const CONFIG: &str = r#"{"mcp_servers": {

@@ -2,7 +2,7 @@
 //! JSON-RPC messages they carry.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mcp_auth_broker::health::sse::SseParser;
+use mcp_auth_broker::protocol::sse::SseParser;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, rest)) = data.split_first() else { return };

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::link::{protocol, LinkError, Wire, MAX_MESSAGE};
 use crate::config::ServerConfig;
-use crate::health::sse::SseParser;
+use crate::protocol::sse::SseParser;
 use crate::upstream::http::{describe_reqwest, unreachable};
 
 /// Failed GET-stream connects in a row before the link stops listening.

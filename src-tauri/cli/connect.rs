@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use super::login::{reach, Reach};
 use super::servers::fail;
 use super::{exit, Paths};
-use crate::health::sse::SseParser;
+use crate::protocol::sse::SseParser;
 use crate::secret::Secret;
 use crate::vault::{KeyringStore, Vault};
 

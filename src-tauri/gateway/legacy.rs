@@ -31,8 +31,8 @@ use super::state::GatewayState;
 use super::toolfilter;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
-use crate::health::sse::SseParser;
 use crate::issuer::{crypto, Principal};
+use crate::protocol::sse::SseParser;
 use crate::upstream::{Credential, UpstreamError};
 
 /// How long the upstream may take to name its message endpoint.
@@ -210,7 +210,7 @@ async fn open(ctx: &Ctx<'_>, owner: Principal) -> Result<(String, Arc<Session>),
     lock(&ctx.gw.legacy).insert(id.clone(), session.clone());
     let (gw, reader_session, reader_id) = (ctx.gw.clone(), session.clone(), id.clone());
     tokio::spawn(async move {
-        let deliver = |event: crate::health::sse::SseEvent| {
+        let deliver = |event: crate::protocol::sse::SseEvent| {
             if event.event != "message" {
                 return;
             }

@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 
 use super::proxy::{unreachable, HEADERS_TIMEOUT};
 use crate::config::ServerConfig;
-use crate::health::sse::{SseEvent, SseParser};
+use crate::protocol::sse::{SseEvent, SseParser};
 use crate::upstream::UpstreamError;
 
 /// Largest `tools/list` answer read to filter it (a list of hundreds of tools with big schemas

@@ -15,7 +15,7 @@ use super::message::{
     result_of, secrets_of, tools_page,
 };
 use super::probe::{ProbeError, ProbeOk, MAX_BODY};
-use super::sse::{SseEvent, SseParser};
+use crate::protocol::sse::{SseEvent, SseParser};
 use crate::upstream::Credential;
 
 struct Stream {

@@ -133,7 +133,7 @@ pub(super) async fn failure(
 /// The JSON-RPC response with `id` carried by one SSE event, if it is that event; notifications
 /// and server requests are `None`. An event that is not JSON is a protocol error.
 pub(super) fn response_in_event(
-    event: &super::sse::SseEvent,
+    event: &crate::protocol::sse::SseEvent,
     id: i64,
     what: &str,
 ) -> Result<Option<Value>, ProbeError> {

@@ -24,7 +24,6 @@ pub mod message;
 mod monitor;
 pub mod probe;
 pub mod schedule;
-pub mod sse;
 mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};

@@ -12,7 +12,7 @@ use super::message::{
     chain, describe, failure, find_response, headers, initialize_message, negotiated_version,
     read_capped, response_in_event, result_of, secrets_of, snippet, tools_page,
 };
-use super::sse::SseParser;
+use crate::protocol::sse::SseParser;
 use crate::upstream::Credential;
 
 /// Protocol versions the broker speaks, newest first; the probe asks for the first.

@@ -3,8 +3,8 @@
 //! script-style MCP client with a local API key.
 #![allow(dead_code)]
 
-use mcp_auth_broker::health::sse::SseParser;
 use mcp_auth_broker::issuer::{unix_now, CodeRequest};
+use mcp_auth_broker::protocol::sse::SseParser;
 use serde_json::{json, Value};
 
 use crate::support::*;

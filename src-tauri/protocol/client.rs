@@ -1,0 +1,452 @@
+//! The one MCP client session the broker runs toward a server, in whichever era the server
+//! speaks: `server/discover` first (modern), `initialize` as the fallback (legacy), following
+//! the transport's era detection. Requests carry what their era needs — modern: `_meta`,
+//! `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*` (from the tools this session
+//! has listed); legacy: `Mcp-Session-Id` and the negotiated version. Answers are read as JSON or
+//! SSE, capped; messages that arrive before the answer go to the caller.
+//!
+//! How a request reaches the server (credential, refresh, timeouts of the connection) is the
+//! [`Transport`]'s business: the health probe sends with a fixed credential, the aggregate and
+//! the conformance client through the upstream exchange.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::era::{self, Detected, Era, LEGACY_VERSIONS, MODERN_VERSION};
+use super::sse::SseParser;
+use super::{envelope, headers, meta};
+
+/// The most read of one answer (JSON body, or the events of an SSE answer).
+pub const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
+/// How one HTTP request reaches the server's MCP endpoint. `Err` is a transport failure in
+/// words ("Connection refused"); any HTTP status is `Ok`.
+pub trait Transport: Sync {
+    fn send(
+        &self,
+        method: Method,
+        headers: HeaderMap,
+        body: Option<String>,
+    ) -> impl Future<Output = Result<reqwest::Response, String>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an HTTP error; 401/403 carry its challenge for the caller.
+    #[error("{what} answered HTTP {status}{}", detail_suffix(.detail))]
+    Status {
+        what: String,
+        status: u16,
+        challenge: Vec<String>,
+        detail: String,
+    },
+    /// Connect, TLS, timeout, or a stream that broke off.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The answer does not follow the protocol.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+/// One session with one server.
+pub struct Client<T> {
+    transport: T,
+    era: Era,
+    version: String,
+    session: Option<HeaderValue>,
+    /// The server's capabilities (`server/discover` or `initialize`).
+    capabilities: Value,
+    server_info: Value,
+    /// What this client declares (modern: on every request; legacy: at `initialize`).
+    client_capabilities: Value,
+    next_id: AtomicU64,
+    /// Tools' `inputSchema`s by name, for the `Mcp-Param-*` headers of modern calls.
+    schemas: Mutex<HashMap<String, Value>>,
+    timeout: Duration,
+}
+
+impl<T: Transport> Client<T> {
+    /// Opens a session: `server/discover`, then `initialize` when the server is not modern.
+    pub async fn connect(
+        transport: T,
+        client_capabilities: Value,
+        timeout: Duration,
+    ) -> Result<Client<T>, ClientError> {
+        let mut c = Client {
+            transport,
+            era: Era::Modern,
+            version: MODERN_VERSION.to_string(),
+            session: None,
+            capabilities: json!({}),
+            server_info: Value::Null,
+            client_capabilities,
+            next_id: AtomicU64::new(1),
+            schemas: Mutex::default(),
+            timeout,
+        };
+        match c.discover().await? {
+            Some(legacy) => c.initialize(legacy).await?,
+            None => c.era = Era::Modern,
+        }
+        Ok(c)
+    }
+
+    /// `server/discover`; `Some(version)` when the server wants `initialize` instead.
+    async fn discover(&mut self) -> Result<Option<&'static str>, ClientError> {
+        let id = self.id();
+        let body = envelope::request(id, "server/discover", self.params(json!({})));
+        let response = self.post(&body).await?;
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(failure(response, "server/discover").await);
+        }
+        if !response.status().is_success() {
+            let text = read_capped(response, 64 * 1024).await.unwrap_or_default();
+            return match era::detect(status, text.as_bytes()) {
+                Detected::Legacy => Ok(Some(LEGACY_VERSIONS[0])),
+                Detected::ModernOtherVersions(list) => match era::pick(&list) {
+                    Some(v) if Era::of(v) == Some(Era::Legacy) => Ok(Some(v)),
+                    _ => Err(ClientError::Protocol(format!(
+                        "the server speaks MCP {}; the broker speaks {}",
+                        list.join(", "),
+                        era::SUPPORTED_VERSIONS.join(", ")
+                    ))),
+                },
+                Detected::ModernRefused(code, msg) => Err(ClientError::Protocol(format!(
+                    "server/discover was refused with JSON-RPC error {code}: {msg}"
+                ))),
+            };
+        }
+        let answer = self
+            .read(response, &json!(id), "server/discover", &mut |_| {})
+            .await?;
+        let Some(result) = answer.get("result") else {
+            // A legacy server inside HTTP 200 (some answer unknown methods that way).
+            return Ok(Some(LEGACY_VERSIONS[0]));
+        };
+        let supported: Vec<String> = result["supportedVersions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !supported.iter().any(|v| v == MODERN_VERSION) {
+            return match era::pick(&supported) {
+                Some(v) => Ok(Some(v)),
+                None => Ok(Some(LEGACY_VERSIONS[0])),
+            };
+        }
+        self.capabilities = result.get("capabilities").cloned().unwrap_or(json!({}));
+        self.server_info = result["_meta"][meta::SERVER_INFO].clone();
+        Ok(None)
+    }
+
+    async fn initialize(&mut self, version: &str) -> Result<(), ClientError> {
+        self.era = Era::Legacy;
+        let id = self.id();
+        let body = envelope::request(
+            id,
+            "initialize",
+            json!({
+                "protocolVersion": version,
+                "capabilities": self.client_capabilities,
+                "clientInfo": meta::broker_client_info(),
+            }),
+        );
+        let response = self.post(&body).await?;
+        if !response.status().is_success() {
+            return Err(failure(response, "initialize").await);
+        }
+        self.session = response.headers().get(headers::SESSION_ID).cloned();
+        let answer = self
+            .read(response, &json!(id), "initialize", &mut |_| {})
+            .await?;
+        let result = answer.get("result").ok_or_else(|| {
+            ClientError::Protocol(format!("initialize failed: {}", answer["error"]))
+        })?;
+        match result["protocolVersion"].as_str() {
+            Some(v) if Era::of(v) == Some(Era::Legacy) => self.version = v.to_string(),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "the server answered initialize with protocol version {other:?}; the broker speaks {}",
+                    era::SUPPORTED_VERSIONS.join(", ")
+                )))
+            }
+        }
+        self.capabilities = result.get("capabilities").cloned().unwrap_or(json!({}));
+        self.server_info = result.get("serverInfo").cloned().unwrap_or(Value::Null);
+        self.notify("notifications/initialized", None).await
+    }
+
+    pub fn era(&self) -> Era {
+        self.era
+    }
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+    pub fn capabilities(&self) -> &Value {
+        &self.capabilities
+    }
+    pub fn server_info(&self) -> &Value {
+        &self.server_info
+    }
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// `params` as this session's era sends them (modern: with `_meta`).
+    fn params(&self, params: Value) -> Value {
+        match self.era {
+            Era::Modern => meta::with_modern_meta(params, &self.client_capabilities),
+            Era::Legacy => params,
+        }
+    }
+
+    /// Remembers listed tools' schemas (for `Mcp-Param-*` headers of later calls).
+    pub fn learn_tools(&self, tools: &[Value]) {
+        let mut schemas = self.schemas.lock().unwrap_or_else(|p| p.into_inner());
+        for tool in tools {
+            if let (Some(name), Some(schema)) = (tool["name"].as_str(), tool.get("inputSchema")) {
+                schemas.insert(name.to_string(), schema.clone());
+            }
+        }
+    }
+
+    /// Sends a request and returns the server's JSON-RPC answer (`result` or `error`); messages
+    /// that arrive first (notifications; legacy: the server's own requests) go to `on_message`.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Value,
+        on_message: &mut (dyn FnMut(Value) + Send),
+    ) -> Result<Value, ClientError> {
+        let id = self.id();
+        let body = envelope::request(id, method, self.params(params));
+        let response = self.post(&body).await?;
+        if !response.status().is_success() {
+            return Err(failure(response, method).await);
+        }
+        let answer = self.read(response, &json!(id), method, on_message).await?;
+        if method == "tools/list" {
+            if let Some(tools) = answer["result"]["tools"].as_array() {
+                self.learn_tools(tools);
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Sends a notification (or, legacy, an answer to the server's request).
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ClientError> {
+        self.send_message(&envelope::notification(method, params))
+            .await
+    }
+
+    /// POSTs any message that needs no answer; a non-2xx status is an error.
+    pub async fn send_message(&self, message: &Value) -> Result<(), ClientError> {
+        let response = self.post(message).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(failure(response, message["method"].as_str().unwrap_or("a message")).await)
+        }
+    }
+
+    /// Ends a legacy session (DELETE), best effort; modern sessions hold nothing to end.
+    pub async fn close(&self) {
+        if self.session.is_some() {
+            let _ = self
+                .transport
+                .send(Method::DELETE, self.headers(None), None)
+                .await;
+        }
+    }
+
+    /// The headers of one request: the era's own, and for modern requests those mirrored from
+    /// the body.
+    pub fn headers(&self, message: Option<&Value>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        let mut put = |name: &str, value: &str| {
+            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+                h.insert(n, v);
+            }
+        };
+        let legacy_before_init = self.era == Era::Legacy
+            && self.session.is_none()
+            && message.is_some_and(|m| m["method"] == "initialize");
+        if !legacy_before_init {
+            put(headers::PROTOCOL_VERSION, &self.version);
+        }
+        if let Some(s) = self.session.as_ref().and_then(|s| s.to_str().ok()) {
+            put(headers::SESSION_ID, s);
+        }
+        if let (Era::Modern, Some(m)) = (self.era, message) {
+            for (name, value) in headers::standard(m) {
+                put(name, &value);
+            }
+            if m["method"] == "tools/call" {
+                let schemas = self.schemas.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(schema) = m["params"]["name"].as_str().and_then(|n| schemas.get(n)) {
+                    for (name, value) in headers::params(schema, &m["params"]["arguments"]) {
+                        put(&format!("{}{name}", headers::PARAM_PREFIX), &value);
+                    }
+                }
+            }
+        }
+        h
+    }
+
+    async fn post(&self, message: &Value) -> Result<reqwest::Response, ClientError> {
+        let mut h = self.headers(Some(message));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let send = self
+            .transport
+            .send(Method::POST, h, Some(message.to_string()));
+        match tokio::time::timeout(self.timeout, send).await {
+            Ok(r) => r.map_err(ClientError::Unreachable),
+            Err(_) => Err(ClientError::Unreachable(format!(
+                "no answer within {} s",
+                self.timeout.as_secs()
+            ))),
+        }
+    }
+
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        id: &Value,
+        what: &str,
+        on_message: &mut (dyn FnMut(Value) + Send),
+    ) -> Result<Value, ClientError> {
+        match tokio::time::timeout(self.timeout, read_answer(response, id, what, on_message)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Unreachable(format!(
+                "{what} was not answered within {} s",
+                self.timeout.as_secs()
+            ))),
+        }
+    }
+}
+
+/// Reads the answer to `id` from a JSON or SSE response.
+pub async fn read_answer(
+    response: reqwest::Response,
+    id: &Value,
+    what: &str,
+    on_message: &mut (dyn FnMut(Value) + Send),
+) -> Result<Value, ClientError> {
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        let text = read_capped(response, MAX_ANSWER).await?;
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|e| ClientError::Protocol(format!("{what} answered invalid JSON ({e})")))?;
+        return envelope::find_answer(body, id).ok_or_else(|| {
+            ClientError::Protocol(format!(
+                "{what} answered JSON that is not the JSON-RPC response to it"
+            ))
+        });
+    }
+    if !content_type.starts_with("text/event-stream") {
+        return Err(ClientError::Protocol(format!(
+            "{what} answered with content type \"{content_type}\" instead of application/json or text/event-stream"
+        )));
+    }
+    let mut parser = SseParser::default();
+    let mut stream = response.bytes_stream();
+    let mut read = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ClientError::Unreachable(format!("the {what} event stream broke off: {e}"))
+        })?;
+        read += chunk.len();
+        if read > MAX_ANSWER {
+            return Err(ClientError::Protocol(format!(
+                "the {what} event stream exceeded {MAX_ANSWER} bytes without the answer"
+            )));
+        }
+        for event in parser.push(&chunk) {
+            let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
+                continue;
+            };
+            if envelope::answers(&message, id) {
+                return Ok(message);
+            }
+            on_message(message);
+        }
+    }
+    Err(ClientError::Protocol(format!(
+        "the {what} event stream ended without the answer"
+    )))
+}
+
+/// Reads at most `cap` bytes of a body as text (lossy).
+pub async fn read_capped(response: reqwest::Response, cap: usize) -> Result<String, ClientError> {
+    let mut stream = response.bytes_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ClientError::Unreachable(format!("the answer broke off: {e}")))?;
+        out.extend_from_slice(&chunk);
+        if out.len() > cap {
+            return Err(ClientError::Protocol(format!(
+                "the answer is larger than {cap} bytes"
+            )));
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The error for a non-2xx answer to `what`, with the upstream's challenge and words.
+async fn failure(response: reqwest::Response, what: &str) -> ClientError {
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let text = read_capped(response, 2048).await.unwrap_or_default();
+    ClientError::Status {
+        what: what.to_string(),
+        status,
+        challenge,
+        detail: text
+            .chars()
+            .take(300)
+            .collect::<String>()
+            .trim()
+            .to_string(),
+    }
+}

@@ -1,0 +1,328 @@
+//! The request headers of the modern Streamable HTTP transport: `MCP-Protocol-Version`,
+//! `Mcp-Method`, `Mcp-Name`, `Mcp-Param-{name}` (from `x-mcp-header` tool parameters), their
+//! Base64 sentinel form, and the header/body check (`-32020`). Names are lowercase `&str` so
+//! both `http` versions in the tree (axum's and reqwest's) can use them.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+
+pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub const METHOD: &str = "mcp-method";
+pub const NAME: &str = "mcp-name";
+pub const SESSION_ID: &str = "mcp-session-id";
+pub const LAST_EVENT_ID: &str = "last-event-id";
+/// Prefix of the headers mirrored from tool parameters.
+pub const PARAM_PREFIX: &str = "mcp-param-";
+
+const SENTINEL_START: &str = "=?base64?";
+const SENTINEL_END: &str = "?=";
+
+/// Whether a request header belongs to the MCP transport (and so is forwarded upstream).
+pub fn is_mcp_request_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        PROTOCOL_VERSION | METHOD | NAME | SESSION_ID | LAST_EVENT_ID
+    ) || (name.len() > PARAM_PREFIX.len() && name.starts_with(PARAM_PREFIX))
+}
+
+/// A value as a header carries it: plain when it is visible ASCII (spaces inside allowed), else
+/// (or when it looks like the sentinel itself) `=?base64?…?=` of its UTF-8.
+pub fn encode_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
+        && !value.starts_with([' ', '\t'])
+        && !value.ends_with([' ', '\t'])
+        && !(value.starts_with(SENTINEL_START) && value.ends_with(SENTINEL_END));
+    if plain || value.is_empty() {
+        value.to_string()
+    } else {
+        format!("{SENTINEL_START}{}{SENTINEL_END}", STANDARD.encode(value))
+    }
+}
+
+/// A header value decoded from its sentinel form; `None` when the sentinel holds bad Base64 or
+/// bad UTF-8, or a plain value holds a character a header may not carry.
+pub fn decode_value(header: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(header).ok()?;
+    if let Some(inner) = text
+        .strip_prefix(SENTINEL_START)
+        .and_then(|t| t.strip_suffix(SENTINEL_END))
+    {
+        let bytes = STANDARD.decode(inner).ok()?;
+        return String::from_utf8(bytes).ok();
+    }
+    text.bytes()
+        .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
+        .then(|| text.to_string())
+}
+
+/// The body field `Mcp-Name` mirrors for `method`: `params.name` or `params.uri`.
+fn name_source(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// The standard headers a modern client sends with `message` (name, value): `Mcp-Method`, and
+/// `Mcp-Name` where the method has one.
+pub fn standard(message: &Value) -> Vec<(&'static str, String)> {
+    let Some(method) = message["method"].as_str() else {
+        return Vec::new();
+    };
+    let mut out = vec![(METHOD, method.to_string())];
+    if let Some(v) = name_source(method).and_then(|f| message["params"][f].as_str()) {
+        out.push((NAME, encode_value(v)));
+    }
+    out
+}
+
+/// The `Mcp-Param-{name}` headers of a `tools/call` with `arguments`, for a tool whose
+/// `inputSchema` is `schema`: (header name without prefix, encoded value). Annotations that break
+/// the rules (see [`valid_annotations`]) yield nothing.
+pub fn params(schema: &Value, arguments: &Value) -> Vec<(String, String)> {
+    let Ok(annotations) = valid_annotations(schema) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (path, name) in annotations {
+        let mut v = arguments;
+        for step in &path {
+            v = &v[step.as_str()];
+        }
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                    format!("{}", f as i64)
+                }
+                _ => continue,
+            },
+            _ => continue,
+        };
+        out.push((name, encode_value(&text)));
+    }
+    out
+}
+
+/// The `x-mcp-header` annotations of a tool's `inputSchema` as (property path, name), or why the
+/// tool must be refused (a client excludes such a tool from `tools/list`): an empty or non-token
+/// name, a duplicate (case-insensitive), a non-primitive or `number` parameter, or an annotation
+/// not reachable through `properties` alone.
+pub fn valid_annotations(schema: &Value) -> Result<Vec<(Vec<String>, String)>, String> {
+    let mut found = Vec::new();
+    walk(schema, &mut Vec::new(), true, &mut found)?;
+    let mut seen = std::collections::HashSet::new();
+    for (_, name) in &found {
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            return Err(format!(
+                "x-mcp-header \"{name}\" is not a header name token"
+            ));
+        }
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(format!("x-mcp-header \"{name}\" is used twice"));
+        }
+    }
+    Ok(found)
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn walk(
+    schema: &Value,
+    path: &mut Vec<String>,
+    reachable: bool,
+    out: &mut Vec<(Vec<String>, String)>,
+) -> Result<(), String> {
+    let Some(map) = schema.as_object() else {
+        return Ok(());
+    };
+    if let Some(name) = map.get("x-mcp-header") {
+        if !reachable || path.is_empty() {
+            return Err("x-mcp-header outside a chain of \"properties\"".into());
+        }
+        let name = name.as_str().ok_or("x-mcp-header is not a string")?;
+        match map.get("type").and_then(Value::as_str) {
+            Some("string" | "integer" | "boolean") => {}
+            other => {
+                return Err(format!(
+                    "x-mcp-header \"{name}\" is on a parameter of type {other:?}; only string, integer and boolean may be mirrored"
+                ))
+            }
+        }
+        out.push((path.clone(), name.to_string()));
+    }
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            ("properties", Value::Object(props)) => {
+                for (prop, sub) in props {
+                    path.push(prop.clone());
+                    walk(sub, path, reachable, out)?;
+                    path.pop();
+                }
+            }
+            ("x-mcp-header" | "properties", _) => {}
+            (_, Value::Object(_)) | (_, Value::Array(_)) => {
+                for sub in nested(value) {
+                    walk(sub, &mut Vec::new(), false, out)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn nested(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(map) if map.contains_key("type") || map.contains_key("properties") => {
+            vec![value]
+        }
+        Value::Object(map) => map.values().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Checks the standard headers against the body (what an intermediary that reads the body must
+/// do): `get` looks a header up by lowercase name. `Err` is the `-32020` message.
+pub fn check_standard<'a>(
+    message: &Value,
+    get: impl Fn(&str) -> Option<&'a [u8]>,
+) -> Result<(), String> {
+    for (name, expected) in standard(message) {
+        let Some(raw) = get(name) else {
+            return Err(format!(
+                "the {name} header is missing; it must be \"{expected}\""
+            ));
+        };
+        let got = decode_value(raw).ok_or_else(|| format!("the {name} header is malformed"))?;
+        let want = decode_value(expected.as_bytes()).unwrap_or(expected);
+        if got != want {
+            return Err(format!(
+                "the {name} header \"{got}\" does not match the body's \"{want}\""
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_are_plain_when_safe_and_base64_otherwise() {
+        assert_eq!(encode_value("us-west1"), "us-west1");
+        assert_eq!(
+            encode_value("Hello, 世界"),
+            "=?base64?SGVsbG8sIOS4lueVjA==?="
+        );
+        assert_eq!(encode_value(" padded "), "=?base64?IHBhZGRlZCA=?=");
+        assert_eq!(encode_value("line1\nline2"), "=?base64?bGluZTEKbGluZTI=?=");
+        assert_eq!(
+            encode_value("=?base64?literal?="),
+            "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="
+        );
+        for v in ["us-west1", "Hello, 世界", " padded ", "=?base64?literal?="] {
+            assert_eq!(decode_value(encode_value(v).as_bytes()).as_deref(), Some(v));
+        }
+        assert_eq!(decode_value(b"=?base64?!!?="), None);
+        assert_eq!(decode_value(b"a\x01b"), None);
+    }
+
+    #[test]
+    fn standard_headers_mirror_method_and_name() {
+        let call = json!({"method": "tools/call", "params": {"name": "wëather"}});
+        let h = standard(&call);
+        assert_eq!(h[0], (METHOD, "tools/call".to_string()));
+        assert_eq!(h[1].0, NAME);
+        assert_eq!(decode_value(h[1].1.as_bytes()).unwrap(), "wëather");
+        let read = json!({"method": "resources/read", "params": {"uri": "file:///a"}});
+        assert_eq!(standard(&read)[1].1, "file:///a");
+        assert_eq!(standard(&json!({"method": "tools/list"})).len(), 1);
+    }
+
+    #[test]
+    fn mcp_headers_are_recognised_case_insensitively() {
+        for h in [
+            "Mcp-Method",
+            "MCP-PROTOCOL-VERSION",
+            "mcp-param-Region",
+            "Mcp-Name",
+        ] {
+            assert!(is_mcp_request_header(h), "{h}");
+        }
+        for h in ["mcp-param-", "authorization", "mcp-other", "cookie"] {
+            assert!(!is_mcp_request_header(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn param_headers_follow_annotated_properties_only() {
+        let schema = json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "n": {"type": "integer", "x-mcp-header": "N"},
+            "deep": {"type": "object", "properties": {"flag": {"type": "boolean", "x-mcp-header": "Flag"}}},
+            "query": {"type": "string"}}});
+        let args = json!({"region": "us-west1", "n": 42.0, "deep": {"flag": true}, "query": "x"});
+        let mut h = params(&schema, &args);
+        h.sort();
+        assert_eq!(
+            h,
+            vec![
+                ("Flag".to_string(), "true".to_string()),
+                ("N".to_string(), "42".to_string()),
+                ("Region".to_string(), "us-west1".to_string()),
+            ]
+        );
+        assert!(params(&schema, &json!({"region": null})).is_empty());
+    }
+
+    #[test]
+    fn invalid_annotations_are_refused() {
+        let bad = [
+            json!({"properties": {"a": {"type": "number", "x-mcp-header": "A"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "A"}, "b": {"type": "string", "x-mcp-header": "a"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "bad name"}}}),
+            json!({"properties": {"a": {"type": "array", "items": {"type": "string", "x-mcp-header": "A"}}}}),
+            json!({"anyOf": [{"properties": {"a": {"type": "string", "x-mcp-header": "A"}}}]}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": ""}}}),
+        ];
+        for schema in bad {
+            assert!(valid_annotations(&schema).is_err(), "{schema}");
+        }
+    }
+
+    #[test]
+    fn a_header_that_disagrees_with_the_body_is_a_mismatch() {
+        let call = json!({"method": "tools/call", "params": {"name": "a"}});
+        let ok = |n: &str| match n {
+            METHOD => Some(&b"tools/call"[..]),
+            NAME => Some(&b"=?base64?YQ==?="[..]),
+            _ => None,
+        };
+        assert!(check_standard(&call, ok).is_ok());
+        let wrong = |n: &str| match n {
+            METHOD => Some(&b"tools/call"[..]),
+            NAME => Some(&b"b"[..]),
+            _ => None,
+        };
+        assert!(check_standard(&call, wrong)
+            .unwrap_err()
+            .contains("does not match"));
+        assert!(check_standard(&call, |_| None)
+            .unwrap_err()
+            .contains("missing"));
+    }
+}

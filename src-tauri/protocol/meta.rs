@@ -1,0 +1,103 @@
+//! Request `_meta` of the modern era: protocol version, client capabilities and client info ride
+//! on every request instead of an `initialize` handshake.
+
+use serde_json::{json, Map, Value};
+
+use super::era::{Era, MODERN_VERSION};
+
+pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+/// The log level a modern client asks for on one request (replaces `logging/setLevel`).
+pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
+/// The broker's own `clientInfo` when it is the client.
+pub fn broker_client_info() -> Value {
+    json!({"name": "mcp-auth-broker", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// The `_meta` of a request the broker sends as a modern client.
+pub fn modern_meta(capabilities: &Value) -> Value {
+    json!({
+        PROTOCOL_VERSION: MODERN_VERSION,
+        CLIENT_CAPABILITIES: capabilities,
+        CLIENT_INFO: broker_client_info(),
+    })
+}
+
+/// Adds the modern `_meta` to `params` (an object, or null), keeping what the caller put there.
+pub fn with_modern_meta(params: Value, capabilities: &Value) -> Value {
+    let mut params = match params {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    if let (Some(meta), Value::Object(ours)) = (meta.as_object_mut(), modern_meta(capabilities)) {
+        for (k, v) in ours {
+            meta.entry(k).or_insert(v);
+        }
+    }
+    Value::Object(params)
+}
+
+/// The protocol version a request's `_meta` declares (modern requests carry one).
+pub fn declared_version(message: &Value) -> Option<&str> {
+    message["params"]["_meta"][PROTOCOL_VERSION].as_str()
+}
+
+/// The client capabilities a modern request declares (`{}` when absent).
+pub fn declared_capabilities(message: &Value) -> &Value {
+    static EMPTY: Value = Value::Null;
+    let caps = &message["params"]["_meta"][CLIENT_CAPABILITIES];
+    if caps.is_object() {
+        caps
+    } else {
+        &EMPTY
+    }
+}
+
+/// The era a client speaks, from one request: the `MCP-Protocol-Version` header when it names a
+/// modern version, else the body's `_meta`; a legacy client never sends either as modern.
+pub fn client_era(header_version: Option<&str>, message: Option<&Value>) -> Era {
+    let modern = |v: &str| Era::of(v) == Some(Era::Modern);
+    if header_version.is_some_and(modern) || message.and_then(declared_version).is_some_and(modern)
+    {
+        Era::Modern
+    } else {
+        Era::Legacy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modern_meta_is_added_without_replacing_what_the_caller_set() {
+        let params = json!({"name": "t", "_meta": {"progressToken": 3, PROTOCOL_VERSION: "x"}});
+        let p = with_modern_meta(params, &json!({"elicitation": {}}));
+        assert_eq!(p["_meta"]["progressToken"], 3);
+        assert_eq!(p["_meta"][PROTOCOL_VERSION], "x");
+        assert_eq!(p["_meta"][CLIENT_CAPABILITIES]["elicitation"], json!({}));
+        let p = with_modern_meta(Value::Null, &json!({}));
+        assert_eq!(p["_meta"][PROTOCOL_VERSION], MODERN_VERSION);
+    }
+
+    #[test]
+    fn a_client_is_modern_by_its_header_or_its_meta() {
+        let m = json!({"params": {"_meta": {PROTOCOL_VERSION: "2026-07-28"}}});
+        assert_eq!(client_era(Some("2026-07-28"), None), Era::Modern);
+        assert_eq!(client_era(None, Some(&m)), Era::Modern);
+        assert_eq!(
+            client_era(Some("2025-11-25"), Some(&json!({}))),
+            Era::Legacy
+        );
+        assert_eq!(client_era(None, None), Era::Legacy);
+    }
+}

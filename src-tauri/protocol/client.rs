@@ -9,10 +9,8 @@
 //! [`Transport`]'s business: the health probe sends with a fixed credential, the aggregate and
 //! the conformance client through the upstream exchange.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -77,7 +75,7 @@ pub struct Client<T> {
     client_capabilities: Value,
     next_id: AtomicU64,
     /// Tools' `inputSchema`s by name, for the `Mcp-Param-*` headers of modern calls.
-    schemas: Mutex<HashMap<String, Value>>,
+    schemas: headers::ToolSchemas,
     timeout: Duration,
 }
 
@@ -97,7 +95,7 @@ impl<T: Transport> Client<T> {
             server_info: Value::Null,
             client_capabilities,
             next_id: AtomicU64::new(1),
-            schemas: Mutex::default(),
+            schemas: headers::ToolSchemas::default(),
             timeout,
         };
         match c.discover().await? {
@@ -227,12 +225,7 @@ impl<T: Transport> Client<T> {
 
     /// Remembers listed tools' schemas (for `Mcp-Param-*` headers of later calls).
     pub fn learn_tools(&self, tools: &[Value]) {
-        let mut schemas = self.schemas.lock().unwrap_or_else(|p| p.into_inner());
-        for tool in tools {
-            if let (Some(name), Some(schema)) = (tool["name"].as_str(), tool.get("inputSchema")) {
-                schemas.insert(name.to_string(), schema.clone());
-            }
-        }
+        self.schemas.learn(tools);
     }
 
     /// Sends a request and returns the server's JSON-RPC answer (`result` or `error`); messages
@@ -307,16 +300,8 @@ impl<T: Transport> Client<T> {
             put(headers::SESSION_ID, s);
         }
         if let (Era::Modern, Some(m)) = (self.era, message) {
-            for (name, value) in headers::standard(m) {
-                put(name, &value);
-            }
-            if m["method"] == "tools/call" {
-                let schemas = self.schemas.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(schema) = m["params"]["name"].as_str().and_then(|n| schemas.get(n)) {
-                    for (name, value) in headers::params(schema, &m["params"]["arguments"]) {
-                        put(&format!("{}{name}", headers::PARAM_PREFIX), &value);
-                    }
-                }
+            for (name, value) in self.schemas.request_headers(m) {
+                put(&name, &value);
             }
         }
         h

@@ -193,6 +193,50 @@ fn nested(value: &Value) -> Vec<&Value> {
     }
 }
 
+/// Tools' `inputSchema`s by name, learned from `tools/list` answers: what a modern client needs
+/// to mirror `Mcp-Param-*` headers on later calls.
+#[derive(Debug, Default)]
+pub struct ToolSchemas(std::sync::Mutex<std::collections::HashMap<String, Value>>);
+
+impl ToolSchemas {
+    /// Remembers the schemas of listed tools (a `tools/list` result's `tools`).
+    pub fn learn(&self, tools: &[Value]) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for tool in tools {
+            if let (Some(name), Some(schema)) = (tool["name"].as_str(), tool.get("inputSchema")) {
+                map.insert(name.to_string(), schema.clone());
+            }
+        }
+    }
+
+    /// Every header a modern client sends with `message` (lowercase name, encoded value):
+    /// `MCP-Protocol-Version` from its `_meta`, the standard ones, and `Mcp-Param-*` of a call
+    /// to a tool whose schema is known. Empty for a message without modern `_meta`.
+    pub fn request_headers(&self, message: &Value) -> Vec<(String, String)> {
+        let Some(version) = super::meta::declared_version(message) else {
+            return Vec::new();
+        };
+        let mut out = vec![(PROTOCOL_VERSION.to_string(), version.to_string())];
+        out.extend(
+            standard(message)
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v)),
+        );
+        if message["method"] == "tools/call" {
+            let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(schema) = message["params"]["name"].as_str().and_then(|n| map.get(n)) {
+                for (name, value) in params(schema, &message["params"]["arguments"]) {
+                    out.push((
+                        format!("{PARAM_PREFIX}{}", name.to_ascii_lowercase()),
+                        value,
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Checks the standard headers against the body (what an intermediary that reads the body must
 /// do): `get` looks a header up by lowercase name. `Err` is the `-32020` message.
 pub fn check_standard<'a>(
@@ -302,6 +346,24 @@ mod tests {
         for schema in bad {
             assert!(valid_annotations(&schema).is_err(), "{schema}");
         }
+    }
+
+    #[test]
+    fn learned_schemas_give_a_modern_call_all_its_headers() {
+        let schemas = ToolSchemas::default();
+        schemas.learn(&[json!({"name": "lookup", "inputSchema": {"type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}})]);
+        let call = json!({"method": "tools/call", "params": {"name": "lookup",
+            "arguments": {"region": "eu"}, "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+        let h = schemas.request_headers(&call);
+        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get(PROTOCOL_VERSION), Some("2026-07-28"));
+        assert_eq!(get(METHOD), Some("tools/call"));
+        assert_eq!(get(NAME), Some("lookup"));
+        assert_eq!(get("mcp-param-region"), Some("eu"));
+        assert!(schemas
+            .request_headers(&json!({"method": "tools/list"}))
+            .is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::random_token;
-use super::upstream::{McpFault, Requires, ResponseMode, UpstreamState};
+use super::upstream::{McpFault, Requires, ResponseMode, UpstreamEra, UpstreamState};
 
 /// The protocol versions the test upstream speaks, newest first.
 pub const VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -97,7 +97,7 @@ pub(crate) fn sse_frame(message: &Value) -> Bytes {
 }
 
 /// One JSON-RPC response, as JSON or as a one-event SSE stream.
-fn reply(mode: ResponseMode, message: Value, session: Option<&str>) -> Response {
+pub(crate) fn reply(mode: ResponseMode, message: Value, session: Option<&str>) -> Response {
     let mut response = match mode {
         ResponseMode::Json => Json(message).into_response(),
         ResponseMode::Sse => (
@@ -160,12 +160,15 @@ pub(crate) async fn post(
         )
             .into_response();
     };
+    s.messages.lock().unwrap().push(msg.clone());
+    if super::modern::serves(&s, &msg) {
+        return super::modern::post(&s, &headers, msg);
+    }
     let method = msg
         .get("method")
         .and_then(Value::as_str)
         .map(str::to_string);
     let id = msg.get("id").cloned();
-    s.messages.lock().unwrap().push(msg.clone());
     let mode = *s.response.lock().unwrap();
     let Some(method) = method else {
         // A response from the client (to a server request): accepted.
@@ -185,18 +188,9 @@ pub(crate) async fn post(
             .unwrap_or(VERSIONS[0]);
         let session = random_token();
         s.sessions.lock().unwrap().insert(session.clone());
-        let mut capabilities = json!({"tools": {"listChanged": true}});
-        if let Some(label) = &s.catalog {
-            capabilities.as_object_mut().unwrap().extend(
-                super::catalog::capabilities(label)
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            );
-        }
         let init = json!({
             "protocolVersion": version,
-            "capabilities": capabilities,
+            "capabilities": capabilities(&s),
             "serverInfo": {"name": "test-upstream", "version": "1.0.0"},
         });
         return reply(
@@ -231,12 +225,37 @@ pub(crate) async fn post(
         s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
         return super::streams::ask_client(s.clone(), id, &msg);
     }
+    if method == "tools/call"
+        && msg.pointer("/params/name").and_then(Value::as_str) == Some("ask_user")
+    {
+        s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
+        return super::modern::legacy_ask_user(s.clone(), id);
+    }
     let message = answer(&s, &method, &id, &msg);
     reply(mode, message, None)
 }
 
+/// What the server declares (`initialize`, `server/discover`): tools with `listChanged`, and the
+/// catalog's capabilities when it has one.
+pub(crate) fn capabilities(s: &UpstreamState) -> Value {
+    let mut capabilities = json!({"tools": {"listChanged": true}});
+    if let Some(label) = &s.catalog {
+        capabilities.as_object_mut().unwrap().extend(
+            super::catalog::capabilities(label)
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+    }
+    capabilities
+}
+
 /// 403 `insufficient_scope` for a call of the scoped tool with a token that lacks its scope.
-fn scope_refusal(s: &UpstreamState, headers: &HeaderMap, msg: &Value) -> Option<Response> {
+pub(crate) fn scope_refusal(
+    s: &UpstreamState,
+    headers: &HeaderMap,
+    msg: &Value,
+) -> Option<Response> {
     let (tool, scope) = s.scoped_tool.as_ref()?;
     if msg["method"] != "tools/call"
         || msg.pointer("/params/name").and_then(Value::as_str) != Some(tool)
@@ -332,6 +351,9 @@ pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap)
     if let Err(r) = check_auth(&s, &headers) {
         return *r;
     }
+    if s.era == UpstreamEra::Modern {
+        return super::modern::not_allowed();
+    }
     if !s.get_stream {
         return (StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST, DELETE")]).into_response();
     }
@@ -361,6 +383,9 @@ pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap)
 pub(crate) async fn delete(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
         return *r;
+    }
+    if s.era == UpstreamEra::Modern {
+        return super::modern::not_allowed();
     }
     let id = headers
         .get("mcp-session-id")

@@ -11,6 +11,16 @@
 //!   [`TestAs`] (401 with `WWW-Authenticate: Bearer resource_metadata=…, scope=…`), serving its
 //!   PRM (path-inserted and root), recording every request. The same server speaks the older
 //!   HTTP+SSE transport at [`TestUpstream::sse_url`] (`GET /sse`, `POST /messages`).
+//!   `UpstreamOptions::default().with_era(UpstreamEra::Modern)` makes `/mcp` speak only
+//!   2026-07-28 ([`modern`]: `server/discover`, header validation with `-32020`, `-32022`,
+//!   404 `-32601`, results with `resultType`/`ttlMs`/`cacheScope`, the tools `lookup`
+//!   (`x-mcp-header` `Region`) and `ask_user` (MRTR), `subscriptions/listen`, no sessions, GET
+//!   and DELETE 405, `initialize` 400); `UpstreamEra::Dual` speaks both, per request.
+//!   [`TestUpstream::notify_tools_changed`] reaches GET streams and listen streams alike.
+//! - [`transport::HttpTransport`]: `protocol::client::Transport` straight to a URL (with an
+//!   optional bearer), for driving any fixture with the broker's own `Client`.
+//! - [`jsserver::JsServer`]: `tests/js/modern_server.mjs`, an upstream built on the official
+//!   TypeScript SDK v2 server (dual-era, or `--modern-only`), killed on drop.
 //! - [`TestAs`]: an OAuth AS (RFC 8414 metadata, auto-approving `/authorize` with PKCE S256,
 //!   `/token` for authorization_code / refresh_token (rotation) / client_credentials (basic or
 //!   post), `/register`, `/revoke`), with counters, fault injection ([`TokenFault`]; `Hold`
@@ -57,13 +67,16 @@ pub mod broker;
 pub mod catalog;
 pub mod consent;
 pub mod health;
+pub mod jsserver;
 pub mod legacy;
 pub mod mcp;
+pub mod modern;
 pub mod node;
 pub mod record;
 pub mod signin;
 pub mod streams;
 pub mod token;
+pub mod transport;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,9 +89,13 @@ pub use auth_server::{
 };
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
 pub use consent::{hidden, submit_consent};
+pub use jsserver::JsServer;
 pub use record::{Recorded, Recorder};
 pub use signin::{demo_server, SIGN_IN_WAIT};
-pub use upstream::{McpCounters, McpFault, Requires, ResponseMode, TestUpstream, UpstreamOptions};
+pub use transport::HttpTransport;
+pub use upstream::{
+    McpCounters, McpFault, Requires, ResponseMode, TestUpstream, UpstreamEra, UpstreamOptions,
+};
 
 /// A fresh random URL-safe string (tokens, codes, session ids).
 pub fn random_token() -> String {

@@ -8,11 +8,11 @@ use axum::body::Bytes;
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
 use super::auth_server::{AsOptions, AsState, TestAs};
 use super::record::{self, Recorder, Served};
-use super::{legacy, mcp};
+use super::{legacy, mcp, modern};
 
 /// What `/mcp` demands of a request.
 #[derive(Debug, Clone)]
@@ -47,13 +47,30 @@ pub enum McpFault {
     BadJsonRpc,
 }
 
+/// Which MCP era `/mcp` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamEra {
+    /// 2025-03-26 … 2025-11-25 only: `initialize`, sessions, GET stream (the fixture's behaviour
+    /// before 2026-07-28; every existing test runs on it).
+    #[default]
+    Legacy,
+    /// 2026-07-28 only ([`super::modern`]): stateless, `server/discover`, header validation,
+    /// MRTR, `subscriptions/listen`; `initialize` is refused (400), GET and DELETE are 405.
+    Modern,
+    /// Both, chosen per request as the spec's dual-era server does: a request whose `_meta`
+    /// names a protocol version is served statelessly (modern); `initialize` opens a legacy
+    /// session, and requests in it behave exactly as [`UpstreamEra::Legacy`].
+    Dual,
+}
+
 #[derive(Debug, Clone)]
 pub struct UpstreamOptions {
     pub auth: Requires,
     /// `scope` in the 401 challenge and `scopes_supported` in the PRM (space separated).
     pub scope: Option<String>,
     pub response: ResponseMode,
-    /// Defaults to [`mcp::default_tools`].
+    /// Defaults to [`mcp::default_tools`]; a Modern or Dual upstream left at that default lists
+    /// [`modern::default_tools`] instead (adds `lookup` and `ask_user`).
     pub tools: Vec<Value>,
     /// Serve the GET SSE stream (`false`: 405).
     pub get_stream: bool,
@@ -66,6 +83,13 @@ pub struct UpstreamOptions {
     /// answer is 403 `insufficient_scope` naming the scope (a step-up challenge).
     pub scoped_tool: Option<(String, String)>,
     pub auth_server: AsOptions,
+    /// Which era `/mcp` speaks (default [`UpstreamEra::Legacy`]).
+    pub era: UpstreamEra,
+    /// Modern cache hints on `server/discover`, list results and `resources/read`: `ttlMs`
+    /// (default 60 000) …
+    pub cache_ttl_ms: u64,
+    /// … and `cacheScope` (`"public"`, the default, or `"private"`).
+    pub cache_scope: String,
 }
 
 impl Default for UpstreamOptions {
@@ -80,6 +104,9 @@ impl Default for UpstreamOptions {
             catalog: None,
             scoped_tool: None,
             auth_server: AsOptions::default(),
+            era: UpstreamEra::Legacy,
+            cache_ttl_ms: 60_000,
+            cache_scope: "public".into(),
         }
     }
 }
@@ -102,6 +129,18 @@ impl UpstreamOptions {
         self.response = mode;
         self
     }
+
+    pub fn with_era(mut self, era: UpstreamEra) -> Self {
+        self.era = era;
+        self
+    }
+
+    /// The modern cache hints (`ttlMs`, `cacheScope`) this upstream's results carry.
+    pub fn with_cache(mut self, ttl_ms: u64, scope: &str) -> Self {
+        self.cache_ttl_ms = ttl_ms;
+        self.cache_scope = scope.to_string();
+        self
+    }
 }
 
 /// Counters of `/mcp` activity.
@@ -117,8 +156,16 @@ pub struct McpCounters {
     pub get_streams: AtomicUsize,
     /// Progress events `slow_stream` has sent.
     pub stream_events: AtomicUsize,
-    /// Requests `ask_client` has sent to the client.
+    /// Requests `ask_client` (and a legacy session's `ask_user`) has sent to the client.
     pub asked: AtomicUsize,
+    /// Modern: `server/discover` requests answered.
+    pub discover: AtomicUsize,
+    /// Modern: `subscriptions/listen` streams opened.
+    pub listens: AtomicUsize,
+    /// Modern: `input_required` results sent (`ask_user`).
+    pub input_required: AtomicUsize,
+    /// Modern: requests refused with `-32020` (headers missing or not matching the body).
+    pub header_mismatch: AtomicUsize,
 }
 
 pub struct UpstreamState {
@@ -130,6 +177,9 @@ pub struct UpstreamState {
     pub page_size: Option<usize>,
     pub catalog: Option<String>,
     pub scoped_tool: Option<(String, String)>,
+    pub era: UpstreamEra,
+    pub cache_ttl_ms: u64,
+    pub cache_scope: String,
     pub counters: McpCounters,
     pub recorder: Recorder,
     pub auth_server: Arc<AsState>,
@@ -148,6 +198,10 @@ pub struct UpstreamState {
     pub(crate) notes: broadcast::Sender<Value>,
     /// Open legacy (HTTP+SSE) streams by session id.
     pub(crate) legacy: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
+    /// How many `subscriptions/listen` streams are open now.
+    pub(crate) listening: watch::Sender<usize>,
+    /// Bumped by [`TestUpstream::end_listens`]: every open listen stream ends gracefully.
+    pub(crate) listen_end: watch::Sender<u64>,
 }
 
 /// A running test MCP upstream with its own test AS. Dropping it stops both servers.
@@ -170,6 +224,11 @@ impl TestUpstream {
         let auth_server = TestAs::start(options.auth_server.clone()).await;
         let as_state = auth_server.state.clone();
         let mut slot = None;
+        let tools = if options.era != UpstreamEra::Legacy && options.tools == mcp::default_tools() {
+            modern::default_tools()
+        } else {
+            options.tools
+        };
         let served = record::serve(|base| {
             let state = Arc::new(UpstreamState {
                 mcp_url: format!("{base}/mcp"),
@@ -180,12 +239,15 @@ impl TestUpstream {
                 page_size: options.page_size,
                 catalog: options.catalog,
                 scoped_tool: options.scoped_tool,
+                era: options.era,
+                cache_ttl_ms: options.cache_ttl_ms,
+                cache_scope: options.cache_scope,
                 counters: McpCounters::default(),
                 recorder: Recorder::default(),
                 authorization_server: Mutex::new(as_state.issuer.clone()),
                 auth_server: as_state,
                 response: Mutex::new(options.response),
-                tools: Mutex::new(options.tools),
+                tools: Mutex::new(tools),
                 fault: Mutex::new(McpFault::None),
                 sessions: Mutex::default(),
                 messages: Mutex::default(),
@@ -193,6 +255,8 @@ impl TestUpstream {
                 asks: Mutex::default(),
                 notes: broadcast::channel(16).0,
                 legacy: Mutex::default(),
+                listening: watch::channel(0).0,
+                listen_end: watch::channel(0).0,
             });
             slot = Some(state.clone());
             async move { router(state) }
@@ -239,11 +303,52 @@ impl TestUpstream {
         let _ = self.state.notes.send(message);
     }
 
-    /// Sends `notifications/tools/list_changed` on every open GET stream.
+    /// Sends `notifications/tools/list_changed` on every open GET stream and on every open
+    /// `subscriptions/listen` stream that opted in (`toolsListChanged`).
     pub fn notify_tools_changed(&self) {
         let note =
             serde_json::json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
         let _ = self.state.notes.send(note);
+    }
+
+    /// Sends `notifications/prompts/list_changed` (GET streams; listen streams that opted in).
+    pub fn notify_prompts_changed(&self) {
+        let note =
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/prompts/list_changed"});
+        let _ = self.state.notes.send(note);
+    }
+
+    /// Sends `notifications/resources/list_changed` (GET streams; listen streams that opted in).
+    pub fn notify_resources_changed(&self) {
+        let note =
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/resources/list_changed"});
+        let _ = self.state.notes.send(note);
+    }
+
+    /// Sends `notifications/resources/updated` for `uri` (GET streams; listen streams whose
+    /// `resourceSubscriptions` name `uri`).
+    pub fn notify_resource_updated(&self, uri: &str) {
+        let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}});
+        let _ = self.state.notes.send(note);
+    }
+
+    /// Waits until at least `n` `subscriptions/listen` streams are open (no timeout: wrap in
+    /// `tokio::time::timeout`). A stream counts from its acknowledgement until its client has
+    /// gone (the body was dropped) or [`TestUpstream::end_listens`] ended it.
+    pub async fn wait_listening(&self, n: usize) {
+        let mut rx = self.state.listening.subscribe();
+        let _ = rx.wait_for(|open| *open >= n).await;
+    }
+
+    /// How many `subscriptions/listen` streams are open now.
+    pub fn listening(&self) -> usize {
+        *self.state.listening.borrow()
+    }
+
+    /// Ends every open `subscriptions/listen` stream gracefully: each gets its completion
+    /// result (`resultType: complete`, `_meta` subscriptionId), then closes.
+    pub fn end_listens(&self) {
+        self.state.listen_end.send_modify(|g| *g += 1);
     }
 
     pub fn set_tools(&self, tools: Vec<Value>) {

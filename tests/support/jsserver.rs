@@ -1,0 +1,61 @@
+//! `tests/js/modern_server.mjs`: a real MCP upstream built on the official TypeScript SDK v2
+//! server (`@modelcontextprotocol/server`), dual-era or `--modern-only`. Tools: `echo`,
+//! `ask_user` (one elicitation round trip: MRTR for modern clients, an elicitation request for
+//! legacy ones) and `add_tool` (registers another tool, so the server sends
+//! `notifications/tools/list_changed`).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `modern_server.mjs`; the process is killed when this is dropped.
+pub struct JsServer {
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    child: Child,
+}
+
+impl JsServer {
+    /// The dual-era server (both eras on one endpoint).
+    pub async fn dual() -> JsServer {
+        JsServer::start(&[]).await
+    }
+
+    /// The server with `--modern-only`.
+    pub async fn modern_only() -> JsServer {
+        JsServer::start(&["--modern-only"]).await
+    }
+
+    /// Starts `node modern_server.mjs ARGS` and reads its `{"url": …}` line (panics with its
+    /// stderr when it does not come within 30 s).
+    pub async fn start(args: &[&str]) -> JsServer {
+        let mut cmd = Command::from(super::node::node_command());
+        cmd.arg("modern_server.mjs")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("node starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("modern_server.mjs printed its URL within 30 s")
+            .expect("stdout readable")
+            .expect("modern_server.mjs printed a line before exiting");
+        let report: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("modern_server.mjs printed {line:?}: {e}"));
+        let url = report["url"].as_str().expect("a url").to_string();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        JsServer { url, child }
+    }
+
+    /// The process id (to prove it is gone after drop).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}

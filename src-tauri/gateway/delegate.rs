@@ -28,7 +28,7 @@ use url::Url;
 
 use super::error::GatewayError;
 use super::host::ClientOrigin;
-use super::proxy::{self, FORWARD_REQUEST, HEADERS_TIMEOUT};
+use super::proxy::{self, HEADERS_TIMEOUT};
 use super::{rpc, toolfilter};
 use crate::broker::Broker;
 use crate::config::{self, ServerConfig, Transport};
@@ -290,12 +290,8 @@ fn upstream_headers(
     cfg: &ServerConfig,
     authorization: Option<HeaderValue>,
 ) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(FORWARD_REQUEST.len() + cfg.headers.len() + 1);
-    for name in FORWARD_REQUEST {
-        if let Some(v) = client.get(&name) {
-            headers.insert(name, v.clone());
-        }
-    }
+    let mut headers = HeaderMap::with_capacity(8 + cfg.headers.len() + 1);
+    proxy::forward_request_headers(client, &mut headers);
     for (name, value) in &cfg.headers {
         let config::HeaderValue::Literal(text) = value else {
             continue;

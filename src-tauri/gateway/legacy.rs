@@ -25,15 +25,15 @@ use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::host::ClientOrigin;
-use super::proxy::{add_credential, describe, unreachable, HEADERS_TIMEOUT, MCP_SESSION_ID};
-use super::rpc;
+use super::proxy::{describe, unreachable, HEADERS_TIMEOUT, MCP_SESSION_ID};
+use super::rpc::{self, Asked};
 use super::state::GatewayState;
 use super::toolfilter;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::issuer::{crypto, Principal};
 use crate::protocol::sse::SseParser;
-use crate::upstream::{Credential, UpstreamError};
+use crate::upstream::{exchange, Credential, UpstreamError};
 
 /// How long the upstream may take to name its message endpoint.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -45,23 +45,14 @@ pub struct Ctx<'a> {
     pub broker: &'a Broker,
     pub gw: &'a Arc<GatewayState>,
     pub cfg: &'a ServerConfig,
-    pub method: &'a Method,
-    pub body: &'a Bytes,
+    pub asked: &'a Asked<'a>,
     pub principal: &'a Principal,
     pub origin: &'a ClientOrigin,
 }
 
 impl Ctx<'_> {
     fn fail(&self, e: UpstreamError) -> Response {
-        rpc::failure(
-            e,
-            self.cfg,
-            self.method,
-            self.body,
-            self.principal,
-            self.origin,
-            None,
-        )
+        rpc::failure(e, self.cfg, self.asked, self.principal, self.origin, None)
     }
 
     fn protocol(&self, detail: impl Into<String>) -> UpstreamError {
@@ -98,10 +89,10 @@ pub async fn handle(ctx: &Ctx<'_>, session_id: Option<&str>) -> Response {
         },
         None => None,
     };
-    match (ctx.method, session) {
+    match (ctx.asked.method, session) {
         (&Method::POST, Some((id, s))) => relay(ctx, &id, &s).await,
         (&Method::POST, None) => {
-            let message: Value = serde_json::from_slice(ctx.body).unwrap_or(Value::Null);
+            let message: Value = serde_json::from_slice(ctx.asked.body).unwrap_or(Value::Null);
             if message["method"] != "initialize" {
                 return (StatusCode::BAD_REQUEST, Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "no session: send initialize first (Mcp-Session-Id missing)"}}))).into_response();
             }
@@ -123,46 +114,23 @@ pub async fn handle(ctx: &Ctx<'_>, session_id: Option<&str>) -> Response {
     }
 }
 
-async fn credential(ctx: &Ctx<'_>) -> Result<Credential, UpstreamError> {
-    ctx.broker.upstream().credential(ctx.cfg).await
-}
-
+/// One request to the upstream through the exchange (credential, refresh on 401, step-up).
 async fn send(
     ctx: &Ctx<'_>,
-    request: reqwest::RequestBuilder,
+    method: Method,
+    url: &Url,
+    headers: &HeaderMap,
+    body: Option<&Bytes>,
 ) -> Result<reqwest::Response, UpstreamError> {
-    match tokio::time::timeout(HEADERS_TIMEOUT, request.send()).await {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(unreachable(ctx.cfg, describe(&e))),
-        Err(_) => Err(unreachable(ctx.cfg, "no response in time".into())),
-    }
+    let build = |c: &Credential| exchange::request(&method, url, headers, body, c);
+    exchange::send(ctx.broker.upstream(), ctx.cfg, HEADERS_TIMEOUT, build).await
 }
 
 /// Opens the upstream event stream and waits for its `endpoint` event.
 async fn open(ctx: &Ctx<'_>, owner: Principal) -> Result<(String, Arc<Session>), UpstreamError> {
-    let http = ctx.broker.upstream().http();
-    let get = |cred: &Credential| {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        add_credential(&mut headers, cred);
-        http.get(ctx.cfg.url.clone()).headers(headers)
-    };
-    let cred = credential(ctx).await?;
-    let mut response = send(ctx, get(&cred)).await?;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        let fresh = ctx
-            .broker
-            .upstream()
-            .after_rejection(ctx.cfg, &cred)
-            .await?;
-        response = send(ctx, get(&fresh)).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            return Err(UpstreamError::NeedsSignIn {
-                server: ctx.cfg.name.to_string(),
-                reason: "the upstream rejected a fresh credential (HTTP 401)".into(),
-            });
-        }
-    }
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    let response = send(ctx, Method::GET, &ctx.cfg.url, &headers, None).await?;
     if !response.status().is_success() {
         return Err(ctx.protocol(format!(
             "opening the event stream answered HTTP {}",
@@ -248,7 +216,7 @@ async fn open(ctx: &Ctx<'_>, owner: Principal) -> Result<(String, Arc<Session>),
 
 /// Relays one client message; a request waits for its answer on the event stream.
 async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
-    let message: Value = match serde_json::from_slice(ctx.body) {
+    let message: Value = match serde_json::from_slice(ctx.asked.body) {
         Ok(v) => v,
         Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": format!("parse error: {e}")}}))).into_response(),
     };
@@ -259,21 +227,10 @@ async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
         lock(&session.waiters).insert(message["id"].to_string(), tx);
         rx
     });
-    let cred = match credential(ctx).await {
-        Ok(c) => c,
-        Err(e) => return ctx.fail(e),
-    };
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    add_credential(&mut headers, &cred);
-    let post = ctx
-        .broker
-        .upstream()
-        .http()
-        .post(session.post_url.clone())
-        .headers(headers)
-        .body(ctx.body.clone());
-    match send(ctx, post).await {
+    let body = Some(ctx.asked.body);
+    match send(ctx, Method::POST, &session.post_url, &headers, body).await {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => {
             return ctx

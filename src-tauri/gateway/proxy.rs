@@ -1,60 +1,62 @@
-//! The MCP proxy at `/{server}/mcp` (Streamable HTTP): authenticate the local client, swap in
-//! the upstream credential, forward, and stream the answer back chunk by chunk.
+//! The MCP proxy at `/{server}/mcp` (Streamable HTTP, both eras): authenticate the local
+//! client, swap in the upstream credential, forward, and stream the answer back chunk by chunk.
 //!
-//! Hot path: one `Arc<Config>` borrow, one hash lookup for the token, one session lookup, at
-//! most five allow-listed headers copied into the upstream request's own header map, the
-//! upstream's response headers filtered in place, no body buffering on the way back (except
-//! `tools/list` answers of servers with tool lists, see `toolfilter`). The request body (a
-//! single JSON-RPC message) is read whole, capped at [`MAX_BODY`], so a 401 can be retried once.
-//! `scripts/bench-instructions.sh` counts what a call costs here against a bare proxy.
+//! Modern (2026-07-28) traffic passes untouched: every MCP request header goes upstream as the
+//! client sent it (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*` in their Base64 form too,
+//! `MCP-Protocol-Version`), no session is invented or required, `input_required` results and the
+//! retries carrying `inputResponses` are bytes like any other, every SSE answer (a
+//! `subscriptions/listen` stream too) streams as it arrives, and a modern upstream's own answers
+//! to GET and DELETE (405 with `Allow`) come back as they are. The broker's own answers are in
+//! the client's era ([`rpc`]).
+//!
+//! Hot path: one `Arc<Config>` borrow, one hash lookup for the token, one session lookup, one
+//! pass over the client's headers copying the allow-listed ones into the upstream request's own
+//! header map (known names as static names, no allocation), the upstream's response headers
+//! filtered in place, no body buffering on the way back (except `tools/list` answers of servers
+//! with tool lists, see `toolfilter`). The request body (a single JSON-RPC message) is read
+//! whole, capped at [`MAX_BODY`], so a 401 can be retried once; it is parsed only on the paths
+//! where the broker answers itself. `scripts/bench-instructions.sh` counts what a call costs here
+//! against a bare proxy.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::header::{
-    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
-};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Extension, Router};
 
 use super::error::GatewayError;
 use super::host::ClientOrigin;
+use super::rpc::Asked;
 use super::state::GatewayState;
 use super::{delegate, legacy, resource, rpc, toolfilter};
 use crate::aggregate::Aggregate;
 use crate::broker::Broker;
-use crate::config::{ServerConfig, Transport};
+use crate::config::Transport;
+use crate::protocol::{headers, MODERN_VERSION};
+use crate::upstream::exchange;
+pub(super) use crate::upstream::exchange::{describe, HEADERS_TIMEOUT};
 pub(super) use crate::upstream::http::unreachable;
-use crate::upstream::stepup::Forbidden;
-use crate::upstream::{Credential, UpstreamError};
+use crate::upstream::UpstreamError;
 
 /// Largest request body forwarded (one JSON-RPC message); beyond it 413.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
-/// How long the upstream may take to send response headers. SSE bodies have no total timeout;
-/// a slow tool that answers with JSON must answer within this.
-pub const HEADERS_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static(headers::SESSION_ID);
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static(headers::PROTOCOL_VERSION);
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static(headers::LAST_EVENT_ID);
+const MCP_METHOD: HeaderName = HeaderName::from_static(headers::METHOD);
+const MCP_NAME: HeaderName = HeaderName::from_static(headers::NAME);
 const ALLOW: HeaderName = HeaderName::from_static("allow");
-const BEARER: &[u8] = b"Bearer ";
+/// Sent by servers on SSE answers so buffering proxies pass events at once (2026-07-28).
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
-/// Request headers passed upstream; everything else (the client's Authorization, cookies,
-/// Host, Origin, hop-by-hop headers) stays here (delegate servers: see [`delegate`]).
-pub(super) const FORWARD_REQUEST: [HeaderName; 5] = [
-    ACCEPT,
-    CONTENT_TYPE,
-    MCP_SESSION_ID,
-    MCP_PROTOCOL_VERSION,
-    LAST_EVENT_ID,
-];
 /// Response headers passed back; `WWW-Authenticate` and `Set-Cookie` never are.
-const FORWARD_RESPONSE: [HeaderName; 7] = [
+const FORWARD_RESPONSE: [HeaderName; 8] = [
     CONTENT_TYPE,
     CONTENT_LENGTH,
     MCP_SESSION_ID,
@@ -62,6 +64,7 @@ const FORWARD_RESPONSE: [HeaderName; 7] = [
     CACHE_CONTROL,
     RETRY_AFTER,
     ALLOW,
+    X_ACCEL_BUFFERING,
 ];
 
 pub fn routes() -> Router<Broker> {
@@ -90,12 +93,16 @@ async fn handle(
     origin: &ClientOrigin,
     request: Request,
 ) -> Result<Response, GatewayError> {
+    let version = request.headers().get(MCP_PROTOCOL_VERSION);
+    if !rpc::version_supported(version.map(|v| v.as_bytes())) {
+        return refuse_version(request).await;
+    }
     let config = broker.config();
-    let cfg = config
-        .server(server)
-        .ok_or_else(|| GatewayError::UnknownServer(server.to_string()))?;
+    let Some(cfg) = config.server(server) else {
+        return not_served(GatewayError::UnknownServer(server.to_string()), request).await;
+    };
     if !cfg.enabled {
-        return Err(GatewayError::DisabledServer(server.to_string()));
+        return not_served(GatewayError::DisabledServer(server.to_string()), request).await;
     }
     if cfg.delegate_auth_to_upstream {
         return delegate::forward(broker, cfg, origin, request).await;
@@ -111,17 +118,28 @@ async fn handle(
         .headers
         .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok());
-    // A session another principal owns is "not found". URL-mode elicitation: declared in
-    // `initialize` (the only request without a session id), remembered with the session; such
-    // clients get sign-in links instead of plain errors.
-    let url_elicitation = match session {
+    // A session another principal owns is "not found". URL-mode elicitation: a 2025 client
+    // declares it in `initialize` (remembered with the session), a modern one on every request
+    // (read from the body only when a sign-in link is due).
+    let standing = match session {
         Some(sid) => match gw.session_standing(server, sid, &principal) {
             Some(declared) => declared,
             None => return Ok(rpc::session_not_found()),
         },
-        None => parts.method == Method::POST && rpc::declares_url_elicitation(&body),
+        None => false,
     };
-    let links = url_elicitation.then_some(aggregate);
+    let asked = Asked {
+        method: &parts.method,
+        body: &body,
+        version: parts
+            .headers
+            .get(MCP_PROTOCOL_VERSION)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let fail = |e: UpstreamError| {
+        let links = (standing || rpc::declares_url_elicitation(&body)).then_some(aggregate);
+        rpc::failure(e, cfg, &asked, &principal, origin, links)
+    };
     // Tool allow/deny lists: parses the body only for servers that have them.
     let lists = match toolfilter::plan(cfg, &parts.method, &body) {
         Ok(lists) => lists,
@@ -132,74 +150,164 @@ async fn handle(
             broker,
             gw,
             cfg,
-            method: &parts.method,
-            body: &body,
+            asked: &asked,
             principal: &principal,
             origin,
         };
         return Ok(legacy::handle(&ctx, session).await);
     }
-    let exchange = Exchange {
-        broker,
-        cfg,
-        method: &parts.method,
-        headers: &parts.headers,
-        body: &body,
+    let build = |credential: &crate::upstream::Credential| {
+        // Built in place: one header map, no builder merging a second one into it.
+        let mut request = reqwest::Request::new(parts.method.clone(), cfg.url.clone());
+        let headers = request.headers_mut();
+        headers.reserve(parts.headers.len().min(8) + 1 + credential.headers.len());
+        forward_request_headers(&parts.headers, headers);
+        exchange::attach(headers, credential);
+        *request.body_mut() = Some(body.clone().into());
+        request
     };
-    let upstream = match exchange.run().await {
+    let upstream = match exchange::send(broker.upstream(), cfg, HEADERS_TIMEOUT, build).await {
         Ok(r) => r,
-        Err(e) => {
-            return Ok(rpc::failure(
-                e,
-                cfg,
-                &parts.method,
-                &body,
-                &principal,
-                origin,
-                links,
-            ))
-        }
+        Err(e) => return Ok(fail(e)),
     };
     let status = upstream.status();
     if status.is_server_error() {
-        let err = UpstreamError::Protocol {
+        return Ok(fail(UpstreamError::Protocol {
             server: server.to_string(),
             detail: format!(
                 "the upstream answered HTTP {status}; try again later or check the server's status"
             ),
-        };
-        return Ok(rpc::failure(
-            err,
-            cfg,
-            &parts.method,
-            &body,
-            &principal,
-            origin,
-            links,
-        ));
+        }));
     }
-    if let Some(sid) = upstream
-        .headers()
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-    {
-        gw.bind_session(server, sid, &principal, url_elicitation);
-    }
-    if let Some(sid) = session {
-        if (parts.method == Method::DELETE && status.is_success())
-            || status == StatusCode::NOT_FOUND
-        {
-            gw.end_session(server, sid);
-        }
-    }
+    track_session(gw, server, &parts, &upstream, &principal, standing, &body);
     let response = toolfilter::filter_stream(cfg, &parts.method, stream_back(upstream));
     let Some(lists) = lists else {
         return Ok(response);
     };
     Ok(match lists.rewrite(cfg, response).await {
         Ok(filtered) => filtered,
-        Err(e) => rpc::failure(e, cfg, &parts.method, &body, &principal, origin, links),
+        Err(e) => fail(e),
     })
+}
+
+/// Keeps the session map in step with a 2025 session: the owner of a session the upstream hands
+/// out (with what its `initialize` declared), and the end of one (DELETE, or the upstream's 404).
+/// A modern request has no session: nothing is bound for it, even if an upstream sent one.
+fn track_session(
+    gw: &GatewayState,
+    server: &str,
+    client: &Parts,
+    upstream: &reqwest::Response,
+    principal: &crate::issuer::Principal,
+    standing: bool,
+    body: &Bytes,
+) {
+    let session = client
+        .headers
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok());
+    let status = upstream.status();
+    if let Some(sid) = upstream
+        .headers()
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+    {
+        let modern = client
+            .headers
+            .get(MCP_PROTOCOL_VERSION)
+            .is_some_and(|v| v == MODERN_VERSION);
+        if !modern {
+            let declared = match session {
+                Some(_) => standing,
+                None => rpc::declares_url_elicitation(body),
+            };
+            gw.bind_session(server, sid, principal, declared);
+        }
+    }
+    if let Some(sid) = session {
+        if (client.method == Method::DELETE && status.is_success())
+            || status == StatusCode::NOT_FOUND
+        {
+            gw.end_session(server, sid);
+        }
+    }
+}
+
+/// Copies the request headers that go upstream: `Accept`, `Content-Type` and every MCP transport
+/// header ([`headers::is_mcp_request_header`]), all their values. Everything else (the client's
+/// Authorization, cookies, Host, Origin, hop-by-hop headers) stays here. Known names are copied
+/// as static names, so a call allocates nothing here; only an `Mcp-Param-*` name is cloned.
+pub(super) fn forward_request_headers(client: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in client {
+        if let Some(name) = forwarded(name) {
+            to.append(name, value.clone());
+        }
+    }
+}
+
+fn forwarded(name: &HeaderName) -> Option<HeaderName> {
+    if name == ACCEPT || name == CONTENT_TYPE {
+        return Some(name.clone());
+    }
+    let text = name.as_str();
+    if !headers::is_mcp_request_header(text) {
+        return None;
+    }
+    Some(match text {
+        headers::SESSION_ID => MCP_SESSION_ID,
+        headers::PROTOCOL_VERSION => MCP_PROTOCOL_VERSION,
+        headers::LAST_EVENT_ID => LAST_EVENT_ID,
+        headers::METHOD => MCP_METHOD,
+        headers::NAME => MCP_NAME,
+        _ => name.clone(),
+    })
+}
+
+/// The answer to a request for a server the broker does not serve: in JSON-RPC for a modern
+/// client ([`rpc::not_served`]), the gateway's own 404 for a 2025 one.
+async fn not_served(err: GatewayError, request: Request) -> Result<Response, GatewayError> {
+    let (server, reason) = match &err {
+        GatewayError::UnknownServer(s) => (s.clone(), "unknown_server"),
+        GatewayError::DisabledServer(s) => (s.clone(), "disabled_server"),
+        _ => (String::new(), "not_served"),
+    };
+    let (parts, body) = request.into_parts();
+    let body = read_message(&parts, body).await?;
+    let asked = Asked {
+        method: &parts.method,
+        body: &body,
+        version: parts
+            .headers
+            .get(MCP_PROTOCOL_VERSION)
+            .and_then(|v| v.to_str().ok()),
+    };
+    rpc::not_served(&asked, &server, reason, &err.to_string()).ok_or(err)
+}
+
+/// 400 `-32022` for a protocol version the broker does not speak.
+async fn refuse_version(request: Request) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let body = read_message(&parts, body).await?;
+    let version = parts
+        .headers
+        .get(MCP_PROTOCOL_VERSION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let asked = Asked {
+        method: &parts.method,
+        body: &body,
+        version: None,
+    };
+    Ok(rpc::unsupported_version(&asked, &version))
+}
+
+/// The body of a POST (capped), nothing for other methods.
+async fn read_message(parts: &Parts, body: Body) -> Result<Bytes, GatewayError> {
+    if parts.method == Method::POST {
+        read_body(&parts.headers, body).await
+    } else {
+        Ok(Bytes::new())
+    }
 }
 
 /// Reads the request body up to [`MAX_BODY`] (413 beyond, checked on `Content-Length` first).
@@ -243,106 +351,10 @@ fn keep_only(headers: &mut HeaderMap, allowed: &[HeaderName]) {
     }
 }
 
-/// One client request forwarded upstream, retried once after a 401 with a fresh credential, and
-/// once after a 403 `insufficient_scope` that a wider client-credentials token can answer.
-struct Exchange<'a> {
-    broker: &'a Broker,
-    cfg: &'a ServerConfig,
-    method: &'a Method,
-    headers: &'a HeaderMap,
-    body: &'a Bytes,
-}
-
-impl Exchange<'_> {
-    async fn run(&self) -> Result<reqwest::Response, UpstreamError> {
-        let upstream = self.broker.upstream();
-        let credential = upstream.credential(self.cfg).await?;
-        let mut response = self.send(&credential).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            drop(response);
-            let fresh = upstream.after_rejection(self.cfg, &credential).await?;
-            response = self.send(&fresh).await?;
-            if response.status() == StatusCode::UNAUTHORIZED {
-                return Err(UpstreamError::NeedsSignIn {
-                    server: self.cfg.name.to_string(),
-                    reason: "the upstream rejected a fresh credential (HTTP 401)".into(),
-                });
-            }
-        }
-        if response.status() != StatusCode::FORBIDDEN {
-            return Ok(response);
-        }
-        match upstream.after_forbidden(self.cfg, response.headers()).await {
-            Forbidden::PassOn => Ok(response),
-            Forbidden::SignIn(e) => Err(e),
-            Forbidden::Retry => {
-                drop(response);
-                let wider = upstream.credential(self.cfg).await?;
-                self.send(&wider).await
-            }
-        }
-    }
-
-    async fn send(&self, credential: &Credential) -> Result<reqwest::Response, UpstreamError> {
-        // Built in place: one header map, no builder merging a second one into it.
-        let mut request = reqwest::Request::new(self.method.clone(), self.cfg.url.clone());
-        let headers = request.headers_mut();
-        headers.reserve(FORWARD_REQUEST.len() + 1 + credential.headers.len());
-        for name in FORWARD_REQUEST {
-            if let Some(v) = self.headers.get(&name) {
-                headers.insert(name, v.clone());
-            }
-        }
-        add_credential(headers, credential);
-        *request.body_mut() = Some(self.body.clone().into());
-        let http = self.broker.upstream().http();
-        match tokio::time::timeout(HEADERS_TIMEOUT, http.execute(request)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(unreachable(self.cfg, describe(&e))),
-            Err(_) => Err(unreachable(
-                self.cfg,
-                format!("no response within {} s", HEADERS_TIMEOUT.as_secs()),
-            )),
-        }
-    }
-}
-
-/// Adds the upstream credential (configured headers, then the flow's bearer), marked sensitive.
-pub(super) fn add_credential(headers: &mut HeaderMap, credential: &Credential) {
-    for (name, value) in &credential.headers {
-        if let Ok(mut v) = HeaderValue::from_str(value.expose()) {
-            v.set_sensitive(true);
-            headers.insert(name.clone(), v);
-        }
-    }
-    if let Some(bearer) = &credential.bearer {
-        // Sized exactly, so the bytes move into the header value without a second copy.
-        let token = bearer.expose().as_bytes();
-        let mut value = Vec::with_capacity(BEARER.len() + token.len());
-        value.extend_from_slice(BEARER);
-        value.extend_from_slice(token);
-        if let Ok(mut v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
-            v.set_sensitive(true);
-            headers.insert(AUTHORIZATION, v);
-        }
-    }
-}
-
-/// The innermost cause of a transport error ("Connection refused"), without the URL.
-pub(super) fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".into();
-    }
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn only_allow_listed_response_headers_survive_with_all_their_values() {
@@ -361,15 +373,46 @@ mod tests {
     }
 
     #[test]
-    fn the_bearer_header_is_sensitive_and_exact() {
-        let credential = Credential {
-            bearer: Some(crate::secret::Secret::new("t0k".to_string())),
-            headers: Vec::new(),
-        };
-        let mut h = HeaderMap::new();
-        add_credential(&mut h, &credential);
-        let v = h.get(AUTHORIZATION).unwrap();
-        assert_eq!(v, "Bearer t0k");
-        assert!(v.is_sensitive());
+    fn every_mcp_request_header_is_forwarded_and_nothing_else() {
+        let mut client = HeaderMap::new();
+        for (name, value) in [
+            ("accept", "application/json, text/event-stream"),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?d8OrYXRoZXI=?="),
+            ("mcp-param-region", "us-west1"),
+            ("mcp-param-region", "eu-west1"),
+            ("mcp-session-id", "s"),
+            ("last-event-id", "7"),
+            ("authorization", "Bearer client-token"),
+            ("cookie", "a=1"),
+            ("x-api-key", "k"),
+            ("mcp-other", "x"),
+        ] {
+            client.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(value),
+            );
+        }
+        let mut to = HeaderMap::new();
+        forward_request_headers(&client, &mut to);
+        let mut names: Vec<_> = to.keys().map(|n| n.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "accept",
+                "content-type",
+                "last-event-id",
+                "mcp-method",
+                "mcp-name",
+                "mcp-param-region",
+                "mcp-protocol-version",
+                "mcp-session-id",
+            ]
+        );
+        assert_eq!(to.get_all("mcp-param-region").iter().count(), 2);
+        assert_eq!(to["mcp-name"], "=?base64?d8OrYXRoZXI=?=");
     }
 }

@@ -19,12 +19,13 @@ const SENTINEL_START: &str = "=?base64?";
 const SENTINEL_END: &str = "?=";
 
 /// Whether a request header belongs to the MCP transport (and so is forwarded upstream).
+/// Compares without allocating: the proxy asks this of every request header.
 pub fn is_mcp_request_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    matches!(
-        name.as_str(),
-        PROTOCOL_VERSION | METHOD | NAME | SESSION_ID | LAST_EVENT_ID
-    ) || (name.len() > PARAM_PREFIX.len() && name.starts_with(PARAM_PREFIX))
+    [PROTOCOL_VERSION, METHOD, NAME, SESSION_ID, LAST_EVENT_ID]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+        || (name.len() > PARAM_PREFIX.len()
+            && name.as_bytes()[..PARAM_PREFIX.len()].eq_ignore_ascii_case(PARAM_PREFIX.as_bytes()))
 }
 
 /// A value as a header carries it: plain when it is visible ASCII (spaces inside allowed), else

@@ -24,6 +24,7 @@ pub mod authcode;
 pub mod classify;
 mod credential;
 pub mod discovery;
+pub mod exchange;
 pub mod http;
 pub mod m2m;
 pub mod oauth;

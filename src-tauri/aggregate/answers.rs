@@ -1,165 +1,249 @@
-//! Reading from an upstream of a link: the answer to one request (JSON or an event stream, with
-//! the notifications on the way), and the GET stream the link follows for list changes.
+//! Reading from an upstream link: one request in flight ([`InFlight`]: its answer, and the
+//! messages the upstream sends before it — notifications, and a legacy upstream's own requests),
+//! and the one listener per link that follows list changes (a legacy server's GET stream, a
+//! modern server's `subscriptions/listen`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::CONTENT_TYPE;
-use reqwest::StatusCode;
-use serde_json::Value;
-use tokio::sync::{broadcast, mpsc};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::link::{protocol, LinkError, Wire, MAX_MESSAGE};
-use crate::config::ServerConfig;
+use super::link::{protocol, Link, LinkError};
+use crate::protocol::client::{read_answer, read_capped, ClientError};
+use crate::protocol::envelope::{self, Kind};
 use crate::protocol::sse::SseParser;
-use crate::upstream::http::{describe_reqwest, unreachable};
+use crate::protocol::{meta, Era};
+use crate::upstream::http::unreachable;
 
-/// Failed GET-stream connects in a row before the link stops listening.
+/// Failed listener connects in a row before the link stops listening.
 const MAX_RECONNECTS: u32 = 6;
+/// The most held of one event of a listener's stream.
+const MAX_EVENT: usize = 4 * 1024 * 1024;
+/// `_meta` key of the subscription a `subscriptions/listen` notification belongs to.
+const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 
-/// Reads the answer with JSON-RPC `id` from a JSON or SSE response. `out`: where notifications
-/// and the upstream's passed-on requests go while the answer streams, and the link they came on
-/// (none during `initialize`, when they are dropped).
-pub(super) async fn read_answer(
-    cfg: &ServerConfig,
-    response: reqwest::Response,
+/// What happened next to a request in flight.
+pub enum Step {
+    /// A notification or a request from the upstream, before the answer.
+    Message(Value),
+    /// The upstream's JSON-RPC answer (`result` or `error`), or why there is none.
+    Done(Result<Value, LinkError>),
+}
+
+/// One request on its way through a link. Dropping it stops reading (a modern upstream takes
+/// the closed stream as cancellation).
+pub struct InFlight {
+    pub link: Arc<Link>,
+    /// The link's id of the request.
+    pub id: u64,
+    incoming: mpsc::UnboundedReceiver<Value>,
+    answer: oneshot::Receiver<Result<Value, LinkError>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl InFlight {
+    /// Sends `method` over `link`, declaring `offered` to a modern upstream. `timeout` bounds
+    /// the wait for response headers; an answer may then stream for as long as it takes.
+    pub fn start(
+        link: &Arc<Link>,
+        method: &str,
+        params: Value,
+        offered: &Value,
+        timeout: Duration,
+    ) -> InFlight {
+        let id = link.next_id();
+        let body = link.body(id, method, params, offered);
+        let (tx, incoming) = mpsc::unbounded_channel();
+        let (done, answer) = oneshot::channel();
+        let l = link.clone();
+        let task = tokio::spawn(async move {
+            let _ = done.send(exchange(&l, id, body, timeout, tx).await);
+        });
+        InFlight {
+            link: link.clone(),
+            id,
+            incoming,
+            answer,
+            task: task.abort_handle(),
+        }
+    }
+
+    /// The next message from the upstream, or the answer (messages sent before the answer
+    /// always come first).
+    pub async fn next(&mut self) -> Step {
+        tokio::select! {
+            biased;
+            Some(m) = self.incoming.recv() => Step::Message(m),
+            r = &mut self.answer => {
+                if let Ok(m) = self.incoming.try_recv() {
+                    // Sent before the answer, read after it: hand it out first.
+                    self.answer = settled(r);
+                    return Step::Message(m);
+                }
+                Step::Done(r.unwrap_or_else(|_| Err(LinkError::Upstream(protocol(
+                    self.link.cfg(), "the request to the upstream stopped without an answer".into())))))
+            }
+        }
+    }
+
+    /// Messages that already arrived, without waiting.
+    pub fn ready(&mut self) -> Vec<Value> {
+        std::iter::from_fn(|| self.incoming.try_recv().ok()).collect()
+    }
+}
+
+fn settled(
+    r: Result<Result<Value, LinkError>, oneshot::error::RecvError>,
+) -> oneshot::Receiver<Result<Value, LinkError>> {
+    let (tx, rx) = oneshot::channel();
+    if let Ok(r) = r {
+        let _ = tx.send(r);
+    }
+    rx
+}
+
+/// POSTs one request and reads its answer; requests and notifications met on the way go to `tx`.
+async fn exchange(
+    link: &Link,
     id: u64,
-    out: Option<(&mpsc::Sender<Value>, &Arc<Wire>)>,
+    body: Value,
+    timeout: Duration,
+    tx: mpsc::UnboundedSender<Value>,
 ) -> Result<Value, LinkError> {
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let mut stream = response.bytes_stream();
-    let sse = content_type.starts_with("text/event-stream");
-    if !sse && !content_type.starts_with("application/json") {
-        return Err(protocol(cfg, format!("the upstream answered with content type \"{content_type}\" instead of JSON or an event stream")).into());
-    }
-    let mut parser = SseParser::default();
-    let mut json = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            unreachable(
+    let cfg = link.cfg();
+    let method = body["method"].as_str().unwrap_or("a request").to_string();
+    let mut headers = link.client.headers(Some(&body));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let response = link
+        .wire()
+        .exchange(Method::POST, headers, Some(body.to_string()), timeout)
+        .await?;
+    let status = response.status();
+    let id = json!(id);
+    if !status.is_success() {
+        if status == StatusCode::NOT_FOUND && link.era() == Era::Legacy {
+            return Err(LinkError::Gone);
+        }
+        // A modern server answers some errors with a 4xx and the JSON-RPC error in the body.
+        let text = read_capped(response, 64 * 1024).await.unwrap_or_default();
+        let answer = serde_json::from_str(&text)
+            .ok()
+            .and_then(|b| envelope::find_answer(b, &id));
+        return answer.ok_or_else(|| {
+            protocol(
                 cfg,
-                format!("the answer broke off: {}", describe_reqwest(&e)),
+                format!("{method}: the upstream answered HTTP {status}"),
             )
-        })?;
-        if !sse {
-            json.extend_from_slice(&chunk);
-            if json.len() > MAX_MESSAGE {
-                return Err(protocol(
-                    cfg,
-                    format!("the answer is larger than {MAX_MESSAGE} bytes"),
-                )
-                .into());
-            }
-            continue;
-        }
-        for event in parser.push(&chunk) {
-            let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
-                continue;
-            };
-            if is_answer(&message, id) {
-                return Ok(message);
-            }
-            let Some((out, wire)) = out else { continue };
-            let passed = match (message.get("id"), message.get("method")) {
-                (Some(_), Some(_)) => wire.on_request(&message),
-                (Some(_), None) => None, // an answer to some other request
-                (None, _) => wire.on_note(message),
-            };
-            if let Some(message) = passed {
-                let _ = out.send(message).await;
-            }
-        }
-        if parser.buffered() > MAX_MESSAGE {
-            return Err(protocol(
-                cfg,
-                format!("an event of the answer is larger than {MAX_MESSAGE} bytes"),
-            )
-            .into());
-        }
+            .into()
+        });
     }
-    if sse {
-        return Err(protocol(cfg, "the event stream ended without the answer".into()).into());
-    }
-    let message: Value = serde_json::from_slice(&json)
-        .map_err(|e| protocol(cfg, format!("the answer is not JSON ({e})")))?;
-    let found = match message {
-        Value::Array(items) => items.into_iter().find(|m| is_answer(m, id)),
-        m => is_answer(&m, id).then_some(m),
+    let mut on_message = |m: Value| {
+        if matches!(envelope::kind(&m), Kind::Request | Kind::Notification) {
+            let _ = tx.send(m);
+        }
     };
-    found.ok_or_else(|| {
-        protocol(
-            cfg,
-            "the answer is not the JSON-RPC response to the request".into(),
-        )
-        .into()
-    })
+    read_answer(response, &id, &method, &mut on_message)
+        .await
+        .map_err(|e| match e {
+            ClientError::Unreachable(why) => unreachable(cfg, why).into(),
+            e => protocol(cfg, e.to_string()).into(),
+        })
 }
 
-fn is_answer(message: &Value, id: u64) -> bool {
-    message.get("id").and_then(Value::as_u64) == Some(id)
-        && (message.get("result").is_some() || message.get("error").is_some())
-}
-
-/// Follows the upstream's GET stream and passes its notifications to the client session.
-/// Reconnects with backoff (at least 2 s after a stream that was open); stops on 405 (no stream
-/// offered), a forgotten session, or after [`MAX_RECONNECTS`] failed connects in a row.
-pub(super) async fn listen(wire: Arc<Wire>, changes: broadcast::Sender<Value>) {
-    let upstream = wire.broker.upstream();
+/// Follows the link's list changes for as long as the link lives: reconnects with backoff (at
+/// least 2 s after a stream that was open); stops when the upstream offers no such stream (404,
+/// 405, or a modern `-32601`) or after [`MAX_RECONNECTS`] failed connects in a row.
+pub(super) async fn listen(link: Weak<Link>, changes: broadcast::Sender<Value>) {
     let mut failures = 0;
     while failures < MAX_RECONNECTS {
         if failures > 0 {
             tokio::time::sleep(Duration::from_secs(1 << failures.min(5))).await;
         }
         failures += 1;
-        let Ok(credential) = upstream.credential(&wire.cfg).await else {
-            continue;
-        };
-        let Ok(headers) = wire.headers(&credential, "text/event-stream") else {
-            return;
-        };
-        let Ok(response) = upstream
-            .http()
-            .get(wire.cfg.url.clone())
-            .headers(headers)
-            .send()
-            .await
-        else {
+        let Some(l) = link.upgrade() else { return };
+        let Some(response) = open_stream(&l).await else {
             continue;
         };
         match response.status() {
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_FOUND => return,
-            StatusCode::UNAUTHORIZED => {
-                let _ = upstream.after_rejection(&wire.cfg, &credential).await;
-                continue;
-            }
             s if !s.is_success() => continue,
             _ => failures = 1,
         }
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        if !content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")) {
+            return; // an answer instead of a stream: the upstream does not offer one
+        }
+        drop(l);
         let mut parser = SseParser::default();
         let mut stream = response.bytes_stream();
         while let Some(Ok(chunk)) = stream.next().await {
+            let Some(l) = link.upgrade() else { return };
             for event in parser.push(&chunk) {
-                let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
-                    continue;
-                };
-                let passed = match (message.get("id"), message.get("method")) {
-                    (Some(_), Some(_)) => wire.on_request(&message),
-                    (Some(_), None) => None, // an answer replayed for a request already read
-                    (None, _) => wire.on_note(message),
-                };
-                if let Some(message) = passed {
-                    let _ = changes.send(message);
+                if let Ok(message) = serde_json::from_str::<Value>(&event.data) {
+                    heard(&l, message, &changes);
                 }
             }
-            if parser.buffered() > MAX_MESSAGE {
+            if parser.buffered() > MAX_EVENT {
                 break;
             }
         }
+    }
+}
+
+/// Opens the listener's stream: the GET stream of a legacy link, `subscriptions/listen` of a
+/// modern one; `None` when the request could not be sent.
+async fn open_stream(link: &Link) -> Option<reqwest::Response> {
+    let wire = link.wire();
+    let forever = Duration::from_secs(30);
+    if link.era() == Era::Legacy {
+        let mut headers = link.client.headers(None);
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        return wire
+            .exchange(Method::GET, headers, None, forever)
+            .await
+            .ok();
+    }
+    let filter = json!({"notifications": {
+        "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}});
+    let params = meta::with_modern_meta(filter, &link.offered);
+    let body = envelope::request(link.next_id(), "subscriptions/listen", params);
+    let mut headers = link.client.headers(Some(&body));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let sent = wire.exchange(Method::POST, headers, Some(body.to_string()), forever);
+    sent.await.ok()
+}
+
+/// One message of a listener's stream: notifications go to every client of `/mcp` (without
+/// the upstream's subscription id), requests (legacy) to a session that uses the link.
+fn heard(link: &Arc<Link>, message: Value, changes: &broadcast::Sender<Value>) {
+    match envelope::kind(&message) {
+        Kind::Request => super::relay::from_stream(link, &message),
+        Kind::Notification => {
+            if message["method"] == "notifications/subscriptions/acknowledged" {
+                return;
+            }
+            let mut note = message;
+            if let Some(params) = note.get_mut("params").and_then(Value::as_object_mut) {
+                let meta = params.get_mut("_meta").and_then(Value::as_object_mut);
+                if meta.is_some_and(|m| m.remove(SUBSCRIPTION_ID).is_some() && m.is_empty()) {
+                    params.remove("_meta");
+                }
+            }
+            if let Some(note) = super::relay::on_note(link, note) {
+                let _ = changes.send(note);
+            }
+        }
+        // An answer replayed for a request already read, or the listen's graceful end.
+        Kind::Response | Kind::Invalid => {}
     }
 }

@@ -2,17 +2,28 @@
 //! `/mcp`, whose tools, prompts and resources are the union of the aggregated servers' (every
 //! enabled server that does not delegate sign-in), named `SERVER__NAME` ([`names`]).
 //!
-//! Each client session holds one upstream session per server ([`link`]), opened on first use with
-//! that server's own credential. A server that cannot be used is never silently dropped: list
-//! answers carry a warning notice naming it and why, its tool calls answer with an error result,
-//! and when a server's usability changes every session gets `list_changed` and a notice.
+//! Both eras on both sides. Clients: a legacy (2025) client opens a session with `initialize`
+//! ([`session`]); a modern (2026-07-28) client is served statelessly, each request carrying its
+//! own `_meta` ([`modern`]). Upstreams: one shared link per server — per distinct set of client
+//! capabilities for a legacy server — opened with that server's own credential ([`pool`],
+//! [`link`]); what the aggregate costs grows with servers, not with clients. Where a client and
+//! an upstream speak different eras, [`bridge`] translates (server→client requests ⇄ MRTR).
+//!
+//! A server that cannot be used is never silently dropped: list answers carry a warning notice
+//! naming it and why, its tool calls answer with an error result, and when a server's usability
+//! changes every client hears a notice and `list_changed`.
 //!
 //! Architecture Invariant: the aggregate sends upstream only the broker's credential for that
 //! server; the client's token (audience [`AUDIENCE`]) never leaves the broker.
 
 mod answers;
+mod bridge;
+pub mod calls;
+pub mod hub;
 pub mod link;
+pub mod modern;
 pub mod names;
+mod pool;
 mod relay;
 mod resources;
 pub mod session;
@@ -21,16 +32,19 @@ pub mod uris;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 use serde_json::{json, Value};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::broker::Broker;
 use crate::config::{Config, ServerName};
 use crate::health::{HealthState, StatusMap};
 use crate::issuer::Principal;
-use session::Session;
+use crate::protocol::Era;
+use calls::Caller;
+use hub::Hub;
+use session::{Outbox, Session};
 
 /// The audience of broker tokens for `/mcp`: a name no server may take (it is reserved).
 pub const AUDIENCE: &str = "mcp";
@@ -43,13 +57,11 @@ const IDLE_SECS: u64 = 3600;
 type Sessions = Mutex<HashMap<String, Arc<Session>>>;
 
 pub struct Aggregate {
-    broker: Broker,
-    /// Client sessions by the `Mcp-Session-Id` the broker handed out.
+    hub: Arc<Hub>,
+    /// Legacy client sessions by the `Mcp-Session-Id` the broker handed out.
     sessions: Arc<Sessions>,
-    /// Starts the usability watcher with the first session (it needs a running runtime).
+    /// Starts the usability watcher with the first client (it needs a running runtime).
     watcher: Once,
-    /// Open sign-in links of URL-mode elicitations, shared with every session.
-    links: Arc<Mutex<signin::Links>>,
 }
 
 fn lock(m: &Sessions) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
@@ -59,11 +71,23 @@ fn lock(m: &Sessions) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
 impl Aggregate {
     pub fn new(broker: Broker) -> Aggregate {
         Aggregate {
-            broker,
+            hub: Arc::new(Hub::new(broker)),
             sessions: Arc::default(),
             watcher: Once::new(),
-            links: Arc::default(),
         }
+    }
+
+    /// Starts the usability watcher once. Subscribed here, not in the task: a change right
+    /// after the first client arrives must not slip past a task that has not run yet.
+    fn watch(&self) {
+        self.watcher.call_once(|| {
+            let broker = &self.hub.broker;
+            let config = broker.subscribe_config();
+            let status = broker.status();
+            let last = usability(&config.borrow(), &status.borrow());
+            let changes = self.hub.changes.clone();
+            tokio::spawn(watch(broker.clone(), config, status, last, changes));
+        });
     }
 
     /// A new client session; returns its id.
@@ -83,28 +107,10 @@ impl Aggregate {
         capabilities: &Value,
         now: u64,
     ) -> String {
-        // Subscribed here, not in the task: a change right after this first session opens must
-        // not slip past a task that has not run yet.
-        self.watcher.call_once(|| {
-            let config = self.broker.subscribe_config();
-            let status = self.broker.status();
-            let last = usability(&config.borrow(), &status.borrow());
-            let sessions = Arc::downgrade(&self.sessions);
-            tokio::spawn(watch(self.broker.clone(), config, status, last, sessions));
-        });
+        self.watch();
         let id = crate::issuer::crypto::random_id();
-        let elicit = base.map(|base| signin::Elicit {
-            base,
-            links: self.links.clone(),
-        });
-        let session = Arc::new(Session::new(
-            self.broker.clone(),
-            owner,
-            version,
-            elicit,
-            capabilities,
-            now,
-        ));
+        let hub = self.hub.clone();
+        let session = Session::new(hub, owner, version, base, capabilities, now);
         let mut all = lock(&self.sessions);
         let idle: Vec<String> = all
             .iter()
@@ -123,19 +129,59 @@ impl Aggregate {
                 tokio::spawn(async move { old.close().await });
             }
         }
-        all.insert(id.clone(), session);
+        all.insert(id.clone(), Arc::new(session));
         id
+    }
+
+    /// How a modern client's request is served: no session; `capabilities` from its `_meta`;
+    /// sign-in links when it declares URL-mode elicitation and `base` is given.
+    pub fn stateless<'a>(
+        &'a self,
+        principal: &'a Principal,
+        capabilities: &Value,
+        base: &'a str,
+        out: &'a Outbox,
+    ) -> Caller<'a> {
+        self.watch();
+        Caller {
+            hub: &self.hub,
+            principal,
+            era: Era::Modern,
+            offered: relay::passed_on(capabilities),
+            session: None,
+            out,
+            sign_in_base: capabilities["elicitation"]["url"]
+                .is_object()
+                .then_some(base),
+        }
+    }
+
+    /// List changes and notices for every client.
+    pub fn changes(&self) -> broadcast::Receiver<Value> {
+        self.watch();
+        self.hub.changes.subscribe()
+    }
+
+    /// The `server/discover` result for a modern client ([`modern::discover`]).
+    pub async fn discover(&self) -> Value {
+        modern::discover(&self.hub).await
+    }
+
+    /// How many upstream links are open (shared by every client).
+    pub async fn upstream_links(&self) -> usize {
+        self.hub.pool.count().await
     }
 
     /// A sign-in link for `server` for a client of the per-server endpoint (no broker-owned
     /// stream to announce the completion on): `(url, elicitation id)`.
     pub fn sign_in_link(&self, server: &ServerName, base: &str, now: u64) -> (String, String) {
-        signin::issue_url(&self.links, base, server, None, now)
+        signin::issue_url(&self.hub.links, base, server, None, now)
     }
 
     /// The sign-in link for `nonce`, once ([`signin::Links::take`]).
     pub fn take_link(&self, nonce: &str, now: u64) -> Option<signin::Link> {
-        self.links
+        self.hub
+            .links
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take(nonce, now)
@@ -201,7 +247,7 @@ pub fn usability(config: &Config, status: &StatusMap) -> BTreeMap<ServerName, Re
 
 /// What clients are told when usability changes: a notice per changed server (warning when it
 /// became unusable, info when it is back or was added/removed), and whether lists changed.
-pub fn changes(
+pub fn changes_between(
     before: &BTreeMap<ServerName, Result<(), String>>,
     after: &BTreeMap<ServerName, Result<(), String>>,
 ) -> Vec<Value> {
@@ -232,14 +278,14 @@ pub fn changes(
     notes
 }
 
-/// Follows config and health; on a change of usability tells every session (notices, then
-/// `list_changed` for tools, prompts and resources). Ends with the broker or the aggregate.
+/// Follows config and health; on a change of usability tells every client (notices, then
+/// `list_changed` for tools, prompts and resources). Ends with the broker.
 async fn watch(
     broker: Broker,
     mut config: watch::Receiver<Arc<Config>>,
     mut status: watch::Receiver<StatusMap>,
     mut last: BTreeMap<ServerName, Result<(), String>>,
-    sessions: Weak<Sessions>,
+    changes: broadcast::Sender<Value>,
 ) {
     let shutdown = broker.shutdown_token();
     loop {
@@ -249,22 +295,18 @@ async fn watch(
             r = status.changed() => if r.is_err() { return },
         }
         let now = usability(&config.borrow_and_update(), &status.borrow_and_update());
-        let notes = changes(&last, &now);
+        let notes = changes_between(&last, &now);
         last = now;
         if notes.is_empty() {
             continue;
         }
-        let Some(sessions) = sessions.upgrade() else {
-            return;
-        };
-        let all: Vec<Arc<Session>> = lock(&sessions).values().cloned().collect();
-        for session in all {
-            for note in &notes {
-                let _ = session.notes.send(note.clone());
-            }
-            for kind in ["tools", "prompts", "resources"] {
-                let _ = session.notes.send(json!({"jsonrpc": "2.0", "method": format!("notifications/{kind}/list_changed")}));
-            }
+        for note in notes {
+            let _ = changes.send(note);
+        }
+        for kind in ["tools", "prompts", "resources"] {
+            let _ = changes.send(
+                json!({"jsonrpc": "2.0", "method": format!("notifications/{kind}/list_changed")}),
+            );
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Requests an upstream sends to its client on a `/mcp` session (sampling, elicitation, roots)
-//! go on to the session's client when that client declared the capability in `initialize`; the
-//! broker declares the same capabilities to every upstream of the session, so an upstream only
-//! asks for what the person's client can give. Each passed-on request gets an id of the broker's
-//! (`SERVER#N`), and the client's answer goes back to that upstream under the upstream's own id.
+//! go on to the session's client when that client declared the capability; the broker declares
+//! the same capabilities upstream, so an upstream only asks for what the person's client can
+//! give. Each passed-on request gets an id of the broker's (`SERVER#N`), and the client's answer
+//! goes back where it is awaited: to that upstream under the upstream's own id, or to the broker
+//! itself when it asked on behalf of a modern upstream's `input_required` ([`super::bridge`]).
 //! `ping` is answered by the broker; anything else is refused, naming `/{server}/mcp`.
 
 use std::collections::HashMap;
@@ -10,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
+use tokio::sync::{broadcast, oneshot};
 
-use super::link::Wire;
+use super::link::Link;
 use super::session::{lock, Session};
 
 /// Requests of one session waiting for its client's answer, at most. An upstream that asks for
@@ -82,13 +84,32 @@ pub fn passed_on(capabilities: &Value) -> Value {
     Value::Object(picked)
 }
 
+/// An upstream's request as the client sees it: the person sees which server asks.
+pub fn shown(server: &str, method: &str, mut params: Value) -> Value {
+    if method == "elicitation/create" {
+        if let Some(text) = params.get("message").and_then(Value::as_str) {
+            params["message"] = Value::String(format!("[{server}] {text}"));
+        }
+    }
+    params
+}
+
+/// Where a client's answer to a passed-on request goes.
+enum Waiter {
+    /// Back to the upstream that asked, under its own id.
+    Upstream(Arc<Link>, Value),
+    /// To the broker, which asked for a modern upstream's `input_required`.
+    Broker(oneshot::Sender<Value>),
+}
+
 /// One session's passed-on requests.
 pub struct Relay {
     /// What the session's client declared, of [`PASSED_ON`]; declared to every upstream.
     pub offered: Value,
-    /// Requests waiting for the client's answer, by the broker's id: the link they came from
-    /// and the upstream's own id.
-    waiting: Mutex<HashMap<String, (Arc<Wire>, Value)>>,
+    /// The session's own event stream (GET), where requests not tied to a client's request go.
+    pub notes: broadcast::Sender<Value>,
+    /// Requests waiting for the client's answer, by the broker's id.
+    waiting: Mutex<HashMap<String, Waiter>>,
     /// Numbers the broker's ids.
     next: AtomicU64,
 }
@@ -97,55 +118,94 @@ impl Relay {
     pub fn new(client_capabilities: &Value) -> Relay {
         Relay {
             offered: passed_on(client_capabilities),
+            notes: broadcast::channel(16).0,
             waiting: Mutex::default(),
             next: AtomicU64::new(1),
         }
     }
 
+    fn ours(&self, server: &str) -> String {
+        format!("{server}#{}", self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// An upstream's request: `Ok` with the message for the client (under a new id), or `Err`
     /// with the answer for the upstream.
-    pub(super) fn pass_on(&self, wire: &Arc<Wire>, request: &Value) -> Result<Value, Value> {
-        let server = wire.cfg.name.as_str();
+    pub(super) fn pass_on(&self, link: &Arc<Link>, request: &Value) -> Result<Value, Value> {
+        let server = link.cfg().name.to_string();
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let method = request["method"].as_str().unwrap_or_default();
         let params = request.get("params").cloned().unwrap_or(json!({}));
         let mut waiting = lock(&self.waiting);
         if let Verdict::Answer(a) =
-            verdict(&self.offered, server, &id, method, &params, waiting.len())
+            verdict(&self.offered, &server, &id, method, &params, waiting.len())
         {
             return Err(a);
         }
-        let ours = format!("{server}#{}", self.next.fetch_add(1, Ordering::Relaxed));
-        waiting.insert(ours.clone(), (wire.clone(), id));
+        let ours = self.ours(&server);
+        waiting.insert(ours.clone(), Waiter::Upstream(link.clone(), id));
         let mut message = request.clone();
         message["id"] = Value::String(ours);
-        if method == "elicitation/create" {
-            // The person sees which server asks.
-            if let Some(text) = params.get("message").and_then(Value::as_str) {
-                message["params"]["message"] = Value::String(format!("[{server}] {text}"));
-            }
-        }
+        message["params"] = shown(&server, method, params);
         Ok(message)
     }
 
-    /// The client's answer to a passed-on request: the link to send it on and the answer under
-    /// the upstream's id. `None` when nothing waits under that id (answered, or cancelled).
-    pub(super) fn answered(&self, answer: &Value) -> Option<(Arc<Wire>, Value)> {
-        let key = answer.get("id")?.as_str()?;
-        let (wire, id) = lock(&self.waiting).remove(key)?;
-        let mut back = answer.clone();
-        back["id"] = id;
-        Some((wire, back))
+    /// The broker asks the client itself (`method`, `params` for `server`): the message for the
+    /// client and where its answer (the whole JSON-RPC answer) arrives, or why it cannot ask.
+    pub(super) fn ask(
+        &self,
+        server: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<(Value, oneshot::Receiver<Value>), String> {
+        let mut waiting = lock(&self.waiting);
+        if let Verdict::Answer(a) = verdict(
+            &self.offered,
+            server,
+            &Value::Null,
+            method,
+            &params,
+            waiting.len(),
+        ) {
+            return Err(a["error"]["message"].as_str().unwrap_or("").to_string());
+        }
+        let ours = self.ours(server);
+        let (tx, rx) = oneshot::channel();
+        waiting.insert(ours.clone(), Waiter::Broker(tx));
+        let params = shown(server, method, params);
+        let message = json!({"jsonrpc": "2.0", "id": ours, "method": method, "params": params});
+        Ok((message, rx))
+    }
+
+    /// The client's answer to a passed-on request: taken by whoever waits for it. `false` when
+    /// nothing waits under that id (answered, or cancelled).
+    pub(super) async fn answered(&self, answer: &Value) -> bool {
+        let Some(key) = answer.get("id").and_then(Value::as_str) else {
+            return false;
+        };
+        let Some(waiter) = lock(&self.waiting).remove(key) else {
+            return false;
+        };
+        match waiter {
+            Waiter::Upstream(link, id) => {
+                let mut back = answer.clone();
+                back["id"] = id;
+                link.deliver(&back).await;
+            }
+            Waiter::Broker(tx) => {
+                let _ = tx.send(answer.clone());
+            }
+        }
+        true
     }
 
     /// An upstream's `notifications/cancelled` of a passed-on request, re-keyed for the client
     /// (and forgotten); `None` when it names nothing that waits.
-    pub(super) fn cancelled(&self, wire: &Arc<Wire>, note: &Value) -> Option<Value> {
+    pub(super) fn cancelled(&self, link: &Arc<Link>, note: &Value) -> Option<Value> {
         let theirs = note["params"].get("requestId")?;
         let mut waiting = lock(&self.waiting);
         let ours = waiting
             .iter()
-            .find(|(_, (w, id))| Arc::ptr_eq(w, wire) && id == theirs)
+            .find(|(_, w)| matches!(w, Waiter::Upstream(l, id) if Arc::ptr_eq(l, link) && id == theirs))
             .map(|(k, _)| k.clone())?;
         waiting.remove(&ours);
         let mut out = note.clone();
@@ -154,15 +214,63 @@ impl Relay {
     }
 }
 
+/// A request on a link's own stream (not tied to a client's request): passed on to a session
+/// that uses the link — one whose client has its event stream open, if any — or answered.
+pub(super) fn from_stream(link: &Arc<Link>, request: &Value) {
+    let users = link.users();
+    let relay = users
+        .iter()
+        .find(|r| r.notes.receiver_count() > 0)
+        .or(users.first());
+    let answer = match relay.map(|r| (r, r.pass_on(link, request))) {
+        Some((relay, Ok(message))) => {
+            let _ = relay.notes.send(message);
+            return;
+        }
+        Some((_, Err(answer))) => answer,
+        None => match verdict(
+            &json!({}),
+            link.cfg().name.as_str(),
+            &request["id"],
+            request["method"].as_str().unwrap_or(""),
+            &request["params"],
+            0,
+        ) {
+            Verdict::Answer(a) => a,
+            Verdict::PassOn => return,
+        },
+    };
+    let link = link.clone();
+    tokio::spawn(async move { link.deliver(&answer).await });
+}
+
+/// A notification from an upstream as clients get it: log messages name the server; a
+/// cancellation of a passed-on request is re-keyed for the session that has it (other
+/// cancellations name ids no client saw, and are dropped).
+pub(super) fn on_note(link: &Arc<Link>, mut note: Value) -> Option<Value> {
+    match note["method"].as_str() {
+        Some("notifications/message") => {
+            let params = note.get_mut("params").and_then(Value::as_object_mut)?;
+            params.insert("logger".into(), json!(link.cfg().name.as_str()));
+            Some(note)
+        }
+        Some("notifications/cancelled") => {
+            for relay in link.users() {
+                if let Some(out) = relay.cancelled(link, &note) {
+                    let _ = relay.notes.send(out);
+                }
+            }
+            None
+        }
+        _ => Some(note),
+    }
+}
+
 impl Session {
     /// A message from the client that is an answer (`result` or `error`) to a request passed on
-    /// from an upstream: sent to that upstream. Returns whether one waited under its id.
+    /// from an upstream: sent to whoever waits for it. Returns whether one waited under its id.
     pub async fn answered(&self, answer: &Value) -> bool {
-        let Some((wire, back)) = self.relay.answered(answer) else {
-            return false;
-        };
-        wire.deliver(&back).await;
-        true
+        self.relay.answered(answer).await
     }
 
     /// The client's `notifications/roots/list_changed`, for every upstream of the session.
@@ -170,8 +278,10 @@ impl Session {
         if self.relay.offered.get("roots").is_none() {
             return; // the upstreams were not told the client has roots
         }
-        for link in self.open_links().await {
-            link.deliver(note).await;
+        for link in self.open_links() {
+            if link.era() == crate::protocol::Era::Legacy {
+                link.deliver(note).await;
+            }
         }
     }
 }

@@ -4,59 +4,64 @@
 
 use serde_json::{json, Value};
 
+use super::calls::{Caller, CALL_TIMEOUT};
 use super::names::{self, Listing};
-use super::session::{answer_of, lock, Outbox, RpcError, Session, CALL_TIMEOUT};
+use super::session::{answer_of, lock, RpcError};
 use crate::config::ServerConfig;
+use crate::protocol::{codes, Era};
 
-/// JSON-RPC "resource not found" (the MCP spec's code).
-const RESOURCE_NOT_FOUND: i64 = -32002;
+/// JSON-RPC "resource not found": the 2025 revisions' code, and 2026-07-28's.
+fn resource_not_found(era: Era) -> i64 {
+    match era {
+        Era::Legacy => -32002,
+        Era::Modern => codes::INVALID_PARAMS,
+    }
+}
 
-impl Session {
+impl Caller<'_> {
     /// The aggregated server that owns `uri`: as learned so far, else after listing resources
     /// and templates again.
-    async fn route(&self, uri: &str, out: &Outbox) -> Result<ServerConfig, RpcError> {
-        let known = lock(&self.owners)
+    async fn route(&self, uri: &str) -> Result<ServerConfig, RpcError> {
+        let known = lock(&self.hub.owners)
             .owner(uri)
             .map_err(RpcError::invalid_params)?;
         let server = match known {
             Some(s) => Some(s),
             None => {
-                self.list(Listing::Resources, out).await;
-                self.list(Listing::ResourceTemplates, out).await;
-                lock(&self.owners)
+                self.list(Listing::Resources).await;
+                self.list(Listing::ResourceTemplates).await;
+                lock(&self.hub.owners)
                     .owner(uri)
                     .map_err(RpcError::invalid_params)?
             }
         };
-        let config = self.broker.config();
+        let config = self.hub.broker.config();
         server
             .and_then(|s| config.server(s.as_str()))
             .filter(|c| names::aggregated(c))
             .cloned()
             .ok_or_else(|| RpcError {
-                code: RESOURCE_NOT_FOUND,
+                code: resource_not_found(self.era),
                 message: format!("resource \"{uri}\" is not listed by any server of this endpoint, nor matched by any of their resource templates; list resources again"), data: None })
     }
 
-    /// One routed request, its upstream error passed on as an internal error.
+    /// One routed request, its upstream error passed on as an internal error. A modern
+    /// client's retry (of `resources/read`) goes back to the server its state names.
     async fn forward(
         &self,
         cfg: &ServerConfig,
         method: &str,
         params: &Value,
         client_id: &Value,
-        out: &Outbox,
     ) -> Result<Value, RpcError> {
+        let mut params = params.clone();
+        let retry = self.retry(&mut params, cfg)?;
         match self
-            .ask(cfg, method, params, out, CALL_TIMEOUT, Some(client_id))
+            .ask(cfg, method, &params, CALL_TIMEOUT, Some(client_id), retry)
             .await
         {
-            Ok(answer) => answer_of(answer),
-            Err(e) => Err(RpcError {
-                code: -32603,
-                message: e.to_string(),
-                data: None,
-            }),
+            Ok(answer) => self.shaped(answer_of(answer)),
+            Err(e) => Err(RpcError::internal(e.to_string())),
         }
     }
 
@@ -68,21 +73,19 @@ impl Session {
         method: &str,
         params: &Value,
         client_id: &Value,
-        out: &Outbox,
     ) -> Result<Value, RpcError> {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
             return Err(RpcError::invalid_params(format!(
                 "{method} needs params.uri (a string)"
             )));
         };
-        let cfg = self.route(uri, out).await?;
+        let cfg = self.route(uri).await?;
         if method != "resources/read" {
-            let link = self.link(&cfg).await.map_err(|e| RpcError {
-                code: -32603,
-                message: e.to_string(),
-                data: None,
-            })?;
-            if link.capabilities["resources"]["subscribe"] != true {
+            let link = self
+                .link(&cfg)
+                .await
+                .map_err(|e| RpcError::internal(e.to_string()))?;
+            if link.capabilities()["resources"]["subscribe"] != true {
                 return Err(RpcError {
                     code: -32601,
                     message: format!(
@@ -91,18 +94,13 @@ impl Session {
                     ), data: None });
             }
         }
-        self.forward(&cfg, method, params, client_id, out).await
+        self.forward(&cfg, method, params, client_id).await
     }
 
     /// `completion/complete`: a prompt reference (`SERVER__NAME`) goes to its server under its
     /// own name, a resource reference (a template or URI) to the server that listed it. A server
     /// that does not offer completions gets no request; the answer is an empty completion.
-    pub async fn complete(
-        &self,
-        params: &Value,
-        client_id: &Value,
-        out: &Outbox,
-    ) -> Result<Value, RpcError> {
+    pub async fn complete(&self, params: &Value, client_id: &Value) -> Result<Value, RpcError> {
         let reference = &params["ref"];
         let mut upstream_params = params.clone();
         let cfg = match reference["type"].as_str() {
@@ -111,7 +109,7 @@ impl Session {
                 let Some((server, name)) = names::split(prefixed) else {
                     return Err(RpcError::invalid_params(format!("prompt \"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list prompts again", names::SEPARATOR)));
                 };
-                let config = self.broker.config();
+                let config = self.hub.broker.config();
                 let found = config.server(server);
                 if let Some(why) = names::refusal(found, server, None) {
                     return Err(RpcError::invalid_params(why));
@@ -121,7 +119,7 @@ impl Session {
             }
             Some("ref/resource") => {
                 let uri = reference["uri"].as_str().unwrap_or("");
-                self.route(uri, out).await?
+                self.route(uri).await?
             }
             other => {
                 return Err(RpcError::invalid_params(format!(
@@ -129,21 +127,15 @@ impl Session {
                 )))
             }
         };
-        let link = self.link(&cfg).await.map_err(|e| RpcError {
-            code: -32603,
-            message: e.to_string(),
-            data: None,
-        })?;
-        if link.capabilities.get("completions").is_none() {
-            return Ok(json!({"completion": {"values": [], "total": 0, "hasMore": false}}));
+        let link = self
+            .link(&cfg)
+            .await
+            .map_err(|e| RpcError::internal(e.to_string()))?;
+        if link.capabilities().get("completions").is_none() {
+            let empty = json!({"completion": {"values": [], "total": 0, "hasMore": false}});
+            return self.shaped(Ok(empty));
         }
-        self.forward(
-            &cfg,
-            "completion/complete",
-            &upstream_params,
-            client_id,
-            out,
-        )
-        .await
+        self.forward(&cfg, "completion/complete", &upstream_params, client_id)
+            .await
     }
 }

@@ -2,26 +2,29 @@
 //! it calls a tool of a server that needs sign-in, the answer is a `-32042` error carrying a link
 //! to `GET /signin/{nonce}` on the gateway. Opening it starts that server's sign-in in the same
 //! browser; when the sign-in completes, the client's session hears
-//! `notifications/elicitation/complete`.
+//! `notifications/elicitation/complete`. A modern (2026-07-28) client gets the same link as an
+//! `input_required` URL-mode elicitation and learns the outcome by retrying.
 //!
 //! A link is a capability: 256 random bits, single use, valid for [`LINK_SECS`], naming only the
 //! server (no token, no client data). Bookkeeping only; time is a parameter.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use super::session::{RpcError, Session};
+use super::calls::Caller;
+use super::session::RpcError;
 use crate::config::ServerName;
+use crate::protocol::{codes, mrtr, Era};
 
 /// How long a sign-in link can be opened.
 pub const LINK_SECS: u64 = 600;
 /// Links kept at most (the oldest go first).
 const MAX_LINKS: usize = 200;
 /// JSON-RPC code of `URLElicitationRequiredError`.
-pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+pub const URL_ELICITATION_REQUIRED: i64 = codes::URL_ELICITATION_REQUIRED;
 
 /// What an opened link leads to.
 #[derive(Debug, Clone)]
@@ -109,30 +112,36 @@ pub fn complete(elicitation_id: &str) -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/elicitation/complete", "params": {"elicitationId": elicitation_id}})
 }
 
-/// How a session that supports URL-mode elicitation makes sign-in links.
-pub struct Elicit {
-    /// The gateway's URL as the client reached it (`http://127.0.0.1:PORT`).
-    pub base: String,
-    pub links: Arc<Mutex<Links>>,
-}
-
-impl Session {
-    /// A `-32042` error with a sign-in link for `server`, when the client supports URL-mode
-    /// elicitation.
-    pub(super) fn sign_in_link(&self, server: &ServerName, why: &str) -> Option<RpcError> {
-        let elicit = self.elicit.as_ref()?;
+impl Caller<'_> {
+    /// The answer to a call of `server`, which needs sign-in, when the client supports
+    /// URL-mode elicitation: a legacy client gets a `-32042` error with a sign-in link (its
+    /// session's stream hears the completion); a modern one an `input_required` result with the
+    /// link, whose retry goes to the server again.
+    pub(super) fn sign_in_link(
+        &self,
+        server: &ServerName,
+        why: &str,
+    ) -> Option<Result<Value, RpcError>> {
+        let base = self.sign_in_base?;
+        let notes = self.session.map(|s| s.notes().clone());
         let (url, id) = issue_url(
-            &elicit.links,
-            &elicit.base,
+            &self.hub.links,
+            base,
             server,
-            Some(self.notes.clone()),
+            notes,
             crate::issuer::unix_now(),
         );
-        Some(RpcError {
+        if self.era == Era::Modern {
+            let text = format!("{why}; open the sign-in link, then try again");
+            let mut result = mrtr::url_elicitation(&format!("signin-{server}"), &text, &url);
+            result["requestState"] = json!(self.hub.wrap(self.principal, server, None));
+            return Some(Ok(result));
+        }
+        Some(Err(RpcError {
             code: URL_ELICITATION_REQUIRED,
             message: format!("{why}; open the sign-in link, then try again"),
             data: Some(elicitation(&url, &id, server.as_str())),
-        })
+        }))
     }
 }
 

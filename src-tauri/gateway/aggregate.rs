@@ -1,8 +1,11 @@
-//! `/mcp`, the aggregate endpoint, over Streamable HTTP, and its protected resource metadata.
-//! The MCP logic lives in [`crate::aggregate`]; this file speaks HTTP: the bearer check
-//! (audience `mcp`), sessions, and answers as JSON or as an event stream that carries the
-//! notices (which server is missing and why) before the result.
+//! `/mcp`, the aggregate endpoint, over Streamable HTTP in both eras, and its protected resource
+//! metadata. The MCP logic lives in [`crate::aggregate`]; this file speaks HTTP: the bearer
+//! check (audience `mcp`), the era of each request (`MCP-Protocol-Version` / `_meta`), legacy
+//! sessions, the modern header checks, and answers as JSON or as an event stream that carries
+//! the notices (which server is missing and why) before the result. Every MCP request that
+//! cannot be served gets a JSON-RPC error, never an OAuth-style body.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -19,12 +22,13 @@ use super::host::ClientOrigin;
 use super::legacy::event_stream;
 use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
+use crate::aggregate::calls::{params_object, Caller};
 use crate::aggregate::names::{self, Listing};
-use crate::aggregate::session::{Outbox, RpcError, Session};
-use crate::aggregate::{Aggregate, AUDIENCE};
+use crate::aggregate::session::{Outbox, RpcError};
+use crate::aggregate::{modern, Aggregate, AUDIENCE};
 use crate::broker::Broker;
-use crate::health::probe::SUPPORTED_VERSIONS;
 use crate::issuer::{unix_now, Principal};
+use crate::protocol::{codes, era, headers, meta, Era, SUPPORTED_VERSIONS};
 
 pub fn routes() -> Router<Broker> {
     Router::new()
@@ -47,7 +51,7 @@ async fn endpoint(
     origin: ClientOrigin,
     request: Request,
 ) -> Response {
-    match handle(&broker, &aggregate, &origin, request).await {
+    match handle(&broker, aggregate, &origin, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -55,75 +59,63 @@ async fn endpoint(
 
 async fn handle(
     broker: &Broker,
-    aggregate: &Aggregate,
+    aggregate: Arc<Aggregate>,
     origin: &ClientOrigin,
     request: Request,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
     let principal = resource::authenticate(broker, &parts.headers, AUDIENCE, origin)?;
-    if let Some(v) = parts.headers.get("mcp-protocol-version") {
-        if !SUPPORTED_VERSIONS.iter().any(|s| v == s) {
-            return Err(GatewayError::BadRequest(format!(
-                "MCP-Protocol-Version {v:?} is not supported; use one of {}",
-                SUPPORTED_VERSIONS.join(", ")
-            )));
-        }
-    }
-    let session_id = parts
+    let version = parts
         .headers
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok());
-    let now = unix_now();
-    let session = |id: Option<&str>| match id {
-        None => Err(GatewayError::BadRequest(
-            "this request needs the Mcp-Session-Id header from initialize".into(),
-        )),
-        Some(id) => Ok(aggregate.get(id, &principal, now)),
+        .get(headers::PROTOCOL_VERSION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let modern = meta::client_era(version.as_deref(), None) == Era::Modern;
+    if parts.method != Method::POST {
+        if let Some(refused) = version.as_deref().and_then(unsupported) {
+            return Ok(refused);
+        }
+        if modern {
+            // 2026-07-28 has no GET stream and no sessions to end.
+            return Ok((StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST")]).into_response());
+        }
+        return legacy_stream(&aggregate, &parts.method, &parts.headers, &principal).await;
+    }
+    let body = read_body(&parts.headers, body).await?;
+    let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+        let e = rpc_error(codes::PARSE_ERROR, "the body is not JSON".into());
+        return Ok(refuse(StatusCode::BAD_REQUEST, Value::Null, e));
     };
-    match parts.method {
-        Method::POST => {
-            let body = read_body(&parts.headers, body).await?;
-            let Ok(message) = serde_json::from_slice::<Value>(&body) else {
-                return Ok(rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    Value::Null,
-                    RpcError {
-                        code: -32700,
-                        message: "the body is not JSON".into(),
-                        data: None,
-                    },
-                ));
-            };
-            if message.get("method").and_then(Value::as_str) == Some("initialize") {
-                return Ok(initialize(aggregate, principal, origin, &message, now));
-            }
-            let Some(session) = session(session_id)? else {
-                return Ok(rpc::session_not_found());
-            };
-            Ok(post(session, message, accepts_sse(&parts.headers)).await)
-        }
-        Method::GET => {
-            let Some(session) = session(session_id)? else {
-                return Ok(rpc::session_not_found());
-            };
-            if !accepts_sse(&parts.headers) {
-                return Err(GatewayError::BadRequest(
-                    "GET /mcp opens an event stream: send Accept: text/event-stream".into(),
-                ));
-            }
-            Ok(notes_stream(session.notes.subscribe()))
-        }
-        Method::DELETE => {
-            let id = session_id.ok_or_else(|| {
-                GatewayError::BadRequest("DELETE /mcp needs the Mcp-Session-Id header".into())
-            })?;
-            Ok(if aggregate.close(id, &principal).await {
-                StatusCode::OK.into_response()
-            } else {
-                rpc::session_not_found()
-            })
-        }
-        other => Err(GatewayError::MethodNotAllowed(other.to_string())),
+    let declared = meta::declared_version(&message);
+    if let Some(refused) = version.as_deref().or(declared).and_then(unsupported) {
+        return Ok(refused);
+    }
+    if meta::client_era(version.as_deref(), Some(&message)) == Era::Modern {
+        return Ok(stateless(aggregate, principal, origin, &parts.headers, message).await);
+    }
+    legacy_post(aggregate, principal, origin, &parts.headers, message).await
+}
+
+/// `400` / `-32022` for a protocol version the broker does not speak.
+fn unsupported(version: &str) -> Option<Response> {
+    if era::is_supported(version) {
+        return None;
+    }
+    let e = RpcError {
+        code: codes::UNSUPPORTED_PROTOCOL_VERSION,
+        message: format!(
+            "MCP protocol version \"{version}\" is not supported; use one of {}",
+            SUPPORTED_VERSIONS.join(", ")
+        ),
+        data: Some(json!({"supported": SUPPORTED_VERSIONS, "requested": version})),
+    };
+    Some(refuse(StatusCode::BAD_REQUEST, Value::Null, e))
+}
+
+fn rpc_error(code: i64, message: String) -> RpcError {
+    RpcError {
+        code,
+        message,
+        data: None,
     }
 }
 
@@ -134,6 +126,210 @@ fn accepts_sse(headers: &HeaderMap) -> bool {
         .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")))
 }
 
+/// A modern request: stateless, its own `_meta`, the standard headers checked against the body.
+async fn stateless(
+    aggregate: Arc<Aggregate>,
+    principal: Principal,
+    origin: &ClientOrigin,
+    headers: &HeaderMap,
+    message: Value,
+) -> Response {
+    let id = message.get("id").filter(|v| !v.is_null()).cloned();
+    if let Err(why) = modern_headers(headers, &message) {
+        let e = rpc_error(codes::HEADER_MISMATCH, why);
+        return refuse(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), e);
+    }
+    let (Some(id), Some(method)) = (id, message["method"].as_str()) else {
+        // Notifications (and stray answers) need nothing: a modern request is cancelled by
+        // closing its stream.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if !modern::METHODS.contains(&method) {
+        let e = rpc_error(
+            codes::METHOD_NOT_FOUND,
+            format!("method \"{method}\" is not served by /mcp"),
+        );
+        return refuse(StatusCode::NOT_FOUND, id, e);
+    }
+    let params = params_object(message.get("params"));
+    match method {
+        "server/discover" => Json(reply(id, Ok(aggregate.discover().await))).into_response(),
+        "subscriptions/listen" => listen(&aggregate, id, &params),
+        _ => {
+            let method = method.to_string();
+            let base = origin.0.clone();
+            answer(accepts_sse(headers), None, move |out| async move {
+                let caps = meta::declared_capabilities(&message).clone();
+                let caller = aggregate.stateless(&principal, &caps, &base, &out);
+                let answer = dispatch(&caller, &method, &params, &id).await;
+                reply(id, answer)
+            })
+            .await
+        }
+    }
+}
+
+/// The 2026-07-28 header rules: `MCP-Protocol-Version` equals the `_meta` version, and
+/// `Mcp-Method` / `Mcp-Name` mirror the body. `Err` is the `-32020` message.
+fn modern_headers(h: &HeaderMap, message: &Value) -> Result<(), String> {
+    let header = h.get(headers::PROTOCOL_VERSION).map(|v| v.as_bytes());
+    let declared = meta::declared_version(message).map(str::as_bytes);
+    if header != declared {
+        return Err("the MCP-Protocol-Version header and the request's _meta protocolVersion must both be present and equal".into());
+    }
+    headers::check_standard(message, |name| h.get(name).map(|v| v.as_bytes()))
+}
+
+/// `subscriptions/listen`: the list changes of every upstream (and of the broker's own view of
+/// them) on one stream, acknowledged first, until the client closes it.
+fn listen(aggregate: &Aggregate, id: Value, params: &Value) -> Response {
+    let filter = params["notifications"].clone();
+    let methods = modern::honoured(&filter);
+    let mut changes = aggregate.changes();
+    let (tx, rx) = mpsc::channel(32);
+    let ack = modern::acknowledged(&id, &filter);
+    tokio::spawn(async move {
+        if tx.send(ack).await.is_err() {
+            return;
+        }
+        loop {
+            let note = tokio::select! {
+                _ = tx.closed() => return,
+                n = changes.recv() => n,
+            };
+            match note {
+                Ok(note) => {
+                    let Some(out) = modern::on_listen(&id, &methods, &note) else {
+                        continue;
+                    };
+                    if tx.send(out).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    event_stream(rx)
+}
+
+/// A legacy GET (the session's event stream) or DELETE (the session's end).
+async fn legacy_stream(
+    aggregate: &Aggregate,
+    method: &Method,
+    h: &HeaderMap,
+    principal: &Principal,
+) -> Result<Response, GatewayError> {
+    let session_id = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok());
+    let Some(id) = session_id else {
+        return Err(GatewayError::BadRequest(format!(
+            "{method} /mcp needs the Mcp-Session-Id header from initialize"
+        )));
+    };
+    match *method {
+        Method::GET => {
+            let Some(session) = aggregate.get(id, principal, unix_now()) else {
+                return Ok(rpc::session_not_found());
+            };
+            if !accepts_sse(h) {
+                return Err(GatewayError::BadRequest(
+                    "GET /mcp opens an event stream: send Accept: text/event-stream".into(),
+                ));
+            }
+            Ok(notes_stream(session.notes().subscribe(), session.changes()))
+        }
+        Method::DELETE => Ok(if aggregate.close(id, principal).await {
+            StatusCode::OK.into_response()
+        } else {
+            rpc::session_not_found()
+        }),
+        ref other => Err(GatewayError::MethodNotAllowed(other.to_string())),
+    }
+}
+
+/// A legacy POST: `initialize` opens a session; anything else needs one. Requests are answered
+/// as an event stream when the client accepts one (notices first, then the result), else as
+/// JSON (notices then go to its GET stream); notifications and answers from the client are
+/// acknowledged with 202 (answers to requests passed on from an upstream go there first).
+async fn legacy_post(
+    aggregate: Arc<Aggregate>,
+    principal: Principal,
+    origin: &ClientOrigin,
+    h: &HeaderMap,
+    message: Value,
+) -> Result<Response, GatewayError> {
+    let now = unix_now();
+    if message["method"] == "initialize" {
+        return Ok(initialize(&aggregate, principal, origin, &message, now));
+    }
+    let Some(sid) = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) else {
+        let e = rpc_error(codes::INVALID_REQUEST, "this request needs the Mcp-Session-Id header from initialize (or, for MCP 2026-07-28, MCP-Protocol-Version and _meta)".into());
+        return Ok(refuse(StatusCode::BAD_REQUEST, message["id"].clone(), e));
+    };
+    let Some(session) = aggregate.get(sid, &principal, now) else {
+        return Ok(rpc::session_not_found());
+    };
+    if message.is_array() {
+        let e = rpc_error(
+            codes::INVALID_REQUEST,
+            "batches are not supported by /mcp; send one message per request".into(),
+        );
+        return Ok(refuse(StatusCode::BAD_REQUEST, Value::Null, e));
+    }
+    let (Some(id), Some(method)) = (
+        message.get("id").filter(|v| !v.is_null()).cloned(),
+        message["method"].as_str(),
+    ) else {
+        match message["method"].as_str() {
+            Some("notifications/cancelled") => session.cancel(&message["params"]).await,
+            Some("notifications/roots/list_changed") => session.tell_upstreams(&message).await,
+            Some(_) => {}
+            None => {
+                session.answered(&message).await;
+            }
+        }
+        return Ok(StatusCode::ACCEPTED.into_response());
+    };
+    let method = method.to_string();
+    let params = params_object(message.get("params"));
+    let sink = session.notes().clone();
+    Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
+        let caller = session.caller(&out);
+        let answer = dispatch(&caller, &method, &params, &id).await;
+        reply(id, answer)
+    })
+    .await)
+}
+
+/// Runs `work` (which sends notifications to its outbox and returns the reply): as an event
+/// stream (notifications, then the reply), or as JSON with the notifications sent to `sink`.
+async fn answer<F, Fut>(sse: bool, sink: Option<broadcast::Sender<Value>>, work: F) -> Response
+where
+    F: FnOnce(Outbox) -> Fut,
+    Fut: Future<Output = Value> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Value>(32);
+    if sse {
+        let reply = work(tx.clone());
+        tokio::spawn(async move {
+            let reply = reply.await;
+            let _ = tx.send(reply).await;
+        });
+        return event_stream(rx);
+    }
+    let forward = tokio::spawn(async move {
+        while let Some(note) = rx.recv().await {
+            if let Some(sink) = &sink {
+                let _ = sink.send(note);
+            }
+        }
+    });
+    let reply = work(tx).await;
+    let _ = forward.await;
+    Json(reply).into_response()
+}
+
 fn initialize(
     aggregate: &Aggregate,
     principal: Principal,
@@ -142,11 +338,7 @@ fn initialize(
     now: u64,
 ) -> Response {
     let asked = message["params"]["protocolVersion"].as_str().unwrap_or("");
-    let version = SUPPORTED_VERSIONS
-        .iter()
-        .find(|v| **v == asked)
-        .unwrap_or(&SUPPORTED_VERSIONS[0])
-        .to_string();
+    let version = era::negotiate_legacy(asked).to_string();
     // URL-mode elicitation (2025-11-25): calls to servers that need sign-in get a sign-in link.
     let elicit = message["params"]["capabilities"]["elicitation"]["url"].is_object();
     let id = aggregate.open_for(
@@ -168,71 +360,20 @@ fn initialize(
         "serverInfo": {"name": "mcp-auth-broker", "title": "MCP Auth Broker: all servers", "version": env!("CARGO_PKG_VERSION")},
         "instructions": format!("Tools, prompts and resources of every server configured in MCP Auth Broker, named SERVER{}NAME. A server that cannot be used right now is named in a log notice.", names::SEPARATOR),
     });
-    let mut response = Json(json!({"jsonrpc": "2.0", "id": message.get("id").cloned().unwrap_or(Value::Null), "result": result})).into_response();
+    let id_value = message.get("id").cloned().unwrap_or(Value::Null);
+    let mut response = Json(reply(id_value, Ok(result))).into_response();
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(MCP_SESSION_ID, v);
     }
     response
 }
 
-/// A message in an existing session. Requests are answered as an event stream when the client
-/// accepts one (notices first, then the result), else as JSON (notices then go to its GET
-/// stream); notifications and answers from the client are acknowledged with 202 (answers to
-/// requests passed on from an upstream go to that upstream first).
-async fn post(session: Arc<Session>, message: Value, sse: bool) -> Response {
-    if message.is_array() {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            Value::Null,
-            RpcError {
-                code: -32600,
-                message: "batches are not supported by /mcp; send one message per request".into(),
-                data: None,
-            },
-        );
-    }
-    let (Some(id), Some(method)) = (
-        message.get("id").filter(|v| !v.is_null()).cloned(),
-        message.get("method").and_then(Value::as_str),
-    ) else {
-        match message["method"].as_str() {
-            Some("notifications/cancelled") => session.cancel(&message["params"]).await,
-            Some("notifications/roots/list_changed") => session.tell_upstreams(&message).await,
-            Some(_) => {}
-            None => {
-                session.answered(&message).await;
-            }
-        }
-        return StatusCode::ACCEPTED.into_response();
-    };
-    let method = method.to_string();
-    let params = message.get("params").cloned().unwrap_or(json!({}));
-    let (tx, mut rx) = mpsc::channel::<Value>(32);
-    if sse {
-        tokio::spawn(async move {
-            let answer = dispatch(&session, &method, &params, &id, &tx).await;
-            let _ = tx.send(reply(id, answer)).await;
-        });
-        return event_stream(rx);
-    }
-    let notes = session.notes.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(note) = rx.recv().await {
-            let _ = notes.send(note);
-        }
-    });
-    let answer = dispatch(&session, &method, &params, &id, &tx).await;
-    drop(tx);
-    let _ = forward.await;
-    Json(reply(id, answer)).into_response()
-}
-
+/// One request of either era, answered by the aggregate.
 async fn dispatch(
-    session: &Session,
+    caller: &Caller<'_>,
     method: &str,
     params: &Value,
     id: &Value,
-    out: &Outbox,
 ) -> Result<Value, RpcError> {
     if let Some(listing) = Listing::from_method(method) {
         if params.get("cursor").is_some_and(|c| !c.is_null()) {
@@ -240,53 +381,57 @@ async fn dispatch(
                 "this endpoint answers lists in one page; it gave no cursor".into(),
             ));
         }
-        return Ok(session.list(listing, out).await);
+        return Ok(caller.list(listing).await);
     }
     match method {
         "ping" | "logging/setLevel" => Ok(json!({})),
-        "tools/call" | "prompts/get" => session.call(method, params, id, out).await,
+        "tools/call" | "prompts/get" => caller.call(method, params, id).await,
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-            session.by_uri(method, params, id, out).await
+            caller.by_uri(method, params, id).await
         }
-        "completion/complete" => session.complete(params, id, out).await,
-        other => Err(RpcError {
-            code: -32601,
-            message: format!("method \"{other}\" is not supported by /mcp"),
-            data: None,
-        }),
+        "completion/complete" => caller.complete(params, id).await,
+        other => Err(rpc_error(
+            codes::METHOD_NOT_FOUND,
+            format!("method \"{other}\" is not supported by /mcp"),
+        )),
     }
 }
 
 fn reply(id: Value, answer: Result<Value, RpcError>) -> Value {
+    use crate::protocol::envelope;
     match answer {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(e) => {
-            let mut error = json!({"code": e.code, "message": e.message});
-            if let Some(data) = e.data {
-                error["data"] = data;
-            }
-            json!({"jsonrpc": "2.0", "id": id, "error": error})
-        }
+        Ok(result) => envelope::result(id, result),
+        Err(e) => envelope::error(id, e.code, e.message, e.data),
     }
 }
 
-fn rpc_error(status: StatusCode, id: Value, e: RpcError) -> Response {
+fn refuse(status: StatusCode, id: Value, e: RpcError) -> Response {
     (status, Json(reply(id, Err(e)))).into_response()
 }
 
-/// The client's GET stream: list changes and notices as they happen, until it disconnects.
-fn notes_stream(mut notes: broadcast::Receiver<Value>) -> Response {
+/// A legacy client's GET stream: its own messages (upstream requests, sign-in completions) and
+/// every client's list changes and notices, until it disconnects.
+fn notes_stream(
+    mut mine: broadcast::Receiver<Value>,
+    mut all: broadcast::Receiver<Value>,
+) -> Response {
+    use broadcast::error::RecvError;
     let (tx, rx) = mpsc::channel(32);
     tokio::spawn(async move {
         loop {
-            match notes.recv().await {
+            let next = tokio::select! {
+                _ = tx.closed() => return,
+                n = mine.recv() => n,
+                n = all.recv() => n,
+            };
+            match next {
                 Ok(note) => {
                     if tx.send(note).await.is_err() {
                         return;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
             }
         }
     });

@@ -1,0 +1,368 @@
+//! The requests of `/mcp` in either era: the fan-out of list requests (with a per-server
+//! timeout, and for modern clients the cache fields merged safely) and the routing of calls by
+//! prefixed name. A [`Caller`] is one client request's view: who asks, in which era, what its
+//! client can answer, and where notifications go.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::hub::Hub;
+use super::link::{protocol, Link};
+use super::names::{self, Listing};
+use super::session::{answer_of, lock, Outbox, RpcError, Session};
+use crate::config::ServerConfig;
+use crate::issuer::Principal;
+use crate::protocol::{mrtr, Era};
+use crate::upstream::{FailureKind, UpstreamError};
+use std::sync::Arc;
+
+/// How long one server may take to answer a list request before the aggregate answers without
+/// it (and says so).
+const LIST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a call may take to get response headers (answers may then stream without limit).
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Pages read from one server for one list.
+const MAX_PAGES: usize = 50;
+
+/// One client request's view of the aggregate.
+pub struct Caller<'a> {
+    pub hub: &'a Hub,
+    pub principal: &'a Principal,
+    /// The era the client speaks.
+    pub era: Era,
+    /// The client capabilities passed on upstream ([`super::relay::passed_on`]).
+    pub offered: Value,
+    /// The client's session (legacy clients only).
+    pub session: Option<&'a Session>,
+    /// Notifications for the client while the request is answered.
+    pub out: &'a Outbox,
+    /// The gateway's URL, when the client supports URL-mode elicitation (sign-in links).
+    pub sign_in_base: Option<&'a str>,
+}
+
+/// A modern client's retry (MRTR): its answers, and the upstream's part of the broker's state.
+#[derive(Debug, Default)]
+pub struct Retry {
+    pub responses: Option<Value>,
+    pub inner: Option<String>,
+}
+
+/// The cache fields of a merged list: the smallest `ttlMs`, `private` if any part is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cache {
+    pub ttl_ms: u64,
+    pub private: bool,
+}
+
+impl Cache {
+    /// What nothing has narrowed yet.
+    pub const OPEN: Cache = Cache {
+        ttl_ms: u64::MAX,
+        private: false,
+    };
+
+    /// The fields of one upstream result: absent ones are the safest (`0`, `private`).
+    pub fn of(result: &Value) -> Cache {
+        Cache {
+            ttl_ms: result["ttlMs"].as_i64().map_or(0, |t| t.max(0) as u64),
+            private: result["cacheScope"] != "public",
+        }
+    }
+
+    pub fn merge(self, other: Cache) -> Cache {
+        Cache {
+            ttl_ms: self.ttl_ms.min(other.ttl_ms),
+            private: self.private || other.private,
+        }
+    }
+
+    /// Puts the fields into a modern `result`.
+    pub fn apply(self, result: &mut Value) {
+        let ttl = if self.ttl_ms == u64::MAX {
+            0
+        } else {
+            self.ttl_ms
+        };
+        result["resultType"] = json!("complete");
+        result["ttlMs"] = json!(ttl);
+        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
+    }
+}
+
+impl Caller<'_> {
+    /// The link to `cfg`'s server this client may use.
+    pub(super) async fn link(&self, cfg: &ServerConfig) -> Result<Arc<Link>, UpstreamError> {
+        let (key, link) = self.hub.pool.link(cfg, &self.offered).await?;
+        if let Some(session) = self.session {
+            session.uses(&key, &link);
+        }
+        Ok(link)
+    }
+
+    /// The union of every aggregated server's list. A server that cannot answer is left out
+    /// and named in a warning notice on `out`; a modern client's answer carries merged cache
+    /// fields (a list missing a server is stale at once).
+    pub async fn list(&self, listing: Listing) -> Value {
+        let config = self.hub.broker.config();
+        let servers: Vec<&ServerConfig> = config
+            .servers
+            .values()
+            .filter(|c| names::aggregated(c))
+            .collect();
+        let answers = futures_util::future::join_all(servers.iter().map(|cfg| async move {
+            match tokio::time::timeout(LIST_TIMEOUT, self.list_one(cfg, listing)).await {
+                Ok(r) => r,
+                Err(_) => Err(protocol(
+                    cfg,
+                    format!(
+                        "{} got no answer within {} s",
+                        listing.method(),
+                        LIST_TIMEOUT.as_secs()
+                    ),
+                )),
+            }
+        }))
+        .await;
+        for cfg in config.servers.values().filter(|c| c.enabled) {
+            if let Some(why) = names::left_out(cfg) {
+                let note = names::notice("info", cfg.name.as_str(), &why);
+                let _ = self.out.send(note).await;
+            }
+        }
+        let mut items = Vec::new();
+        let mut cache = Cache::OPEN;
+        for (cfg, answer) in servers.iter().zip(answers) {
+            match answer {
+                Ok((mut list, part)) => {
+                    self.learn_owners(cfg, listing, &list);
+                    items.append(&mut list);
+                    cache = cache.merge(part);
+                }
+                Err(e) => {
+                    cache.ttl_ms = 0;
+                    let text = format!("{} are missing: {e}", listing.key());
+                    let note = names::notice("warning", cfg.name.as_str(), &text);
+                    let _ = self.out.send(note).await;
+                }
+            }
+        }
+        let mut result = json!({ listing.key(): items });
+        if self.era == Era::Modern {
+            cache.apply(&mut result);
+        }
+        result
+    }
+
+    fn learn_owners(&self, cfg: &ServerConfig, listing: Listing, list: &[Value]) {
+        let mut owners = lock(&self.hub.owners);
+        for item in list {
+            match listing {
+                Listing::Resources => item["uri"].as_str().map(|u| owners.resource(u, &cfg.name)),
+                Listing::ResourceTemplates => item["uriTemplate"]
+                    .as_str()
+                    .map(|t| owners.template(t, &cfg.name)),
+                Listing::Tools | Listing::Prompts => None,
+            };
+        }
+    }
+
+    async fn list_one(
+        &self,
+        cfg: &ServerConfig,
+        listing: Listing,
+    ) -> Result<(Vec<Value>, Cache), UpstreamError> {
+        let link = self.link(cfg).await?;
+        if link.capabilities().get(listing.capability()).is_none() {
+            return Ok((Vec::new(), Cache::OPEN));
+        }
+        let mut items = Vec::new();
+        let mut cache = Cache::OPEN;
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
+            let answer = self
+                .ask(cfg, listing.method(), &params, LIST_TIMEOUT, None, None)
+                .await?;
+            let Some(result) = answer.get("result") else {
+                let why = format!("{} failed: {}", listing.method(), answer["error"]);
+                return Err(protocol(cfg, why));
+            };
+            cache = cache.merge(Cache::of(result));
+            let page = result[listing.key()]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if listing == Listing::Tools {
+                link.client.learn_tools(&page);
+            }
+            items.extend(names::present(cfg, listing, page));
+            cursor = result["nextCursor"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .map(str::to_string);
+            if cursor.is_none() {
+                return Ok((items, cache));
+            }
+        }
+        let why = format!("{} did not end after {MAX_PAGES} pages", listing.method());
+        Err(protocol(cfg, why))
+    }
+
+    /// `tools/call` or `prompts/get` of a prefixed name, sent to its server under its own name.
+    /// A name the endpoint does not offer (unknown server, filtered tool, delegated or disabled
+    /// server) is an invalid-params error, never forwarded. A server that cannot be used right
+    /// now answers a tool call with an `isError` result naming the server and why, plus an error
+    /// notice; a prompt with a JSON-RPC error.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: &Value,
+        client_id: &Value,
+    ) -> Result<Value, RpcError> {
+        let is_tool = method == "tools/call";
+        let prefixed = params["name"].as_str().unwrap_or("");
+        let Some((server, name)) = names::split(prefixed) else {
+            return Err(RpcError::invalid_params(format!("\"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list them again", names::SEPARATOR)));
+        };
+        let config = self.hub.broker.config();
+        let found = config.server(server);
+        let tool = is_tool.then_some(name);
+        let cfg = match (found, names::refusal(found, server, tool)) {
+            (Some(cfg), None) => cfg,
+            (_, why) => return Err(RpcError::invalid_params(why.unwrap_or_default())),
+        };
+        let mut upstream_params = params.clone();
+        upstream_params["name"] = Value::String(name.to_string());
+        let retry = self.retry(&mut upstream_params, cfg)?;
+        let asked = self.ask(
+            cfg,
+            method,
+            &upstream_params,
+            CALL_TIMEOUT,
+            Some(client_id),
+            retry,
+        );
+        match asked.await {
+            Ok(answer) => self.shaped(answer_of(answer)),
+            Err(e) => self.failed(cfg, e, is_tool).await,
+        }
+    }
+
+    /// A modern client's retry fields, taken out of `params` and checked: its `requestState`
+    /// must be the broker's, for this principal and this server.
+    pub(super) fn retry(
+        &self,
+        params: &mut Value,
+        cfg: &ServerConfig,
+    ) -> Result<Option<Retry>, RpcError> {
+        if self.era != Era::Modern {
+            return Ok(None);
+        }
+        let (responses, state) = mrtr::take_retry(params);
+        let Some(state) = state else {
+            return Ok(responses.map(|r| Retry {
+                responses: Some(r),
+                inner: None,
+            }));
+        };
+        let wrapped = self
+            .hub
+            .unwrap(self.principal, &state)
+            .map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        if wrapped.server != cfg.name.as_str() {
+            return Err(RpcError::invalid_params(format!(
+                "the requestState belongs to a request to server \"{}\", not \"{}\"; send the retry with the same name as the first request",
+                wrapped.server, cfg.name
+            )));
+        }
+        Ok(Some(Retry {
+            responses,
+            inner: wrapped.inner,
+        }))
+    }
+
+    /// A result as this client's era has it (modern results name their `resultType`).
+    pub(super) fn shaped(&self, answer: Result<Value, RpcError>) -> Result<Value, RpcError> {
+        let mut result = answer?;
+        if self.era == Era::Modern && result.get("resultType").is_none() {
+            if let Some(map) = result.as_object_mut() {
+                map.insert("resultType".into(), json!("complete"));
+            }
+        }
+        Ok(result)
+    }
+
+    /// What the client gets when its call could not reach the upstream.
+    async fn failed(
+        &self,
+        cfg: &ServerConfig,
+        e: UpstreamError,
+        is_tool: bool,
+    ) -> Result<Value, RpcError> {
+        let text = e.to_string();
+        if e.kind() == FailureKind::NeedsSignIn {
+            if let Some(answer) = self.sign_in_link(&cfg.name, &text) {
+                return answer;
+            }
+        }
+        let server = cfg.name.as_str();
+        let _ = self.out.send(names::notice("error", server, &text)).await;
+        if is_tool {
+            self.shaped(Ok(names::error_result(&text)))
+        } else {
+            Err(RpcError::internal(text))
+        }
+    }
+}
+
+/// An empty object when `params` is not one (a request without params).
+pub fn params_object(params: Option<&Value>) -> Value {
+    match params {
+        Some(Value::Object(map)) => Value::Object(map.clone()),
+        _ => Value::Object(Map::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_cache_fields_take_the_smallest_ttl_and_private_if_any_part_is() {
+        let a = Cache::of(&json!({"ttlMs": 60000, "cacheScope": "public"}));
+        let b = Cache::of(&json!({"ttlMs": 5000, "cacheScope": "public"}));
+        let merged = a.merge(b);
+        assert_eq!(
+            merged,
+            Cache {
+                ttl_ms: 5000,
+                private: false
+            }
+        );
+        let legacy = Cache::of(&json!({"tools": []}));
+        assert_eq!(
+            legacy,
+            Cache {
+                ttl_ms: 0,
+                private: true
+            },
+            "absent fields are the safest"
+        );
+        assert!(
+            merged
+                .merge(Cache::of(&json!({"ttlMs": 9, "cacheScope": "private"})))
+                .private
+        );
+        assert_eq!(
+            Cache::of(&json!({"ttlMs": -5, "cacheScope": "public"})).ttl_ms,
+            0
+        );
+        let mut result = json!({"tools": []});
+        Cache::OPEN.apply(&mut result);
+        assert_eq!(
+            result,
+            json!({"tools": [], "resultType": "complete", "ttlMs": 0, "cacheScope": "public"})
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! What `/mcp` answers a modern (2026-07-28) client by itself: `server/discover`, and the
+//! `subscriptions/listen` stream fanned in from every upstream (its acknowledgment, and which
+//! notifications it carries). Pure but for reading the open links.
+
+use serde_json::{json, Map, Value};
+
+use super::hub::Hub;
+use super::names;
+use crate::protocol::{meta, SUPPORTED_VERSIONS};
+
+/// The methods `/mcp` serves a modern client; any other is `404` / `-32601`.
+pub const METHODS: [&str; 10] = [
+    "server/discover",
+    "subscriptions/listen",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "completion/complete",
+];
+/// `_meta` key naming the subscription a notification belongs to.
+pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+/// How long a client may keep the discovery result: the endpoint's own capabilities only
+/// change with the broker's version.
+const DISCOVER_TTL_MS: u64 = 300_000;
+/// The list notifications `subscriptions/listen` can carry, by filter field.
+const LISTS: [(&str, &str); 3] = [
+    ("toolsListChanged", "notifications/tools/list_changed"),
+    ("promptsListChanged", "notifications/prompts/list_changed"),
+    (
+        "resourcesListChanged",
+        "notifications/resources/list_changed",
+    ),
+];
+
+/// The endpoint's capabilities: what it serves itself (every list, with `listChanged`, since it
+/// announces servers coming and going), merged with what the open links' servers declare of
+/// the same kinds.
+pub fn capabilities(upstream: &[&Value]) -> Value {
+    let mut caps = json!({
+        "tools": {"listChanged": true},
+        "prompts": {"listChanged": true},
+        "resources": {"listChanged": true},
+        "completions": {},
+    });
+    for theirs in upstream {
+        for kind in ["tools", "prompts", "resources", "completions"] {
+            if let (Some(Value::Object(add)), Some(ours)) = (theirs.get(kind), caps.get_mut(kind)) {
+                for (k, v) in add {
+                    // Subscriptions are per URI upstream; the aggregate's listen does not relay them.
+                    if k != "subscribe" {
+                        ours[k.as_str()] = merged(&ours[k.as_str()], v);
+                    }
+                }
+            }
+        }
+    }
+    caps
+}
+
+/// `true` wins over anything; objects merge.
+fn merged(ours: &Value, theirs: &Value) -> Value {
+    match (ours, theirs) {
+        (Value::Bool(true), _) | (_, Value::Null) => ours.clone(),
+        (Value::Object(a), Value::Object(b)) => {
+            let mut m: Map<String, Value> = a.clone();
+            for (k, v) in b {
+                m.insert(k.clone(), merged(a.get(k).unwrap_or(&Value::Null), v));
+            }
+            Value::Object(m)
+        }
+        (Value::Null, t) => t.clone(),
+        _ => ours.clone(),
+    }
+}
+
+/// The `server/discover` result.
+pub async fn discover(hub: &Hub) -> Value {
+    let links = hub.pool.open_links().await;
+    let upstream: Vec<&Value> = links.iter().map(|l| l.capabilities()).collect();
+    json!({
+        "resultType": "complete",
+        "supportedVersions": SUPPORTED_VERSIONS,
+        "capabilities": capabilities(&upstream),
+        "_meta": {meta::SERVER_INFO: {"name": "mcp-auth-broker", "title": "MCP Auth Broker: all servers", "version": env!("CARGO_PKG_VERSION")}},
+        "instructions": format!("Tools, prompts and resources of every server configured in MCP Auth Broker, named SERVER{}NAME.", names::SEPARATOR),
+        "ttlMs": DISCOVER_TTL_MS,
+        "cacheScope": "public",
+    })
+}
+
+/// The notification methods a listen with `filter` (its `notifications` param) carries.
+pub fn honoured(filter: &Value) -> Vec<&'static str> {
+    LISTS
+        .iter()
+        .filter(|(field, _)| filter[*field] == true)
+        .map(|(_, method)| *method)
+        .collect()
+}
+
+/// The first message of a listen stream: which of the asked notifications it carries (the
+/// aggregate does not relay per-URI resource subscriptions).
+pub fn acknowledged(id: &Value, filter: &Value) -> Value {
+    let agreed: Map<String, Value> = LISTS
+        .iter()
+        .filter(|(field, _)| filter[*field] == true)
+        .map(|(field, _)| (field.to_string(), json!(true)))
+        .collect();
+    json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+        "params": {"_meta": {SUBSCRIPTION_ID: id}, "notifications": agreed}})
+}
+
+/// `note` as the listen `id` carries it, if its filter lets it through.
+pub fn on_listen(id: &Value, methods: &[&str], note: &Value) -> Option<Value> {
+    let method = note["method"].as_str()?;
+    if !methods.contains(&method) {
+        return None;
+    }
+    let mut out = note.clone();
+    let params = match out.get_mut("params") {
+        Some(Value::Object(p)) => p,
+        _ => {
+            out["params"] = json!({});
+            out["params"].as_object_mut()?
+        }
+    };
+    let meta = params.entry("_meta").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta[SUBSCRIPTION_ID] = id.clone();
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_merge_what_upstreams_add_but_never_lose_the_endpoints_own() {
+        let a = json!({"tools": {"listChanged": false}, "resources": {"subscribe": true}});
+        let b = json!({"prompts": {"x": {"y": 1}}, "logging": {}});
+        let caps = capabilities(&[&a, &b]);
+        assert_eq!(caps["tools"]["listChanged"], true);
+        assert!(caps["resources"].get("subscribe").is_none());
+        assert_eq!(caps["prompts"]["x"]["y"], 1);
+        assert!(caps.get("logging").is_none());
+    }
+
+    #[test]
+    fn a_listen_carries_only_the_list_changes_it_asked_for_under_its_id() {
+        let filter = json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a"]});
+        let ack = acknowledged(&json!(7), &filter);
+        assert_eq!(
+            ack["params"]["notifications"],
+            json!({"toolsListChanged": true})
+        );
+        assert_eq!(ack["params"]["_meta"][SUBSCRIPTION_ID], 7);
+        let methods = honoured(&filter);
+        let tools = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        let out = on_listen(&json!(7), &methods, &tools).unwrap();
+        assert_eq!(out["params"]["_meta"][SUBSCRIPTION_ID], 7);
+        let prompts = json!({"jsonrpc": "2.0", "method": "notifications/prompts/list_changed"});
+        assert!(on_listen(&json!(7), &methods, &prompts).is_none());
+        let notice = names::notice("warning", "a", "down");
+        assert!(on_listen(&json!(7), &methods, &notice).is_none());
+        for odd in [json!("text"), json!({"_meta": "text"}), json!(null)] {
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": odd});
+            let out = on_listen(&json!(7), &methods, &note).unwrap();
+            assert_eq!(out["params"]["_meta"][SUBSCRIPTION_ID], 7, "{odd}");
+        }
+    }
+}

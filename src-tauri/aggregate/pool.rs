@@ -1,0 +1,193 @@
+//! The upstream links of `/mcp`, shared by every client: what it costs grows with the servers,
+//! not with the client sessions. A modern server gets one link (it is stateless: each request
+//! declares its caller's capabilities itself); a legacy server one per distinct set of client
+//! capabilities passed on, since its session may ask only for what it was told at `initialize`.
+//!
+//! A legacy link counts the client sessions using it and is closed (DELETE upstream) when the
+//! last one ends; links that only stateless clients use stay open until the config changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+use super::link::Link;
+use super::session::lock;
+use crate::broker::Broker;
+use crate::config::{ServerConfig, ServerName};
+use crate::protocol::Era;
+use crate::upstream::UpstreamError;
+
+/// The capability key of a modern server's one link.
+const ANY: &str = "*";
+
+/// Which link: the server, and the capabilities it declares (canonical JSON, or [`ANY`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub server: ServerName,
+    caps: String,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Link>>>>;
+
+#[derive(Default)]
+struct Entry {
+    /// Its async lock makes concurrent first uses open one link.
+    slot: Slot,
+    /// Client sessions using the link.
+    users: usize,
+}
+
+pub struct Pool {
+    broker: Broker,
+    /// Where every link's list changes go (all clients of `/mcp`).
+    changes: broadcast::Sender<Value>,
+    entries: Mutex<HashMap<Key, Entry>>,
+}
+
+impl Pool {
+    pub fn new(broker: Broker, changes: broadcast::Sender<Value>) -> Pool {
+        Pool {
+            broker,
+            changes,
+            entries: Mutex::default(),
+        }
+    }
+
+    fn slot(&self, key: &Key) -> Slot {
+        lock(&self.entries)
+            .entry(key.clone())
+            .or_default()
+            .slot
+            .clone()
+    }
+
+    /// The link to `cfg`'s server for a client passing on `offered`: the server's modern link
+    /// if it has one, else the legacy link declaring exactly `offered`, opened now if there is
+    /// none or the config changed since.
+    pub async fn link(
+        &self,
+        cfg: &ServerConfig,
+        offered: &Value,
+    ) -> Result<(Key, Arc<Link>), UpstreamError> {
+        let any = Key {
+            server: cfg.name.clone(),
+            caps: ANY.into(),
+        };
+        let modern = lock(&self.entries).get(&any).map(|e| e.slot.clone());
+        if let Some(slot) = modern {
+            if let Some(link) = slot.lock().await.as_ref().filter(|l| l.cfg() == cfg) {
+                return Ok((any, link.clone()));
+            }
+        }
+        let key = Key {
+            server: cfg.name.clone(),
+            caps: canonical(offered).to_string(),
+        };
+        let slot = self.slot(&key);
+        let mut held = slot.lock().await;
+        if let Some(link) = held.as_ref().filter(|l| l.cfg() == cfg) {
+            return Ok((key, link.clone()));
+        }
+        if let Some(stale) = held.take() {
+            tokio::spawn(async move { stale.close().await });
+        }
+        let link = Link::open(&self.broker, cfg, offered.clone(), self.changes.clone()).await?;
+        if link.era() == Era::Modern {
+            // Stateless: this link serves every caller; the capability slot stays empty.
+            let slot = self.slot(&any);
+            let replaced = slot.lock().await.replace(link.clone());
+            if let Some(old) = replaced {
+                tokio::spawn(async move { old.close().await });
+            }
+            return Ok((any, link));
+        }
+        *held = Some(link.clone());
+        Ok((key, link))
+    }
+
+    /// A client session starts using the link under `key`.
+    pub fn acquire(&self, key: &Key) {
+        lock(&self.entries).entry(key.clone()).or_default().users += 1;
+    }
+
+    /// A client session stops using the link under `key`: the link, when that was its last
+    /// session and it holds upstream state (the caller closes it).
+    pub async fn release(&self, key: &Key) -> Option<Arc<Link>> {
+        let slot = {
+            let mut entries = lock(&self.entries);
+            let entry = entries.get_mut(key)?;
+            entry.users = entry.users.saturating_sub(1);
+            if entry.users > 0 || key.caps == ANY {
+                return None;
+            }
+            entries.remove(key)?.slot
+        };
+        let link = slot.lock().await.take();
+        link
+    }
+
+    /// Every link open now.
+    pub async fn open_links(&self) -> Vec<Arc<Link>> {
+        let slots: Vec<Slot> = lock(&self.entries)
+            .values()
+            .map(|e| e.slot.clone())
+            .collect();
+        let mut open = Vec::new();
+        for slot in slots {
+            open.extend(slot.lock().await.clone());
+        }
+        open
+    }
+
+    /// Forgets `link` if it is still the current one under `key` (its upstream forgot it).
+    pub async fn forget(&self, key: &Key, link: &Arc<Link>) {
+        let slot = lock(&self.entries).get(key).map(|e| e.slot.clone());
+        if let Some(slot) = slot {
+            let mut held = slot.lock().await;
+            if held.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
+                *held = None;
+            }
+        }
+    }
+
+    /// How many links are open (for the cost tests and the benchmark).
+    pub async fn count(&self) -> usize {
+        self.open_links().await.len()
+    }
+}
+
+/// `value` with every object's keys sorted, so equal capability sets give one key.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let sorted: Map<String, Value> = keys
+                .into_iter()
+                .map(|k| (k.clone(), canonical(&map[k])))
+                .collect();
+            Value::Object(sorted)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn capability_sets_that_differ_only_in_key_order_share_a_key() {
+        let a = json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}});
+        let b = json!({"elicitation": {"url": {}, "form": {}}, "sampling": {}});
+        assert_eq!(canonical(&a).to_string(), canonical(&b).to_string());
+        assert_ne!(
+            canonical(&a).to_string(),
+            canonical(&json!({"sampling": {}})).to_string()
+        );
+    }
+}

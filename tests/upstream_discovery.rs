@@ -283,3 +283,210 @@ async fn a_server_named_by_host_name_is_reached_through_the_guarded_resolver() {
     let seen = m.seen.lock().unwrap().clone();
     assert!(seen.contains(&"/mcp".to_string()), "{seen:?}");
 }
+
+/// What a JSON-RPC mock saw of one request: path, `Mcp-Method` and `MCP-Protocol-Version`
+/// headers, whether it had credentials, and the body's method.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    path: String,
+    mcp_method: Option<String>,
+    version: Option<String>,
+    authorized: bool,
+    method: Option<String>,
+    meta_version: Option<String>,
+}
+
+type RpcHandler = Arc<dyn Fn(&str, &Seen) -> Response + Send + Sync>;
+
+/// Like [`mock`], but the handler also sees the request's MCP headers and body.
+async fn rpc_mock(
+    handler: impl Fn(&str, &Seen) -> Response + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(Mutex::new(vec![]));
+    let (h, b, s): (RpcHandler, String, _) = (Arc::new(handler), base.clone(), seen.clone());
+    let app = Router::new().fallback(
+        move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let (h, b, s) = (h.clone(), b.clone(), s.clone());
+            async move {
+                let text = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let one = Seen {
+                    path: uri.path().to_string(),
+                    mcp_method: text("mcp-method"),
+                    version: text("mcp-protocol-version"),
+                    authorized: headers.contains_key("authorization"),
+                    method: msg["method"].as_str().map(str::to_string),
+                    meta_version: msg["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"]
+                        .as_str()
+                        .map(str::to_string),
+                };
+                s.lock().unwrap().push(one.clone());
+                h(&b, &one)
+            }
+        },
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+fn rpc_refusal(code: i64, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message, "data": {"supported": ["2026-07-28"]}}})),
+    )
+        .into_response()
+}
+
+/// PRM, AS metadata and registration of a server that is its own authorization server.
+fn oauth_documents(base: &str, path: &str) -> Option<Response> {
+    match path {
+        "/.well-known/oauth-protected-resource/mcp" => Some(json_at(
+            json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}),
+        )),
+        "/.well-known/oauth-authorization-server" => Some(json_at(as_doc(base))),
+        "/register" => Some(
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"client_id": "modern-client", "redirect_uris": ["http://127.0.0.1:9/oauth/callback"]})),
+            )
+                .into_response(),
+        ),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_stateless_server_that_refuses_initialize_with_400_still_starts_sign_in() {
+    // Validates the protocol before authentication (as the conformance suite's 2026-07-28
+    // servers do): a legacy `initialize` is a 400, only a proper modern request earns the 401.
+    let (base, seen) = rpc_mock(|base, r| {
+        if let Some(doc) = oauth_documents(base, &r.path) {
+            return doc;
+        }
+        if r.path != "/mcp" {
+            return not_found();
+        }
+        if r.version.as_deref() != Some("2026-07-28") || r.method.as_deref() == Some("initialize")
+        {
+            return rpc_refusal(-32022, "unsupported protocol version");
+        }
+        if r.mcp_method != r.method || r.meta_version.as_deref() != Some("2026-07-28") {
+            return rpc_refusal(-32020, "headers do not match the body");
+        }
+        if !r.authorized {
+            return unauthorized(Some(format!(
+                "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\""
+            )));
+        }
+        json_at(json!({"jsonrpc": "2.0", "id": 0, "result": {}}))
+    })
+    .await;
+    let (u, _d) = upstream();
+    let s = server(&format!("{base}/mcp"));
+    let c = u.classify(&s).await.unwrap();
+    assert_eq!(
+        c.flow,
+        Some(mcp_auth_broker::upstream::Flow::AuthorizationCode),
+        "{:?}",
+        c.evidence
+    );
+    let d = u.discover(&s).await;
+    assert_eq!(d.probe_status, Some(401));
+    assert_eq!(
+        d.bearer.as_ref().and_then(|b| b.scope.as_deref()),
+        Some("mcp:read")
+    );
+    assert!(d.prm.is_some() && d.metadata.is_some(), "{:?}", d.notes);
+    let opened = Arc::new(Mutex::new(vec![]));
+    let o = opened.clone();
+    let opener = Opener::Custom(Arc::new(move |url: Url| o.lock().unwrap().push(url)));
+    let sign_in = u.sign_in(&s, &opener).await.expect("sign-in starts");
+    assert_eq!(
+        sign_in.authorize_url.as_str().split('?').next(),
+        Some(format!("{base}/authorize").as_str())
+    );
+    assert_eq!(opened.lock().unwrap().len(), 1);
+    let probes: Vec<Seen> = (seen.lock().unwrap().iter())
+        .filter(|r| r.path == "/mcp")
+        .cloned()
+        .collect();
+    assert!(!probes.is_empty());
+    for p in &probes {
+        assert_eq!(p.method.as_deref(), Some("server/discover"), "{p:?}");
+        assert_eq!(p.mcp_method.as_deref(), Some("server/discover"), "{p:?}");
+        assert!(!p.authorized, "discovery sends no credential: {p:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_server_that_refuses_server_discover_is_probed_again_with_initialize() {
+    // A 2025 server that checks its session before authentication: `server/discover` (no
+    // session) is a plain 400, which the era detection reads as legacy.
+    let (base, seen) = rpc_mock(|base, r| {
+        if let Some(doc) = oauth_documents(base, &r.path) {
+            return doc;
+        }
+        match (r.path.as_str(), r.method.as_deref()) {
+            ("/mcp", Some("initialize")) => unauthorized(Some(format!(
+                "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+            ))),
+            ("/mcp", _) => (
+                StatusCode::BAD_REQUEST,
+                "Bad Request: Server not initialized",
+            )
+                .into_response(),
+            _ => not_found(),
+        }
+    })
+    .await;
+    let (u, _d) = upstream();
+    let d = u.discover(&server(&format!("{base}/mcp"))).await;
+    assert_eq!(d.probe_status, Some(401));
+    assert!(d.prm.is_some() && d.metadata.is_some(), "{:?}", d.notes);
+    let methods: Vec<(Option<String>, Option<String>)> = (seen.lock().unwrap().iter())
+        .filter(|r| r.path == "/mcp")
+        .map(|r| (r.method.clone(), r.version.clone()))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            (Some("server/discover".into()), Some("2026-07-28".into())),
+            (Some("initialize".into()), Some("2025-11-25".into()))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_modern_server_without_auth_is_not_probed_with_initialize() {
+    let (base, seen) = rpc_mock(|_, r| match r.method.as_deref() {
+        Some("server/discover") => json_at(json!({"jsonrpc": "2.0", "id": 0, "result": {
+            "supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}}})),
+        _ => rpc_refusal(-32022, "unsupported protocol version"),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let c = u.classify(&server(&format!("{base}/mcp"))).await.unwrap();
+    assert_eq!(
+        c.flow,
+        Some(mcp_auth_broker::upstream::Flow::None),
+        "{:?}",
+        c.evidence
+    );
+    let first = seen.lock().unwrap()[0].clone();
+    assert_eq!(first.method.as_deref(), Some("server/discover"));
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.method.as_deref() == Some("initialize")),
+        "a modern answer needs no legacy probe"
+    );
+}

@@ -80,6 +80,8 @@ function stateCell(s) {
   if (s.latency_ms !== null && s.latency_ms !== undefined) {
     cell.append(el("div", { class: "detail", text: `${s.latency_ms} ms · ${s.tools} tool${s.tools === 1 ? "" : "s"}` }));
   }
+  // The era and version the server speaks ("MCP 2026-07-28 (modern)" / "MCP 2025-11-25").
+  if (s.protocol) cell.append(el("div", { class: `detail protocol era-${s.era}`, text: s.protocol }));
   if (s.detail && !s.last_error) cell.append(el("div", { class: "detail", text: s.detail }));
   return cell;
 }

@@ -8,6 +8,8 @@ use serde_json::Value;
 use super::servers::fail;
 use super::{exit, Paths};
 use crate::config::file;
+use crate::health::protocol_label;
+use crate::protocol::Era;
 
 /// The running broker's base URL (the port from `--port`, the config, or the default).
 fn base(paths: &Paths) -> Result<String, ExitCode> {
@@ -121,10 +123,11 @@ pub fn status_table(servers: &Value) -> String {
         };
         let detail = match s["state"]["state"].as_str() {
             Some("healthy") => format!(
-                "{} tools, {} ms, {}",
+                "{} tool{}, {} ms, {}",
                 s["state"]["tools"],
+                if s["state"]["tools"] == 1 { "" } else { "s" },
                 s["state"]["latency_ms"],
-                s["state"]["protocol_version"].as_str().unwrap_or("")
+                protocol(s)
             ),
             _ => ["reason", "detail", "cause"]
                 .iter()
@@ -149,6 +152,20 @@ pub fn status_table(servers: &Value) -> String {
     out
 }
 
+/// "MCP 2026-07-28 (modern)" / "MCP 2025-11-25": the broker's own words when it sent them,
+/// else (an older broker) made from the state's `era` and `protocol_version`.
+fn protocol(s: &Value) -> String {
+    if let Some(label) = s["protocol"].as_str() {
+        return label.to_string();
+    }
+    let version = s["state"]["protocol_version"].as_str().unwrap_or("?");
+    let era = match s["state"]["era"].as_str() {
+        Some("modern") => Era::Modern,
+        _ => Era::Legacy,
+    };
+    protocol_label(era, version)
+}
+
 /// One server in detail: flow and its evidence, health, token, and the auth timeline.
 pub fn server_details(name: &str, s: &Value) -> String {
     let table = status_table(&serde_json::json!({ name: s }));
@@ -157,6 +174,9 @@ pub fn server_details(name: &str, s: &Value) -> String {
         .nth(1)
         .map(|l| format!("{l}\n"))
         .unwrap_or_default();
+    if s["state"]["state"] == "healthy" {
+        out.push_str(&format!("protocol: {}\n", protocol(s)));
+    }
     if let Some(evidence) = s["flow"]["evidence"].as_array() {
         out.push_str("flow evidence:\n");
         for e in evidence.iter().filter_map(Value::as_str) {
@@ -219,12 +239,13 @@ mod tests {
 
     #[test]
     fn one_servers_details_show_its_evidence_and_timeline_with_repeats() {
-        let s = serde_json::json!({"state": {"state": "healthy", "tools": 1, "latency_ms": 3, "protocol_version": "2025-11-25"},
+        let s = serde_json::json!({"state": {"state": "healthy", "tools": 1, "latency_ms": 3, "era": "modern", "protocol_version": "2026-07-28"},
             "flow": {"flow": "client_credentials", "evidence": ["explicit oauth_flow"]}, "token": {"expires_at": null},
             "timeline": [{"at": 0, "kind": "token", "label": "client-credentials token", "ok": true, "detail": "fetched, valid for 3600 s", "repeats": 0},
                          {"at": 60, "kind": "scope_challenge", "label": "scope challenge (403)", "ok": false, "detail": "HTTP 403", "repeats": 2}]});
         let d = server_details("m2m", &s);
         assert!(d.starts_with("m2m "), "{d}");
+        assert!(d.contains("\nprotocol: MCP 2026-07-28 (modern)\n"), "{d}");
         assert!(d.contains("  - explicit oauth_flow"), "{d}");
         assert!(
             d.contains("1970-01-01 00:00:00 UTC  ok    client-credentials token: fetched, valid for 3600 s\n"),
@@ -242,7 +263,8 @@ mod tests {
     fn the_status_table_shows_flow_health_and_the_actionable_detail() {
         let v = serde_json::json!({
             "gh": {"state": {"state": "needs_sign_in", "reason": "no token yet"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}},
-            "m2m": {"state": {"state": "healthy", "tools": 3, "latency_ms": 12, "protocol_version": "2025-11-25"}, "flow": {"flow": "client_credentials"}, "token": {"expires_at": 0}},
+            "m2m": {"state": {"state": "healthy", "tools": 3, "latency_ms": 12, "era": "legacy", "protocol_version": "2025-11-25"}, "protocol": "MCP 2025-11-25", "flow": {"flow": "client_credentials"}, "token": {"expires_at": 0}},
+            "new": {"state": {"state": "healthy", "tools": 1, "latency_ms": 4, "era": "modern", "protocol_version": "2026-07-28"}, "flow": {"flow": "none"}, "token": {"expires_at": null}},
             "docs": {"state": {"state": "delegated", "detail": "each local client signs in"}, "flow": {"flow": "delegate"}, "token": {"expires_at": null}},
             "crm": {"state": {"state": "healthy", "tools": 2, "latency_ms": 5, "protocol_version": "2025-11-25"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null, "needs_scope": "crm:write"}},
             "kc": {"state": {"state": "keychain_unavailable", "locked": true, "detail": "the OS keychain is locked; unlock it"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}}
@@ -261,7 +283,8 @@ mod tests {
         );
         assert!(
             t.contains("healthy")
-                && t.contains("3 tools, 12 ms, 2025-11-25")
+                && t.contains("3 tools, 12 ms, MCP 2025-11-25")
+                && t.contains("1 tool, 4 ms, MCP 2026-07-28 (modern)")
                 && t.contains("1970-01-01"),
             "{t}"
         );

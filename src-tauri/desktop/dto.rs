@@ -50,6 +50,11 @@ pub struct ServerDto {
     pub detail: Option<String>,
     pub latency_ms: Option<u64>,
     pub tools: Option<usize>,
+    /// "modern" or "legacy", once the server answered a probe.
+    pub era: Option<String>,
+    pub protocol_version: Option<String>,
+    /// "MCP 2026-07-28 (modern)" / "MCP 2025-11-25": the era and version as the person reads them.
+    pub protocol: Option<String>,
     pub checked_at: Option<u64>,
     pub has_token: bool,
     pub token_expires_at: Option<u64>,
@@ -71,11 +76,19 @@ pub fn server_dto(
 ) -> ServerDto {
     let unknown = ServerStatus::unknown();
     let st = status.unwrap_or(&unknown);
-    let (latency_ms, tools) = match &st.state {
+    let (latency_ms, tools, era, protocol_version) = match &st.state {
         HealthState::Healthy {
-            latency_ms, tools, ..
-        } => (Some(*latency_ms), Some(*tools)),
-        _ => (None, None),
+            latency_ms,
+            tools,
+            era,
+            protocol_version,
+        } => (
+            Some(*latency_ms),
+            Some(*tools),
+            Some(era.as_str().to_string()),
+            Some(protocol_version.clone()),
+        ),
+        _ => (None, None, None, None),
     };
     let detail = match &st.state {
         HealthState::NeedsSignIn { reason } => Some(reason.clone()),
@@ -120,6 +133,9 @@ pub fn server_dto(
         detail,
         latency_ms,
         tools,
+        era,
+        protocol_version,
+        protocol: st.state.protocol(),
         checked_at: st.checked_at,
         has_token: st.token.has_token,
         token_expires_at: st.token.expires_at,

@@ -164,3 +164,30 @@ fn the_aggregate_setup_hands_out_the_mcp_url_and_names_unusable_servers() {
         .config;
     assert!(aggregate_dto(&none, &StatusMap::new(), "x").is_none());
 }
+
+#[test]
+fn a_server_row_shows_the_era_and_version_of_a_healthy_server_only() {
+    let raw: crate::config::RawConfig = serde_json::from_value(serde_json::json!({"mcp_servers": {
+        "new": {"url": "https://new.example.com/mcp"}}}))
+    .unwrap();
+    let config = crate::config::validate(&raw).unwrap().config;
+    let server = config.server("new").unwrap();
+    let mut st = ServerStatus::unknown();
+    st.state = HealthState::Healthy {
+        latency_ms: 7,
+        tools: 2,
+        era: crate::protocol::Era::Modern,
+        protocol_version: "2026-07-28".into(),
+    };
+    let row = server_dto(server, Some(&st), "http://127.0.0.1:1/new/mcp".into());
+    assert_eq!(row.era.as_deref(), Some("modern"));
+    assert_eq!(row.protocol_version.as_deref(), Some("2026-07-28"));
+    assert_eq!(row.protocol.as_deref(), Some("MCP 2026-07-28 (modern)"));
+    let v = serde_json::to_value(&row).unwrap();
+    assert_eq!(v["protocol"], "MCP 2026-07-28 (modern)");
+    st.state = HealthState::Unreachable {
+        cause: "connection refused".into(),
+    };
+    let row = server_dto(server, Some(&st), "http://127.0.0.1:1/new/mcp".into());
+    assert_eq!((row.era, row.protocol), (None, None));
+}

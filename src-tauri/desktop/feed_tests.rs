@@ -41,6 +41,7 @@ fn needs_sign_in_is_announced_once_per_change() {
     n.on_status(&with(HealthState::Healthy {
         latency_ms: 3,
         tools: 1,
+        era: crate::protocol::Era::Legacy,
         protocol_version: "x".into(),
     }));
     let again = n.on_status(&needs());
@@ -63,6 +64,7 @@ fn a_locked_keychain_is_announced_once_for_all_servers_until_every_server_recove
     let healthy = || HealthState::Healthy {
         latency_ms: 3,
         tools: 1,
+        era: crate::protocol::Era::Legacy,
         protocol_version: "x".into(),
     };
     let two = |a: HealthState, b: HealthState| -> StatusMap {

@@ -100,6 +100,9 @@ pub struct ServerMenu {
     pub name: String,
     /// "github — healthy · authorization_code"
     pub label: String,
+    /// "MCP 2026-07-28 (modern)" / "MCP 2025-11-25" once the server answered a probe: the first
+    /// (disabled) line of its submenu.
+    pub protocol: Option<String>,
     pub can_sign_in: bool,
     pub can_sign_out: bool,
 }
@@ -143,6 +146,7 @@ pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayM
                     server.name,
                     flow_label(server, st)
                 ),
+                protocol: st.and_then(|s| s.state.protocol()),
                 can_sign_in: can_sign_in(server, st),
                 can_sign_out: st.is_some_and(|s| s.token.has_token) || can_sign_in(server, st),
             }

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::config::{validate, RawConfig, RawServer, ServerName};
+use crate::protocol::Era;
 use crate::upstream::{Classification, TokenFacts};
 
 fn config(entries: &[(&str, RawServer)]) -> Config {
@@ -53,6 +54,7 @@ fn overall_state_is_error_over_attention_over_ok() {
             HealthState::Healthy {
                 latency_ms: 5,
                 tools: 2,
+                era: Era::Legacy,
                 protocol_version: "2025-11-25".into(),
             },
             Some(Flow::None),
@@ -115,6 +117,7 @@ fn overall_state_is_error_over_attention_over_ok() {
         HealthState::Healthy {
             latency_ms: 1,
             tools: 0,
+            era: Era::Legacy,
             protocol_version: "x".into(),
         },
         None,
@@ -167,6 +170,7 @@ fn tray_menu_lists_each_server_with_state_and_flow() {
         HealthState::Healthy {
             latency_ms: 3,
             tools: 2,
+            era: Era::Legacy,
             protocol_version: "2025-11-25".into(),
         },
         Some(Flow::AuthorizationCode),
@@ -208,6 +212,7 @@ fn sign_in_is_offered_only_for_the_interactive_flow() {
         HealthState::Healthy {
             latency_ms: 1,
             tools: 1,
+            era: Era::Legacy,
             protocol_version: "x".into(),
         },
         Some(Flow::None),
@@ -312,6 +317,7 @@ fn the_aggregate_menu_counts_usable_servers_and_says_why_the_others_are_not() {
     let healthy = HealthState::Healthy {
         latency_ms: 1,
         tools: 1,
+        era: Era::Legacy,
         protocol_version: "2025-11-25".into(),
     };
     let st = map(vec![
@@ -354,4 +360,47 @@ fn the_aggregate_menu_counts_usable_servers_and_says_why_the_others_are_not() {
     assert!(tray_model(&config(&[]), &map(vec![]), false)
         .aggregate
         .is_none());
+}
+
+#[test]
+fn each_server_submenu_names_the_era_and_version_its_server_speaks() {
+    let cfg = config(&[
+        ("modern", oauth("https://m.example.com/mcp")),
+        ("old", oauth("https://o.example.com/mcp")),
+        ("new", oauth("https://n.example.com/mcp")),
+    ]);
+    let speaking = |era, version: &str| {
+        status(
+            HealthState::Healthy {
+                latency_ms: 4,
+                tools: 2,
+                era,
+                protocol_version: version.into(),
+            },
+            Some(Flow::AuthorizationCode),
+            true,
+        )
+    };
+    let st = map(vec![
+        ("modern", speaking(Era::Modern, "2026-07-28")),
+        ("old", speaking(Era::Legacy, "2025-11-25")),
+    ]);
+    let model = tray_model(&cfg, &st, false);
+    let protocol = |name: &str| {
+        model
+            .servers
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.protocol.clone())
+    };
+    assert_eq!(
+        protocol("modern").as_deref(),
+        Some("MCP 2026-07-28 (modern)")
+    );
+    assert_eq!(protocol("old").as_deref(), Some("MCP 2025-11-25"));
+    assert_eq!(protocol("new"), None, "not probed yet: no era is guessed");
+    assert_eq!(
+        model.servers[0].label, "modern — healthy · authorization_code",
+        "the era has its own line, the label stays short"
+    );
 }

@@ -31,46 +31,53 @@ fn item(
 
 fn server_submenu(app: &AppHandle, s: &super::model::ServerMenu) -> tauri::Result<Submenu<Wry>> {
     let n = || s.name.clone();
-    SubmenuBuilder::new(app, &s.label)
-        .item(&item(
-            app,
-            MenuAction::SignIn(n()),
-            "Sign in",
-            s.can_sign_in,
-        )?)
-        .item(&item(
-            app,
-            MenuAction::SignOut(n()),
-            "Sign out",
-            s.can_sign_out,
-        )?)
-        .item(&item(app, MenuAction::CheckNow(n()), "Check now", true)?)
-        .separator()
-        .item(&item(
-            app,
-            MenuAction::Copy(n(), SnippetKind::Url),
-            "Copy URL",
-            true,
-        )?)
-        .item(&item(
-            app,
-            MenuAction::Copy(n(), SnippetKind::Claude),
-            "Copy `claude mcp add` command",
-            true,
-        )?)
-        .item(&item(
-            app,
-            MenuAction::Copy(n(), SnippetKind::Cursor),
-            "Copy Cursor config",
-            true,
-        )?)
-        .item(&item(
-            app,
-            MenuAction::Copy(n(), SnippetKind::Vscode),
-            "Copy VS Code config",
-            true,
-        )?)
-        .build()
+    let mut sub = SubmenuBuilder::new(app, &s.label);
+    if let Some(protocol) = &s.protocol {
+        // Information only: disabled, and its id parses to no action.
+        let id = format!("info:protocol:{}", s.name);
+        sub = sub
+            .item(&MenuItem::with_id(app, id, protocol, false, None::<&str>)?)
+            .separator();
+    }
+    sub.item(&item(
+        app,
+        MenuAction::SignIn(n()),
+        "Sign in",
+        s.can_sign_in,
+    )?)
+    .item(&item(
+        app,
+        MenuAction::SignOut(n()),
+        "Sign out",
+        s.can_sign_out,
+    )?)
+    .item(&item(app, MenuAction::CheckNow(n()), "Check now", true)?)
+    .separator()
+    .item(&item(
+        app,
+        MenuAction::Copy(n(), SnippetKind::Url),
+        "Copy URL",
+        true,
+    )?)
+    .item(&item(
+        app,
+        MenuAction::Copy(n(), SnippetKind::Claude),
+        "Copy `claude mcp add` command",
+        true,
+    )?)
+    .item(&item(
+        app,
+        MenuAction::Copy(n(), SnippetKind::Cursor),
+        "Copy Cursor config",
+        true,
+    )?)
+    .item(&item(
+        app,
+        MenuAction::Copy(n(), SnippetKind::Vscode),
+        "Copy VS Code config",
+        true,
+    )?)
+    .build()
 }
 
 fn aggregate_submenu(app: &AppHandle, a: &AggregateMenu) -> tauri::Result<Submenu<Wry>> {

@@ -1,5 +1,5 @@
-//! `GET /api/status`: every server's health, flow, token facts and auth timeline for the CLI and
-//! scripts.
+//! `GET /api/status`: every server's health (with the MCP era and version a healthy server
+//! speaks), flow, token facts and auth timeline for the CLI and scripts.
 //! Loopback only, behind the Host/Origin guard like every route; carries no secret (the status
 //! types hold none: token facts are times and flags, details are upstream error text scrubbed
 //! of the token).
@@ -25,6 +25,9 @@ async fn status(State(broker): State<Broker>) -> Json<Value> {
         .into_iter()
         .map(|(name, s)| {
             let mut entry = json!(s);
+            // "MCP 2026-07-28 (modern)" / "MCP 2025-11-25": what `status` and scripts show; the
+            // state itself carries `era` and `protocol_version` of a healthy server.
+            entry["protocol"] = json!(s.state.protocol());
             entry["timeline"] = json!(upstream.timeline(&name));
             (name.to_string(), entry)
         })
@@ -82,6 +85,7 @@ mod tests {
         assert_eq!(v["servers"]["demo"]["state"]["state"], "unknown");
         assert_eq!(v["servers"]["demo"]["token"]["has_token"], false);
         assert_eq!(v["servers"]["demo"]["timeline"], json!([]));
+        assert_eq!(v["servers"]["demo"]["protocol"], Value::Null);
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! A probe over the older HTTP+SSE transport (2024-11-05 servers configured with
 //! `"transport": "sse"`): GET the event stream, learn the message endpoint from its `endpoint`
-//! event, POST requests there and read the responses from the stream.
+//! event, POST requests there and read the responses from the stream. The protocol client
+//! (`crate::protocol::client`) sends each request on its own HTTP exchange, which this
+//! transport does not do; its messages still come from `crate::protocol`. Always legacy.
 
 use std::time::{Duration, Instant};
 
@@ -10,13 +12,57 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{json, Value};
 use url::Url;
 
-use super::message::{
-    chain, describe, failure, headers, initialize_message, negotiated_version, response_in_event,
-    result_of, secrets_of, tools_page,
-};
-use super::probe::{ProbeError, ProbeOk, MAX_BODY};
+use super::message::{chain, describe, failure, headers, secrets_of, snippet};
+use super::probe::{result_of, tools_page, ProbeError, ProbeOk, MAX_BODY};
+use crate::protocol::era::{Era, LEGACY_VERSIONS};
 use crate::protocol::sse::{SseEvent, SseParser};
+use crate::protocol::{envelope, meta};
 use crate::upstream::Credential;
+
+/// The version of the old transport's own protocol, accepted from servers here only.
+const HTTP_SSE_VERSION: &str = "2024-11-05";
+
+/// The probe's `initialize` (id 1), asking for the newest legacy version.
+fn initialize_message() -> Value {
+    envelope::request(
+        1,
+        "initialize",
+        json!({
+            "protocolVersion": LEGACY_VERSIONS[0],
+            "capabilities": {},
+            "clientInfo": meta::broker_client_info(),
+        }),
+    )
+}
+
+/// The version an `initialize` result negotiated: a legacy one, or the old transport's own.
+fn negotiated_version(result: &Value) -> Result<String, ProbeError> {
+    match result.get("protocolVersion").and_then(Value::as_str) {
+        Some(v) if Era::of(v) == Some(Era::Legacy) || v == HTTP_SSE_VERSION => Ok(v.to_string()),
+        Some(v) => Err(ProbeError::Protocol(format!(
+            "the server negotiated MCP protocol version {v}, which the broker does not speak over the HTTP+SSE transport (it speaks {}, {HTTP_SSE_VERSION})",
+            LEGACY_VERSIONS.join(", ")
+        ))),
+        None => Err(ProbeError::Protocol(
+            "the initialize result has no protocolVersion".into(),
+        )),
+    }
+}
+
+/// The JSON-RPC answer with `id` carried by one SSE `message` event, if it is that event;
+/// notifications and server requests are `None`. An event that is not JSON is a protocol error.
+fn response_in_event(event: &SseEvent, id: i64, what: &str) -> Result<Option<Value>, ProbeError> {
+    if event.event != "message" {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(&event.data).map_err(|e| {
+        ProbeError::Protocol(format!(
+            "{what} sent an event that is not JSON ({e}): {}",
+            snippet(&event.data)
+        ))
+    })?;
+    Ok(envelope::find_answer(value, &json!(id)))
+}
 
 struct Stream {
     bytes: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
@@ -136,38 +182,29 @@ pub async fn probe(
             }
         }
     };
-    let started = Instant::now();
     post(initialize_message()).await?;
     let result = result_of(
         &stream.response(1, "initialize").await?,
         "initialize",
         secret,
     )?;
-    let latency = started.elapsed();
-    let version = negotiated_version(&result).or_else(|e| {
-        match result.get("protocolVersion").and_then(Value::as_str) {
-            // The old transport goes with the old protocol: accept it here.
-            Some(v @ "2024-11-05") => Ok(v.to_string()),
-            _ => Err(e),
-        }
-    })?;
-    post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
-    let (mut tools, mut cursor) = (0, None::<String>);
+    let version = negotiated_version(&result)?;
+    post(envelope::notification("notifications/initialized", None)).await?;
+    let (mut tools, mut cursor, mut latency) = (0, None::<String>, None);
     for page in 0..50i64 {
         let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
-        post(json!({"jsonrpc": "2.0", "id": 2 + page, "method": "tools/list", "params": params}))
-            .await?;
-        let (count, next) = tools_page(&result_of(
-            &stream.response(2 + page, "tools/list").await?,
-            "tools/list",
-            secret,
-        )?)?;
+        let started = Instant::now();
+        post(envelope::request(2 + page, "tools/list", params)).await?;
+        let answer = stream.response(2 + page, "tools/list").await?;
+        let first = *latency.get_or_insert_with(|| started.elapsed());
+        let (count, next) = tools_page(&result_of(&answer, "tools/list", secret)?)?;
         tools += count;
         cursor = next;
         if cursor.is_none() {
             return Ok(ProbeOk {
-                latency,
+                latency: first,
                 tools,
+                era: Era::Legacy,
                 protocol_version: version,
             });
         }

@@ -1,68 +1,16 @@
-//! JSON-RPC messages of a probe and the words a status shows for upstream answers: building
-//! requests, picking responses, reading capped bodies, describing failures without secrets.
+//! The words a status shows for upstream answers, and keeping secrets out of them: a failed
+//! request's status, challenge and body in one line, transport errors with their causes, and
+//! the token scrubbed from anything shown. Reading JSON-RPC and SSE is the protocol layer's
+//! (`crate::protocol`); this is only health's own vocabulary.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, WWW_AUTHENTICATE};
-use serde_json::{json, Value};
 
-use super::probe::{ProbeError, MAX_BODY, SUPPORTED_VERSIONS};
+use super::probe::{ProbeError, MAX_BODY};
+use crate::protocol::client::ClientError;
 use crate::upstream::Credential;
-
-/// The probe's `initialize` request (id 1).
-pub(super) fn initialize_message() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": SUPPORTED_VERSIONS[0],
-        "capabilities": {},
-        "clientInfo": {"name": "mcp-auth-broker-health", "version": env!("CARGO_PKG_VERSION")},
-    }})
-}
-
-/// The version an `initialize` result negotiated, if the broker speaks it.
-pub(super) fn negotiated_version(result: &Value) -> Result<String, ProbeError> {
-    match result.get("protocolVersion").and_then(Value::as_str) {
-        Some(v) if SUPPORTED_VERSIONS.contains(&v) => Ok(v.to_string()),
-        Some(v) => Err(ProbeError::Protocol(format!("the server negotiated MCP protocol version {v}, which the broker does not speak (it speaks {})", SUPPORTED_VERSIONS.join(", ")))),
-        None => Err(ProbeError::Protocol("the initialize result has no protocolVersion".into())),
-    }
-}
-
-/// The tool count of one `tools/list` page and the next cursor.
-pub(super) fn tools_page(result: &Value) -> Result<(usize, Option<String>), ProbeError> {
-    let Some(list) = result.get("tools").and_then(Value::as_array) else {
-        return Err(ProbeError::Protocol(
-            "the tools/list result has no \"tools\" array".into(),
-        ));
-    };
-    let next = result
-        .get("nextCursor")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-        .map(str::to_string);
-    Ok((list.len(), next))
-}
-
-/// The `result` of a JSON-RPC response to `what`, or its error as a protocol error.
-pub(super) fn result_of(
-    message: &Value,
-    what: &str,
-    secrets: &[String],
-) -> Result<Value, ProbeError> {
-    if let Some(error) = message.get("error") {
-        let code = error.get("code").map(Value::to_string).unwrap_or_default();
-        let msg = error.get("message").and_then(Value::as_str).unwrap_or("");
-        return Err(ProbeError::Protocol(scrub(
-            format!("{what} failed with JSON-RPC error {code}: {msg}"),
-            secrets,
-        )));
-    }
-    message
-        .get("result")
-        .cloned()
-        .filter(Value::is_object)
-        .ok_or_else(|| ProbeError::Protocol(format!("the {what} response has no result object")))
-}
 
 pub(super) fn headers(credential: &Credential) -> Result<HeaderMap, ProbeError> {
     let mut map = credential.header_map().map_err(ProbeError::Protocol)?;
@@ -101,63 +49,56 @@ pub(super) async fn failure(
     what: &str,
     secrets: &[String],
 ) -> ProbeError {
-    let status = response.status();
-    let challenge = response
+    let status = response.status().as_u16();
+    let challenge: Vec<String> = response
         .headers()
         .get_all(WWW_AUTHENTICATE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(", ");
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
     let text = read_capped(response, 2048).await.unwrap_or_default();
-    let mut detail = format!("HTTP {status}");
+    status_error(status, what, &challenge, &text, secrets)
+}
+
+/// What a status means for health: 401/403 the credential was refused, 5xx the server is down,
+/// anything else a protocol error; the detail is "HTTP 401 Unauthorized (challenge): body".
+fn status_error(
+    status: u16,
+    what: &str,
+    challenge: &[String],
+    body: &str,
+    secrets: &[String],
+) -> ProbeError {
+    let shown = reqwest::StatusCode::from_u16(status)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| status.to_string());
+    let mut detail = format!("HTTP {shown}");
     if !challenge.is_empty() {
-        detail.push_str(&format!(" ({challenge})"));
+        detail.push_str(&format!(" ({})", challenge.join(", ")));
     }
-    let text = snippet(&text);
+    let text = snippet(body);
     if !text.is_empty() {
         detail.push_str(&format!(": {text}"));
     }
     let detail = scrub(detail, secrets);
-    match status.as_u16() {
-        401 | 403 => ProbeError::Rejected {
-            status: status.as_u16(),
-            detail,
-        },
+    match status {
+        401 | 403 => ProbeError::Rejected { status, detail },
         500..=599 => ProbeError::Unreachable(format!("the server answered {detail}")),
         _ => ProbeError::Protocol(format!("{what} answered {detail}")),
     }
 }
 
-/// The response with `id` in a message or batch.
-/// The JSON-RPC response with `id` carried by one SSE event, if it is that event; notifications
-/// and server requests are `None`. An event that is not JSON is a protocol error.
-pub(super) fn response_in_event(
-    event: &crate::protocol::sse::SseEvent,
-    id: i64,
-    what: &str,
-) -> Result<Option<Value>, ProbeError> {
-    if event.event != "message" {
-        return Ok(None);
-    }
-    let value: Value = serde_json::from_str(&event.data).map_err(|e| {
-        ProbeError::Protocol(format!(
-            "{what} sent an event that is not JSON ({e}): {}",
-            snippet(&event.data)
-        ))
-    })?;
-    Ok(find_response(value, id))
-}
-
-pub(super) fn find_response(value: Value, id: i64) -> Option<Value> {
-    let matches = |m: &Value| {
-        m.get("id").and_then(Value::as_i64) == Some(id)
-            && (m.get("result").is_some() || m.get("error").is_some())
-    };
-    match value {
-        Value::Array(items) => items.into_iter().find(matches),
-        m if matches(&m) => Some(m),
-        _ => None,
+/// A protocol client's error as a probe's, in the same words and without the token.
+pub(super) fn from_client_error(e: ClientError, secrets: &[String]) -> ProbeError {
+    match e {
+        ClientError::Status {
+            what,
+            status,
+            challenge,
+            detail,
+        } => status_error(status, &what, &challenge, &detail, secrets),
+        ClientError::Unreachable(cause) => ProbeError::Unreachable(scrub(cause, secrets)),
+        ClientError::Protocol(detail) => ProbeError::Protocol(scrub(detail, secrets)),
     }
 }
 
@@ -225,16 +166,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_response_is_found_by_id_in_a_message_or_a_batch() {
-        assert!(find_response(json!({"jsonrpc": "2.0", "id": 1, "result": {}}), 1).is_some());
-        assert!(find_response(json!({"jsonrpc": "2.0", "id": 2, "result": {}}), 1).is_none());
-        assert!(find_response(json!({"jsonrpc": "2.0", "method": "x"}), 1).is_none());
-        assert!(
-            find_response(json!([{"method": "n"}, {"id": 1, "error": {"code": 1}}]), 1).is_some()
-        );
-    }
-
-    #[test]
     fn every_sent_secret_is_scrubbed_from_shown_text() {
         let credential = Credential {
             bearer: Some(crate::secret::Secret::new("tok-123456")),
@@ -248,6 +179,36 @@ mod tests {
             &secrets_of(&credential),
         );
         assert_eq!(text, "bad token [redacted] and key [redacted]");
+    }
+
+    #[test]
+    fn client_errors_read_as_health_words_without_the_token() {
+        let secrets = ["tok-123456".to_string()];
+        let status = |status: u16| ClientError::Status {
+            what: "server/discover".into(),
+            status,
+            challenge: vec!["Bearer error=\"invalid_token\"".into()],
+            detail: "token tok-123456 expired".into(),
+        };
+        assert_eq!(
+            from_client_error(status(401), &secrets),
+            ProbeError::Rejected {
+                status: 401,
+                detail: "HTTP 401 Unauthorized (Bearer error=\"invalid_token\"): token [redacted] expired".into()
+            }
+        );
+        assert!(matches!(
+            from_client_error(status(503), &secrets),
+            ProbeError::Unreachable(d) if d.starts_with("the server answered HTTP 503")
+        ));
+        assert!(matches!(
+            from_client_error(status(404), &secrets),
+            ProbeError::Protocol(d) if d.starts_with("server/discover answered HTTP 404")
+        ));
+        assert_eq!(
+            from_client_error(ClientError::Protocol("bad tok-123456".into()), &secrets),
+            ProbeError::Protocol("bad [redacted]".into())
+        );
     }
 
     #[test]

@@ -14,8 +14,10 @@
 //!
 //! A probe (`probe.rs`, `legacy.rs` for the old HTTP+SSE transport) uses the server's own flow
 //! through `Upstream::credential` (refreshing once through `Upstream::after_rejection` on a
-//! 401/403), then MCP `initialize`, `notifications/initialized`, every `tools/list` page and a
-//! `DELETE` of the session; JSON and SSE answers both work. Interactive servers also compare the
+//! 401/403), then opens a session with the one MCP client (`crate::protocol::client`:
+//! `server/discover`, falling back to `initialize` for a legacy server), lists every
+//! `tools/list` page and closes the session; JSON and SSE answers both work. A healthy state
+//! names the era and version the server speaks. Interactive servers also compare the
 //! authorization server their anonymous challenge names now with the one named at the first
 //! healthy check of this sign-in (the upstream's discovery does the fetching).
 
@@ -35,6 +37,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::broker::Broker;
 use crate::config::{Config, ServerName};
+use crate::protocol::Era;
 use crate::upstream::{Classification, TokenFacts};
 
 pub type StatusMap = BTreeMap<ServerName, ServerStatus>;
@@ -49,6 +52,9 @@ pub enum HealthState {
     Healthy {
         latency_ms: u64,
         tools: usize,
+        /// `"modern"` (2026-07-28: `server/discover`, stateless) or `"legacy"` (`initialize`).
+        #[serde(serialize_with = "era_name")]
+        era: Era,
         protocol_version: String,
     },
     NeedsSignIn {
@@ -100,6 +106,32 @@ impl HealthState {
             HealthState::Disabled => "disabled",
         }
     }
+
+    /// "MCP 2026-07-28 (modern)" or "MCP 2025-11-25" for a healthy server; `None` before the
+    /// server has answered a probe.
+    pub fn protocol(&self) -> Option<String> {
+        match self {
+            HealthState::Healthy {
+                era,
+                protocol_version,
+                ..
+            } => Some(protocol_label(*era, protocol_version)),
+            _ => None,
+        }
+    }
+}
+
+/// How a server's protocol reads for a person (tray, dashboard, `status`): the version, and
+/// "(modern)" for the stateless era. Legacy is the familiar default, so it says nothing more.
+pub fn protocol_label(era: Era, version: &str) -> String {
+    match era {
+        Era::Modern => format!("MCP {version} (modern)"),
+        Era::Legacy => format!("MCP {version}"),
+    }
+}
+
+fn era_name<S: serde::Serializer>(era: &Era, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(era.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -210,21 +242,24 @@ impl Shared {
 }
 
 /// True when a subscriber should hear about the change from `old` to `new`: anything but the
-/// probe time and the latency of a server that stays healthy with the same tools and version.
+/// probe time and the latency of a server that stays healthy with the same tools, era and
+/// version.
 pub fn significant_change(old: &ServerStatus, new: &ServerStatus) -> bool {
     let same_state = match (&old.state, &new.state) {
         (
             HealthState::Healthy {
                 tools: a,
+                era: ea,
                 protocol_version: va,
                 ..
             },
             HealthState::Healthy {
                 tools: b,
+                era: eb,
                 protocol_version: vb,
                 ..
             },
-        ) => a == b && va == vb,
+        ) => a == b && ea == eb && va == vb,
         (a, b) => a == b,
     };
     !same_state || old.flow != new.flow || old.token != new.token
@@ -253,8 +288,35 @@ mod tests {
         HealthState::Healthy {
             latency_ms,
             tools,
+            era: Era::Legacy,
             protocol_version: "2025-11-25".into(),
         }
+    }
+
+    fn modern(tools: usize) -> HealthState {
+        HealthState::Healthy {
+            latency_ms: 5,
+            tools,
+            era: Era::Modern,
+            protocol_version: "2026-07-28".into(),
+        }
+    }
+
+    #[test]
+    fn a_server_that_changes_era_is_news_and_reads_with_its_era() {
+        assert!(significant_change(
+            &status(healthy(12, 3)),
+            &status(modern(3))
+        ));
+        assert_eq!(
+            modern(3).protocol().as_deref(),
+            Some("MCP 2026-07-28 (modern)")
+        );
+        assert_eq!(healthy(1, 1).protocol().as_deref(), Some("MCP 2025-11-25"));
+        assert_eq!(HealthState::Checking.protocol(), None);
+        let v = serde_json::to_value(status(modern(2))).unwrap();
+        assert_eq!(v["state"]["era"], "modern");
+        assert_eq!(v["state"]["protocol_version"], "2026-07-28");
     }
 
     #[test]

@@ -220,6 +220,7 @@ fn healthy(ok: ProbeOk) -> HealthState {
     HealthState::Healthy {
         latency_ms: ok.latency.as_millis().try_into().unwrap_or(u64::MAX),
         tools: ok.tools,
+        era: ok.era,
         protocol_version: ok.protocol_version,
     }
 }

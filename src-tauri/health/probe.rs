@@ -1,25 +1,29 @@
-//! One probe of a Streamable HTTP upstream: `initialize`, `notifications/initialized`,
-//! `tools/list` (all pages), then `DELETE` of the session. JSON and SSE answers both work.
+//! One probe of a Streamable HTTP upstream through the one MCP client
+//! ([`crate::protocol::client::Client`]): `server/discover` (modern) or `initialize` (legacy,
+//! the fallback the era detection picks), every `tools/list` page, then `close` (a legacy
+//! session's `DELETE`). JSON and SSE answers both work; the era and version it learned are
+//! reported with the tool count.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::header::HeaderMap;
+use reqwest::Method;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::message::{
-    chain, describe, failure, find_response, headers, initialize_message, negotiated_version,
-    read_capped, response_in_event, result_of, secrets_of, snippet, tools_page,
-};
-use crate::protocol::sse::SseParser;
+use super::message::{describe, from_client_error, headers, scrub, secrets_of};
+use crate::protocol::client::{Client, Transport};
+use crate::protocol::Era;
 use crate::upstream::Credential;
 
-/// Protocol versions the broker speaks, newest first; the probe asks for the first.
-pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+/// Deprecated: the legacy versions now live in [`crate::protocol::era`]. Kept only until
+/// `aggregate/link.rs` and `gateway/aggregate.rs` import `crate::protocol::LEGACY_VERSIONS`
+/// themselves; new code must not use it.
+pub use crate::protocol::era::LEGACY_VERSIONS as SUPPORTED_VERSIONS;
 
 /// The most a probe reads of one response.
-pub const MAX_BODY: usize = 4 * 1024 * 1024;
+pub const MAX_BODY: usize = crate::protocol::client::MAX_ANSWER;
 
 /// The most `tools/list` pages a probe follows.
 const MAX_PAGES: usize = 50;
@@ -27,9 +31,12 @@ const MAX_PAGES: usize = 50;
 /// What a successful probe learned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeOk {
-    /// Round trip of `initialize`.
+    /// Round trip of the first `tools/list` (one plain request in either era, so a modern and
+    /// a legacy server compare fairly: the handshake is not in it).
     pub latency: Duration,
     pub tools: usize,
+    /// The era the server speaks: modern (`server/discover`) or legacy (`initialize`).
+    pub era: Era,
     pub protocol_version: String,
 }
 
@@ -43,6 +50,39 @@ pub enum ProbeError {
     Protocol(String),
 }
 
+/// How the probe's requests reach the server: one fixed credential (the monitor refreshes and
+/// probes again itself), one URL, the broker's pooled HTTP client, a per-request timeout.
+struct FixedCredential<'a> {
+    http: &'a reqwest::Client,
+    url: &'a Url,
+    /// The credential's headers (sensitive values).
+    credential: HeaderMap,
+    per_request: Duration,
+}
+
+impl Transport for FixedCredential<'_> {
+    fn send(
+        &self,
+        method: Method,
+        headers: HeaderMap,
+        body: Option<String>,
+    ) -> impl Future<Output = Result<reqwest::Response, String>> + Send {
+        // The credential first, then the protocol's own headers (which a credential never names).
+        let mut all = self.credential.clone();
+        all.extend(headers);
+        let mut request = self
+            .http
+            .request(method, self.url.clone())
+            .headers(all)
+            .timeout(self.per_request);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let per_request = self.per_request;
+        async move { request.send().await.map_err(|e| describe(&e, per_request)) }
+    }
+}
+
 /// Runs a probe of `url` with `credential`; every request times out after `per_request`.
 pub async fn probe(
     http: &reqwest::Client,
@@ -50,191 +90,113 @@ pub async fn probe(
     credential: &Credential,
     per_request: Duration,
 ) -> Result<ProbeOk, ProbeError> {
-    let mut s = Session {
+    let secrets = secrets_of(credential);
+    let transport = FixedCredential {
         http,
         url,
-        headers: headers(credential)?,
-        secrets: secrets_of(credential),
+        credential: headers(credential)?,
         per_request,
-        version: None,
-        session: None,
     };
-    let started = Instant::now();
-    let init = initialize_message();
-    let result = s.request(init, 1, "initialize").await?;
-    let latency = started.elapsed();
-    let version = negotiated_version(&result)?;
-    s.version = Some(version.clone());
-    s.notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .await?;
-    let mut tools = 0;
-    let mut cursor: Option<String> = None;
-    for page in 0.. {
-        if page == MAX_PAGES {
-            return Err(ProbeError::Protocol(format!(
-                "tools/list did not end after {MAX_PAGES} pages"
-            )));
-        }
-        let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
-        let id = 2 + page as i64;
-        let result = s
-            .request(
-                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}),
-                id,
-                "tools/list",
-            )
-            .await?;
-        let (count, next) = tools_page(&result)?;
-        tools += count;
-        cursor = next;
-        if cursor.is_none() {
-            break;
-        }
-    }
-    s.close().await;
+    let client = Client::connect(transport, json!({}), per_request)
+        .await
+        .map_err(|e| from_client_error(e, &secrets))?;
+    let listed = list_tools(&client, &secrets).await;
+    client.close().await;
+    let (tools, latency) = listed?;
     Ok(ProbeOk {
         latency,
         tools,
-        protocol_version: version,
+        era: client.era(),
+        protocol_version: client.version().to_string(),
     })
 }
 
-struct Session<'a> {
-    http: &'a reqwest::Client,
-    url: &'a Url,
-    headers: HeaderMap,
-    /// The bearer token, only to scrub it from upstream text that is shown.
-    secrets: Vec<String>,
-    per_request: Duration,
-    version: Option<String>,
-    session: Option<HeaderValue>,
-}
-
-impl Session<'_> {
-    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        let mut req = self
-            .http
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .timeout(self.per_request)
-            .body(body.to_string());
-        if let Some(v) = &self.version {
-            req = req.header("mcp-protocol-version", v);
-        }
-        if let Some(id) = &self.session {
-            req = req.header("mcp-session-id", id.clone());
-        }
-        req
-    }
-
-    async fn send(&self, body: &Value) -> Result<reqwest::Response, ProbeError> {
-        let response = self
-            .post(body)
-            .send()
+/// Counts the tools over every `tools/list` page; also the round trip of the first page.
+async fn list_tools<T: Transport>(
+    client: &Client<T>,
+    secrets: &[String],
+) -> Result<(usize, Duration), ProbeError> {
+    let mut tools = 0;
+    let mut latency = None;
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
+        let started = Instant::now();
+        let answer = client
+            .request("tools/list", params, &mut |_| {})
             .await
-            .map_err(|e| ProbeError::Unreachable(describe(&e, self.per_request)))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        Err(failure(response, body_method(body), &self.secrets).await)
-    }
-
-    async fn notify(&self, body: Value) -> Result<(), ProbeError> {
-        self.send(&body).await.map(drop)
-    }
-
-    /// Sends a request and returns its `result`.
-    async fn request(&mut self, body: Value, id: i64, what: &str) -> Result<Value, ProbeError> {
-        let response = self.send(&body).await?;
-        if let Some(session) = response.headers().get("mcp-session-id") {
-            self.session.get_or_insert_with(|| session.clone());
-        }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let message = if content_type.starts_with("application/json") {
-            let text = read_capped(response, MAX_BODY).await?;
-            let value: Value = serde_json::from_str(&text).map_err(|e| {
-                ProbeError::Protocol(format!(
-                    "{what} answered invalid JSON ({e}): {}",
-                    snippet(&text)
-                ))
-            })?;
-            find_response(value, id).ok_or_else(|| {
-                ProbeError::Protocol(format!(
-                    "{what} answered JSON that is not the JSON-RPC response to it: {}",
-                    snippet(&text)
-                ))
-            })?
-        } else if content_type.starts_with("text/event-stream") {
-            read_sse_response(response, id, what).await?
-        } else {
-            let text = read_capped(response, 2048).await.unwrap_or_default();
-            let shown = if content_type.is_empty() {
-                "no content type".to_string()
-            } else {
-                format!("content type {content_type}")
-            };
-            return Err(ProbeError::Protocol(format!(
-                "{what} answered with {shown} instead of application/json or text/event-stream: {}",
-                snippet(&text)
-            )));
-        };
-        result_of(&message, what, &self.secrets)
-    }
-
-    /// Ends the session (courtesy; failures ignored).
-    async fn close(&self) {
-        if let Some(id) = &self.session {
-            let mut req = self
-                .http
-                .delete(self.url.clone())
-                .headers(self.headers.clone())
-                .header("mcp-session-id", id.clone())
-                .timeout(Duration::from_secs(2));
-            if let Some(v) = &self.version {
-                req = req.header("mcp-protocol-version", v);
-            }
-            let _ = req.send().await;
-        }
-    }
-}
-
-fn body_method(body: &Value) -> &str {
-    body.get("method")
-        .and_then(Value::as_str)
-        .unwrap_or("the request")
-}
-
-async fn read_sse_response(
-    response: reqwest::Response,
-    id: i64,
-    what: &str,
-) -> Result<Value, ProbeError> {
-    let mut parser = SseParser::default();
-    let mut stream = response.bytes_stream();
-    let mut read = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ProbeError::Unreachable(format!("the {what} event stream broke off: {}", chain(&e)))
-        })?;
-        read += chunk.len();
-        if read > MAX_BODY {
-            return Err(ProbeError::Protocol(format!(
-                "the {what} event stream exceeded {MAX_BODY} bytes without the response"
-            )));
-        }
-        for event in parser.push(&chunk) {
-            if let Some(m) = response_in_event(&event, id, what)? {
-                return Ok(m);
-            }
+            .map_err(|e| from_client_error(e, secrets))?;
+        latency.get_or_insert_with(|| started.elapsed());
+        let (count, next) = tools_page(&result_of(&answer, "tools/list", secrets)?)?;
+        tools += count;
+        cursor = next;
+        if cursor.is_none() {
+            return Ok((tools, latency.unwrap_or_default()));
         }
     }
     Err(ProbeError::Protocol(format!(
-        "the {what} event stream ended without the response"
+        "tools/list did not end after {MAX_PAGES} pages"
     )))
+}
+
+/// The tool count of one `tools/list` page and the next cursor.
+pub(super) fn tools_page(result: &Value) -> Result<(usize, Option<String>), ProbeError> {
+    let Some(list) = result.get("tools").and_then(Value::as_array) else {
+        return Err(ProbeError::Protocol(
+            "the tools/list result has no \"tools\" array".into(),
+        ));
+    };
+    let next = result
+        .get("nextCursor")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    Ok((list.len(), next))
+}
+
+/// The `result` of a JSON-RPC answer to `what`, or its error as a protocol error.
+pub(super) fn result_of(
+    message: &Value,
+    what: &str,
+    secrets: &[String],
+) -> Result<Value, ProbeError> {
+    if let Some(error) = message.get("error") {
+        let code = error.get("code").map(Value::to_string).unwrap_or_default();
+        let msg = error.get("message").and_then(Value::as_str).unwrap_or("");
+        return Err(ProbeError::Protocol(scrub(
+            format!("{what} failed with JSON-RPC error {code}: {msg}"),
+            secrets,
+        )));
+    }
+    message
+        .get("result")
+        .cloned()
+        .filter(Value::is_object)
+        .ok_or_else(|| ProbeError::Protocol(format!("the {what} response has no result object")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_counts_its_tools_and_an_empty_cursor_ends_the_list() {
+        let page = json!({"tools": [{"name": "a"}, {"name": "b"}], "nextCursor": ""});
+        assert_eq!(tools_page(&page).unwrap(), (2, None));
+        let page = json!({"tools": [], "nextCursor": "p2"});
+        assert_eq!(tools_page(&page).unwrap(), (0, Some("p2".into())));
+        assert!(tools_page(&json!({})).is_err());
+    }
+
+    #[test]
+    fn a_json_rpc_error_is_a_protocol_error_without_the_token() {
+        let answer = json!({"id": 2, "error": {"code": -32603, "message": "bad tok-123456"}});
+        let e = result_of(&answer, "tools/list", &["tok-123456".into()]).unwrap_err();
+        assert_eq!(
+            e,
+            ProbeError::Protocol(
+                "tools/list failed with JSON-RPC error -32603: bad [redacted]".into()
+            )
+        );
+    }
 }

@@ -1,15 +1,20 @@
-//! Client-side discovery (MCP authorization 2025-11-25, with the 2025-03-26 fallbacks): probe the
-//! server without credentials, read its challenge, find its protected resource metadata (header
-//! URL → path-inserted → root) and its authorization server's metadata (RFC 8414 path-inserted →
-//! OIDC path-inserted → OIDC path-appended; root metadata and default endpoints for old servers).
+//! Client-side discovery (MCP authorization 2025-11-25 and 2026-07-28, with the 2025-03-26
+//! fallbacks): probe the server without credentials (in either era), read its challenge, find
+//! its protected resource metadata (header URL → path-inserted → root) and its authorization
+//! server's metadata (RFC 8414 path-inserted → OIDC path-inserted → OIDC path-appended; root
+//! metadata and default endpoints for old servers).
 //! Every fetched URL is validated; identity checks (RFC 8414 §3.3, RFC 9728 §3.3) are enforced.
 
 use serde::Deserialize;
+use serde_json::{json, Value};
 use url::Url;
 
 use super::classify::Evidence;
 use super::http::{checked, get_json, Fetched};
 use super::wwwauth::{self, BearerInfo};
+use crate::protocol::client::read_capped;
+use crate::protocol::era::{self, Detected, LEGACY_VERSIONS, MODERN_VERSION};
+use crate::protocol::{envelope, headers, meta};
 
 /// Protected resource metadata (RFC 9728), the fields the broker uses.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -187,28 +192,70 @@ fn json_of<T: serde::de::DeserializeOwned>(f: &Fetched) -> Result<T, String> {
     serde_json::from_slice(&f.body).map_err(|e| format!("not valid metadata JSON ({e})"))
 }
 
-/// The credential-less probe: an MCP `initialize` POST. Only the status and headers are read.
+/// The credential-less probe whose status and challenge start discovery, following the
+/// transport's era detection: a modern `server/discover` first (a stateless server answers a
+/// legacy `initialize` with 400, never 401, so sign-in would never start), and the legacy
+/// `initialize` only when that answer is neither a success, nor a challenge (401/403), nor a
+/// modern server's JSON-RPC error. Only status and headers matter (and a refusal's body).
 async fn probe(client: &reqwest::Client, url: &Url) -> Result<(u16, Vec<String>), String> {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": { "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "mcp-auth-broker", "version": env!("CARGO_PKG_VERSION") } }
-    });
-    let resp = client
+    let discover = envelope::request(
+        0,
+        "server/discover",
+        meta::with_modern_meta(json!({}), &json!({})),
+    );
+    let mut modern = vec![(headers::PROTOCOL_VERSION, MODERN_VERSION.to_string())];
+    modern.extend(headers::standard(&discover));
+    let resp = post(client, url, &discover, &modern).await?;
+    let status = resp.status().as_u16();
+    let answered = (status, challenges(&resp));
+    if resp.status().is_success() || status == 401 || status == 403 {
+        return Ok(answered);
+    }
+    let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
+    if era::detect(status, body.as_bytes()) != Detected::Legacy {
+        return Ok(answered);
+    }
+    let initialize = envelope::request(
+        0,
+        "initialize",
+        json!({
+            "protocolVersion": LEGACY_VERSIONS[0],
+            "capabilities": {},
+            "clientInfo": meta::broker_client_info(),
+        }),
+    );
+    let legacy = [(headers::PROTOCOL_VERSION, LEGACY_VERSIONS[0].to_string())];
+    let resp = post(client, url, &initialize, &legacy).await?;
+    Ok((resp.status().as_u16(), challenges(&resp)))
+}
+
+/// POSTs one JSON-RPC message without credentials.
+async fn post(
+    client: &reqwest::Client,
+    url: &Url,
+    message: &Value,
+    headers: &[(&str, String)],
+) -> Result<reqwest::Response, String> {
+    let mut request = client
         .post(url.clone())
         .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&body)
-        .timeout(super::http::TIMEOUT)
+        .json(message)
+        .timeout(super::http::TIMEOUT);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request
         .send()
         .await
-        .map_err(|e| super::http::describe_reqwest(&e))?;
-    let challenges = resp
-        .headers()
+        .map_err(|e| super::http::describe_reqwest(&e))
+}
+
+fn challenges(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
         .get_all("www-authenticate")
         .iter()
         .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    Ok((resp.status().as_u16(), challenges))
+        .collect()
 }
 
 /// Runs discovery for `server_url`. Never fails: what could not be learned is in `notes`.

@@ -31,6 +31,12 @@ impl JsServer {
     /// Starts `node modern_server.mjs ARGS` and reads its `{"url": …}` line (panics with its
     /// stderr when it does not come within 30 s).
     pub async fn start(args: &[&str]) -> JsServer {
+        let sdk =
+            super::node::js_dir().join("node_modules/@modelcontextprotocol/server/package.json");
+        assert!(
+            sdk.exists(),
+            "@modelcontextprotocol/server is not installed in tests/js/node_modules: run scripts/setup-node.sh"
+        );
         let mut cmd = Command::from(super::node::node_command());
         cmd.arg("modern_server.mjs")
             .args(args)
@@ -54,8 +60,8 @@ impl JsServer {
         JsServer { url, child }
     }
 
-    /// The process id (to prove it is gone after drop).
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+    /// Kills the server and waits until the process has exited (its port is closed then).
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
     }
 }

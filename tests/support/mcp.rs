@@ -229,7 +229,7 @@ pub(crate) async fn post(
         && msg.pointer("/params/name").and_then(Value::as_str) == Some("ask_user")
     {
         s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
-        return super::modern::legacy_ask_user(s.clone(), id);
+        return super::listen::legacy_ask_user(s.clone(), id, &msg);
     }
     let message = answer(&s, &method, &id, &msg);
     reply(mode, message, None)

@@ -17,6 +17,9 @@
 //!   (`x-mcp-header` `Region`) and `ask_user` (MRTR), `subscriptions/listen`, no sessions, GET
 //!   and DELETE 405, `initialize` 400); `UpstreamEra::Dual` speaks both, per request.
 //!   [`TestUpstream::notify_tools_changed`] reaches GET streams and listen streams alike.
+//! - [`wire`]: talking to any endpoint by hand in either era (`modern_request`, `modern_post`
+//!   with the conforming headers, each overridable; `read_message`, `refusal`, `listen` /
+//!   `next_message`, `legacy_session`, `legacy_post`, `legacy_ask_user`, `first_on_get_stream`).
 //! - [`transport::HttpTransport`]: `protocol::client::Transport` straight to a URL (with an
 //!   optional bearer), for driving any fixture with the broker's own `Client`.
 //! - [`jsserver::JsServer`]: `tests/js/modern_server.mjs`, an upstream built on the official
@@ -69,6 +72,7 @@ pub mod consent;
 pub mod health;
 pub mod jsserver;
 pub mod legacy;
+pub mod listen;
 pub mod mcp;
 pub mod modern;
 pub mod node;
@@ -78,6 +82,7 @@ pub mod streams;
 pub mod token;
 pub mod transport;
 pub mod upstream;
+pub mod wire;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -8,7 +8,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,17 +16,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use mcp_auth_broker::protocol::{codes, envelope, headers, meta, MODERN_VERSION};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
 
-use super::mcp::{self, reply, sse_body, sse_frame, text_result, VERSIONS};
+use super::mcp::{self, reply, text_result, VERSIONS};
 use super::upstream::{UpstreamEra, UpstreamState};
 
 /// `_meta` key naming the `subscriptions/listen` request a stream message belongs to.
 pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 /// The key of `ask_user`'s one input request.
 pub const ASK_KEY: &str = "confirm";
-/// How long a legacy session's `ask_user` waits for the client's answer.
-const ASK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `lookup`: `{region, key}` → text `"{key}@{region}"`; `region` is annotated
 /// `x-mcp-header: "Region"`, so a modern call must carry `Mcp-Param-Region`.
@@ -122,7 +118,7 @@ pub(crate) fn post(s: &Arc<UpstreamState>, h: &HeaderMap, msg: Value) -> Respons
             s.counters.discover.fetch_add(1, Ordering::SeqCst);
             envelope::result(id, discover(s))
         }
-        "subscriptions/listen" => return listen(s, id, &msg),
+        "subscriptions/listen" => return super::listen::listen(s, id, &msg),
         "tools/list" => complete(s, mcp::answer(s, "tools/list", &id, &msg), true),
         "tools/call" => match call(s, &id, &msg) {
             Ok(message) => message,
@@ -308,7 +304,7 @@ fn ask_user(s: &UpstreamState, id: &Value, msg: &Value) -> Result<Value, Box<Res
         if answer.is_object() {
             return Ok(complete(
                 s,
-                mcp::result(id, text_result(&answer_text(answer))),
+                mcp::result(id, text_result(&super::listen::answer_text(answer))),
                 false,
             ));
         }
@@ -325,128 +321,4 @@ fn ask_user(s: &UpstreamState, id: &Value, msg: &Value) -> Result<Value, Box<Res
             "requestState": URL_SAFE_NO_PAD.encode(format!("ask_user:{n}")),
         }),
     ))
-}
-
-/// `"{action}: {answer}"`, or `"{action}"` when the content has no `answer`.
-fn answer_text(elicit_result: &Value) -> String {
-    let action = elicit_result["action"].as_str().unwrap_or("none");
-    match elicit_result["content"]["answer"].as_str() {
-        Some(answer) => format!("{action}: {answer}"),
-        None => action.to_string(),
-    }
-}
-
-/// `ask_user` in a legacy session: `elicitation/create` (id `ask-N`) on the answer's SSE
-/// stream, then the result once the client POSTs its answer.
-pub(crate) fn legacy_ask_user(s: Arc<UpstreamState>, id: Value) -> Response {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let n = s.counters.asked.fetch_add(1, Ordering::SeqCst);
-        let ask_id = format!("ask-{n}");
-        let (done, answer) = oneshot::channel();
-        s.asks.lock().unwrap().insert(ask_id.clone(), done);
-        let mut request = ask_user_request("Please confirm");
-        request["jsonrpc"] = json!("2.0");
-        request["id"] = json!(ask_id);
-        if tx.send(sse_frame(&request)).await.is_err() {
-            return;
-        }
-        let message = match tokio::time::timeout(ASK_TIMEOUT, answer).await {
-            Ok(Ok(a)) if a.get("result").is_some() => {
-                mcp::result(&id, text_result(&answer_text(&a["result"])))
-            }
-            _ => envelope::error(id, codes::INTERNAL_ERROR, "the client did not answer", None),
-        };
-        let _ = tx.send(sse_frame(&message)).await;
-    });
-    event_stream(rx)
-}
-
-fn event_stream(rx: mpsc::Receiver<axum::body::Bytes>) -> Response {
-    (
-        [
-            ("content-type", "text/event-stream"),
-            ("cache-control", "no-cache"),
-            ("x-accel-buffering", "no"),
-        ],
-        sse_body(rx),
-    )
-        .into_response()
-}
-
-/// The part of a `subscriptions/listen` filter this server honours.
-fn honoured(s: &UpstreamState, wanted: &Value) -> Value {
-    let mut h = json!({});
-    let mut flags = vec!["toolsListChanged"];
-    if s.catalog.is_some() {
-        flags.extend(["promptsListChanged", "resourcesListChanged"]);
-    }
-    for flag in flags {
-        if wanted[flag] == true {
-            h[flag] = json!(true);
-        }
-    }
-    let subscribe = mcp::capabilities(s)["resources"]["subscribe"] == true;
-    if let (true, Some(uris)) = (subscribe, wanted["resourceSubscriptions"].as_array()) {
-        h["resourceSubscriptions"] = json!(uris);
-    }
-    h
-}
-
-/// Whether a change notification is one the stream opted in to.
-fn wanted(honoured: &Value, note: &Value) -> bool {
-    let flag = match note["method"].as_str().unwrap_or_default() {
-        "notifications/tools/list_changed" => "toolsListChanged",
-        "notifications/prompts/list_changed" => "promptsListChanged",
-        "notifications/resources/list_changed" => "resourcesListChanged",
-        "notifications/resources/updated" => {
-            return honoured["resourceSubscriptions"]
-                .as_array()
-                .is_some_and(|uris| uris.contains(&note["params"]["uri"]))
-        }
-        _ => return false,
-    };
-    honoured[flag] == true
-}
-
-/// `subscriptions/listen`: an SSE stream that opens with the acknowledgement, then carries
-/// the opted-in change notifications (each with the subscription id in `_meta`) until the
-/// client leaves or [`super::TestUpstream::end_listens`] closes it with its result.
-fn listen(s: &Arc<UpstreamState>, id: Value, msg: &Value) -> Response {
-    let honoured = honoured(s, &msg["params"]["notifications"]);
-    let mut notes = s.notes.subscribe();
-    let mut end = s.listen_end.subscribe();
-    let (tx, rx) = mpsc::channel(16);
-    let ack = envelope::notification(
-        "notifications/subscriptions/acknowledged",
-        Some(json!({"_meta": {SUBSCRIPTION_ID: id}, "notifications": honoured})),
-    );
-    let _ = tx.try_send(sse_frame(&ack));
-    s.counters.listens.fetch_add(1, Ordering::SeqCst);
-    s.listening.send_modify(|n| *n += 1);
-    let s = s.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                note = notes.recv() => match note {
-                    Ok(mut note) if wanted(&honoured, &note) => {
-                        note["params"]["_meta"][SUBSCRIPTION_ID] = id.clone();
-                        if tx.send(sse_frame(&note)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => break,
-                },
-                _ = end.changed() => {
-                    let done = json!({"resultType": "complete", "_meta": {SUBSCRIPTION_ID: id}});
-                    let _ = tx.send(sse_frame(&envelope::result(id.clone(), done))).await;
-                    break;
-                }
-                () = tx.closed() => break,
-            }
-        }
-        s.listening.send_modify(|n| *n -= 1);
-    });
-    event_stream(rx)
 }

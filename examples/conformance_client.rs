@@ -1,26 +1,45 @@
 //! The broker's upstream side as the client under test of the official MCP conformance suite
-//! (`npx @modelcontextprotocol/conformance client --command <this binary> ...`).
+//! (`conformance client --command <this binary> ...`).
 //!
 //! Contract (set by the suite): the server URL is the last argument, the scenario name is in
-//! `MCP_CONFORMANCE_SCENARIO`, scenario data (e.g. client credentials) in
+//! `MCP_CONFORMANCE_SCENARIO`, scenario data (client credentials, tool arguments) in
 //! `MCP_CONFORMANCE_CONTEXT`. This program starts a real broker (gateway on 127.0.0.1:0, so the
-//! upstream callback works) over a one-server config, signs in non-interactively through a
-//! replaceable opener that follows the mock AS's auto-approving redirects over HTTP, then runs
-//! the MCP lifecycle (initialize, initialized, tools/list, tools/call) with the broker's
-//! upstream credentials. Exit code 0 = success.
+//! upstream callback works) over a one-server config and talks to the server exactly as the
+//! broker does: the one MCP client session (`protocol::client::Client`: `server/discover`, else
+//! `initialize`; `_meta`, `Mcp-*` headers, MRTR, legacy stream resumption) over the one upstream
+//! exchange (`upstream::exchange::Endpoint`: credential, refresh after a 401, step-up after a
+//! 403). What the broker leaves to a person is done here: when the broker says "needs sign-in",
+//! this program signs in through an opener that follows the mock authorization server's
+//! auto-approving redirects, and it answers a server's requests for input (a form elicitation
+//! accepted with the schema's defaults, an empty root list). It then lists and calls every
+//! usable tool, and reads resources and gets prompts when the server offers them.
+//! Exit code 0 = every request was answered.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use mcp_auth_broker::broker::{Broker, Settings};
+use mcp_auth_broker::config::ServerConfig;
 use mcp_auth_broker::gateway;
 use mcp_auth_broker::opener::Opener;
-use mcp_auth_broker::upstream::{Credential, FailureKind};
+use mcp_auth_broker::protocol::client::{Client, ClientError, Transport};
+use mcp_auth_broker::protocol::headers::valid_annotations;
+use mcp_auth_broker::upstream::exchange::Endpoint;
+use mcp_auth_broker::upstream::FailureKind;
 use mcp_auth_broker::vault::MemoryStore;
-use serde_json::{json, Value};
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Map, Value};
 use url::Url;
 
-const MAX_AUTH_ATTEMPTS: usize = 3;
+/// Sign-ins this client starts at most (the broker's own step-up limit normally stops first).
+const MAX_SIGN_INS: usize = 3;
+/// How long one request (or one sign-in) may take.
+const TIMEOUT: Duration = Duration::from_secs(20);
+/// Resources read and prompts fetched at most per list.
+const MAX_PER_LIST: usize = 5;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -33,32 +52,36 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn follow_opener() -> Opener {
-    Opener::Custom(Arc::new(|url: Url| {
-        tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
-            let mut url = url;
-            for _ in 0..10 {
-                let Ok(resp) = client.get(url.clone()).send().await else {
-                    return;
-                };
-                let next = resp
-                    .headers()
-                    .get("location")
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| url.join(l).ok());
-                match next {
-                    Some(n) if resp.status().is_redirection() => url = n,
-                    _ => return,
-                }
-            }
-        });
-    }))
+async fn run() -> Result<(), String> {
+    let url = std::env::args()
+        .skip(1)
+        .next_back()
+        .ok_or("usage: conformance_client <server-url>")?;
+    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
+    let ctx: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+        .ok()
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or(json!({}));
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let broker = start_broker(dir.path(), server_entry(&url, &scenario, &ctx)).await?;
+    let server = broker.server("upstream").map_err(|e| e.to_string())?;
+    let transport = SigningIn {
+        endpoint: Endpoint::new(broker.upstream().clone(), server.clone()).with_timeout(TIMEOUT),
+        broker: broker.clone(),
+        server,
+        sign_ins: AtomicUsize::new(0),
+    };
+    let capabilities = json!({"elicitation": {}, "roots": {}});
+    let client = Client::connect(transport, capabilities, TIMEOUT)
+        .await
+        .map_err(|e| format!("connecting: {e}"))?;
+    let result = exercise(&client, &ctx).await;
+    client.close().await;
+    broker.shutdown();
+    result
 }
 
+/// The one-server config for the scenario (pre-registered client, CIMD, client credentials).
 fn server_entry(url: &str, scenario: &str, ctx: &Value) -> Value {
     let mut entry = json!({ "url": url });
     if let Some(id) = ctx["client_id"].as_str() {
@@ -80,118 +103,17 @@ fn server_entry(url: &str, scenario: &str, ctx: &Value) -> Value {
     entry
 }
 
-struct Session {
-    http: reqwest::Client,
-    url: String,
-    session: Option<String>,
-    version: String,
-    next_id: u64,
-}
-
-/// The JSON-RPC message in a JSON or SSE body.
-fn message_of(content_type: &str, body: &str) -> Option<Value> {
-    if content_type.starts_with("text/event-stream") {
-        body.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .find(|v| v.get("result").is_some() || v.get("error").is_some())
-    } else {
-        serde_json::from_str(body).ok()
-    }
-}
-
-impl Session {
-    /// One JSON-RPC call; `Err((status, www-authenticate))` on 401/403.
-    async fn send(
-        &mut self,
-        cred: &Credential,
-        method: &str,
-        params: Value,
-        notify: bool,
-    ) -> Result<Result<Option<Value>, (u16, String)>, String> {
-        let mut body = json!({ "jsonrpc": "2.0", "method": method, "params": params });
-        if !notify {
-            self.next_id += 1;
-            body["id"] = json!(self.next_id);
-        }
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", &self.version)
-            .json(&body);
-        if let Some(b) = &cred.bearer {
-            req = req.bearer_auth(b.expose());
-        }
-        for (name, value) in &cred.headers {
-            req = req.header(name.clone(), value.expose());
-        }
-        if let Some(s) = &self.session {
-            req = req.header("mcp-session-id", s);
-        }
-        let resp = req.send().await.map_err(|e| format!("{method}: {e}"))?;
-        let status = resp.status().as_u16();
-        if status == 401 || status == 403 {
-            let challenge = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            return Ok(Err((status, challenge)));
-        }
-        if let Some(s) = resp
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            self.session = Some(s.to_string());
-        }
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = resp.text().await.map_err(|e| format!("{method}: {e}"))?;
-        if !(200..300).contains(&status) {
-            return Err(format!("{method}: HTTP {status}: {text}"));
-        }
-        if notify {
-            return Ok(Ok(None));
-        }
-        let msg = message_of(&ct, &text)
-            .ok_or_else(|| format!("{method}: no JSON-RPC response in {text:?}"))?;
-        if let Some(e) = msg.get("error") {
-            return Err(format!("{method}: JSON-RPC error {e}"));
-        }
-        Ok(Ok(msg.get("result").cloned()))
-    }
-}
-
-async fn run() -> Result<(), String> {
-    let url = std::env::args()
-        .skip(1)
-        .next_back()
-        .ok_or("usage: conformance_client <server-url>")?;
-    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
-    let ctx: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
-        .ok()
-        .and_then(|c| serde_json::from_str(&c).ok())
-        .unwrap_or(json!({}));
-    let version =
-        std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION").unwrap_or_else(|_| "2025-11-25".into());
-
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let config_path = dir.path().join("config.json");
-    let config = json!({ "mcp_servers": { "upstream": server_entry(&url, &scenario, &ctx) } });
+/// A real broker (gateway on an ephemeral port for the sign-in callback, memory vault).
+async fn start_broker(dir: &std::path::Path, entry: Value) -> Result<Broker, String> {
+    let config_path = dir.join("config.json");
+    let config = json!({ "mcp_servers": { "upstream": entry } });
     std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
     let listener = gateway::bind(0).await.map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let settings = Settings {
         port,
         config_path,
-        data_dir: dir.path().join("data"),
+        data_dir: dir.join("data"),
         opener: follow_opener(),
     };
     let broker =
@@ -202,126 +124,217 @@ async fn run() -> Result<(), String> {
         broker.clone(),
         stop.cancelled_owned(),
     ));
+    Ok(broker)
+}
 
-    let server = broker.server("upstream").map_err(|e| e.to_string())?;
-    let upstream = broker.upstream().clone();
-    let opener = broker.settings().opener.clone();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut s = Session {
-        http,
-        url: url.clone(),
-        session: None,
-        version: version.clone(),
-        next_id: 0,
-    };
-    let mut cred = upstream.credential(&server).await.or_else(|e| {
-        if e.kind() == FailureKind::NeedsSignIn {
-            Ok(Credential::default())
-        } else {
-            Err(e.to_string())
-        }
-    })?;
-
-    let init = json!({ "protocolVersion": version, "capabilities": {}, "clientInfo": { "name": "mcp-auth-broker-conformance", "version": env!("CARGO_PKG_VERSION") } });
-    let calls: Vec<(&str, Value, bool)> = vec![
-        ("initialize", init, false),
-        ("notifications/initialized", json!({}), true),
-        ("tools/list", json!({}), false),
-    ];
-    let mut tools = Value::Null;
-    for (method, params, notify) in calls {
-        let mut attempts = 0;
-        loop {
-            match s.send(&cred, method, params.clone(), notify).await? {
-                Ok(result) => {
-                    if method == "tools/list" {
-                        tools = result.unwrap_or(Value::Null);
-                    }
-                    break;
-                }
-                Err((status, challenge)) => {
-                    attempts += 1;
-                    if attempts > MAX_AUTH_ATTEMPTS {
-                        return Err(format!("{method}: still HTTP {status} after {MAX_AUTH_ATTEMPTS} authorization attempts"));
-                    }
-                    cred = authorize(&broker, &server, &opener, &cred, status, &challenge).await?;
+/// The person at the browser: follows the authorization server's redirects to the callback.
+fn follow_opener() -> Opener {
+    Opener::Custom(Arc::new(|url: Url| {
+        tokio::spawn(async move {
+            let Ok(client) = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+            else {
+                return;
+            };
+            let mut url = url;
+            for _ in 0..10 {
+                let Ok(resp) = client.get(url.clone()).send().await else {
+                    return;
+                };
+                let next = resp
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok());
+                match next {
+                    Some(n) if resp.status().is_redirection() => url = n,
+                    _ => return,
                 }
             }
+        });
+    }))
+}
+
+/// The broker's upstream exchange, plus what a person does when the broker says "needs
+/// sign-in": sign in (the scope is the broker's choice, step-ups included), then send again.
+struct SigningIn {
+    endpoint: Endpoint,
+    broker: Broker,
+    server: ServerConfig,
+    sign_ins: AtomicUsize,
+}
+
+impl SigningIn {
+    async fn sign_in(&self) -> Result<(), String> {
+        let upstream = self.broker.upstream();
+        let opener = &self.broker.settings().opener;
+        let started = upstream
+            .sign_in(&self.server, opener)
+            .await
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(TIMEOUT, started.done).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(format!("sign-in failed: {e}")),
+            _ => Err("sign-in did not finish".into()),
         }
     }
-    if let Some(tool) = tools["tools"].as_array().and_then(|t| t.first()) {
-        let name = tool["name"].as_str().unwrap_or_default().to_string();
-        let args = if name == "add_numbers" {
-            json!({"a": 5, "b": 3})
-        } else {
-            json!({})
-        };
-        let mut attempts = 0;
+}
+
+impl Transport for SigningIn {
+    async fn send(
+        &self,
+        method: Method,
+        headers: HeaderMap,
+        body: Option<String>,
+    ) -> Result<reqwest::Response, String> {
+        let body = body.map(Bytes::from);
         loop {
-            match s
-                .send(
-                    &cred,
-                    "tools/call",
-                    json!({"name": name, "arguments": args}),
-                    false,
-                )
-                .await?
+            match self
+                .endpoint
+                .exchange(method.clone(), headers.clone(), body.clone())
+                .await
             {
-                Ok(_) => break,
-                Err((status, challenge)) => {
-                    attempts += 1;
-                    if attempts > MAX_AUTH_ATTEMPTS {
-                        return Err(format!("tools/call: still HTTP {status} after {MAX_AUTH_ATTEMPTS} authorization attempts"));
+                Ok(response) => return Ok(response),
+                Err(e) if e.kind() == FailureKind::NeedsSignIn => {
+                    if self.sign_ins.fetch_add(1, Ordering::SeqCst) >= MAX_SIGN_INS {
+                        return Err(format!("{e} (gave up after {MAX_SIGN_INS} sign-ins)"));
                     }
-                    cred = authorize(&broker, &server, &opener, &cred, status, &challenge).await?;
+                    self.sign_in().await?;
                 }
+                Err(e) => return Err(e.to_string()),
             }
         }
     }
-    broker.shutdown();
+}
+
+/// Lists and calls every usable tool, reads resources and gets prompts the server offers.
+async fn exercise<T: Transport>(client: &Client<T>, ctx: &Value) -> Result<(), String> {
+    let offered = client.capabilities().clone();
+    if offered.get("tools").is_some() {
+        let tools = list(client, "tools/list", "tools").await?;
+        for tool in tools.iter().filter(|t| usable(t)) {
+            let name = tool["name"].as_str().unwrap_or_default();
+            let args = arguments_for(ctx, name, &tool["inputSchema"]);
+            call(
+                client,
+                "tools/call",
+                json!({"name": name, "arguments": args}),
+            )
+            .await?;
+        }
+    }
+    if offered.get("resources").is_some() {
+        let resources = list(client, "resources/list", "resources").await?;
+        for r in resources.iter().take(MAX_PER_LIST) {
+            call(client, "resources/read", json!({"uri": r["uri"]})).await?;
+        }
+    }
+    if offered.get("prompts").is_some() {
+        let prompts = list(client, "prompts/list", "prompts").await?;
+        for p in prompts.iter().take(MAX_PER_LIST) {
+            let mut args = Map::new();
+            for a in p["arguments"].as_array().into_iter().flatten() {
+                if let (Some(n), true) = (a["name"].as_str(), a["required"] == true) {
+                    args.insert(n.to_string(), json!("example"));
+                }
+            }
+            call(
+                client,
+                "prompts/get",
+                json!({"name": p["name"], "arguments": args}),
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 
-/// After a 401/403: refresh or re-fetch when the broker can, else sign in through the opener.
-async fn authorize(
-    broker: &Broker,
-    server: &mcp_auth_broker::config::ServerConfig,
-    opener: &Opener,
-    cred: &Credential,
-    status: u16,
-    challenge: &str,
-) -> Result<Credential, String> {
-    let upstream = broker.upstream();
-    let step_up = status == 403 && challenge.contains("insufficient_scope");
-    if !step_up && cred.bearer.is_some() {
-        match upstream.after_rejection(server, cred).await {
-            Ok(c) => return Ok(c),
-            Err(e) if e.kind() == FailureKind::NeedsSignIn => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    if cred.bearer.is_none() {
-        // Client credentials need no browser.
-        if let Ok(c) = upstream.credential(server).await {
-            if c.bearer.is_some() {
-                return Ok(c);
-            }
-        }
-    }
-    let scope = mcp_auth_broker::upstream::wwwauth::bearer_info(
-        &mcp_auth_broker::upstream::wwwauth::parse([challenge]),
-    )
-    .and_then(|b| b.scope);
-    let sign_in = upstream
-        .sign_in_with_scope(server, opener, scope)
+/// A tool whose `x-mcp-header` annotations break the rules is left out, as a client must.
+fn usable(tool: &Value) -> bool {
+    tool["name"].is_string() && valid_annotations(&tool["inputSchema"]).is_ok()
+}
+
+async fn list<T: Transport>(
+    client: &Client<T>,
+    method: &str,
+    key: &str,
+) -> Result<Vec<Value>, String> {
+    let answer = call(client, method, json!({})).await?;
+    Ok(answer["result"][key]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// One request followed to its final answer; a JSON-RPC error is reported, not fatal (the
+/// server answered), an HTTP or transport failure is.
+async fn call<T: Transport>(
+    client: &Client<T>,
+    method: &str,
+    params: Value,
+) -> Result<Value, String> {
+    let answer = client
+        .call(method, params, &respond, &mut |_| {})
         .await
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(20), sign_in.done).await {
-        Ok(Ok(Ok(()))) => upstream.credential(server).await.map_err(|e| e.to_string()),
-        Ok(Ok(Err(e))) => Err(format!("sign-in failed: {e}")),
-        _ => Err("sign-in did not finish".into()),
+        .map_err(|e: ClientError| format!("{method}: {e}"))?;
+    if let Some(error) = answer.get("error") {
+        eprintln!("conformance client: {method} answered with error {error}");
+    }
+    Ok(answer)
+}
+
+/// What this client answers to a server's requests for input.
+fn respond(method: &str, params: &Value) -> Option<Value> {
+    match method {
+        "elicitation/create" if params["mode"] == "url" => Some(json!({"action": "decline"})),
+        "elicitation/create" => Some(json!({
+            "action": "accept",
+            "content": fill(&params["requestedSchema"], false),
+        })),
+        "roots/list" => Some(json!({"roots": []})),
+        _ => None,
+    }
+}
+
+/// The arguments the scenario names for `tool`, else the schema filled in.
+fn arguments_for(ctx: &Value, tool: &str, schema: &Value) -> Value {
+    let named = ctx["toolCalls"]
+        .as_array()
+        .and_then(|calls| calls.iter().find(|c| c["name"] == tool))
+        .map(|c| c["arguments"].clone());
+    named.unwrap_or_else(|| fill(schema, true))
+}
+
+/// An object for an object schema: every property's `default`, and (with `placeholders`, or
+/// when required) a value of its type for properties without one.
+fn fill(schema: &Value, placeholders: bool) -> Value {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut out = Map::new();
+    for (name, prop) in schema["properties"].as_object().into_iter().flatten() {
+        let value = prop.get("default").cloned().or_else(|| {
+            (placeholders || required.contains(&name.as_str())).then(|| placeholder(prop))
+        });
+        if let Some(v) = value {
+            out.insert(name.clone(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+fn placeholder(prop: &Value) -> Value {
+    if let Some(first) = prop["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    match prop["type"].as_str() {
+        Some("integer" | "number") => json!(1),
+        Some("boolean") => json!(false),
+        Some("object") => fill(prop, false),
+        Some("array") => json!([]),
+        Some("null") => Value::Null,
+        _ => json!("example"),
     }
 }

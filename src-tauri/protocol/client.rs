@@ -18,6 +18,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+#[path = "client_calls.rs"]
+mod calls;
+pub use calls::{reply, Respond, MAX_INPUT_ROUNDS};
+
 use super::era::{self, Detected, Era, LEGACY_VERSIONS, MODERN_VERSION};
 use super::sse::SseParser;
 use super::{envelope, headers, meta};
@@ -77,6 +81,9 @@ pub struct Client<T> {
     /// Tools' `inputSchema`s by name, for the `Mcp-Param-*` headers of modern calls.
     schemas: headers::ToolSchemas,
     timeout: Duration,
+    /// Legacy: the session's own GET event stream, where a server sends the requests that
+    /// belong to no request of the client's (opened by [`Client::request_answering`]).
+    standing: tokio::sync::Mutex<calls::Standing>,
 }
 
 impl<T: Transport> Client<T> {
@@ -97,6 +104,7 @@ impl<T: Transport> Client<T> {
             next_id: AtomicU64::new(1),
             schemas: headers::ToolSchemas::default(),
             timeout,
+            standing: Default::default(),
         };
         match c.discover().await? {
             Some(legacy) => c.initialize(legacy).await?,
@@ -107,6 +115,24 @@ impl<T: Transport> Client<T> {
 
     /// `server/discover`; `Some(version)` when the server wants `initialize` instead.
     async fn discover(&mut self) -> Result<Option<&'static str>, ClientError> {
+        // A `-32022` that lists the version this client sent (a server that refused it once, or
+        // a version list that changed) is answered by asking once more, as the transport says.
+        let mut retried = false;
+        loop {
+            match self.discover_once(retried).await? {
+                Some(None) => retried = true,
+                Some(legacy) => return Ok(legacy),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// One `server/discover`: `None` = modern, `Some(Some(v))` = legacy `v`, `Some(None)` = ask
+    /// again (only when `retried` is false).
+    async fn discover_once(
+        &mut self,
+        retried: bool,
+    ) -> Result<Option<Option<&'static str>>, ClientError> {
         let id = self.id();
         let body = envelope::request(id, "server/discover", self.params(json!({})));
         let response = self.post(&body).await?;
@@ -117,9 +143,10 @@ impl<T: Transport> Client<T> {
         if !response.status().is_success() {
             let text = read_capped(response, 64 * 1024).await.unwrap_or_default();
             return match era::detect(status, text.as_bytes()) {
-                Detected::Legacy => Ok(Some(LEGACY_VERSIONS[0])),
+                Detected::Legacy => Ok(Some(Some(LEGACY_VERSIONS[0]))),
                 Detected::ModernOtherVersions(list) => match era::pick(&list) {
-                    Some(v) if Era::of(v) == Some(Era::Legacy) => Ok(Some(v)),
+                    Some(v) if Era::of(v) == Some(Era::Legacy) => Ok(Some(Some(v))),
+                    Some(_) if !retried => Ok(Some(None)),
                     _ => Err(ClientError::Protocol(format!(
                         "the server speaks MCP {}; the broker speaks {}",
                         list.join(", "),
@@ -136,7 +163,7 @@ impl<T: Transport> Client<T> {
             .await?;
         let Some(result) = answer.get("result") else {
             // A legacy server inside HTTP 200 (some answer unknown methods that way).
-            return Ok(Some(LEGACY_VERSIONS[0]));
+            return Ok(Some(Some(LEGACY_VERSIONS[0])));
         };
         let supported: Vec<String> = result["supportedVersions"]
             .as_array()
@@ -148,10 +175,9 @@ impl<T: Transport> Client<T> {
             })
             .unwrap_or_default();
         if !supported.iter().any(|v| v == MODERN_VERSION) {
-            return match era::pick(&supported) {
-                Some(v) => Ok(Some(v)),
-                None => Ok(Some(LEGACY_VERSIONS[0])),
-            };
+            return Ok(Some(Some(
+                era::pick(&supported).unwrap_or(LEGACY_VERSIONS[0]),
+            )));
         }
         self.capabilities = result.get("capabilities").cloned().unwrap_or(json!({}));
         self.server_info = result["_meta"][meta::SERVER_INFO].clone();
@@ -322,6 +348,9 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// Reads the answer to `id`. A legacy event stream that ends (or breaks off) before the
+    /// answer, after naming an event ID, is resumed with a GET carrying `Last-Event-ID`, after
+    /// the server's `retry` delay (2025-11-25, SEP-1699); modern streams are not resumable.
     async fn read(
         &self,
         response: reqwest::Response,
@@ -329,8 +358,28 @@ impl<T: Transport> Client<T> {
         what: &str,
         on_message: &mut (dyn FnMut(Value) + Send),
     ) -> Result<Value, ClientError> {
-        match tokio::time::timeout(self.timeout, read_answer(response, id, what, on_message)).await
-        {
+        let work = async {
+            let mut resume = Resume::default();
+            let mut response = response;
+            for _ in 0..=MAX_RESUMES {
+                if let Some(answer) =
+                    read_resumable(response, id, what, on_message, &mut resume).await?
+                {
+                    return Ok(answer);
+                }
+                let Some(last) = resume.last_event_id.clone() else {
+                    break;
+                };
+                if self.era != Era::Legacy {
+                    break;
+                }
+                let wait = resume.retry_ms.unwrap_or(DEFAULT_RETRY_MS);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                response = self.reconnect(&last, what).await?;
+            }
+            Err(ended(what))
+        };
+        match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Unreachable(format!(
                 "{what} was not answered within {} s",
@@ -338,6 +387,44 @@ impl<T: Transport> Client<T> {
             ))),
         }
     }
+
+    /// The GET that resumes a legacy event stream after `last` (the session's own stream).
+    async fn reconnect(&self, last: &str, what: &str) -> Result<reqwest::Response, ClientError> {
+        let mut h = self.headers(None);
+        h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if let Ok(v) = HeaderValue::from_str(last) {
+            h.insert(HeaderName::from_static(headers::LAST_EVENT_ID), v);
+        }
+        let response = self
+            .transport
+            .send(Method::GET, h, None)
+            .await
+            .map_err(ClientError::Unreachable)?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(failure(response, &format!("resuming the {what} event stream")).await)
+        }
+    }
+}
+
+/// How many times a legacy event stream is resumed before the answer counts as lost.
+pub const MAX_RESUMES: usize = 3;
+/// The reconnection delay when a stream named none (the EventSource default is a few seconds;
+/// one keeps a request's wait short).
+pub const DEFAULT_RETRY_MS: u64 = 1000;
+
+/// Where an event stream stood when it ended without the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// The last event ID the stream named (sent back as `Last-Event-ID`).
+    pub last_event_id: Option<String>,
+    /// The reconnection time the stream asked for (`retry:`), in milliseconds.
+    pub retry_ms: Option<u64>,
+}
+
+fn ended(what: &str) -> ClientError {
+    ClientError::Protocol(format!("the {what} event stream ended without the answer"))
 }
 
 /// Reads the answer to `id` from a JSON or SSE response.
@@ -347,6 +434,21 @@ pub async fn read_answer(
     what: &str,
     on_message: &mut (dyn FnMut(Value) + Send),
 ) -> Result<Value, ClientError> {
+    let mut resume = Resume::default();
+    read_resumable(response, id, what, on_message, &mut resume)
+        .await?
+        .ok_or_else(|| ended(what))
+}
+
+/// [`read_answer`], except that an event stream ending before the answer is `Ok(None)` with
+/// `resume` saying where it stood (a stream that broke off too, once it has named an event ID).
+pub async fn read_resumable(
+    response: reqwest::Response,
+    id: &Value,
+    what: &str,
+    on_message: &mut (dyn FnMut(Value) + Send),
+    resume: &mut Resume,
+) -> Result<Option<Value>, ClientError> {
     let content_type = response
         .headers()
         .get(CONTENT_TYPE)
@@ -357,7 +459,7 @@ pub async fn read_answer(
         let text = read_capped(response, MAX_ANSWER).await?;
         let body: Value = serde_json::from_str(&text)
             .map_err(|e| ClientError::Protocol(format!("{what} answered invalid JSON ({e})")))?;
-        return envelope::find_answer(body, id).ok_or_else(|| {
+        return envelope::find_answer(body, id).map(Some).ok_or_else(|| {
             ClientError::Protocol(format!(
                 "{what} answered JSON that is not the JSON-RPC response to it"
             ))
@@ -372,9 +474,15 @@ pub async fn read_answer(
     let mut stream = response.bytes_stream();
     let mut read = 0;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ClientError::Unreachable(format!("the {what} event stream broke off: {e}"))
-        })?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(_) if parser.last_event_id().is_some() => break,
+            Err(e) => {
+                return Err(ClientError::Unreachable(format!(
+                    "the {what} event stream broke off: {e}"
+                )))
+            }
+        };
         read += chunk.len();
         if read > MAX_ANSWER {
             return Err(ClientError::Protocol(format!(
@@ -386,14 +494,16 @@ pub async fn read_answer(
                 continue;
             };
             if envelope::answers(&message, id) {
-                return Ok(message);
+                return Ok(Some(message));
             }
             on_message(message);
         }
     }
-    Err(ClientError::Protocol(format!(
-        "the {what} event stream ended without the answer"
-    )))
+    if let Some(last) = parser.last_event_id() {
+        resume.last_event_id = Some(last.to_string());
+    }
+    resume.retry_ms = parser.reconnection_ms().or(resume.retry_ms);
+    Ok(None)
 }
 
 /// Reads at most `cap` bytes of a body as text (lossy).

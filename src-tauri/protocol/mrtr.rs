@@ -45,6 +45,39 @@ pub fn take_retry(params: &mut Value) -> (Option<Value>, Option<String>) {
     (responses, state)
 }
 
+/// The `inputRequests` of an `input_required` result: (key, method, params) each.
+pub fn input_requests(result: &Value) -> Vec<(&str, &str, &Value)> {
+    static NONE: Value = Value::Null;
+    let Some(map) = result.get("inputRequests").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(key, request)| {
+            let method = request.get("method")?.as_str()?;
+            Some((key.as_str(), method, request.get("params").unwrap_or(&NONE)))
+        })
+        .collect()
+}
+
+/// The params of the retry of a request whose answer was the `input_required` `result`: the
+/// original params (without an earlier round's retry fields), the client's `responses` (keyed
+/// as the result's `inputRequests`), and the result's `requestState` echoed byte for byte — or
+/// none at all when the result had none (SEP-2322).
+pub fn retry_params(original: &Value, result: &Value, responses: Value) -> Value {
+    let mut params = original.clone();
+    take_retry(&mut params);
+    let Some(map) = params.as_object_mut() else {
+        return params;
+    };
+    if result.get("inputRequests").is_some() {
+        map.insert("inputResponses".into(), responses);
+    }
+    if let Some(state) = result.get("requestState").filter(|s| s.is_string()) {
+        map.insert("requestState".into(), state.clone());
+    }
+    params
+}
+
 /// Why a wrapped `requestState` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
@@ -129,6 +162,35 @@ mod tests {
         assert_eq!(r.unwrap()["a"]["action"], "accept");
         assert_eq!(s.as_deref(), Some("s"));
         assert_eq!(p, json!({"name": "t"}));
+    }
+
+    #[test]
+    fn a_retry_echoes_the_exact_state_and_only_when_there_was_one() {
+        let original = json!({"name": "t", "arguments": {"a": 1},
+            "inputResponses": {"old": {}}, "requestState": "older"});
+        let asked = json!({"resultType": "input_required", "requestState": " s\u{e9}\n",
+            "inputRequests": {"confirm": {"method": "elicitation/create", "params": {"message": "m"}}}});
+        let requests = input_requests(&asked);
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            (requests[0].0, requests[0].1),
+            ("confirm", "elicitation/create")
+        );
+        assert_eq!(requests[0].2["message"], "m");
+        let p = retry_params(&original, &asked, json!({"confirm": {"action": "accept"}}));
+        assert_eq!(p["requestState"], " s\u{e9}\n");
+        assert_eq!(
+            p["inputResponses"],
+            json!({"confirm": {"action": "accept"}})
+        );
+        assert_eq!(p["arguments"], json!({"a": 1}));
+        let stateless = json!({"resultType": "input_required", "inputRequests": {}});
+        let p = retry_params(&original, &stateless, json!({}));
+        assert!(p.get("requestState").is_none(), "{p}");
+        let state_only = json!({"resultType": "input_required", "requestState": "x"});
+        let p = retry_params(&original, &state_only, json!({}));
+        assert!(p.get("inputResponses").is_none(), "{p}");
+        assert_eq!(p["requestState"], "x");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct SseParser {
     data: Vec<String>,
     id: Option<String>,
     retry: Option<u64>,
+    /// The latest `retry:` seen, kept (the stream's reconnection time, for a resumption).
+    reconnect: Option<u64>,
 }
 
 impl SseParser {
@@ -44,6 +46,16 @@ impl SseParser {
             }
         }
         out
+    }
+
+    /// The stream's last event ID so far (what a reconnection sends as `Last-Event-ID`).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.id.as_deref().filter(|id| !id.is_empty())
+    }
+
+    /// The reconnection time (ms) the stream asked for with its latest `retry:` field.
+    pub fn reconnection_ms(&self) -> Option<u64> {
+        self.reconnect
     }
 
     /// Bytes held for the event being assembled (callers cap it: a stream that never ends an
@@ -77,7 +89,8 @@ impl SseParser {
             "event" => self.event = Some(value.to_string()),
             "id" if !value.contains('\0') => self.id = Some(value.to_string()),
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                self.retry = value.parse().ok()
+                self.retry = value.parse().ok();
+                self.reconnect = self.retry.or(self.reconnect);
             }
             _ => {}
         }
@@ -122,6 +135,19 @@ mod tests {
     fn an_event_without_data_is_not_dispatched() {
         let mut p = SseParser::default();
         assert!(p.push(b"event: ping\n\nretry: 10\n\n").is_empty());
+    }
+
+    #[test]
+    fn the_last_event_id_and_reconnection_time_outlive_their_events() {
+        let mut p = SseParser::default();
+        assert_eq!((p.last_event_id(), p.reconnection_ms()), (None, None));
+        p.push(b"id: e-1\nretry: 500\n\n");
+        assert_eq!(
+            (p.last_event_id(), p.reconnection_ms()),
+            (Some("e-1"), Some(500))
+        );
+        p.push(b"data: x\n\nid\n\n");
+        assert_eq!((p.last_event_id(), p.reconnection_ms()), (None, Some(500)));
     }
 
     #[test]

@@ -456,6 +456,30 @@ async fn a_dual_upstream_serves_meta_requests_statelessly_and_initialize_as_a_le
 }
 
 #[tokio::test]
+async fn slow_stream_streams_its_progress_to_a_modern_client_before_the_result() {
+    let up = modern().await;
+    let call = modern_request(
+        1,
+        "tools/call",
+        json!({"name": "slow_stream", "arguments": {"steps": 2}, "_meta": {"progressToken": "p"}}),
+        false,
+    );
+    let resp = modern_post(&up.mcp_url, &call, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let mut rx = stream_messages(resp);
+    for step in 1..=2 {
+        up.release_event();
+        let progress = next_message(&mut rx).await;
+        assert_eq!(progress["method"], "notifications/progress");
+        assert_eq!(progress["params"]["progress"], step);
+        assert_eq!(progress["params"]["progressToken"], "p");
+    }
+    let done = next_message(&mut rx).await;
+    assert_eq!(done["result"]["resultType"], "complete");
+    assert_eq!(done["result"]["content"][0]["text"], "streamed 2");
+}
+
+#[tokio::test]
 async fn the_broker_client_finds_each_fixture_era() {
     let modern_up = modern().await;
     let legacy_up = TestUpstream::start(UpstreamOptions::default()).await;

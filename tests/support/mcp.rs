@@ -217,7 +217,7 @@ pub(crate) async fn post(
             .pointer("/params/arguments/steps")
             .and_then(Value::as_u64)
             .unwrap_or(3);
-        return super::streams::slow_stream(s.clone(), id, &msg, steps);
+        return super::streams::slow_stream(s.clone(), id, &msg, steps, false);
     }
     if method == "tools/call"
         && msg.pointer("/params/name").and_then(Value::as_str) == Some("ask_client")

@@ -252,7 +252,8 @@ fn check_params(s: &UpstreamState, h: &HeaderMap, msg: &Value) -> Result<(), Str
     Ok(())
 }
 
-/// A modern `tools/call`.
+/// A modern `tools/call`: the JSON-RPC answer, or (`Err`) an HTTP response to send as it is
+/// (a refusal, or `slow_stream`'s event stream).
 fn call(s: &Arc<UpstreamState>, id: &Value, msg: &Value) -> Result<Value, Box<Response>> {
     let args = &msg["params"]["arguments"];
     match msg["params"]["name"].as_str().unwrap_or_default() {
@@ -266,10 +267,17 @@ fn call(s: &Arc<UpstreamState>, id: &Value, msg: &Value) -> Result<Value, Box<Re
             Ok(complete(s, mcp::result(id, text_result(&text)), false))
         }
         "ask_user" => ask_user(s, id, msg),
-        "slow_stream" | "ask_client" => Ok(envelope::error(
+        "slow_stream" => {
+            s.counters.tools_call.fetch_add(1, Ordering::SeqCst);
+            let steps = args["steps"].as_u64().unwrap_or(3);
+            let stream = super::streams::slow_stream(s.clone(), id.clone(), msg, steps, true);
+            Err(Box::new(stream))
+        }
+        // Server→client requests do not exist in 2026-07-28 (MRTR replaces them).
+        "ask_client" => Ok(envelope::error(
             id.clone(),
             codes::INVALID_PARAMS,
-            "this tool needs a legacy session",
+            "ask_client sends server-to-client requests, which need a legacy session",
             None,
         )),
         _ => Ok(complete(s, mcp::answer(s, "tools/call", id, msg), false)),

@@ -33,8 +33,14 @@ fn event_stream(rx: mpsc::Receiver<axum::body::Bytes>) -> Response {
 }
 
 /// An SSE response with `steps` progress notifications, each waiting for
-/// [`super::TestUpstream::release_event`], then the result.
-pub(crate) fn slow_stream(s: Arc<UpstreamState>, id: Value, msg: &Value, steps: u64) -> Response {
+/// [`super::TestUpstream::release_event`], then the result (with `resultType` when `modern`).
+pub(crate) fn slow_stream(
+    s: Arc<UpstreamState>,
+    id: Value,
+    msg: &Value,
+    steps: u64,
+    modern: bool,
+) -> Response {
     let token = msg
         .pointer("/params/_meta/progressToken")
         .cloned()
@@ -52,12 +58,11 @@ pub(crate) fn slow_stream(s: Arc<UpstreamState>, id: Value, msg: &Value, steps: 
             }
             s.counters.stream_events.fetch_add(1, Ordering::SeqCst);
         }
-        let _ = tx
-            .send(sse_frame(&result(
-                &id,
-                text_result(&format!("streamed {steps}")),
-            )))
-            .await;
+        let mut done = text_result(&format!("streamed {steps}"));
+        if modern {
+            done["resultType"] = json!("complete");
+        }
+        let _ = tx.send(sse_frame(&result(&id, done))).await;
     });
     event_stream(rx)
 }

@@ -106,6 +106,12 @@ pub async fn listen(url: &str, id: u64, filter: Value) -> UnboundedReceiver<Valu
         .to_str()
         .unwrap()
         .starts_with("text/event-stream"));
+    stream_messages(resp)
+}
+
+/// The JSON-RPC messages of an SSE response, as they arrive (events without JSON skipped); the
+/// channel closes when the stream ends.
+pub fn stream_messages(resp: reqwest::Response) -> UnboundedReceiver<Value> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut parser = SseParser::default();
@@ -121,7 +127,7 @@ pub async fn listen(url: &str, id: u64, filter: Value) -> UnboundedReceiver<Valu
     rx
 }
 
-/// The next message of a [`listen`] stream (panics after [`WAIT`] or when the stream ended).
+/// The next message of a [`listen`] or [`stream_messages`] channel (panics after [`WAIT`] or when the stream ended).
 pub async fn next_message(rx: &mut UnboundedReceiver<Value>) -> Value {
     tokio::time::timeout(WAIT, rx.recv())
         .await

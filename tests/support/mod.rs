@@ -15,15 +15,19 @@
 //!   2026-07-28 ([`modern`]: `server/discover`, header validation with `-32020`, `-32022`,
 //!   404 `-32601`, results with `resultType`/`ttlMs`/`cacheScope`, the tools `lookup`
 //!   (`x-mcp-header` `Region`) and `ask_user` (MRTR), `subscriptions/listen`, no sessions, GET
-//!   and DELETE 405, `initialize` 400); `UpstreamEra::Dual` speaks both, per request.
-//!   [`TestUpstream::notify_tools_changed`] reaches GET streams and listen streams alike.
+//!   and DELETE 405, `initialize` 400); `UpstreamEra::Dual` speaks both, per request;
+//!   `with_cache(ttl_ms, scope)` sets the cache hints. [`TestUpstream::notify_tools_changed`]
+//!   (and `notify_prompts_changed`, `notify_resources_changed`, `notify_resource_updated`)
+//!   reach GET streams and opted-in listen streams alike; `wait_listening(n)`, `end_listens()`.
 //! - [`wire`]: talking to any endpoint by hand in either era (`modern_request`, `modern_post`
 //!   with the conforming headers, each overridable; `read_message`, `refusal`, `listen` /
-//!   `next_message`, `legacy_session`, `legacy_post`, `legacy_ask_user`, `first_on_get_stream`).
+//!   `stream_messages` / `next_message`, `legacy_session`, `legacy_post`, `legacy_ask_user`,
+//!   `first_on_get_stream`).
 //! - [`transport::HttpTransport`]: `protocol::client::Transport` straight to a URL (with an
 //!   optional bearer), for driving any fixture with the broker's own `Client`.
 //! - [`jsserver::JsServer`]: `tests/js/modern_server.mjs`, an upstream built on the official
-//!   TypeScript SDK v2 server (dual-era, or `--modern-only`), killed on drop.
+//!   TypeScript SDK v2 server (`JsServer::dual()` / `JsServer::modern_only()`; `stop()` waits
+//!   for the exit), killed on drop.
 //! - [`TestAs`]: an OAuth AS (RFC 8414 metadata, auto-approving `/authorize` with PKCE S256,
 //!   `/token` for authorization_code / refresh_token (rotation) / client_credentials (basic or
 //!   post), `/register`, `/revoke`), with counters, fault injection ([`TokenFault`]; `Hold`

@@ -112,3 +112,45 @@ async fn an_unreachable_upstream_exits_1_with_the_cause_and_a_bad_url_exits_2() 
         text(&out)
     );
 }
+
+#[tokio::test]
+async fn probe_prints_the_era_and_version_a_server_without_auth_speaks() {
+    let new = TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
+    let out = probe(&[&new.mcp_url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains(": none\n"), "{t}");
+    assert!(
+        t.contains("protocol: MCP 2026-07-28 (modern) (5 tools)"),
+        "{t}"
+    );
+    assert_eq!(count(&new.counters().initialize), 0, "{t}");
+
+    let old = TestUpstream::start(UpstreamOptions::default()).await;
+    let out = probe(&[&old.mcp_url, "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["protocol"]["era"], "legacy", "{v}");
+    assert_eq!(v["protocol"]["version"], "2025-11-25", "{v}");
+    assert_eq!(v["protocol"]["label"], "MCP 2025-11-25", "{v}");
+    assert_eq!(v["protocol"]["tools"], 3, "{v}");
+    assert_eq!(
+        old.recorder().count("DELETE", "/mcp"),
+        1,
+        "the legacy session the probe opened is ended"
+    );
+}
+
+#[tokio::test]
+async fn probe_says_the_era_of_a_protected_server_is_known_only_with_credentials() {
+    let up = TestUpstream::start(UpstreamOptions {
+        auth: Requires::OAuth,
+        ..UpstreamOptions::default().with_era(UpstreamEra::Modern)
+    })
+    .await;
+    let out = probe(&[&up.mcp_url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains(": authorization_code"), "{t}");
+    assert!(t.contains("protocol: not known without credentials"), "{t}");
+}

@@ -3,6 +3,12 @@
 //! `/{NAME}/mcp`, and writes every message the broker sends (JSON answers, SSE events, the GET
 //! stream) as one line on stdout. Logs go to stderr only.
 //!
+//! Both eras pass: a legacy client's `initialize` opens a session (its id and version go on every
+//! later request, and the server's GET stream is followed); a modern (2026-07-28) client's
+//! requests carry their own `_meta`, from which the bridge mirrors the HTTP headers a stdio
+//! client cannot send (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, and `Mcp-Param-*` for
+//! tools whose schemas it has seen listed) — no session, no GET stream.
+//!
 //! The bridge authenticates with an API key scoped to NAME, created through the admin API the
 //! first time and kept in the OS keychain (`bridge/NAME`); no browser is involved. A key the
 //! broker rejects is replaced once.
@@ -21,6 +27,7 @@ use tokio::task::JoinSet;
 use super::login::{reach, Reach};
 use super::servers::fail;
 use super::{exit, Paths};
+use crate::protocol::headers::ToolSchemas;
 use crate::protocol::sse::SseParser;
 use crate::secret::Secret;
 use crate::vault::{KeyringStore, Vault};
@@ -134,6 +141,8 @@ struct Bridge {
     session: Option<String>,
     /// `protocolVersion` from the initialize result, sent as `MCP-Protocol-Version`.
     version: Option<String>,
+    /// Listed tools' schemas: a modern call mirrors their `x-mcp-header` parameters.
+    schemas: Arc<ToolSchemas>,
     /// Lines for stdout; one writer task keeps messages whole.
     out: mpsc::UnboundedSender<String>,
     writer: tokio::task::JoinHandle<()>,
@@ -167,6 +176,7 @@ impl Bridge {
             key,
             session: None,
             version: None,
+            schemas: Arc::default(),
             out,
             writer,
             bodies: JoinSet::new(),
@@ -196,7 +206,7 @@ impl Bridge {
             task.abort();
         }
         if self.session.is_some() {
-            if let Err(e) = self.send(Method::DELETE, None).await {
+            if let Err(e) = self.send(Method::DELETE, None, &[]).await {
                 eprintln!("could not close the session: {e}");
             }
         }
@@ -206,7 +216,8 @@ impl Bridge {
         ExitCode::from(exit::OK)
     }
 
-    fn headers(&self, accept: &'static str) -> HeaderMap {
+    /// The session's headers, then `extra` (a modern message's own, which win).
+    fn headers(&self, accept: &'static str, extra: &[(String, String)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(accept));
         let pairs = [(SESSION, &self.session), (VERSION, &self.version)];
@@ -215,12 +226,25 @@ impl Bridge {
                 h.insert(name, v);
             }
         }
+        for (name, value) in extra {
+            if let (Ok(n), Ok(v)) = (
+                reqwest::header::HeaderName::try_from(name.as_str()),
+                HeaderValue::from_str(value),
+            ) {
+                h.insert(n, v);
+            }
+        }
         h
     }
 
     /// One request with the current key; on 401 a new key is created once and the request
     /// repeated.
-    async fn send(&mut self, method: Method, body: Option<&str>) -> Result<Response, String> {
+    async fn send(
+        &mut self,
+        method: Method,
+        body: Option<&str>,
+        extra: &[(String, String)],
+    ) -> Result<Response, String> {
         for attempt in 0..2 {
             let accept = match (&method, body) {
                 (&Method::GET, _) => "text/event-stream",
@@ -229,7 +253,7 @@ impl Bridge {
             let mut req = self
                 .http
                 .request(method.clone(), &self.url)
-                .headers(self.headers(accept))
+                .headers(self.headers(accept, extra))
                 .bearer_auth(self.key.expose());
             if let Some(b) = body {
                 req = req
@@ -262,7 +286,8 @@ impl Bridge {
             .get("id")
             .cloned()
             .filter(|_| msg.get("method").is_some());
-        let resp = match self.send(Method::POST, Some(line)).await {
+        let extra = self.schemas.request_headers(&msg);
+        let resp = match self.send(Method::POST, Some(line), &extra).await {
             Ok(r) => r,
             Err(e) => {
                 self.answer_error(id, &e);
@@ -284,14 +309,14 @@ impl Bridge {
             return Ok(());
         }
         if sse && status.is_success() {
-            let out = self.out.clone();
+            let (out, schemas) = (self.out.clone(), self.schemas.clone());
             if is_initialize {
                 // The version must be known before the next request goes out.
-                let messages = pump(resp, out).await;
+                let messages = pump(resp, out, &schemas).await;
                 self.after_initialize(&messages);
             } else {
                 self.bodies.spawn(async move {
-                    pump(resp, out).await;
+                    pump(resp, out, &schemas).await;
                 });
             }
             return Ok(());
@@ -299,6 +324,7 @@ impl Bridge {
         let text = resp.text().await.unwrap_or_default();
         match serde_json::from_str::<Value>(&text) {
             Ok(v) if v.get("jsonrpc").is_some() || v.is_array() => {
+                learn(&self.schemas, &v);
                 self.emit(v.clone());
                 if is_initialize {
                     self.after_initialize(std::slice::from_ref(&v));
@@ -324,7 +350,7 @@ impl Bridge {
         }
         if self.session.is_some() {
             let http = self.http.clone();
-            let (url, headers) = (self.url.clone(), self.headers("text/event-stream"));
+            let (url, headers) = (self.url.clone(), self.headers("text/event-stream", &[]));
             let (key, out) = (self.key.clone(), self.out.clone());
             self.get_stream = Some(tokio::spawn(async move {
                 let resp = http
@@ -335,7 +361,7 @@ impl Bridge {
                     .await;
                 match resp {
                     Ok(r) if r.status().is_success() => {
-                        pump(r, out).await;
+                        pump(r, out, &ToolSchemas::default()).await;
                     }
                     Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => {}
                     Ok(r) => eprintln!("the server's event stream answered HTTP {}", r.status()),
@@ -359,8 +385,19 @@ impl Bridge {
     }
 }
 
+/// Remembers the tools a `tools/list` answer passing back lists.
+fn learn(schemas: &ToolSchemas, message: &Value) {
+    if let Some(tools) = message["result"]["tools"].as_array() {
+        schemas.learn(tools);
+    }
+}
+
 /// Forwards each SSE event's data as one stdout line; returns the JSON messages seen.
-async fn pump(mut resp: Response, out: mpsc::UnboundedSender<String>) -> Vec<Value> {
+async fn pump(
+    mut resp: Response,
+    out: mpsc::UnboundedSender<String>,
+    schemas: &ToolSchemas,
+) -> Vec<Value> {
     let mut parser = SseParser::default();
     let mut seen = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
@@ -372,6 +409,7 @@ async fn pump(mut resp: Response, out: mpsc::UnboundedSender<String>) -> Vec<Val
             let line = match serde_json::from_str::<Value>(&event.data) {
                 Ok(v) => {
                     let line = v.to_string();
+                    learn(schemas, &v);
                     seen.push(v);
                     line
                 }

@@ -5,7 +5,7 @@
 // elicitation (an `input_required` round trip on the modern era, a server request on 2025).
 //
 // Usage: node stdio_client_v2.mjs [--elicit] <binary> <arg>...
-// Prints one JSON line: { era, version, tools, echo, asked, elicited }.
+// Prints one JSON line: { era, version, tools, echo, lookup, asked, elicited }.
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
@@ -27,12 +27,18 @@ client.setRequestHandler('elicitation/create', async () => {
 await client.connect(transport);
 const tools = await client.listTools();
 const echo = await client.callTool({ name: 'echo', arguments: { text: 'hello over stdio' } });
+// `lookup` mirrors its `region` argument into `Mcp-Param-Region` on the modern era: over stdio
+// the bridge has to add that header itself.
+const lookup = tools.tools.some((t) => t.name === 'lookup')
+  ? await client.callTool({ name: 'lookup', arguments: { region: 'eu-west 1', key: 'k1' } })
+  : null;
 const asked = elicit ? await client.callTool({ name: 'ask_user', arguments: {} }) : null;
 console.log(JSON.stringify({
   era: client.getProtocolEra() ?? null,
   version: client.getNegotiatedProtocolVersion() ?? null,
   tools: tools.tools.map((t) => t.name),
   echo,
+  lookup,
   asked,
   elicited,
 }));

@@ -1,0 +1,109 @@
+//! `connect NAME` with the official TypeScript SDK v2 client (`@modelcontextprotocol/client`,
+//! dual-era, modern first) launching the bridge over stdio: against a modern-only upstream it
+//! speaks 2026-07-28 end to end (the bridge mirrors `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*`
+//! from each request, which a stdio client cannot send), and against a 2025-only upstream it
+//! falls back to `initialize`. Needs Node >= 22, `tests/js` and the OS keychain (the bridge keeps
+//! its API key there).
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mcp_auth_broker::cli::connect::keychain_entry;
+use mcp_auth_broker::vault::{KeyringStore, TokenStore};
+use serde_json::{json, Value};
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-auth-broker");
+
+fn bridge_args(b: &TestBroker, server: &str) -> Vec<String> {
+    let data: PathBuf = b.dir.path().join("data");
+    vec![
+        "connect".into(),
+        server.into(),
+        "--port".into(),
+        b.port.to_string(),
+        "--config".into(),
+        b.config_path.display().to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+    ]
+}
+
+/// Runs `tests/js/stdio_client_v2.mjs --elicit` off the runtime and returns its report.
+async fn v2_stdio_client(args: Vec<String>) -> Value {
+    let mut cmd = support::node::node_command();
+    cmd.arg("stdio_client_v2.mjs")
+        .arg("--elicit")
+        .arg(BIN)
+        .args(args);
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || cmd.output().expect("node runs")),
+    )
+    .await
+    .expect("the stdio client finished within 90 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdio client failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("bad report {stdout}: {e}"))
+}
+
+async fn broker_for(up: &TestUpstream, server: &str) -> TestBroker {
+    let b = TestBroker::start(json!({"mcp_servers": {server: {"url": up.mcp_url}}})).await;
+    KeyringStore.delete(&keychain_entry(server)).unwrap();
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the OS keychain (Secret Service); run by scripts/test.sh"]
+async fn a_modern_stdio_client_speaks_2026_07_28_through_the_bridge_to_a_modern_only_server() {
+    let up = TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
+    let server = format!("modern{}", std::process::id());
+    let b = broker_for(&up, &server).await;
+    let report = v2_stdio_client(bridge_args(&b, &server)).await;
+    assert_eq!(report["era"], "modern", "{report}");
+    assert_eq!(report["version"], "2026-07-28", "{report}");
+    assert_eq!(report["echo"]["content"][0]["text"], "hello over stdio");
+    assert_eq!(
+        report["lookup"]["content"][0]["text"], "k1@eu-west 1",
+        "the bridge mirrored Mcp-Param-Region: {report}"
+    );
+    assert_eq!(report["elicited"], 1, "{report}");
+    assert_eq!(report["asked"]["content"][0]["text"], "accept: yes");
+    let calls = up.recorder().to_path("/mcp");
+    let call = calls
+        .iter()
+        .find(|r| r.header("mcp-name") == Some("lookup"))
+        .expect("lookup reached the upstream with Mcp-Name");
+    assert_eq!(call.header("mcp-method"), Some("tools/call"));
+    assert_eq!(call.header("mcp-param-region"), Some("eu-west 1"));
+    assert!(
+        calls.iter().all(|r| r.header("mcp-session-id").is_none()),
+        "no session is invented for modern traffic"
+    );
+    assert_eq!(count(&up.counters().initialize), 0, "no initialize");
+    KeyringStore.delete(&keychain_entry(&server)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the OS keychain (Secret Service); run by scripts/test.sh"]
+async fn a_modern_stdio_client_falls_back_to_2025_through_the_bridge_to_a_legacy_server() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let server = format!("legacy{}", std::process::id());
+    let b = broker_for(&up, &server).await;
+    let report = v2_stdio_client(bridge_args(&b, &server)).await;
+    assert_eq!(report["era"], "legacy", "{report}");
+    assert_eq!(report["version"], "2025-11-25", "{report}");
+    assert_eq!(report["echo"]["content"][0]["text"], "hello over stdio");
+    assert_eq!(report["elicited"], 1, "{report}");
+    assert_eq!(report["asked"]["content"][0]["text"], "accept: yes");
+    assert_eq!(count(&up.counters().initialize), 1, "one session");
+    KeyringStore.delete(&keychain_entry(&server)).unwrap();
+}

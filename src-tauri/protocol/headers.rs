@@ -31,14 +31,14 @@ pub fn is_mcp_request_header(name: &str) -> bool {
 /// A value as a header carries it: plain when it is visible ASCII (spaces inside allowed), else
 /// (or when it looks like the sentinel itself) `=?base64?…?=` of its UTF-8.
 pub fn encode_value(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
+    let sentinel = value.starts_with(SENTINEL_START) && value.ends_with(SENTINEL_END);
+    let plain = value
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
         && !value.starts_with([' ', '\t'])
         && !value.ends_with([' ', '\t'])
-        && !(value.starts_with(SENTINEL_START) && value.ends_with(SENTINEL_END));
-    if plain || value.is_empty() {
+        && !sentinel;
+    if plain {
         value.to_string()
     } else {
         format!("{SENTINEL_START}{}{SENTINEL_END}", STANDARD.encode(value))

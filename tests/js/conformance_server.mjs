@@ -15,6 +15,7 @@
 // `input_required` results on the modern wire).
 //
 // Requests whose Host is not a loopback name are refused with 403 (DNS rebinding protection).
+// With CONFORMANCE_SERVER_TRACE=1 every request and response chunk is written to stderr.
 
 import http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -206,14 +207,20 @@ const SEP1330_SCHEMA = {
 
 /**
  * Tools that ask the client for something. Legacy era: a real server→client request on the
- * session. Modern era: an `input_required` result, completed by the retry.
+ * session, sent with `ctx.mcpReq.send` so it rides the POST stream of the call it belongs to
+ * (the SDK's `ctx.mcpReq.elicitInput` / `requestSampling` send it unrelated, on the standalone
+ * GET stream, and drop it when the client has not opened that stream yet). Modern era: an
+ * `input_required` result, completed by the retry.
  */
 function registerAskingTools(server, era) {
     const elicit = (name, description, message, schema, describe) =>
         server.registerTool(name, { description, inputSchema: OBJECT }, async (args, ctx) => {
             const msg = typeof args.message === 'string' ? args.message : message;
             if (era === 'legacy') {
-                const result = await ctx.mcpReq.elicitInput({ mode: 'form', message: msg, requestedSchema: schema });
+                const result = await ctx.mcpReq.send({
+                    method: 'elicitation/create',
+                    params: { mode: 'form', message: msg, requestedSchema: schema }
+                });
                 return { content: [text(describe(result.action, result.content))] };
             }
             const answer = inputResponse(ctx.mcpReq.inputResponses, 'input');
@@ -249,7 +256,7 @@ function registerAskingTools(server, era) {
             const params = { messages: [{ role: 'user', content: text(prompt) }], maxTokens: 100 };
             let result;
             if (era === 'legacy') {
-                result = await ctx.mcpReq.requestSampling(params);
+                result = await ctx.mcpReq.send({ method: 'sampling/createMessage', params });
             } else {
                 const answer = inputResponse(ctx.mcpReq.inputResponses, 'sample');
                 if (answer.kind !== 'sampling') {
@@ -577,6 +584,8 @@ async function route(request) {
     return (await isLegacyRequest(request)) ? legacy(request) : modern.fetch(request);
 }
 
+const trace = process.env.CONFORMANCE_SERVER_TRACE ? line => process.stderr.write(`[${Date.now() % 100000}] ${line}\n`) : () => {};
+
 /** node:http request → web Request (body read whole: MCP POST bodies are small). */
 async function toRequest(req, signal) {
     const headers = new Headers();
@@ -584,6 +593,7 @@ async function toRequest(req, signal) {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : Buffer.concat(chunks);
+    trace(`→ ${req.method} session=${req.headers['mcp-session-id'] ?? '-'} ${body?.toString() ?? ''}`);
     return new Request(`http://${req.headers.host ?? '127.0.0.1'}${req.url}`, { method: req.method, headers, body, signal });
 }
 
@@ -592,11 +602,15 @@ async function send(response, res) {
     const headers = {};
     response.headers.forEach((value, name) => (headers[name] = value));
     res.writeHead(response.status, headers);
+    trace(`← ${response.status} ${headers['content-type'] ?? ''}`);
     if (!response.body) return res.end();
     const reader = response.body.getReader();
     res.on('close', () => reader.cancel().catch(() => {}));
     try {
-        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) res.write(chunk.value);
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+            trace(`← chunk ${Buffer.from(chunk.value).toString().trim()}`);
+            res.write(chunk.value);
+        }
     } catch {
         // The client went away mid-stream.
     }

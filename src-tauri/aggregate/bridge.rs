@@ -11,6 +11,7 @@
 //!   client is asked each input request as a server→client request on its stream; the broker
 //!   retries upstream with the answers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -24,7 +25,6 @@ use crate::issuer::unix_now;
 use crate::protocol::envelope::{self, Kind};
 use crate::protocol::{codes, mrtr};
 use crate::upstream::UpstreamError;
-use std::sync::Arc;
 
 /// How a request driven to its end ended.
 pub(super) enum Driven {
@@ -240,6 +240,13 @@ impl Caller<'_> {
                 };
                 let state = self.hub.wrap(self.principal, &server, Some(inner));
                 answer["result"]["requestState"] = json!(state);
+                if let Some(inputs) = answer["result"]["inputRequests"].as_object_mut() {
+                    for request in inputs.values_mut().filter(|r| r.is_object()) {
+                        let method = request["method"].as_str().unwrap_or_default().to_string();
+                        let params = request.get("params").cloned().unwrap_or(json!({}));
+                        request["params"] = shown(server.as_str(), &method, params);
+                    }
+                }
                 return Ok(answer);
             };
             let responses = match self.ask_client(session, &server, result).await {

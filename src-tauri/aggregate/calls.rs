@@ -3,19 +3,20 @@
 //! prefixed name. A [`Caller`] is one client request's view: who asks, in which era, what its
 //! client can answer, and where notifications go.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
 use super::hub::Hub;
 use super::link::{protocol, Link};
+use super::modern::Cache;
 use super::names::{self, Listing};
 use super::session::{answer_of, lock, Outbox, RpcError, Session};
 use crate::config::ServerConfig;
 use crate::issuer::Principal;
 use crate::protocol::{mrtr, Era};
 use crate::upstream::{FailureKind, UpstreamError};
-use std::sync::Arc;
 
 /// How long one server may take to answer a list request before the aggregate answers without
 /// it (and says so).
@@ -48,49 +49,37 @@ pub struct Retry {
     pub inner: Option<String>,
 }
 
-/// The cache fields of a merged list: the smallest `ttlMs`, `private` if any part is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cache {
-    pub ttl_ms: u64,
-    pub private: bool,
-}
-
-impl Cache {
-    /// What nothing has narrowed yet.
-    pub const OPEN: Cache = Cache {
-        ttl_ms: u64::MAX,
-        private: false,
-    };
-
-    /// The fields of one upstream result: absent ones are the safest (`0`, `private`).
-    pub fn of(result: &Value) -> Cache {
-        Cache {
-            ttl_ms: result["ttlMs"].as_i64().map_or(0, |t| t.max(0) as u64),
-            private: result["cacheScope"] != "public",
-        }
-    }
-
-    pub fn merge(self, other: Cache) -> Cache {
-        Cache {
-            ttl_ms: self.ttl_ms.min(other.ttl_ms),
-            private: self.private || other.private,
-        }
-    }
-
-    /// Puts the fields into a modern `result`.
-    pub fn apply(self, result: &mut Value) {
-        let ttl = if self.ttl_ms == u64::MAX {
-            0
-        } else {
-            self.ttl_ms
-        };
-        result["resultType"] = json!("complete");
-        result["ttlMs"] = json!(ttl);
-        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
-    }
-}
-
 impl Caller<'_> {
+    /// One request of either era, answered by the aggregate.
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        params: &Value,
+        id: &Value,
+    ) -> Result<Value, RpcError> {
+        if let Some(listing) = Listing::from_method(method) {
+            if params.get("cursor").is_some_and(|c| !c.is_null()) {
+                return Err(RpcError::invalid_params(
+                    "this endpoint answers lists in one page; it gave no cursor".into(),
+                ));
+            }
+            return Ok(self.list(listing).await);
+        }
+        match method {
+            "ping" | "logging/setLevel" => Ok(json!({})),
+            "tools/call" | "prompts/get" => self.call(method, params, id).await,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.by_uri(method, params, id).await
+            }
+            "completion/complete" => self.complete(params, id).await,
+            other => Err(RpcError {
+                code: crate::protocol::codes::METHOD_NOT_FOUND,
+                message: format!("method \"{other}\" is not supported by /mcp"),
+                data: None,
+            }),
+        }
+    }
+
     /// The link to `cfg`'s server this client may use.
     pub(super) async fn link(&self, cfg: &ServerConfig) -> Result<Arc<Link>, UpstreamError> {
         let (key, link) = self.hub.pool.link(cfg, &self.offered).await?;
@@ -321,48 +310,5 @@ pub fn params_object(params: Option<&Value>) -> Value {
     match params {
         Some(Value::Object(map)) => Value::Object(map.clone()),
         _ => Value::Object(Map::new()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merged_cache_fields_take_the_smallest_ttl_and_private_if_any_part_is() {
-        let a = Cache::of(&json!({"ttlMs": 60000, "cacheScope": "public"}));
-        let b = Cache::of(&json!({"ttlMs": 5000, "cacheScope": "public"}));
-        let merged = a.merge(b);
-        assert_eq!(
-            merged,
-            Cache {
-                ttl_ms: 5000,
-                private: false
-            }
-        );
-        let legacy = Cache::of(&json!({"tools": []}));
-        assert_eq!(
-            legacy,
-            Cache {
-                ttl_ms: 0,
-                private: true
-            },
-            "absent fields are the safest"
-        );
-        assert!(
-            merged
-                .merge(Cache::of(&json!({"ttlMs": 9, "cacheScope": "private"})))
-                .private
-        );
-        assert_eq!(
-            Cache::of(&json!({"ttlMs": -5, "cacheScope": "public"})).ttl_ms,
-            0
-        );
-        let mut result = json!({"tools": []});
-        Cache::OPEN.apply(&mut result);
-        assert_eq!(
-            result,
-            json!({"tools": [], "resultType": "complete", "ttlMs": 0, "cacheScope": "public"})
-        );
     }
 }

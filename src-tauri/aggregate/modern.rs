@@ -135,6 +135,48 @@ pub fn on_listen(id: &Value, methods: &[&str], note: &Value) -> Option<Value> {
     Some(out)
 }
 
+/// The cache fields of a merged list: the smallest `ttlMs`, `private` if any part is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cache {
+    pub ttl_ms: u64,
+    pub private: bool,
+}
+
+impl Cache {
+    /// What nothing has narrowed yet.
+    pub const OPEN: Cache = Cache {
+        ttl_ms: u64::MAX,
+        private: false,
+    };
+
+    /// The fields of one upstream result: absent ones are the safest (`0`, `private`).
+    pub fn of(result: &Value) -> Cache {
+        Cache {
+            ttl_ms: result["ttlMs"].as_i64().map_or(0, |t| t.max(0) as u64),
+            private: result["cacheScope"] != "public",
+        }
+    }
+
+    pub fn merge(self, other: Cache) -> Cache {
+        Cache {
+            ttl_ms: self.ttl_ms.min(other.ttl_ms),
+            private: self.private || other.private,
+        }
+    }
+
+    /// Puts the fields into a modern `result`.
+    pub fn apply(self, result: &mut Value) {
+        let ttl = if self.ttl_ms == u64::MAX {
+            0
+        } else {
+            self.ttl_ms
+        };
+        result["resultType"] = json!("complete");
+        result["ttlMs"] = json!(ttl);
+        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +214,43 @@ mod tests {
             let out = on_listen(&json!(7), &methods, &note).unwrap();
             assert_eq!(out["params"]["_meta"][SUBSCRIPTION_ID], 7, "{odd}");
         }
+    }
+
+    #[test]
+    fn merged_cache_fields_take_the_smallest_ttl_and_private_if_any_part_is() {
+        let a = Cache::of(&json!({"ttlMs": 60000, "cacheScope": "public"}));
+        let b = Cache::of(&json!({"ttlMs": 5000, "cacheScope": "public"}));
+        let merged = a.merge(b);
+        assert_eq!(
+            merged,
+            Cache {
+                ttl_ms: 5000,
+                private: false
+            }
+        );
+        let legacy = Cache::of(&json!({"tools": []}));
+        assert_eq!(
+            legacy,
+            Cache {
+                ttl_ms: 0,
+                private: true
+            },
+            "absent fields are the safest"
+        );
+        assert!(
+            merged
+                .merge(Cache::of(&json!({"ttlMs": 9, "cacheScope": "private"})))
+                .private
+        );
+        assert_eq!(
+            Cache::of(&json!({"ttlMs": -5, "cacheScope": "public"})).ttl_ms,
+            0
+        );
+        let mut result = json!({"tools": []});
+        Cache::OPEN.apply(&mut result);
+        assert_eq!(
+            result,
+            json!({"tools": [], "resultType": "complete", "ttlMs": 0, "cacheScope": "public"})
+        );
     }
 }

@@ -174,6 +174,22 @@ impl Session {
     }
 }
 
+/// The `initialize` result of a legacy client's session in `version`.
+pub fn initialized(version: &str) -> Value {
+    serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": {"listChanged": true},
+            "prompts": {"listChanged": true},
+            "resources": {"listChanged": true, "subscribe": true},
+            "completions": {},
+            "logging": {},
+        },
+        "serverInfo": {"name": "mcp-auth-broker", "title": "MCP Auth Broker: all servers", "version": env!("CARGO_PKG_VERSION")},
+        "instructions": format!("Tools, prompts and resources of every server configured in MCP Auth Broker, named SERVER{}NAME. A server that cannot be used right now is named in a log notice.", super::names::SEPARATOR),
+    })
+}
+
 /// The upstream's `result`, or its JSON-RPC error passed on as it is.
 pub(super) fn answer_of(answer: Value) -> Result<Value, RpcError> {
     if let Some(result) = answer.get("result") {

@@ -22,8 +22,7 @@ use super::host::ClientOrigin;
 use super::legacy::event_stream;
 use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
-use crate::aggregate::calls::{params_object, Caller};
-use crate::aggregate::names::{self, Listing};
+use crate::aggregate::calls::params_object;
 use crate::aggregate::session::{Outbox, RpcError};
 use crate::aggregate::{modern, Aggregate, AUDIENCE};
 use crate::broker::Broker;
@@ -161,7 +160,7 @@ async fn stateless(
             answer(accepts_sse(headers), None, move |out| async move {
                 let caps = meta::declared_capabilities(&message).clone();
                 let caller = aggregate.stateless(&principal, &caps, &base, &out);
-                let answer = dispatch(&caller, &method, &params, &id).await;
+                let answer = caller.dispatch(&method, &params, &id).await;
                 reply(id, answer)
             })
             .await
@@ -183,35 +182,12 @@ fn modern_headers(h: &HeaderMap, message: &Value) -> Result<(), String> {
 /// `subscriptions/listen`: the list changes of every upstream (and of the broker's own view of
 /// them) on one stream, acknowledged first, until the client closes it.
 fn listen(aggregate: &Aggregate, id: Value, params: &Value) -> Response {
-    let filter = params["notifications"].clone();
-    let methods = modern::honoured(&filter);
-    let mut changes = aggregate.changes();
-    let (tx, rx) = mpsc::channel(32);
-    let ack = modern::acknowledged(&id, &filter);
-    tokio::spawn(async move {
-        if tx.send(ack).await.is_err() {
-            return;
-        }
-        loop {
-            let note = tokio::select! {
-                _ = tx.closed() => return,
-                n = changes.recv() => n,
-            };
-            match note {
-                Ok(note) => {
-                    let Some(out) = modern::on_listen(&id, &methods, &note) else {
-                        continue;
-                    };
-                    if tx.send(out).await.is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
-    event_stream(rx)
+    let filter = &params["notifications"];
+    let methods = modern::honoured(filter);
+    let ack = modern::acknowledged(&id, filter);
+    fan_in(Some(ack), None, aggregate.changes(), move |note| {
+        modern::on_listen(&id, &methods, &note)
+    })
 }
 
 /// A legacy GET (the session's event stream) or DELETE (the session's end).
@@ -237,7 +213,8 @@ async fn legacy_stream(
                     "GET /mcp opens an event stream: send Accept: text/event-stream".into(),
                 ));
             }
-            Ok(notes_stream(session.notes().subscribe(), session.changes()))
+            let mine = Some(session.notes().subscribe());
+            Ok(fan_in(None, mine, session.changes(), Some))
         }
         Method::DELETE => Ok(if aggregate.close(id, principal).await {
             StatusCode::OK.into_response()
@@ -296,7 +273,7 @@ async fn legacy_post(
     let sink = session.notes().clone();
     Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
         let caller = session.caller(&out);
-        let answer = dispatch(&caller, &method, &params, &id).await;
+        let answer = caller.dispatch(&method, &params, &id).await;
         reply(id, answer)
     })
     .await)
@@ -348,53 +325,13 @@ fn initialize(
         &message["params"]["capabilities"],
         now,
     );
-    let result = json!({
-        "protocolVersion": version,
-        "capabilities": {
-            "tools": {"listChanged": true},
-            "prompts": {"listChanged": true},
-            "resources": {"listChanged": true, "subscribe": true},
-            "completions": {},
-            "logging": {},
-        },
-        "serverInfo": {"name": "mcp-auth-broker", "title": "MCP Auth Broker: all servers", "version": env!("CARGO_PKG_VERSION")},
-        "instructions": format!("Tools, prompts and resources of every server configured in MCP Auth Broker, named SERVER{}NAME. A server that cannot be used right now is named in a log notice.", names::SEPARATOR),
-    });
+    let result = crate::aggregate::session::initialized(&version);
     let id_value = message.get("id").cloned().unwrap_or(Value::Null);
     let mut response = Json(reply(id_value, Ok(result))).into_response();
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(MCP_SESSION_ID, v);
     }
     response
-}
-
-/// One request of either era, answered by the aggregate.
-async fn dispatch(
-    caller: &Caller<'_>,
-    method: &str,
-    params: &Value,
-    id: &Value,
-) -> Result<Value, RpcError> {
-    if let Some(listing) = Listing::from_method(method) {
-        if params.get("cursor").is_some_and(|c| !c.is_null()) {
-            return Err(RpcError::invalid_params(
-                "this endpoint answers lists in one page; it gave no cursor".into(),
-            ));
-        }
-        return Ok(caller.list(listing).await);
-    }
-    match method {
-        "ping" | "logging/setLevel" => Ok(json!({})),
-        "tools/call" | "prompts/get" => caller.call(method, params, id).await,
-        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-            caller.by_uri(method, params, id).await
-        }
-        "completion/complete" => caller.complete(params, id).await,
-        other => Err(rpc_error(
-            codes::METHOD_NOT_FOUND,
-            format!("method \"{other}\" is not supported by /mcp"),
-        )),
-    }
 }
 
 fn reply(id: Value, answer: Result<Value, RpcError>) -> Value {
@@ -409,28 +346,41 @@ fn refuse(status: StatusCode, id: Value, e: RpcError) -> Response {
     (status, Json(reply(id, Err(e)))).into_response()
 }
 
-/// A legacy client's GET stream: its own messages (upstream requests, sign-in completions) and
-/// every client's list changes and notices, until it disconnects.
-fn notes_stream(
-    mut mine: broadcast::Receiver<Value>,
+/// An event stream of `first`, then what `mine` (one client's own messages) and `all` (every
+/// client's list changes and notices) carry and `pass` lets through, until the client leaves.
+fn fan_in(
+    first: Option<Value>,
+    mut mine: Option<broadcast::Receiver<Value>>,
     mut all: broadcast::Receiver<Value>,
+    pass: impl Fn(Value) -> Option<Value> + Send + 'static,
 ) -> Response {
     use broadcast::error::RecvError;
     let (tx, rx) = mpsc::channel(32);
     tokio::spawn(async move {
+        if let Some(m) = first {
+            if tx.send(m).await.is_err() {
+                return;
+            }
+        }
         loop {
+            let own = async {
+                match mine.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let next = tokio::select! {
                 _ = tx.closed() => return,
-                n = mine.recv() => n,
+                n = own => n,
                 n = all.recv() => n,
             };
-            match next {
-                Ok(note) => {
+            match next.map(&pass) {
+                Ok(Some(note)) => {
                     if tx.send(note).await.is_err() {
                         return;
                     }
                 }
-                Err(RecvError::Lagged(_)) => continue,
+                Ok(None) | Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return,
             }
         }

@@ -118,11 +118,31 @@ pub fn failure(
         }
         // `Event::NeedsSignIn` (the desktop notification) is sent by `upstream`, once per change.
         if principal.is_api_key() {
-            let server = cfg.name.as_str();
-            return resource::sign_in_challenge(origin, server, err.to_string()).into_response();
+            return sign_in_challenge(err, cfg, asked.read(), origin);
         }
     }
     answer_to(err, cfg, asked.read())
+}
+
+/// 401 with the broker's resource metadata, so a script's client can sign in through the broker
+/// (whose consent chains into the upstream's sign-in); a modern client reads the body as the
+/// JSON-RPC error of its request.
+fn sign_in_challenge(
+    err: UpstreamError,
+    cfg: &ServerConfig,
+    read: Read,
+    origin: &ClientOrigin,
+) -> Response {
+    let server = cfg.name.as_str();
+    let message = err.to_string();
+    let mut response = resource::sign_in_challenge(origin, server, message.clone()).into_response();
+    if read.era == Era::Modern {
+        let (code, reason) = error_code(FailureKind::NeedsSignIn);
+        let data = json!({ "server": server, "reason": reason });
+        let body = envelope::error(read.id.unwrap_or(Value::Null), code, message, Some(data));
+        *response.body_mut() = axum::body::Body::from(body.to_string());
+    }
+    response
 }
 
 /// A sign-in link in the client's era, when the request can carry one.

@@ -19,7 +19,8 @@ pub const REGISTRATIONS_PER_MINUTE: u32 = 60;
 pub struct GatewayState {
     /// server → `Mcp-Session-Id` → owner: a session is usable only by the principal that created
     /// it (another client gets 404, as if it did not exist). Beyond [`MAX_SESSIONS`] the map is
-    /// reset (sessions are then adopted again by whoever uses them next).
+    /// reset (sessions are then adopted again by whoever uses them next). Only 2025 sessions are
+    /// here: a modern (2026-07-28) request has none, and nothing is bound for it.
     sessions: Mutex<HashMap<String, HashMap<String, Owner>>>,
     /// Authorization requests waiting for consent or upstream sign-in, by request id.
     pub pending: Mutex<HashMap<String, Arc<Pending>>>,

@@ -10,6 +10,11 @@
 //!   tools. SSE answers keep their other events, `id`, `event` and `retry`; reading stops once
 //!   every awaited `tools/list` is answered. Answers the broker cannot parse carry no list a
 //!   client could read, and are passed on as they came.
+//! - Modern (2026-07-28) traffic takes the same path: a hidden tool in a modern `tools/call` is
+//!   refused with the same JSON-RPC error (the protocol's own form for an unknown tool), and a
+//!   modern list answer loses only hidden tools: `resultType`, `ttlMs`, `cacheScope` and
+//!   `nextCursor` stay as the upstream sent them. `subscriptions/listen` streams carry no lists
+//!   and pass as they come.
 //! - Batches (JSON arrays, sent by 2025-03-26 clients): every `tools/list` in the batch is
 //!   filtered; a batch with any hidden `tools/call` is refused whole (each request gets an
 //!   error; the others say why they were not sent), because forwarding part of a batch would

@@ -131,3 +131,31 @@ async fn a_re_serialized_list_answer_keeps_every_number_as_a_client_reads_it() {
         format!(r#"{{"jsonrpc":"2.0","id":1e-49,"result":{{"tools":[{ok}]}}}}"#)
     );
 }
+
+#[tokio::test]
+async fn a_modern_list_answer_keeps_its_result_type_cache_fields_and_cursor() {
+    let cfg = server(r#""allowed_tools": ["a"]"#);
+    let lists = Lists {
+        ids: vec![json!(7)],
+    };
+    let answer = json!({"jsonrpc": "2.0", "id": 7, "result": {"resultType": "complete",
+        "tools": [{"name": "a"}, {"name": "b"}], "nextCursor": "c2", "ttlMs": 60000,
+        "cacheScope": "private"}});
+    for (kind, body) in [
+        ("application/json", answer.to_string()),
+        (
+            "text/event-stream",
+            format!("event: message\ndata: {answer}\n\n"),
+        ),
+    ] {
+        let text = rewritten(&lists, &cfg, kind, body).await;
+        let json = text.trim_start_matches("event: message\ndata: ").trim_end();
+        let m: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            m["result"],
+            json!({"resultType": "complete", "tools": [{"name": "a"}], "nextCursor": "c2",
+                "ttlMs": 60000, "cacheScope": "private"}),
+            "{kind}"
+        );
+    }
+}

@@ -17,11 +17,6 @@ use crate::protocol::client::{Client, Transport};
 use crate::protocol::Era;
 use crate::upstream::Credential;
 
-/// Deprecated: the legacy versions now live in [`crate::protocol::era`]. Kept only until
-/// `aggregate/link.rs` and `gateway/aggregate.rs` import `crate::protocol::LEGACY_VERSIONS`
-/// themselves; new code must not use it.
-pub use crate::protocol::era::LEGACY_VERSIONS as SUPPORTED_VERSIONS;
-
 /// The most a probe reads of one response.
 pub const MAX_BODY: usize = crate::protocol::client::MAX_ANSWER;
 

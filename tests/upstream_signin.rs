@@ -258,3 +258,21 @@ async fn credential_and_rejection_never_open_a_browser() {
     assert_eq!(err.kind(), FailureKind::NeedsSignIn);
     assert!(broker.browser.opened().is_empty());
 }
+
+#[tokio::test]
+async fn sign_in_asks_for_offline_access_when_the_authorization_server_lists_it() {
+    let mut options = UpstreamOptions::oauth();
+    options.auth_server.scopes = vec!["mcp:read".into(), "offline_access".into()];
+    let (_up, broker, _server) = demo_server(options, json!({})).await;
+    broker.sign_in("demo").await;
+    let opened = broker.browser.opened();
+    let scope = opened[0]
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        scope, "mcp:read offline_access",
+        "a refresh token is asked for where the authorization server offers one"
+    );
+}

@@ -1,13 +1,35 @@
 //! Step-up after an upstream's 403 `insufficient_scope`: a client-credentials server gets a token
 //! with the wider scope at once and the call succeeds; an interactive server tells the person to
-//! sign in again, and that sign-in asks for the scope. Real broker, real upstream and AS.
+//! sign in again, and that sign-in asks for the scopes held before plus the challenged ones
+//! (SEP-2350); a challenge no sign-in satisfies stops asking (the retry limit). Real broker,
+//! real upstream and AS.
 
 mod gateway_common;
 mod support;
 
 use gateway_common::*;
+use mcp_auth_broker::upstream::stepup::Forbidden;
+use mcp_auth_broker::upstream::timeline::StepKind;
 use serde_json::{json, Value};
 use support::*;
+
+/// The headers of a 403 step-up challenge for `scope`.
+fn challenge(scope: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    let value = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+    h.insert("www-authenticate", value.parse().unwrap());
+    h
+}
+
+/// The `scope` of the last authorization URL the broker opened.
+fn last_asked(b: &TestBroker) -> String {
+    let opened = b.browser.opened();
+    let last = opened.last().expect("a sign-in opened the browser");
+    last.query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
 
 fn scoped() -> UpstreamOptions {
     UpstreamOptions {
@@ -196,4 +218,80 @@ async fn an_interactive_server_asking_for_more_scope_says_sign_in_again_and_that
     assert_eq!(facts.needs_scope, None, "the new sign-in granted it");
     let sum = call(add(4)).await;
     assert_eq!(sum["result"]["content"][0]["text"], "3", "{sum}");
+}
+
+#[tokio::test]
+async fn a_step_up_sign_in_asks_for_the_scopes_granted_before_and_the_challenged_ones() {
+    let (_up, b, server) = demo_server(
+        UpstreamOptions::oauth(),
+        json!({"auth_type": "oauth2", "oauth_flow": "authorization_code"}),
+    )
+    .await;
+    let upstream = b.broker.upstream().clone();
+    // The first sign-in asked for what a 401 challenge named, not the usual scope.
+    let started = upstream
+        .sign_in_with_scope(
+            &server,
+            &b.broker.settings().opener,
+            Some("mcp:write".into()),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(SIGN_IN_WAIT, started.done)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(last_asked(&b), "mcp:write");
+
+    let forbidden = upstream
+        .after_forbidden(&server, &challenge("mcp:admin"))
+        .await;
+    assert!(matches!(forbidden, Forbidden::SignIn(_)), "{forbidden:?}");
+    b.sign_in("demo").await;
+    let asked = last_asked(&b);
+    let scopes: Vec<&str> = asked.split_whitespace().collect();
+    for s in ["mcp:read", "mcp:write", "mcp:admin"] {
+        assert!(scopes.contains(&s), "{s} is missing from {asked}");
+    }
+    let facts = upstream.token_facts(&server.name).await;
+    assert_eq!(facts.needs_scope, None, "{facts:?}");
+}
+
+#[tokio::test]
+async fn a_challenge_the_token_already_satisfies_gets_one_more_sign_in_then_passes_on() {
+    let (_up, b, server) = demo_server(
+        UpstreamOptions::oauth(),
+        json!({"auth_type": "oauth2", "oauth_flow": "authorization_code"}),
+    )
+    .await;
+    let upstream = b.broker.upstream().clone();
+    b.sign_in("demo").await;
+    assert_eq!(last_asked(&b), "mcp:read");
+
+    let first = upstream
+        .after_forbidden(&server, &challenge("mcp:read"))
+        .await;
+    assert!(matches!(first, Forbidden::SignIn(_)), "{first:?}");
+    b.sign_in("demo").await;
+    let second = upstream
+        .after_forbidden(&server, &challenge("mcp:read"))
+        .await;
+    assert!(matches!(second, Forbidden::PassOn), "{second:?}");
+    let third = upstream
+        .after_forbidden(&server, &challenge("mcp:read"))
+        .await;
+    assert!(matches!(third, Forbidden::PassOn), "{third:?}");
+    assert_eq!(b.browser.opened().len(), 2, "no third sign-in");
+    let passed_on = upstream
+        .timeline(&server.name)
+        .into_iter()
+        .any(|s| s.kind == StepKind::ScopeChallenge && s.detail.contains("passed on"));
+    assert!(passed_on, "the timeline says why the 403 went through");
+
+    // A scope the token really lacks is asked for again.
+    let other = upstream
+        .after_forbidden(&server, &challenge("mcp:admin"))
+        .await;
+    assert!(matches!(other, Forbidden::SignIn(_)), "{other:?}");
 }

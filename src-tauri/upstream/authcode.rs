@@ -14,11 +14,12 @@ use crate::config::{ServerConfig, ServerName};
 use crate::opener::{OpenError, Opener};
 use crate::urlcheck::check_browser_url;
 
+use super::discovery::same_issuer;
 use super::http::OAuthHttp;
 use super::oauth::{self, base, describe, parse_url, target_params, token_url};
 use super::pending::{self, check_iss, Flow as PendingFlow};
 use super::registration::{self, Ctx, Endpoints};
-use super::stepup::widen;
+use super::stepup::sign_in_scope;
 use super::timeline::{self, StepKind};
 use super::tokens::{self, Stored};
 use super::{classify, now, vault_err, CallbackQuery, Flow, SignIn, Upstream, UpstreamError};
@@ -95,6 +96,10 @@ impl Upstream {
             data_dir: &self.inner.deps.data_dir,
             redirect_uri: &redirect,
         };
+        let was = registration::load_record(&self.inner.deps.data_dir, name)
+            .endpoints
+            .map(|e| e.issuer)
+            .filter(|was| !same_issuer(was, &issuer));
         let registered =
             registration::ensure_client(&ctx, server, &issuer, meta, legacy("/register")).await;
         let (client, reg) = match registered {
@@ -105,6 +110,15 @@ impl Upstream {
             }
         };
         let detail = timeline::registration_step(&reg);
+        if let Some(was) = was {
+            let moved = format!("the server now names the authorization server {issuer} (was {was}); its own client is used there: {detail}");
+            self.note(
+                &server.name,
+                StepKind::AuthorizationServerChanged,
+                true,
+                &moved,
+            );
+        }
         self.note(&server.name, StepKind::Registration, true, &detail);
         let resource = server.send_resource.then(|| d.resource.clone());
         let endpoints = Endpoints {
@@ -126,7 +140,11 @@ impl Upstream {
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge);
         let usual = scope.or_else(|| d.scope(&server.scopes));
-        let asked = widen(usual.as_deref(), self.stepped_up(&server.name).as_deref());
+        let asked = sign_in_scope(
+            usual.as_deref(),
+            meta.and_then(|m| m.scopes_supported.as_deref()),
+            self.stepped_up_for_sign_in(&server.name).as_deref(),
+        );
         if let Some(scope) = &asked {
             req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
         }

@@ -96,7 +96,7 @@ struct ServerState {
     discovery: std::sync::Mutex<Option<Arc<discovery::Discovery>>>,
     /// Scopes the server's 403 `insufficient_scope` challenges asked for, added to every later
     /// token request for it ([`stepup`]).
-    step_up: std::sync::Mutex<Option<String>>,
+    step_up: std::sync::Mutex<stepup::Held>,
     /// What happened to this server's auth since the broker started ([`timeline`]).
     timeline: std::sync::Mutex<timeline::Timeline>,
 }

@@ -335,7 +335,7 @@ impl Upstream {
                     self.inner
                         .deps
                         .vault
-                        .get(&format!("upstream/{name}/client_secret"))
+                        .get(&reg.secret_key(name))
                         .await
                         .map_err(vault_err(name))?
                 } else {

@@ -2,7 +2,11 @@
 //! pre-registered client (config / keychain) → a client ID metadata document URL (when the AS
 //! supports CIMD) → dynamic client registration (RFC 7591). What was registered, and the AS
 //! endpoints a sign-in used, are kept in `data_dir/upstream/{server}.json` (nothing secret);
-//! a DCR-issued secret lives in the vault. A changed AS or redirect URI means a new registration.
+//! a DCR-issued secret lives in the vault. A client belongs to the authorization server that
+//! issued it: dynamic registrations are kept per issuer, so when the protected resource names
+//! another authorization server the broker registers with that one (or reuses the client it
+//! already has there) and never presents one server's client to another (SEP-2352). A changed
+//! redirect URI means a new registration too.
 
 use std::path::{Path, PathBuf};
 
@@ -55,15 +59,61 @@ pub struct Registration {
     pub redirect_uri: String,
     pub client_id: String,
     pub auth: ClientAuth,
-    /// A DCR-issued secret is stored in the vault under `upstream/{server}/client_secret`.
+    /// A DCR-issued secret is stored in the vault under [`Registration::secret_key`].
     pub has_secret: bool,
+    /// That vault entry, one per issuer (records written before had none: the server's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_entry: Option<String>,
+}
+
+impl Registration {
+    /// The vault entry of this registration's DCR-issued secret.
+    pub fn secret_key(&self, server: &str) -> String {
+        self.secret_entry
+            .clone()
+            .unwrap_or_else(|| format!("upstream/{server}/client_secret"))
+    }
+}
+
+/// The vault entry for a secret `issuer` gave `server`'s client: a short digest of the issuer
+/// keeps entries of several authorization servers apart.
+pub fn secret_entry(server: &str, issuer: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(issuer.as_bytes());
+    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("upstream/{server}/client_secret/{short}")
 }
 
 /// Everything non-secret kept per server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub endpoints: Option<Endpoints>,
+    /// The client the current sign-in used.
     pub registration: Option<Registration>,
+    /// Dynamic registrations, one per issuer, for a server that moves between authorization
+    /// servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registrations: Vec<Registration>,
+}
+
+impl Record {
+    /// The dynamic registration with `issuer` for `redirect_uri`, if one is kept.
+    pub fn dcr_for(&self, issuer: &str, redirect_uri: &str) -> Option<&Registration> {
+        self.registrations
+            .iter()
+            .chain(self.registration.iter())
+            .find(|r| {
+                r.method == Method::Dcr && r.issuer == issuer && r.redirect_uri == redirect_uri
+            })
+    }
+
+    /// Keeps `reg` as the registration with its issuer (replacing an older one there).
+    pub fn keep(&mut self, reg: &Registration) {
+        self.registrations.retain(|r| r.issuer != reg.issuer);
+        if reg.method == Method::Dcr {
+            self.registrations.push(reg.clone());
+        }
+    }
 }
 
 /// The client the broker presents, secret resolved.
@@ -100,12 +150,8 @@ pub fn save_record(data_dir: &Path, server: &str, record: &Record) -> std::io::R
 /// Drops a dynamic registration the AS no longer accepts (`invalid_client`).
 pub fn forget_dcr(data_dir: &Path, server: &str) {
     let mut record = load_record(data_dir, server);
-    if record
-        .registration
-        .as_ref()
-        .is_some_and(|r| r.method == Method::Dcr)
-    {
-        record.registration = None;
+    if let Some(dropped) = record.registration.take_if(|r| r.method == Method::Dcr) {
+        record.registrations.retain(|r| r.issuer != dropped.issuer);
         let _ = save_record(data_dir, server, &record);
     }
 }
@@ -190,6 +236,7 @@ pub async fn ensure_client(
             client_id: client.client_id.clone(),
             auth: client.auth,
             has_secret: false,
+            secret_entry: None,
         };
         return Ok((client, reg));
     }
@@ -202,6 +249,7 @@ pub async fn ensure_client(
                 client_id: cimd.to_string(),
                 auth: ClientAuth::None,
                 has_secret: false,
+                secret_entry: None,
             };
             return Ok((
                 ClientInfo {
@@ -213,13 +261,11 @@ pub async fn ensure_client(
             ));
         }
     }
-    let previous = load_record(ctx.data_dir, name).registration;
-    if let Some(reg) = previous.filter(|r| {
-        r.method == Method::Dcr && r.issuer == issuer && r.redirect_uri == ctx.redirect_uri.as_str()
-    }) {
+    let record = load_record(ctx.data_dir, name);
+    if let Some(reg) = record.dcr_for(issuer, ctx.redirect_uri.as_str()).cloned() {
         let secret = if reg.has_secret {
             ctx.vault
-                .get(&format!("upstream/{name}/client_secret"))
+                .get(&reg.secret_key(name))
                 .await
                 .map_err(|source| UpstreamError::Vault {
                     server: name.into(),
@@ -331,7 +377,7 @@ async fn register(
         ("client_secret_basic", Some(_)) => ClientAuth::ClientSecretBasic,
         (_, Some(_)) => secret_auth(methods),
     };
-    let key = format!("upstream/{name}/client_secret");
+    let key = secret_entry(name, issuer);
     match &secret {
         Some(s) => ctx.vault.set(&key, s.clone()).await,
         None => ctx.vault.delete(&key).await,
@@ -347,8 +393,10 @@ async fn register(
         client_id: a.client_id.clone(),
         auth,
         has_secret: secret.is_some(),
+        secret_entry: Some(key),
     };
     let mut record = load_record(ctx.data_dir, name);
+    record.keep(&reg);
     record.registration = Some(reg.clone());
     save_record(ctx.data_dir, name, &record).map_err(|e| {
         setup(

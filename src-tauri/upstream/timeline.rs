@@ -35,6 +35,8 @@ pub enum StepKind {
     ScopeChallenge,
     NeedsSignIn,
     SignOut,
+    /// The protected resource named another authorization server than the last sign-in's.
+    AuthorizationServerChanged,
 }
 
 impl StepKind {
@@ -49,6 +51,7 @@ impl StepKind {
             StepKind::ScopeChallenge => "scope challenge (403)",
             StepKind::NeedsSignIn => "needs sign-in",
             StepKind::SignOut => "sign-out",
+            StepKind::AuthorizationServerChanged => "authorization server changed",
         }
     }
 }

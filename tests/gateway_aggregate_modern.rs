@@ -141,6 +141,11 @@ async fn modern_requests_the_endpoint_cannot_serve_get_the_specs_json_rpc_errors
         assert_eq!(e["error"]["code"], codes::HEADER_MISMATCH, "{why}: {e}");
         assert_eq!(e["id"], 2, "{why}");
     }
+    let batch = json!([list.clone()]);
+    let r = send(&b, &key, &batch, &[(headers::METHOD, "tools/list")]).await;
+    assert_eq!(r.status(), 400, "no batches");
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], codes::INVALID_REQUEST, "{e}");
     let named = call(3, "a__echo", json!({"text": "x"}), json!({}));
     let r = send(&b, &key, &named, &[(headers::NAME, "a__add")]).await;
     assert_eq!(r.status(), 400, "Mcp-Name must mirror params.name");
@@ -541,4 +546,63 @@ async fn many_clients_over_one_server_share_one_upstream_link() {
             n + 1
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_client_gets_the_sign_in_link_as_input_required_and_its_retry_goes_through() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"human": {
+        "url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "authorization_code"}}}))
+    .await;
+    let key = api_key(&b).await;
+    let caps = json!({"elicitation": {"url": {}}});
+    let first = call(1, "human__echo", json!({"text": "hi"}), caps.clone());
+    let (_, asked) = rpc(&b, &key, &first).await;
+    let r = &asked["result"];
+    assert_eq!(r["resultType"], "input_required", "{asked}");
+    let (_, request) = r["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(request["params"]["mode"], "url", "{asked}");
+    let url = request["params"]["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/signin/", b.base_url)), "{url}");
+
+    let page = reqwest::Client::new().get(url).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        200,
+        "the person's browser signs the broker in"
+    );
+    let mut retry = first.clone();
+    retry["id"] = json!(2);
+    retry["params"]["requestState"] = r["requestState"].clone();
+    retry["params"]["inputResponses"] = json!({"signin": {"action": "accept"}});
+    let (_, done) = rpc(&b, &key, &retry).await;
+    assert_eq!(text(&done), "hi", "{done}");
+    let seen = up.state.messages.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .all(|m| m["params"].get("inputResponses").is_none()),
+        "the upstream never asked, so it is not handed the sign-in answer"
+    );
+
+    let no_url = call(
+        3,
+        "human__echo",
+        json!({"text": "hi"}),
+        json!({"elicitation": {}}),
+    );
+    b.broker
+        .upstream()
+        .sign_out(&b.broker.server("human").unwrap())
+        .await
+        .unwrap();
+    let (_, plain) = rpc(&b, &key, &no_url).await;
+    assert_eq!(
+        plain["result"]["isError"], true,
+        "without URL mode: an error result {plain}"
+    );
 }

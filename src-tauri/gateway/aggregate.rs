@@ -134,6 +134,13 @@ async fn stateless(
     message: Value,
 ) -> Response {
     let id = message.get("id").filter(|v| !v.is_null()).cloned();
+    if !message.is_object() {
+        let e = rpc_error(
+            codes::INVALID_REQUEST,
+            "send one JSON-RPC message per request".into(),
+        );
+        return refuse(StatusCode::BAD_REQUEST, Value::Null, e);
+    }
     if let Err(why) = modern_headers(headers, &message) {
         let e = rpc_error(codes::HEADER_MISMATCH, why);
         return refuse(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), e);

@@ -606,3 +606,37 @@ async fn a_modern_client_gets_the_sign_in_link_as_input_required_and_its_retry_g
         "without URL mode: an error result {plain}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_leaving_the_config_are_no_longer_listened_to_upstream() {
+    let old = TestUpstream::start(UpstreamOptions::default()).await;
+    let new = TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
+    let b = TestBroker::start(json!({"mcp_servers": {
+        "old": {"url": old.mcp_url}, "m": {"url": new.mcp_url}}}))
+    .await;
+    let key = api_key(&b).await;
+    rpc(&b, &key, &modern(1, "tools/list", json!({}), json!({}))).await;
+    let until = |what: &'static str, done: Box<dyn Fn() -> bool + Send>| async move {
+        let wait = async {
+            while !done() {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .unwrap_or_else(|_| panic!("{what} within 20 s"));
+    };
+    let (o, n) = (old.state.clone(), new.state.clone());
+    until(
+        "both listened to",
+        Box::new(move || count(&o.counters.get_streams) == 1 && *n.listening.borrow() == 1),
+    )
+    .await;
+    b.write_config(json!({"mcp_servers": {}})).await;
+    let (o, n) = (old.state.clone(), new.state.clone());
+    until(
+        "both links closed",
+        Box::new(move || o.sessions.lock().unwrap().is_empty() && *n.listening.borrow() == 0),
+    )
+    .await;
+}

@@ -32,7 +32,7 @@ pub mod uris;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
 
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
@@ -85,8 +85,8 @@ impl Aggregate {
             let config = broker.subscribe_config();
             let status = broker.status();
             let last = usability(&config.borrow(), &status.borrow());
-            let changes = self.hub.changes.clone();
-            tokio::spawn(watch(broker.clone(), config, status, last, changes));
+            let hub = Arc::downgrade(&self.hub);
+            tokio::spawn(watch(broker.clone(), config, status, last, hub));
         });
     }
 
@@ -279,32 +279,38 @@ pub fn changes_between(
 }
 
 /// Follows config and health; on a change of usability tells every client (notices, then
-/// `list_changed` for tools, prompts and resources). Ends with the broker.
+/// `list_changed` for tools, prompts and resources); on a config change closes the links it
+/// made stale. Ends with the broker or the aggregate.
 async fn watch(
     broker: Broker,
     mut config: watch::Receiver<Arc<Config>>,
     mut status: watch::Receiver<StatusMap>,
     mut last: BTreeMap<ServerName, Result<(), String>>,
-    changes: broadcast::Sender<Value>,
+    hub: Weak<Hub>,
 ) {
     let shutdown = broker.shutdown_token();
     loop {
-        tokio::select! {
+        let reloaded = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = config.changed() => if r.is_err() { return },
-            r = status.changed() => if r.is_err() { return },
+            r = config.changed() => if r.is_err() { return } else { true },
+            r = status.changed() => if r.is_err() { return } else { false },
+        };
+        let Some(hub) = hub.upgrade() else { return };
+        let current = config.borrow_and_update().clone();
+        if reloaded {
+            hub.pool.retain(&current).await;
         }
-        let now = usability(&config.borrow_and_update(), &status.borrow_and_update());
+        let now = usability(&current, &status.borrow_and_update());
         let notes = changes_between(&last, &now);
         last = now;
         if notes.is_empty() {
             continue;
         }
         for note in notes {
-            let _ = changes.send(note);
+            let _ = hub.changes.send(note);
         }
         for kind in ["tools", "prompts", "resources"] {
-            let _ = changes.send(
+            let _ = hub.changes.send(
                 json!({"jsonrpc": "2.0", "method": format!("notifications/{kind}/list_changed")}),
             );
         }

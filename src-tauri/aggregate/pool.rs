@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 use super::link::Link;
+use super::names;
 use super::session::lock;
 use crate::broker::Broker;
-use crate::config::{ServerConfig, ServerName};
+use crate::config::{Config, ServerConfig, ServerName};
 use crate::protocol::Era;
 use crate::upstream::UpstreamError;
 
@@ -148,6 +149,39 @@ impl Pool {
             let mut held = slot.lock().await;
             if held.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
                 *held = None;
+            }
+        }
+    }
+
+    /// Closes the links of servers that left `/mcp` or whose config changed (a new link opens
+    /// on next use), so a removed server is not listened to forever.
+    pub async fn retain(&self, config: &Config) {
+        let stale: Vec<Slot> = {
+            let mut entries = lock(&self.entries);
+            let gone: Vec<Key> = entries
+                .keys()
+                .filter(|k| {
+                    !config
+                        .server(k.server.as_str())
+                        .is_some_and(names::aggregated)
+                })
+                .cloned()
+                .collect();
+            let mut slots: Vec<Slot> = gone
+                .iter()
+                .filter_map(|k| entries.remove(k))
+                .map(|e| e.slot)
+                .collect();
+            slots.extend(entries.values().map(|e| e.slot.clone()));
+            slots
+        };
+        for slot in stale {
+            let mut held = slot.lock().await;
+            let current = held
+                .as_ref()
+                .is_some_and(|l| config.server(l.cfg().name.as_str()) == Some(l.cfg()));
+            if let (false, Some(link)) = (current, held.take()) {
+                tokio::spawn(async move { link.close().await });
             }
         }
     }

@@ -41,30 +41,10 @@ pub struct ProbeArgs {
 }
 
 pub fn probe(paths: &Paths, args: ProbeArgs) -> ExitCode {
-    let entry = RawServer {
-        url: Some(args.url.clone()),
-        auth_type: args.auth_type,
-        oauth_flow: args.oauth_flow,
-        client_id: args.client_id,
-        client_secret: args
-            .with_client_secret
-            .then(|| "os.environ/MCP_AUTH_BROKER_PROBE_UNUSED".to_string()),
-        token_url: args.token_url,
-        ..Default::default()
-    };
-    let raw = RawConfig {
-        mcp_servers: [("probe".to_string(), entry)].into(),
-        ..Default::default()
-    };
-    let server = match validate(&raw) {
-        Ok(v) => v.config.servers.into_values().next().expect("one server"),
-        Err(errors) => {
-            let text: Vec<String> = errors
-                .iter()
-                .map(|e| e.to_string().replace("server \"probe\", ", ""))
-                .collect();
-            return fail(exit::USAGE, text.join("\n  "));
-        }
+    let json = args.json;
+    let server = match server_of(args) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let port = paths.port(None);
     let upstream = Upstream::new(UpstreamDeps {
@@ -88,7 +68,7 @@ pub fn probe(paths: &Paths, args: ProbeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(exit::FAILURE, e),
     };
-    if args.json {
+    if json {
         let v = serde_json::json!({
             "url": server.url.as_str(),
             "flow": classification.flow,
@@ -111,6 +91,35 @@ pub fn probe(paths: &Paths, args: ProbeArgs) -> ExitCode {
     } else {
         exit::OK
     })
+}
+
+/// The probed URL as a validated server entry (the options as its config fields).
+fn server_of(args: ProbeArgs) -> Result<ServerConfig, ExitCode> {
+    let entry = RawServer {
+        url: Some(args.url),
+        auth_type: args.auth_type,
+        oauth_flow: args.oauth_flow,
+        client_id: args.client_id,
+        client_secret: args
+            .with_client_secret
+            .then(|| "os.environ/MCP_AUTH_BROKER_PROBE_UNUSED".to_string()),
+        token_url: args.token_url,
+        ..Default::default()
+    };
+    let raw = RawConfig {
+        mcp_servers: [("probe".to_string(), entry)].into(),
+        ..Default::default()
+    };
+    match validate(&raw) {
+        Ok(v) => Ok(v.config.servers.into_values().next().expect("one server")),
+        Err(errors) => {
+            let text: Vec<String> = errors
+                .iter()
+                .map(|e| e.to_string().replace("server \"probe\", ", ""))
+                .collect();
+            Err(fail(exit::USAGE, text.join("\n  ")))
+        }
+    }
 }
 
 /// What the probe learned about the MCP protocol the server speaks.

@@ -111,15 +111,15 @@ impl Stream {
     }
 }
 
-pub async fn probe(
+/// GETs the event stream and reads its `endpoint` event: the stream, and the URL to POST to
+/// (same origin only: the credential goes nowhere else).
+async fn open(
     http: &reqwest::Client,
     url: &Url,
-    credential: &Credential,
+    headers: &reqwest::header::HeaderMap,
     per_request: Duration,
-) -> Result<ProbeOk, ProbeError> {
-    let secrets = secrets_of(credential);
-    let secret = secrets.as_slice();
-    let headers = headers(credential)?;
+    secret: &[String],
+) -> Result<(Stream, Url), ProbeError> {
     let response = http
         .get(url.clone())
         .headers(headers.clone())
@@ -156,6 +156,19 @@ pub async fn probe(
             endpoint.origin().ascii_serialization()
         )));
     }
+    Ok((stream, endpoint))
+}
+
+pub async fn probe(
+    http: &reqwest::Client,
+    url: &Url,
+    credential: &Credential,
+    per_request: Duration,
+) -> Result<ProbeOk, ProbeError> {
+    let secrets = secrets_of(credential);
+    let secret = secrets.as_slice();
+    let headers = headers(credential)?;
+    let (mut stream, endpoint) = open(http, url, &headers, per_request, secret).await?;
     let post = |body: Value| {
         let req = http
             .post(endpoint.clone())

@@ -1,4 +1,5 @@
-//! The floor: a bare Rust pass-through proxy (axum + reqwest, streams bodies, swaps the bearer).
+//! The floor: a bare Rust pass-through proxy (axum + reqwest, streams bodies, swaps the bearer,
+//! passes the `Mcp-*` headers of both eras).
 //! What any proxy must cost at least; the broker is judged against it.
 
 use axum::body::Body;
@@ -45,8 +46,11 @@ async fn forward(State(st): State<St>, req: Request) -> Response {
             out = out.header(name, v);
         }
     }
-    if let Some(v) = parts.headers.get("mcp-session-id") {
-        out = out.header("mcp-session-id", v);
+    // Every MCP transport header (both eras): session, version, method, name, params.
+    for (name, v) in &parts.headers {
+        if name.as_str().starts_with("mcp-") {
+            out = out.header(name.as_str(), v);
+        }
     }
     let resp = out
         .body(reqwest::Body::wrap_stream(body.into_data_stream()))

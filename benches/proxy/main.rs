@@ -1,209 +1,111 @@
 //! `cargo bench --no-default-features --bench proxy`: what the broker adds over a bare Rust
-//! pass-through proxy, measured in one run against the same fast upstream. Prints a table of
-//! figures and ratios (see README "Performance").
+//! pass-through proxy, measured in one run against the same fast upstream, in both MCP eras
+//! (2025-11-25 sessions, 2026-07-28 stateless) and on both endpoints (`/{server}/mcp` and the
+//! aggregate `/mcp`); then a headless broker process, and one with many servers and client
+//! sessions on `/mcp` (the scale row). Prints the figures, each target and whether it is met
+//! (see README "Performance"). `BENCH_QUICK=1` runs reduced counts, for development.
 
 mod alloc;
+mod client;
 mod floor;
+mod headless;
+mod measure;
+mod modern;
 mod process;
 mod report;
+mod scale;
 mod upstream;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use futures_util::StreamExt;
-use serde_json::{json, Value};
-
-use process::{api_key, config, rss_kib, spawn_serve};
-
+use client::{call, client, open, Era, Target};
 use mcp_auth_broker::broker::{Broker, Settings};
 use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::vault::MemoryStore;
 
 pub const SSE_EVENTS: u32 = 200;
-pub const ROUNDS: usize = 5;
-pub const LATENCY_CALLS: usize = 5000;
-pub const THROUGHPUT_CALLS: usize = 4000;
-pub const BURST: usize = 1000;
-const ALLOC_CALLS: usize = 1000;
+
+/// How much each measurement does; `BENCH_QUICK=1` makes every count small.
+pub struct Counts {
+    pub quick: bool,
+    pub latency_calls: usize,
+    pub throughput_calls: usize,
+    pub rounds: usize,
+    pub burst: usize,
+    /// Fixed: `scripts/bench-instructions.sh` divides by it.
+    pub alloc_calls: usize,
+    pub warmup: usize,
+    pub scale_servers: usize,
+    pub scale_sessions: usize,
+}
+
+pub fn counts() -> &'static Counts {
+    static COUNTS: OnceLock<Counts> = OnceLock::new();
+    COUNTS.get_or_init(|| {
+        let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0");
+        let (latency_calls, throughput_calls, rounds, burst, scale_sessions) = if quick {
+            (300, 640, 3, 200, 100)
+        } else {
+            (5000, 4000, 5, 1000, 1000)
+        };
+        Counts {
+            quick,
+            latency_calls,
+            throughput_calls,
+            rounds,
+            burst,
+            alloc_calls: 1000,
+            warmup: 200,
+            scale_servers: 20,
+            scale_sessions,
+        }
+    })
+}
 
 #[global_allocator]
 static COUNTING: alloc::Counting = alloc::Counting;
 
-#[derive(Clone)]
-struct Target {
-    name: &'static str,
-    url: String,
-    auth: String,
-    session: String,
+/// One way to call `echo`, and why it cannot be measured if it cannot.
+pub struct Route {
+    pub target: Target,
+    pub failure: Option<String>,
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap()
-}
-
-async fn rpc(c: &reqwest::Client, t: &Target, body: Value) -> Result<reqwest::Response, String> {
-    let mut req = c
-        .post(&t.url)
-        .header("authorization", &t.auth)
-        .header("accept", "application/json, text/event-stream")
-        .json(&body);
-    if !t.session.is_empty() {
-        req = req
-            .header("mcp-session-id", &t.session)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("{} answered {}", t.url, resp.status()));
-    }
-    Ok(resp)
-}
-
-async fn initialize(c: &reqwest::Client, mut t: Target) -> Target {
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
-    let resp = rpc(c, &t, init)
-        .await
-        .unwrap_or_else(|e| panic!("initialize via {}: {e}", t.name));
-    t.session = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let _ = resp.bytes().await;
-    t
-}
-
-async fn call(c: &reqwest::Client, t: &Target, i: usize) -> Result<(), String> {
-    let resp = rpc(c, t, json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hello"}}})).await?;
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
-    if !body.windows(5).any(|w| w == b"hello") {
-        return Err(format!(
-            "unexpected answer via {}: {}",
-            t.name,
-            String::from_utf8_lossy(&body)
-        ));
-    }
-    Ok(())
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Sequential latencies, interleaved call by call (direct, floor, broker, then the next call,
-/// the order rotating so none always follows another): a pause of the machine, however short,
-/// hits all three alike instead of one target's stretch of calls.
-async fn latencies(c: &reqwest::Client, targets: &[Target]) -> Vec<Vec<Duration>> {
-    let mut all = vec![Vec::with_capacity(LATENCY_CALLS); targets.len()];
-    for i in 0..LATENCY_CALLS {
-        for j in 0..targets.len() {
-            let k = (i + j) % targets.len();
-            let start = Instant::now();
-            call(c, &targets[k], i).await.unwrap();
-            all[k].push(start.elapsed());
-        }
-    }
-    for v in &mut all {
-        v.sort();
-    }
-    all
-}
-
-/// Heap allocations per sequential call, whole process: client, upstream and proxy together, so
-/// a proxy's own share is its row minus the direct row.
-async fn allocations_per_call(c: &reqwest::Client, t: &Target) -> f64 {
-    let before = alloc::count();
-    for i in 0..ALLOC_CALLS {
-        call(c, t, i).await.unwrap();
-    }
-    (alloc::count() - before) as f64 / ALLOC_CALLS as f64
-}
-
-async fn throughput(c: &reqwest::Client, t: &Target, concurrency: usize) -> f64 {
-    let start = Instant::now();
-    let per_task = THROUGHPUT_CALLS / concurrency;
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (c, t) = (c.clone(), t.clone());
-            tokio::spawn(async move {
-                for i in 0..per_task {
-                    call(&c, &t, i).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    (per_task * concurrency) as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Median delay from the upstream sending an SSE event to the client reading it.
-async fn sse_delay(c: &reqwest::Client, t: &Target, epoch: Instant) -> Duration {
-    let mut req = c
-        .get(&t.url)
-        .header("authorization", &t.auth)
-        .header("accept", "text/event-stream");
-    if !t.session.is_empty() {
-        req = req
-            .header("mcp-session-id", &t.session)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
-    let resp = req.send().await.unwrap();
-    assert!(
-        resp.status().is_success(),
-        "SSE via {}: {}",
-        t.name,
-        resp.status()
-    );
-    let mut stream = resp.bytes_stream();
-    let mut buf = String::new();
-    let mut delays = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let now = epoch.elapsed().as_nanos();
-        buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
-            if let Some(at) = frame.find("\"sent_ns\":") {
-                let digits: String = frame[at + 10..]
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                let sent: u128 = digits.parse().unwrap();
-                delays.push(Duration::from_nanos((now - sent) as u64));
+/// Opens the route and warms it up; a route that fails is reported, not measured.
+async fn prepare(c: &reqwest::Client, target: Target) -> Route {
+    let opened = match open(c, target.clone()).await {
+        Ok(t) => t,
+        Err(e) => {
+            return Route {
+                target,
+                failure: Some(e),
             }
         }
+    };
+    for i in 0..counts().warmup {
+        if let Err(e) = call(c, &opened, i).await {
+            return Route {
+                target: opened,
+                failure: Some(e),
+            };
+        }
     }
-    assert_eq!(
-        delays.len(),
-        SSE_EVENTS as usize,
-        "every SSE event must arrive via {}",
-        t.name
-    );
-    delays.sort();
-    pct(&delays, 0.5)
+    Route {
+        target: opened,
+        failure: None,
+    }
 }
 
-#[tokio::main]
-async fn main() {
-    std::env::set_var("BENCH_UPSTREAM_TOKEN", "upstream-token");
-    std::env::set_var("BENCH_CLIENT_SECRET", "bench-secret");
-    let epoch = Instant::now();
-    let up = upstream::start(epoch).await;
-    let floor = floor::start(up.base.clone()).await;
-
-    // The broker, in process: same runtime as the floor, so the comparison is like for like.
+/// The broker, in process: same runtime as the floor, so the comparison is like for like.
+async fn start_in_process(upstream: &str) -> (Broker, u16, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("config.json"), config(&up.base).to_string()).unwrap();
+    let config = process::config(upstream).to_string();
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let auth = api_key(&dir.path().join("data"), port);
+    let auth = process::api_key(&dir.path().join("data"), port);
     let settings = Settings {
         port,
         config_path: dir.path().join("config.json"),
@@ -217,91 +119,50 @@ async fn main() {
         broker.clone(),
         async move { stop.cancelled().await },
     ));
+    (broker, port, auth, dir)
+}
 
-    let c = client();
-    let direct = initialize(
-        &c,
-        Target {
-            name: "direct",
-            url: format!("{}/mcp", up.base),
-            auth: "Bearer upstream-token".into(),
-            session: String::new(),
-        },
-    )
-    .await;
-    let floor_t = initialize(
-        &c,
-        Target {
-            name: "floor",
-            url: format!("{floor}/mcp"),
-            auth: "Bearer x".into(),
-            session: String::new(),
-        },
-    )
-    .await;
-    let broker_t = initialize(
-        &c,
-        Target {
-            name: "broker",
-            url: format!("http://127.0.0.1:{port}/bench/mcp"),
-            auth: auth.clone(),
-            session: String::new(),
-        },
-    )
-    .await;
-    let targets = [direct.clone(), floor_t.clone(), broker_t.clone()];
-    for t in &targets {
-        for i in 0..200 {
-            call(&c, t, i).await.unwrap(); // warm-up
-        }
+/// Every route, legacy then modern: direct, floor, `/bench/mcp`, `/mcp`.
+fn targets(upstream: &str, floor: &str, broker: &str, auth: &str) -> Vec<Target> {
+    let names = [
+        ["direct", "floor", "broker", "aggregate"],
+        [
+            "direct-modern",
+            "floor-modern",
+            "broker-modern",
+            "aggregate-modern",
+        ],
+    ];
+    let mut out = Vec::new();
+    for (era, names) in [Era::Legacy, Era::Modern].into_iter().zip(names) {
+        let t = |name, url: String, auth: &str, tool| Target::new(name, era, url, auth, tool);
+        out.extend([
+            t(
+                names[0],
+                format!("{upstream}/mcp"),
+                "Bearer upstream-token",
+                "echo",
+            ),
+            t(names[1], format!("{floor}/mcp"), "Bearer x", "echo"),
+            t(names[2], format!("{broker}/bench/mcp"), auth, "echo"),
+            t(names[3], format!("{broker}/mcp"), auth, "bench__echo"),
+        ]);
     }
+    out
+}
 
-    // `BENCH_PROFILE=direct|floor|broker`: only sequential calls to that target, for a profiler
-    // (e.g. `valgrind --tool=callgrind`) to count what one call costs through it.
-    if let Ok(name) = std::env::var("BENCH_PROFILE") {
-        let t = targets
-            .iter()
-            .find(|t| t.name == name)
-            .expect("BENCH_PROFILE: direct, floor or broker");
-        println!(
-            "{name}: {:.0} heap allocations per call",
-            allocations_per_call(&c, t).await
-        );
-        return;
-    }
-    let lat = latencies(&c, &targets).await;
-    let mut allocs = Vec::new();
-    for t in &targets {
-        allocs.push(allocations_per_call(&c, t).await);
-    }
-    // Throughput, interleaved round by round like the latencies; each target's median round.
-    let mut rounds = vec![Vec::new(); targets.len()];
-    for _ in 0..ROUNDS {
-        for (k, t) in targets.iter().enumerate() {
-            rounds[k].push(throughput(&c, t, 32).await);
-        }
-    }
-    let rps: Vec<f64> = rounds
-        .iter_mut()
-        .map(|r| {
-            r.sort_by(f64::total_cmp);
-            r[r.len() / 2]
-        })
-        .collect();
-    let sse_direct = sse_delay(&c, &direct, epoch).await;
-    let sse_broker = sse_delay(&c, &broker_t, epoch).await;
-    let sse_floor = sse_delay(&c, &floor_t, epoch).await;
-
-    // Cold M2M cache, one burst of concurrent calls: how many token requests?
-    // No initialize first: that would warm the cache. The bench upstream needs no session.
-    let m2m = Target {
-        name: "m2m",
-        url: format!("http://127.0.0.1:{port}/m2m/mcp"),
-        auth: auth.clone(),
-        session: String::new(),
-    };
-    let before = up.token_requests.load(std::sync::atomic::Ordering::SeqCst);
-    let burst: Vec<_> = (0..BURST)
+/// Cold M2M cache, one burst of concurrent calls: how many token requests, how many failed calls.
+/// No initialize first: that would warm the cache. The bench upstream needs no session.
+async fn m2m_burst(
+    c: &reqwest::Client,
+    up: &upstream::Upstream,
+    port: u16,
+    auth: &str,
+) -> (usize, usize) {
+    let url = format!("http://127.0.0.1:{port}/m2m/mcp");
+    let m2m = Target::new("m2m", Era::Legacy, url, auth, "echo");
+    let before = up.token_requests.load(SeqCst);
+    let burst: Vec<_> = (0..counts().burst)
         .map(|i| {
             let (c, t) = (c.clone(), m2m.clone());
             tokio::spawn(async move { call(&c, &t, i).await })
@@ -313,63 +174,73 @@ async fn main() {
             failed += 1;
         }
     }
-    let token_requests = up.token_requests.load(std::sync::atomic::Ordering::SeqCst) - before;
+    (up.token_requests.load(SeqCst) - before, failed)
+}
+
+#[tokio::main]
+async fn main() {
+    std::env::set_var("BENCH_UPSTREAM_TOKEN", "upstream-token");
+    std::env::set_var("BENCH_CLIENT_SECRET", "bench-secret");
+    let epoch = Instant::now();
+    let up = upstream::start(epoch).await;
+    let floor = floor::start(up.base.clone()).await;
+    let (broker, port, auth, _dir) = start_in_process(&up.base).await;
+    let c = client();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut routes = Vec::new();
+    for t in targets(&up.base, &floor, &base, &auth) {
+        routes.push(prepare(&c, t).await);
+    }
+
+    // `BENCH_PROFILE=<target name>`: only sequential calls to that target, for a profiler (e.g.
+    // `valgrind --tool=callgrind`) to count what one call costs through it. The set-up above is
+    // the same whichever target is named, so totals can be subtracted.
+    if let Ok(name) = std::env::var("BENCH_PROFILE") {
+        let route = routes.iter().find(|r| r.target.name == name);
+        let route = route.unwrap_or_else(|| panic!("BENCH_PROFILE: no target named {name}"));
+        if let Some(why) = &route.failure {
+            panic!("BENCH_PROFILE: {name} cannot be called: {why}");
+        }
+        let per_call = measure::allocations_per_call(&c, &route.target).await;
+        println!("{name}: {per_call:.0} heap allocations per call");
+        return;
+    }
+    let live: Vec<usize> = (0..routes.len())
+        .filter(|&k| routes[k].failure.is_none())
+        .collect();
+    let live_targets: Vec<Target> = live.iter().map(|&k| routes[k].target.clone()).collect();
+    let lat = measure::latencies(&c, &live_targets).await;
+    let mut allocs = Vec::new();
+    for t in &live_targets {
+        allocs.push(measure::allocations_per_call(&c, t).await);
+    }
+    let rps = measure::median_throughput(&c, &live_targets).await;
+    let sse = [0, 1, 2].map(|k| routes[k].target.clone());
+    let mut sse_delays = Vec::new();
+    for t in &sse {
+        sse_delays.push(measure::sse_delay(&c, t, epoch).await);
+    }
+    let (token_requests, failed) = m2m_burst(&c, &up, port, &auth).await;
     broker.shutdown();
 
-    // The headless broker as a process: start to first proxied call, RSS idle and under load.
-    let pdir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        pdir.path().join("config.json"),
-        config(&up.base).to_string(),
-    )
-    .unwrap();
-    let pport = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let pauth = api_key(&pdir.path().join("data"), pport);
-    let started = Instant::now();
-    let mut child = spawn_serve(pdir.path(), pport);
-    let proc_t = Target {
-        name: "process",
-        url: format!("http://127.0.0.1:{pport}/bench/mcp"),
-        auth: pauth,
-        session: String::new(),
-    };
-    let first_call = loop {
-        if rpc(&c, &proc_t, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hello"}}})).await.is_ok() {
-            break started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the broker process never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
-    let proc_t = initialize(&c, proc_t).await;
-    let idle_rss = rss_kib(child.id());
-    let load = tokio::spawn({
-        let (c, t) = (c.clone(), proc_t.clone());
-        async move { throughput(&c, &t, 32).await }
-    });
-    let mut peak_rss = idle_rss;
-    while !load.is_finished() {
-        peak_rss = peak_rss.max(rss_kib(child.id()));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = load.await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let headless = headless::run(&c, &up.base).await;
+    let scale = scale::run(&c, &up).await;
 
+    let mut measured = vec![None; routes.len()];
+    for (j, &k) in live.iter().enumerate() {
+        measured[k] = Some(report::Measured {
+            latencies: lat[j].clone(),
+            rps: rps[j],
+            allocs: allocs[j],
+        });
+    }
     report::print(&report::Figures {
-        latencies: &lat,
-        rps: &rps,
-        allocs: &allocs,
-        sse: [sse_direct, sse_floor, sse_broker],
+        routes: &routes,
+        measured: &measured,
+        sse: [sse_delays[0], sse_delays[1], sse_delays[2]],
         token_requests,
         failed,
-        rss_kib: (idle_rss, peak_rss),
-        first_call,
+        headless: &headless,
+        scale: &scale,
     });
 }

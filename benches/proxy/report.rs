@@ -1,110 +1,317 @@
-//! The benchmark's table: figures for direct, floor and broker, with the broker-vs-floor ratios
-//! the targets are about (README "Performance").
+//! The benchmark's output: a table of what each route measured, then every figure a target is
+//! about, with the target and whether it is met (README "Performance").
 
 use std::time::Duration;
 
-use super::{pct, BURST, LATENCY_CALLS, ROUNDS, THROUGHPUT_CALLS};
+use super::client::Era;
+use super::headless::Headless;
+use super::measure::pct;
+use super::scale::{Phase, Scale};
+use super::{counts, Route};
 
-/// What one run measured; `[direct, floor, broker]` wherever there are three.
-pub struct Figures<'a> {
-    /// Sorted sequential latencies per target.
-    pub latencies: &'a [Vec<Duration>],
+/// What one route measured.
+#[derive(Clone)]
+pub struct Measured {
+    /// Sorted sequential latencies.
+    pub latencies: Vec<Duration>,
     /// Median requests per second at concurrency 32.
-    pub rps: &'a [f64],
+    pub rps: f64,
     /// Heap allocations per call, whole process.
-    pub allocs: &'a [f64],
-    /// Median delay of an SSE event.
+    pub allocs: f64,
+}
+
+/// What one run measured; `measured[k]` belongs to `routes[k]` (`None`: it failed).
+pub struct Figures<'a> {
+    pub routes: &'a [Route],
+    pub measured: &'a [Option<Measured>],
+    /// Median delay of an SSE event: direct, floor, broker.
     pub sse: [Duration; 3],
     /// Token requests in the cold M2M burst, and its failed calls.
     pub token_requests: usize,
     pub failed: usize,
-    /// Headless process RSS, idle and at its peak under load.
-    pub rss_kib: (u64, u64),
-    /// Process start to the first proxied call.
-    pub first_call: Duration,
+    pub headless: &'a Headless,
+    pub scale: &'a Scale,
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1e3)
 }
 
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}×", a / b)
+fn label(name: &str) -> &'static str {
+    match name.trim_end_matches("-modern") {
+        "direct" => "direct",
+        "floor" => "floor (bare proxy)",
+        "broker" => "`/{server}/mcp`",
+        _ => "`/mcp` (aggregate)",
+    }
+}
+
+/// A failure cut to one table cell.
+fn short(why: &str) -> String {
+    let one_line = why.replace(['\n', '|'], " ");
+    let mut cut: String = one_line.chars().take(160).collect();
+    if cut.len() < one_line.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+fn yes(met: bool) -> &'static str {
+    if met {
+        "yes"
     } else {
-        "n/a".into()
+        "**no**"
+    }
+}
+
+/// The index of the route `name` in the run's order.
+fn index(f: &Figures, name: &str) -> usize {
+    f.routes.iter().position(|r| r.target.name == name).unwrap()
+}
+
+fn calls_table(f: &Figures) {
+    let c = counts();
+    println!("\nmcp-auth-broker benchmark ({} calls per route at c=1, interleaved call by call; at c=32 the median of {} interleaved rounds of {} calls)", c.latency_calls, c.rounds, c.throughput_calls);
+    println!("| route | era | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s at c=32 | heap allocations per call (added) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (k, route) in f.routes.iter().enumerate() {
+        let t = &route.target;
+        let direct = index(
+            f,
+            if t.era == Era::Legacy {
+                "direct"
+            } else {
+                "direct-modern"
+            },
+        );
+        let (Some(m), Some(d)) = (&f.measured[k], &f.measured[direct]) else {
+            let why = route.failure.as_deref().unwrap_or("direct call failed");
+            println!(
+                "| {} | {} | failed: {} | | | | | |",
+                label(t.name),
+                t.era.name(),
+                short(why)
+            );
+            continue;
+        };
+        let (p50, p99) = (pct(&m.latencies, 0.5), pct(&m.latencies, 0.99));
+        let added50 = p50.saturating_sub(pct(&d.latencies, 0.5));
+        let added99 = p99.saturating_sub(pct(&d.latencies, 0.99));
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} (+{:.0}) |",
+            label(t.name),
+            t.era.name(),
+            ms(p50),
+            ms(p99),
+            ms(added50),
+            ms(added99),
+            m.rps,
+            m.allocs,
+            m.allocs - d.allocs
+        );
+    }
+}
+
+/// The two comparisons with the floor of `route`'s era: added p50 and throughput.
+fn versus_floor(f: &Figures, name: &str, rows: &mut Vec<[String; 4]>) {
+    let k = index(f, name);
+    let era = f.routes[k].target.era;
+    let suffix = if era == Era::Legacy { "" } else { "-modern" };
+    let what = format!("{}, {}", label(name), era.name());
+    let floor = &f.measured[index(f, &format!("floor{suffix}"))];
+    let direct = &f.measured[index(f, &format!("direct{suffix}"))];
+    let (Some(m), Some(fl), Some(d)) = (&f.measured[k], floor, direct) else {
+        let why = f.routes[k]
+            .failure
+            .as_deref()
+            .unwrap_or("its floor or direct call failed");
+        let cell = format!("not measured: {}", short(why));
+        rows.push([
+            format!("{what}: added p50 vs the floor's"),
+            cell.clone(),
+            "≤ 1.3×".into(),
+            yes(false).into(),
+        ]);
+        rows.push([
+            format!("{what}: req/s at c=32 vs the floor's"),
+            cell,
+            "≥ 0.8×".into(),
+            yes(false).into(),
+        ]);
+        return;
+    };
+    let d50 = pct(&d.latencies, 0.5);
+    let added = |x: &Measured| pct(&x.latencies, 0.5).saturating_sub(d50).as_secs_f64();
+    let (a, b) = (added(m), added(fl));
+    let ratio = if b > 0.0 { a / b } else { f64::INFINITY };
+    rows.push([
+        format!("{what}: added p50 vs the floor's"),
+        format!("{ratio:.2}× ({:.3} / {:.3} ms)", a * 1e3, b * 1e3),
+        "≤ 1.3×".into(),
+        yes(ratio <= 1.3).into(),
+    ]);
+    let ratio = m.rps / fl.rps;
+    rows.push([
+        format!("{what}: req/s at c=32 vs the floor's"),
+        format!("{ratio:.2}× ({:.0} / {:.0})", m.rps, fl.rps),
+        "≥ 0.8×".into(),
+        yes(ratio >= 0.8).into(),
+    ]);
+}
+
+fn process_rows(f: &Figures, rows: &mut Vec<[String; 4]>) {
+    let sse_added = f.sse[2].saturating_sub(f.sse[0]);
+    rows.push([
+        "`/{server}/mcp`: SSE event delay added over direct (p50)".into(),
+        format!(
+            "{} ms (direct {}, floor {})",
+            ms(sse_added),
+            ms(f.sse[0]),
+            ms(f.sse[1])
+        ),
+        "< 1 ms".into(),
+        yes(sse_added < Duration::from_millis(1)).into(),
+    ]);
+    rows.push([
+        format!("M2M cold burst of {}: token requests", counts().burst),
+        format!("{} ({} calls failed)", f.token_requests, f.failed),
+        "exactly 1, none failed".into(),
+        yes(f.token_requests == 1 && f.failed == 0).into(),
+    ]);
+    let (idle, load) = f.headless.rss_kib;
+    rows.push([
+        "headless process RSS idle (under load), MiB".into(),
+        format!("{:.1} ({:.1})", idle as f64 / 1024.0, load as f64 / 1024.0),
+        "≤ 15 idle".into(),
+        yes(idle <= 15 * 1024).into(),
+    ]);
+    rows.push([
+        "process start → first proxied call".into(),
+        format!("{} ms", ms(f.headless.first_call)),
+        "≤ 300 ms".into(),
+        yes(f.headless.first_call <= Duration::from_millis(300)).into(),
+    ]);
+}
+
+/// RSS growth per client of a phase, from `before` (KiB); `None` when clients failed.
+fn per_client_kb(p: &Phase, before: u64) -> Option<f64> {
+    (p.failed == 0).then(|| (p.rss_after_kib as f64 - before as f64) * 1.024 / p.clients as f64)
+}
+
+fn scale_rows(s: &Scale, rows: &mut Vec<[String; 4]>) {
+    let n = s.per_kind;
+    let head = format!("scale, {} servers", 2 * n);
+    for (p, before, what) in [
+        (
+            &s.legacy,
+            s.rss_base_kib,
+            "legacy client sessions: broker RSS growth per idle session",
+        ),
+        (
+            &s.modern,
+            s.legacy.rss_after_kib,
+            "modern clients: broker RSS growth per client",
+        ),
+    ] {
+        let value = match (per_client_kb(p, before), &p.first_failure) {
+            (Some(kb), _) => format!(
+                "{kb:.1} KB ({:.1} → {:.1} MiB; {} listed)",
+                before as f64 / 1024.0,
+                p.rss_after_kib as f64 / 1024.0,
+                p.tools_min
+            ),
+            (None, why) => format!(
+                "{} of {} failed: {}",
+                p.failed,
+                p.clients,
+                short(why.as_deref().unwrap_or(""))
+            ),
+        };
+        let met = per_client_kb(p, before).is_some_and(|kb| kb <= 50.0) && p.tools_min == 2 * n;
+        rows.push([
+            format!("{head} × {} {what}", p.clients),
+            value,
+            format!("≤ 50 KB, {} tools listed", 2 * n),
+            yes(met).into(),
+        ]);
+    }
+    let (l, d) = (&s.legacy_up, &s.dual_up);
+    let count_rows = [
+        (
+            "upstream sessions opened at the legacy-only servers",
+            l.sessions_opened,
+            format!("{} open at the end", l.sessions_open),
+            n,
+        ),
+        (
+            "upstream sessions opened at the dual-era servers",
+            d.sessions_opened,
+            format!("{} open at the end", d.sessions_open),
+            0,
+        ),
+        (
+            "GET streams held open at the legacy-only servers",
+            l.gets_open,
+            format!("{} refused past the cap", l.gets_refused),
+            n,
+        ),
+        (
+            "GET streams held open at the dual-era servers",
+            d.gets_open,
+            format!("{} refused past the cap", d.gets_refused),
+            0,
+        ),
+        (
+            "`subscriptions/listen` streams held open at the dual-era servers",
+            d.listens_open,
+            String::new(),
+            n,
+        ),
+    ];
+    for (what, value, note, limit) in count_rows {
+        let note = if note.is_empty() {
+            note
+        } else {
+            format!(" ({note})")
+        };
+        let target = match limit {
+            0 => "0".to_string(),
+            _ => format!("≤ {limit}"),
+        };
+        rows.push([
+            format!("{head}: {what}"),
+            format!("{value}{note}"),
+            target,
+            yes(value <= limit).into(),
+        ]);
     }
 }
 
 pub fn print(f: &Figures) {
-    let lat = f.latencies;
-    let (d50, f50, b50) = (pct(&lat[0], 0.5), pct(&lat[1], 0.5), pct(&lat[2], 0.5));
-    let (d99, f99, b99) = (pct(&lat[0], 0.99), pct(&lat[1], 0.99), pct(&lat[2], 0.99));
-    let added = |x: Duration, base: Duration| x.saturating_sub(base);
-    let secs = |x: Duration, base: Duration| added(x, base).as_secs_f64();
-    let (rps, allocs, sse) = (f.rps, f.allocs, f.sse);
-    println!("\nmcp-auth-broker benchmark ({LATENCY_CALLS} calls per target at c=1, interleaved call by call; at c=32 the median of {ROUNDS} interleaved rounds of {THROUGHPUT_CALLS} calls)");
-    println!("| measure | direct | floor (bare proxy) | broker | broker vs floor | target |");
-    println!("|---|---|---|---|---|---|");
+    calls_table(f);
+    let mut rows = Vec::new();
+    for name in ["broker", "aggregate", "broker-modern", "aggregate-modern"] {
+        versus_floor(f, name, &mut rows);
+    }
+    process_rows(f, &mut rows);
+    scale_rows(f.scale, &mut rows);
+    println!("\n| figure | value | target | met |");
+    println!("|---|---|---|---|");
+    for [what, value, target, met] in &rows {
+        println!("| {what} | {value} | {target} | {met} |");
+    }
+    let met = rows.iter().filter(|r| r[3] == "yes").count();
+    println!("\n{met} of {} targets met.", rows.len());
+    let s = f.scale;
     println!(
-        "| p50 latency, ms | {} | {} | {} | | |",
-        ms(d50),
-        ms(f50),
-        ms(b50)
-    );
-    println!(
-        "| p99 latency, ms | {} | {} | {} | | |",
-        ms(d99),
-        ms(f99),
-        ms(b99)
-    );
-    println!(
-        "| added p50, ms | 0 | {} | {} | {} | ≤ 1.3× |",
-        ms(added(f50, d50)),
-        ms(added(b50, d50)),
-        ratio(secs(b50, d50), secs(f50, d50))
-    );
-    println!(
-        "| added p99, ms | 0 | {} | {} | {} | |",
-        ms(added(f99, d99)),
-        ms(added(b99, d99)),
-        ratio(secs(b99, d99), secs(f99, d99))
-    );
-    println!(
-        "| req/s at c=32 | {:.0} | {:.0} | {:.0} | {} | ≥ 0.8× |",
-        rps[0],
-        rps[1],
-        rps[2],
-        ratio(rps[2], rps[1])
-    );
-    println!(
-        "| heap allocations per call, whole process | {:.0} | {:.0} (+{:.0}) | {:.0} (+{:.0}) | {} of the added | |",
-        allocs[0],
-        allocs[1],
-        allocs[1] - allocs[0],
-        allocs[2],
-        allocs[2] - allocs[0],
-        ratio(allocs[2] - allocs[0], allocs[1] - allocs[0])
-    );
-    println!(
-        "| SSE event delay p50, ms | {} | {} | {} | added {} ms | < 1 ms added |",
-        ms(sse[0]),
-        ms(sse[1]),
-        ms(sse[2]),
-        ms(added(sse[2], sse[0]))
-    );
-    println!(
-        "| M2M cold burst of {BURST}: token requests | | | {} ({} calls failed) | | exactly 1 |",
-        f.token_requests, f.failed
-    );
-    println!(
-        "| headless process RSS idle / under load, MiB | | | {:.1} / {:.1} | | ≤ 15 idle |",
-        f.rss_kib.0 as f64 / 1024.0,
-        f.rss_kib.1 as f64 / 1024.0
-    );
-    println!(
-        "| process start → first proxied call, ms | | | {} | | ≤ 300 |",
-        ms(f.first_call)
+        "scale: a broker process with {} legacy-only and {} dual-era servers; {} legacy sessions in {:.1} s, {} modern clients in {:.1} s; health at start: {}",
+        s.per_kind,
+        s.per_kind,
+        s.legacy.clients,
+        s.legacy.elapsed.as_secs_f64(),
+        s.modern.clients,
+        s.modern.elapsed.as_secs_f64(),
+        s.health.join(", ")
     );
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -115,5 +322,10 @@ pub fn print(f: &Figures) {
         })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("\nmachine: {cores} cores, {cpu}");
+    let quick = if counts().quick {
+        " (BENCH_QUICK: reduced counts, not a measurement)"
+    } else {
+        ""
+    };
+    println!("machine: {cores} cores, {cpu}{quick}");
 }

@@ -1,42 +1,22 @@
 //! Done-when: the MCP conformance suite (`@modelcontextprotocol/conformance`, 0.2.0-alpha line)
 //! against the broker — its `authorization` mode against the broker's authorization server,
-//! and its `server` scenarios through the broker to a test upstream. Needs Node >= 22 and
-//! `tests/js` (scripts/setup-node.sh).
+//! and its `server` scenarios through the broker to a test upstream. The full `server`
+//! requirement sets, in front of an upstream built on the official SDK v2 server, are in
+//! `gateway_conformance_sets.rs`. Needs Node >= 22 and `tests/js` (scripts/setup-node.sh).
 //!
 //! The suite's `server` mode has no option for credentials, so `tests/js/auth_preload.mjs`
 //! adds `x-api-key: <local API key>` to its requests to the broker, as any script would.
 
+mod gateway_conformance_common;
 mod support;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use gateway_conformance_common::{checks_in, failures, CONFORMANCE};
 use serde_json::{json, Value};
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-const CONFORMANCE: &str = "node_modules/@modelcontextprotocol/conformance/dist/index.js";
-
-/// Every check the suite wrote under `dir` (all `checks.json` files).
-fn checks_in(dir: &Path) -> Vec<Value> {
-    let mut out = vec![];
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(checks_in(&path));
-        } else if path.file_name().is_some_and(|n| n == "checks.json") {
-            let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            out.extend(v.as_array().cloned().unwrap_or_default());
-        }
-    }
-    out
-}
-
-/// Checks that failed (FAILURE) — warnings and infos are reported, not fatal.
-fn failures(checks: &[Value]) -> Vec<&Value> {
-    checks.iter().filter(|c| c["status"] == "FAILURE").collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conformance_server_scenarios_pass_through_the_broker() {

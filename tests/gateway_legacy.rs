@@ -229,3 +229,37 @@ async fn a_legacy_endpoint_on_another_origin_is_refused() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_relayed_message_rejected_with_401_gets_one_fresh_credential_and_one_retry() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    std::env::set_var("GATEWAY_LEGACY_M2M_SECRET", "m2m-secret");
+    let b = TestBroker::start(json!({"mcp_servers": {"old": {
+        "url": up.sse_url, "transport": "sse", "auth_type": "oauth2",
+        "oauth_flow": "client_credentials", "client_id": "m2m-client",
+        "client_secret": "os.environ/GATEWAY_LEGACY_M2M_SECRET",
+        "token_url": up.auth_server.token_url()}}}))
+    .await;
+    let key = b
+        .broker
+        .issuer()
+        .create_api_key("t", None)
+        .unwrap()
+        .1
+        .expose()
+        .to_string();
+    let init = rpc(&b, &key, None, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})).await;
+    assert_eq!(init.status(), 200);
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
+    up.oauth().expire_access_tokens();
+    let rejected = count(&up.counters().unauthorized);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let tools: Value = rpc(&b, &key, Some(&sid), list).await.json().await.unwrap();
+    assert!(tools["result"]["tools"].is_array(), "{tools}");
+    assert_eq!(count(&up.counters().unauthorized), rejected + 1);
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 2);
+}

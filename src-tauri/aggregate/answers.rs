@@ -160,10 +160,16 @@ async fn exchange(
         })
 }
 
-/// Follows the link's list changes for as long as the link lives: reconnects with backoff (at
-/// least 2 s after a stream that was open); stops when the upstream offers no such stream (404,
-/// 405, or a modern `-32601`) or after [`MAX_RECONNECTS`] failed connects in a row.
-pub(super) async fn listen(link: Weak<Link>, changes: broadcast::Sender<Value>) {
+/// Follows the link's list changes (and, for a modern link, the updates of the resources its
+/// clients watch) for as long as the link lives: reconnects with backoff (at least 2 s after a
+/// stream that was open); stops when the upstream offers no such stream (404, 405, or a modern
+/// `-32601`) or after [`MAX_RECONNECTS`] failed connects in a row. `acked` gets the filter a
+/// modern upstream acknowledged first (dropped unanswered when the listener gives up).
+pub(super) async fn listen(
+    link: Weak<Link>,
+    changes: broadcast::Sender<Value>,
+    mut acked: Option<oneshot::Sender<Value>>,
+) {
     let mut failures = 0;
     while failures < MAX_RECONNECTS {
         if failures > 0 {
@@ -189,9 +195,16 @@ pub(super) async fn listen(link: Weak<Link>, changes: broadcast::Sender<Value>) 
         while let Some(Ok(chunk)) = stream.next().await {
             let Some(l) = link.upgrade() else { return };
             for event in parser.push(&chunk) {
-                if let Ok(message) = serde_json::from_str::<Value>(&event.data) {
-                    heard(&l, message, &changes);
+                let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
+                    continue;
+                };
+                if message["method"] == "notifications/subscriptions/acknowledged" {
+                    if let Some(tx) = acked.take() {
+                        let _ = tx.send(message["params"]["notifications"].clone());
+                    }
+                    continue;
                 }
+                heard(&l, message, &changes);
             }
             if parser.buffered() > MAX_EVENT {
                 break;
@@ -213,8 +226,12 @@ async fn open_stream(link: &Link) -> Option<reqwest::Response> {
             .await
             .ok();
     }
-    let filter = json!({"notifications": {
+    let mut filter = json!({"notifications": {
         "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}});
+    let watched = link.watched_uris();
+    if !watched.is_empty() {
+        filter["notifications"]["resourceSubscriptions"] = json!(watched);
+    }
     let params = meta::with_modern_meta(filter, &link.offered);
     let body = envelope::request(link.next_id(), "subscriptions/listen", params);
     let mut headers = link.client.headers(Some(&body));
@@ -223,21 +240,23 @@ async fn open_stream(link: &Link) -> Option<reqwest::Response> {
     sent.await.ok()
 }
 
-/// One message of a listener's stream: notifications go to every client of `/mcp` (without
-/// the upstream's subscription id), requests (legacy) to a session that uses the link.
+/// One message of a listener's stream: a resource's update goes to the clients that watch it,
+/// other notifications to every client of `/mcp` (without the upstream's subscription id),
+/// requests (legacy) to a session that uses the link.
 fn heard(link: &Arc<Link>, message: Value, changes: &broadcast::Sender<Value>) {
     match envelope::kind(&message) {
         Kind::Request => super::relay::from_stream(link, &message),
         Kind::Notification => {
-            if message["method"] == "notifications/subscriptions/acknowledged" {
-                return;
-            }
             let mut note = message;
             if let Some(params) = note.get_mut("params").and_then(Value::as_object_mut) {
                 let meta = params.get_mut("_meta").and_then(Value::as_object_mut);
                 if meta.is_some_and(|m| m.remove(SUBSCRIPTION_ID).is_some() && m.is_empty()) {
                     params.remove("_meta");
                 }
+            }
+            if note["method"] == "notifications/resources/updated" {
+                link.updated(&note);
+                return;
             }
             if let Some(note) = super::relay::on_note(link, note) {
                 let _ = changes.send(note);

@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 
 use super::relay::Relay;
 use super::session::lock;
+use super::subscriptions::Watchers;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::protocol::client::{Client, ClientError, Transport};
@@ -101,7 +102,13 @@ pub struct Link {
     /// stream (not tied to a client's request) go to one of them.
     users: Mutex<Vec<Weak<Relay>>>,
     /// The list-change listener; aborted when the link is dropped.
-    listener: Mutex<Option<tokio::task::AbortHandle>>,
+    pub(super) listener: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Where the listener's list changes go (every client of `/mcp`).
+    pub(super) changes: broadcast::Sender<Value>,
+    /// Which clients watch which of the server's resources ([`super::subscriptions`]).
+    pub(super) watchers: Mutex<Watchers>,
+    /// Changes of what is watched upstream, one at a time.
+    pub(super) subscribing: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Link {
@@ -141,8 +148,11 @@ impl Link {
             next_id: AtomicU64::new(FIRST_ID),
             users: Mutex::default(),
             listener: Mutex::new(None),
+            changes: changes.clone(),
+            watchers: Mutex::default(),
+            subscribing: tokio::sync::Mutex::new(()),
         });
-        let task = tokio::spawn(super::answers::listen(Arc::downgrade(&link), changes));
+        let task = tokio::spawn(super::answers::listen(Arc::downgrade(&link), changes, None));
         *lock(&link.listener) = Some(task.abort_handle());
         Ok(link)
     }

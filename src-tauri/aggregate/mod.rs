@@ -7,7 +7,9 @@
 //! own `_meta` ([`modern`]). Upstreams: one shared link per server — per distinct set of client
 //! capabilities for a legacy server — opened with that server's own credential ([`pool`],
 //! [`link`]); what the aggregate costs grows with servers, not with clients. Where a client and
-//! an upstream speak different eras, [`bridge`] translates (server→client requests ⇄ MRTR).
+//! an upstream speak different eras, [`bridge`] translates (server→client requests ⇄ MRTR), and
+//! [`subscriptions`] carries resource subscriptions (`resources/subscribe` ⇄ the
+//! `resourceSubscriptions` of `subscriptions/listen`).
 //!
 //! A server that cannot be used is never silently dropped: list answers carry a warning notice
 //! naming it and why, its tool calls answer with an error result, and when a server's usability
@@ -28,6 +30,7 @@ mod relay;
 mod resources;
 pub mod session;
 pub mod signin;
+pub mod subscriptions;
 pub mod uris;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,6 +1,7 @@
 //! What `/mcp` answers a modern (2026-07-28) client by itself: `server/discover`, and the
 //! `subscriptions/listen` stream fanned in from every upstream (its acknowledgment, and which
-//! notifications it carries). Pure but for reading the open links.
+//! notifications it carries: list changes from every server, and the updates of the resources
+//! it watches, [`super::subscriptions`]). Pure but for reading the open links.
 
 use serde_json::{json, Map, Value};
 
@@ -50,10 +51,8 @@ pub fn capabilities(upstream: &[&Value]) -> Value {
         for kind in ["tools", "prompts", "resources", "completions"] {
             if let (Some(Value::Object(add)), Some(ours)) = (theirs.get(kind), caps.get_mut(kind)) {
                 for (k, v) in add {
-                    // Subscriptions are per URI upstream; the aggregate's listen does not relay them.
-                    if k != "subscribe" {
-                        ours[k.as_str()] = merged(&ours[k.as_str()], v);
-                    }
+                    // `subscribe` too: a listen's resourceSubscriptions reach the URI's server.
+                    ours[k.as_str()] = merged(&ours[k.as_str()], v);
                 }
             }
         }
@@ -92,23 +91,43 @@ pub async fn discover(hub: &Hub) -> Value {
     })
 }
 
-/// The notification methods a listen with `filter` (its `notifications` param) carries.
-pub fn honoured(filter: &Value) -> Vec<&'static str> {
+/// The notification methods a listen with `filter` (its `notifications` param) carries, when
+/// it watches the resources `watched`.
+pub fn honoured(filter: &Value, watched: &[String]) -> Vec<&'static str> {
+    let updates = (!watched.is_empty()).then_some("notifications/resources/updated");
     LISTS
         .iter()
         .filter(|(field, _)| filter[*field] == true)
         .map(|(_, method)| *method)
+        .chain(updates)
         .collect()
 }
 
-/// The first message of a listen stream: which of the asked notifications it carries (the
-/// aggregate does not relay per-URI resource subscriptions).
-pub fn acknowledged(id: &Value, filter: &Value) -> Value {
-    let agreed: Map<String, Value> = LISTS
+/// The resource URIs a listen's `filter` asks updates of: strings, each once, in order.
+pub fn resource_uris(filter: &Value) -> Vec<String> {
+    let mut uris: Vec<String> = Vec::new();
+    let asked = filter["resourceSubscriptions"]
+        .as_array()
+        .map(Vec::as_slice);
+    for uri in asked.unwrap_or_default().iter().filter_map(Value::as_str) {
+        if !uris.iter().any(|u| u == uri) {
+            uris.push(uri.to_string());
+        }
+    }
+    uris
+}
+
+/// The first message of a listen stream: which of the asked notifications it carries, and the
+/// resources it watches (those a server that owns them accepted).
+pub fn acknowledged(id: &Value, filter: &Value, watched: &[String]) -> Value {
+    let mut agreed: Map<String, Value> = LISTS
         .iter()
         .filter(|(field, _)| filter[*field] == true)
         .map(|(field, _)| (field.to_string(), json!(true)))
         .collect();
+    if !watched.is_empty() {
+        agreed.insert("resourceSubscriptions".into(), json!(watched));
+    }
     json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
         "params": {"_meta": {SUBSCRIPTION_ID: id}, "notifications": agreed}})
 }
@@ -187,7 +206,8 @@ mod tests {
         let b = json!({"prompts": {"x": {"y": 1}}, "logging": {}});
         let caps = capabilities(&[&a, &b]);
         assert_eq!(caps["tools"]["listChanged"], true);
-        assert!(caps["resources"].get("subscribe").is_none());
+        assert_eq!(caps["resources"]["subscribe"], true);
+        assert!(capabilities(&[&b])["resources"].get("subscribe").is_none());
         assert_eq!(caps["prompts"]["x"]["y"], 1);
         assert!(caps.get("logging").is_none());
     }
@@ -195,13 +215,16 @@ mod tests {
     #[test]
     fn a_listen_carries_only_the_list_changes_it_asked_for_under_its_id() {
         let filter = json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a"]});
-        let ack = acknowledged(&json!(7), &filter);
+        let ack = acknowledged(&json!(7), &filter, &[]);
         assert_eq!(
             ack["params"]["notifications"],
-            json!({"toolsListChanged": true})
+            json!({"toolsListChanged": true}),
+            "no server accepted file:///a"
         );
         assert_eq!(ack["params"]["_meta"][SUBSCRIPTION_ID], 7);
-        let methods = honoured(&filter);
+        let methods = honoured(&filter, &[]);
+        let updated = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated"});
+        assert!(on_listen(&json!(7), &methods, &updated).is_none());
         let tools = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
         let out = on_listen(&json!(7), &methods, &tools).unwrap();
         assert_eq!(out["params"]["_meta"][SUBSCRIPTION_ID], 7);
@@ -214,6 +237,26 @@ mod tests {
             let out = on_listen(&json!(7), &methods, &note).unwrap();
             assert_eq!(out["params"]["_meta"][SUBSCRIPTION_ID], 7, "{odd}");
         }
+    }
+
+    #[test]
+    fn a_listen_watching_resources_acknowledges_them_and_carries_their_updates() {
+        let filter = json!({"resourceSubscriptions": ["x:/a", 3, "x:/b", "x:/a"],
+            "promptsListChanged": true});
+        assert_eq!(resource_uris(&filter), vec!["x:/a", "x:/b"]);
+        assert!(resource_uris(&json!({"resourceSubscriptions": "x:/a"})).is_empty());
+        let watched = vec!["x:/a".to_string()];
+        let ack = acknowledged(&json!("s"), &filter, &watched);
+        assert_eq!(
+            ack["params"]["notifications"],
+            json!({"promptsListChanged": true, "resourceSubscriptions": ["x:/a"]})
+        );
+        let methods = honoured(&filter, &watched);
+        let updated = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
+            "params": {"uri": "x:/a"}});
+        let out = on_listen(&json!("s"), &methods, &updated).unwrap();
+        assert_eq!(out["params"]["_meta"][SUBSCRIPTION_ID], "s");
+        assert_eq!(out["params"]["uri"], "x:/a");
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! Requests of a `/mcp` session routed by resource URI (`resources/read`, `resources/subscribe`,
-//! `resources/unsubscribe`) or by reference (`completion/complete`). Which server owns a URI is
-//! learned from list answers ([`super::uris`]); an unknown URI makes the session list again once.
+//! `resources/unsubscribe`, a modern listen's `resourceSubscriptions`) or by reference
+//! (`completion/complete`). Which server owns a URI is learned from list answers
+//! ([`super::uris`]); an unknown URI makes the session list again once. Subscriptions are kept
+//! per upstream link ([`super::subscriptions`]).
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use super::calls::{Caller, CALL_TIMEOUT};
+use super::link::Link;
 use super::names::{self, Listing};
 use super::session::{answer_of, lock, RpcError};
+use super::subscriptions::{Sink, MAX_URIS};
 use crate::config::ServerConfig;
 use crate::protocol::{codes, Era};
 
@@ -21,7 +27,7 @@ fn resource_not_found(era: Era) -> i64 {
 impl Caller<'_> {
     /// The aggregated server that owns `uri`: as learned so far, else after listing resources
     /// and templates again.
-    async fn route(&self, uri: &str) -> Result<ServerConfig, RpcError> {
+    pub(super) async fn route(&self, uri: &str) -> Result<ServerConfig, RpcError> {
         let known = lock(&self.hub.owners)
             .owner(uri)
             .map_err(RpcError::invalid_params)?;
@@ -65,9 +71,10 @@ impl Caller<'_> {
         }
     }
 
-    /// `resources/read`, `resources/subscribe` or `resources/unsubscribe`, sent to the URI's
-    /// server. Subscribing on a server that does not offer subscriptions is refused by name
-    /// (its `notifications/resources/updated` then reach the client's GET stream).
+    /// `resources/read`, sent to the URI's server; `resources/subscribe` or
+    /// `resources/unsubscribe` (a legacy client's), carried to the URI's server in its own era
+    /// ([`super::subscriptions`]): its `notifications/resources/updated` then reach the client's GET
+    /// stream. Subscribing on a server that does not offer subscriptions is refused by name.
     pub async fn by_uri(
         &self,
         method: &str,
@@ -93,6 +100,7 @@ impl Caller<'_> {
                         cfg.name
                     ), data: None });
             }
+            return self.subscription(method, &link, uri).await;
         }
         self.forward(&cfg, method, params, client_id).await
     }
@@ -137,5 +145,102 @@ impl Caller<'_> {
         }
         self.forward(&cfg, "completion/complete", &upstream_params, client_id)
             .await
+    }
+}
+
+/// What one modern listen watches; dropping it (the client closed the stream) unwatches.
+pub struct Watching {
+    sink: Sink,
+    links: Vec<(Arc<Link>, Vec<String>)>,
+}
+
+impl Watching {
+    /// The URIs watched, for the listen's acknowledgment.
+    pub fn uris(&self) -> Vec<String> {
+        self.links
+            .iter()
+            .flat_map(|(_, uris)| uris.iter().cloned())
+            .collect()
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if links.is_empty() {
+            return;
+        }
+        let sink = self.sink.clone();
+        runtime.spawn(async move {
+            for (link, uris) in links {
+                link.unwatch(&uris, &sink).await;
+            }
+        });
+    }
+}
+
+impl Caller<'_> {
+    /// A legacy client's `resources/subscribe` or `resources/unsubscribe` of `uri` on `link`:
+    /// answered by the broker, the upstream told only of a URI's first and last watcher.
+    pub(super) async fn subscription(
+        &self,
+        method: &str,
+        link: &Arc<Link>,
+        uri: &str,
+    ) -> Result<Value, RpcError> {
+        let Some(session) = self.session else {
+            return Err(RpcError {
+                code: crate::protocol::codes::METHOD_NOT_FOUND,
+                message: format!("{method} is not a 2026-07-28 method: send resourceSubscriptions in subscriptions/listen"),
+                data: None,
+            });
+        };
+        let uris = [uri.to_string()];
+        if method == "resources/subscribe" {
+            if let Some((_, e)) = link.watch(&uris, session.notes()).await.pop() {
+                return Err(e);
+            }
+            session.watching(link, uri, true);
+        } else {
+            link.unwatch(&uris, session.notes()).await;
+            session.watching(link, uri, false);
+        }
+        Ok(json!({}))
+    }
+
+    /// The `resourceSubscriptions` of a modern client's listen: each URI watched on the link
+    /// of the server that owns it, for `sink`. URIs no server owns, or whose server offers no
+    /// subscriptions or refused, are left out (and so out of the acknowledgment).
+    pub async fn watch_all(&self, uris: &[String], sink: Sink) -> Watching {
+        let mut groups: Vec<(Arc<Link>, Vec<String>)> = Vec::new();
+        for uri in uris.iter().take(MAX_URIS) {
+            let Ok(cfg) = self.route(uri).await else {
+                continue;
+            };
+            let Ok(link) = self.link(&cfg).await else {
+                continue;
+            };
+            if link.capabilities()["resources"]["subscribe"] != true {
+                continue;
+            }
+            match groups.iter_mut().find(|(l, _)| Arc::ptr_eq(l, &link)) {
+                Some((_, list)) if !list.contains(uri) => list.push(uri.clone()),
+                Some(_) => {}
+                None => groups.push((link, vec![uri.clone()])),
+            }
+        }
+        let mut watching = Watching {
+            sink,
+            links: Vec::new(),
+        };
+        for (link, mut list) in groups {
+            let refused = link.watch(&list, &watching.sink).await;
+            list.retain(|u| refused.iter().all(|(r, _)| r != u));
+            watching.links.push((link, list));
+        }
+        watching
     }
 }

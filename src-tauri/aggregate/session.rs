@@ -61,6 +61,8 @@ pub struct Session {
     /// Requests in flight upstream by the client's JSON-RPC id (as JSON text), so a client's
     /// `notifications/cancelled` reaches the right upstream with the right id.
     inflight: Mutex<HashMap<String, (Arc<Link>, u64)>>,
+    /// The resources the client subscribed to, on the links of their servers.
+    watches: Mutex<Vec<(Arc<Link>, String)>>,
     /// Unix seconds of the last request, for evicting the least recently used session.
     pub last_used: AtomicU64,
     /// The gateway's URL as the client reached it, when the client supports URL-mode
@@ -88,6 +90,7 @@ impl Session {
             relay: Arc::new(Relay::new(capabilities)),
             used: Mutex::default(),
             inflight: Mutex::default(),
+            watches: Mutex::default(),
             last_used: AtomicU64::new(now),
             elicit,
         }
@@ -159,8 +162,22 @@ impl Session {
         }
     }
 
-    /// Ends the session: links no other session uses end upstream too.
+    /// Records that the client watches (or no longer watches) `uri` on `link`.
+    pub(super) fn watching(&self, link: &Arc<Link>, uri: &str, on: bool) {
+        let mut watches = lock(&self.watches);
+        watches.retain(|(l, u)| !(Arc::ptr_eq(l, link) && u == uri));
+        if on {
+            watches.push((link.clone(), uri.to_string()));
+        }
+    }
+
+    /// Ends the session: its subscriptions end, and links no other session uses end upstream
+    /// too.
     pub async fn close(&self) {
+        let watches = std::mem::take(&mut *lock(&self.watches));
+        for (link, uri) in watches {
+            link.unwatch(&[uri], self.notes()).await;
+        }
         let keys: Vec<Key> = lock(&self.used).drain().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(link) = self.hub.pool.release(&key).await {

@@ -17,6 +17,11 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
+#[path = "aggregate_modern.rs"]
+mod modern_http;
+
+use modern_http::{stateless, unsupported};
+
 use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::legacy::event_stream;
@@ -24,10 +29,10 @@ use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
 use crate::aggregate::calls::params_object;
 use crate::aggregate::session::{Outbox, RpcError};
-use crate::aggregate::{modern, Aggregate, AUDIENCE};
+use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
 use crate::issuer::{unix_now, Principal};
-use crate::protocol::{codes, era, headers, meta, Era, SUPPORTED_VERSIONS};
+use crate::protocol::{codes, era, headers, meta, Era};
 
 pub fn routes() -> Router<Broker> {
     Router::new()
@@ -70,7 +75,10 @@ async fn handle(
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let modern = meta::client_era(version.as_deref(), None) == Era::Modern;
     if parts.method != Method::POST {
-        if let Some(refused) = version.as_deref().and_then(unsupported) {
+        let refused = version
+            .as_deref()
+            .and_then(|v| unsupported(v, &Value::Null));
+        if let Some(refused) = refused {
             return Ok(refused);
         }
         if modern {
@@ -85,29 +93,18 @@ async fn handle(
         return Ok(refuse(StatusCode::BAD_REQUEST, Value::Null, e));
     };
     let declared = meta::declared_version(&message);
-    if let Some(refused) = version.as_deref().or(declared).and_then(unsupported) {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    if let Some(refused) = version
+        .as_deref()
+        .or(declared)
+        .and_then(|v| unsupported(v, &id))
+    {
         return Ok(refused);
     }
     if meta::client_era(version.as_deref(), Some(&message)) == Era::Modern {
         return Ok(stateless(aggregate, principal, origin, &parts.headers, message).await);
     }
     legacy_post(aggregate, principal, origin, &parts.headers, message).await
-}
-
-/// `400` / `-32022` for a protocol version the broker does not speak.
-fn unsupported(version: &str) -> Option<Response> {
-    if era::is_supported(version) {
-        return None;
-    }
-    let e = RpcError {
-        code: codes::UNSUPPORTED_PROTOCOL_VERSION,
-        message: format!(
-            "MCP protocol version \"{version}\" is not supported; use one of {}",
-            SUPPORTED_VERSIONS.join(", ")
-        ),
-        data: Some(json!({"supported": SUPPORTED_VERSIONS, "requested": version})),
-    };
-    Some(refuse(StatusCode::BAD_REQUEST, Value::Null, e))
 }
 
 fn rpc_error(code: i64, message: String) -> RpcError {
@@ -123,78 +120,6 @@ fn accepts_sse(headers: &HeaderMap) -> bool {
         .get_all(ACCEPT)
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")))
-}
-
-/// A modern request: stateless, its own `_meta`, the standard headers checked against the body.
-async fn stateless(
-    aggregate: Arc<Aggregate>,
-    principal: Principal,
-    origin: &ClientOrigin,
-    headers: &HeaderMap,
-    message: Value,
-) -> Response {
-    let id = message.get("id").filter(|v| !v.is_null()).cloned();
-    if !message.is_object() {
-        let e = rpc_error(
-            codes::INVALID_REQUEST,
-            "send one JSON-RPC message per request".into(),
-        );
-        return refuse(StatusCode::BAD_REQUEST, Value::Null, e);
-    }
-    if let Err(why) = modern_headers(headers, &message) {
-        let e = rpc_error(codes::HEADER_MISMATCH, why);
-        return refuse(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), e);
-    }
-    let (Some(id), Some(method)) = (id, message["method"].as_str()) else {
-        // Notifications (and stray answers) need nothing: a modern request is cancelled by
-        // closing its stream.
-        return StatusCode::ACCEPTED.into_response();
-    };
-    if !modern::METHODS.contains(&method) {
-        let e = rpc_error(
-            codes::METHOD_NOT_FOUND,
-            format!("method \"{method}\" is not served by /mcp"),
-        );
-        return refuse(StatusCode::NOT_FOUND, id, e);
-    }
-    let params = params_object(message.get("params"));
-    match method {
-        "server/discover" => Json(reply(id, Ok(aggregate.discover().await))).into_response(),
-        "subscriptions/listen" => listen(&aggregate, id, &params),
-        _ => {
-            let method = method.to_string();
-            let base = origin.0.clone();
-            answer(accepts_sse(headers), None, move |out| async move {
-                let caps = meta::declared_capabilities(&message).clone();
-                let caller = aggregate.stateless(&principal, &caps, &base, &out);
-                let answer = caller.dispatch(&method, &params, &id).await;
-                reply(id, answer)
-            })
-            .await
-        }
-    }
-}
-
-/// The 2026-07-28 header rules: `MCP-Protocol-Version` equals the `_meta` version, and
-/// `Mcp-Method` / `Mcp-Name` mirror the body. `Err` is the `-32020` message.
-fn modern_headers(h: &HeaderMap, message: &Value) -> Result<(), String> {
-    let header = h.get(headers::PROTOCOL_VERSION).map(|v| v.as_bytes());
-    let declared = meta::declared_version(message).map(str::as_bytes);
-    if header != declared {
-        return Err("the MCP-Protocol-Version header and the request's _meta protocolVersion must both be present and equal".into());
-    }
-    headers::check_standard(message, |name| h.get(name).map(|v| v.as_bytes()))
-}
-
-/// `subscriptions/listen`: the list changes of every upstream (and of the broker's own view of
-/// them) on one stream, acknowledged first, until the client closes it.
-fn listen(aggregate: &Aggregate, id: Value, params: &Value) -> Response {
-    let filter = &params["notifications"];
-    let methods = modern::honoured(filter);
-    let ack = modern::acknowledged(&id, filter);
-    fan_in(Some(ack), None, aggregate.changes(), move |note| {
-        modern::on_listen(&id, &methods, &note)
-    })
 }
 
 /// A legacy GET (the session's event stream) or DELETE (the session's end).

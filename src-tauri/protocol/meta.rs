@@ -62,6 +62,40 @@ pub fn declared_capabilities(message: &Value) -> &Value {
     }
 }
 
+/// The `_meta` keys every 2026-07-28 request must carry (`clientInfo` and `logLevel` are
+/// optional).
+pub const REQUIRED: [&str; 2] = [PROTOCOL_VERSION, CLIENT_CAPABILITIES];
+
+/// Whether a modern request carries the `_meta` every request must: its protocol version (a
+/// string) and its client capabilities (an object). A request without them is malformed, so a
+/// server answers `-32602` (HTTP 400) before it compares headers with the body. `Err` is that
+/// error's message, naming what is missing or of the wrong type.
+pub fn check_required(message: &Value) -> Result<(), String> {
+    let meta = &message["params"]["_meta"];
+    if !meta.is_object() {
+        return Err(format!(
+            "a 2026-07-28 request needs params._meta with {} and {}",
+            REQUIRED[0], REQUIRED[1]
+        ));
+    }
+    let missing: Vec<&str> = REQUIRED
+        .into_iter()
+        .filter(|k| meta.get(*k).is_none_or(Value::is_null))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("params._meta is missing {}", missing.join(" and ")));
+    }
+    if !meta[PROTOCOL_VERSION].is_string() {
+        return Err(format!("params._meta {PROTOCOL_VERSION} must be a string"));
+    }
+    if !meta[CLIENT_CAPABILITIES].is_object() {
+        return Err(format!(
+            "params._meta {CLIENT_CAPABILITIES} must be an object"
+        ));
+    }
+    Ok(())
+}
+
 /// The era a client speaks, from one request: the `MCP-Protocol-Version` header when it names a
 /// modern version, else the body's `_meta`; a legacy client never sends either as modern.
 pub fn client_era(header_version: Option<&str>, message: Option<&Value>) -> Era {
@@ -87,6 +121,34 @@ mod tests {
         assert_eq!(p["_meta"][CLIENT_CAPABILITIES]["elicitation"], json!({}));
         let p = with_modern_meta(Value::Null, &json!({}));
         assert_eq!(p["_meta"][PROTOCOL_VERSION], MODERN_VERSION);
+    }
+
+    #[test]
+    fn a_modern_request_without_its_version_or_capabilities_in_meta_is_malformed() {
+        let full = json!({"params": {"_meta": {PROTOCOL_VERSION: "2026-07-28",
+            CLIENT_CAPABILITIES: {}}}});
+        assert_eq!(check_required(&full), Ok(()));
+        let no_meta = check_required(&json!({"params": {}})).unwrap_err();
+        assert!(no_meta.contains(PROTOCOL_VERSION), "{no_meta}");
+        assert!(check_required(&json!({"method": "server/discover"})).is_err());
+        let no_version = json!({"params": {"_meta": {CLIENT_CAPABILITIES: {}, CLIENT_INFO: {}}}});
+        let why = check_required(&no_version).unwrap_err();
+        assert!(
+            why.contains(PROTOCOL_VERSION) && !why.contains(CLIENT_CAPABILITIES),
+            "{why}"
+        );
+        let no_caps = json!({"params": {"_meta": {PROTOCOL_VERSION: "2026-07-28"}}});
+        let why = check_required(&no_caps).unwrap_err();
+        assert!(why.contains(CLIENT_CAPABILITIES), "{why}");
+        let null_caps = json!({"params": {"_meta": {PROTOCOL_VERSION: "2026-07-28",
+            CLIENT_CAPABILITIES: null}}});
+        assert!(check_required(&null_caps).is_err());
+        let bad_types = json!({"params": {"_meta": {PROTOCOL_VERSION: 2026,
+            CLIENT_CAPABILITIES: {}}}});
+        assert!(check_required(&bad_types).unwrap_err().contains("string"));
+        let caps_list = json!({"params": {"_meta": {PROTOCOL_VERSION: "2026-07-28",
+            CLIENT_CAPABILITIES: ["sampling"]}}});
+        assert!(check_required(&caps_list).unwrap_err().contains("object"));
     }
 
     #[test]

@@ -36,12 +36,13 @@ use super::state::GatewayState;
 use super::{delegate, legacy, resource, rpc, toolfilter};
 use crate::aggregate::Aggregate;
 use crate::broker::Broker;
-use crate::config::Transport;
+use crate::config::{ServerConfig, Transport};
+use crate::issuer::Principal;
 use crate::protocol::{headers, MODERN_VERSION};
 use crate::upstream::exchange;
 pub(super) use crate::upstream::exchange::{describe, HEADERS_TIMEOUT};
 pub(super) use crate::upstream::http::unreachable;
-use crate::upstream::UpstreamError;
+use crate::upstream::{Credential, UpstreamError};
 
 /// Largest request body forwarded (one JSON-RPC message); beyond it 413.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -114,121 +115,162 @@ async fn handle(
         Method::GET | Method::DELETE => Bytes::new(),
         ref other => return Err(GatewayError::MethodNotAllowed(other.to_string())),
     };
-    let session = parts
-        .headers
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok());
     // A session another principal owns is "not found". URL-mode elicitation: a 2025 client
     // declares it in `initialize` (remembered with the session), a modern one on every request
     // (read from the body only when a sign-in link is due).
-    let standing = match session {
+    let standing = match session_of(&parts) {
         Some(sid) => match gw.session_standing(server, sid, &principal) {
             Some(declared) => declared,
             None => return Ok(rpc::session_not_found()),
         },
         None => false,
     };
-    let asked = Asked {
-        method: &parts.method,
-        body: &body,
-        version: parts
-            .headers
-            .get(MCP_PROTOCOL_VERSION)
-            .and_then(|v| v.to_str().ok()),
+    let call = Call {
+        broker,
+        gw,
+        aggregate,
+        cfg,
+        origin,
+        parts,
+        body,
+        principal,
+        standing,
     };
-    let fail = |e: UpstreamError| {
-        let links = (standing || rpc::declares_url_elicitation(&body)).then_some(aggregate);
-        rpc::failure(e, cfg, &asked, &principal, origin, links)
-    };
-    // Tool allow/deny lists: parses the body only for servers that have them.
-    let lists = match toolfilter::plan(cfg, &parts.method, &body) {
-        Ok(lists) => lists,
-        Err(refusal) => return Ok(*refusal),
-    };
-    if cfg.transport == Transport::Sse {
-        let ctx = legacy::Ctx {
-            broker,
-            gw,
-            cfg,
-            asked: &asked,
-            principal: &principal,
-            origin,
-        };
-        return Ok(legacy::handle(&ctx, session).await);
-    }
-    let build = |credential: &crate::upstream::Credential| {
-        // Built in place: one header map, no builder merging a second one into it.
-        let mut request = reqwest::Request::new(parts.method.clone(), cfg.url.clone());
-        let headers = request.headers_mut();
-        headers.reserve(parts.headers.len().min(8) + 1 + credential.headers.len());
-        forward_request_headers(&parts.headers, headers);
-        exchange::attach(headers, credential);
-        *request.body_mut() = Some(body.clone().into());
-        request
-    };
-    let upstream = match exchange::send(broker.upstream(), cfg, HEADERS_TIMEOUT, build).await {
-        Ok(r) => r,
-        Err(e) => return Ok(fail(e)),
-    };
-    let status = upstream.status();
-    if status.is_server_error() {
-        return Ok(fail(UpstreamError::Protocol {
-            server: server.to_string(),
-            detail: format!(
-                "the upstream answered HTTP {status}; try again later or check the server's status"
-            ),
-        }));
-    }
-    track_session(gw, server, &parts, &upstream, &principal, standing, &body);
-    let response = toolfilter::filter_stream(cfg, &parts.method, stream_back(upstream));
-    let Some(lists) = lists else {
-        return Ok(response);
-    };
-    Ok(match lists.rewrite(cfg, response).await {
-        Ok(filtered) => filtered,
-        Err(e) => fail(e),
-    })
+    Ok(call.forward().await)
 }
 
-/// Keeps the session map in step with a 2025 session: the owner of a session the upstream hands
-/// out (with what its `initialize` declared), and the end of one (DELETE, or the upstream's 404).
-/// A modern request has no session: nothing is bound for it, even if an upstream sent one.
-fn track_session(
-    gw: &GatewayState,
-    server: &str,
-    client: &Parts,
-    upstream: &reqwest::Response,
-    principal: &crate::issuer::Principal,
-    standing: bool,
-    body: &Bytes,
-) {
-    let session = client
+fn session_of(parts: &Parts) -> Option<&str> {
+    parts
         .headers
         .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok());
-    let status = upstream.status();
-    if let Some(sid) = upstream
-        .headers()
-        .get(MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok())
-    {
-        let modern = client
-            .headers
-            .get(MCP_PROTOCOL_VERSION)
-            .is_some_and(|v| v == MODERN_VERSION);
-        if !modern {
-            let declared = match session {
-                Some(_) => standing,
-                None => rpc::declares_url_elicitation(body),
-            };
-            gw.bind_session(server, sid, principal, declared);
+}
+
+/// One authenticated client request to a configured, enabled server.
+struct Call<'a> {
+    broker: &'a Broker,
+    gw: &'a Arc<GatewayState>,
+    aggregate: &'a Aggregate,
+    cfg: &'a ServerConfig,
+    origin: &'a ClientOrigin,
+    parts: Parts,
+    body: Bytes,
+    principal: Principal,
+    /// Its 2025 session's client declared URL-mode elicitation at `initialize`.
+    standing: bool,
+}
+
+impl Call<'_> {
+    fn asked(&self) -> Asked<'_> {
+        Asked {
+            method: &self.parts.method,
+            body: &self.body,
+            version: self
+                .parts
+                .headers
+                .get(MCP_PROTOCOL_VERSION)
+                .and_then(|v| v.to_str().ok()),
         }
     }
-    if let Some(sid) = session {
-        if (client.method == Method::DELETE && status.is_success())
-            || status == StatusCode::NOT_FOUND
-        {
-            gw.end_session(server, sid);
+
+    /// The broker's own answer when the upstream cannot serve the request ([`rpc::failure`]).
+    fn fail(&self, e: UpstreamError) -> Response {
+        let declared = self.standing || rpc::declares_url_elicitation(&self.body);
+        let links = declared.then_some(self.aggregate);
+        rpc::failure(
+            e,
+            self.cfg,
+            &self.asked(),
+            &self.principal,
+            self.origin,
+            links,
+        )
+    }
+
+    async fn forward(self) -> Response {
+        let (cfg, parts, body) = (self.cfg, &self.parts, &self.body);
+        // Tool allow/deny lists: parses the body only for servers that have them.
+        let lists = match toolfilter::plan(cfg, &parts.method, body) {
+            Ok(lists) => lists,
+            Err(refusal) => return *refusal,
+        };
+        if cfg.transport == Transport::Sse {
+            let ctx = legacy::Ctx {
+                broker: self.broker,
+                gw: self.gw,
+                cfg,
+                asked: &self.asked(),
+                principal: &self.principal,
+                origin: self.origin,
+            };
+            return legacy::handle(&ctx, session_of(parts)).await;
+        }
+        let build = |credential: &Credential| {
+            // Built in place: one header map, no builder merging a second one into it.
+            let mut request = reqwest::Request::new(parts.method.clone(), cfg.url.clone());
+            let headers = request.headers_mut();
+            headers.reserve(parts.headers.len().min(8) + 1 + credential.headers.len());
+            forward_request_headers(&parts.headers, headers);
+            exchange::attach(headers, credential);
+            *request.body_mut() = Some(body.clone().into());
+            request
+        };
+        let upstream = self.broker.upstream();
+        let upstream = match exchange::send(upstream, cfg, HEADERS_TIMEOUT, build).await {
+            Ok(r) => r,
+            Err(e) => return self.fail(e),
+        };
+        let status = upstream.status();
+        if status.is_server_error() {
+            return self.fail(UpstreamError::Protocol {
+                server: cfg.name.to_string(),
+                detail: format!(
+                    "the upstream answered HTTP {status}; try again later or check the server's status"
+                ),
+            });
+        }
+        self.track_session(&upstream);
+        let response = toolfilter::filter_stream(cfg, &parts.method, stream_back(upstream));
+        let Some(lists) = lists else {
+            return response;
+        };
+        match lists.rewrite(cfg, response).await {
+            Ok(filtered) => filtered,
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Keeps the session map in step with a 2025 session: the owner of a session the upstream
+    /// hands out (with what its `initialize` declared), and the end of one (DELETE, or the
+    /// upstream's 404). A modern request has no session: nothing is bound for it, even if an
+    /// upstream sent one.
+    fn track_session(&self, upstream: &reqwest::Response) {
+        let server = self.cfg.name.as_str();
+        let session = session_of(&self.parts);
+        let status = upstream.status();
+        let handed_out = upstream
+            .headers()
+            .get(MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok());
+        if let Some(sid) = handed_out {
+            let modern = self
+                .parts
+                .headers
+                .get(MCP_PROTOCOL_VERSION)
+                .is_some_and(|v| v == MODERN_VERSION);
+            if !modern {
+                let declared = match session {
+                    Some(_) => self.standing,
+                    None => rpc::declares_url_elicitation(&self.body),
+                };
+                self.gw.bind_session(server, sid, &self.principal, declared);
+            }
+        }
+        if let Some(sid) = session {
+            let ended = self.parts.method == Method::DELETE && status.is_success();
+            if ended || status == StatusCode::NOT_FOUND {
+                self.gw.end_session(server, sid);
+            }
         }
     }
 }

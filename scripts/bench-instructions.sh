@@ -10,8 +10,10 @@
 # broker is /{server}/mcp, aggregate is /mcp.
 # Usage: scripts/bench-instructions.sh [--functions] [TARGET...]
 #   (default: every target; the direct and floor of each era named are always run)
-#   --functions: also print, for each proxy target named, the functions whose own instructions
-#   per call grew most over the direct call of its era: where a call's time goes.
+#   --functions: also print, for each target named, where its extra instructions go over the
+#   layer below it in the same era (floor over direct, broker over floor, aggregate over broker):
+#   by kind of work (copies, allocation, JSON, hashing, ...) and by function (own instructions).
+# BENCH_CG_DIR=dir keeps the callgrind profiles there (and reuses those already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=1000 # Counts::alloc_calls in benches/proxy/main.rs
@@ -26,20 +28,25 @@ fi
 bin=$(cargo bench --no-default-features --bench proxy --no-run 2>&1 |
   sed -n 's/^ *Executable .*(\(.*\))$/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "bench-instructions: could not find the built benchmark" >&2; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+if [ -n "${BENCH_CG_DIR:-}" ]; then
+  out=$BENCH_CG_DIR; mkdir -p "$out" # kept for callgrind_annotate; profiles already there are reused
+else
+  out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+fi
 era_of() { case $1 in *-modern) echo -modern ;; *) echo "" ;; esac; }
 run=()
 for t in "${wanted[@]}"; do
   e=$(era_of "$t")
-  for x in "direct$e" "floor$e" "$t"; do
+  below=""; [[ $t == aggregate* ]] && below="broker$e"
+  for x in "direct$e" "floor$e" $below "$t"; do
     [[ " ${run[*]} " == *" $x "* ]] || run+=("$x")
   done
 done
 declare -A total
 for t in "${run[@]}"; do
   # The benchmark prints its heap allocations per call (whole process) for the target.
-  BENCH_PROFILE=$t valgrind --tool=callgrind --callgrind-out-file="$out/$t" "$bin" --bench 2>/dev/null
+  [ -s "$out/$t" ] ||
+    BENCH_PROFILE=$t valgrind --tool=callgrind --callgrind-out-file="$out/$t" "$bin" --bench 2>/dev/null
   total[$t]=$(sed -n 's/^summary: //p' "$out/$t")
 done
 per_call() { echo $(((total[$1] - total[direct$(era_of "$1")]) / calls)); }
@@ -52,17 +59,30 @@ for t in "${run[@]}"; do
   awk -v t="$t" -v a="$added" -v f="$floor" 'BEGIN { printf "  %-18s %8d  (%.2f× the floor'"'"'s)\n", t, a, a / f }'
 done
 [ $functions = 1 ] || exit 0
-# Own instructions per function, this target minus the direct call of its era, per call.
+# Own instructions per function, this target minus the layer below it, per call.
 self_costs() {
   callgrind_annotate --threshold=100 "$out/$1" 2>/dev/null |
-    awk '/^ *[0-9,]+ .*[^ ]:[^ ]/ { n = $1; gsub(",", "", n); $1 = ""; sub(/^ +/, ""); sub(/^\([^)]*\) +/, ""); print n "\t" $0 }'
+    awk '/^ *[0-9,]+ .*[^ ]:[^ ]/ { n = $1; gsub(",", "", n); $1 = ""; sub(/^ +/, ""); sub(/^\([^)]*\) +/, ""); sub(/ \[.*\]$/, ""); print n "\t" $0 }'
 }
+kind='{ n = $2; k = "other"
+  if (n ~ /memcpy|memmove/) k = "memcpy (moving large futures and buffers)"
+  else if (n ~ /malloc|free|realloc|arena\.c/) k = "malloc/free"
+  else if (n ~ /serde|indexmap|ryu|itoa/) k = "JSON (serde_json, indexmap)"
+  else if (n ~ /hash|sip|hashbrown/) k = "hashing"
+  else if (n ~ /mcp_auth_broker/) k = "broker code itself"
+  else if (n ~ /hyper|http::|httparse|reqwest|tower|axum|h2|bytes/) k = "HTTP stack"
+  else if (n ~ /tokio/) k = "tokio"
+  print k "\t" $1 }'
 for t in "${wanted[@]}"; do
-  case $t in direct*) continue ;; esac
   e=$(era_of "$t")
+  case $t in direct*) continue ;; floor*) below="direct$e" ;; broker*) below="floor$e" ;; *) below="broker$e" ;; esac
+  diff=$(awk -F'\t' -v calls=$calls 'NR == FNR { base[$2] = $1; next }
+    { d = ($1 - base[$2]) / calls; delete base[$2]; print d "\t" $2 }
+    END { for (f in base) print -base[f] / calls "\t" f }' <(self_costs "$below") <(self_costs "$t"))
   echo
-  echo "$t: functions by own instructions added per call over direct$e (top 30)"
-  awk -F'\t' -v calls=$calls 'NR == FNR { base[$2] = $1; next }
-    { d = ($1 - base[$2]) / calls; if (d >= 20) printf "%8.0f  %s\n", d, $2 }' \
-    <(self_costs "direct$e") <(self_costs "$t") | sort -rn | head -30
+  echo "$t over $below, instructions per call by kind of work:"
+  awk -F'\t' "$kind" <<<"$diff" | awk -F'\t' '{ s[$1] += $2; t += $2 }
+    END { for (k in s) printf "%8.0f  %s\n", s[k], k; printf "%8.0f  total\n", t }' | sort -rn
+  echo "$t over $below, functions by own instructions per call (top 30):"
+  awk -F'\t' '$1 >= 20 { printf "%8.0f  %s\n", $1, $2 }' <<<"$diff" | sort -rn | head -30
 done

@@ -339,19 +339,39 @@ async fn unknown_servers_methods_and_versions_get_answers_a_modern_client_can_re
     );
 
     let before = up.recorder().to_path("/mcp").len();
+    let mut odd = discover.clone();
+    odd["params"]["_meta"][mcp_auth_broker::protocol::meta::PROTOCOL_VERSION] = json!("2099-01-01");
     let r = modern_post(
         &b.client_url("demo"),
+        &odd,
+        &[("x-api-key", &key), ("mcp-protocol-version", "2099-01-01")],
+    )
+    .await;
+    let (status, code, error) = refusal(r).await;
+    assert_eq!((status, code), (400, codes::UNSUPPORTED_PROTOCOL_VERSION));
+    assert_eq!(
+        error["data"]["supported"],
+        json!([mcp_auth_broker::protocol::MODERN_VERSION]),
+        "the upstream's own answer: what it supports, not every version the broker speaks"
+    );
+    assert_eq!(
+        up.recorder().to_path("/mcp").len(),
+        before + 1,
+        "forwarded untouched"
+    );
+
+    let r = modern_post(
+        &b.client_url("nope"),
         &discover,
         &[("x-api-key", &key), ("mcp-protocol-version", "2099-01-01")],
     )
     .await;
     let (status, code, error) = refusal(r).await;
     assert_eq!((status, code), (400, codes::UNSUPPORTED_PROTOCOL_VERSION));
-    assert_eq!(error["data"]["supported"], json!(SUPPORTED_VERSIONS));
     assert_eq!(
-        up.recorder().to_path("/mcp").len(),
-        before,
-        "nothing forwarded"
+        error["data"]["supported"],
+        json!(SUPPORTED_VERSIONS),
+        "no upstream to ask: the broker's own list"
     );
 
     let r = modern_post(&b.client_url("demo"), &discover, &[]).await;

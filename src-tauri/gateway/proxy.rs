@@ -94,17 +94,21 @@ async fn handle(
     origin: &ClientOrigin,
     request: Request,
 ) -> Result<Response, GatewayError> {
+    let config = broker.config();
+    let cfg = config.server(server).filter(|c| c.enabled);
+    // A version the broker does not speak is the upstream's to refuse (its `-32022` lists what
+    // it supports); the broker answers itself only where no upstream will.
     let version = request.headers().get(MCP_PROTOCOL_VERSION);
-    if !rpc::version_supported(version.map(|v| v.as_bytes())) {
+    if cfg.is_none() && !rpc::version_supported(version.map(|v| v.as_bytes())) {
         return refuse_version(request).await;
     }
-    let config = broker.config();
-    let Some(cfg) = config.server(server) else {
-        return not_served(GatewayError::UnknownServer(server.to_string()), request).await;
+    let Some(cfg) = cfg else {
+        let err = match config.server(server) {
+            None => GatewayError::UnknownServer(server.to_string()),
+            Some(_) => GatewayError::DisabledServer(server.to_string()),
+        };
+        return not_served(err, request).await;
     };
-    if !cfg.enabled {
-        return not_served(GatewayError::DisabledServer(server.to_string()), request).await;
-    }
     if cfg.delegate_auth_to_upstream {
         return delegate::forward(broker, cfg, origin, request).await;
     }

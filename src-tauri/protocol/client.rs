@@ -165,15 +165,7 @@ impl<T: Transport> Client<T> {
             // A legacy server inside HTTP 200 (some answer unknown methods that way).
             return Ok(Some(Some(LEGACY_VERSIONS[0])));
         };
-        let supported: Vec<String> = result["supportedVersions"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let supported = era::versions_in(&result["supportedVersions"]);
         if !supported.iter().any(|v| v == MODERN_VERSION) {
             return Ok(Some(Some(
                 era::pick(&supported).unwrap_or(LEGACY_VERSIONS[0]),

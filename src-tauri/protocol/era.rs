@@ -88,16 +88,7 @@ pub fn detect(status: u16, body: &[u8]) -> Detected {
     };
     let text = error["message"].as_str().unwrap_or("").to_string();
     if code == codes::UNSUPPORTED_PROTOCOL_VERSION {
-        let supported = error["data"]["supported"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        return Detected::ModernOtherVersions(supported);
+        return Detected::ModernOtherVersions(versions_in(&error["data"]["supported"]));
     }
     // -32601 is modern only with 404: a legacy server answers unknown methods with it too, but
     // inside a session (and `server/discover` without one is a 400 there).
@@ -108,6 +99,18 @@ pub fn detect(status: u16, body: &[u8]) -> Detected {
     } else {
         Detected::Legacy
     }
+}
+
+/// The version strings of a JSON array (`supported`, `supportedVersions`); anything else is none.
+pub fn versions_in(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The version to use with a modern server that listed `supported`: the newest both speak.

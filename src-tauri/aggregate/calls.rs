@@ -13,7 +13,7 @@ use super::link::{protocol, Link};
 use super::modern::Cache;
 use super::names::{self, Listing};
 use super::session::{answer_of, lock, Outbox, RpcError, Session};
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, ServerName};
 use crate::issuer::Principal;
 use crate::protocol::{mrtr, Era};
 use crate::upstream::{FailureKind, UpstreamError};
@@ -40,7 +40,14 @@ pub struct Caller<'a> {
     pub out: &'a Outbox,
     /// The gateway's URL, when the client supports URL-mode elicitation (sign-in links).
     pub sign_in_base: Option<&'a str>,
+    /// The one server a translating `/{server}/mcp` serves ([`Scope`]); `None` for `/mcp`.
+    pub scope: Option<&'a ServerName>,
 }
+
+/// The one server a client of `/{server}/mcp` reaches through the aggregate when it and that
+/// server share no era: only that server, its names as the server gives them (no
+/// `SERVER__NAME` prefix, which only `/mcp` needs).
+pub type Scope = Option<ServerName>;
 
 /// A modern client's retry (MRTR): its answers, and the upstream's part of the broker's state.
 #[derive(Debug, Default)]
@@ -98,6 +105,7 @@ impl Caller<'_> {
             .servers
             .values()
             .filter(|c| names::aggregated(c))
+            .filter(|c| self.scope.is_none_or(|s| s == &c.name))
             .collect();
         let answers = futures_util::future::join_all(servers.iter().map(|cfg| async move {
             match tokio::time::timeout(LIST_TIMEOUT, self.list_one(cfg, listing)).await {
@@ -113,7 +121,8 @@ impl Caller<'_> {
             }
         }))
         .await;
-        for cfg in config.servers.values().filter(|c| c.enabled) {
+        let others = config.servers.values().filter(|_| self.scope.is_none());
+        for cfg in others.filter(|c| c.enabled) {
             if let Some(why) = names::left_out(cfg) {
                 let note = names::notice("info", cfg.name.as_str(), &why);
                 let _ = self.out.send(note).await;
@@ -185,7 +194,7 @@ impl Caller<'_> {
             if listing == Listing::Tools {
                 link.client.learn_tools(&page);
             }
-            items.extend(names::present(cfg, listing, page));
+            items.extend(names::present(cfg, listing, page, self.scope.is_none()));
             cursor = result["nextCursor"]
                 .as_str()
                 .filter(|c| !c.is_empty())
@@ -211,7 +220,7 @@ impl Caller<'_> {
     ) -> Result<Value, RpcError> {
         let is_tool = method == "tools/call";
         let prefixed = params["name"].as_str().unwrap_or("");
-        let Some((server, name)) = names::split(prefixed) else {
+        let Some((server, name)) = self.split(prefixed) else {
             return Err(RpcError::invalid_params(format!("\"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list them again", names::SEPARATOR)));
         };
         let config = self.hub.broker.config();
@@ -235,6 +244,15 @@ impl Caller<'_> {
         match asked.await {
             Ok(answer) => self.shaped(answer_of(answer)),
             Err(e) => self.failed(cfg, e, is_tool).await,
+        }
+    }
+
+    /// The server and the upstream's own name of a name this client uses: the scope's server
+    /// and the name itself when scoped, else the parts of `SERVER__NAME`.
+    pub(super) fn split<'n>(&'n self, name: &'n str) -> Option<(&'n str, &'n str)> {
+        match self.scope {
+            Some(server) => (!name.is_empty()).then_some((server.as_str(), name)),
+            None => names::split(name),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct Hub {
     /// Open sign-in links of URL-mode elicitations.
     pub links: Arc<Mutex<signin::Links>>,
     held: Mutex<HashMap<String, Held>>,
+    /// Servers found to speak one era alone (by a translating `/{server}/mcp`).
+    pub eras: Mutex<HashMap<ServerName, crate::protocol::Era>>,
     /// The HMAC key of the broker's `requestState`: random per process, so a state never
     /// outlives the broker that issued it.
     state_key: [u8; 32],
@@ -60,6 +62,7 @@ impl Hub {
             changes,
             links: Arc::default(),
             held: Mutex::default(),
+            eras: Mutex::default(),
             state_key: rand::random(),
         }
     }

@@ -45,12 +45,14 @@ use crate::config::{Config, ServerName};
 use crate::health::{HealthState, StatusMap};
 use crate::issuer::Principal;
 use crate::protocol::Era;
-use calls::Caller;
+use calls::{Caller, Scope};
 use hub::Hub;
 use session::{Outbox, Session};
 
 /// The audience of broker tokens for `/mcp`: a name no server may take (it is reserved).
 pub const AUDIENCE: &str = "mcp";
+/// How the id of a scoped session (a translating `/{server}/mcp`, [`Aggregate::open_in`]) begins.
+pub const SCOPED_SESSION: &str = "mab-translated-";
 /// Client sessions kept at most; beyond it the least recently used one is closed.
 const MAX_SESSIONS: usize = 256;
 /// A session without a request for this long is closed when the next one opens (its client
@@ -110,10 +112,29 @@ impl Aggregate {
         capabilities: &Value,
         now: u64,
     ) -> String {
+        self.open_in(None, owner, version, base, capabilities, now)
+    }
+
+    /// [`Aggregate::open_for`] restricted to `scope`'s server when given (a translating
+    /// `/{server}/mcp`); such a session's id starts with [`SCOPED_SESSION`], so the proxy tells
+    /// it from an upstream's session without a lookup.
+    pub fn open_in(
+        &self,
+        scope: Scope,
+        owner: Principal,
+        version: String,
+        base: Option<String>,
+        capabilities: &Value,
+        now: u64,
+    ) -> String {
         self.watch();
-        let id = crate::issuer::crypto::random_id();
+        let mut id = crate::issuer::crypto::random_id();
+        if scope.is_some() {
+            id.insert_str(0, SCOPED_SESSION);
+        }
         let hub = self.hub.clone();
-        let session = Session::new(hub, owner, version, base, capabilities, now);
+        let mut session = Session::new(hub, owner, version, base, capabilities, now);
+        session.scope = scope;
         let mut all = lock(&self.sessions);
         let idle: Vec<String> = all
             .iter()
@@ -145,6 +166,18 @@ impl Aggregate {
         base: &'a str,
         out: &'a Outbox,
     ) -> Caller<'a> {
+        self.stateless_in(None, principal, capabilities, base, out)
+    }
+
+    /// [`Aggregate::stateless`] restricted to `scope`'s server when given.
+    pub fn stateless_in<'a>(
+        &'a self,
+        scope: Option<&'a ServerName>,
+        principal: &'a Principal,
+        capabilities: &Value,
+        base: &'a str,
+        out: &'a Outbox,
+    ) -> Caller<'a> {
         self.watch();
         Caller {
             hub: &self.hub,
@@ -156,6 +189,7 @@ impl Aggregate {
             sign_in_base: capabilities["elicitation"]["url"]
                 .is_object()
                 .then_some(base),
+            scope,
         }
     }
 
@@ -168,6 +202,32 @@ impl Aggregate {
     /// The `server/discover` result for a modern client ([`modern::discover`]).
     pub async fn discover(&self) -> Value {
         modern::discover(&self.hub).await
+    }
+
+    /// The era `cfg`'s upstream speaks, from its shared link (opened if need be:
+    /// `server/discover` first, `initialize` as the fallback). A legacy answer means the server
+    /// does not speak 2026-07-28; a modern one that it does (perhaps 2025 too).
+    pub async fn upstream_era(
+        &self,
+        cfg: &crate::config::ServerConfig,
+    ) -> Result<Era, crate::upstream::UpstreamError> {
+        self.watch();
+        let (_, link) = self
+            .hub
+            .pool
+            .link(cfg, &relay::passed_on(&Value::Null))
+            .await?;
+        Ok(link.era())
+    }
+
+    /// The one era `server` was found to speak alone, by a translating `/{server}/mcp`.
+    pub fn only_era(&self, server: &str) -> Option<Era> {
+        session::lock(&self.hub.eras).get(server).copied()
+    }
+
+    /// Remembers that `server` speaks `era` alone ([`Aggregate::only_era`]).
+    pub fn learn_only_era(&self, server: &ServerName, era: Era) {
+        session::lock(&self.hub.eras).insert(server.clone(), era);
     }
 
     /// How many upstream links are open (shared by every client).
@@ -302,6 +362,8 @@ async fn watch(
         let current = config.borrow_and_update().clone();
         if reloaded {
             hub.pool.retain(&current).await;
+            // A changed server may speak another era now: learn it again.
+            session::lock(&hub.eras).clear();
         }
         let now = usability(&current, &status.borrow_and_update());
         let notes = changes_between(&last, &now);

@@ -72,10 +72,15 @@ impl Listing {
 }
 
 /// One server's items as the aggregate shows them: tools the server's allow/deny lists hide are
-/// dropped, and every name is prefixed. Resource URIs stay as they are (clients open them by
+/// dropped, and every name is prefixed (when `prefix`: `/mcp`, not a scoped `/{server}/mcp`). Resource URIs stay as they are (clients open them by
 /// URI; the session remembers which server listed which URI). Items without a string `name`
 /// are dropped: they could not be called or shown.
-pub fn present(cfg: &ServerConfig, listing: Listing, items: Vec<Value>) -> Vec<Value> {
+pub fn present(
+    cfg: &ServerConfig,
+    listing: Listing,
+    items: Vec<Value>,
+    prefix: bool,
+) -> Vec<Value> {
     let server = cfg.name.as_str();
     items
         .into_iter()
@@ -83,6 +88,9 @@ pub fn present(cfg: &ServerConfig, listing: Listing, items: Vec<Value>) -> Vec<V
             let name = item.get("name")?.as_str()?.to_string();
             if listing == Listing::Tools && !cfg.permits_tool(&name) {
                 return None;
+            }
+            if !prefix {
+                return Some(item);
             }
             item["name"] = Value::String(prefixed(server, &name));
             if let Some(title) = item.get("title").and_then(Value::as_str) {
@@ -179,7 +187,12 @@ mod tests {
             json!({"name": "drop"}),
             json!({"title": "no name"}),
         ];
-        let shown = present(&cfg, Listing::Tools, items);
+        let shown = present(&cfg, Listing::Tools, items.clone(), true);
+        assert_eq!(
+            present(&cfg, Listing::Tools, items, false),
+            vec![json!({"name": "read", "title": "Read", "inputSchema": {}})],
+            "a scoped /{{server}}/mcp keeps the server's own names"
+        );
         assert_eq!(
             shown,
             vec![json!({"name": "gh__read", "title": "Read (gh)", "inputSchema": {}})]
@@ -193,6 +206,7 @@ mod tests {
             &cfg,
             Listing::Resources,
             vec![json!({"name": "readme", "uri": "file:///r"})],
+            true,
         );
         assert_eq!(
             shown,

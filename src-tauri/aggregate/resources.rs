@@ -28,6 +28,13 @@ impl Caller<'_> {
     /// The aggregated server that owns `uri`: as learned so far, else after listing resources
     /// and templates again.
     pub(super) async fn route(&self, uri: &str) -> Result<ServerConfig, RpcError> {
+        if let Some(server) = self.scope {
+            let config = self.hub.broker.config();
+            let cfg = config.server(server.as_str()).cloned();
+            return cfg.ok_or_else(|| {
+                RpcError::internal(format!("server \"{server}\" left the broker's config"))
+            });
+        }
         let known = lock(&self.hub.owners)
             .owner(uri)
             .map_err(RpcError::invalid_params)?;
@@ -114,7 +121,7 @@ impl Caller<'_> {
         let cfg = match reference["type"].as_str() {
             Some("ref/prompt") => {
                 let prefixed = reference["name"].as_str().unwrap_or("");
-                let Some((server, name)) = names::split(prefixed) else {
+                let Some((server, name)) = self.split(prefixed) else {
                     return Err(RpcError::invalid_params(format!("prompt \"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list prompts again", names::SEPARATOR)));
                 };
                 let config = self.hub.broker.config();

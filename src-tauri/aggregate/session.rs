@@ -68,6 +68,8 @@ pub struct Session {
     /// The gateway's URL as the client reached it, when the client supports URL-mode
     /// elicitation (its calls to servers that need sign-in get a sign-in link).
     pub(super) elicit: Option<String>,
+    /// The one server of a translating `/{server}/mcp` session ([`super::calls::Scope`]).
+    pub scope: super::calls::Scope,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -93,6 +95,7 @@ impl Session {
             watches: Mutex::default(),
             last_used: AtomicU64::new(now),
             elicit,
+            scope: None,
         }
     }
 
@@ -116,6 +119,7 @@ impl Session {
             session: Some(self),
             out,
             sign_in_base: self.elicit.as_deref(),
+            scope: self.scope.as_ref(),
         }
     }
 

@@ -8,8 +8,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::ACCEPT;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -27,7 +29,7 @@ use super::host::ClientOrigin;
 use super::legacy::event_stream;
 use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
-use crate::aggregate::calls::params_object;
+use crate::aggregate::calls::{params_object, Scope};
 use crate::aggregate::session::{Outbox, RpcError};
 use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
@@ -69,6 +71,23 @@ async fn handle(
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
     let principal = resource::authenticate(broker, &parts.headers, AUDIENCE, origin)?;
+    let body = match parts.method {
+        Method::POST => read_body(&parts.headers, body).await?,
+        _ => Bytes::new(),
+    };
+    serve(aggregate, principal, origin, None, &parts, &body).await
+}
+
+/// One authenticated request, served by the aggregate: `/mcp` (`scope` `None`), or a
+/// translating `/{server}/mcp` (`scope` names the server; see `gateway::proxy`).
+pub(super) async fn serve(
+    aggregate: Arc<Aggregate>,
+    principal: Principal,
+    origin: &ClientOrigin,
+    scope: Scope,
+    parts: &Parts,
+    body: &Bytes,
+) -> Result<Response, GatewayError> {
     let version = parts
         .headers
         .get(headers::PROTOCOL_VERSION)
@@ -87,8 +106,7 @@ async fn handle(
         }
         return legacy_stream(&aggregate, &parts.method, &parts.headers, &principal).await;
     }
-    let body = read_body(&parts.headers, body).await?;
-    let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(message) = serde_json::from_slice::<Value>(body) else {
         let e = rpc_error(codes::PARSE_ERROR, "the body is not JSON".into());
         return Ok(refuse(StatusCode::BAD_REQUEST, Value::Null, e));
     };
@@ -102,9 +120,10 @@ async fn handle(
         return Ok(refused);
     }
     if meta::client_era(version.as_deref(), Some(&message)) == Era::Modern {
-        return Ok(stateless(aggregate, principal, origin, &parts.headers, message).await);
+        let asked = (&parts.headers, message);
+        return Ok(stateless(aggregate, principal, origin, scope, asked).await);
     }
-    legacy_post(aggregate, principal, origin, &parts.headers, message).await
+    legacy_post(aggregate, principal, origin, scope, &parts.headers, message).await
 }
 
 fn rpc_error(code: i64, message: String) -> RpcError {
@@ -165,12 +184,14 @@ async fn legacy_post(
     aggregate: Arc<Aggregate>,
     principal: Principal,
     origin: &ClientOrigin,
+    scope: Scope,
     h: &HeaderMap,
     message: Value,
 ) -> Result<Response, GatewayError> {
     let now = unix_now();
     if message["method"] == "initialize" {
-        return Ok(initialize(&aggregate, principal, origin, &message, now));
+        let asked = (principal, &message);
+        return Ok(initialize(&aggregate, scope, asked, origin, now));
     }
     let Some(sid) = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) else {
         let e = rpc_error(codes::INVALID_REQUEST, "this request needs the Mcp-Session-Id header from initialize (or, for MCP 2026-07-28, MCP-Protocol-Version and _meta)".into());
@@ -241,16 +262,17 @@ where
 
 fn initialize(
     aggregate: &Aggregate,
-    principal: Principal,
+    scope: Scope,
+    (principal, message): (Principal, &Value),
     origin: &ClientOrigin,
-    message: &Value,
     now: u64,
 ) -> Response {
     let asked = message["params"]["protocolVersion"].as_str().unwrap_or("");
     let version = era::negotiate_legacy(asked).to_string();
     // URL-mode elicitation (2025-11-25): calls to servers that need sign-in get a sign-in link.
     let elicit = message["params"]["capabilities"]["elicitation"]["url"].is_object();
-    let id = aggregate.open_for(
+    let id = aggregate.open_in(
+        scope,
         principal,
         version.clone(),
         elicit.then(|| origin.0.clone()),

@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{accepts_sse, answer, fan_in, refuse, reply, rpc_error};
-use crate::aggregate::calls::params_object;
+use crate::aggregate::calls::{params_object, Scope};
 use crate::aggregate::session::RpcError;
 use crate::aggregate::{modern, Aggregate};
+use crate::config::ServerName;
 use crate::gateway::host::ClientOrigin;
 use crate::issuer::Principal;
 use crate::protocol::{codes, era, headers, meta, SUPPORTED_VERSIONS};
@@ -42,8 +43,8 @@ pub(super) async fn stateless(
     aggregate: Arc<Aggregate>,
     principal: Principal,
     origin: &ClientOrigin,
-    headers: &HeaderMap,
-    message: Value,
+    scope: Scope,
+    (headers, message): (&HeaderMap, Value),
 ) -> Response {
     let id = message.get("id").filter(|v| !v.is_null()).cloned();
     if !message.is_object() {
@@ -74,11 +75,14 @@ pub(super) async fn stateless(
     let base = origin.0.clone();
     match method {
         "server/discover" => Json(reply(id, Ok(aggregate.discover().await))).into_response(),
-        "subscriptions/listen" => listen(&aggregate, &principal, &caps, &base, id, &params).await,
+        "subscriptions/listen" => {
+            let who = (&principal, scope.as_ref());
+            listen(&aggregate, who, &caps, &base, id, &params).await
+        }
         _ => {
             let method = method.to_string();
             answer(accepts_sse(headers), None, move |out| async move {
-                let caller = aggregate.stateless(&principal, &caps, &base, &out);
+                let caller = aggregate.stateless_in(scope.as_ref(), &principal, &caps, &base, &out);
                 let answer = caller.dispatch(&method, &params, &id).await;
                 reply(id, answer)
             })
@@ -112,7 +116,7 @@ fn malformed(h: &HeaderMap, message: &Value, request: bool) -> Result<(), (i64, 
 /// acknowledged first, until the client closes it (which ends its resource subscriptions).
 async fn listen(
     aggregate: &Aggregate,
-    principal: &Principal,
+    (principal, scope): (&Principal, Option<&ServerName>),
     caps: &Value,
     base: &str,
     id: Value,
@@ -122,7 +126,7 @@ async fn listen(
     let (sink, own) = broadcast::channel(32);
     // Notices met while finding the resources' servers have no stream to go to yet.
     let (out, _) = mpsc::channel(1);
-    let caller = aggregate.stateless(principal, caps, base, &out);
+    let caller = aggregate.stateless_in(scope, principal, caps, base, &out);
     let watching = caller.watch_all(&modern::resource_uris(filter), sink).await;
     let watched = watching.uris();
     let methods = modern::honoured(filter, &watched);

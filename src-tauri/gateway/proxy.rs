@@ -68,6 +68,9 @@ const FORWARD_RESPONSE: [HeaderName; 8] = [
     X_ACCEL_BUFFERING,
 ];
 
+#[path = "proxy_translate.rs"]
+mod translate;
+
 pub fn routes() -> Router<Broker> {
     Router::new().route("/{server}/mcp", any(proxy))
 }
@@ -89,7 +92,7 @@ async fn proxy(
 async fn handle(
     broker: &Broker,
     gw: &Arc<GatewayState>,
-    aggregate: &Aggregate,
+    aggregate: &Arc<Aggregate>,
     server: &str,
     origin: &ClientOrigin,
     request: Request,
@@ -119,6 +122,18 @@ async fn handle(
         Method::GET | Method::DELETE => Bytes::new(),
         ref other => return Err(GatewayError::MethodNotAllowed(other.to_string())),
     };
+    let asked = translate::Asked {
+        broker,
+        aggregate,
+        cfg,
+        origin,
+        parts: &parts,
+        body: &body,
+        principal: &principal,
+    };
+    if asked.translated_at_once() {
+        return Ok(asked.translate().await);
+    }
     // A session another principal owns is "not found". URL-mode elicitation: a 2025 client
     // declares it in `initialize` (remembered with the session), a modern one on every request
     // (read from the body only when a sign-in link is due).
@@ -154,7 +169,7 @@ fn session_of(parts: &Parts) -> Option<&str> {
 struct Call<'a> {
     broker: &'a Broker,
     gw: &'a Arc<GatewayState>,
-    aggregate: &'a Aggregate,
+    aggregate: &'a Arc<Aggregate>,
     cfg: &'a ServerConfig,
     origin: &'a ClientOrigin,
     parts: Parts,
@@ -180,7 +195,7 @@ impl Call<'_> {
     /// The broker's own answer when the upstream cannot serve the request ([`rpc::failure`]).
     fn fail(&self, e: UpstreamError) -> Response {
         let declared = self.standing || rpc::declares_url_elicitation(&self.body);
-        let links = declared.then_some(self.aggregate);
+        let links = declared.then_some(&**self.aggregate);
         rpc::failure(
             e,
             self.cfg,
@@ -225,6 +240,12 @@ impl Call<'_> {
             Err(e) => return self.fail(e),
         };
         let status = upstream.status();
+        if status.is_client_error() {
+            let asked = self.translation();
+            if asked.may_be_other_era(status) {
+                return asked.after_refusal(upstream).await;
+            }
+        }
         if status.is_server_error() {
             return self.fail(UpstreamError::Protocol {
                 server: cfg.name.to_string(),
@@ -241,6 +262,19 @@ impl Call<'_> {
         match lists.rewrite(cfg, response).await {
             Ok(filtered) => filtered,
             Err(e) => self.fail(e),
+        }
+    }
+
+    /// This request as the translation sees it ([`translate`]).
+    fn translation(&self) -> translate::Asked<'_> {
+        translate::Asked {
+            broker: self.broker,
+            aggregate: self.aggregate,
+            cfg: self.cfg,
+            origin: self.origin,
+            parts: &self.parts,
+            body: &self.body,
+            principal: &self.principal,
         }
     }
 
@@ -388,6 +422,29 @@ pub(super) fn stream_back(mut upstream: reqwest::Response) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// An upstream answer read whole (capped at [`MAX_BODY`]), for a look at a refusal: its status,
+/// its body, and the response to pass back if the broker does not answer itself.
+async fn read_answer(
+    mut upstream: reqwest::Response,
+) -> Result<(StatusCode, Bytes, Response), String> {
+    let status = upstream.status();
+    keep_only(upstream.headers_mut(), &FORWARD_RESPONSE);
+    let headers = std::mem::take(upstream.headers_mut());
+    let mut body = Vec::new();
+    let failed = |e| format!("reading the upstream's answer failed: {}", describe(&e));
+    while let Some(chunk) = upstream.chunk().await.map_err(failed)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err("the upstream's refusal is too large to read".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = Bytes::from(body);
+    let mut response = Response::new(Body::from(body.clone()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok((status, body, response))
 }
 
 /// Removes every header whose name is not in `allowed` (all its values), without a new map.

@@ -135,7 +135,8 @@ async fn the_v2_sdk_client_uses_a_modern_only_sdk_server_through_the_proxy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_v2_sdk_client_falls_back_to_a_2025_session_with_a_legacy_upstream_through_the_proxy() {
+async fn the_v2_sdk_client_gets_2026_07_28_translated_in_front_of_a_legacy_upstream_through_the_proxy(
+) {
     let mut tools = support::mcp::default_tools();
     tools.push(modern::ask_user_tool());
     let up = TestUpstream::start(UpstreamOptions {
@@ -145,12 +146,18 @@ async fn the_v2_sdk_client_falls_back_to_a_2025_session_with_a_legacy_upstream_t
     .await;
     let b = TestBroker::start(config(json!({"old": {"url": up.mcp_url}}))).await;
     let (_sdk, ready) = ready(&b, "old").await;
+    // Its server/discover is refused the legacy way, and the server speaks only 2025: the
+    // broker translates (the aggregate scoped to "old"), so the client stays in 2026-07-28.
     assert_eq!(
         (ready["era"].as_str(), ready["version"].as_str()),
-        (Some("legacy"), Some("2025-11-25")),
+        (Some("modern"), Some("2026-07-28")),
         "{ready}"
     );
-    assert!(ready["sessionId"].is_string(), "{ready}");
+    assert!(ready["sessionId"].is_null(), "{ready}");
     assert_eq!(count(&up.counters().asked), 1, "an elicitation request");
-    assert_eq!(count(&up.counters().initialize), 1);
+    assert_eq!(
+        count(&up.counters().initialize),
+        2,
+        "the broker's links: one to learn the era, one with the client's capabilities"
+    );
 }

@@ -166,7 +166,7 @@ impl Caller<'_> {
                 Verdict::Answer(a) => link.deliver(&a).await,
                 Verdict::PassOn => {
                     let key = format!("{server}-{}", asked.len() + 1);
-                    let shown = shown(server.as_str(), method, params);
+                    let shown = self.shown(server.as_str(), method, params);
                     inputs.insert(key.clone(), json!({"method": method, "params": shown}));
                     asked.push((key, id));
                 }
@@ -244,7 +244,7 @@ impl Caller<'_> {
                     for request in inputs.values_mut().filter(|r| r.is_object()) {
                         let method = request["method"].as_str().unwrap_or_default().to_string();
                         let params = request.get("params").cloned().unwrap_or(json!({}));
-                        request["params"] = shown(server.as_str(), &method, params);
+                        request["params"] = self.shown(server.as_str(), &method, params);
                     }
                 }
                 return Ok(answer);
@@ -272,6 +272,14 @@ impl Caller<'_> {
         }
         let why = format!("the server still asked for input after {MAX_ROUNDS} rounds");
         Err(protocol(link.cfg(), why))
+    }
+
+    /// An upstream's request as this client sees it: with the server named, unless scoped.
+    fn shown(&self, server: &str, method: &str, params: Value) -> Value {
+        match self.scope {
+            Some(_) => params,
+            None => shown(server, method, params),
+        }
     }
 
     /// Asks a legacy client each of a modern upstream's input requests as a server→client

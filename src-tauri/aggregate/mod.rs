@@ -134,6 +134,11 @@ impl Aggregate {
         }
         let hub = self.hub.clone();
         let mut session = Session::new(hub, owner, version, base, capabilities, now);
+        if scope.is_some() {
+            if let Some(relay) = Arc::get_mut(&mut session.relay) {
+                relay.name_server = false;
+            }
+        }
         session.scope = scope;
         let mut all = lock(&self.sessions);
         let idle: Vec<String> = all

@@ -112,6 +112,8 @@ pub struct Relay {
     waiting: Mutex<HashMap<String, Waiter>>,
     /// Numbers the broker's ids.
     next: AtomicU64,
+    /// Whether the person is shown which server asks (`/mcp`; a scoped `/{server}/mcp` has one).
+    pub(super) name_server: bool,
 }
 
 impl Relay {
@@ -121,6 +123,7 @@ impl Relay {
             notes: broadcast::channel(16).0,
             waiting: Mutex::default(),
             next: AtomicU64::new(1),
+            name_server: true,
         }
     }
 
@@ -145,7 +148,9 @@ impl Relay {
         waiting.insert(ours.clone(), Waiter::Upstream(link.clone(), id));
         let mut message = request.clone();
         message["id"] = Value::String(ours);
-        message["params"] = shown(&server, method, params);
+        if self.name_server {
+            message["params"] = shown(&server, method, params);
+        }
         Ok(message)
     }
 
@@ -171,7 +176,10 @@ impl Relay {
         let ours = self.ours(server);
         let (tx, rx) = oneshot::channel();
         waiting.insert(ours.clone(), Waiter::Broker(tx));
-        let params = shown(server, method, params);
+        let params = match self.name_server {
+            true => shown(server, method, params),
+            false => params,
+        };
         let message = json!({"jsonrpc": "2.0", "id": ours, "method": method, "params": params});
         Ok((message, rx))
     }

@@ -38,12 +38,14 @@ pub(super) struct Asked<'a> {
     pub principal: &'a Principal,
 }
 
-/// The era a request's client speaks, as far as the proxy needs it: the modern header.
-pub(super) fn modern(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get(MCP_PROTOCOL_VERSION)
-        .is_some_and(|v| v == MODERN_VERSION)
+/// The era a request's client speaks: its `MCP-Protocol-Version`, none meaning 2025 (an
+/// `initialize` carries none); `None` for a version the broker does not speak.
+fn client_era(parts: &Parts) -> Option<Era> {
+    match parts.headers.get(MCP_PROTOCOL_VERSION) {
+        None => Some(Era::Legacy),
+        Some(v) if v == MODERN_VERSION => Some(Era::Modern),
+        Some(v) => Era::of(v.to_str().ok()?),
+    }
 }
 
 impl Asked<'_> {
@@ -58,10 +60,8 @@ impl Asked<'_> {
         if self.parts.method != Method::POST {
             return false;
         }
-        let client = if modern(self.parts) {
-            Era::Modern
-        } else {
-            Era::Legacy
+        let Some(client) = client_era(self.parts) else {
+            return false;
         };
         self.only_era().is_some_and(|only| only != client)
     }
@@ -83,12 +83,21 @@ impl Asked<'_> {
         }
     }
 
-    /// Whether an upstream's 4xx may mean "not my era": a modern request, or a 2025 request
-    /// without a session (its `initialize`).
+    /// Whether an upstream's 4xx may mean "not my era": a modern request, or a 2025
+    /// `initialize` (read only now, on this refusal's path).
     pub fn may_be_other_era(&self, status: StatusCode) -> bool {
-        matches!(status.as_u16(), 400 | 404 | 405)
-            && self.parts.method == Method::POST
-            && (modern(self.parts) || session_of(self.parts).is_none())
+        if !matches!(status.as_u16(), 400 | 404 | 405) || self.parts.method != Method::POST {
+            return false;
+        }
+        match client_era(self.parts) {
+            Some(Era::Modern) => true,
+            Some(Era::Legacy) => {
+                session_of(self.parts).is_none()
+                    && serde_json::from_slice::<serde_json::Value>(self.body)
+                        .is_ok_and(|m| m["method"] == "initialize")
+            }
+            None => false,
+        }
     }
 
     /// After such a 4xx: when the upstream speaks only the other era, this request (and later
@@ -98,11 +107,7 @@ impl Asked<'_> {
             Ok(read) => read,
             Err(why) => return (StatusCode::BAD_GATEWAY, why).into_response(),
         };
-        let client = if modern(self.parts) {
-            Era::Modern
-        } else {
-            Era::Legacy
-        };
+        let client = client_era(self.parts).unwrap_or(Era::Legacy);
         let other = match client {
             Era::Modern => era::detect(status.as_u16(), &answer) == Detected::Legacy,
             Era::Legacy => true,

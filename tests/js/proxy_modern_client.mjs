@@ -1,6 +1,7 @@
 // The official TypeScript SDK v2 client (@modelcontextprotocol/client 2.4.0) on the broker's
 // per-server endpoint `/{server}/mcp`, authenticated with a local API key, in MODE `auto` (tries
-// 2026-07-28 first, as the SDK's hosts do) or `legacy` (2025-11-25). Works in phases, each
+// 2026-07-28 first, as the SDK's hosts do), `legacy` (2025-11-25) or `pin` (2026-07-28 only:
+// `{ pin: '2026-07-28' }`, a client that shares no era with a 2025-only server). Works in phases, each
 // printing one JSON line; between phases it reads a line on stdin from the Rust test:
 //   ready   – era and version negotiated, session id, the tools, the calls `echo` and `ask_user`
 //             (the elicitation questions it was asked), and `lookup` when the server has it
@@ -23,7 +24,7 @@ const client = new Client(
   { name: 'proxy-modern-client', version: '1.0.0' },
   {
     capabilities: { elicitation: { form: {} } },
-    versionNegotiation: { mode },
+    versionNegotiation: { mode: mode === 'pin' ? { pin: '2026-07-28' } : mode },
     listChanged: { tools: { onChanged: () => { const done = changed; arm(); done(); } } },
   },
 );

@@ -1,8 +1,9 @@
 //! `connect NAME` with the official TypeScript SDK v2 client (`@modelcontextprotocol/client`,
 //! dual-era, modern first) launching the bridge over stdio: against a modern-only upstream it
 //! speaks 2026-07-28 end to end (the bridge mirrors `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*`
-//! from each request, which a stdio client cannot send), and against a 2025-only upstream it
-//! falls back to `initialize`. Needs Node >= 22, `tests/js` and the OS keychain (the bridge keeps
+//! from each request, which a stdio client cannot send), and against a 2025-only upstream the
+//! broker translates; the 1.x SDK (2025 only) reaches a modern-only server through the
+//! broker's translation. Needs Node >= 22, `tests/js` and the OS keychain (the bridge keeps
 //! its API key there).
 
 mod support;
@@ -94,16 +95,82 @@ async fn a_modern_stdio_client_speaks_2026_07_28_through_the_bridge_to_a_modern_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the OS keychain (Secret Service); run by scripts/test.sh"]
-async fn a_modern_stdio_client_falls_back_to_2025_through_the_bridge_to_a_legacy_server() {
+async fn a_modern_stdio_client_is_served_in_2026_07_28_through_the_bridge_to_a_legacy_server() {
     let up = TestUpstream::start(UpstreamOptions::default()).await;
     let server = format!("legacy{}", std::process::id());
     let b = broker_for(&up, &server).await;
     let report = v2_stdio_client(bridge_args(&b, &server)).await;
-    assert_eq!(report["era"], "legacy", "{report}");
-    assert_eq!(report["version"], "2025-11-25", "{report}");
+    // The broker cannot tell a modern-first client from a modern-only one by its first request,
+    // so it translates: the client speaks 2026-07-28, the upstream its 2025 session.
+    assert_eq!(report["era"], "modern", "{report}");
+    assert_eq!(report["version"], "2026-07-28", "{report}");
     assert_eq!(report["echo"]["content"][0]["text"], "hello over stdio");
     assert_eq!(report["elicited"], 1, "{report}");
     assert_eq!(report["asked"]["content"][0]["text"], "accept: yes");
-    assert_eq!(count(&up.counters().initialize), 1, "one session");
+    assert!(
+        count(&up.counters().initialize) >= 1,
+        "a 2025 session upstream"
+    );
+    assert!(
+        up.recorder()
+            .to_path("/mcp")
+            .iter()
+            .any(|r| r.header("mcp-session-id").is_some()),
+        "the calls reached the legacy upstream in a 2025 session"
+    );
+    KeyringStore.delete(&keychain_entry(&server)).unwrap();
+}
+
+/// Runs `tests/js/stdio_client.mjs` (the 1.x SDK: 2025 only) off the runtime.
+async fn v1_stdio_client(args: Vec<String>) -> Value {
+    let mut cmd = support::node::node_command();
+    cmd.arg("stdio_client.mjs").arg(BIN).args(args);
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || cmd.output().expect("node runs")),
+    )
+    .await
+    .expect("the stdio client finished within 90 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdio client failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("bad report {stdout}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the OS keychain (Secret Service); run by scripts/test.sh"]
+async fn a_2025_stdio_client_reaches_a_modern_only_server_through_the_bridge_translated() {
+    let up = TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
+    let server = format!("translated{}", std::process::id());
+    let b = broker_for(&up, &server).await;
+    let report = v1_stdio_client(bridge_args(&b, &server)).await;
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"echo") && tools.contains(&"lookup"),
+        "the server's own tool names, unprefixed: {report}"
+    );
+    assert_eq!(report["echo"]["content"][0]["text"], "hello over stdio");
+    assert_eq!(
+        count(&up.counters().initialize),
+        0,
+        "the upstream saw no initialize"
+    );
+    let calls = up.recorder().to_path("/mcp");
+    assert!(
+        calls
+            .iter()
+            .any(|r| r.header("mcp-method") == Some("tools/call")),
+        "the call reached the upstream in 2026-07-28"
+    );
     KeyringStore.delete(&keychain_entry(&server)).unwrap();
 }

@@ -162,3 +162,16 @@ pub async fn list(c: &reqwest::Client, t: &Target, i: usize) -> Result<usize, St
     let body = exchange(c, t, &message(t.era, i, "tools/list", json!({}))).await?;
     Ok(body.matches("\"inputSchema\"").count())
 }
+
+/// `ping`: whether the target (a legacy session) still answers, and not with 404.
+pub async fn ping(c: &reqwest::Client, t: &Target) -> Result<(), String> {
+    exchange(c, t, &message(t.era, 9, "ping", json!({})))
+        .await
+        .map(drop)
+}
+
+/// Whether an error is the 404 that tells a legacy client its session is gone (the client then
+/// initializes again, as the protocol expects).
+pub fn session_gone(error: &str) -> bool {
+    error.contains(" answered 404 ")
+}

@@ -59,7 +59,11 @@ pub fn counts() -> &'static Counts {
             alloc_calls: 1000,
             warmup: 200,
             scale_servers: 20,
-            scale_sessions,
+            // `BENCH_SCALE_SESSIONS=N`: another number of scale clients (development).
+            scale_sessions: std::env::var("BENCH_SCALE_SESSIONS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(scale_sessions),
         }
     })
 }

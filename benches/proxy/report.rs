@@ -193,48 +193,43 @@ fn process_rows(f: &Figures, rows: &mut Vec<[String; 4]>) {
     ]);
 }
 
-/// RSS growth per client of a phase, from `before` (KiB); `None` when clients failed.
-fn per_client_kb(p: &Phase, before: u64) -> Option<f64> {
-    (p.failed == 0).then(|| (p.rss_after_kib as f64 - before as f64) * 1.024 / p.clients as f64)
+/// RSS growth per client a phase left behind, in KB: legacy, per session the broker still
+/// holds; modern, per client.
+fn per_client_kb(p: &Phase) -> f64 {
+    let kept = if p.held > 0 { p.held } else { p.clients };
+    (p.rss_after_kib as f64 - p.rss_before_kib as f64) * 1.024 / kept as f64
+}
+
+fn phase_row(p: &Phase, servers: usize, what: &str) -> [String; 4] {
+    let kb = per_client_kb(p);
+    let mut value = format!(
+        "{kb:.1} KB ({:.1} → {:.1} MiB",
+        p.rss_before_kib as f64 / 1024.0,
+        p.rss_after_kib as f64 / 1024.0
+    );
+    if p.held > 0 {
+        value += &format!(", {} of {} sessions held", p.held, p.clients);
+    }
+    value += &format!("; {} tools listed)", p.tools_min);
+    if let Some(why) = &p.first_failure {
+        value += &format!("; {} of {} failed: {}", p.failed, p.clients, short(why));
+    }
+    let met = kb <= 50.0 && p.failed == 0 && p.tools_min == servers;
+    [
+        format!("scale, {servers} servers × {} {what}", p.clients),
+        value,
+        format!("≤ 50 KB, {servers} tools listed, none failed"),
+        yes(met).into(),
+    ]
 }
 
 fn scale_rows(s: &Scale, rows: &mut Vec<[String; 4]>) {
     let n = s.per_kind;
     let head = format!("scale, {} servers", 2 * n);
-    for (p, before, what) in [
-        (
-            &s.legacy,
-            s.rss_base_kib,
-            "legacy client sessions: broker RSS growth per idle session",
-        ),
-        (
-            &s.modern,
-            s.legacy.rss_after_kib,
-            "modern clients: broker RSS growth per client",
-        ),
-    ] {
-        let value = match (per_client_kb(p, before), &p.first_failure) {
-            (Some(kb), _) => format!(
-                "{kb:.1} KB ({:.1} → {:.1} MiB; {} listed)",
-                before as f64 / 1024.0,
-                p.rss_after_kib as f64 / 1024.0,
-                p.tools_min
-            ),
-            (None, why) => format!(
-                "{} of {} failed: {}",
-                p.failed,
-                p.clients,
-                short(why.as_deref().unwrap_or(""))
-            ),
-        };
-        let met = per_client_kb(p, before).is_some_and(|kb| kb <= 50.0) && p.tools_min == 2 * n;
-        rows.push([
-            format!("{head} × {} {what}", p.clients),
-            value,
-            format!("≤ 50 KB, {} tools listed", 2 * n),
-            yes(met).into(),
-        ]);
-    }
+    let what = "legacy client sessions: broker RSS growth per idle session it holds";
+    rows.push(phase_row(&s.legacy, 2 * n, what));
+    let what = "modern clients: broker RSS growth per client";
+    rows.push(phase_row(&s.modern, 2 * n, what));
     let (l, d) = (&s.legacy_up, &s.dual_up);
     let count_rows = [
         (
@@ -304,11 +299,13 @@ pub fn print(f: &Figures) {
     println!("\n{met} of {} targets met.", rows.len());
     let s = f.scale;
     println!(
-        "scale: a broker process with {} legacy-only and {} dual-era servers; {} legacy sessions in {:.1} s, {} modern clients in {:.1} s; health at start: {}",
+        "scale: a broker process with {} legacy-only and {} dual-era servers; {} legacy sessions in {:.1} s ({} still held at the end, {} initialized again after a 404 while in use), {} modern clients in {:.1} s; health at start: {}",
         s.per_kind,
         s.per_kind,
         s.legacy.clients,
         s.legacy.elapsed.as_secs_f64(),
+        s.legacy.held,
+        s.legacy.reopened,
         s.modern.clients,
         s.modern.elapsed.as_secs_f64(),
         s.health.join(", ")

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use super::client::{call, list, open, Era, Target};
+use super::client::{call, list, open, ping, session_gone, Era, Target};
 use super::counts;
 use super::process::{probed, rss_kib, scale_config, start_broker};
 use super::upstream::{Counters, Upstream};
@@ -19,13 +19,22 @@ const WARM: usize = 10;
 /// Client sessions driven at once.
 const CONCURRENCY: usize = 8;
 
+/// Times a legacy client initializes again after its session was closed under it.
+const REOPENS: usize = 3;
+
 /// One era's clients: how many, how long, what the broker's RSS was after, how they fared.
 pub struct Phase {
     pub clients: usize,
     pub elapsed: Duration,
+    /// The broker's RSS before and after the phase, KiB.
+    pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     /// The fewest tools one client's `tools/list` named (every server's `echo`: `servers`).
     pub tools_min: usize,
+    /// Sessions the broker closed while their client was using them (it then initialized again).
+    pub reopened: usize,
+    /// Legacy sessions the broker still holds after the phase (each answers `ping`).
+    pub held: usize,
     pub failed: usize,
     pub first_failure: Option<String>,
 }
@@ -43,7 +52,6 @@ pub struct Scale {
     /// Servers of each kind (legacy-only, dual-era).
     pub per_kind: usize,
     pub health: Vec<String>,
-    pub rss_base_kib: u64,
     pub legacy: Phase,
     pub modern: Phase,
     pub legacy_up: Held,
@@ -60,19 +68,41 @@ fn held(counters: &Counters, initialize_before: usize) -> Held {
     }
 }
 
+/// What one client did: tools listed, times it had to initialize again, its session.
+type Outcome = (usize, usize, Target);
+
 /// One client: open (initialize or `server/discover`), `tools/list`, one `tools/call` of the
-/// `echo` of server `i` (round robin); the number of tools listed.
+/// `echo` of server `i` (round robin). A legacy client whose session is closed under it (404)
+/// initializes again, as the protocol expects, up to [`REOPENS`] times.
 async fn client(
     c: &reqwest::Client,
     base: &Target,
     i: usize,
     names: &[String],
-) -> Result<usize, String> {
-    let mut t = open(c, base.clone()).await?;
-    let tools = list(c, &t, 1).await?;
-    t.tool = format!("{}__echo", names[i % names.len()]);
-    call(c, &t, 2).await?;
-    Ok(tools)
+) -> Result<Outcome, String> {
+    let mut reopened = 0;
+    loop {
+        let mut t = open(c, base.clone()).await?;
+        t.tool = format!("{}__echo", names[i % names.len()]);
+        let used = async {
+            let tools = list(c, &t, 1).await?;
+            call(c, &t, 2).await.map(|()| tools)
+        };
+        match used.await {
+            Ok(tools) => return Ok((tools, reopened, t)),
+            Err(e) if session_gone(&e) && reopened < REOPENS => reopened += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How many of these legacy sessions the broker still holds.
+async fn still_held(c: &reqwest::Client, sessions: &[Target]) -> usize {
+    let mut held = 0;
+    for t in sessions.iter().filter(|t| t.era == Era::Legacy) {
+        held += usize::from(ping(c, t).await.is_ok());
+    }
+    held
 }
 
 async fn phase(
@@ -82,6 +112,7 @@ async fn phase(
     names: &[String],
     pid: u32,
 ) -> Phase {
+    let rss_before_kib = rss_kib(pid);
     let started = Instant::now();
     let results: Vec<_> = futures_util::stream::iter(0..clients)
         .map(|i| client(c, base, i, names))
@@ -89,18 +120,20 @@ async fn phase(
         .collect()
         .await;
     let elapsed = started.elapsed();
-    let tools_min = results
-        .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .copied()
-        .min()
-        .unwrap_or(0);
-    let failures: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+    let rss_after_kib = rss_kib(pid);
+    let done: Vec<&Outcome> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let tools_min = done.iter().map(|o| o.0).min().unwrap_or(0);
+    let reopened = done.iter().map(|o| o.1).sum();
+    let sessions: Vec<Target> = done.iter().map(|o| o.2.clone()).collect();
+    let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
     Phase {
         clients,
         elapsed,
-        rss_after_kib: rss_kib(pid),
+        rss_before_kib,
+        rss_after_kib,
         tools_min,
+        reopened,
+        held: still_held(c, &sessions).await,
         failed: failures.len(),
         first_failure: failures.into_iter().next(),
     }
@@ -123,14 +156,12 @@ pub async fn run(c: &reqwest::Client, up: &Upstream) -> Scale {
     let pid = proc.child.id();
     phase(c, &legacy, WARM, &names, pid).await;
     phase(c, &modern, WARM, &names, pid).await;
-    let rss_base_kib = rss_kib(pid);
     let sessions = counts().scale_sessions;
     let legacy = phase(c, &legacy, sessions, &names, pid).await;
     let modern = phase(c, &modern, sessions, &names, pid).await;
     Scale {
         per_kind,
         health,
-        rss_base_kib,
         legacy,
         modern,
         legacy_up: held(&up.legacy, before.0),

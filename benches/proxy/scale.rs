@@ -82,14 +82,14 @@ async fn client(
 ) -> Result<Outcome, String> {
     let mut reopened = 0;
     loop {
-        let mut t = open(c, base.clone()).await?;
-        t.tool = format!("{}__echo", names[i % names.len()]);
         let used = async {
+            let mut t = open(c, base.clone()).await?;
+            t.tool = format!("{}__echo", names[i % names.len()]);
             let tools = list(c, &t, 1).await?;
-            call(c, &t, 2).await.map(|()| tools)
+            call(c, &t, 2).await.map(|()| (tools, t))
         };
         match used.await {
-            Ok(tools) => return Ok((tools, reopened, t)),
+            Ok((tools, t)) => return Ok((tools, reopened, t)),
             Err(e) if session_gone(&e) && reopened < REOPENS => reopened += 1,
             Err(e) => return Err(e),
         }

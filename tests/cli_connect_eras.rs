@@ -32,13 +32,11 @@ fn bridge_args(b: &TestBroker, server: &str) -> Vec<String> {
     ]
 }
 
-/// Runs `tests/js/stdio_client_v2.mjs --elicit` off the runtime and returns its report.
-async fn v2_stdio_client(args: Vec<String>) -> Value {
+/// Runs a Node stdio client script (`script` and its leading arguments, then the bridge binary
+/// and `args`) off the runtime and returns its JSON report.
+async fn stdio_client(script: &[&str], args: Vec<String>) -> Value {
     let mut cmd = support::node::node_command();
-    cmd.arg("stdio_client_v2.mjs")
-        .arg("--elicit")
-        .arg(BIN)
-        .args(args);
+    cmd.args(script).arg(BIN).args(args);
     let out = tokio::time::timeout(
         Duration::from_secs(90),
         tokio::task::spawn_blocking(move || cmd.output().expect("node runs")),
@@ -56,6 +54,11 @@ async fn v2_stdio_client(args: Vec<String>) -> Value {
         .unwrap_or_else(|e| panic!("bad report {stdout}: {e}"))
 }
 
+/// The SDK v2 client (modern first), answering `ask_user`'s elicitation.
+const V2: &[&str] = &["stdio_client_v2.mjs", "--elicit"];
+/// The 1.x SDK client (2025 only).
+const V1: &[&str] = &["stdio_client.mjs"];
+
 async fn broker_for(up: &TestUpstream, server: &str) -> TestBroker {
     let b = TestBroker::start(json!({"mcp_servers": {server: {"url": up.mcp_url}}})).await;
     KeyringStore.delete(&keychain_entry(server)).unwrap();
@@ -68,7 +71,7 @@ async fn a_modern_stdio_client_speaks_2026_07_28_through_the_bridge_to_a_modern_
     let up = TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
     let server = format!("modern{}", std::process::id());
     let b = broker_for(&up, &server).await;
-    let report = v2_stdio_client(bridge_args(&b, &server)).await;
+    let report = stdio_client(V2, bridge_args(&b, &server)).await;
     assert_eq!(report["era"], "modern", "{report}");
     assert_eq!(report["version"], "2026-07-28", "{report}");
     assert_eq!(report["echo"]["content"][0]["text"], "hello over stdio");
@@ -99,7 +102,7 @@ async fn a_modern_stdio_client_is_served_in_2026_07_28_through_the_bridge_to_a_l
     let up = TestUpstream::start(UpstreamOptions::default()).await;
     let server = format!("legacy{}", std::process::id());
     let b = broker_for(&up, &server).await;
-    let report = v2_stdio_client(bridge_args(&b, &server)).await;
+    let report = stdio_client(V2, bridge_args(&b, &server)).await;
     // The broker cannot tell a modern-first client from a modern-only one by its first request,
     // so it translates: the client speaks 2026-07-28, the upstream its 2025 session.
     assert_eq!(report["era"], "modern", "{report}");
@@ -121,34 +124,13 @@ async fn a_modern_stdio_client_is_served_in_2026_07_28_through_the_bridge_to_a_l
     KeyringStore.delete(&keychain_entry(&server)).unwrap();
 }
 
-/// Runs `tests/js/stdio_client.mjs` (the 1.x SDK: 2025 only) off the runtime.
-async fn v1_stdio_client(args: Vec<String>) -> Value {
-    let mut cmd = support::node::node_command();
-    cmd.arg("stdio_client.mjs").arg(BIN).args(args);
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::task::spawn_blocking(move || cmd.output().expect("node runs")),
-    )
-    .await
-    .expect("the stdio client finished within 90 s")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdio client failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("bad report {stdout}: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the OS keychain (Secret Service); run by scripts/test.sh"]
 async fn a_2025_stdio_client_reaches_a_modern_only_server_through_the_bridge_translated() {
     let up = TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
     let server = format!("translated{}", std::process::id());
     let b = broker_for(&up, &server).await;
-    let report = v1_stdio_client(bridge_args(&b, &server)).await;
+    let report = stdio_client(V1, bridge_args(&b, &server)).await;
     let tools: Vec<&str> = report["tools"]
         .as_array()
         .unwrap()

@@ -257,3 +257,87 @@ async fn the_broker_refuses_to_issue_its_own_tokens_for_a_delegate_server() {
         "nothing reached the upstream"
     );
 }
+
+/// Every spelling of a broker credential a delegate upstream could read one from: the refusal
+/// decides from what the header contains, not from how it is spelled.
+fn spellings(credential: &str) -> Vec<Vec<Vec<u8>>> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let one = |v: String| vec![v.into_bytes()];
+    let random_part = credential.splitn(3, '_').nth(2).unwrap().to_string();
+    let mut trailing = format!("Bearer {credential}").into_bytes();
+    trailing.push(0xff);
+    vec![
+        one(credential.to_string()),
+        one(format!("Bearer\t{credential}")),
+        one(format!("bEaReR {credential}")),
+        one(format!("Bearer {}", credential.to_uppercase())),
+        one(format!(
+            "Basic {}",
+            STANDARD.encode(format!("user:{credential}"))
+        )),
+        one(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{credential}:"))
+        )),
+        one(format!("Bearer {}", URL_SAFE_NO_PAD.encode(credential))),
+        one(format!("Token token=\"{credential}\"")),
+        one(format!("Bearer other,{credential}")),
+        one(format!("Bearer%20{}", credential.replace('_', "%5F"))),
+        one(format!("Bearer {random_part}")),
+        vec![trailing],
+        vec![
+            b"Bearer client-own-token".to_vec(),
+            format!("Bearer {credential}").into_bytes(),
+        ],
+    ]
+}
+
+#[tokio::test]
+async fn broker_credentials_never_reach_a_delegate_upstream_however_the_header_is_spelled() {
+    let answer = Arc::new(Mutex::new((401, String::new())));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let url = challenging_upstream(answer.clone(), seen.clone()).await;
+    let b = TestBroker::start(config(json!({
+        "deleg": {"url": url, "delegate_auth_to_upstream": true},
+        "normal": {"url": url},
+    })))
+    .await;
+    let credentials = [api_key(&b).await, oauth_token(&b, "normal")];
+    for credential in &credentials {
+        for values in spellings(credential) {
+            let mut request = http().post(b.client_url("deleg")).json(&initialize());
+            for v in &values {
+                let value = reqwest::header::HeaderValue::from_bytes(v).unwrap();
+                request = request.header(reqwest::header::AUTHORIZATION, value);
+            }
+            let r = request.send().await.unwrap();
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into())
+                .collect();
+            assert!(
+                r.status() == 400 || r.status() == 401,
+                "{shown:?}: HTTP {}",
+                r.status()
+            );
+            assert!(seen.lock().unwrap().is_empty(), "{shown:?} was forwarded");
+        }
+    }
+    // The client's own credential, however spelled, still goes through.
+    for own in [
+        "Bearer client-own-token",
+        "Basic dXNlcjpwYXNz",
+        "DPoP eyJhbGciOi.x.y",
+    ] {
+        let r = http()
+            .post(b.client_url("deleg"))
+            .header("authorization", own)
+            .json(&initialize())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{own}: the upstream's own challenge");
+        assert_eq!(seen.lock().unwrap().pop().unwrap()["authorization"], own);
+    }
+}

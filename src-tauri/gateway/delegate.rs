@@ -32,7 +32,7 @@ use super::proxy::{self, HEADERS_TIMEOUT};
 use super::{rpc, toolfilter};
 use crate::broker::Broker;
 use crate::config::{self, ServerConfig, Transport};
-use crate::issuer::{crypto, unix_now};
+use crate::issuer::{unix_now, Issuer};
 use crate::upstream::discovery::Discovery;
 use crate::upstream::{wwwauth, UpstreamError};
 use crate::urlcheck::check_remote_url;
@@ -164,9 +164,11 @@ pub(super) fn refuse_broker_sign_in(cfg: &ServerConfig) -> Result<(), GatewayErr
 }
 
 /// The client's `Authorization` header to forward: absent is fine (the upstream challenges),
-/// several are refused, and the broker's own credentials (broker tokens, API keys) are
-/// refused here so they never leave the broker.
+/// several are refused, one that is not printable ASCII is refused (when in doubt, refuse), and
+/// one that carries a broker credential in any spelling (`issuer::carried`) is refused, so the
+/// broker's own tokens and API keys never leave the broker.
 fn client_authorization(
+    issuer: &Issuer,
     headers: &HeaderMap,
     server: &str,
     origin: &ClientOrigin,
@@ -180,25 +182,21 @@ fn client_authorization(
             "send one Authorization header, not several".into(),
         ));
     }
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, t)| t.trim())
-        .unwrap_or("");
-    let broker_owned = [
-        crypto::ACCESS_PREFIX,
-        crypto::REFRESH_PREFIX,
-        crypto::API_KEY_PREFIX,
-    ]
-    .iter()
-    .any(|p| token.starts_with(p));
-    if broker_owned {
+    if issuer.carries_credential(value.as_bytes()) {
         return Err(GatewayError::Unauthorized {
             resource_metadata: origin.resource_metadata(server),
             invalid_token: true,
             description: format!("server \"{server}\" delegates sign-in to its upstream, so broker tokens and API keys are not accepted for it (and never forwarded); sign in with the upstream's authorization server named in resource_metadata"),
         });
+    }
+    if !value
+        .as_bytes()
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'!'..=b'~'))
+    {
+        return Err(GatewayError::BadRequest(
+            "the Authorization header must be printable ASCII (a scheme and its credential); send the upstream's own token as \"Bearer <token>\"".into(),
+        ));
     }
     let mut value = value.clone();
     value.set_sensitive(true);
@@ -214,7 +212,7 @@ pub(super) async fn forward(
 ) -> Result<Response, GatewayError> {
     let server = cfg.name.as_str();
     let (parts, body) = request.into_parts();
-    let authorization = client_authorization(&parts.headers, server, origin)?;
+    let authorization = client_authorization(broker.issuer(), &parts.headers, server, origin)?;
     let body = match parts.method {
         Method::POST => proxy::read_body(&parts.headers, body).await?,
         Method::GET | Method::DELETE => Bytes::new(),

@@ -8,6 +8,7 @@
 //! every use; reuse of a rotated one revokes the family) are bound to one server. Local API keys
 //! (`mab_key_…`) are accepted as `Authorization: Bearer <key>` or `x-api-key: <key>`.
 
+pub mod carried;
 pub mod crypto;
 pub mod model;
 pub mod redirect;

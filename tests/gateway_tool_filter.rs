@@ -66,7 +66,7 @@ async fn list_names(b: &TestBroker, key: &str, sid: &str, mode: ResponseMode) ->
             assert!(kind.starts_with("application/json"), "{kind}");
             r.json::<Value>().await.unwrap()
         }
-        ResponseMode::Sse => {
+        ResponseMode::Sse | ResponseMode::SsePrimed => {
             assert!(kind.starts_with("text/event-stream"), "{kind}");
             sse_result(&r.text().await.unwrap())
         }

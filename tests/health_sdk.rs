@@ -18,6 +18,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
 import { z } from "zod";
 
 const json = process.env.SDK_JSON_ANSWERS === "1";
@@ -53,6 +54,9 @@ const server = http.createServer(async (req, res) => {
     transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: json,
+      // The SDK's example servers keep events for resumption; every event stream then opens
+      // with a priming event (an id and empty data).
+      eventStore: process.env.SDK_EVENT_STORE === "1" ? new InMemoryEventStore() : undefined,
       onsessioninitialized: (id) => transports.set(id, transport),
     });
     transport.onclose = () => transport.sessionId && transports.delete(transport.sessionId);
@@ -69,11 +73,17 @@ server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 
 /// Starts the SDK server (killed when the returned child is dropped) and returns its base URL.
 async fn sdk_server(json_answers: bool) -> (tokio::process::Child, String) {
+    sdk_server_with(json_answers, false).await
+}
+
+/// [`sdk_server`], with the SDK's in-memory event store when `event_store`.
+async fn sdk_server_with(json_answers: bool, event_store: bool) -> (tokio::process::Child, String) {
     let mut cmd = tokio::process::Command::from(support::node::node_command());
     cmd.args(["--input-type=module", "-e", SERVER])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     cmd.env("SDK_JSON_ANSWERS", if json_answers { "1" } else { "0" });
+    cmd.env("SDK_EVENT_STORE", if event_store { "1" } else { "0" });
     let mut child = cmd.spawn().expect("node starts");
     let stdout = child.stdout.take().unwrap();
     let line = tokio::time::timeout(STATUS_WAIT, BufReader::new(stdout).lines().next_line())
@@ -86,7 +96,11 @@ async fn sdk_server(json_answers: bool) -> (tokio::process::Child, String) {
 }
 
 async fn probe_sdk(json_answers: bool) {
-    let (_server, base) = sdk_server(json_answers).await;
+    probe_sdk_with(json_answers, false).await;
+}
+
+async fn probe_sdk_with(json_answers: bool, event_store: bool) {
+    let (_server, base) = sdk_server_with(json_answers, event_store).await;
     let broker = TestBroker::start_with(
         json!({ "mcp_servers": { "ts": { "url": format!("{base}/mcp") } } }),
         BrokerOptions {
@@ -112,6 +126,11 @@ async fn probe_sdk(json_answers: bool) {
 #[tokio::test]
 async fn a_typescript_sdk_server_answering_sse_is_healthy() {
     probe_sdk(false).await;
+}
+
+#[tokio::test]
+async fn a_typescript_sdk_server_with_an_event_store_and_its_priming_events_is_healthy() {
+    probe_sdk_with(false, true).await;
 }
 
 #[tokio::test]

@@ -95,6 +95,11 @@ async fn a_server_error_is_unreachable_with_the_status() {
         panic!("expected unreachable, got {:?}", s.state)
     };
     assert!(cause.contains("503"), "{cause}");
+    let evidence = s.flow.expect("classified").evidence.join(" ");
+    assert!(
+        evidence.starts_with("unreachable") && evidence.contains("503"),
+        "the flow is not \"no auth needed\": {evidence}"
+    );
 }
 
 #[tokio::test]
@@ -340,4 +345,34 @@ async fn a_secret_that_cannot_be_resolved_needs_setup_and_names_what_to_do() {
         .unwrap();
     assert_eq!(api["servers"]["envless"]["state"]["state"], "needs_setup");
     assert_eq!(up.recorder().len(), 0, "nothing is sent without the secret");
+}
+
+#[tokio::test]
+async fn answers_that_open_with_a_priming_event_are_probed_like_plain_ones() {
+    let up = TestUpstream::start(UpstreamOptions::default().with_response(ResponseMode::SsePrimed))
+        .await;
+    let broker = monitored(one("primed", json!({ "url": up.mcp_url }))).await;
+    let s = wait_settled(&mut broker.broker.status(), "primed").await;
+    assert!(
+        matches!(s.state, HealthState::Healthy { tools: 3, .. }),
+        "{:?}",
+        s.state
+    );
+}
+
+#[tokio::test]
+async fn an_http_sse_server_that_sends_a_priming_event_before_its_answers_is_healthy() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    up.set_response(ResponseMode::SsePrimed);
+    let broker = monitored(one(
+        "primed-old",
+        json!({ "url": up.sse_url, "transport": "sse" }),
+    ))
+    .await;
+    let s = wait_settled(&mut broker.broker.status(), "primed-old").await;
+    assert!(
+        matches!(s.state, HealthState::Healthy { tools: 3, .. }),
+        "a priming event is not \"an event that is not JSON\": {:?}",
+        s.state
+    );
 }

@@ -234,6 +234,43 @@ async fn redirects_to_another_origin_and_unsafe_metadata_urls_are_never_fetched(
 }
 
 #[tokio::test]
+async fn a_server_error_to_the_anonymous_probe_is_unreachable_with_the_status_not_no_auth() {
+    let m = mock(|_, path| match path {
+        "/mcp" => (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response(),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let s = server(&format!("{}/mcp", m.base));
+    let c = u.classify(&s).await.unwrap();
+    let said = c.evidence.join(" ");
+    assert!(
+        said.starts_with("unreachable") && said.contains("503"),
+        "{said}"
+    );
+    assert!(!said.contains("no auth needed"), "{said}");
+    let d = u.discover(&s).await;
+    assert!(d
+        .unreachable
+        .as_deref()
+        .is_some_and(|u| u.contains("HTTP 503")));
+    let refused = u
+        .sign_in(&s, &Opener::Print)
+        .await
+        .err()
+        .expect("not signed in");
+    assert!(
+        refused.to_string().contains("unreachable") && refused.to_string().contains("503"),
+        "{refused}"
+    );
+    let steps = u.timeline(&s.name);
+    assert!(
+        steps.iter().any(|st| !st.ok && st.detail.contains("503")),
+        "{steps:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_reported_not_guessed() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}/mcp", l.local_addr().unwrap().port());
@@ -241,11 +278,7 @@ async fn an_unreachable_server_is_reported_not_guessed() {
     let (u, _d) = upstream();
     let c = u.classify(&server(&url)).await.unwrap();
     assert_eq!(c.flow, Some(mcp_auth_broker::upstream::Flow::None));
-    assert!(
-        c.evidence[0].contains("could not be probed"),
-        "{:?}",
-        c.evidence
-    );
+    assert!(c.evidence[0].starts_with("unreachable"), "{:?}", c.evidence);
 }
 
 #[tokio::test]

@@ -402,7 +402,7 @@ async fn pump(
     let mut seen = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         for event in parser.push(&chunk) {
-            if event.data.trim().is_empty() {
+            if !event.carries_message() {
                 continue;
             }
             // Re-serialised so a message spread over several data lines stays one line.

@@ -50,9 +50,10 @@ fn negotiated_version(result: &Value) -> Result<String, ProbeError> {
 }
 
 /// The JSON-RPC answer with `id` carried by one SSE `message` event, if it is that event;
-/// notifications and server requests are `None`. An event that is not JSON is a protocol error.
+/// notifications, server requests and events without data (a priming event) are `None`. An event
+/// whose data is not JSON is a protocol error.
 fn response_in_event(event: &SseEvent, id: i64, what: &str) -> Result<Option<Value>, ProbeError> {
-    if event.event != "message" {
+    if event.event != "message" || !event.carries_message() {
         return Ok(None);
     }
     let value: Value = serde_json::from_str(&event.data).map_err(|e| {

@@ -87,6 +87,10 @@ impl Monitor {
                 return;
             }
             let flow = self.classification.clone();
+            if matches!(state, HealthState::Unreachable { .. }) {
+                // Classified while down: "no auth" is a guess, made again once it answers.
+                self.classification = None;
+            }
             let now = unix_now();
             self.shared.update(&self.server.name, |s| {
                 s.state = state;

@@ -23,7 +23,7 @@ mod calls;
 pub use calls::{reply, Respond, MAX_INPUT_ROUNDS};
 
 use super::era::{self, Detected, Era, LEGACY_VERSIONS, MODERN_VERSION};
-use super::sse::SseParser;
+use super::sse::{SseEvent, SseParser};
 use super::{envelope, headers, meta};
 
 /// The most read of one answer (JSON body, or the events of an SSE answer).
@@ -481,7 +481,11 @@ pub async fn read_resumable(
                 "the {what} event stream exceeded {MAX_ANSWER} bytes without the answer"
             )));
         }
-        for event in parser.push(&chunk) {
+        for event in parser
+            .push(&chunk)
+            .into_iter()
+            .filter(SseEvent::carries_message)
+        {
             let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
                 continue;
             };

@@ -18,7 +18,7 @@ use tokio::sync::MutexGuard;
 
 use super::{Client, ClientError, Transport, MAX_ANSWER};
 use crate::protocol::era::Era;
-use crate::protocol::sse::SseParser;
+use crate::protocol::sse::{SseEvent, SseParser};
 use crate::protocol::{codes, envelope, mrtr};
 
 /// How the caller answers one of the server's requests for input: `(method, params)` → its
@@ -155,7 +155,11 @@ async fn listen(standing: Option<MutexGuard<'_, Standing>>, asked: UnboundedSend
     if let Some(mut guard) = standing {
         if let Standing::Open(parser, stream) = &mut *guard {
             while let Some(Ok(chunk)) = stream.next().await {
-                for event in parser.push(&chunk) {
+                for event in parser
+                    .push(&chunk)
+                    .into_iter()
+                    .filter(SseEvent::carries_message)
+                {
                     if let Ok(m) = serde_json::from_str::<Value>(&event.data) {
                         if envelope::kind(&m) == envelope::Kind::Request {
                             let _ = asked.send(m);

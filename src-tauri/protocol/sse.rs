@@ -13,6 +13,16 @@ pub struct SseEvent {
     pub retry: Option<u64>,
 }
 
+impl SseEvent {
+    /// Whether the event carries a message to read. A stream may send an event with an `id`
+    /// and empty data (the official TypeScript SDK's "priming" event, which marks a point to
+    /// resume from): it is part of the stream (a relay keeps it) but has nothing to parse, so
+    /// a reader of JSON-RPC messages skips it instead of calling it malformed.
+    pub fn carries_message(&self) -> bool {
+        !self.data.trim().is_empty()
+    }
+}
+
 /// Feed bytes with [`SseParser::push`]; take complete events as they appear.
 #[derive(Debug, Default)]
 pub struct SseParser {
@@ -135,6 +145,16 @@ mod tests {
     fn an_event_without_data_is_not_dispatched() {
         let mut p = SseParser::default();
         assert!(p.push(b"event: ping\n\nretry: 10\n\n").is_empty());
+    }
+
+    #[test]
+    fn a_priming_event_is_dispatched_with_its_id_but_carries_no_message() {
+        let mut p = SseParser::default();
+        let events = p.push(b"id: prime-1\nretry: 1000\ndata: \n\nevent: message\ndata: {}\n\n");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].id.as_deref(), Some("prime-1"));
+        assert!(!events[0].carries_message());
+        assert!(events[1].carries_message());
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub fn classify(c: &ServerConfig, evidence: Option<&Evidence>) -> Classification
         return decided(
             Flow::None,
             vec![format!(
-                "no auth is configured and the server could not be probed ({why})"
+                "unreachable: {why}; no auth is configured, and whether the server asks for sign-in is decided once it answers"
             )],
         );
     }
@@ -179,6 +179,10 @@ pub fn classify(c: &ServerConfig, evidence: Option<&Evidence>) -> Classification
                 ask(lines, vec![Flow::Static, Flow::AuthorizationCode])
             }
         }
+        Some(status) if status >= 500 => decided(
+            Flow::None,
+            vec![format!("unreachable: the server answered HTTP {status} to a request without credentials (a server error, which says nothing about auth); whether it asks for sign-in is decided once it answers")],
+        ),
         Some(status) => {
             lines.push(format!("the server answered HTTP {status} to a request without credentials: no auth needed"));
             if ev.prm {

@@ -148,3 +148,20 @@ fn github_style_config_names_why_it_is_interactive() {
         c.evidence
     );
 }
+
+#[test]
+fn a_server_error_to_the_anonymous_probe_is_unreachable_with_its_status_not_no_auth() {
+    let c = classify(
+        &server(serde_json::json!({})),
+        Some(&Evidence {
+            probe_status: Some(503),
+            ..Evidence::default()
+        }),
+    );
+    let text = c.evidence.join(" ");
+    assert!(
+        text.starts_with("unreachable") && text.contains("503"),
+        "{text}"
+    );
+    assert!(!text.contains("no auth needed"), "{text}");
+}

@@ -258,6 +258,13 @@ fn challenges(resp: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// "HTTP 503 Service Unavailable" (the number alone when it has no reason phrase).
+fn shown_status(status: u16) -> String {
+    reqwest::StatusCode::from_u16(status)
+        .map(|s| format!("HTTP {s}"))
+        .unwrap_or_else(|_| format!("HTTP {status}"))
+}
+
 /// Runs discovery for `server_url`. Never fails: what could not be learned is in `notes`.
 pub async fn discover(client: &reqwest::Client, server_url: &Url) -> Discovery {
     let mut d = Discovery {
@@ -273,6 +280,15 @@ pub async fn discover(client: &reqwest::Client, server_url: &Url) -> Discovery {
         notes: Vec::new(),
     };
     match probe(client, server_url).await {
+        Ok((status, _)) if status >= 500 => {
+            // A server error says nothing about auth: the server is down, not open to all.
+            d.probe_status = Some(status);
+            d.unreachable = Some(format!(
+                "the server answered {} to a request without credentials (a server error)",
+                shown_status(status)
+            ));
+            return d;
+        }
         Ok((status, challenges)) => {
             d.probe_status = Some(status);
             if status == 401 || status == 403 {

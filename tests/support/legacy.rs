@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::mcp::{answer, check_auth, result, sse_body, sse_frame};
+use super::mcp::{answer, check_auth, priming_frame, result, sse_body, sse_frame};
 use super::random_token;
-use super::upstream::UpstreamState;
+use super::upstream::{ResponseMode, UpstreamState};
 
 pub(crate) async fn stream(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
@@ -72,6 +72,9 @@ pub(crate) async fn message(
     } else {
         answer(&s, method, &id, &msg)
     };
+    if *s.response.lock().unwrap() == ResponseMode::SsePrimed {
+        let _ = tx.send(priming_frame()).await;
+    }
     let _ = tx.send(sse_frame(&reply)).await;
     StatusCode::ACCEPTED.into_response()
 }

@@ -96,18 +96,33 @@ pub(crate) fn sse_frame(message: &Value) -> Bytes {
     Bytes::from(format!("event: message\ndata: {message}\n\n"))
 }
 
+/// The TypeScript SDK's priming event, byte for byte: an id, a retry and empty data.
+pub(crate) fn priming_frame() -> Bytes {
+    Bytes::from(format!(
+        "id: {}\nretry: 1000\ndata: \n\n",
+        super::random_token()
+    ))
+}
+
 /// One JSON-RPC response, as JSON or as a one-event SSE stream.
 pub(crate) fn reply(mode: ResponseMode, message: Value, session: Option<&str>) -> Response {
     let mut response = match mode {
         ResponseMode::Json => Json(message).into_response(),
-        ResponseMode::Sse => (
-            [
-                ("content-type", "text/event-stream"),
-                ("cache-control", "no-cache"),
-            ],
-            sse_frame(&message),
-        )
-            .into_response(),
+        ResponseMode::Sse | ResponseMode::SsePrimed => {
+            let mut body = Vec::new();
+            if mode == ResponseMode::SsePrimed {
+                body.extend_from_slice(&priming_frame());
+            }
+            body.extend_from_slice(&sse_frame(&message));
+            (
+                [
+                    ("content-type", "text/event-stream"),
+                    ("cache-control", "no-cache"),
+                ],
+                body,
+            )
+                .into_response()
+        }
     };
     if let Some(id) = session {
         response

@@ -33,6 +33,10 @@ pub enum ResponseMode {
     Json,
     /// A `text/event-stream` with one `message` event.
     Sse,
+    /// As `Sse`, with the official TypeScript SDK's priming event first (an `id`, a `retry`
+    /// and empty data, which marks a point to resume from); on the HTTP+SSE transport the
+    /// priming event comes before each response.
+    SsePrimed,
 }
 
 /// What `/mcp` does instead of answering normally (after the auth check).

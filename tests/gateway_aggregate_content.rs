@@ -262,3 +262,37 @@ async fn subscribing_on_a_server_without_subscriptions_is_refused_by_name_and_no
         "{read}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_uri_two_servers_list_is_refused_naming_both_and_reaches_neither() {
+    let one = TestUpstream::start(UpstreamOptions::default().with_catalog("same")).await;
+    let two = TestUpstream::start(UpstreamOptions::default().with_catalog("same")).await;
+    let b = TestBroker::start(json!({"mcp_servers": {
+        "one": {"url": one.mcp_url}, "two": {"url": two.mcp_url}}}))
+    .await;
+    let key = api_key(&b).await;
+    let sid = aggregate_open(&b, &key).await;
+    let (_, list) = aggregate_rpc(&b, &key, Some(&sid), rpc(2, "resources/list", json!({}))).await;
+    assert!(list["result"]["resources"].is_array(), "{list}");
+    for (id, method) in [(3, "resources/read"), (4, "resources/subscribe")] {
+        let (_, answer) = aggregate_rpc(
+            &b,
+            &key,
+            Some(&sid),
+            rpc(id, method, json!({"uri": "test://same/readme"})),
+        )
+        .await;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("\"one\", \"two\"") && message.contains("/SERVER/mcp"),
+            "{method}: {answer}"
+        );
+    }
+    for up in [&one, &two] {
+        let routed = methods(up)
+            .into_iter()
+            .filter(|m| m == "resources/read" || m == "resources/subscribe")
+            .count();
+        assert_eq!(routed, 0, "nothing shadowed is forwarded");
+    }
+}

@@ -154,14 +154,11 @@ impl Caller<'_> {
 
     fn learn_owners(&self, cfg: &ServerConfig, listing: Listing, list: &[Value]) {
         let mut owners = lock(&self.hub.owners);
-        for item in list {
-            match listing {
-                Listing::Resources => item["uri"].as_str().map(|u| owners.resource(u, &cfg.name)),
-                Listing::ResourceTemplates => item["uriTemplate"]
-                    .as_str()
-                    .map(|t| owners.template(t, &cfg.name)),
-                Listing::Tools | Listing::Prompts => None,
-            };
+        let field = |key: &'static str| list.iter().filter_map(move |item| item[key].as_str());
+        match listing {
+            Listing::Resources => owners.resources(&cfg.name, field("uri")),
+            Listing::ResourceTemplates => owners.templates(&cfg.name, field("uriTemplate")),
+            Listing::Tools | Listing::Prompts => {}
         }
     }
 

@@ -13,7 +13,7 @@ use super::link::Link;
 use super::names::{self, Listing};
 use super::session::{answer_of, lock, RpcError};
 use super::subscriptions::{Sink, MAX_URIS};
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, ServerName};
 use crate::protocol::{codes, Era};
 
 /// JSON-RPC "resource not found": the 2025 revisions' code, and 2026-07-28's.
@@ -35,8 +35,10 @@ impl Caller<'_> {
                 RpcError::internal(format!("server \"{server}\" left the broker's config"))
             });
         }
+        let config = self.hub.broker.config();
+        let usable = |s: &ServerName| config.server(s.as_str()).is_some_and(names::aggregated);
         let known = lock(&self.hub.owners)
-            .owner(uri)
+            .owner(uri, usable)
             .map_err(RpcError::invalid_params)?;
         let server = match known {
             Some(s) => Some(s),
@@ -44,14 +46,12 @@ impl Caller<'_> {
                 self.list(Listing::Resources).await;
                 self.list(Listing::ResourceTemplates).await;
                 lock(&self.hub.owners)
-                    .owner(uri)
+                    .owner(uri, usable)
                     .map_err(RpcError::invalid_params)?
             }
         };
-        let config = self.hub.broker.config();
         server
             .and_then(|s| config.server(s.as_str()))
-            .filter(|c| names::aggregated(c))
             .cloned()
             .ok_or_else(|| RpcError {
                 code: resource_not_found(self.era),

@@ -155,3 +155,74 @@ async fn fixture_as_injects_token_endpoint_faults() {
         .await;
     assert!(down.is_err(), "a stopped AS refuses connections");
 }
+
+/// One authorization code from `as_url` for the Entra fixture's client, with `extra` parameters.
+async fn entra_code(as_url: &str, extra: &[(&str, &str)], verifier: &str) -> url::Url {
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut authorize = url::Url::parse(&format!("{as_url}/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", providers::ENTRA_CLIENT_ID),
+        ("redirect_uri", "http://127.0.0.1:9/oauth/callback"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    authorize.query_pairs_mut().extend_pairs(extra);
+    let resp = client().get(authorize).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_entra_shaped_as_hides_pkce_refuses_resource_and_refreshes_only_offline_access() {
+    let up = providers::entra().await;
+    let meta: Value = reqwest::get(format!("{}/.well-known/openid-configuration", up.as_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(meta.get("code_challenge_methods_supported").is_none());
+    assert!(meta.get("registration_endpoint").is_none());
+
+    let verifier = "a-verifier-that-is-long-enough-for-pkce-0123456789";
+    let refused = entra_code(&up.as_url, &[("resource", &up.mcp_url)], verifier).await;
+    let q: std::collections::HashMap<_, _> = refused.query_pairs().into_owned().collect();
+    assert_eq!(q["error"], "invalid_target");
+    assert!(
+        q["error_description"].contains("AADSTS901002") && q["error_description"].contains("\r\n")
+    );
+
+    let token_url = up.auth_server.token_url();
+    for (scope, refresh) in [
+        (providers::ENTRA_SCOPE.to_string(), false),
+        (format!("{} offline_access", providers::ENTRA_SCOPE), true),
+    ] {
+        let back = entra_code(&up.as_url, &[("scope", &scope)], verifier).await;
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code),
+            ("client_id", providers::ENTRA_CLIENT_ID.into()),
+            ("redirect_uri", "http://127.0.0.1:9/oauth/callback".into()),
+            ("code_verifier", verifier.into()),
+        ];
+        let with_resource = [form.clone(), vec![("resource", up.mcp_url.clone())]].concat();
+        let r = post_form(&token_url, with_resource).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_target");
+        // The code was not spent by the refused request.
+        let body: Value = post_form(&token_url, form).await.json().await.unwrap();
+        assert!(body["access_token"].is_string(), "{body}");
+        assert_eq!(
+            body.get("refresh_token").is_some(),
+            refresh,
+            "scope {scope}: {body}"
+        );
+    }
+}

@@ -64,6 +64,13 @@ pub struct AsOptions {
     pub refresh_tokens: bool,
     /// `scopes_supported` in the metadata.
     pub scopes: Vec<String>,
+    /// `(error, error_description)`: `/authorize` (by redirect) and `/token` refuse any request
+    /// carrying a `resource` parameter with this OAuth error (Entra ID v2 answers
+    /// `invalid_target` with AADSTS901002; see [`super::providers`]).
+    pub refuse_resource: Option<(String, String)>,
+    /// Issue a refresh token only when the granted scope includes `offline_access` (as Entra
+    /// ID and other OpenID providers do).
+    pub refresh_needs_offline_access: bool,
 }
 
 impl Default for AsOptions {
@@ -80,6 +87,8 @@ impl Default for AsOptions {
             revocation: true,
             refresh_tokens: true,
             scopes: vec!["mcp:read".into(), "mcp:write".into()],
+            refuse_resource: None,
+            refresh_needs_offline_access: false,
         }
     }
 }
@@ -346,6 +355,9 @@ async fn authorize(
         url.query_pairs_mut().append_pair("iss", &s.issuer);
         (StatusCode::FOUND, [("location", url.to_string())]).into_response()
     };
+    if let (Some((error, description)), Some(_)) = (&s.options.refuse_resource, q.get("resource")) {
+        return back(&[("error", error), ("error_description", description)]);
+    }
     if q.get("response_type").map(String::as_str) != Some("code") {
         return back(&[("error", "unsupported_response_type")]);
     }

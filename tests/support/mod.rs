@@ -35,6 +35,9 @@
 //! - [`TestBroker`]: the real broker and gateway on `127.0.0.1:0` over a config in a tempdir,
 //!   with a [`Browser`] opener that follows the sign-in redirects over HTTP.
 //!   `BrokerOptions { background: true, .. }` also starts the config watcher and health monitors.
+//! - [`providers`]: upstreams whose AS behaves like a real provider's (`entra()`: no PKCE in
+//!   the metadata, `resource` refused with AADSTS901002, `offline_access` for refresh tokens;
+//!   `entra_config` the entry that works).
 //! - [`health`]: waiting on the broker's status channel (`wait_status`, `wait_settled`).
 //! - [`node`]: Node >= 22 and `tests/js` (run `scripts/setup-node.sh`); panics, never skips.
 //!
@@ -80,6 +83,7 @@ pub mod listen;
 pub mod mcp;
 pub mod modern;
 pub mod node;
+pub mod providers;
 pub mod record;
 pub mod signin;
 pub mod streams;

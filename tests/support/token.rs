@@ -113,6 +113,11 @@ pub(crate) async fn token(
             return (StatusCode::from_u16(code).unwrap(), Json(body)).into_response()
         }
     }
+    if let (Some((error, description)), Some(_)) =
+        (&s.options.refuse_resource, form.get("resource"))
+    {
+        return oauth_error(StatusCode::BAD_REQUEST, error, description);
+    }
     let (client_id, client_secret) = client_auth(&headers, &form);
     let Some(client_id) = client_id else {
         return oauth_error(
@@ -211,6 +216,10 @@ pub(crate) async fn token(
             )
         }
     };
+    let offline = scope
+        .as_deref()
+        .is_some_and(|s| s.split_whitespace().any(|s| s == "offline_access"));
+    let refresh = refresh && (offline || !s.options.refresh_needs_offline_access);
     let access = random_token();
     let issued = IssuedToken {
         client_id: client_id.clone(),

@@ -105,6 +105,10 @@ fn each_invalid_field_is_named_with_its_fix() {
             &["field \"name\"", "reserved"],
         ),
         (
+            r#"{"mcp_servers": {"signin": {"url": "https://x.example/mcp"}}}"#,
+            &["field \"name\"", "reserved", "/signin/"],
+        ),
+        (
             r#"{"mcp_servers": {"a": {}}}"#,
             &[
                 "server \"a\"",

@@ -70,6 +70,22 @@ impl ServerConfig {
     }
 }
 
+/// The gateway's fixed first path segments (`/mcp`, `/signin/{nonce}`, `/api/…`, …): a server so
+/// named would be shadowed by the gateway's own route, so none may be. The gateway's test checks
+/// this list is exactly the fixed first segments of its routes.
+pub const RESERVED_NAMES: &[&str] = &[
+    "api",
+    "authorize",
+    "consent",
+    "healthz",
+    "mcp",
+    "oauth",
+    "register",
+    "revoke",
+    "signin",
+    "token",
+];
+
 /// A server's name: the `{server}` path segment of its client URL, so URL-safe by construction
 /// (`[a-z0-9_-]`, starts with a letter or digit, at most 64 characters, no `__`, no trailing `_`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,20 +110,10 @@ impl ServerName {
         if name.contains("__") || name.ends_with('_') {
             return Err("may not contain \"__\" or end with '_' (the /mcp endpoint joins server and tool names with \"__\")".into());
         }
-        // Names that would shadow the gateway's own routes.
-        if matches!(
-            name,
-            "mcp"
-                | "oauth"
-                | "authorize"
-                | "token"
-                | "register"
-                | "revoke"
-                | "healthz"
-                | "api"
-                | "consent"
-        ) {
-            return Err(format!("'{name}' is reserved for the gateway's own routes"));
+        if RESERVED_NAMES.contains(&name) {
+            return Err(format!(
+                "'{name}' is reserved for the gateway's own routes (/{name}/…); pick another name"
+            ));
         }
         Ok(ServerName(name.to_string()))
     }

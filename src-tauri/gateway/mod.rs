@@ -142,3 +142,51 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ServerName, RESERVED_NAMES};
+
+    /// The fixed first path segments of every route the gateway's modules declare, read from
+    /// their source (each route call's path literal, tests left out): the routes themselves are
+    /// the list's origin.
+    fn fixed_first_segments() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src-tauri/gateway");
+        let mut segments = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let file = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let text = file.split("#[cfg(test)]").next().unwrap();
+            for (at, _) in text.match_indices(".route(") {
+                let rest = text[at + ".route(".len()..].trim_start();
+                let Some(path) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else {
+                    continue;
+                };
+                let first = path.trim_start_matches('/').split('/').next().unwrap();
+                if !first.starts_with('{') && !segments.iter().any(|s| s == first) {
+                    segments.push(first.to_string());
+                }
+            }
+        }
+        segments.sort();
+        segments
+    }
+
+    #[test]
+    fn every_fixed_first_path_segment_is_a_reserved_server_name_and_nothing_else_is() {
+        let segments = fixed_first_segments();
+        assert!(segments.iter().any(|s| s == "signin"), "{segments:?}");
+        for segment in &segments {
+            assert!(
+                ServerName::parse(segment).is_err(),
+                "a server named {segment:?} would be shadowed by /{segment}/…"
+            );
+        }
+        let nameable: Vec<&String> = segments.iter().filter(|s| !s.starts_with('.')).collect();
+        let mut reserved: Vec<&str> = RESERVED_NAMES.to_vec();
+        reserved.sort();
+        assert_eq!(
+            nameable, reserved,
+            "one list: the routes' fixed first segments"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! Architecture Invariant: every URL that reaches `reqwest` or the browser opener has passed
 //! [`check_remote_url`] (or [`check_browser_url`]) first and is re-serialised from the parsed form.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
@@ -27,13 +27,25 @@ pub enum UrlProblem {
     ForbiddenAddress(&'static str),
 }
 
+/// Cloud metadata services outside the link-local ranges: Alibaba Cloud's `100.100.100.200`,
+/// Oracle Cloud's `192.0.0.192`, and AWS's IPv6 endpoint `fd00:ec2::254`.
+const METADATA_V4: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(100, 100, 100, 200),
+    Ipv4Addr::new(192, 0, 0, 192),
+];
+const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)];
+
 /// Why the broker never connects to `ip`, if it does not: link-local addresses (where cloud
-/// metadata services answer), unspecified, broadcast and multicast addresses, also when written
-/// as IPv4-mapped IPv6. Private ranges stay allowed: MCP servers on a company network are
-/// normal. Checked on IP-literal URLs here and on every DNS answer by the upstream client's
-/// resolver, so a name cannot be re-pointed at one between check and connect.
+/// metadata services answer), the metadata services that answer elsewhere ([`METADATA_V4`],
+/// [`METADATA_V6`]), unspecified, broadcast and multicast addresses — also when an IPv6 address
+/// carries one of those IPv4 addresses (IPv4-mapped, IPv4-compatible, or behind the NAT64
+/// prefixes `64:ff9b::/96` and `64:ff9b:1::/48`). Private ranges stay allowed: MCP servers on a
+/// company network are normal. Checked on IP-literal URLs here (the `url` crate has already
+/// turned decimal, hex and octal spellings into the address) and on every DNS answer by the
+/// upstream client's resolver, so a name cannot be re-pointed at one between check and connect.
 pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
     match ip {
+        IpAddr::V4(v4) if METADATA_V4.contains(&v4) => Some("a cloud metadata address"),
         IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
         IpAddr::V4(v4) if v4.is_unspecified() || v4.octets()[0] == 0 => {
             Some("an unspecified address")
@@ -42,14 +54,27 @@ pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
             Some("a broadcast or multicast address")
         }
         IpAddr::V4(_) => None,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => forbidden_ip(IpAddr::V4(v4)),
+            None if METADATA_V6.contains(&v6) => Some("a cloud metadata address"),
             None if v6.is_unicast_link_local() => Some("a link-local address"),
             None if v6.is_unspecified() => Some("an unspecified address"),
             None if v6.is_multicast() => Some("a broadcast or multicast address"),
             None => None,
         },
     }
+}
+
+/// The IPv4 address an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`, not `::1` nor `::`), or NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`), where a
+/// translator on the way would connect to the IPv4 address.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let nat64 = (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1);
+    let compatible = s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
+    v6.to_ipv4_mapped().or((nat64 || compatible).then_some(low))
 }
 
 /// True for `localhost`, `127.0.0.0/8` and `::1`.
@@ -165,6 +190,12 @@ mod tests {
             "https://[fe80::1]/",
             "https://0.0.0.0/",
             "https://224.0.0.1/",
+            "https://100.100.100.200/",
+            "https://0x646464c8/",
+            "https://[::100.100.100.200]/",
+            "https://[64:ff9b:1::a9fe:a9fe]/",
+            "https://[fd00:ec2::254]/",
+            "https://192.0.0.192/",
         ] {
             assert!(
                 matches!(check_remote_url(url), Err(UrlProblem::ForbiddenAddress(_))),
@@ -175,6 +206,9 @@ mod tests {
             "https://10.0.0.5/mcp",
             "https://192.168.1.2/mcp",
             "https://[fd00::1]/mcp",
+            "https://[fd00:ec2::253]/mcp",
+            "https://100.100.100.201/mcp",
+            "https://[64:ff9b::a00:5]/mcp",
             "http://127.0.0.1:9/mcp",
             "https://metadata.example.com/",
         ] {

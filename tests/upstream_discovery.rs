@@ -301,6 +301,43 @@ async fn metadata_urls_at_link_local_addresses_are_refused_in_any_spelling_even_
 }
 
 #[tokio::test]
+async fn cloud_metadata_addresses_outside_link_local_are_refused_in_any_spelling() {
+    let spellings = [
+        "https://100.100.100.200/",
+        "https://1684301000/",
+        "https://0x64.0x64.0x64.0xc8/",
+        "https://0144.0144.0144.0310/",
+        "https://[::ffff:6464:64c8]/",
+        "https://[64:ff9b::6464:64c8]/",
+        "https://[fd00:ec2::254]/",
+        "https://[FD00:0EC2:0:0:0:0:0:0254]/",
+        "https://[64:ff9b::a9fe:a9fe]/",
+    ];
+    let m = mock(move |base, path| match path {
+        "/mcp" => unauthorized(Some(format!("Bearer resource_metadata=\"{base}/prm\""))),
+        "/prm" => {
+            json_at(json!({"resource": format!("{base}/mcp"), "authorization_servers": spellings}))
+        }
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let d = u.discover(&server(&format!("{}/mcp", m.base))).await;
+    let refused = d
+        .notes
+        .iter()
+        .filter(|n| n.contains("which the broker never contacts"))
+        .count();
+    assert!(refused >= spellings.len(), "{:?}", d.notes);
+    assert!(
+        !d.notes.iter().any(|n| n.contains("could not be reached")),
+        "nothing was contacted: {:?}",
+        d.notes
+    );
+    assert!(d.metadata.is_none());
+}
+
+#[tokio::test]
 async fn a_server_named_by_host_name_is_reached_through_the_guarded_resolver() {
     let m = mock(move |base, path| match path {
         "/mcp" => unauthorized(Some(format!("Bearer resource_metadata=\"{base}/prm\""))),

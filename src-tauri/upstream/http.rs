@@ -293,6 +293,10 @@ mod tests {
             allowed_addrs(vec![addr("169.254.169.254:0"), addr("[fe80::1]:0")]),
             Err("a link-local address")
         );
+        assert_eq!(
+            allowed_addrs(vec![addr("100.100.100.200:0"), addr("[fd00:ec2::254]:0")]),
+            Err("a cloud metadata address")
+        );
         assert_eq!(allowed_addrs(vec![]), Err("no address"));
     }
 

@@ -201,3 +201,49 @@ fn port_zero_is_refused_because_client_urls_must_stay_stable() {
         text(&out)
     );
 }
+
+#[test]
+fn a_yaml_config_file_is_read_edited_and_written_back_as_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(
+        &path,
+        "# from LiteLLM\nmcp_servers:\n  m2m:\n    url: https://mcp.example.com/mcp\n    auth_type: oauth2\n    oauth2_flow: client_credentials\n    client_id: svc\n    description: kept, and reported\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mcp-auth-broker"))
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("m2m") && text(&out).contains("ClientCredentials"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["add", "docs", "--url", "https://docs.example.com/mcp"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(!written.trim_start().starts_with('{'), "{written}");
+    let doc: serde_json::Value = yaml_serde::from_str(&written).unwrap();
+    assert_eq!(
+        doc["mcp_servers"]["docs"]["url"],
+        "https://docs.example.com/mcp"
+    );
+    assert_eq!(
+        doc["mcp_servers"]["m2m"]["oauth2_flow"], "client_credentials",
+        "kept as written"
+    );
+    assert_eq!(
+        doc["mcp_servers"]["m2m"]["description"],
+        "kept, and reported"
+    );
+}

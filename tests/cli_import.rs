@@ -115,7 +115,8 @@ fn cursor_literal_secrets_in_headers_are_reported_and_never_written() {
     assert_eq!(
         d.servers(),
         json!({
-            "acme": {"url": "https://mcp.acme.test/mcp", "headers": {"X-Tenant": "acme"}},
+            "acme": {"url": "https://mcp.acme.test/mcp", "headers": {"X-Tenant": "acme"},
+                     "needs_setup": "header Authorization held a literal secret (or a variable the broker cannot read) and was not copied: add it to the broker's config as \"os.environ/VAR\""},
             "beta": {"url": "https://mcp.beta.test/mcp", "auth_type": "bearer_token",
                      "auth_value": "os.environ/BETA_TOKEN", "headers": {"X-Api-Key": "os.environ/BETA_KEY"}}
         })
@@ -123,7 +124,7 @@ fn cursor_literal_secrets_in_headers_are_reported_and_never_written() {
     let written = std::fs::read_to_string(d.config()).unwrap();
     assert!(!written.contains("sk-live-123"), "{written}");
     assert!(
-        text(&out).contains("header Authorization holds a literal secret"),
+        text(&out).contains("needs setup (imported, kept out of service until done): header Authorization held a literal secret"),
         "{}",
         text(&out)
     );
@@ -231,39 +232,188 @@ fn parse_jsonc(text: &str) -> Value {
     mcp_auth_broker::cli::import::parse::read(text).unwrap()
 }
 
+/// LiteLLM's own documentation examples in one `config.yaml`: the MCP quick start
+/// (streamable HTTP, SSE, stdio, the "full configuration" API-key entry), the interactive OAuth
+/// setup, the M2M setup (with LiteLLM's newer `oauth2_flow`) and the M2M mock-server recipe.
+const LITELLM_DOCS_YAML: &str = r#"model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: sk-xxxxxxx
+
+litellm_settings:
+  # MCP Aliases - Map aliases to server names for easier tool access
+  mcp_aliases:
+    "github": "github_mcp"
+
+mcp_servers:
+  # HTTP Streamable Server
+  deepwiki_mcp:
+    url: "https://mcp.deepwiki.com/mcp"
+  # SSE Server
+  zapier_mcp:
+    url: "https://actions.zapier.com/mcp/sk-akxxxxx/sse"
+    transport: "sse"
+  # Standard Input/Output (stdio) Server - CircleCI Example
+  circleci_mcp:
+    transport: "stdio"
+    command: "npx"
+    args: ["-y", "@circleci/mcp-server-circleci"]
+    env:
+      CIRCLECI_TOKEN: "your-circleci-token"
+      CIRCLECI_BASE_URL: "https://circleci.com"
+  # Full configuration with all optional fields
+  my_http_server:
+    url: "https://my-http-server.com/mcp"
+    transport: "http"
+    description: "My custom MCP server"
+    auth_type: "api_key"
+    auth_value: "abc123"
+  github_mcp:
+    url: "https://api.githubcopilot.com/mcp"
+    auth_type: oauth2
+    client_id: os.environ/GITHUB_OAUTH_CLIENT_ID
+    client_secret: os.environ/GITHUB_OAUTH_CLIENT_SECRET
+  my_mcp_server:
+    url: "https://my-mcp-server.com/mcp"
+    auth_type: oauth2
+    oauth2_flow: client_credentials
+    client_id: os.environ/MCP_CLIENT_ID
+    client_secret: os.environ/MCP_CLIENT_SECRET
+    token_url: "https://auth.example.com/oauth/token"
+    scopes: ["mcp:read", "mcp:write"]  # optional
+  test_oauth2:
+    url: "http://localhost:8765/mcp"
+    auth_type: oauth2
+    client_id: "test-client"
+    client_secret: "test-secret"
+    token_url: "http://localhost:8765/oauth/token"
+"#;
+
 #[test]
-fn litellm_json_imports_its_fields_without_literal_secrets_and_yaml_is_refused_with_how_to_convert()
-{
+fn litellm_docs_config_yaml_imports_as_is_naming_what_is_ignored_and_marking_unfinished_entries() {
+    let d = Dir::new();
+    let src = d.write("config.yaml", LITELLM_DOCS_YAML);
+    let out = d.import(&[p(&src)]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let servers = d.servers();
+    assert_eq!(
+        servers["deepwiki_mcp"],
+        json!({"url": "https://mcp.deepwiki.com/mcp"})
+    );
+    assert_eq!(servers["zapier_mcp"]["transport"], "sse");
+    assert!(servers.get("circleci_mcp").is_none(), "{servers}");
+    assert!(
+        t.contains("skip    \"circleci_mcp\": a stdio server (runs `npx`)"),
+        "{t}"
+    );
+    assert_eq!(
+        servers["github_mcp"],
+        json!({"url": "https://api.githubcopilot.com/mcp", "auth_type": "oauth2",
+               "client_id": "os.environ/GITHUB_OAUTH_CLIENT_ID", "client_secret": "os.environ/GITHUB_OAUTH_CLIENT_SECRET"})
+    );
+    assert_eq!(
+        servers["my_mcp_server"],
+        json!({"url": "https://my-mcp-server.com/mcp", "auth_type": "oauth2", "oauth_flow": "client_credentials",
+               "client_id": "os.environ/MCP_CLIENT_ID", "client_secret": "os.environ/MCP_CLIENT_SECRET",
+               "token_url": "https://auth.example.com/oauth/token", "scopes": ["mcp:read", "mcp:write"]})
+    );
+    // Literal secrets stay behind; the entry lands all the same, out of service, saying why.
+    let mock = &servers["test_oauth2"];
+    assert_eq!(mock["client_id"], "test-client");
+    assert_eq!(
+        mock["oauth_flow"], "client_credentials",
+        "LiteLLM's inferred flow is written out"
+    );
+    assert!(mock.get("client_secret").is_none(), "{mock}");
+    assert!(
+        mock["needs_setup"]
+            .as_str()
+            .unwrap()
+            .contains("client_secret was a literal secret"),
+        "{mock}"
+    );
+    let api = &servers["my_http_server"];
+    assert!(
+        api.get("auth_value").is_none() && api.get("description").is_none(),
+        "{api}"
+    );
+    let why = api["needs_setup"].as_str().unwrap();
+    assert!(
+        why.contains("auth_value was a literal secret") && why.contains("auth_value: is missing"),
+        "{why}"
+    );
+    assert!(
+        t.contains("ignored: description (a label for LiteLLM's UI)"),
+        "{t}"
+    );
+    assert!(t.contains("2 need setup"), "{t}");
+    let written = std::fs::read_to_string(d.config()).unwrap();
+    assert!(
+        !written.contains("abc123") && !written.contains("test-secret"),
+        "{written}"
+    );
+
+    // The broker reads what it wrote: the unfinished entries are listed as needing setup.
+    let list = Command::new(env!("CARGO_BIN_EXE_mcp-auth-broker"))
+        .args(["list", "--config"])
+        .arg(d.config())
+        .env("GITHUB_OAUTH_CLIENT_ID", "Iv1.docs")
+        .env_remove("MCP_CLIENT_ID")
+        .output()
+        .unwrap();
+    let l = text(&list);
+    assert_eq!(list.status.code(), Some(0), "{l}");
+    assert!(
+        l.contains("test_oauth2") && l.contains("[needs setup: client_secret was a literal secret"),
+        "{l}"
+    );
+    assert!(
+        l.contains("github_mcp")
+            && !l
+                .lines()
+                .any(|x| x.starts_with("github_mcp") && x.contains("needs setup")),
+        "{l}"
+    );
+}
+
+#[test]
+fn litellm_yaml_cannot_be_rewritten_and_a_bad_one_names_the_line() {
     let d = Dir::new();
     let src = d.write(
-        "litellm.json",
-        r#"{"model_list": [], "mcp_servers": {
-          "zapier": {"url": "https://mcp.zapier.test/mcp", "transport": "http", "auth_type": "bearer_token", "auth_value": "os.environ/ZAPIER"},
-          "m2m": {"url": "https://mcp.m2m.test/mcp", "auth_type": "oauth2", "client_id": "c1", "client_secret": "literal-secret", "token_url": "https://auth.m2m.test/token", "description": "kept out"}
-        }}"#,
-    );
-    let out = d.import(&["--from", "litellm", p(&src)]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let servers = d.servers();
-    assert_eq!(servers["zapier"]["auth_value"], "os.environ/ZAPIER");
-    assert_eq!(servers["m2m"]["client_id"], "c1");
-    assert!(servers["m2m"].get("client_secret").is_none(), "{servers}");
-    assert!(servers["m2m"].get("description").is_none(), "{servers}");
-    assert!(text(&out).contains("client_secret holds a literal secret"));
-
-    let d = Dir::new();
-    let yaml = d.write(
-        "litellm.yaml",
+        "config.yaml",
         "mcp_servers:\n  a:\n    url: https://a.test/mcp\n",
     );
-    let out = d.import(&["--from", "litellm", p(&yaml)]);
+    let out = d.import(&["--from", "litellm", "--rewrite", p(&src)]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("is YAML, which import does not read; convert it to JSON first"),
+        text(&out).contains("--rewrite edits JSON files only"),
         "{}",
         text(&out)
     );
     assert!(!d.config().exists(), "nothing written");
+
+    let bad = d.write(
+        "bad.yaml",
+        "mcp_servers:\n  a:\n    url: [https://a.test/mcp\n  b: 1\n",
+    );
+    let out = d.import(&["--from", "litellm", p(&bad)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not valid YAML") && text(&out).contains("line "),
+        "{}",
+        text(&out)
+    );
+
+    let json = d.write(
+        "litellm.json",
+        r#"{"mcp_servers": {"m2m": {"url": "https://mcp.m2m.test/mcp", "auth_type": "oauth2", "oauth2_flow": "client_credentials",
+            "client_id": "c1", "client_secret": "os.environ/M2M_SECRET", "token_url": "https://auth.m2m.test/token"}}}"#,
+    );
+    let out = d.import(&["--from", "litellm", p(&json)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(d.servers()["m2m"]["oauth_flow"], "client_credentials");
 }
 
 #[test]
@@ -303,7 +453,7 @@ fn malformed_files_of_every_client_are_errors_naming_the_problem_and_write_nothi
             "litellm",
             "litellm.json",
             "[1]",
-            "expected a JSON object at the top level",
+            "expected an object (mapping) at the top level",
         ),
     ];
     for (client, file, body, expected) in cases {

@@ -1,10 +1,14 @@
 //! Config: LiteLLM-style entries validate; every invalid field gives an error naming the server,
 //! the field and the fix; secrets are references, never literals.
 
+mod support;
+
 use std::path::Path;
 
 use mcp_auth_broker::config::file::{parse, ConfigFileError};
+use mcp_auth_broker::config::validate::validate_in;
 use mcp_auth_broker::config::{validate, AuthType, HeaderValue, OAuthFlow, RawConfig, Transport};
+use mcp_auth_broker::health::HealthState;
 use mcp_auth_broker::secret::{Secret, SecretRef};
 use mcp_auth_broker::vault::{Vault, VaultError};
 
@@ -326,4 +330,221 @@ fn an_empty_allow_list_is_refused_with_the_fix() {
         e.contains("x") && e.contains("allowed_tools") && e.contains("remove allowed_tools"),
         "{e}"
     );
+}
+
+fn yaml(text: &str) -> RawConfig {
+    parse(Path::new("config.yaml"), text).expect("test YAML parses")
+}
+
+#[test]
+fn a_yaml_config_reads_as_the_same_json_would_and_its_errors_name_the_line() {
+    let text = "# the broker's config, in YAML\nport: 47900\nmcp_servers:\n  github:\n    url: https://api.githubcopilot.com/mcp\n    auth_type: oauth2\n    client_id: Iv1.abc\n    client_secret: os.environ/GITHUB_CLIENT_SECRET\n    scopes: [repo, \"read:user\"]\n";
+    let from_yaml = yaml(text);
+    let from_json = raw(
+        r#"{"port": 47900, "mcp_servers": {"github": {"url": "https://api.githubcopilot.com/mcp",
+        "auth_type": "oauth2", "client_id": "Iv1.abc", "client_secret": "os.environ/GITHUB_CLIENT_SECRET", "scopes": ["repo", "read:user"]}}}"#,
+    );
+    assert_eq!(from_yaml, from_json);
+    assert_eq!(yaml("# nothing yet\n"), RawConfig::default());
+    // Any other name is read by its first character.
+    assert_eq!(parse(Path::new("broker.conf"), text).unwrap(), from_json);
+
+    let err = parse(
+        Path::new("/tmp/c.yaml"),
+        "mcp_servers:\n  a:\n    url: [x\n  b: 1\n",
+    )
+    .unwrap_err();
+    let t = err.to_string();
+    assert!(
+        matches!(err, ConfigFileError::Syntax { line: 4, .. }),
+        "{t}"
+    );
+    assert!(
+        t.contains("/tmp/c.yaml is not valid YAML at line 4") && t.contains("indented with spaces"),
+        "{t}"
+    );
+    let t = parse(Path::new("c.yaml"), "mcp_servers:\n  a:\n    url: https://a.example/mcp\n  a:\n    url: https://b.example/mcp\n").unwrap_err().to_string();
+    assert!(t.contains("duplicate entry with key \"a\""), "{t}");
+    let t = parse(Path::new("c.yaml"), "port: many\n")
+        .unwrap_err()
+        .to_string();
+    assert!(t.contains("port") && t.contains("line 1"), "{t}");
+}
+
+#[test]
+fn litellm_field_names_are_accepted_as_written_and_litellm_only_fields_are_named_as_ignored() {
+    let v = validate(&yaml(
+        r#"
+mcp_servers:
+  m2m:
+    url: https://mcp.example.com/mcp
+    description: "My custom MCP server"
+    auth_type: oauth2
+    oauth2_flow: client_credentials
+    client_id: svc
+    client_secret: os.environ/SVC_SECRET
+    token_url: https://auth.example.com/oauth/token
+    static_headers:
+      X-Tenant: acme
+    headers:
+      X-Region: eu
+    extra_headers: ["X-User"]
+  circleci_mcp:
+    transport: "stdio"
+    command: "npx"
+    args: ["-y", "@circleci/mcp-server-circleci"]
+"#,
+    ))
+    .expect("valid config");
+    let m2m = v.config.server("m2m").unwrap();
+    assert_eq!(m2m.oauth_flow, Some(OAuthFlow::ClientCredentials));
+    assert_eq!(
+        m2m.headers.get("X-Tenant"),
+        Some(&HeaderValue::Literal("acme".into()))
+    );
+    assert_eq!(
+        m2m.headers.get("X-Region"),
+        Some(&HeaderValue::Literal("eu".into()))
+    );
+    assert!(v.config.server("circleci_mcp").is_none());
+    let w = v.warnings.join("\n");
+    assert!(
+        w.contains(
+            "server \"m2m\": LiteLLM field \"description\" ignored (a label for LiteLLM's UI)"
+        ),
+        "{w}"
+    );
+    assert!(
+        w.contains("LiteLLM field \"extra_headers\" ignored")
+            && w.contains("the broker sends only the fixed \"headers\""),
+        "{w}"
+    );
+    assert!(
+        w.contains("server \"circleci_mcp\" ignored: a stdio server (LiteLLM runs `npx`)"),
+        "{w}"
+    );
+    assert!(
+        !w.contains("\"args\""),
+        "the ignored stdio entry is not picked apart: {w}"
+    );
+
+    let e = one_error(
+        r#"{"mcp_servers": {"x": {"url": "https://a.example.com/mcp", "auth_type": "oauth2",
+        "oauth_flow": "authorization_code", "oauth2_flow": "client_credentials"}}}"#,
+    );
+    assert!(
+        e.contains("oauth2_flow (LiteLLM's name for it)") && e.contains("keep one"),
+        "{e}"
+    );
+    let e = one_error(
+        r#"{"mcp_servers": {"x": {"url": "https://a.example.com/mcp",
+        "headers": {"X-Tenant": "a"}, "static_headers": {"X-Tenant": "b"}}}}"#,
+    );
+    assert!(
+        e.contains("static_headers") && e.contains("\"X-Tenant\" is also in \"headers\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_client_id_from_the_environment_resolves_and_an_unset_one_leaves_only_that_server_needing_setup(
+) {
+    let r = raw(r#"{"mcp_servers": {
+        "set": {"url": "https://a.example.com/mcp", "auth_type": "oauth2", "client_id": "os.environ/SET_ID", "client_secret": "os.environ/S"},
+        "unset": {"url": "https://b.example.com/mcp", "auth_type": "oauth2", "client_id": "os.environ/UNSET_ID"},
+        "plain": {"url": "https://c.example.com/mcp"}
+    }}"#);
+    let env = |var: &str| (var == "SET_ID").then(|| "id-from-env".to_string());
+    let v = validate_in(&r, &env).expect("an unset variable is not a config error");
+    let set = v.config.server("set").unwrap();
+    assert_eq!(set.client_id.as_deref(), Some("id-from-env"));
+    assert!(set.enabled && set.needs_setup.is_none());
+    let unset = v.config.server("unset").unwrap();
+    assert!(!unset.enabled);
+    assert!(unset
+        .needs_setup
+        .as_deref()
+        .unwrap()
+        .contains("client_id names the environment variable UNSET_ID, which is not set"));
+    assert!(v.config.server("plain").unwrap().enabled);
+    let e = one_error(
+        r#"{"mcp_servers": {"x": {"url": "https://a.example.com/mcp", "client_id": "keychain:config/x/id"}}}"#,
+    );
+    assert!(e.contains("client_id") && e.contains("not a secret"), "{e}");
+}
+
+#[test]
+fn a_needs_setup_entry_is_kept_out_of_service_with_its_reason_even_when_its_fields_do_not_validate()
+{
+    let v = validate(&raw(r#"{"mcp_servers": {
+        "keyed": {"url": "https://a.example.com/mcp", "auth_type": "api_key", "needs_setup": "auth_value was a literal secret"},
+        "obo": {"url": "https://b.example.com/mcp", "auth_type": "oauth2_token_exchange", "needs_setup": "imported from LiteLLM"},
+        "ok": {"url": "https://c.example.com/mcp"}
+    }}"#))
+    .expect("unfinished entries do not stop the file");
+    let api = v.config.server("keyed").unwrap();
+    assert!(!api.enabled);
+    let why = api.needs_setup.as_deref().unwrap();
+    assert!(
+        why.starts_with("auth_value was a literal secret")
+            && why.contains("auth_value: is missing"),
+        "{why}"
+    );
+    let obo = v.config.server("obo").unwrap();
+    assert!(obo
+        .needs_setup
+        .as_deref()
+        .unwrap()
+        .contains("\"oauth2_token_exchange\" is not an auth type"));
+    assert!(v.config.server("ok").unwrap().enabled);
+    // Without the mark the same entry is an error, and so is a marked one without a usable URL.
+    assert!(validate(&raw(
+        r#"{"mcp_servers": {"api": {"url": "https://a.example.com/mcp", "auth_type": "api_key"}}}"#
+    ))
+    .is_err());
+    let e = one_error(
+        r#"{"mcp_servers": {"x": {"url": "http://example.com/mcp", "needs_setup": "later"}}}"#,
+    );
+    assert!(e.contains("url"), "{e}");
+}
+
+#[tokio::test]
+async fn status_shows_a_needs_setup_server_with_its_reason_and_the_proxy_does_not_serve_it() {
+    let broker = support::TestBroker::start_with(
+        serde_json::json!({"mcp_servers": {
+            "later": {"url": "https://later.example.com/mcp", "needs_setup": "client_secret was a literal secret in the LiteLLM file"}
+        }}),
+        support::BrokerOptions { background: true, ..Default::default() },
+    )
+    .await;
+    let mut rx = broker.broker.health().subscribe();
+    let s = support::health::wait_status(&mut rx, "later", |s| {
+        matches!(s.state, HealthState::NeedsSetup { .. })
+    })
+    .await;
+    let HealthState::NeedsSetup { detail } = s.state else {
+        unreachable!()
+    };
+    assert!(
+        detail.contains("client_secret was a literal secret"),
+        "{detail}"
+    );
+    let status: serde_json::Value = reqwest::get(format!("{}/api/status", broker.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = status.to_string();
+    assert!(
+        text.contains("needs_setup") && text.contains("client_secret was a literal secret"),
+        "{text}"
+    );
+    let refused = reqwest::Client::new()
+        .post(broker.client_url("later"))
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
 }

@@ -109,6 +109,10 @@ pub fn refusal(cfg: Option<&ServerConfig>, server: &str, tool: Option<&str>) -> 
         None => Some(format!(
             "no server named \"{server}\" is configured in the broker (names are SERVER{SEPARATOR}NAME; list them again)"
         )),
+        Some(c) if c.needs_setup.is_some() => Some(format!(
+            "server \"{server}\" needs setup in the broker: {}",
+            c.needs_setup.as_deref().unwrap_or_default()
+        )),
         Some(c) if !c.enabled => Some(format!(
             "server \"{server}\" is disabled in the broker; enable it in the tray app or the config"
         )),

@@ -2,6 +2,7 @@
 //! the broker's config, and (`--rewrite`) points that client at the broker, after a backup.
 //! Parsing is pure and lives in [`parse`]; this file does the reading, writing and reporting.
 
+pub mod litellm;
 pub mod parse;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ fn default_path(source: Source) -> Result<PathBuf, String> {
         Source::Claude => Ok(home()?.join(".claude.json")),
         Source::Cursor => Ok(home()?.join(".cursor/mcp.json")),
         Source::Vscode => Ok(PathBuf::from(".vscode/mcp.json")),
-        Source::Litellm => Err("pass the path of the LiteLLM config (JSON), e.g. `mcp-auth-broker import --from litellm litellm.json`".into()),
+        Source::Litellm => Err("pass the path of the LiteLLM config, e.g. `mcp-auth-broker import --from litellm config.yaml`".into()),
     }
 }
 
@@ -54,22 +55,29 @@ fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
         (None, None) => return Err("say what to import: `mcp-auth-broker import --from claude|cursor|vscode|litellm [PATH]`".into()),
     };
     let shown = path.display().to_string();
-    if matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    ) {
-        return Err(format!("{shown} is YAML, which import does not read; convert it to JSON first, e.g. `yq -o=json . {shown} > litellm.json` or `python3 -c 'import sys,yaml,json; json.dump(yaml.safe_load(sys.stdin), sys.stdout)' < {shown} > litellm.json`, then import litellm.json"));
-    }
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let yaml = litellm::is_yaml(&text)
+        && (from == Some(Source::Litellm)
+            || matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ));
     let source = match from {
         Some(s) => s,
         None => {
-            let doc = parse::read(&text).unwrap_or(serde_json::Value::Null);
+            let doc = if yaml {
+                litellm::read_yaml(&text).unwrap_or(serde_json::Value::Null)
+            } else {
+                parse::read(&text).unwrap_or(serde_json::Value::Null)
+            };
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             Source::detect(name, &doc)
                 .ok_or_else(|| format!("cannot tell which client wrote {shown}; pass --from claude|cursor|vscode|litellm"))?
         }
     };
+    if args.rewrite && yaml {
+        return Err(format!("--rewrite edits JSON files only and {shown} is YAML; import without --rewrite, then point each client at the broker with `mcp-auth-broker client-config NAME --for claude|cursor|vscode`"));
+    }
     let loaded = file::read(&paths.config).map_err(|e| e.to_string())?;
     let port = paths.port(loaded.validated.config.port);
     let plan = parse::parse(source, &text, port).map_err(|e| format!("{shown}: {e}"))?;
@@ -85,10 +93,21 @@ fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
     }
     if !plan.found.is_empty() {
         file::write(&paths.config, &raw).map_err(|e| e.to_string())?;
+        let unfinished = plan
+            .found
+            .iter()
+            .filter(|f| f.entry.needs_setup.is_some())
+            .count();
         println!(
-            "Wrote {} server(s) to {}.",
+            "Wrote {} server(s) to {}{}.",
             plan.found.len(),
-            paths.config.display()
+            paths.config.display(),
+            match unfinished {
+                0 => String::new(),
+                n => format!(
+                    "; {n} need setup (see above; remove an entry's \"needs_setup\" line once done, or save it from the dashboard)"
+                ),
+            }
         );
     }
     if args.rewrite {
@@ -147,6 +166,9 @@ fn report(plan: &Plan, shown: &str) {
         );
         for note in &f.notes {
             println!("          note: {note}");
+        }
+        if let Some(why) = &f.entry.needs_setup {
+            println!("          needs setup (imported, kept out of service until done): {why}");
         }
     }
     for s in &plan.skipped {

@@ -79,7 +79,11 @@ pub fn list(paths: &Paths) -> ExitCode {
             (false, Some(f)) => format!("{f:?}"),
             (false, None) => "(classified)".to_string(),
         };
-        let enabled = if s.enabled { "" } else { " [disabled]" };
+        let enabled = match (&s.needs_setup, s.enabled) {
+            (Some(why), _) => format!(" [needs setup: {why}]"),
+            (None, false) => " [disabled]".to_string(),
+            (None, true) => String::new(),
+        };
         println!(
             "{:<20} {:<12} {:<20} http://127.0.0.1:{port}/{name}/mcp  ←  {}{enabled}",
             name.as_str(),

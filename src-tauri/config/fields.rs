@@ -7,12 +7,84 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use url::Url;
 
+use super::raw::RawServer;
 use super::validate::ServerValidator;
 use super::HeaderValue;
 use crate::secret::SecretRef;
 use crate::urlcheck::check_remote_url;
 
 impl ServerValidator<'_> {
+    /// One setting with a broker name and a LiteLLM name: either may be written, or both when
+    /// they agree.
+    pub(super) fn either<'v>(
+        &mut self,
+        ours: &str,
+        value: &'v Option<String>,
+        litellm: &str,
+        alias: &'v Option<String>,
+    ) -> Option<&'v str> {
+        match (value.as_deref(), alias.as_deref()) {
+            (Some(a), Some(b)) if a != b => {
+                self.err(
+                    ours,
+                    format!("is \"{a}\" but {litellm} (LiteLLM's name for it) is \"{b}\""),
+                    format!("keep one of \"{ours}\" and \"{litellm}\""),
+                );
+                None
+            }
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The client ID as written, or read from the environment for `os.environ/VAR` (LiteLLM's
+    /// spelling). An unset variable leaves the server needing setup; the rest of the file works.
+    pub(super) fn client_id(&mut self, text: &str) -> Option<String> {
+        match SecretRef::parse(text) {
+            Some(SecretRef::Env(var)) if !var.is_empty() => match (self.env)(&var) {
+                Some(value) if !value.trim().is_empty() => Some(value.trim().to_string()),
+                _ => {
+                    self.setup.push(format!("client_id names the environment variable {var}, which is not set for the broker; set it and restart the broker"));
+                    None
+                }
+            },
+            Some(_) => {
+                self.err(
+                    "client_id",
+                    format!("\"{text}\" is not a client ID"),
+                    "write the client ID as is (it is not a secret) or as \"os.environ/VAR\"",
+                );
+                None
+            }
+            None if text.trim().is_empty() => {
+                self.err(
+                    "client_id",
+                    "is empty",
+                    "remove it or paste the client ID from the provider",
+                );
+                None
+            }
+            None => Some(text.to_string()),
+        }
+    }
+
+    /// `headers` and LiteLLM's `static_headers`, merged; one name with two values is an error.
+    pub(super) fn all_headers(&mut self, raw: &RawServer) -> BTreeMap<String, HeaderValue> {
+        let mut out = self.headers(raw.headers.as_ref());
+        for (name, value) in self.headers(raw.static_headers.as_ref()) {
+            match out.get(&name) {
+                Some(v) if *v != value => self.err(
+                    "static_headers",
+                    format!("\"{name}\" is also in \"headers\" with another value"),
+                    "keep the header in one of them",
+                ),
+                _ => {
+                    out.insert(name, value);
+                }
+            }
+        }
+        out
+    }
+
     pub(super) fn url(&mut self, field: &str, text: &str) -> Option<Url> {
         match check_remote_url(text) {
             Ok(url) => Some(url),

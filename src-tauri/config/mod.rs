@@ -6,6 +6,7 @@
 
 mod fields;
 pub mod file;
+pub mod litellm;
 pub mod raw;
 pub mod validate;
 
@@ -193,5 +194,10 @@ pub struct ServerConfig {
     pub send_resource: bool,
     pub allowed_tools: Option<Vec<String>>,
     pub disallowed_tools: Vec<String>,
+    /// False for a server turned off in the config, and for one that needs setup.
     pub enabled: bool,
+    /// Why the entry cannot be used yet: the config's `needs_setup` reason, an environment
+    /// variable its `client_id` names that is unset, or (for a `needs_setup` entry) what
+    /// validation found. Such a server is not enabled and shows as "needs setup".
+    pub needs_setup: Option<String>,
 }

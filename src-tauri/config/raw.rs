@@ -34,6 +34,9 @@ pub struct RawServer {
     pub auth_value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth_flow: Option<String>,
+    /// LiteLLM's name for `oauth_flow`, accepted as written (both may be set if they agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_flow: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +58,9 @@ pub struct RawServer {
     pub scopes: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
+    /// LiteLLM's name for fixed headers sent upstream; merged with `headers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_headers: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegate_auth_to_upstream: Option<bool>,
     /// Send RFC 8707 `resource` upstream (default true); off for ASes that reject it.
@@ -66,6 +72,11 @@ pub struct RawServer {
     pub disallowed_tools: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Why this entry cannot be used yet (written by `import` for an entry it could not take
+    /// over whole). The server is kept out of service and shown as "needs setup" with this
+    /// reason until the line is removed (the dashboard's edit form removes it on save).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_setup: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, Value>,
 }

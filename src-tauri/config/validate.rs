@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::litellm;
 use super::raw::{RawConfig, RawServer};
 use super::{
     AuthType, Config, HeaderValue, OAuthFlow, ServerConfig, ServerName, Transport,
@@ -45,8 +46,17 @@ pub struct Validated {
     pub warnings: Vec<String>,
 }
 
-/// Validates a whole file; returns every error found, not just the first.
+/// Reads one environment variable (the process environment, or a test's).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Validates a whole file; returns every error found, not just the first. A `client_id`
+/// written as `os.environ/VAR` is read from the process environment.
 pub fn validate(raw: &RawConfig) -> Result<Validated, Vec<ConfigError>> {
+    validate_in(raw, &|var| std::env::var(var).ok())
+}
+
+/// [`validate`] with the environment as a parameter.
+pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     for key in raw.unknown.keys() {
@@ -75,13 +85,30 @@ pub fn validate(raw: &RawConfig) -> Result<Validated, Vec<ConfigError>> {
     };
     let mut servers = BTreeMap::new();
     for (name, entry) in &raw.mcp_servers {
+        if let Some(why) = litellm::not_proxied(entry) {
+            warnings.push(format!("server \"{name}\" ignored: {why}"));
+            continue;
+        }
+        let mut own = Vec::new();
         let mut v = ServerValidator {
             name,
-            errors: &mut errors,
+            errors: &mut own,
             warnings: &mut warnings,
+            setup: Vec::new(),
+            env,
         };
-        if let Some(server) = v.server(entry) {
-            servers.insert(server.name.clone(), server);
+        let server = v.server(entry);
+        match (server, entry.needs_setup.as_deref()) {
+            (Some(server), _) => {
+                servers.insert(server.name.clone(), server);
+            }
+            (None, Some(reason)) => match placeholder(name, entry, reason, &own) {
+                Some(server) => {
+                    servers.insert(server.name.clone(), server);
+                }
+                None => errors.extend(own),
+            },
+            (None, None) => errors.extend(own),
         }
     }
     if errors.is_empty() {
@@ -104,9 +131,52 @@ pub(super) struct ServerValidator<'a> {
     pub(super) name: &'a str,
     errors: &'a mut Vec<ConfigError>,
     warnings: &'a mut Vec<String>,
+    /// Why the entry cannot be used yet although it is valid (an unset variable).
+    pub(super) setup: Vec<String>,
+    pub(super) env: Env<'a>,
 }
 
-const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow, client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers, delegate_auth_to_upstream, send_resource, allowed_tools, disallowed_tools, enabled";
+const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow (or oauth2_flow), client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers (or static_headers), delegate_auth_to_upstream, send_resource, allowed_tools, disallowed_tools, enabled, needs_setup";
+
+/// A `needs_setup` entry whose fields do not all validate: kept (out of service) with what is
+/// wrong added to its reason, so one unfinished entry never stops the rest of the file. Its
+/// name and URL must be usable, or the errors stand.
+fn placeholder(
+    name: &str,
+    raw: &RawServer,
+    reason: &str,
+    errors: &[ConfigError],
+) -> Option<ServerConfig> {
+    let name = ServerName::parse(name).ok()?;
+    let url = crate::urlcheck::check_remote_url(raw.url.as_deref()?).ok()?;
+    let problems: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}; fix: {}", e.field, e.problem, e.fix))
+        .collect();
+    Some(ServerConfig {
+        name,
+        url,
+        transport: Transport::Http,
+        auth_type: AuthType::None,
+        auth_value: None,
+        oauth_flow: None,
+        client_id: None,
+        client_secret: None,
+        token_url: None,
+        authorization_url: None,
+        registration_url: None,
+        client_id_metadata_url: None,
+        audience: None,
+        scopes: Vec::new(),
+        headers: BTreeMap::new(),
+        delegate_auth_to_upstream: false,
+        send_resource: true,
+        allowed_tools: None,
+        disallowed_tools: Vec::new(),
+        enabled: false,
+        needs_setup: Some(format!("{reason} (also: {})", problems.join("; "))),
+    })
+}
 
 impl ServerValidator<'_> {
     pub(super) fn err(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
@@ -132,10 +202,13 @@ impl ServerValidator<'_> {
             }
         };
         for key in raw.unknown.keys() {
-            self.warnings.push(format!(
-                "server \"{}\": unknown field \"{key}\" ignored (known: {KNOWN_SERVER_FIELDS})",
-                self.name
-            ));
+            let warning = litellm::ignored_warning(self.name, key).unwrap_or_else(|| {
+                format!(
+                    "server \"{}\": unknown field \"{key}\" ignored (known: {KNOWN_SERVER_FIELDS})",
+                    self.name
+                )
+            });
+            self.warnings.push(warning);
         }
         let url = match raw.url.as_deref() {
             None => {
@@ -176,7 +249,12 @@ impl ServerValidator<'_> {
                 AuthType::None
             }
         };
-        let oauth_flow = match raw.oauth_flow.as_deref() {
+        let oauth_flow = match self.either(
+            "oauth_flow",
+            &raw.oauth_flow,
+            "oauth2_flow",
+            &raw.oauth2_flow,
+        ) {
             None => None,
             Some("authorization_code") => Some(OAuthFlow::AuthorizationCode),
             Some("client_credentials") => Some(OAuthFlow::ClientCredentials),
@@ -204,15 +282,7 @@ impl ServerValidator<'_> {
             .client_secret
             .as_deref()
             .and_then(|t| self.secret("client_secret", t));
-        if let Some(id) = &raw.client_id {
-            if id.trim().is_empty() {
-                self.err(
-                    "client_id",
-                    "is empty",
-                    "remove it or paste the client ID from the provider",
-                );
-            }
-        }
+        let client_id = raw.client_id.as_deref().and_then(|id| self.client_id(id));
         let token_url = raw
             .token_url
             .as_deref()
@@ -246,7 +316,7 @@ impl ServerValidator<'_> {
             );
         }
         let scopes = self.scopes(raw.scopes.as_ref());
-        let headers = self.headers(raw.headers.as_ref());
+        let headers = self.all_headers(raw);
         if delegate
             && (oauth_flow.is_some()
                 || raw.client_secret.is_some()
@@ -267,6 +337,9 @@ impl ServerValidator<'_> {
         if self.errors.len() > before {
             return None;
         }
+        let needs_setup = raw.needs_setup.iter().cloned().chain(self.setup.drain(..));
+        let needs_setup =
+            Some(needs_setup.collect::<Vec<_>>().join("; ")).filter(|s| !s.is_empty());
         Some(ServerConfig {
             name: name?,
             url: url?,
@@ -274,7 +347,7 @@ impl ServerValidator<'_> {
             auth_type,
             auth_value,
             oauth_flow,
-            client_id: raw.client_id.clone(),
+            client_id,
             client_secret,
             token_url,
             authorization_url,
@@ -287,7 +360,8 @@ impl ServerValidator<'_> {
             send_resource: raw.send_resource.unwrap_or(true),
             allowed_tools: raw.allowed_tools.clone(),
             disallowed_tools: raw.disallowed_tools.clone().unwrap_or_default(),
-            enabled: raw.enabled.unwrap_or(true),
+            enabled: raw.enabled.unwrap_or(true) && needs_setup.is_none(),
+            needs_setup,
         })
     }
 }

@@ -176,7 +176,11 @@ impl ServerFormView {
         ServerFormView {
             url: raw.url.clone().unwrap_or_default(),
             auth_type: raw.auth_type.clone().unwrap_or_default(),
-            oauth_flow: raw.oauth_flow.clone().unwrap_or_default(),
+            oauth_flow: raw
+                .oauth_flow
+                .clone()
+                .or_else(|| raw.oauth2_flow.clone())
+                .unwrap_or_default(),
             client_id: raw.client_id.clone().unwrap_or_default(),
             scopes,
             authorization_url: raw.authorization_url.clone().unwrap_or_default(),
@@ -239,6 +243,10 @@ pub fn apply_form(form: &ServerForm, raw: &mut RawServer) -> Vec<PendingSecret> 
     raw.url = opt(&form.url);
     raw.auth_type = opt(&form.auth_type).filter(|t| t != "none");
     raw.oauth_flow = opt(&form.oauth_flow);
+    // The form shows the flow under either name and saves it under the broker's; saving the
+    // form is the person setting the entry up, so an import's "needs setup" mark goes too.
+    raw.oauth2_flow = None;
+    raw.needs_setup = None;
     raw.client_id = opt(&form.client_id);
     raw.scopes = opt(&form.scopes).map(serde_json::Value::String);
     raw.authorization_url = opt(&form.authorization_url);

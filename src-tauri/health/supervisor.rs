@@ -87,13 +87,26 @@ fn reconcile(
                 changed = true;
                 ServerStatus::unknown()
             });
-            if !server.enabled && entry.state != HealthState::Disabled {
+            // A server out of service shows why: turned off, or the config's needs-setup reason.
+            let off = match &server.needs_setup {
+                Some(detail) => HealthState::NeedsSetup {
+                    detail: detail.clone(),
+                },
+                None => HealthState::Disabled,
+            };
+            if !server.enabled && entry.state != off {
                 *entry = ServerStatus {
-                    state: HealthState::Disabled,
+                    state: off,
                     ..ServerStatus::unknown()
                 };
                 changed = true;
-            } else if server.enabled && entry.state == HealthState::Disabled {
+            } else if server.enabled
+                && !monitors.contains_key(name)
+                && matches!(
+                    entry.state,
+                    HealthState::Disabled | HealthState::NeedsSetup { .. }
+                )
+            {
                 *entry = ServerStatus::unknown();
                 changed = true;
             }

@@ -1,10 +1,12 @@
 //! Pure parsing for `import`: another client's MCP config text in, the broker entries to add
 //! (and what was skipped, with reasons) out. No I/O here, so every case is unit-testable.
+//! LiteLLM's entries and its YAML are read by [`super::litellm`].
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::litellm;
 use crate::config::raw::RawServer;
 use crate::config::ServerName;
 use crate::secret::SecretRef;
@@ -57,7 +59,8 @@ pub struct Found {
     pub entry: RawServer,
     /// Keys leading to the entry in the client's file (for `--rewrite`).
     pub location: Vec<String>,
-    /// What was left out of the entry (literal secrets) and what to do instead.
+    /// What was left out of the entry (fields the broker ignores) and other remarks. What keeps
+    /// the entry from working is its `entry.needs_setup`.
     pub notes: Vec<String>,
 }
 
@@ -135,9 +138,9 @@ fn no_duplicate_keys(
 /// Parses a client's config file. `port` is the broker's, to recognise entries already
 /// pointing at it.
 pub fn parse(source: Source, text: &str, port: u16) -> Result<Plan, String> {
-    let doc = read(text)?;
+    let doc = read_any(source, text)?;
     if !doc.is_object() {
-        return Err("expected a JSON object at the top level".into());
+        return Err("expected an object (mapping) at the top level".into());
     }
     let mut plan = Plan::default();
     let blocks: Vec<(Vec<String>, &Value)> = match source {
@@ -178,7 +181,7 @@ pub fn parse(source: Source, text: &str, port: u16) -> Result<Plan, String> {
             let mut loc = location.clone();
             loc.push(name.clone());
             match entry(source, raw, port) {
-                Ok((entry, notes)) => add(&mut plan, name, entry, loc, notes),
+                Ok(taken) => add(&mut plan, name, taken, loc),
                 Err(reason) => plan.skipped.push(Skipped {
                     name: name.clone(),
                     reason,
@@ -195,8 +198,23 @@ fn key_block<'a>(doc: &'a Value, key: &str) -> Vec<(Vec<String>, &'a Value)> {
         .unwrap_or_default()
 }
 
-/// Adds a found entry under a sanitised, unique name; the same URL twice is one entry.
-fn add(plan: &mut Plan, source_name: &str, entry: RawServer, loc: Vec<String>, notes: Vec<String>) {
+/// The file as a JSON value: JSONC, or YAML for a LiteLLM config that is not JSON.
+pub fn read_any(source: Source, text: &str) -> Result<Value, String> {
+    if source == Source::Litellm && litellm::is_yaml(text) {
+        litellm::read_yaml(text)
+    } else {
+        read(text)
+    }
+}
+
+/// Adds a found entry under a sanitised, unique name; the same URL twice is one entry. An entry
+/// that does not validate on its own is added all the same, marked as needing setup.
+fn add(plan: &mut Plan, source_name: &str, taken: litellm::Taken, loc: Vec<String>) {
+    let litellm::Taken {
+        mut entry,
+        notes,
+        mut setup,
+    } = taken;
     let base = match sanitize(source_name) {
         Ok(n) => n,
         Err(reason) => {
@@ -221,6 +239,8 @@ fn add(plan: &mut Plan, source_name: &str, entry: RawServer, loc: Vec<String>, n
         name = format!("{base}-{n}");
         n += 1;
     }
+    setup.extend(litellm::problems(&name, &entry));
+    entry.needs_setup = (!setup.is_empty()).then(|| setup.join("; "));
     plan.found.push(Found {
         source_name: source_name.into(),
         name,
@@ -254,10 +274,10 @@ pub fn sanitize(name: &str) -> Result<String, String> {
     }
 }
 
-/// One client entry → a broker entry and notes, or why it was skipped.
-fn entry(source: Source, raw: &Value, port: u16) -> Result<(RawServer, Vec<String>), String> {
+/// One client entry → a broker entry with notes and setup reasons, or why it was skipped.
+fn entry(source: Source, raw: &Value, port: u16) -> Result<litellm::Taken, String> {
     let Some(obj) = raw.as_object() else {
-        return Err("the entry is not a JSON object".into());
+        return Err("the entry is not an object".into());
     };
     let kind = obj
         .get("type")
@@ -281,6 +301,8 @@ fn entry(source: Source, raw: &Value, port: u16) -> Result<(RawServer, Vec<Strin
     if points_at_broker(url, port) {
         return Err("already goes through the broker".into());
     }
+    crate::urlcheck::check_remote_url(url)
+        .map_err(|problem| format!("its url \"{url}\" {problem}; the broker reaches upstreams over https (http only on 127.0.0.1 or localhost)"))?;
     let transport = match kind {
         None | Some("http" | "streamable-http" | "streamable_http" | "streamableHttp") => None,
         Some("sse") => Some("sse".to_string()),
@@ -290,35 +312,24 @@ fn entry(source: Source, raw: &Value, port: u16) -> Result<(RawServer, Vec<Strin
             ))
         }
     };
-    let mut notes = vec![];
-    let mut server = if source == Source::Litellm {
-        let mut s: RawServer = serde_json::from_value(raw.clone())
-            .map_err(|e| format!("not a LiteLLM server entry: {e}"))?;
-        s.unknown.clear();
-        for (field, value) in [
-            ("auth_value", &mut s.auth_value),
-            ("client_secret", &mut s.client_secret),
-        ] {
-            if value
-                .as_deref()
-                .is_some_and(|v| SecretRef::parse(v).is_none())
-            {
-                *value = None;
-                notes.push(format!("{field} holds a literal secret and was not copied; set it to \"os.environ/VAR\" in the broker's config"));
-            }
-        }
-        s
+    let mut taken = if source == Source::Litellm {
+        litellm::take(raw)?
     } else {
-        RawServer::default()
+        litellm::Taken::default()
     };
+    let server = &mut taken.entry;
     server.url = Some(url.to_string());
-    server.transport = server.transport.or(transport);
-    let headers = obj.get("headers").and_then(Value::as_object).cloned();
-    server.headers = None;
-    if let Some(h) = headers {
-        headers_into(&h, &mut server, &mut notes);
+    server.transport = transport;
+    let mut headers = Map::new();
+    for key in ["headers", "static_headers"] {
+        if let Some(h) = obj.get(key).and_then(Value::as_object) {
+            headers.extend(h.clone());
+        }
     }
-    Ok((server, notes))
+    server.headers = None;
+    server.static_headers = None;
+    headers_into(&headers, &mut taken);
+    Ok(taken)
 }
 
 fn points_at_broker(url: &str, port: u16) -> bool {
@@ -339,8 +350,11 @@ fn env_ref(value: &str) -> Option<String> {
 }
 
 /// Copies headers: environment references become `os.environ/VAR`, `Authorization: Bearer
-/// ${VAR}` becomes a bearer-token credential, literal secrets are left out with a note.
-fn headers_into(headers: &Map<String, Value>, server: &mut RawServer, notes: &mut Vec<String>) {
+/// ${VAR}` becomes a bearer-token credential, literal secrets are left out and make the entry
+/// need setup.
+fn headers_into(headers: &Map<String, Value>, taken: &mut litellm::Taken) {
+    let server: &mut RawServer = &mut taken.entry;
+    let notes = &mut taken.notes;
     let mut out = BTreeMap::new();
     for (name, value) in headers {
         let Some(value) = value.as_str() else {
@@ -362,7 +376,7 @@ fn headers_into(headers: &Map<String, Value>, server: &mut RawServer, notes: &mu
         }
         let sensitive = crate::config::is_sensitive_header(name);
         if sensitive || value.contains("${") {
-            notes.push(format!("header {name} holds a literal secret (or a variable the broker cannot read) and was not copied; add it to the broker's config as \"os.environ/VAR\""));
+            taken.setup.push(format!("header {name} held a literal secret (or a variable the broker cannot read) and was not copied: add it to the broker's config as \"os.environ/VAR\""));
         } else {
             out.insert(name.clone(), value.to_string());
         }

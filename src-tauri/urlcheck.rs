@@ -71,8 +71,7 @@ pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    let nat64 = (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1);
+    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0; 4] || s[2] == 1);
     let compatible = s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
     v6.to_ipv4_mapped().or((nat64 || compatible).then_some(low))
 }

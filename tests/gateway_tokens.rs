@@ -242,3 +242,75 @@ async fn a_resource_outside_the_broker_is_invalid_target_at_the_token_endpoint()
         "the refused attempts did not use up the code"
     );
 }
+
+#[tokio::test]
+async fn any_refused_redemption_of_a_code_spends_it() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "c").await;
+    let other = register(&b, "other").await;
+    let right_redirect = "http://127.0.0.1:50001/callback";
+    let wrong_verifier = "A".repeat(43);
+    // (what the attempt gets wrong, its form fields beyond grant_type and code)
+    let attempts: [(&str, Vec<(&str, &str)>); 5] = [
+        (
+            "a wrong verifier",
+            vec![
+                ("client_id", &client),
+                ("redirect_uri", right_redirect),
+                ("code_verifier", &wrong_verifier),
+            ],
+        ),
+        (
+            "no verifier",
+            vec![("client_id", &client), ("redirect_uri", right_redirect)],
+        ),
+        (
+            "another redirect_uri",
+            vec![
+                ("client_id", &client),
+                ("redirect_uri", "http://127.0.0.1:50002/callback"),
+                ("code_verifier", VERIFIER),
+            ],
+        ),
+        (
+            "no redirect_uri",
+            vec![("client_id", &client), ("code_verifier", VERIFIER)],
+        ),
+        (
+            "another client",
+            vec![
+                ("client_id", &other),
+                ("redirect_uri", right_redirect),
+                ("code_verifier", VERIFIER),
+            ],
+        ),
+    ];
+    let mut q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    for (what, fields) in attempts {
+        let mut form = vec![("grant_type", "authorization_code"), ("code", &q["code"])];
+        form.extend(fields);
+        let (status, refused) = token(&b, &form).await;
+        assert_eq!(status, 400, "{what}: {refused}");
+        let (status, err) = exchange(&b, &client, &q["code"]).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "after {what}, the right exchange must fail: {err}"
+        );
+        assert!(
+            err["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("authorize again"),
+            "{err}"
+        );
+        // The next code: consent is remembered, so /authorize redirects at once.
+        let r = http()
+            .get(authorize_url(&b, &client, &pkce()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        q = query(r.headers()["location"].to_str().unwrap());
+    }
+}

@@ -9,6 +9,7 @@
 //! (`mab_key_…`) are accepted as `Authorization: Bearer <key>` or `x-api-key: <key>`.
 
 pub mod carried;
+pub mod codes;
 pub mod crypto;
 pub mod model;
 pub mod redirect;
@@ -71,7 +72,7 @@ impl TokenError {
     }
 }
 
-pub use state::CodeRequest;
+pub use codes::{CodeRequest, Presented};
 
 /// Unix seconds now (the one clock read; bookkeeping below takes `now` as a parameter).
 pub fn unix_now() -> u64 {
@@ -221,7 +222,13 @@ impl Issuer {
         server: Option<&str>,
         now: u64,
     ) -> Result<Result<TokenSet, TokenError>, IssuerError> {
-        self.mutate(|s| s.exchange_code(code, client_id, redirect_uri, verifier, server, now))
+        let presented = Presented {
+            client_id,
+            redirect_uri,
+            verifier,
+            server,
+        };
+        self.mutate(|s| s.exchange_code(code, presented, now))
     }
 
     pub fn refresh(

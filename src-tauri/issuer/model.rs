@@ -75,8 +75,18 @@ pub struct CodeRecord {
     pub code_challenge: String,
     pub scope: Option<String>,
     pub expires_at: u64,
-    /// The grant this code produced; set once redeemed, so a replay can revoke it.
-    pub redeemed: Option<String>,
+    /// Set by the first request that presents the code, whatever its outcome: a code is
+    /// redeemable once (RFC 6749 §4.1.2), so a failed attempt spends it too.
+    pub spent: Option<Spent>,
+}
+
+/// What became of a code's one redemption attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spent {
+    /// The attempt was refused (wrong client, redirect URI or verifier, another server).
+    Refused,
+    /// The attempt issued tokens of this grant; a replay revokes it.
+    Issued(String),
 }
 
 /// A local API key for scripts; accepted for every server unless bound to one.

@@ -35,16 +35,6 @@ pub struct State {
     pub codes: HashMap<String, CodeRecord>,
 }
 
-/// What `/authorize` asks to be issued, once consent is settled.
-#[derive(Debug, Clone)]
-pub struct CodeRequest {
-    pub client_id: String,
-    pub server: String,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub scope: Option<String>,
-}
-
 impl State {
     /// Adds a client; when full, evicts the oldest client that was never used.
     pub fn add_client(&mut self, client: Client) -> Result<(), String> {
@@ -80,113 +70,6 @@ impl State {
                 approved_at: now,
             });
         }
-    }
-
-    pub fn issue_code(&mut self, req: CodeRequest, now: u64) -> Secret {
-        self.codes.retain(|_, c| c.expires_at > now);
-        let code = crypto::random_token(crypto::CODE_PREFIX);
-        self.codes.insert(
-            hash(&code),
-            CodeRecord {
-                client_id: req.client_id,
-                server: req.server,
-                redirect_uri: req.redirect_uri,
-                code_challenge: req.code_challenge,
-                scope: req.scope,
-                expires_at: now + CODE_TTL,
-                redeemed: None,
-            },
-        );
-        Secret::new(code)
-    }
-
-    /// Redeems a code. A second use fails and revokes everything the first use issued.
-    pub fn exchange_code(
-        &mut self,
-        code: &str,
-        client_id: &str,
-        redirect_uri: Option<&str>,
-        verifier: Option<&str>,
-        server: Option<&str>,
-        now: u64,
-    ) -> Result<TokenSet, TokenError> {
-        let key = hash(code);
-        let Some(record) = self.codes.get_mut(&key) else {
-            return Err(TokenError::InvalidGrant(
-                "the authorization code is unknown or expired".into(),
-            ));
-        };
-        if let Some(grant) = record.redeemed.clone() {
-            self.revoke_grant(&grant);
-            return Err(TokenError::InvalidGrant(
-                "the authorization code was already used; the tokens it issued are revoked".into(),
-            ));
-        }
-        if record.expires_at <= now {
-            self.codes.remove(&key);
-            return Err(TokenError::InvalidGrant(
-                "the authorization code expired; authorize again".into(),
-            ));
-        }
-        if record.client_id != client_id {
-            return Err(TokenError::InvalidGrant(
-                "the authorization code was issued to another client".into(),
-            ));
-        }
-        // RFC 6749 §4.1.3: identical to the redirect_uri of the authorization request.
-        match redirect_uri {
-            Some(uri) if uri == record.redirect_uri => {}
-            Some(_) => {
-                return Err(TokenError::InvalidGrant(
-                    "redirect_uri does not match the authorization request".into(),
-                ))
-            }
-            None => {
-                return Err(TokenError::InvalidRequest(
-                    "redirect_uri is required (it was sent in the authorization request)".into(),
-                ))
-            }
-        }
-        let Some(verifier) = verifier else {
-            return Err(TokenError::InvalidRequest(
-                "code_verifier is required (PKCE)".into(),
-            ));
-        };
-        if !crypto::verifier_is_well_formed(verifier)
-            || !crypto::pkce_s256_matches(verifier, &record.code_challenge)
-        {
-            return Err(TokenError::InvalidGrant(
-                "code_verifier does not match the code_challenge".into(),
-            ));
-        }
-        if let Some(server) = server {
-            if server != record.server {
-                return Err(TokenError::InvalidTarget(format!(
-                    "resource names server \"{server}\" but the code was issued for \"{}\"",
-                    record.server
-                )));
-            }
-        }
-        let record = record.clone();
-        let grant_id = crypto::random_id();
-        self.grants.insert(
-            grant_id.clone(),
-            Grant {
-                id: grant_id.clone(),
-                client_id: record.client_id.clone(),
-                server: record.server.clone(),
-                scope: record.scope.clone(),
-                created_at: now,
-                refreshed_at: None,
-            },
-        );
-        if let Some(c) = self.codes.get_mut(&key) {
-            c.redeemed = Some(grant_id.clone());
-        }
-        if let Some(client) = self.clients.get_mut(client_id) {
-            client.last_used = Some(now);
-        }
-        Ok(self.mint(&grant_id, now))
     }
 
     /// Rotates a refresh token. Reusing a rotated one revokes the whole family.
@@ -246,7 +129,7 @@ impl State {
         Ok(self.mint(&record.grant_id, now))
     }
 
-    fn mint(&mut self, grant_id: &str, now: u64) -> TokenSet {
+    pub(super) fn mint(&mut self, grant_id: &str, now: u64) -> TokenSet {
         let grant = self.grants[grant_id].clone();
         let access = crypto::random_token(crypto::ACCESS_PREFIX);
         let refresh = crypto::random_token(crypto::REFRESH_PREFIX);

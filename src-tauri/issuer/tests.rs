@@ -1,4 +1,5 @@
-use super::state::{CodeRequest, State};
+use super::codes::{CodeRequest, Presented};
+use super::state::State;
 use super::*;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -18,6 +19,16 @@ fn state_with_client() -> State {
     s
 }
 
+/// What the right client presents with its code (optionally naming a server).
+fn right(server: Option<&str>) -> Presented<'_> {
+    Presented {
+        client_id: "c1",
+        redirect_uri: Some(REDIRECT),
+        verifier: Some(VERIFIER),
+        server,
+    }
+}
+
 fn code(s: &mut State, now: u64) -> String {
     let req = CodeRequest {
         client_id: "c1".into(),
@@ -33,20 +44,11 @@ fn code(s: &mut State, now: u64) -> String {
 fn a_replayed_code_fails_and_revokes_the_tokens_it_issued() {
     let mut s = state_with_client();
     let c = code(&mut s, 1000);
-    let tokens = s
-        .exchange_code(
-            &c,
-            "c1",
-            Some(REDIRECT),
-            Some(VERIFIER),
-            Some("alpha"),
-            1001,
-        )
-        .unwrap();
+    let tokens = s.exchange_code(&c, right(Some("alpha")), 1001).unwrap();
     assert!(s
         .authenticate(tokens.access_token.expose(), "alpha", 1002)
         .is_ok());
-    let again = s.exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 1003);
+    let again = s.exchange_code(&c, right(None), 1003);
     assert!(matches!(again, Err(TokenError::InvalidGrant(_))));
     assert_eq!(
         s.authenticate(tokens.access_token.expose(), "alpha", 1004),
@@ -58,57 +60,71 @@ fn a_replayed_code_fails_and_revokes_the_tokens_it_issued() {
 }
 
 #[test]
-fn codes_expire_and_check_verifier_redirect_and_client() {
+fn codes_expire_and_check_verifier_redirect_client_and_server() {
     let mut s = state_with_client();
     let c = code(&mut s, 1000);
     assert!(matches!(
-        s.exchange_code(
-            &c,
-            "c1",
-            Some(REDIRECT),
-            Some(VERIFIER),
-            None,
-            1000 + CODE_TTL
-        ),
-        Err(TokenError::InvalidGrant(_))
-    ));
-    let c = code(&mut s, 2000);
-    assert!(matches!(
-        s.exchange_code(
-            &c,
-            "c1",
-            Some("http://127.0.0.1:5555/other"),
-            Some(VERIFIER),
-            None,
-            2001
-        ),
-        Err(TokenError::InvalidGrant(_))
-    ));
-    assert!(matches!(
-        s.exchange_code(&c, "c2", Some(REDIRECT), Some(VERIFIER), None, 2001),
+        s.exchange_code(&c, right(None), 1000 + CODE_TTL),
         Err(TokenError::InvalidGrant(_))
     ));
     let wrong = "x".repeat(43);
-    assert!(matches!(
-        s.exchange_code(&c, "c1", Some(REDIRECT), Some(&wrong), None, 2001),
-        Err(TokenError::InvalidGrant(_))
-    ));
-    assert!(matches!(
-        s.exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), Some("beta"), 2001),
-        Err(TokenError::InvalidTarget(_))
-    ));
-    assert!(s
-        .exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 2001)
-        .is_ok());
+    let refusals: [(Presented, &str); 6] = [
+        (
+            Presented {
+                redirect_uri: Some("http://127.0.0.1:5555/other"),
+                ..right(None)
+            },
+            "invalid_grant",
+        ),
+        (
+            Presented {
+                redirect_uri: None,
+                ..right(None)
+            },
+            "invalid_request",
+        ),
+        (
+            Presented {
+                client_id: "c2",
+                ..right(None)
+            },
+            "invalid_grant",
+        ),
+        (
+            Presented {
+                verifier: Some(&wrong),
+                ..right(None)
+            },
+            "invalid_grant",
+        ),
+        (
+            Presented {
+                verifier: None,
+                ..right(None)
+            },
+            "invalid_request",
+        ),
+        (right(Some("beta")), "invalid_target"),
+    ];
+    for (i, (presented, expected)) in refusals.into_iter().enumerate() {
+        let c = code(&mut s, 2000);
+        let refused = s.exchange_code(&c, presented, 2001).unwrap_err();
+        assert_eq!(refused.code(), expected, "case {i}: {refused:?}");
+        let after = s.exchange_code(&c, right(None), 2002);
+        assert!(
+            matches!(&after, Err(TokenError::InvalidGrant(m)) if m.contains("refused")),
+            "case {i}: a refused attempt spends the code: {after:?}"
+        );
+    }
+    let c = code(&mut s, 3000);
+    assert!(s.exchange_code(&c, right(Some("alpha")), 3001).is_ok());
 }
 
 #[test]
 fn refresh_rotates_and_reuse_revokes_the_family() {
     let mut s = state_with_client();
     let c = code(&mut s, 1000);
-    let first = s
-        .exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 1001)
-        .unwrap();
+    let first = s.exchange_code(&c, right(None), 1001).unwrap();
     let second = s
         .refresh(first.refresh_token.expose(), "c1", Some("alpha"), 1002)
         .unwrap();
@@ -134,9 +150,7 @@ fn refresh_rotates_and_reuse_revokes_the_family() {
 fn tokens_are_bound_to_their_server_and_expire() {
     let mut s = state_with_client();
     let c = code(&mut s, 1000);
-    let t = s
-        .exchange_code(&c, "c1", Some(REDIRECT), Some(VERIFIER), None, 1000)
-        .unwrap();
+    let t = s.exchange_code(&c, right(None), 1000).unwrap();
     assert_eq!(
         s.authenticate(t.access_token.expose(), "beta", 1001),
         Err(AuthFailure::WrongServer)

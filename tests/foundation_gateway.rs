@@ -129,6 +129,40 @@ async fn guard_accepts_loopback_names_and_the_gateways_own_origin() {
     assert_eq!(v["port"], g.port);
 }
 
+/// Sends `head` (request line and headers, no body) on a fresh connection; the status code.
+async fn raw_status(port: u16, head: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn duplicate_host_or_origin_headers_are_a_400_whatever_their_order() {
+    let g = start_gateway().await;
+    let own = format!("127.0.0.1:{}", g.port);
+    let origin = format!("http://{own}");
+    let heads = [
+        format!("GET /healthz HTTP/1.1\r\nHost: {own}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"),
+        format!("GET /healthz HTTP/1.1\r\nHost: {own}\r\nHost: {own}\r\nConnection: close\r\n\r\n"),
+        format!("GET /healthz HTTP/1.1\r\nHost: {own}\r\nOrigin: {origin}\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n"),
+    ];
+    for head in &heads {
+        assert_eq!(raw_status(g.port, head).await, 400, "{head}");
+    }
+    let single = format!("GET /healthz HTTP/1.1\r\nHost: {own}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(g.port, &single).await, 200);
+}
+
 #[tokio::test]
 async fn unknown_paths_are_a_json_404_not_a_500() {
     let g = start_gateway().await;

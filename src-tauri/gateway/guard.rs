@@ -1,6 +1,7 @@
 //! The loopback guard: every request must name the gateway by a loopback Host with its port,
 //! and a browser Origin (when sent) must be the gateway itself. Stops DNS rebinding and
-//! cross-site requests; the gateway sends no CORS headers at all.
+//! cross-site requests; the gateway sends no CORS headers at all. Several `Host` or `Origin`
+//! headers are refused (400): the guard and the handlers must read the same one.
 
 use axum::extract::{Request, State};
 use axum::http::header::{HOST, ORIGIN};
@@ -34,6 +35,13 @@ pub async fn loopback_guard(
     next: Next,
 ) -> Result<Response, GatewayError> {
     let port = broker.settings().port;
+    for name in [HOST, ORIGIN] {
+        if request.headers().get_all(&name).iter().nth(1).is_some() {
+            return Err(GatewayError::BadRequest(format!(
+                "send one {name} header, not several (which one names the gateway would be a guess)"
+            )));
+        }
+    }
     let host = request.headers().get(HOST).and_then(|h| h.to_str().ok());
     match host {
         Some(h) if is_loopback_authority(h, port) => {}

@@ -1,5 +1,6 @@
 //! Client credentials (machine to machine): `client_secret_basic` or `client_secret_post` as the
-//! AS metadata says, a cache of `expires_in − 60 s` (floor 10 s), and one token request per
+//! AS metadata says, a cache that ends at the renewal margin (`tokens::m2m_cache_ttl`: never
+//! past the token's life, half of it for a short-lived token), and one token request per
 //! burst: callers queue on the server's flight lock and the first one fetches for all. A failure
 //! is remembered for a short, growing backoff so a burst cannot hammer a failing AS.
 
@@ -236,18 +237,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cache_deadline_is_lifetime_minus_a_minute_with_a_floor() {
+    fn the_cache_deadline_is_the_cache_ttl_after_the_token_was_obtained() {
         let meta = |obtained_at, expires_at| TokenMeta {
             obtained_at,
             expires_at,
             ..TokenMeta::default()
         };
-        assert_eq!(deadline(&meta(1000, Some(4600))), 1000 + 3540);
-        assert_eq!(deadline(&meta(1000, Some(1030))), 1010);
-        assert_eq!(deadline(&meta(1000, Some(1000))), 1010);
+        assert_eq!(deadline(&meta(1000, Some(4600))), 1000 + 2880);
+        assert_eq!(deadline(&meta(1000, Some(1030))), 1015);
+        assert_eq!(deadline(&meta(1000, Some(1004))), 1002);
+        assert_eq!(deadline(&meta(1000, Some(1000))), 1000);
         assert_eq!(
             deadline(&meta(1000, None)),
-            1000 + tokens::DEFAULT_LIFETIME - 60
+            1000 + tokens::DEFAULT_LIFETIME - tokens::renewal_margin(tokens::DEFAULT_LIFETIME)
         );
     }
 }

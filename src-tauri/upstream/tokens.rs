@@ -16,10 +16,6 @@ use crate::vault::{Vault, VaultError};
 pub const DEFAULT_LIFETIME: u64 = 3600;
 /// Longest lifetime believed; bigger `expires_in` values are clamped (clock skew, "never").
 pub const MAX_LIFETIME: u64 = 30 * 24 * 3600;
-/// A cached client-credentials token is dropped this long before it expires…
-pub const M2M_MARGIN: u64 = 60;
-/// …but is kept at least this long, whatever `expires_in` said.
-pub const M2M_FLOOR: u64 = 10;
 
 /// `expires_in` as sent: a number, a numeric string, absent, or nonsense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,28 +55,27 @@ impl ExpiresIn {
     }
 }
 
-/// How long a client-credentials token is served from the cache: lifetime − 60 s, at least 10 s.
-pub fn m2m_cache_ttl(expires_in: ExpiresIn) -> Duration {
-    Duration::from_secs(
-        expires_in
-            .lifetime()
-            .saturating_sub(M2M_MARGIN)
-            .max(M2M_FLOOR),
-    )
+/// How long before its expiry a token of `lifetime` seconds is replaced: a fifth of the
+/// lifetime, at least a minute, but never more than half of it (so a short-lived token is
+/// neither refreshed on every call nor ever sent after it expired). The one rule for user
+/// tokens (refresh ahead) and machine tokens (the cache's end).
+pub fn renewal_margin(lifetime: u64) -> u64 {
+    (lifetime / 5).max(60).min(lifetime / 2)
 }
 
-/// Refresh ahead of expiry: when less than a fifth of the lifetime (at least 60 s, at most half
-/// the lifetime) is left.
+/// How long a client-credentials token is served from the cache: its lifetime less the
+/// [`renewal_margin`] (a token living 4 s is served for 2 s; one living an hour for 48 min).
+/// A token without a lifetime (0 or negative `expires_in`) is not cached.
+pub fn m2m_cache_ttl(expires_in: ExpiresIn) -> Duration {
+    let lifetime = expires_in.lifetime();
+    Duration::from_secs(lifetime - renewal_margin(lifetime))
+}
+
+/// Refresh ahead of expiry: when less than the [`renewal_margin`] of the lifetime is left.
 pub fn needs_refresh(meta: &TokenMeta, now: u64) -> bool {
     match meta.expires_at {
         None => false,
-        Some(exp) => {
-            let lifetime = exp.saturating_sub(meta.obtained_at);
-            // A fifth of the lifetime, at least a minute, but never more than half of it (so a
-            // short-lived token is not refreshed on every call).
-            let margin = (lifetime / 5).max(60).min(lifetime / 2);
-            now + margin >= exp
-        }
+        Some(exp) => now + renewal_margin(exp.saturating_sub(meta.obtained_at)) >= exp,
     }
 }
 
@@ -299,34 +294,29 @@ mod tests {
     }
 
     #[test]
-    fn m2m_ttl_is_expires_in_minus_60_with_a_10_second_floor() {
+    fn m2m_ttl_ends_at_the_renewal_margin_so_no_token_is_served_past_its_life() {
+        let ttl = |s| m2m_cache_ttl(ExpiresIn::Seconds(s)).as_secs();
+        assert_eq!(ttl(3600), 3600 - 720, "a fifth of an hour before expiry");
+        assert_eq!(ttl(200), 200 - 60, "at least a minute before expiry");
+        assert_eq!(ttl(65), 33, "at most half the lifetime before expiry");
+        assert_eq!(ttl(4), 2);
+        assert_eq!(ttl(3), 2);
+        assert_eq!(ttl(1), 1);
+        assert_eq!(ttl(0), 0, "an already expired token is not cached");
+        assert_eq!(ttl(-100), 0);
+        for lifetime in 1..400 {
+            assert!(ttl(lifetime) <= lifetime as u64, "{lifetime}");
+            assert!(
+                ttl(lifetime) * 2 >= lifetime as u64,
+                "{lifetime}: kept half its life"
+            );
+        }
+        let default = DEFAULT_LIFETIME - renewal_margin(DEFAULT_LIFETIME);
+        assert_eq!(m2m_cache_ttl(ExpiresIn::Missing).as_secs(), default);
+        assert_eq!(m2m_cache_ttl(ExpiresIn::Invalid).as_secs(), default);
         assert_eq!(
-            m2m_cache_ttl(ExpiresIn::Seconds(3600)),
-            Duration::from_secs(3540)
-        );
-        assert_eq!(
-            m2m_cache_ttl(ExpiresIn::Seconds(65)),
-            Duration::from_secs(10)
-        );
-        assert_eq!(
-            m2m_cache_ttl(ExpiresIn::Seconds(0)),
-            Duration::from_secs(10)
-        );
-        assert_eq!(
-            m2m_cache_ttl(ExpiresIn::Seconds(-100)),
-            Duration::from_secs(10)
-        );
-        assert_eq!(
-            m2m_cache_ttl(ExpiresIn::Missing),
-            Duration::from_secs(DEFAULT_LIFETIME - 60)
-        );
-        assert_eq!(
-            m2m_cache_ttl(ExpiresIn::Invalid),
-            Duration::from_secs(DEFAULT_LIFETIME - 60)
-        );
-        assert_eq!(
-            m2m_cache_ttl(ExpiresIn::Seconds(i64::MAX)),
-            Duration::from_secs(MAX_LIFETIME - 60)
+            m2m_cache_ttl(ExpiresIn::Seconds(i64::MAX)).as_secs(),
+            MAX_LIFETIME - MAX_LIFETIME / 5
         );
     }
 

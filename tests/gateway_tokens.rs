@@ -153,7 +153,7 @@ async fn revoking_a_token_or_client_ends_its_access() {
     );
     let unknown = http()
         .post(format!("{}/revoke", b.base_url))
-        .form(&[("token", "whatever")])
+        .form(&[("token", "whatever"), ("client_id", &client)])
         .send()
         .await
         .unwrap();
@@ -164,6 +164,60 @@ async fn revoking_a_token_or_client_ends_its_access() {
     );
     assert!(b.broker.issuer().revoke_client(&client).unwrap());
     assert!(b.broker.issuer().list_clients().is_empty());
+}
+
+async fn revoke(b: &support::TestBroker, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = http()
+        .post(format!("{}/revoke", b.base_url))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn only_the_client_a_token_was_issued_to_can_revoke_it() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let owner = register(&b, "owner").await;
+    let other = register(&b, "other").await;
+    let q = approve(&b, &authorize_url(&b, &owner, &pkce())).await;
+    let (_, tokens) = exchange(&b, &owner, &q["code"]).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    for token in [access, refresh] {
+        let (status, body) = revoke(&b, &[("token", token)]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "no client_id"
+        );
+        let (status, body) = revoke(&b, &[("token", token), ("client_id", "nobody")]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "unknown client"
+        );
+        let (status, body) = revoke(&b, &[("token", token), ("client_id", &other)]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "RFC 7009 §2.1: a token of another client is refused: {body}"
+        );
+    }
+    assert_eq!(
+        mcp_status(&b, "demo", access).await,
+        200,
+        "nothing was revoked"
+    );
+    let (status, _) = revoke(&b, &[("token", access), ("client_id", &owner)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        mcp_status(&b, "demo", access).await,
+        401,
+        "its own client revoked it"
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::authorize::server_from_resource;
 use super::error::GatewayError;
 use crate::broker::{Broker, Event};
-use crate::issuer::{unix_now, TokenError, TokenSet};
+use crate::issuer::{unix_now, Client, Revocation, TokenError, TokenSet};
 
 /// Largest token or revocation request read.
 const MAX_FORM: usize = 16 * 1024;
@@ -95,6 +95,24 @@ fn client_id(fields: &Fields, headers: &HeaderMap) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// The requesting client, which must be registered (`invalid_client` otherwise).
+fn known_client(
+    broker: &Broker,
+    fields: &Fields,
+    headers: &HeaderMap,
+) -> Result<Client, GatewayError> {
+    let client_id = client_id(fields, headers).ok_or_else(|| {
+        oauth(TokenError::InvalidClient(
+            "client_id is required (this server has public clients only)".into(),
+        ))
+    })?;
+    broker.issuer().client(&client_id).ok_or_else(|| {
+        oauth(TokenError::InvalidClient(
+            "unknown client_id; register again".into(),
+        ))
+    })
+}
+
 /// The server a token request's `resource` names (`None` when absent or the gateway root).
 fn resource_server(
     broker: &Broker,
@@ -143,16 +161,8 @@ async fn token_for(
 ) -> Result<Response, GatewayError> {
     let fields = Fields::parse(&body)?;
     let grant_type = fields.require("grant_type")?;
-    let client_id = client_id(&fields, &headers).ok_or_else(|| {
-        oauth(TokenError::InvalidClient(
-            "client_id is required (this server has public clients only)".into(),
-        ))
-    })?;
-    let Some(client) = broker.issuer().client(&client_id) else {
-        return Err(oauth(TokenError::InvalidClient(
-            "unknown client_id; register again".into(),
-        )));
-    };
+    let client = known_client(&broker, &fields, &headers)?;
+    let client_id = client.client_id.clone();
     let named = resource_server(&broker, fields.get("resource"))?;
     let server = match (named, path_server) {
         (Some(a), Some(b)) if a != b => {
@@ -215,9 +225,21 @@ async fn token_for(
     Ok(no_store(Json(body).into_response()))
 }
 
-async fn revoke(State(broker): State<Broker>, body: Bytes) -> Result<Response, GatewayError> {
+/// RFC 7009: the client identifies itself (public clients: `client_id`), and only a token
+/// issued to it is revoked (§2.1); an unknown token is answered 200 (§2.2), a token of another
+/// client is refused with `invalid_grant` (RFC 6749 §5.2: "issued to another client").
+async fn revoke(
+    State(broker): State<Broker>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
     let fields = Fields::parse(&body)?;
+    let client = known_client(&broker, &fields, &headers)?;
     let token = fields.require("token")?;
-    broker.issuer().revoke_token(token)?;
-    Ok(no_store(StatusCode::OK.into_response()))
+    match broker.issuer().revoke_token(token, &client.client_id)? {
+        Revocation::Revoked | Revocation::Unknown => Ok(no_store(StatusCode::OK.into_response())),
+        Revocation::OtherClient => Err(oauth(TokenError::InvalidGrant(
+            "this token was issued to another client; only that client can revoke it".into(),
+        ))),
+    }
 }

@@ -24,6 +24,7 @@ use url::Url;
 
 pub use model::*;
 pub use register::{RegistrationError, RegistrationRequest};
+pub use state::Revocation;
 use state::State;
 
 use crate::secret::Secret;
@@ -241,11 +242,9 @@ impl Issuer {
         self.mutate(|s| s.refresh(refresh_token, client_id, server, now))
     }
 
-    /// RFC 7009 revocation of an access or refresh token (unknown tokens are not an error).
-    pub fn revoke_token(&self, token: &str) -> Result<(), IssuerError> {
-        self.mutate(|s| {
-            s.revoke_token(token);
-        })
+    /// RFC 7009 revocation of an access or refresh token by the client it was issued to.
+    pub fn revoke_token(&self, token: &str, client_id: &str) -> Result<Revocation, IssuerError> {
+        self.mutate(|s| s.revoke_token(token, client_id))
     }
 
     /// Local clients with the servers each was approved for.

@@ -35,6 +35,16 @@ pub struct State {
     pub codes: HashMap<String, CodeRecord>,
 }
 
+/// What a revocation request did (RFC 7009 §2.1–2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// Not a token the broker knows (answered 200 all the same, §2.2).
+    Unknown,
+    /// Issued to another client: refused, nothing revoked.
+    OtherClient,
+}
+
 impl State {
     /// Adds a client; when full, evicts the oldest client that was never used.
     pub fn add_client(&mut self, client: Client) -> Result<(), String> {
@@ -167,20 +177,26 @@ impl State {
         existed
     }
 
-    /// RFC 7009: revoking either token of a grant revokes the grant. Unknown tokens are ignored.
-    pub fn revoke_token(&mut self, token: &str) -> bool {
+    /// RFC 7009: revoking either token of a grant revokes the grant, when `client_id` is the
+    /// client it was issued to (§2.1); a token of another client is left alone.
+    pub fn revoke_token(&mut self, token: &str, client_id: &str) -> Revocation {
         let key = hash(token);
-        let grant = self
+        let owner = self
             .access
             .get(&key)
-            .map(|a| a.grant_id.clone())
-            .or_else(|| self.refresh.get(&key).map(|r| r.grant_id.clone()));
-        match grant {
-            Some(g) => {
-                self.revoke_grant(&g);
-                true
+            .map(|a| (a.grant_id.clone(), a.client_id.clone()))
+            .or_else(|| {
+                let grant_id = &self.refresh.get(&key)?.grant_id;
+                let grant = self.grants.get(grant_id)?;
+                Some((grant_id.clone(), grant.client_id.clone()))
+            });
+        match owner {
+            Some((grant, owner)) if owner == client_id => {
+                self.revoke_grant(&grant);
+                Revocation::Revoked
             }
-            None => false,
+            Some(_) => Revocation::OtherClient,
+            None => Revocation::Unknown,
         }
     }
 

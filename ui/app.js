@@ -254,8 +254,8 @@ async function save(event) {
   event.preventDefault();
   $("form-error").hidden = true;
   try {
-    await invoke("save_server", { form: formData(), original: state.editing });
-    say(`Saved ${$("f-name").value.trim()}.`);
+    const applied = await invoke("save_server", { form: formData(), original: state.editing });
+    say(`Saved ${$("f-name").value.trim()}.${applied ? ` ${applied[0].toUpperCase()}${applied.slice(1)}.` : ""}`);
     closeForm();
   } catch (e) {
     showFormError(e);

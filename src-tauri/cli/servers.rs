@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::{exit, Paths};
 use crate::config::file;
+use crate::config::profiles::Profile;
 use crate::config::RawServer;
 use crate::secret::{Secret, SecretRef};
 use crate::snippets::{snippet, ClientKind};
@@ -52,6 +53,10 @@ pub struct AddArgs {
     /// Replace an existing entry of the same name.
     #[arg(long)]
     pub replace: bool,
+    /// A provider profile to apply (entra, auth0, okta, github, google, slack; `none` for no
+    /// profile). Without it, the profile whose host the URLs match is applied.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 pub fn list(paths: &Paths) -> ExitCode {
@@ -121,7 +126,16 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
                 .collect::<Vec<_>>(),
         )
     });
-    let entry = RawServer {
+    // `Some(choice)` when the person chose (`none` included), `None` to detect from the URLs.
+    let chosen = match args.profile.as_deref() {
+        Some("none") => Some(None),
+        Some(name) => match Profile::parse(name) {
+            Ok(p) => Some(Some(p)),
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => None,
+    };
+    let mut entry = RawServer {
         url: Some(args.url),
         transport: args.transport,
         auth_type: args.auth_type,
@@ -137,10 +151,15 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
         delegate_auth_to_upstream: args.delegate.then_some(true),
         ..Default::default()
     };
+    let profile = chosen.unwrap_or_else(|| Profile::detect(&entry));
+    let applied = profile.map(|p| p.apply(&mut entry, paths.port(raw.port)));
     raw.mcp_servers.insert(args.name.clone(), entry);
     match file::write(&paths.config, &raw) {
         Ok(_) => {
             let port = paths.port(raw.port);
+            if let Some(a) = &applied {
+                println!("{}.", a.summary().replacen("applied", "Applied", 1));
+            }
             println!(
                 "Added \"{}\". Client URL: http://127.0.0.1:{port}/{}/mcp",
                 args.name, args.name

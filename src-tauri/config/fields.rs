@@ -85,6 +85,45 @@ impl ServerValidator<'_> {
         out
     }
 
+    /// Extra authorization-request parameters: never one the broker sets itself (the sign-in's
+    /// own `state`, PKCE, redirect, scope, resource or audience must not be overridden).
+    pub(super) fn authorization_params(
+        &mut self,
+        raw: Option<&BTreeMap<String, String>>,
+    ) -> BTreeMap<String, String> {
+        const OWN: [&str; 10] = [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "state",
+            "scope",
+            "code_challenge",
+            "code_challenge_method",
+            "resource",
+            "audience",
+            "nonce",
+        ];
+        let mut out = BTreeMap::new();
+        for (name, value) in raw.into_iter().flatten() {
+            if OWN.contains(&name.as_str()) {
+                self.err(
+                    "authorization_params",
+                    format!("\"{name}\" is set by the broker itself"),
+                    "remove it (use scopes, audience or send_resource for those)",
+                );
+            } else if name.is_empty() || value.chars().any(char::is_control) {
+                self.err(
+                    "authorization_params",
+                    format!("\"{name}\" is not a usable parameter"),
+                    "use names and one-line values, e.g. \"access_type\": \"offline\"",
+                );
+            } else {
+                out.insert(name.clone(), value.clone());
+            }
+        }
+        out
+    }
+
     pub(super) fn url(&mut self, field: &str, text: &str) -> Option<Url> {
         match check_remote_url(text) {
             Ok(url) => Some(url),

@@ -7,6 +7,7 @@
 mod fields;
 pub mod file;
 pub mod litellm;
+pub mod profiles;
 pub mod raw;
 pub mod validate;
 
@@ -192,6 +193,9 @@ pub struct ServerConfig {
     pub headers: BTreeMap<String, HeaderValue>,
     pub delegate_auth_to_upstream: bool,
     pub send_resource: bool,
+    /// Extra parameters on the authorization request, for providers that need one (Google's
+    /// `access_type=offline`); never one the broker sets itself.
+    pub authorization_params: BTreeMap<String, String>,
     pub allowed_tools: Option<Vec<String>>,
     pub disallowed_tools: Vec<String>,
     /// False for a server turned off in the config, and for one that needs setup.

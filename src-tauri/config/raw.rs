@@ -63,6 +63,9 @@ pub struct RawServer {
     pub static_headers: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegate_auth_to_upstream: Option<bool>,
+    /// Extra parameters on the authorization request (Google's `access_type=offline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_params: Option<BTreeMap<String, String>>,
     /// Send RFC 8707 `resource` upstream (default true); off for ASes that reject it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_resource: Option<bool>,

@@ -11,6 +11,7 @@ use super::dto::{
 use super::model::{flow_name, SnippetKind};
 use super::Shell;
 use crate::broker::Broker;
+use crate::config::profiles::Profile;
 use crate::config::{file, validate, RawConfig, RawServer, ServerName};
 use crate::secret::SecretRef;
 
@@ -78,11 +79,14 @@ pub fn server_form(shell: State<'_, Shell>, name: String) -> CmdResult<ServerFor
 }
 
 /// The raw entry the form edits: the existing one (keeping unknown fields) or a fresh one.
+/// A new entry gets the provider profile its URLs match (`config::profiles`); what it applied
+/// comes back as one sentence for the person.
 fn candidate(
     base: &RawConfig,
     form: &ServerForm,
     original: Option<&str>,
-) -> CmdResult<(RawConfig, Vec<super::dto::PendingSecret>)> {
+    port: u16,
+) -> CmdResult<(RawConfig, Vec<super::dto::PendingSecret>, Option<String>)> {
     let name = form.name.trim().to_string();
     ServerName::parse(&name).map_err(|why| {
         format!(
@@ -98,8 +102,13 @@ fn candidate(
         return Err(format!("field \"name\": a server named \"{name}\" already exists; fix: pick another name, or edit that server instead"));
     }
     let pending = apply_form(form, &mut entry);
+    let applied = original
+        .is_none()
+        .then(|| Profile::detect(&entry))
+        .flatten()
+        .map(|p| p.apply(&mut entry, port).summary());
     next.mcp_servers.insert(name, entry);
-    Ok((next, pending))
+    Ok((next, pending, applied))
 }
 
 fn describe_errors(errors: &[crate::config::ConfigError]) -> String {
@@ -121,7 +130,8 @@ pub async fn probe_server(
     let base = file::read(&broker.settings().config_path)
         .map_err(|e| e.to_string())?
         .raw;
-    let (next, _secrets_not_stored) = candidate(&base, &form, original.as_deref())?;
+    let port = broker.settings().port;
+    let (next, _secrets_not_stored, applied) = candidate(&base, &form, original.as_deref(), port)?;
     let validated = validate(&next).map_err(|errors| describe_errors(&errors))?;
     let server = validated
         .config
@@ -139,7 +149,7 @@ pub async fn probe_server(
             .map(flow_name)
             .unwrap_or("needs your choice")
             .to_string(),
-        evidence: c.evidence,
+        evidence: applied.into_iter().chain(c.evidence).collect(),
         choices: c
             .choices
             .into_iter()
@@ -156,12 +166,13 @@ pub async fn save_server(
     shell: State<'_, Shell>,
     form: ServerForm,
     original: Option<String>,
-) -> CmdResult<()> {
+) -> CmdResult<Option<String>> {
     let broker = broker(&shell)?;
     let base = file::read(&broker.settings().config_path)
         .map_err(|e| e.to_string())?
         .raw;
-    let (next, pending) = candidate(&base, &form, original.as_deref())?;
+    let port = broker.settings().port;
+    let (next, pending, applied) = candidate(&base, &form, original.as_deref(), port)?;
     validate(&next).map_err(|errors| describe_errors(&errors))?;
     for secret in pending {
         broker
@@ -172,14 +183,14 @@ pub async fn save_server(
     }
     broker
         .edit_config(|raw| {
-            if let Ok((edited, _)) = candidate(raw, &form, original.as_deref()) {
+            if let Ok((edited, _, _)) = candidate(raw, &form, original.as_deref(), port) {
                 *raw = edited;
             }
         })
         .await
         .map_err(|e| e.to_string())?;
     super::refresh_ui(&app);
-    Ok(())
+    Ok(applied)
 }
 
 /// Signs out (deleting its tokens), removes the entry and deletes keychain secrets the app stored

@@ -151,6 +151,9 @@ impl Upstream {
         for (k, v) in target_params(resource.as_deref(), server.audience.as_deref()) {
             req = req.add_extra_param(k, v);
         }
+        for (k, v) in &server.authorization_params {
+            req = req.add_extra_param(k.clone(), v.clone());
+        }
         let (url, state) = req.url();
         let url = check_browser_url(url.as_str()).map_err(|p| UpstreamError::Protocol {
             server: name.into(),

@@ -110,6 +110,10 @@ impl<W: Write> Write for RedactingWriter<W> {
     }
 }
 
+/// Keys that also occur in ordinary sentences ("token: fetched", "code: expired"): after one
+/// of these in prose (`key: value`, unquoted), a value that is an ordinary word is kept.
+const PROSE_KEYS: &[&str] = &["token", "code"];
+
 /// Replaces the values of sensitive `key=value` / `"key": "value"` pairs and `Bearer` tokens.
 pub fn redact(line: &str) -> Cow<'_, str> {
     let lower = line.to_ascii_lowercase();
@@ -119,33 +123,7 @@ pub fn redact(line: &str) -> Cow<'_, str> {
         while let Some(pos) = lower[from..].find(key) {
             let start = from + pos;
             from = start + key.len();
-            let before_ok = start == 0 || !is_word(lower.as_bytes()[start - 1]);
-            let after = &lower.as_bytes()[from..];
-            let mut i = 0;
-            if after.first() == Some(&b'"') {
-                i += 1;
-            }
-            while after.get(i) == Some(&b' ') {
-                i += 1;
-            }
-            if !before_ok || !matches!(after.get(i), Some(b'=') | Some(b':')) {
-                continue;
-            }
-            i += 1;
-            while matches!(after.get(i), Some(b' ') | Some(b'"') | Some(b'\'')) {
-                i += 1;
-            }
-            // "Authorization: Bearer x" — skip the scheme word, redact the credential.
-            if lower[from + i..].starts_with("bearer ") || lower[from + i..].starts_with("basic ") {
-                i += lower[from + i..].find(' ').unwrap_or(0) + 1;
-            }
-            let value_start = from + i;
-            let len = line[value_start..]
-                .find(['&', '"', '\'', ',', '}', ')', ' ', '\n', ';'])
-                .unwrap_or(line.len() - value_start);
-            if len > 0 && &line[value_start..value_start + len] != REDACTED {
-                cuts.push((value_start, value_start + len));
-            }
+            cuts.extend(value_after(line, &lower, key, start));
         }
     }
     let mut from = 0;
@@ -176,6 +154,55 @@ pub fn redact(line: &str) -> Cow<'_, str> {
     }
     out.push_str(&line[at..]);
     Cow::Owned(out)
+}
+
+/// The span of the value after the sensitive `key` found at `start`, if `key` is a whole word
+/// followed by `=` or `:` and the value is not already redacted nor an ordinary word in prose.
+fn value_after(line: &str, lower: &str, key: &str, start: usize) -> Option<(usize, usize)> {
+    let from = start + key.len();
+    if start > 0 && is_word(lower.as_bytes()[start - 1]) {
+        return None;
+    }
+    let after = &lower.as_bytes()[from..];
+    let mut i = 0;
+    if after.first() == Some(&b'"') {
+        i += 1;
+    }
+    while after.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let separator = *after.get(i).filter(|b| matches!(b, b'=' | b':'))?;
+    i += 1;
+    let spaced = after.get(i) == Some(&b' ');
+    let mut quoted = after.first() == Some(&b'"');
+    while matches!(after.get(i), Some(b' ') | Some(b'"') | Some(b'\'')) {
+        quoted |= after[i] != b' ';
+        i += 1;
+    }
+    // "Authorization: Bearer x" — skip the scheme word, redact the credential.
+    if lower[from + i..].starts_with("bearer ") || lower[from + i..].starts_with("basic ") {
+        i += lower[from + i..].find(' ').unwrap_or(0) + 1;
+    }
+    let value_start = from + i;
+    let len = line[value_start..]
+        .find(['&', '"', '\'', ',', '}', ')', ' ', '\n', ';'])
+        .unwrap_or(line.len() - value_start);
+    let value = &line[value_start..value_start + len];
+    let prose = PROSE_KEYS.contains(&key) && separator == b':' && spaced && !quoted;
+    if len == 0 || value == REDACTED || (prose && is_ordinary_word(value)) {
+        return None;
+    }
+    Some((value_start, value_start + len))
+}
+
+/// A short word of letters (and `_`), capitalised at most: prose, not a credential (every
+/// token, key or code the broker or an upstream issues is longer or has digits or symbols).
+fn is_ordinary_word(value: &str) -> bool {
+    value.len() <= 20
+        && value
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i == 0 && b.is_ascii_uppercase()))
 }
 
 fn is_word(b: u8) -> bool {
@@ -213,6 +240,36 @@ mod tests {
             let out = redact(line);
             assert!(!out.contains(secret), "{line:?} leaked {secret:?}: {out}");
             assert!(out.contains("[redacted]"), "{out}");
+        }
+    }
+
+    #[test]
+    fn ordinary_words_after_token_or_code_in_prose_are_kept_and_credentials_are_not() {
+        for line in [
+            "demo: client-credentials token: fetched, valid for 3600 s",
+            "the upstream refused a fresh token: invalid_grant (refresh token expired)",
+            "sign-in failed, code: Expired",
+        ] {
+            assert_eq!(redact(line), line, "over-matched");
+        }
+        for (line, secret) in [
+            ("token: mab_at_Zk3xQ9vLr2", "mab_at_Zk3xQ9vLr2"),
+            (
+                "token: eyJhbGciOiJSUzI1NiJ9.e30.sig",
+                "eyJhbGciOiJSUzI1NiJ9.e30.sig",
+            ),
+            (
+                "token: abcdefghijklmnopqrstuvwxyzabcdef",
+                "abcdefghijklmnopqrstuvwxyzabcdef",
+            ),
+            ("code: 9f8e7d", "9f8e7d"),
+            ("token=fetched", "fetched"),
+            (r#"{"token": "fetched"}"#, "fetched"),
+            ("password: hunter", "hunter"),
+            ("secret: letmein", "letmein"),
+        ] {
+            let out = redact(line);
+            assert!(!out.contains(secret), "{line:?} leaked {secret:?}: {out}");
         }
     }
 

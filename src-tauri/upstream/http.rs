@@ -26,12 +26,27 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let host = name.as_str().to_string();
             let found: Vec<std::net::SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed = allowed_addrs(found).map_err(|why| {
-                format!("{host} resolves only to {why}, which the broker never contacts")
-            })?;
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+            guard_answer(host, found)
         })
     }
+}
+
+/// A DNS answer left with no address the broker may contact: its own error type, so a refused
+/// connection says why ([`describe_reqwest`]) instead of "connection failed".
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves only to {why}, which the broker never contacts")]
+pub struct ForbiddenAnswer {
+    pub host: String,
+    pub why: &'static str,
+}
+
+/// The resolver's verdict on `found`, the answer for `host`.
+pub fn guard_answer(
+    host: String,
+    found: Vec<std::net::SocketAddr>,
+) -> Result<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>> {
+    let allowed = allowed_addrs(found).map_err(|why| ForbiddenAnswer { host, why })?;
+    Ok(Box::new(allowed.into_iter()))
 }
 
 /// `found` without forbidden addresses; the reason when none is left.
@@ -133,7 +148,10 @@ pub async fn read_capped(
 
 /// A short, secret-free description of a transport failure.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    let mut chain = std::iter::successors(std::error::Error::source(e), |s| s.source());
+    if let Some(refused) = chain.find_map(|s| s.downcast_ref::<ForbiddenAnswer>()) {
+        refused.to_string()
+    } else if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
         "connection failed".into()
@@ -298,6 +316,34 @@ mod tests {
             Err("a cloud metadata address")
         );
         assert_eq!(allowed_addrs(vec![]), Err("no address"));
+    }
+
+    /// The guarded resolver's verdict, for a name whose answer is a metadata address.
+    struct MetadataAnswer;
+
+    impl reqwest::dns::Resolve for MetadataAnswer {
+        fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            let found = vec!["169.254.169.254:0".parse().unwrap()];
+            let verdict = guard_answer(name.as_str().to_string(), found);
+            Box::pin(async move { verdict })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_host_refused_for_its_dns_answer_is_reported_as_such_not_as_a_connection_failure() {
+        let client = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(MetadataAnswer))
+            .build()
+            .unwrap();
+        let e = client
+            .get("http://rebound.example.test/")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            describe_reqwest(&e),
+            "rebound.example.test resolves only to a link-local address, which the broker never contacts"
+        );
     }
 
     #[test]

@@ -142,9 +142,11 @@ impl Broker {
         for warning in &validated.warnings {
             tracing::warn!("config: {warning}");
         }
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| BrokerError::DataDir {
-            path: settings.data_dir.clone(),
-            message: e.to_string(),
+        crate::fsutil::create_private_dir(&settings.data_dir).map_err(|e| {
+            BrokerError::DataDir {
+                path: settings.data_dir.clone(),
+                message: e.to_string(),
+            }
         })?;
         let vault = Vault::new(store);
         let (events, _) = broadcast::channel(256);
@@ -351,18 +353,6 @@ fn write_admin_token(data_dir: &std::path::Path) -> std::io::Result<Secret> {
     let token = Secret::new(
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
     );
-    let path = admin_token_path(data_dir);
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    {
-        use std::io::Write;
-        let mut f = options.open(&tmp)?;
-        f.write_all(token.expose().as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
+    crate::fsutil::write_private(&admin_token_path(data_dir), token.expose().as_bytes())?;
     Ok(token)
 }

@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod fsutil;
 pub mod gateway;
 pub mod health;
 pub mod issuer;

@@ -64,10 +64,11 @@ pub fn init(
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(Redacting(io::stderr))
         .with_target(false);
-    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d))
-    {
-        Some(dir) => {
-            let appender = tracing_appender::rolling::daily(dir, "mcp-auth-broker.log");
+    // Owner-only directory and files (`fsutil`): logs name servers, clients and URLs.
+    let appender =
+        log_dir.and_then(|d| crate::fsutil::DailyLog::new(d, "mcp-auth-broker.log").ok());
+    let (file_layer, guard) = match appender {
+        Some(appender) => {
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .buffered_lines_limit(FILE_LOG_BUFFER_LINES)
                 .finish(appender);

@@ -1,6 +1,8 @@
 //! The gateway skeleton over real sockets: loopback guard (Host and Origin), no CORS, `/healthz`,
 //! the headless binary, and a clear error for a busy port.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -277,7 +279,7 @@ fn serve_binary_exits_2_on_a_broken_config_naming_the_field() {
 }
 
 #[test]
-fn serve_binary_writes_its_log_file_in_the_state_dir() {
+fn serve_binary_writes_its_log_file_in_the_state_dir_and_keeps_every_dir_and_file_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = serve_command(&dir, port).spawn().unwrap();
@@ -311,4 +313,13 @@ fn serve_binary_writes_its_log_file_in_the_state_dir() {
     );
     let text = std::fs::read_to_string(files[0].path()).unwrap();
     assert!(text.contains("gateway listening on"), "{text}");
+    // The state dir and its parents the broker created, the log file, the data dir and the
+    // admin token: readable by this user only.
+    let logged = support::assert_owner_only(&dir.path().join("state"));
+    assert_eq!(logged, vec![files[0].path()]);
+    let data = support::assert_owner_only(&dir.path().join("data"));
+    assert!(
+        data.contains(&dir.path().join("data/admin.token")),
+        "{data:?}"
+    );
 }

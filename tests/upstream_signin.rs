@@ -15,6 +15,35 @@ use support::*;
 use url::Url;
 
 #[tokio::test]
+async fn what_a_sign_in_leaves_on_disk_is_owner_only() {
+    let (_up, broker, _server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
+    broker.sign_in("demo").await;
+    broker
+        .broker
+        .issuer()
+        .create_api_key("script", None)
+        .unwrap();
+    let data = broker.dir.path().join("data");
+    let files = assert_owner_only(&data);
+    for expected in ["upstream/demo.json", "issuer.json", "admin.token"] {
+        assert!(
+            files.contains(&data.join(expected)),
+            "{expected}: {files:?}"
+        );
+    }
+    // A config written into a folder that did not exist: the folder and the file too.
+    let nested = broker.dir.path().join("new/folder/config.json");
+    let raw = mcp_auth_broker::config::file::read(&broker.config_path)
+        .unwrap()
+        .raw;
+    mcp_auth_broker::config::file::write(&nested, &raw).unwrap();
+    assert_eq!(
+        assert_owner_only(&broker.dir.path().join("new")),
+        vec![nested]
+    );
+}
+
+#[tokio::test]
 async fn sign_in_registers_opens_the_browser_and_stores_an_audience_bound_token() {
     let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
     let mut events = broker.broker.events();

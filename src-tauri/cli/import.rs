@@ -211,17 +211,13 @@ fn rewrite(
             backup.display()
         )
     })?;
-    let tmp = path.with_extension("import-tmp");
-    std::fs::write(&tmp, new_text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!(
-                "cannot rewrite {} (the broker's config was written; the backup is {}): {e}",
-                path.display(),
-                backup.display()
-            )
-        })?;
+    crate::fsutil::write_private(path, new_text.as_bytes()).map_err(|e| {
+        format!(
+            "cannot rewrite {} (the broker's config was written; the backup is {}): {e}",
+            path.display(),
+            backup.display()
+        )
+    })?;
     println!(
         "Rewrote {} to use the broker ({} server(s)); backup: {}",
         path.display(),

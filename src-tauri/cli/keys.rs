@@ -49,7 +49,7 @@ impl Admin {
             Reach::Running { base, token } => Ok(Admin::Remote { base, token }),
             Reach::Unresponsive { base, cause } => Err(Reach::unresponsive(&base, &cause)),
             Reach::NotRunning => {
-                std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
+                crate::fsutil::create_private_dir(&paths.data_dir).map_err(|e| {
                     fail(
                         exit::FAILURE,
                         format!(

@@ -1,7 +1,6 @@
 //! The config file on disk: where it lives, reading it, writing it atomically, and noticing when
 //! it changes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use notify::{RecursiveMode, Watcher};
@@ -186,8 +185,8 @@ fn render(path: &Path, raw: &RawConfig) -> String {
     }
 }
 
-/// Validates `raw` and writes it atomically (temp file in the same directory, fsync, rename), so
-/// a crash never leaves a half-written config. Refuses to write an invalid config.
+/// Validates `raw` and writes it atomically and owner-only (`fsutil::write_private`), so a
+/// crash never leaves a half-written config. Refuses to write an invalid config.
 pub fn write(path: &Path, raw: &RawConfig) -> Result<Validated, ConfigFileError> {
     let validated = validate(raw).map_err(|errors| ConfigFileError::Invalid {
         path: path.into(),
@@ -197,29 +196,8 @@ pub fn write(path: &Path, raw: &RawConfig) -> Result<Validated, ConfigFileError>
         path: path.into(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(werr)?;
     let text = render(path, raw);
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("config"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(werr(source));
-    }
+    crate::fsutil::write_private(path, text.as_bytes()).map_err(werr)?;
     Ok(validated)
 }
 
@@ -234,7 +212,7 @@ pub fn watch(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(|source| ConfigFileError::Write {
+    crate::fsutil::create_private_dir(&dir).map_err(|source| ConfigFileError::Write {
         path: dir.clone(),
         source,
     })?;

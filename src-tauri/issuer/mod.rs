@@ -110,7 +110,7 @@ impl std::fmt::Debug for Issuer {
 impl Issuer {
     /// Opens (or creates) the persisted state under `data_dir`; `issuer` is the gateway root URL.
     pub fn open(data_dir: &Path, issuer: Url) -> Result<Issuer, IssuerError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
+        crate::fsutil::create_private_dir(data_dir).map_err(|e| {
             IssuerError::Store(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join(STATE_FILE);
@@ -154,7 +154,9 @@ impl Issuer {
         };
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         if generation > *written {
-            write_atomic(&self.path, &bytes)?;
+            crate::fsutil::write_private(&self.path, &bytes).map_err(|e| {
+                IssuerError::Store(format!("cannot write {}: {e}", self.path.display()))
+            })?;
             *written = generation;
         }
         Ok(out)
@@ -359,26 +361,6 @@ impl std::ops::DerefMut for StateGuard<'_> {
     fn deref_mut(&mut self) -> &mut State {
         &mut self.0 .0
     }
-}
-
-/// Writes `bytes` to `path` via a temporary file, fsync and rename (owner-only permissions).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IssuerError> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let err =
-        |e: std::io::Error| IssuerError::Store(format!("cannot write {}: {e}", path.display()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(err)
 }
 
 #[cfg(test)]

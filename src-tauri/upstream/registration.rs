@@ -135,16 +135,10 @@ pub fn load_record(data_dir: &Path, server: &str) -> Record {
         .unwrap_or_default()
 }
 
-/// Atomic write (temp file + rename).
+/// Written atomically and owner-only (`fsutil::write_private`).
 pub fn save_record(data_dir: &Path, server: &str, record: &Record) -> std::io::Result<()> {
-    let path = record_path(data_dir, server);
-    std::fs::create_dir_all(path.parent().expect("record has a parent"))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(record).expect("record serialises"),
-    )?;
-    std::fs::rename(tmp, path)
+    let bytes = serde_json::to_vec_pretty(record).expect("record serialises");
+    crate::fsutil::write_private(&record_path(data_dir, server), &bytes)
 }
 
 /// Drops a dynamic registration the AS no longer accepts (`invalid_client`).

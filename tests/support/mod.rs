@@ -115,6 +115,30 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
 }
 
+/// Asserts that `root` and everything under it is owner-only: directories 0700, files 0600
+/// (Unix). Returns the files seen, so a test can check what it expected was there.
+pub fn assert_owner_only(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                dirs.push(path);
+            } else {
+                let mode = meta.permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// Reads a counter.
 pub fn count(c: &AtomicUsize) -> usize {
     c.load(Ordering::SeqCst)

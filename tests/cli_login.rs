@@ -229,3 +229,113 @@ fn login_with_no_broker_running_runs_the_core_and_keeps_the_token_in_the_os_keyc
         "logout revoked the stored token upstream"
     );
 }
+
+#[tokio::test]
+async fn login_asks_to_choose_oauth_flow_before_any_browser_opens() {
+    std::env::set_var("GH_STYLE_SECRET", "gh-secret");
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    // GitHub's shape: no metadata, so both endpoints and a client secret are configured.
+    let b = TestBroker::start(json!({"mcp_servers": {"gh": {
+        "url": up.mcp_url, "client_id": "Iv1.abc", "client_secret": "os.environ/GH_STYLE_SECRET",
+        "authorization_url": format!("{}/authorize", up.as_url), "token_url": up.auth_server.token_url()}}}))
+    .await;
+    let out = Cli::of(&b).run(&["login", "gh"]).await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("set \"oauth_flow\": \"authorization_code\""),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        count(&up.oauth().counters.authorize),
+        0,
+        "no browser was sent to the authorization server"
+    );
+    let name = mcp_auth_broker::config::ServerName::parse("gh").unwrap();
+    let steps = b.broker.upstream().timeline(&name);
+    assert!(
+        steps
+            .iter()
+            .any(|s| !s.ok && s.detail.contains("oauth_flow")),
+        "{steps:?}"
+    );
+}
+
+/// A 2025-03-26 server without any metadata: its guessed `/authorize` refuses the person
+/// (`access_denied`) so the sign-in ends at once.
+async fn server_without_metadata() -> String {
+    use axum::extract::Query;
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::{get, post};
+    use std::collections::HashMap;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            post(|| async { axum::http::StatusCode::UNAUTHORIZED }),
+        )
+        .route(
+            "/register",
+            post(|| async {
+                let body = json!({"client_id": "guessed-client", "redirect_uris": []});
+                (axum::http::StatusCode::CREATED, axum::Json(body))
+            }),
+        )
+        .route(
+            "/authorize",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                let (Some(back), Some(state)) = (q.get("redirect_uri"), q.get("state")) else {
+                    return axum::http::StatusCode::BAD_REQUEST.into_response();
+                };
+                Redirect::to(&format!("{back}?error=access_denied&state={state}")).into_response()
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test]
+async fn login_warns_that_the_endpoints_were_guessed_before_the_browser_opens() {
+    let base = server_without_metadata().await;
+    let b =
+        TestBroker::start(json!({"mcp_servers": {"old": {"url": format!("{base}/mcp")}}})).await;
+    let cli = Cli::of(&b);
+    // The browser notes when it opens in the file the CLI's stderr goes to (both append).
+    let script = cli.home.join("follow-browser.sh");
+    let log = cli.home.join("login.log");
+    let mut cmd = cli.command(&["login", "old"]);
+    let stderr_file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    cmd.stderr(stderr_file);
+    let browser = format!(
+        "#!/bin/sh\necho BROWSER-OPENED >> '{}'\nexec curl -sS -L --max-redirs 10 -o /dev/null \"$1\"\n",
+        log.display()
+    );
+    tokio::task::spawn_blocking(move || {
+        std::fs::write(&script, browser).unwrap();
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let warned = stderr
+        .find("endpoints were guessed")
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    let opened = stderr
+        .find("BROWSER-OPENED")
+        .unwrap_or_else(|| panic!("no browser: {stderr}"));
+    assert!(warned < opened, "the warning comes first: {stderr}");
+    assert!(stderr.contains(&format!("{base}/authorize")), "{stderr}");
+    assert!(
+        stderr.contains("set \"authorization_url\" and \"token_url\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("access_denied"),
+        "the sign-in ended: {stderr}"
+    );
+}

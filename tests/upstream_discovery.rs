@@ -174,6 +174,7 @@ async fn metadata_with_another_issuer_and_prm_for_another_resource_are_not_used(
 async fn a_2025_03_26_server_without_metadata_signs_in_through_the_default_endpoints() {
     let m = mock(|base, path| match path {
         "/mcp" => unauthorized(None),
+        "/authorize" => (StatusCode::BAD_REQUEST, "client_id is required").into_response(),
         "/register" => (
             StatusCode::CREATED,
             axum::Json(
@@ -201,6 +202,54 @@ async fn a_2025_03_26_server_without_metadata_signs_in_through_the_default_endpo
         .contains("client_id=legacy-client"));
     assert!(m.seen.lock().unwrap().contains(&"/register".to_string()));
     assert_eq!(opened.lock().unwrap().len(), 1);
+    let warned = sign_in.warnings.join(" ");
+    assert!(
+        warned.contains("guessed") && warned.contains(&format!("{}/authorize", m.base)),
+        "the person is told the endpoints were guessed: {warned}"
+    );
+    assert!(
+        warned.contains("\"authorization_url\" and \"token_url\""),
+        "{warned}"
+    );
+}
+
+#[tokio::test]
+async fn a_guessed_authorization_endpoint_that_does_not_exist_is_refused_before_the_browser() {
+    let m = mock(|_, path| match path {
+        "/mcp" => unauthorized(None),
+        _ => not_found(),
+    })
+    .await;
+    let (u, _d) = upstream();
+    let s = server(&format!("{}/mcp", m.base));
+    let opened = Arc::new(Mutex::new(vec![]));
+    let o = opened.clone();
+    let opener = Opener::Custom(Arc::new(move |url: Url| o.lock().unwrap().push(url)));
+    let refused = u
+        .sign_in(&s, &opener)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        refused.contains(&format!("{}/authorize", m.base)) && refused.contains("HTTP 404"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("set \"authorization_url\" and \"token_url\""),
+        "{refused}"
+    );
+    assert!(
+        opened.lock().unwrap().is_empty(),
+        "no browser for a missing page"
+    );
+    assert!(
+        !m.seen.lock().unwrap().contains(&"/register".to_string()),
+        "nothing registered for a sign-in that cannot happen"
+    );
+    let steps = u.timeline(&s.name);
+    let failed = steps.iter().rev().find(|st| !st.ok).expect("a failed step");
+    assert!(failed.detail.contains("HTTP 404"), "{steps:?}");
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ mod gateway_common;
 mod support;
 
 use gateway_common::*;
+use mcp_auth_broker::health::HealthState;
 use serde_json::{json, Value};
+use support::providers;
 use support::*;
 
 async fn timeline(b: &TestBroker, server: &str) -> Vec<Value> {
@@ -106,4 +108,151 @@ async fn a_machine_servers_timeline_shows_each_token_fetch_and_why_one_failed() 
         !text.contains(first.bearer.unwrap().expose()),
         "no token in the timeline"
     );
+}
+
+/// A broker with health monitors over one server, once its status says it needs sign-in.
+async fn waiting_for_sign_in(name: &str, entry: Value) -> TestBroker {
+    let b = TestBroker::start_with(
+        json!({ "mcp_servers": { name: entry } }),
+        BrokerOptions {
+            background: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    support::health::wait_status(&mut b.broker.status(), name, |s| {
+        matches!(s.state, HealthState::NeedsSignIn { .. })
+    })
+    .await;
+    b
+}
+
+/// Waits until the status line of `name` says its last sign-in failed; returns that reason.
+async fn failed_sign_in_reason(b: &TestBroker, name: &str) -> String {
+    let s = support::health::wait_status(&mut b.broker.status(), name, |s| {
+        matches!(&s.state, HealthState::NeedsSignIn { reason } if reason.contains("the last sign-in failed"))
+    })
+    .await;
+    match s.state {
+        HealthState::NeedsSignIn { reason } => reason,
+        other => unreachable!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pkce_refusal_names_the_configured_endpoints_in_the_timeline_and_the_status_line() {
+    let up = providers::entra().await;
+    let entry = json!({"url": up.mcp_url, "client_id": providers::ENTRA_CLIENT_ID});
+    let b = waiting_for_sign_in("entra", entry).await;
+    let server = b.broker.server("entra").unwrap();
+    let refused = b
+        .broker
+        .upstream()
+        .sign_in(&server, &b.broker.settings().opener)
+        .await
+        .err()
+        .expect("metadata without PKCE is refused")
+        .to_string();
+    for piece in [
+        "does not advertise PKCE S256",
+        "\"authorization_url\" and \"token_url\"",
+        "bypass",
+    ] {
+        assert!(refused.contains(piece), "{piece}: {refused}");
+    }
+    assert!(b.browser.opened().is_empty(), "no browser was opened");
+    in_order(
+        &timeline(&b, "entra").await,
+        &[(
+            "sign_in",
+            false,
+            "configured endpoints bypass the metadata check",
+        )],
+    );
+    let reason = failed_sign_in_reason(&b, "entra").await;
+    assert!(
+        reason.contains("\"authorization_url\" and \"token_url\""),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_resource_says_to_set_send_resource_false_in_readable_words_everywhere() {
+    let up = providers::entra().await;
+    let mut entry = providers::entra_config(&up);
+    entry.as_object_mut().unwrap().remove("send_resource");
+    let b = waiting_for_sign_in("entra", entry).await;
+    let server = b.broker.server("entra").unwrap();
+    let started = b
+        .broker
+        .upstream()
+        .sign_in(&server, &b.broker.settings().opener)
+        .await
+        .expect("configured endpoints: the sign-in starts");
+    let failed = tokio::time::timeout(SIGN_IN_WAIT, started.done)
+        .await
+        .expect("the callback arrives")
+        .unwrap()
+        .expect_err("the authorization server refuses resource");
+    let words = "not supported. Trace ID:";
+    let fix = "set \"send_resource\": false";
+    for said in [failed.clone(), failed_sign_in_reason(&b, "entra").await] {
+        assert!(
+            said.contains("invalid_target") && said.contains(words),
+            "{said}"
+        );
+        assert!(said.contains(fix), "{said}");
+    }
+    in_order(&timeline(&b, "entra").await, &[("sign_in", false, fix)]);
+    let text = serde_json::to_string(&timeline(&b, "entra").await).unwrap();
+    assert!(!text.contains("supported.Trace"), "no glued words: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_refusing_resource_says_to_set_send_resource_false() {
+    std::env::set_var("TIMELINE_TARGET_SECRET", "m2m-secret");
+    let up = TestUpstream::start(UpstreamOptions {
+        auth_server: AsOptions {
+            refuse_resource: Some(("invalid_target".into(), providers::AADSTS901002.into())),
+            ..AsOptions::default()
+        },
+        ..UpstreamOptions::oauth()
+    })
+    .await;
+    let b = TestBroker::start(json!({"mcp_servers": {"svc": {
+        "url": up.mcp_url, "auth_type": "oauth2", "client_id": "m2m-client",
+        "client_secret": "os.environ/TIMELINE_TARGET_SECRET", "token_url": up.auth_server.token_url()}}}))
+    .await;
+    let server = b.broker.server("svc").unwrap();
+    let refused = b
+        .broker
+        .upstream()
+        .credential(&server)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        refused.contains("set \"send_resource\": false") && refused.contains("supported. Trace ID"),
+        "{refused}"
+    );
+    in_order(
+        &timeline(&b, "svc").await,
+        &[("token", false, "set \"send_resource\": false")],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entra_shaped_server_signs_in_with_endpoints_configured_and_no_resource() {
+    let up = providers::entra().await;
+    let b =
+        TestBroker::start(json!({"mcp_servers": {"entra": providers::entra_config(&up)}})).await;
+    b.sign_in("entra").await;
+    let key = api_key(&b).await;
+    let sid = open_session(&b.client_url("entra"), &key).await;
+    let listed = post(&b.client_url("entra"), &key, Some(&sid), &TOOLS_LIST(2)).await;
+    assert_eq!(listed.status(), 200, "calls work with the Entra token");
+    let authorize = up.oauth().recorder.to_path("/authorize");
+    let asked = authorize[0].query.clone().unwrap_or_default();
+    assert!(!asked.contains("resource="), "no resource sent: {asked}");
+    assert!(asked.contains("client_id=9c2f5a3e"), "{asked}");
 }

@@ -149,6 +149,8 @@ async fn login_remote(
                 continue;
             };
             if let Some(url) = v["authorize_url"].as_str() {
+                let warnings = v["warnings"].as_array().into_iter().flatten();
+                warn(warnings.filter_map(Value::as_str));
                 open_or_print(opener, url, name);
             }
             if v["done"] == true {
@@ -166,11 +168,14 @@ async fn login_local(paths: &Paths, name: &str, opener: Opener) -> ExitCode {
     let broker = core.broker;
     let result = async {
         let server = broker.server(name).map_err(|e| e.to_string())?;
+        // Opened here, after the warnings, as with a running broker.
         let attempt = broker
             .upstream()
-            .sign_in(&server, &opener)
+            .sign_in(&server, &Opener::Custom(Arc::new(|_| {})))
             .await
             .map_err(|e| e.to_string())?;
+        warn(attempt.warnings.iter().map(String::as_str));
+        open_or_print(&opener, attempt.authorize_url.as_str(), name);
         eprintln!(
             "Waiting for the browser sign-in to {} …",
             attempt
@@ -192,6 +197,13 @@ async fn login_local(paths: &Paths, name: &str, opener: Opener) -> ExitCode {
     match result {
         Ok(()) => finish(name, true, None),
         Err(e) => finish(name, false, Some(&e)),
+    }
+}
+
+/// Says what the person should know before the browser opens (e.g. guessed endpoints).
+fn warn<'a>(warnings: impl Iterator<Item = &'a str>) {
+    for w in warnings {
+        eprintln!("Warning: {w}");
     }
 }
 

@@ -45,7 +45,8 @@ fn require_admin(broker: &Broker, headers: &HeaderMap) -> Result<(), GatewayErro
     }
 }
 
-/// Starts a sign-in and streams NDJSON: first `{"authorize_url": …}`, then
+/// Starts a sign-in and streams NDJSON: first `{"authorize_url": …, "warnings": […]}` (what to
+/// know before the browser opens), then
 /// `{"done": true, "ok": bool, "error": …}` when the callback arrives or the wait expires.
 async fn sign_in(
     State(broker): State<Broker>,
@@ -66,7 +67,7 @@ async fn sign_in(
     let _ = tx
         .send(format!(
             "{}\n",
-            json!({ "authorize_url": attempt.authorize_url.as_str() })
+            json!({ "authorize_url": attempt.authorize_url.as_str(), "warnings": attempt.warnings })
         ))
         .await;
     tokio::spawn(async move {

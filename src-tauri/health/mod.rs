@@ -8,7 +8,8 @@
 //! monitor task (`monitor.rs`) per enabled server. It follows `Broker::subscribe_config`
 //! (removed and disabled servers stop at once, changed ones restart and probe, a new
 //! `health_interval` applies at once) and `Broker::events` (a finished sign-in or sign-out
-//! restarts the server's monitor; `NeedsSignIn`/`RefreshFailed` seen while healthy wake it).
+//! restarts the server's monitor; `NeedsSignIn`/`RefreshFailed` seen while healthy wake it, and
+//! `SignInFailed` wakes a server that needs sign-in, whose reason then names the failure).
 //! A monitor probes at start, on a wake-up ([`Health::check_now`]) and on its schedule
 //! (`schedule.rs`: interval ± 10 % jitter, exponential backoff while failing, bounded).
 //!

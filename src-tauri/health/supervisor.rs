@@ -195,6 +195,17 @@ fn on_event(
                 running.wake.notify_one();
             }
         }
+        // A failed sign-in is the reason a server without tokens shows: check again to say so
+        // (a check makes no sign-in, so this cannot loop).
+        Event::SignInFailed { server, .. } => {
+            let waiting = matches!(
+                shared.status.borrow().get(&server).map(|s| &s.state),
+                Some(HealthState::NeedsSignIn { .. })
+            );
+            if let (true, Some(running)) = (waiting, monitors.get(&server)) {
+                running.wake.notify_one();
+            }
+        }
         Event::TokenRefreshed { server } => {
             if monitors.contains_key(&server) {
                 let shared = shared.clone();
@@ -208,7 +219,6 @@ fn on_event(
         Event::ConfigReloaded
         | Event::ConfigRejected { .. }
         | Event::SignInStarted { .. }
-        | Event::SignInFailed { .. }
         | Event::ClientAuthorized { .. } => {}
     }
 }

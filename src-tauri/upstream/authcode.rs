@@ -7,7 +7,6 @@ use oauth2::{
     AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
     StandardRevocableToken,
 };
-use url::Url;
 
 use crate::broker::Event;
 use crate::config::{ServerConfig, ServerName};
@@ -18,19 +17,33 @@ use super::discovery::same_issuer;
 use super::http::OAuthHttp;
 use super::oauth::{self, base, describe, parse_url, target_params, token_url};
 use super::pending::{self, check_iss, Flow as PendingFlow};
+use super::preflight::{self, SignInEndpoints};
 use super::registration::{self, Ctx, Endpoints};
 use super::stepup::sign_in_scope;
 use super::timeline::{self, StepKind};
 use super::tokens::{self, Stored};
-use super::{classify, now, vault_err, CallbackQuery, Flow, SignIn, Upstream, UpstreamError};
-
-/// Error text from a remote party, made safe to show: no control characters, bounded length.
-fn clean(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(300).collect()
-}
+use super::{hints, now, vault_err, CallbackQuery, SignIn, Upstream, UpstreamError};
 
 impl Upstream {
     pub(super) async fn start_sign_in(
+        &self,
+        server: &ServerConfig,
+        opener: &Opener,
+        scope: Option<String>,
+    ) -> Result<SignIn, UpstreamError> {
+        let started = self.begin_sign_in(server, opener, scope).await;
+        if let Err(e) = &started {
+            // Refused before the browser opened is a failed sign-in all the same: the timeline
+            // and the status line say why, with the fix.
+            self.emit(Event::SignInFailed {
+                server: server.name.clone(),
+                reason: e.to_string(),
+            });
+        }
+        started
+    }
+
+    async fn begin_sign_in(
         &self,
         server: &ServerConfig,
         opener: &Opener,
@@ -41,50 +54,16 @@ impl Upstream {
             server: name.into(),
             detail,
         };
-        if let Some(c) = classify::from_config(server) {
-            match c.flow {
-                Some(Flow::AuthorizationCode) | None => {}
-                Some(other) => return Err(setup(format!("this server uses the {other:?} flow; interactive sign-in is only for servers that use authorization_code"))),
-            }
-        }
+        preflight::check_flow(server)?;
         let d = self.discover(server).await;
-        if let Some(cause) = &d.unreachable {
-            return Err(UpstreamError::Unreachable {
-                server: name.into(),
-                url: server.url.to_string(),
-                cause: cause.clone(),
-            });
-        }
+        let SignInEndpoints {
+            authorize,
+            token,
+            warnings,
+        } = preflight::endpoints(&self.inner.http, server, &d).await?;
         let meta = d.metadata.as_ref();
         let origin = server.url.origin().ascii_serialization();
         let legacy = |path: &str| d.legacy_defaults.then(|| format!("{origin}{path}"));
-        let authorize = server
-            .authorization_url
-            .as_ref()
-            .map(Url::to_string)
-            .or_else(|| meta.and_then(|m| m.authorization_endpoint.clone()))
-            .or_else(|| legacy("/authorize"));
-        let token = server
-            .token_url
-            .as_ref()
-            .map(Url::to_string)
-            .or_else(|| meta.and_then(|m| m.token_endpoint.clone()))
-            .or_else(|| legacy("/token"));
-        let (Some(authorize), Some(token)) = (authorize, token) else {
-            return Err(setup(format!("could not find the server's authorization and token endpoints ({}); set \"authorization_url\" and \"token_url\" for it", d.notes.join("; "))));
-        };
-        if let (Some(m), None) = (meta, &server.authorization_url) {
-            let s256 = m
-                .code_challenge_methods_supported
-                .as_ref()
-                .is_some_and(|l| l.iter().any(|x| x == "S256"));
-            if !s256 {
-                return Err(setup(format!(
-                    "refusing to sign in: the authorization server {} does not advertise PKCE S256 (code_challenge_methods_supported is {:?}); the MCP spec requires clients to refuse such servers",
-                    m.issuer, m.code_challenge_methods_supported
-                )));
-            }
-        }
         let issuer = meta
             .map(|m| m.issuer.clone())
             .or_else(|| d.issuer.clone())
@@ -230,6 +209,7 @@ impl Upstream {
         });
         Ok(SignIn {
             authorize_url: url,
+            warnings,
             done: rx,
         })
     }
@@ -295,14 +275,9 @@ impl Upstream {
         };
         check_iss(&flow.issuer, flow.iss_supported, query.iss.as_deref()).map_err(rejected)?;
         if let Some(error) = &query.error {
-            let desc = query
-                .error_description
-                .as_deref()
-                .map(|d| format!(" ({})", clean(d)))
-                .unwrap_or_default();
             return Err(rejected(format!(
-                "the authorization server refused the sign-in: {}{desc}",
-                clean(error)
+                "the authorization server refused the sign-in: {}",
+                hints::oauth_refusal(error, query.error_description.as_deref())
             )));
         }
         let code = query

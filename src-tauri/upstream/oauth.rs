@@ -104,12 +104,9 @@ fn body_shape(a: &Answer) -> String {
 fn oauth_fields(a: &Answer) -> (Option<String>, Option<String>) {
     let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
     let s = |k: &str| {
-        v.get(k).and_then(|x| x.as_str()).map(|x| {
-            x.chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect::<String>()
-        })
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(|x| super::hints::readable(x, super::hints::MAX_REMOTE_TEXT))
     };
     (s("error"), s("error_description"))
 }
@@ -147,6 +144,9 @@ pub fn describe(
             detail.push_str(&format!(" with OAuth error \"{e}\""));
             if let Some(d) = &description {
                 detail.push_str(&format!(" ({d})"));
+            }
+            if let Some(fix) = super::hints::for_oauth_error(e, description.as_deref()) {
+                detail.push_str(&format!(". Likely fix: {fix}"));
             }
         }
         (None, _) => detail.push_str(&format!(" with {}", body_shape(answer))),

@@ -141,7 +141,7 @@ impl Upstream {
             }
         }
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
-            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
+            return Err(self.needs_sign_in(&server.name, self.not_signed_in(&server.name)));
         };
         if let Some(was) = s
             .meta
@@ -169,7 +169,7 @@ impl Upstream {
         let mut flight = state.flight.lock().await;
         // Another caller may have refreshed while this one waited.
         let Some(s) = tokens::load(vault, name).await.map_err(vault_err(name))? else {
-            return Err(self.needs_sign_in(&server.name, "not signed in yet"));
+            return Err(self.needs_sign_in(&server.name, self.not_signed_in(&server.name)));
         };
         let now = now();
         match refused {

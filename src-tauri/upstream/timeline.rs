@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 
 use super::discovery::Discovery;
+use super::hints::readable;
 use super::registration::{Method, Registration};
 use super::{now, Upstream};
 use crate::broker::Event;
@@ -17,8 +18,8 @@ use crate::config::ServerName;
 
 /// Steps kept per server (the oldest go first).
 pub const MAX_STEPS: usize = 40;
-/// Longest detail kept, in characters.
-const MAX_DETAIL: usize = 300;
+/// Longest detail kept, in characters (room for a remote party's words and the fix).
+const MAX_DETAIL: usize = 700;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,11 +78,7 @@ pub struct Timeline {
 impl Timeline {
     pub fn record(&mut self, at: u64, kind: StepKind, ok: bool, detail: &str) {
         // Defence in depth: error text from remote parties goes through the log redactor too.
-        let detail: String = crate::logging::redact(detail)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_DETAIL)
-            .collect();
+        let detail = readable(&crate::logging::redact(detail), MAX_DETAIL);
         if let Some(last) = self.steps.back_mut() {
             if (last.kind, last.ok, &last.detail) == (kind, ok, &detail) {
                 last.at = at;
@@ -106,6 +103,26 @@ impl Timeline {
     pub fn steps(&self) -> Vec<Step> {
         self.steps.iter().cloned().collect()
     }
+
+    /// Why the latest sign-in failed, unless a sign-in has worked or started since.
+    pub fn failed_sign_in(&self) -> Option<&str> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| matches!(s.kind, StepKind::SignIn | StepKind::SignOut))
+            .filter(|s| s.kind == StepKind::SignIn && !s.ok)
+            .map(|s| s.detail.as_str())
+    }
+}
+
+/// Why a server without tokens needs sign-in: its latest sign-in's failure (which names the fix
+/// when one is known) when there was one, so the status line never says only "not signed in
+/// yet" while the timeline holds the reason.
+pub fn not_signed_in_reason(failed: Option<&str>) -> String {
+    match failed {
+        Some(why) => format!("the last sign-in failed: {why}"),
+        None => "not signed in yet".into(),
+    }
 }
 
 /// What a discovery found, as `(ok, detail)`.
@@ -124,7 +141,7 @@ pub fn discovery_step(d: &Discovery) -> (bool, String) {
         }
         (None, _, _) if d.legacy_defaults => (
             true,
-            "no OAuth metadata anywhere: the 2025-03-26 default endpoints on the server's origin apply".into(),
+            "no OAuth metadata anywhere: the sign-in endpoints are guessed from the server's origin (the 2025-03-26 defaults /authorize, /token, /register); if they are wrong, set \"authorization_url\" and \"token_url\" for this server".into(),
         ),
         (None, None, Some(status)) => (
             true,
@@ -196,6 +213,13 @@ impl Upstream {
             .steps()
     }
 
+    /// The reason [`not_signed_in_reason`] gives for `server` now.
+    pub(super) fn not_signed_in(&self, server: &ServerName) -> String {
+        let state = self.state(server);
+        let timeline = state.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        not_signed_in_reason(timeline.failed_sign_in())
+    }
+
     pub(super) fn note(&self, server: &ServerName, kind: StepKind, ok: bool, detail: &str) {
         self.state(server)
             .timeline
@@ -239,7 +263,7 @@ mod tests {
             &format!("a\nb{}", "x".repeat(1000)),
         );
         let last = t.steps().pop().unwrap();
-        assert!(last.detail.starts_with("ab"));
+        assert!(last.detail.starts_with("a b"), "a line break is a space");
         assert_eq!(last.detail.chars().count(), MAX_DETAIL);
         t.record(
             100,
@@ -249,6 +273,26 @@ mod tests {
         );
         let last = t.steps().pop().unwrap();
         assert!(!last.detail.contains("abc.def.ghi"), "{}", last.detail);
+    }
+
+    #[test]
+    fn a_failed_sign_in_is_the_reason_until_a_sign_in_starts_works_or_is_undone() {
+        let mut t = Timeline::default();
+        assert_eq!(
+            not_signed_in_reason(t.failed_sign_in()),
+            "not signed in yet"
+        );
+        t.record(1, StepKind::SignIn, false, "invalid_target. Likely fix: x");
+        t.record(2, StepKind::NeedsSignIn, false, "not signed in yet");
+        assert_eq!(
+            not_signed_in_reason(t.failed_sign_in()),
+            "the last sign-in failed: invalid_target. Likely fix: x"
+        );
+        t.record(3, StepKind::SignIn, true, "started");
+        assert_eq!(t.failed_sign_in(), None);
+        t.record(4, StepKind::SignIn, false, "expired");
+        t.record(5, StepKind::SignOut, true, "signed out");
+        assert_eq!(t.failed_sign_in(), None);
     }
 
     #[test]

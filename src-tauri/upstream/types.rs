@@ -110,6 +110,8 @@ impl UpstreamError {
 pub struct SignIn {
     /// The validated authorization URL that was opened (or printed).
     pub authorize_url: Url,
+    /// What the person should know before the browser opens (e.g. endpoints that were guessed).
+    pub warnings: Vec<String>,
     /// Resolves when the callback arrives (or the attempt expires).
     pub done: tokio::sync::oneshot::Receiver<Result<(), String>>,
 }

@@ -255,4 +255,19 @@ async fn an_entra_shaped_server_signs_in_with_endpoints_configured_and_no_resour
     let asked = authorize[0].query.clone().unwrap_or_default();
     assert!(!asked.contains("resource="), "no resource sent: {asked}");
     assert!(asked.contains("client_id=9c2f5a3e"), "{asked}");
+    let scope = url::form_urlencoded::parse(asked.as_bytes())
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    assert!(
+        scopes.contains(&providers::ENTRA_SCOPE) && scopes.contains(&"offline_access"),
+        "the API's scope and offline_access are asked for: {scope}"
+    );
+    let name = mcp_auth_broker::config::ServerName::parse("entra").unwrap();
+    let facts = b.broker.upstream().token_facts(&name).await;
+    assert!(
+        facts.has_refresh_token,
+        "offline_access brought a refresh token: no sign-in again every hour"
+    );
 }

@@ -25,6 +25,12 @@ pub enum UrlProblem {
     ControlChars,
     #[error("points at {0}, which the broker never contacts (the cloud-metadata class of request forgery)")]
     ForbiddenAddress(&'static str),
+    #[error("uses plain http; only https is allowed here")]
+    NotHttps,
+    #[error(
+        "points at this computer (loopback), which a web page must never make the broker fetch"
+    )]
+    ThisComputer,
 }
 
 /// Cloud metadata services outside the link-local ranges: Alibaba Cloud's `100.100.100.200`,
@@ -138,9 +144,37 @@ fn check_parsed(url: &Url) -> Result<(), UrlProblem> {
     Ok(())
 }
 
-/// True when an IP is loopback (used by the gateway's bind check).
+/// True when `ip` is this computer: loopback, also inside an IPv4-mapped, IPv4-compatible or
+/// NAT64 IPv6 address.
 pub fn ip_is_loopback(ip: IpAddr) -> bool {
-    ip.is_loopback()
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || embedded_v4(v6).is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// Validates a URL that any web page can make the broker fetch (a client ID metadata document
+/// named by a cross-site navigation to `/authorize`): the [`check_remote_url`] rules, https only,
+/// and never this computer (loopback in any spelling, `localhost` and `*.localhost`). The client
+/// that fetches it drops loopback DNS answers as well (`upstream::http::PublicResolver`).
+pub fn check_public_url(text: &str) -> Result<Url, UrlProblem> {
+    let url = check_remote_url(text)?;
+    let this_computer = match url.host() {
+        Some(Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(Host::Ipv4(v4)) => ip_is_loopback(IpAddr::V4(v4)),
+        Some(Host::Ipv6(v6)) => ip_is_loopback(IpAddr::V6(v6)),
+        None => false,
+    };
+    if this_computer {
+        return Err(UrlProblem::ThisComputer);
+    }
+    if url.scheme() != "https" {
+        return Err(UrlProblem::NotHttps);
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -213,6 +247,41 @@ mod tests {
         ] {
             assert!(check_remote_url(url).is_ok(), "{url}");
         }
+    }
+
+    #[test]
+    fn public_urls_are_https_and_never_this_computer_in_any_spelling() {
+        for url in [
+            "https://127.0.0.1/x",
+            "https://2130706433/x",
+            "https://0x7f.1/x",
+            "https://[::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://[64:ff9b::7f00:1]/x",
+            "https://localhost/x",
+            "https://LocalHost./x",
+            "https://app.localhost/x",
+        ] {
+            assert_eq!(
+                check_public_url(url),
+                Err(UrlProblem::ThisComputer),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            check_public_url("http://127.0.0.1:9/x"),
+            Err(UrlProblem::ThisComputer)
+        );
+        assert_eq!(
+            check_public_url("http://client.example/x"),
+            Err(UrlProblem::InsecureHttp)
+        );
+        assert!(matches!(
+            check_public_url("https://169.254.169.254/x"),
+            Err(UrlProblem::ForbiddenAddress(_))
+        ));
+        assert!(check_public_url("https://client.example/meta.json").is_ok());
+        assert!(check_public_url("https://10.0.0.5/meta.json").is_ok());
     }
 
     #[test]

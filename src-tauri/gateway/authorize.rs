@@ -30,7 +30,7 @@ use super::state::{GatewayState, MAX_PENDING};
 use crate::aggregate::AUDIENCE;
 use crate::broker::Broker;
 use crate::issuer::PENDING_TTL;
-use crate::issuer::{crypto, redirect, unix_now};
+use crate::issuer::{crypto, redirect, unix_now, Client};
 
 pub fn routes() -> Router<Broker> {
     Router::new()
@@ -112,12 +112,96 @@ async fn authorize_alias(
     authorize(broker, gw, origin, Some(server), params).await
 }
 
+/// The requesting client: registered, or known by its metadata document (fetched now).
+async fn requesting_client(
+    broker: &Broker,
+    client_id: Option<&str>,
+) -> Result<Client, GatewayError> {
+    let client_id = client_id.ok_or_else(|| {
+        page_error("client_id is missing; the application must register with this broker first")
+    })?;
+    match broker.issuer().client(client_id) {
+        Some(c) if !c.metadata_document => Ok(c),
+        _ if is_metadata_url(client_id) => resolve_metadata_client(broker, client_id).await.map_err(page_error),
+        _ => Err(page_error("this application (client_id) is not registered with the broker; restart its sign-in so it registers again")),
+    }
+}
+
+/// The redirect URI to use: one the client registered (loopback port free), or its only one.
+fn registered_redirect(client: &Client, requested: Option<String>) -> Result<String, GatewayError> {
+    match requested {
+        Some(uri)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|r| redirect::matches(r, &uri)) =>
+        {
+            Ok(uri)
+        }
+        Some(uri) => Err(page_error(format!(
+            "the redirect URI {uri} is not registered for this application"
+        ))),
+        None if client.redirect_uris.len() == 1 => Ok(client.redirect_uris[0].clone()),
+        None => Err(page_error(
+            "redirect_uri is missing and the application registered several",
+        )),
+    }
+}
+
+/// `response_type=code` and a S256 `code_challenge`: the challenge, or the error code and why.
+fn code_challenge(params: &AuthorizeParams) -> Result<String, (&'static str, &'static str)> {
+    if params.response_type.as_deref() != Some("code") {
+        return Err((
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    match (
+        &params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, _) => Err((
+            "invalid_request",
+            "code_challenge is required (PKCE with S256)",
+        )),
+        (Some(_), m) if m != Some("S256") => Err((
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is not accepted)",
+        )),
+        (Some(c), _) if !crypto::challenge_is_well_formed(c) => {
+            Err(("invalid_request", "code_challenge is not a S256 challenge"))
+        }
+        (Some(c), _) => Ok(c.clone()),
+    }
+}
+
+/// An error before consent. A registered client gets it at its redirect URI (RFC 6749
+/// §4.1.2.1). A client known only by its metadata document gets a page on the broker: its
+/// redirect URI is vouched for by nobody but the requester (any web page can name any
+/// document), so redirecting there would make the broker an open redirector.
+fn refuse_before_consent(
+    client: &Client,
+    pending: &Pending,
+    error: &str,
+    description: &str,
+) -> Result<Response, GatewayError> {
+    if client.metadata_document {
+        return Err(page_error(format!("{description} ({error}). The application is known only by its metadata document, so the broker does not send you back to it before you approve it; start the sign-in again from the application.")));
+    }
+    Ok(error_redirect(
+        pending,
+        error,
+        description,
+        StatusCode::FOUND,
+    ))
+}
+
 async fn authorize(
     broker: Broker,
     gw: Arc<GatewayState>,
     origin: ClientOrigin,
     path_server: Option<String>,
-    params: AuthorizeParams,
+    mut params: AuthorizeParams,
 ) -> Result<Response, GatewayError> {
     let now = unix_now();
     let target = params
@@ -131,113 +215,41 @@ async fn authorize(
     {
         super::delegate::refuse_broker_sign_in(&cfg)?;
     }
-    let client_id = params.client_id.ok_or_else(|| {
-        page_error("client_id is missing; the application must register with this broker first")
-    })?;
-    let client = match broker.issuer().client(&client_id) {
-        Some(c) if !c.metadata_document => c,
-        _ if is_metadata_url(&client_id) => resolve_metadata_client(&broker, &client_id).await.map_err(page_error)?,
-        _ => return Err(page_error("this application (client_id) is not registered with the broker; restart its sign-in so it registers again")),
-    };
-    let redirect_uri = match params.redirect_uri {
-        Some(uri)
-            if client
-                .redirect_uris
-                .iter()
-                .any(|r| redirect::matches(r, &uri)) =>
-        {
-            uri
-        }
-        Some(uri) => {
-            return Err(page_error(format!(
-                "the redirect URI {uri} is not registered for this application"
-            )))
-        }
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        None => {
-            return Err(page_error(
-                "redirect_uri is missing and the application registered several",
-            ))
-        }
-    };
+    let client = requesting_client(&broker, params.client_id.as_deref()).await?;
+    let redirect_uri = registered_redirect(&client, params.redirect_uri.take())?;
     let mut pending = Pending {
         csrf: crypto::random_token(""),
         client_id: client.client_id.clone(),
         redirect_uri,
-        state: params.state,
+        state: params.state.take(),
         code_challenge: String::new(),
-        scope: params.scope,
+        scope: params.scope.take(),
         server: None,
         iss: origin.0.clone(),
         created_at: now,
         sign_in: Mutex::new(None),
     };
-    if params.response_type.as_deref() != Some("code") {
-        return Ok(error_redirect(
-            &pending,
-            "unsupported_response_type",
-            "only response_type=code is supported",
-            StatusCode::FOUND,
-        ));
-    }
-    match (
-        params.code_challenge,
-        params.code_challenge_method.as_deref(),
-    ) {
-        (None, _) => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_request",
-                "code_challenge is required (PKCE with S256)",
-                StatusCode::FOUND,
-            ))
-        }
-        (Some(_), m) if m != Some("S256") => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is not accepted)",
-                StatusCode::FOUND,
-            ))
-        }
-        (Some(c), _) if !crypto::challenge_is_well_formed(&c) => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_request",
-                "code_challenge is not a S256 challenge",
-                StatusCode::FOUND,
-            ))
-        }
-        (Some(c), _) => pending.code_challenge = c,
+    match code_challenge(&params) {
+        Ok(c) => pending.code_challenge = c,
+        Err((error, why)) => return refuse_before_consent(&client, &pending, error, why),
     }
     let named = match params
         .resource
         .as_deref()
         .map(|r| server_from_resource(&broker, r))
     {
-        Some(Err(e)) => {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_target",
-                &e,
-                StatusCode::FOUND,
-            ))
-        }
+        Some(Err(e)) => return refuse_before_consent(&client, &pending, "invalid_target", &e),
         Some(Ok(s)) => s,
         None => None,
     };
     if let (Some(a), Some(b)) = (&named, &path_server) {
         if a != b {
-            return Ok(error_redirect(
-                &pending,
-                "invalid_target",
-                "resource names a different server than the URL path",
-                StatusCode::FOUND,
-            ));
+            let why = "resource names a different server than the URL path";
+            return refuse_before_consent(&client, &pending, "invalid_target", why);
         }
     }
-    let config = broker.config();
-    let enabled: Vec<String> = config
+    let enabled: Vec<String> = broker
+        .config()
         .servers
         .values()
         .filter(|s| s.enabled && !s.delegate_auth_to_upstream)
@@ -246,47 +258,78 @@ async fn authorize(
     pending.server = named
         .or(path_server)
         .or_else(|| (enabled.len() == 1).then(|| enabled[0].clone()));
-    let status = if pending.server.as_deref() == Some(AUDIENCE) {
-        if broker.issuer().has_consent(&client.client_id, AUDIENCE) {
-            return Ok(complete(&broker, &pending, AUDIENCE, StatusCode::FOUND));
-        }
-        covered(&broker).await
-    } else {
-        match pending.server.as_deref().and_then(|s| config.server(s)) {
-            Some(cfg) => {
-                let ready = readiness(&broker, cfg).await;
-                if matches!(ready, UpstreamReadiness::Ready)
-                    && broker
-                        .issuer()
-                        .has_consent(&client.client_id, cfg.name.as_str())
-                {
-                    return Ok(complete(
-                        &broker,
-                        &pending,
-                        cfg.name.as_str(),
-                        StatusCode::FOUND,
-                    ));
-                }
-                match ready {
-                    UpstreamReadiness::Ready => "Ready".to_string(),
-                    UpstreamReadiness::NeedsSignIn => format!(
-                        "Not signed in: approving opens the sign-in page of \"{}\" in a new tab",
-                        cfg.name
-                    ),
-                    UpstreamReadiness::Problem(p) => format!("Problem: {p}"),
-                }
-            }
-            None if enabled.is_empty() => {
-                return Ok(error_redirect(
-                    &pending,
-                    "invalid_target",
-                    "the broker has no enabled servers; add one in the tray app",
-                    StatusCode::FOUND,
-                ))
-            }
-            None => "Depends on the server you pick; approving signs you in if needed".to_string(),
-        }
+    let status = match settle(&broker, &client, &pending, &enabled).await? {
+        Settled::Done(response) => return Ok(response),
+        Settled::Ask(status) => status,
     };
+    Ok(show_consent(&gw, &client, pending, &enabled, &status, now))
+}
+
+/// What a request with a client, redirect URI and PKCE in order comes to.
+enum Settled {
+    /// Consent given before and the upstream ready (the code), or a refusal.
+    Done(Response),
+    /// Ask the person; the consent page's words on the server's readiness.
+    Ask(String),
+}
+
+async fn settle(
+    broker: &Broker,
+    client: &Client,
+    pending: &Pending,
+    enabled: &[String],
+) -> Result<Settled, GatewayError> {
+    if pending.server.as_deref() == Some(AUDIENCE) {
+        if broker.issuer().has_consent(&client.client_id, AUDIENCE) {
+            return Ok(Settled::Done(complete(
+                broker,
+                pending,
+                AUDIENCE,
+                StatusCode::FOUND,
+            )));
+        }
+        return Ok(Settled::Ask(covered(broker).await));
+    }
+    let config = broker.config();
+    let Some(cfg) = pending.server.as_deref().and_then(|s| config.server(s)) else {
+        if enabled.is_empty() {
+            let why = "the broker has no enabled servers; add one in the tray app";
+            return refuse_before_consent(client, pending, "invalid_target", why)
+                .map(Settled::Done);
+        }
+        let status = "Depends on the server you pick; approving signs you in if needed";
+        return Ok(Settled::Ask(status.to_string()));
+    };
+    let ready = readiness(broker, cfg).await;
+    let server = cfg.name.as_str();
+    if matches!(ready, UpstreamReadiness::Ready)
+        && broker.issuer().has_consent(&client.client_id, server)
+    {
+        return Ok(Settled::Done(complete(
+            broker,
+            pending,
+            server,
+            StatusCode::FOUND,
+        )));
+    }
+    Ok(Settled::Ask(match ready {
+        UpstreamReadiness::Ready => "Ready".to_string(),
+        UpstreamReadiness::NeedsSignIn => {
+            format!("Not signed in: approving opens the sign-in page of \"{server}\" in a new tab")
+        }
+        UpstreamReadiness::Problem(p) => format!("Problem: {p}"),
+    }))
+}
+
+/// The consent page, with the request kept (bounded, oldest dropped) until it is answered.
+fn show_consent(
+    gw: &GatewayState,
+    client: &Client,
+    pending: Pending,
+    enabled: &[String],
+    status: &str,
+    now: u64,
+) -> Response {
     let id = crypto::random_id();
     let client_name = client
         .client_name
@@ -303,8 +346,8 @@ async fn authorize(
             .server
             .as_deref()
             .map(|s| if s == AUDIENCE { AGGREGATE_LABEL } else { s })
-            .ok_or(enabled.as_slice()),
-        upstream_status: &status,
+            .ok_or(enabled),
+        upstream_status: status,
         metadata_document: client.metadata_document,
     });
     let mut all = gw.pending();
@@ -319,5 +362,5 @@ async fn authorize(
         }
     }
     all.insert(id, Arc::new(pending));
-    Ok(response)
+    response
 }

@@ -5,7 +5,7 @@
 //! The issuer is the gateway root URL in the loopback spelling the client used (see
 //! [`super::host`]); the metadata's `issuer` always equals the URL it was fetched from.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -21,6 +21,9 @@ use super::host::ClientOrigin;
 use super::state::GatewayState;
 use crate::broker::Broker;
 use crate::issuer::{unix_now, Client, RegistrationError, RegistrationRequest};
+use crate::upstream::http::PublicResolver;
+use crate::urlcheck;
+use url::Url;
 
 /// Largest registration request or metadata document read.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -111,11 +114,13 @@ pub fn is_metadata_url(client_id: &str) -> bool {
     client_id.starts_with("https://") || client_id.starts_with("http://")
 }
 
-/// Fetches and validates a client ID metadata document: http(s) per `crate::urlcheck` (plain
-/// http only on loopback), no redirects, 64 KiB and 5 s caps, `client_id` equal to the URL,
-/// redirect URIs under the registration rules. Falls back to the last good copy on failure.
+/// Fetches and validates a client ID metadata document: https off loopback ([`document_url`]),
+/// no redirects, 64 KiB and 5 s caps, `client_id` equal to the URL, redirect URIs under the
+/// registration rules. Falls back to the last good copy when the fetch fails (never when the
+/// URL itself is refused).
 pub async fn resolve_metadata_client(broker: &Broker, client_id: &str) -> Result<Client, String> {
-    let fetched = fetch_document(broker, client_id).await;
+    let url = document_url(broker, client_id)?;
+    let fetched = fetch_document(url, client_id).await;
     match fetched {
         Ok(client) => {
             if let Err(e) = broker.issuer().upsert_metadata_client(client.clone()) {
@@ -131,16 +136,42 @@ pub async fn resolve_metadata_client(broker: &Broker, client_id: &str) -> Result
     }
 }
 
-async fn fetch_document(broker: &Broker, client_id: &str) -> Result<Client, String> {
-    let url = crate::urlcheck::check_remote_url(client_id)
-        .map_err(|p| format!("the client_id URL {p}"))?;
+/// The client that fetches metadata documents: any web page can name one (a cross-site
+/// navigation to `/authorize`), so its resolver also refuses loopback answers, and it follows
+/// no redirect.
+fn document_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .dns_resolver(Arc::new(PublicResolver))
+            .connect_timeout(CIMD_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client builds")
+    })
+}
+
+/// The URL of a client ID metadata document: https and never this computer
+/// ([`urlcheck::check_public_url`]); plain `http://127.0.0.1` only under the issuer's test-only
+/// allowance.
+fn document_url(broker: &Broker, client_id: &str) -> Result<Url, String> {
+    let checked = if broker.issuer().plain_loopback_documents()
+        && client_id.starts_with("http://127.0.0.1:")
+    {
+        urlcheck::check_remote_url(client_id)
+    } else {
+        urlcheck::check_public_url(client_id)
+    };
+    let url = checked.map_err(|p| format!("the client_id URL {p}; a client ID metadata document must be served over https from a public host"))?;
     if url.path() == "/" || url.path().is_empty() {
         return Err("a client ID metadata document URL must have a path".into());
     }
+    Ok(url)
+}
+
+async fn fetch_document(url: Url, client_id: &str) -> Result<Client, String> {
     let work = async {
-        let response = broker
-            .upstream()
-            .http()
+        let response = document_client()
             .get(url.clone())
             .header("accept", "application/json")
             .send()

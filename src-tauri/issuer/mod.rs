@@ -17,6 +17,7 @@ pub mod register;
 pub mod state;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -97,6 +98,9 @@ pub struct Issuer {
     /// Serialises file writes; holds the generation last written, so an older snapshot never
     /// overwrites a newer one.
     written: Mutex<u64>,
+    /// Test-only: admit client ID metadata documents served over plain http on 127.0.0.1
+    /// (see [`Issuer::allow_plain_loopback_metadata_documents_for_tests`]). Never set otherwise.
+    plain_loopback_documents: AtomicBool,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -125,7 +129,20 @@ impl Issuer {
             path,
             state: Mutex::new((state, 0)),
             written: Mutex::new(0),
+            plain_loopback_documents: AtomicBool::new(false),
         })
+    }
+
+    /// TEST-ONLY, never called by the broker: admits client ID metadata documents at
+    /// `http://127.0.0.1:PORT/…`, which is how tests serve them (no TLS server there). Without
+    /// it a document must be https and off loopback ([`register::metadata_document_url`]).
+    pub fn allow_plain_loopback_metadata_documents_for_tests(&self) {
+        self.plain_loopback_documents.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the test-only allowance above is on.
+    pub fn plain_loopback_documents(&self) -> bool {
+        self.plain_loopback_documents.load(Ordering::Relaxed)
     }
 
     pub fn issuer_url(&self) -> &Url {

@@ -31,6 +31,38 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// [`GuardedResolver`] that also refuses this computer's own addresses (loopback): for fetches
+/// any web page can cause (client ID metadata documents), which must never reach a local
+/// service, whatever a name resolves to.
+#[derive(Debug, Default)]
+pub struct PublicResolver;
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            public_answer(host, found)
+        })
+    }
+}
+
+/// The public resolver's verdict on `found`: loopback addresses dropped, then [`guard_answer`].
+pub fn public_answer(
+    host: String,
+    found: Vec<std::net::SocketAddr>,
+) -> Result<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>> {
+    let (local, remote): (Vec<_>, Vec<_>) = found
+        .into_iter()
+        .partition(|a| crate::urlcheck::ip_is_loopback(a.ip()));
+    if remote.is_empty() && !local.is_empty() {
+        let why = "a loopback address (this computer)";
+        return Err(Box::new(ForbiddenAnswer { host, why }));
+    }
+    guard_answer(host, remote)
+}
+
 /// A DNS answer left with no address the broker may contact: its own error type, so a refused
 /// connection says why ([`describe_reqwest`]) instead of "connection failed".
 #[derive(Debug, thiserror::Error)]
@@ -344,6 +376,21 @@ mod tests {
             describe_reqwest(&e),
             "rebound.example.test resolves only to a link-local address, which the broker never contacts"
         );
+    }
+
+    #[test]
+    fn the_public_resolver_drops_this_computers_addresses() {
+        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let host = || "rebound.example".to_string();
+        let e = public_answer(host(), vec![addr("127.0.0.1:0"), addr("[::1]:0")]).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("rebound.example resolves only to a loopback address (this computer), which the broker never contacts")
+        );
+        let kept: Vec<_> = public_answer(host(), vec![addr("127.0.0.1:0"), addr("10.0.0.7:0")])
+            .unwrap()
+            .collect();
+        assert_eq!(kept, vec![addr("10.0.0.7:0")]);
     }
 
     #[test]

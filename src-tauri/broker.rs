@@ -11,6 +11,7 @@ use url::Url;
 use std::time::Duration;
 
 use crate::config::file::{self, ConfigFileError, Loaded};
+use crate::config::watch::ConfigWatcher;
 use crate::config::{Config, RawConfig, ServerConfig, ServerName};
 use crate::health::{Health, StatusMap};
 use crate::issuer::Issuer;
@@ -319,19 +320,18 @@ impl Broker {
 
     /// Starts the config-file watcher and the health monitors; they stop on shutdown.
     pub fn start_background(&self) -> Result<(), ConfigFileError> {
-        let (watcher, mut changes) = file::watch(&self.inner.settings.config_path)?;
+        let mut changes = ConfigWatcher::new(&self.inner.settings.config_path)?;
         let broker = self.clone();
         let stop = self.shutdown_token();
         tokio::spawn(async move {
-            let _watcher = watcher; // dropping it would stop the events
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    change = changes.recv() => {
+                    change = changes.changed() => {
                         if change.is_none() { break; }
                         // Editors often truncate then write: let a burst of events settle so a
                         // half-written file is not mistaken for the new config.
-                        while let Ok(Some(())) = tokio::time::timeout(RELOAD_SETTLE, changes.recv()).await {}
+                        while let Ok(Some(())) = tokio::time::timeout(RELOAD_SETTLE, changes.changed()).await {}
                         let _ = broker.reload().await;
                     }
                 }

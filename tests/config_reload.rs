@@ -1,7 +1,7 @@
 //! The config file on disk: atomic edits, reload on change, and a broken file keeping the last
 //! good config running while saying why.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mcp_auth_broker::broker::{Broker, Event, Settings};
@@ -19,6 +19,37 @@ fn broker_over(dir: &tempfile::TempDir, initial: &str) -> Broker {
         opener: Opener::Print,
     };
     Broker::new(settings, Arc::new(MemoryStore::default())).expect("broker builds")
+}
+
+/// Every log line of this test process at every level (tracing events, and the `log` records of
+/// dependencies such as notify), as text; the capture is installed once, on first use.
+fn log_lines() -> &'static Mutex<Vec<String>> {
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    struct Capture(&'static Mutex<Vec<String>>);
+    struct Text(String);
+    impl tracing::field::Visit for Text {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let mut text = Text(event.metadata().target().to_string());
+            event.record(&mut text);
+            self.0.lock().unwrap().push(text.0);
+        }
+    }
+    static LINES: OnceLock<&'static Mutex<Vec<String>>> = OnceLock::new();
+    LINES.get_or_init(|| {
+        let lines: &'static Mutex<Vec<String>> = Box::leak(Box::default());
+        tracing_subscriber::registry()
+            .with(Capture(lines))
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        lines
+    })
 }
 
 /// Waits for the first event matching `pred` (bounded, so a missing event fails the test).
@@ -143,4 +174,92 @@ async fn an_invalid_edit_changes_nothing_and_returns_every_problem() {
         before
     );
     assert!(broker.config().server("b").is_none());
+}
+
+#[tokio::test]
+async fn writes_to_other_files_in_the_config_folder_wake_nothing_and_edits_still_reload() {
+    let lines = log_lines();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker_over(
+        &dir,
+        r#"{"mcp_servers": {"a": {"url": "https://a.example/mcp"}}}"#,
+    );
+    let mut events = broker.events();
+    broker.start_background().unwrap();
+    let path = broker.settings().config_path.clone();
+    let server = |name: &str| {
+        format!(r#"{{"mcp_servers": {{"{name}": {{"url": "https://{name}.example/mcp"}}}}}}"#)
+    };
+
+    // An editor's save: a new file renamed over the old one (the watch must follow it).
+    let saved = dir.path().join("config.json.swp");
+    std::fs::write(&saved, server("b")).unwrap();
+    std::fs::rename(&saved, &path).unwrap();
+    next_event(&mut events, |e| matches!(e, Event::ConfigReloaded)).await;
+    assert!(broker.config().server("b").is_some());
+
+    // A busy neighbour, like a log file written into the same folder.
+    let neighbour = format!("neighbour-{}.log", std::process::id());
+    {
+        use std::io::Write;
+        let mut log = std::fs::File::create(dir.path().join(&neighbour)).unwrap();
+        for i in 0..50 {
+            writeln!(log, "line {i}").unwrap();
+            log.flush().unwrap();
+        }
+    }
+    // Then an edit in place. Events reach the watcher in order, so once this reload is seen,
+    // anything the neighbour's writes woke was already handled (and logged).
+    std::fs::write(&path, server("c")).unwrap();
+    let reloaded = next_event(&mut events, |e| {
+        matches!(e, Event::ConfigReloaded | Event::ConfigRejected { .. })
+    })
+    .await;
+    assert!(matches!(reloaded, Event::ConfigReloaded));
+    assert!(
+        broker.config().server("c").is_some(),
+        "the first reload after the neighbour's writes is the edit's"
+    );
+    let woken: Vec<String> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(&neighbour))
+        .cloned()
+        .collect();
+    assert!(
+        woken.is_empty(),
+        "the neighbour's writes reached the watcher: {woken:#?}"
+    );
+    broker.shutdown();
+}
+
+#[tokio::test]
+async fn a_config_file_created_after_the_start_is_loaded_and_its_edits_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later").join("config.json");
+    let settings = Settings {
+        port: 47998,
+        config_path: path.clone(),
+        data_dir: dir.path().join("data"),
+        opener: Opener::Print,
+    };
+    let broker = Broker::new(settings, Arc::new(MemoryStore::default())).unwrap();
+    let mut events = broker.events();
+    broker.start_background().unwrap();
+    std::fs::write(
+        &path,
+        r#"{"mcp_servers": {"a": {"url": "https://a.example/mcp"}}}"#,
+    )
+    .unwrap();
+    next_event(&mut events, |e| matches!(e, Event::ConfigReloaded)).await;
+    assert!(broker.config().server("a").is_some());
+    std::fs::write(
+        &path,
+        r#"{"mcp_servers": {"b": {"url": "https://b.example/mcp"}}}"#,
+    )
+    .unwrap();
+    next_event(&mut events, |e| matches!(e, Event::ConfigReloaded)).await;
+    assert!(broker.config().server("b").is_some());
+    broker.shutdown();
 }

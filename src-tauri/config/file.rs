@@ -1,10 +1,7 @@
-//! The config file on disk: where it lives, reading it, writing it atomically, and noticing when
-//! it changes.
+//! The config file on disk: where it lives, reading it and writing it atomically (noticing when
+//! it changes is [`super::watch`]).
 
 use std::path::{Path, PathBuf};
-
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::mpsc;
 
 use super::raw::RawConfig;
 use super::validate::{validate, ConfigError, Validated};
@@ -199,91 +196,4 @@ pub fn write(path: &Path, raw: &RawConfig) -> Result<Validated, ConfigFileError>
     let text = render(path, raw);
     crate::fsutil::write_private(path, text.as_bytes()).map_err(werr)?;
     Ok(validated)
-}
-
-/// Watches the file's directory; every change to the file sends `()` (bursts may coalesce).
-/// Keep the returned watcher alive for as long as events are wanted.
-pub fn watch(
-    path: &Path,
-) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<()>), ConfigFileError> {
-    let (tx, rx) = mpsc::channel(1);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    crate::fsutil::create_private_dir(&dir).map_err(|source| ConfigFileError::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    let name = path.file_name().map(|n| n.to_os_string());
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            if changes_content(&event.kind)
-                && event
-                    .paths
-                    .iter()
-                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
-            {
-                // A full channel means a reload is already pending: coalescing is the point.
-                let _ = tx.try_send(());
-            }
-        }
-    })
-    .map_err(|e| ConfigFileError::Watch {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| ConfigFileError::Watch {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-    Ok((watcher, rx))
-}
-
-/// True for events that can change what the file says. Opening or reading it (which every
-/// reload does) is not one: reacting to those would make each reload trigger the next.
-pub fn changes_content(kind: &notify::EventKind) -> bool {
-    use notify::EventKind;
-    match kind {
-        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any => true,
-        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
-            true
-        }
-        EventKind::Access(_) | EventKind::Other => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode};
-    use notify::EventKind;
-
-    use super::changes_content;
-
-    #[test]
-    fn reading_the_file_is_not_a_change_but_writing_renaming_and_removing_are() {
-        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
-            AccessMode::Any
-        ))));
-        assert!(!changes_content(&EventKind::Access(AccessKind::Read)));
-        assert!(!changes_content(&EventKind::Access(AccessKind::Close(
-            AccessMode::Read
-        ))));
-        assert!(changes_content(&EventKind::Access(AccessKind::Close(
-            AccessMode::Write
-        ))));
-        assert!(changes_content(&EventKind::Modify(ModifyKind::Data(
-            DataChange::Any
-        ))));
-        assert!(changes_content(&EventKind::Modify(ModifyKind::Name(
-            RenameMode::To
-        ))));
-        assert!(changes_content(&EventKind::Create(CreateKind::File)));
-        assert!(changes_content(&EventKind::Remove(
-            notify::event::RemoveKind::File
-        )));
-    }
 }

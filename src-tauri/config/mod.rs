@@ -1,6 +1,6 @@
 //! Configuration: the raw file ([`raw`]), its validation into typed config ([`validate`], with
-//! the field parsers in `fields`) and the file on disk ([`file`]: default path, atomic writes,
-//! reload on change).
+//! the field parsers in `fields`), the file on disk ([`file`]: default path, atomic writes) and
+//! noticing its changes ([`watch`]).
 //!
 //! Architecture Invariant: code outside this module sees only validated [`Config`] values.
 
@@ -10,6 +10,7 @@ pub mod litellm;
 pub mod profiles;
 pub mod raw;
 pub mod validate;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -548,3 +548,23 @@ async fn status_shows_a_needs_setup_server_with_its_reason_and_the_proxy_does_no
         .unwrap();
     assert!(refused.status().is_client_error(), "{}", refused.status());
 }
+
+#[test]
+fn token_endpoint_auth_method_is_read_and_a_wrong_one_named_with_the_choices() {
+    let v = validate(&raw(
+        r#"{"mcp_servers": {"m": {"url": "https://m.example.com/mcp", "auth_type": "oauth2",
+            "client_id": "c", "client_secret": "os.environ/X", "token_endpoint_auth_method": "client_secret_post"}}}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        v.config.servers["m"].token_endpoint_auth_method,
+        Some(mcp_auth_broker::config::TokenAuthMethod::ClientSecretPost)
+    );
+    let e = one_error(
+        r#"{"mcp_servers": {"m": {"url": "https://m.example.com/mcp", "token_endpoint_auth_method": "private_key_jwt"}}}"#,
+    );
+    assert!(
+        e.contains("token_endpoint_auth_method") && e.contains("client_secret_basic"),
+        "{e}"
+    );
+}

@@ -134,7 +134,8 @@ async fn the_challenge_resource_metadata_url_is_tried_first_and_its_scope_wins()
         .any(|p| p.starts_with("/.well-known/oauth-protected-resource")));
     assert_eq!(
         d.scope(&["configured".into()]).as_deref(),
-        Some("files:read")
+        Some("files:read configured"),
+        "the challenge scope wins over the PRM's; configured scopes extend it"
     );
 }
 

@@ -419,3 +419,132 @@ async fn an_m2m_token_survives_a_broker_restart_through_the_store() {
     assert_eq!(again, token);
     assert_eq!(count(&up.oauth().counters.token_client_credentials), 1);
 }
+
+/// LiteLLM's documented M2M mock: a token endpoint that reads `client_id` / `client_secret` only
+/// as form fields (FastAPI's 422 otherwise), an MCP server that answers a bare 401 (no
+/// challenge), and no metadata anywhere.
+fn litellm_mock() -> UpstreamOptions {
+    let mut options = UpstreamOptions::oauth();
+    options.bare_401 = true;
+    options.auth_server.metadata = false;
+    options.auth_server.registration = false;
+    options.auth_server.client_auth = ClientAuthRule::FormOnly;
+    options
+}
+
+/// The config block of LiteLLM's docs, as is (the secret as `os.environ/VAR`).
+fn litellm_entry(up: &TestUpstream, var: &str) -> serde_json::Value {
+    json!({
+        "url": up.mcp_url, "auth_type": "oauth2", "client_id": "m2m-client",
+        "client_secret": format!("os.environ/{var}"), "token_url": up.auth_server.token_url()
+    })
+}
+
+fn basic_sent(r: &Recorded) -> bool {
+    r.authorization().is_some_and(|a| a.starts_with("Basic "))
+}
+
+#[tokio::test]
+async fn the_litellm_docs_m2m_recipe_works_through_the_broker_and_the_accepted_method_survives_a_restart(
+) {
+    std::env::set_var("UPSTREAM_M2M_LITELLM", "m2m-secret");
+    let up = TestUpstream::start(litellm_mock()).await;
+    let config = json!({"mcp_servers": {"litellm": litellm_entry(&up, "UPSTREAM_M2M_LITELLM")}});
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = Some(data.path().to_path_buf());
+    let broker =
+        TestBroker::start_in(config.clone(), BrokerOptions::default(), data_dir.clone()).await;
+    let key = api_key(&broker).await;
+    let url = broker.client_url("litellm");
+    let sid = open_session(&url, &key).await;
+    let r = post(
+        &url,
+        &key,
+        Some(&sid),
+        &tool_call(2, "echo", json!({"text": "via litellm recipe"})),
+    )
+    .await;
+    assert!(r.text().await.unwrap().contains("via litellm recipe"));
+    let tokens = up.oauth().recorder.to_path("/token");
+    assert_eq!(
+        tokens.len(),
+        2,
+        "client_secret_basic refused with 422, then client_secret_post once"
+    );
+    assert!(basic_sent(&tokens[0]) && !basic_sent(&tokens[1]));
+    let server = broker.broker.server("litellm").unwrap();
+    let c = broker.broker.upstream().classify(&server).await.unwrap();
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.contains("client authentication client_secret_post")),
+        "the flow evidence names the method: {:?}",
+        c.evidence
+    );
+    let timeline = broker.broker.upstream().timeline(&server.name);
+    assert!(
+        timeline.iter().any(|s| s
+            .detail
+            .contains("with client authentication client_secret_post")),
+        "{timeline:?}"
+    );
+    drop(broker);
+
+    // A restart with an empty keychain: the next token request goes straight to form fields.
+    let again = TestBroker::start_in(config, BrokerOptions::default(), data_dir).await;
+    let server = again.broker.server("litellm").unwrap();
+    let cred = again.broker.upstream().credential(&server).await.unwrap();
+    assert!(up.oauth().validate(cred.bearer.unwrap().expose()).is_some());
+    let tokens = up.oauth().recorder.to_path("/token");
+    assert_eq!(tokens.len(), 3, "remembered: no second refusal");
+    assert!(!basic_sent(&tokens[2]));
+}
+
+#[tokio::test]
+async fn a_configured_token_endpoint_auth_method_is_used_alone() {
+    std::env::set_var("UPSTREAM_M2M_CONFIGURED", "m2m-secret");
+    let up = TestUpstream::start(litellm_mock()).await;
+    let mut basic = litellm_entry(&up, "UPSTREAM_M2M_CONFIGURED");
+    basic["token_endpoint_auth_method"] = json!("client_secret_basic");
+    let mut post_only = litellm_entry(&up, "UPSTREAM_M2M_CONFIGURED");
+    post_only["token_endpoint_auth_method"] = json!("client_secret_post");
+    let broker =
+        TestBroker::start(json!({"mcp_servers": {"basic": basic, "post": post_only}})).await;
+    let u = broker.broker.upstream();
+    let err = u
+        .credential(&broker.broker.server("basic").unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("HTTP 422"), "{err}");
+    assert_eq!(
+        up.oauth().recorder.to_path("/token").len(),
+        1,
+        "no fallback when configured"
+    );
+    u.credential(&broker.broker.server("post").unwrap())
+        .await
+        .unwrap();
+    let tokens = up.oauth().recorder.to_path("/token");
+    assert_eq!(tokens.len(), 2);
+    assert!(!basic_sent(&tokens[1]));
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_wants_client_id_in_the_body_accepts_basic_at_once() {
+    std::env::set_var("UPSTREAM_M2M_CLIENT_ID", "m2m-secret");
+    let mut options = UpstreamOptions::oauth();
+    options.auth_server.client_auth = ClientAuthRule::ClientIdInBody;
+    let up = TestUpstream::start(options).await;
+    let broker =
+        TestBroker::start(json!({"mcp_servers": {"svc": m2m(&up, "UPSTREAM_M2M_CLIENT_ID")}}))
+            .await;
+    let server = broker.broker.server("svc").unwrap();
+    broker.broker.upstream().credential(&server).await.unwrap();
+    let tokens = up.oauth().recorder.to_path("/token");
+    assert_eq!(
+        tokens.len(),
+        1,
+        "Basic with client_id in the body: accepted first time"
+    );
+    assert!(basic_sent(&tokens[0]));
+}

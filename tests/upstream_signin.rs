@@ -305,3 +305,115 @@ async fn sign_in_asks_for_offline_access_when_the_authorization_server_lists_it(
         "a refresh token is asked for where the authorization server offers one"
     );
 }
+
+fn authorize_query(opened: &Url) -> std::collections::HashMap<String, String> {
+    opened.query_pairs().into_owned().collect()
+}
+
+#[tokio::test]
+async fn registration_carries_the_sign_in_scope_so_a_scope_checked_server_accepts_it() {
+    let mut options = UpstreamOptions::oauth();
+    options.auth_server.registered_scopes = true;
+    options.auth_server.scopes = vec!["mcp:read".into(), "offline_access".into()];
+    let (up, broker, server) = demo_server(options, json!({"scopes": ["api/.default"]})).await;
+    broker.sign_in("demo").await;
+    let asked = authorize_query(&broker.browser.opened()[0])["scope"].clone();
+    assert_eq!(
+        asked, "mcp:read api/.default offline_access",
+        "the challenge scope, extended by the configured scopes and offline_access the AS lists"
+    );
+    let registered = up.oauth().registrations.lock().unwrap()[0].clone();
+    assert_eq!(registered["scope"], asked);
+    assert_eq!(
+        registered["token_endpoint_auth_method"], "none",
+        "a public client where allowed"
+    );
+    assert!(broker
+        .broker
+        .upstream()
+        .credential(&server)
+        .await
+        .unwrap()
+        .bearer
+        .is_some());
+
+    // A wider scope later (a config change here) is not asked with the old client: the
+    // broker registers one for it instead of meeting `invalid_scope`.
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&broker.config_path).unwrap()).unwrap();
+    config["mcp_servers"]["demo"]["scopes"] = json!(["api/.default", "api/write"]);
+    broker.write_config(config).await;
+    broker.sign_in("demo").await;
+    assert_eq!(count(&up.oauth().counters.register), 2);
+    broker.sign_in("demo").await;
+    assert_eq!(count(&up.oauth().counters.register), 2, "then reused");
+}
+
+#[tokio::test]
+async fn a_scope_checked_server_refuses_scopes_a_client_was_not_registered_with() {
+    // The fixture's own check, as the MCP SDKs word it: what the broker avoids above.
+    let mut options = UpstreamOptions::oauth();
+    options.auth_server.registered_scopes = true;
+    let up = TestUpstream::start(options).await;
+    let reg: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/register", up.as_url))
+        .json(&json!({"redirect_uris": ["http://127.0.0.1:1/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/authorize", up.as_url))
+        .query(&[
+            ("client_id", reg["client_id"].as_str().unwrap()),
+            ("redirect_uri", "http://127.0.0.1:1/cb"),
+            ("response_type", "code"),
+            ("code_challenge", "x"),
+            ("code_challenge_method", "S256"),
+            ("scope", "mcp:read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.contains("invalid_scope")
+            && location.contains("not+registered+with+scope+mcp%3Aread"),
+        "{location}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_wants_client_id_next_to_basic_signs_in_and_refreshes() {
+    // FastMCP's shape: no `none` in the metadata (so the broker's client gets a secret and uses
+    // Basic), and "Missing client_id" unless the body names the client.
+    let mut options = UpstreamOptions::oauth();
+    options.auth_server.client_auth = ClientAuthRule::ClientIdInBody;
+    options.auth_server.auth_methods = Some(vec![
+        "client_secret_post".into(),
+        "client_secret_basic".into(),
+    ]);
+    let (up, broker, server) = demo_server(options, json!({})).await;
+    broker.sign_in("demo").await;
+    let upstream = broker.broker.upstream();
+    let old = upstream.credential(&server).await.unwrap();
+    up.oauth().expire_access_tokens();
+    let new = upstream.after_rejection(&server, &old).await.unwrap();
+    assert!(up.oauth().validate(new.bearer.unwrap().expose()).is_some());
+    let tokens = up.oauth().recorder.to_path("/token");
+    assert_eq!(
+        tokens.len(),
+        2,
+        "code exchange and refresh, each accepted first time"
+    );
+    assert!(tokens
+        .iter()
+        .all(|t| t.authorization().is_some_and(|a| a.starts_with("Basic "))));
+    assert_eq!(count(&up.oauth().counters.register), 1);
+}

@@ -301,3 +301,42 @@ async fn a_server_that_moved_to_another_authorization_server_needs_a_new_sign_in
             .1
     );
 }
+
+#[tokio::test]
+async fn a_refused_client_is_registered_anew_once_then_the_error_says_what_to_do() {
+    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), json!({})).await;
+    up.oauth().set_fault(TokenFault::Status(
+        401,
+        json!({"error": "invalid_client", "error_description": "unknown client"}),
+    ));
+    let mut why = Vec::new();
+    for _ in 0..3 {
+        let s = broker
+            .broker
+            .upstream()
+            .sign_in(&server, &broker.browser.opener())
+            .await
+            .unwrap();
+        let done = tokio::time::timeout(SIGN_IN_WAIT, s.done)
+            .await
+            .unwrap()
+            .unwrap();
+        why.push(done.unwrap_err());
+    }
+    assert_eq!(
+        count(&up.oauth().counters.register),
+        2,
+        "one re-registration, never a loop"
+    );
+    assert!(!why[0].contains("token_endpoint_auth_method"), "{}", why[0]);
+    for w in &why[1..] {
+        assert!(
+            w.contains("invalid_client") && w.contains("token_endpoint_auth_method"),
+            "{w}"
+        );
+    }
+    // Fixed on the server's side: the kept client signs in, and a later refusal may re-register.
+    up.oauth().set_fault(TokenFault::None);
+    broker.sign_in("demo").await;
+    assert_eq!(count(&up.oauth().counters.register), 2);
+}

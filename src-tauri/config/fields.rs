@@ -9,7 +9,7 @@ use url::Url;
 
 use super::raw::RawServer;
 use super::validate::ServerValidator;
-use super::HeaderValue;
+use super::{HeaderValue, TokenAuthMethod};
 use crate::secret::SecretRef;
 use crate::urlcheck::check_remote_url;
 
@@ -184,6 +184,22 @@ impl ServerValidator<'_> {
             return None;
         }
         Some(trimmed.to_string())
+    }
+
+    pub(super) fn token_auth_method(&mut self, text: &str) -> Option<TokenAuthMethod> {
+        match text {
+            "client_secret_basic" => Some(TokenAuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(TokenAuthMethod::ClientSecretPost),
+            "none" => Some(TokenAuthMethod::None),
+            other => {
+                self.err(
+                    "token_endpoint_auth_method",
+                    format!("\"{other}\" is not a client authentication method the broker can use"),
+                    "use \"client_secret_basic\", \"client_secret_post\" or \"none\", or remove it to let the broker choose",
+                );
+                None
+            }
+        }
     }
 
     pub(super) fn scopes(&mut self, raw: Option<&Value>) -> Vec<String> {

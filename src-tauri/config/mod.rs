@@ -160,6 +160,15 @@ pub enum OAuthFlow {
     ClientCredentials,
 }
 
+/// A configured token-endpoint client authentication method (`token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: only `client_id` is sent, never a secret.
+    None,
+}
+
 /// A header sent upstream on every request: a literal, or a secret reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValue {
@@ -197,6 +206,8 @@ pub struct ServerConfig {
     /// Extra parameters on the authorization request, for providers that need one (Google's
     /// `access_type=offline`); never one the broker sets itself.
     pub authorization_params: BTreeMap<String, String>,
+    /// Overrides how the broker authenticates at the token endpoint (no fallback then).
+    pub token_endpoint_auth_method: Option<TokenAuthMethod>,
     pub allowed_tools: Option<Vec<String>>,
     pub disallowed_tools: Vec<String>,
     /// False for a server turned off in the config, and for one that needs setup.

@@ -69,6 +69,10 @@ pub struct RawServer {
     /// Send RFC 8707 `resource` upstream (default true); off for ASes that reject it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_resource: Option<bool>,
+    /// How the broker authenticates at the token endpoint: `client_secret_basic`,
+    /// `client_secret_post` or `none`; unset, the broker follows the metadata and falls back once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_tools: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

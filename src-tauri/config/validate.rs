@@ -136,7 +136,7 @@ pub(super) struct ServerValidator<'a> {
     pub(super) env: Env<'a>,
 }
 
-const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow (or oauth2_flow), client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers (or static_headers), delegate_auth_to_upstream, send_resource, authorization_params, allowed_tools, disallowed_tools, enabled, needs_setup";
+const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow (or oauth2_flow), client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers (or static_headers), delegate_auth_to_upstream, send_resource, authorization_params, token_endpoint_auth_method, allowed_tools, disallowed_tools, enabled, needs_setup";
 
 /// A `needs_setup` entry whose fields do not all validate: kept (out of service) with what is
 /// wrong added to its reason, so one unfinished entry never stops the rest of the file. Its
@@ -172,6 +172,7 @@ fn placeholder(
         delegate_auth_to_upstream: false,
         send_resource: true,
         authorization_params: BTreeMap::new(),
+        token_endpoint_auth_method: None,
         allowed_tools: None,
         disallowed_tools: Vec::new(),
         enabled: false,
@@ -317,6 +318,10 @@ impl ServerValidator<'_> {
             );
         }
         let scopes = self.scopes(raw.scopes.as_ref());
+        let token_endpoint_auth_method = raw
+            .token_endpoint_auth_method
+            .as_deref()
+            .and_then(|m| self.token_auth_method(m));
         let headers = self.all_headers(raw);
         let authorization_params = self.authorization_params(raw.authorization_params.as_ref());
         if delegate
@@ -361,6 +366,7 @@ impl ServerValidator<'_> {
             delegate_auth_to_upstream: delegate,
             send_resource: raw.send_resource.unwrap_or(true),
             authorization_params,
+            token_endpoint_auth_method,
             allowed_tools: raw.allowed_tools.clone(),
             disallowed_tools: raw.disallowed_tools.clone().unwrap_or_default(),
             enabled: raw.enabled.unwrap_or(true) && needs_setup.is_none(),

@@ -1,24 +1,19 @@
 //! Interactive sign-in: authorization code + PKCE S256 in the system browser, callback on the
 //! gateway's own `/oauth/callback`; and sign-out (revoke when offered, always delete locally).
 
-use std::borrow::Cow;
-
-use oauth2::{
-    AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
-    StandardRevocableToken,
-};
+use oauth2::{AuthUrl, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope, StandardRevocableToken};
 
 use crate::broker::Event;
 use crate::config::{ServerConfig, ServerName};
 use crate::opener::{OpenError, Opener};
+use crate::secret::Secret;
 use crate::urlcheck::check_browser_url;
 
 use super::discovery::same_issuer;
-use super::http::OAuthHttp;
-use super::oauth::{self, base, describe, parse_url, target_params, token_url};
+use super::oauth::{self, base, parse_url, target_params, token_url, Grant, TokenCall};
 use super::pending::{self, check_iss, Flow as PendingFlow};
 use super::preflight::{self, SignInEndpoints};
-use super::registration::{self, Ctx, Endpoints};
+use super::registration::{self, Ctx, Endpoints, Refusal, REFUSED_AGAIN};
 use super::stepup::sign_in_scope;
 use super::timeline::{self, StepKind};
 use super::tokens::{self, Stored};
@@ -79,8 +74,24 @@ impl Upstream {
             .endpoints
             .map(|e| e.issuer)
             .filter(|was| !same_issuer(was, &issuer));
-        let registered =
-            registration::ensure_client(&ctx, server, &issuer, meta, legacy("/register")).await;
+        // The scope goes into the registration too: servers built on the MCP SDKs refuse
+        // `/authorize` scopes a client was not registered with.
+        let usual = scope.or_else(|| d.scope(&server.scopes));
+        let asked = sign_in_scope(
+            usual.as_deref(),
+            meta.and_then(|m| m.scopes_supported.as_deref()),
+            self.stepped_up_for_sign_in(&server.name).as_deref(),
+        );
+        let legacy_register = legacy("/register");
+        let registered = registration::ensure_client(
+            &ctx,
+            server,
+            &issuer,
+            meta,
+            legacy_register,
+            asked.as_deref(),
+        )
+        .await;
         let (client, reg) = match registered {
             Ok(r) => r,
             Err(e) => {
@@ -118,12 +129,6 @@ impl Upstream {
         let mut req = c
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge);
-        let usual = scope.or_else(|| d.scope(&server.scopes));
-        let asked = sign_in_scope(
-            usual.as_deref(),
-            meta.and_then(|m| m.scopes_supported.as_deref()),
-            self.stepped_up_for_sign_in(&server.name).as_deref(),
-        );
         if let Some(scope) = &asked {
             req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
         }
@@ -288,29 +293,35 @@ impl Upstream {
                 server: name.into(),
                 detail: "the sign-in response has no code".into(),
             })?;
-        let oh = OAuthHttp::new(self.inner.http.clone());
-        let c = base(&flow.client)
-            .set_token_uri(token_url(name, flow.token_endpoint.as_str())?)
-            .set_redirect_uri(RedirectUrl::from_url(flow.redirect_uri.clone()));
-        let mut req = c
-            .exchange_code(AuthorizationCode::new(code.to_string()))
-            .set_pkce_verifier(flow.verifier)
-            .set_redirect_uri(Cow::Owned(RedirectUrl::from_url(flow.redirect_uri)));
-        for (k, v) in target_params(flow.resource.as_deref(), None) {
-            req = req.add_extra_param(k, v);
-        }
-        let resp = match req.request_async(&oh).await {
-            Ok(resp) => resp,
-            Err(e) => {
-                let f = describe(
-                    "token request",
-                    flow.token_endpoint.as_str(),
-                    &oh.answer(),
-                    e,
+        let data_dir = &self.inner.deps.data_dir;
+        let call = TokenCall {
+            http: &self.inner.http,
+            data_dir,
+            server: name,
+            url: token_url(name, flow.token_endpoint.as_str())?,
+            params: target_params(flow.resource.as_deref(), None),
+        };
+        let code = Grant::Code {
+            code: code.to_string(),
+            verifier: Secret::new(flow.verifier.secret().clone()),
+            redirect: flow.redirect_uri.clone(),
+        };
+        let sent = oauth::grant(call, flow.client.clone(), code).await;
+        let resp = match sent {
+            Ok((resp, method)) => {
+                let detail = format!(
+                    "authorization code exchanged at {} with client authentication {}",
+                    flow.token_endpoint,
+                    method.as_str()
                 );
-                if f.oauth_error.as_deref() == Some("invalid_client") {
-                    // A stale dynamic registration: the next sign-in registers afresh.
-                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                self.note(&flow.server.name, StepKind::SignIn, true, &detail);
+                resp
+            }
+            Err(mut f) => {
+                if f.oauth_error.as_deref() == Some("invalid_client")
+                    && registration::refused_dcr(data_dir, name) == Refusal::Again
+                {
+                    f.detail = format!("{}; {REFUSED_AGAIN}", f.detail);
                 }
                 return Err(f.into_error(name));
             }

@@ -92,20 +92,23 @@ impl Discovery {
         }
     }
 
-    /// Scope to request: challenge scope → PRM `scopes_supported` → `configured` → none.
+    /// Scope to request: the challenge scope, else PRM `scopes_supported`, extended by the
+    /// `configured` scopes (an Entra-style `offline_access` or `.default` the metadata does not
+    /// list is asked for too); none when all are empty.
     pub fn scope(&self, configured: &[String]) -> Option<String> {
-        if let Some(s) = self.bearer.as_ref().and_then(|b| b.scope.clone()) {
-            return Some(s);
-        }
-        if let Some(list) = self
-            .prm
+        let asked = self
+            .bearer
             .as_ref()
-            .and_then(|p| p.scopes_supported.as_ref())
-            .filter(|l| !l.is_empty())
-        {
-            return Some(list.join(" "));
-        }
-        (!configured.is_empty()).then(|| configured.join(" "))
+            .and_then(|b| b.scope.clone())
+            .or_else(|| {
+                self.prm
+                    .as_ref()
+                    .and_then(|p| p.scopes_supported.as_ref())
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.join(" "))
+            });
+        let configured = (!configured.is_empty()).then(|| configured.join(" "));
+        super::stepup::widen(asked.as_deref(), configured.as_deref())
     }
 }
 

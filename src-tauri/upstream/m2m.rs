@@ -1,16 +1,16 @@
-//! Client credentials (machine to machine): `client_secret_basic` or `client_secret_post` as the
-//! AS metadata says, a cache that ends at the renewal margin (`tokens::m2m_cache_ttl`: never
-//! past the token's life, half of it for a short-lived token), and one token request per
-//! burst: callers queue on the server's flight lock and the first one fetches for all. A failure
-//! is remembered for a short, growing backoff so a burst cannot hammer a failing AS.
+//! Client credentials (machine to machine): the client authentication of [`clientauth`] (what
+//! the metadata says, one fallback, what worked remembered), a cache that ends at the renewal
+//! margin (`tokens::m2m_cache_ttl`: never past the token's life, half of it for a short-lived
+//! token), and one token request per burst: callers queue on the server's flight lock and the
+//! first one fetches for all. A failure is remembered for a short, growing backoff so a burst
+//! cannot hammer a failing AS.
 
 use crate::config::ServerConfig;
 use crate::secret::Secret;
 
 use super::discovery::{canonical_resource, Discovery};
-use super::http::OAuthHttp;
-use super::oauth::{base, describe, target_params, token_url, TokenFailure};
-use super::registration;
+use super::oauth::{self, target_params, token_url, Grant, TokenCall, TokenFailure};
+use super::registration::{self, ClientAuth};
 use super::stepup::widen;
 use super::timeline::StepKind;
 use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta};
@@ -103,7 +103,7 @@ impl Upstream {
             return Err(f.failure.clone().into_error(name));
         }
         match self.fetch_m2m(server, &key, now).await {
-            Ok(stored) => {
+            Ok((stored, method)) => {
                 let until = deadline(&stored.meta);
                 tokens::save(vault, name, &stored)
                     .await
@@ -116,10 +116,14 @@ impl Upstream {
                 flight.m2m_failure = None;
                 flight.failures = 0;
                 self.signed_in(&server.name);
-                let detail = match stored.meta.expires_at {
-                    Some(at) => format!("fetched, valid for {} s", at.saturating_sub(now)),
-                    None => "fetched, without an expiry".into(),
+                let valid = match stored.meta.expires_at {
+                    Some(at) => format!("valid for {} s", at.saturating_sub(now)),
+                    None => "without an expiry".into(),
                 };
+                let detail = format!(
+                    "fetched, {valid}, with client authentication {}",
+                    method.as_str()
+                );
                 self.note(&server.name, StepKind::Token, true, &detail);
                 Ok(stored.access)
             }
@@ -142,7 +146,12 @@ impl Upstream {
         }
     }
 
-    async fn fetch_m2m(&self, server: &ServerConfig, key: &str, now: u64) -> Result<Stored, Fetch> {
+    async fn fetch_m2m(
+        &self,
+        server: &ServerConfig,
+        key: &str,
+        now: u64,
+    ) -> Result<(Stored, ClientAuth), Fetch> {
         let name = server.name.as_str();
         let discovery = match &server.token_url {
             Some(_) => self
@@ -197,33 +206,25 @@ impl Upstream {
                 .map(|d: &Discovery| d.resource.clone())
                 .unwrap_or_else(|| canonical_resource(&server.url))
         });
-        let oh = OAuthHttp::new(self.inner.http.clone());
-        let c = base(&client).set_token_uri(url);
-        let mut req = c.exchange_client_credentials();
-        for s in scope.iter().flat_map(|s| s.split_whitespace()) {
-            req = req.add_scope(oauth2::Scope::new(s.to_string()));
+        let mut params = target_params(resource.as_deref(), server.audience.as_deref());
+        params.extend(scope.map(|s| ("scope".to_string(), s)));
+        let call = TokenCall {
+            http: &self.inner.http,
+            data_dir: &self.inner.deps.data_dir,
+            server: name,
+            url,
+            params,
+        };
+        let sent = oauth::grant(call, client, Grant::ClientCredentials).await;
+        let (resp, method) = sent.map_err(Fetch::Token)?;
+        let mut stored = Stored::from_response(&resp, None, now);
+        if stored.meta.expires_at.is_none() {
+            stored.meta.expires_at = Some(now + resp.expires_in_parsed().lifetime());
         }
-        for (k, v) in target_params(resource.as_deref(), server.audience.as_deref()) {
-            req = req.add_extra_param(k, v);
-        }
-        match req.request_async(&oh).await {
-            Ok(resp) => {
-                let mut stored = Stored::from_response(&resp, None, now);
-                if stored.meta.expires_at.is_none() {
-                    stored.meta.expires_at = Some(now + resp.expires_in_parsed().lifetime());
-                }
-                stored.refresh = None;
-                stored.meta.has_refresh_token = false;
-                stored.meta.m2m_key = Some(key.to_string());
-                Ok(stored)
-            }
-            Err(e) => Err(Fetch::Token(describe(
-                "client-credentials token request",
-                &endpoint,
-                &oh.answer(),
-                e,
-            ))),
-        }
+        stored.refresh = None;
+        stored.meta.has_refresh_token = false;
+        stored.meta.m2m_key = Some(key.to_string());
+        Ok((stored, method))
     }
 }
 

@@ -5,7 +5,8 @@
 //! signatures; everything else in `upstream/` is this module's own business.
 //!
 //! Map: [`wwwauth`] parses challenges; [`discovery`] probes and reads PRM / AS metadata;
-//! [`classify`] decides the flow (pure); [`registration`] picks pre-registered / CIMD / DCR;
+//! [`classify`] decides the flow (pure); [`registration`] picks pre-registered / CIMD / DCR and
+//! [`record`] keeps what it chose; [`clientauth`] is how the client authenticates at token endpoints;
 //! [`authcode`] runs sign-in, callback and sign-out with [`pending`] bookkeeping (pure);
 //! [`m2m`] serves client-credentials tokens; [`refresh`] decides which token a request gets and
 //! refreshes user tokens; [`oauth`] wraps the `oauth2` crate and words its failures; [`http`]
@@ -22,6 +23,7 @@
 
 pub mod authcode;
 pub mod classify;
+pub mod clientauth;
 mod credential;
 pub mod discovery;
 pub mod exchange;
@@ -31,6 +33,7 @@ pub mod m2m;
 pub mod oauth;
 pub mod pending;
 mod preflight;
+pub mod record;
 pub mod refresh;
 pub mod registration;
 pub mod stepup;
@@ -309,7 +312,16 @@ impl Upstream {
             }
         }
         let d = self.discover(server).await;
-        Ok(classify::classify(server, Some(&d.evidence())))
+        let mut c = classify::classify(server, Some(&d.evidence()));
+        if matches!(
+            c.flow,
+            Some(Flow::AuthorizationCode | Flow::ClientCredentials) | None
+        ) {
+            let name = server.name.as_str();
+            c.evidence
+                .extend(clientauth::evidence(&self.inner.deps.data_dir, name));
+        }
+        Ok(c)
     }
 
     /// Runs discovery now and remembers the result for this server.

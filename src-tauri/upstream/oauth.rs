@@ -6,11 +6,18 @@
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
 };
+use std::borrow::Cow;
+use std::path::Path;
+
 use oauth2::{
-    AuthType, ClientId, ClientSecret, RequestTokenError, StandardRevocableToken, TokenUrl,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, StandardRevocableToken, TokenUrl,
 };
 use url::Url;
 
+use crate::secret::Secret;
+
+use super::clientauth;
 use super::http::{checked, Answer, FetchError, OAuthHttp};
 use super::registration::{ClientAuth, ClientInfo};
 use super::tokens::UpTokenResponse;
@@ -159,6 +166,101 @@ pub fn describe(
         detail,
         transient,
     }
+}
+
+/// What is asked of a token endpoint.
+pub enum Grant {
+    Code {
+        code: String,
+        verifier: Secret,
+        redirect: Url,
+    },
+    Refresh(Secret),
+    ClientCredentials,
+}
+
+impl Grant {
+    fn what(&self) -> &'static str {
+        match self {
+            Grant::Code { .. } => "token request",
+            Grant::Refresh(_) => "token refresh",
+            Grant::ClientCredentials => "client-credentials token request",
+        }
+    }
+}
+
+/// Where a grant goes and what it carries besides the client's credentials.
+pub struct TokenCall<'a> {
+    pub http: &'a reqwest::Client,
+    pub data_dir: &'a Path,
+    pub server: &'a str,
+    pub url: TokenUrl,
+    /// `resource`, `audience`, `scope` …
+    pub params: Vec<(String, String)>,
+}
+
+/// Sends `grant` with `client`'s authentication plan ([`clientauth::send`]): what the endpoint
+/// accepted last time first, one fallback, and what worked remembered.
+pub async fn grant(
+    call: TokenCall<'_>,
+    client: ClientInfo,
+    grant: Grant,
+) -> Result<(UpTokenResponse, ClientAuth), TokenFailure> {
+    let endpoint = call.url.as_str().to_string();
+    let client = clientauth::with_remembered(client, call.data_dir, call.server, &endpoint);
+    let sent = clientauth::send(&client, |client| {
+        let (url, http) = (call.url.clone(), call.http.clone());
+        let params = client.auth_params().into_iter().chain(call.params.clone());
+        let (grant, endpoint) = (&grant, endpoint.clone());
+        async move {
+            let oh = OAuthHttp::new(http);
+            let c = base(&client).set_token_uri(url);
+            let answer = match grant {
+                Grant::Code {
+                    code,
+                    verifier,
+                    redirect,
+                } => {
+                    let redirect = RedirectUrl::from_url(redirect.clone());
+                    let mut req = c
+                        .exchange_code(AuthorizationCode::new(code.clone()))
+                        .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
+                        .set_redirect_uri(Cow::Owned(redirect));
+                    for (k, v) in params {
+                        req = req.add_extra_param(k, v);
+                    }
+                    req.request_async(&oh).await
+                }
+                Grant::Refresh(token) => {
+                    let token = RefreshToken::new(token.expose().to_string());
+                    let mut req = c.exchange_refresh_token(&token);
+                    for (k, v) in params {
+                        req = req.add_extra_param(k, v);
+                    }
+                    req.request_async(&oh).await
+                }
+                Grant::ClientCredentials => {
+                    let mut req = c.exchange_client_credentials();
+                    for (k, v) in params {
+                        req = req.add_extra_param(k, v);
+                    }
+                    req.request_async(&oh).await
+                }
+            };
+            answer.map_err(|e| describe(grant.what(), &endpoint, &oh.answer(), e))
+        }
+    })
+    .await;
+    if let Ok((_, method)) = &sent {
+        clientauth::remember(
+            call.data_dir,
+            call.server,
+            &endpoint,
+            &client.client_id,
+            *method,
+        );
+    }
+    sent
 }
 
 /// Validates a token endpoint URL for `oauth2`.

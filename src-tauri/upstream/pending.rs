@@ -138,6 +138,7 @@ mod tests {
                 client_id: "c".into(),
                 secret: None,
                 auth: ClientAuth::None,
+                fallback: None,
             },
             verifier: oauth2::PkceCodeVerifier::new("v".repeat(43)),
             issuer: "https://as".into(),

@@ -4,16 +4,13 @@
 //! persisted before the new access token is used (kept in memory if the keychain refuses it),
 //! `invalid_grant` → "needs sign-in" once (no retry loop), transient failures backed off.
 
-use oauth2::RefreshToken;
-
 use crate::broker::Event;
 use crate::config::{AuthType, ServerConfig};
 use crate::secret::Secret;
 
 use super::discovery::same_issuer;
-use super::http::OAuthHttp;
-use super::oauth::{base, describe, target_params, token_url};
-use super::registration::{self, ClientAuth, ClientInfo, Method, Record};
+use super::oauth::{self, target_params, token_url, Grant, TokenCall};
+use super::registration::{self, ClientInfo, Method, Record, Refusal, REFUSED_AGAIN};
 use super::tokens::{self, backoff, needs_refresh, Stored};
 use super::{
     classify, now, vault_err, Credential, Flow, FlowToken, RefreshOutcome, Upstream, UpstreamError,
@@ -234,16 +231,17 @@ impl Upstream {
         tokens::save_meta(vault, name, &s.meta)
             .await
             .map_err(vault_err(name))?;
-        let oh = OAuthHttp::new(self.inner.http.clone());
-        let token = RefreshToken::new(refresh.expose().to_string());
-        let c = base(&client).set_token_uri(url);
-        let mut req = c.exchange_refresh_token(&token);
-        for (k, v) in target_params(endpoints.resource.as_deref(), None) {
-            req = req.add_extra_param(k, v);
-        }
-        let result = req.request_async(&oh).await;
+        let data_dir = &self.inner.deps.data_dir;
+        let call = TokenCall {
+            http: &self.inner.http,
+            data_dir,
+            server: name,
+            url,
+            params: target_params(endpoints.resource.as_deref(), None),
+        };
+        let result = oauth::grant(call, client, Grant::Refresh(refresh.clone())).await;
         match result {
-            Ok(resp) => {
+            Ok((resp, _)) => {
                 let mut new = Stored::from_response(&resp, Some(refresh), now);
                 new.meta.server_url = Some(server.url.to_string());
                 new.meta.audience = server.audience.clone();
@@ -260,16 +258,19 @@ impl Upstream {
                 });
                 Ok(new.access)
             }
-            Err(e) => {
-                let f = describe("token refresh", &endpoints.token_endpoint, &oh.answer(), e);
+            Err(f) => {
                 self.record_refresh(&server.name, now, false, Some(f.detail.clone()));
                 self.emit(Event::RefreshFailed {
                     server: server.name.clone(),
                     reason: f.detail.clone(),
                 });
+                let mut hint = String::new();
                 if f.oauth_error.as_deref() == Some("invalid_client") && reg.method == Method::Dcr {
-                    // The AS forgot our registration: register afresh at the next sign-in.
-                    registration::forget_dcr(&self.inner.deps.data_dir, name);
+                    // The AS may have forgotten the registration: the next sign-in registers
+                    // afresh, once; a fresh one refused too is kept and the person told why.
+                    if registration::refused_dcr(data_dir, name) == Refusal::Again {
+                        hint = format!("; {REFUSED_AGAIN}");
+                    }
                 }
                 if f.invalid_grant() || f.oauth_error.as_deref() == Some("invalid_client") {
                     let mut meta = s.meta.clone();
@@ -279,7 +280,7 @@ impl Upstream {
                         .map_err(vault_err(name))?;
                     return Err(self.needs_sign_in(
                         &server.name,
-                        format!("the refresh token was refused: {}", f.detail),
+                        format!("the refresh token was refused: {}{hint}", f.detail),
                     ));
                 }
                 flight.failures += 1;
@@ -341,16 +342,7 @@ impl Upstream {
                 } else {
                     None
                 };
-                let auth = if secret.is_some() {
-                    reg.auth
-                } else {
-                    ClientAuth::None
-                };
-                Ok(ClientInfo {
-                    client_id: reg.client_id.clone(),
-                    secret,
-                    auth,
-                })
+                Ok(registration::dcr_client(server, reg, secret, methods))
             }
         }
     }

@@ -6,9 +6,10 @@
 //! issued it: dynamic registrations are kept per issuer, so when the protected resource names
 //! another authorization server the broker registers with that one (or reuses the client it
 //! already has there) and never presents one server's client to another (SEP-2352). A changed
-//! redirect URI means a new registration too.
+//! redirect URI means a new registration too, and so does a scope the kept one was not registered
+//! with. The per-server record itself is in [`record`](super::record).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -17,8 +18,12 @@ use crate::config::ServerConfig;
 use crate::secret::Secret;
 use crate::vault::Vault;
 
+use super::clientauth::{self, Inputs, Plan};
 use super::discovery::AsMetadata;
 use super::http::{checked, send};
+pub use super::record::{
+    load_record, refused_dcr, remove_record, save_record, Endpoints, Record, Refusal, REFUSED_AGAIN,
+};
 use super::UpstreamError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,20 +43,6 @@ pub enum ClientAuth {
     ClientSecretPost,
 }
 
-/// The AS endpoints a sign-in used; refresh and revocation need them without re-discovery.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoints {
-    pub issuer: String,
-    pub authorization_endpoint: Option<String>,
-    pub token_endpoint: String,
-    pub revocation_endpoint: Option<String>,
-    pub iss_supported: bool,
-    /// RFC 8707 `resource` sent with every request (`None` when the server opts out).
-    pub resource: Option<String>,
-    #[serde(default)]
-    pub auth_methods: Option<Vec<String>>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     pub method: Method,
@@ -64,6 +55,10 @@ pub struct Registration {
     /// That vault entry, one per issuer (records written before had none: the server's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_entry: Option<String>,
+    /// The scope registered with the client (servers built on the MCP SDKs refuse `/authorize`
+    /// scopes a client was not registered with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl Registration {
@@ -84,84 +79,26 @@ pub fn secret_entry(server: &str, issuer: &str) -> String {
     format!("upstream/{server}/client_secret/{short}")
 }
 
-/// Everything non-secret kept per server.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    pub endpoints: Option<Endpoints>,
-    /// The client the current sign-in used.
-    pub registration: Option<Registration>,
-    /// Dynamic registrations, one per issuer, for a server that moves between authorization
-    /// servers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub registrations: Vec<Registration>,
-}
-
-impl Record {
-    /// The dynamic registration with `issuer` for `redirect_uri`, if one is kept.
-    pub fn dcr_for(&self, issuer: &str, redirect_uri: &str) -> Option<&Registration> {
-        self.registrations
-            .iter()
-            .chain(self.registration.iter())
-            .find(|r| {
-                r.method == Method::Dcr && r.issuer == issuer && r.redirect_uri == redirect_uri
-            })
-    }
-
-    /// Keeps `reg` as the registration with its issuer (replacing an older one there).
-    pub fn keep(&mut self, reg: &Registration) {
-        self.registrations.retain(|r| r.issuer != reg.issuer);
-        if reg.method == Method::Dcr {
-            self.registrations.push(reg.clone());
-        }
-    }
-}
-
 /// The client the broker presents, secret resolved.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub client_id: String,
     pub secret: Option<Secret>,
+    /// The client authentication tried first ([`clientauth`](super::clientauth)).
     pub auth: ClientAuth,
+    /// The one other method tried when the first is refused.
+    pub fallback: Option<ClientAuth>,
 }
 
-fn record_path(data_dir: &Path, server: &str) -> PathBuf {
-    data_dir.join("upstream").join(format!("{server}.json"))
-}
-
-pub fn load_record(data_dir: &Path, server: &str) -> Record {
-    std::fs::read(record_path(data_dir, server))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
-
-/// Written atomically and owner-only (`fsutil::write_private`).
-pub fn save_record(data_dir: &Path, server: &str, record: &Record) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(record).expect("record serialises");
-    crate::fsutil::write_private(&record_path(data_dir, server), &bytes)
-}
-
-/// Drops a dynamic registration the AS no longer accepts (`invalid_client`).
-pub fn forget_dcr(data_dir: &Path, server: &str) {
-    let mut record = load_record(data_dir, server);
-    if let Some(dropped) = record.registration.take_if(|r| r.method == Method::Dcr) {
-        record.registrations.retain(|r| r.issuer != dropped.issuer);
-        let _ = save_record(data_dir, server, &record);
-    }
-}
-
-pub fn remove_record(data_dir: &Path, server: &str) {
-    let _ = std::fs::remove_file(record_path(data_dir, server));
-}
-
-/// `client_secret_basic` when the AS lists it or lists nothing (the RFC 8414 default), else
-/// `client_secret_post` when listed.
-pub fn secret_auth(methods: Option<&[String]>) -> ClientAuth {
-    match methods {
-        None => ClientAuth::ClientSecretBasic,
-        Some(m) if m.iter().any(|x| x == "client_secret_basic") => ClientAuth::ClientSecretBasic,
-        Some(m) if m.iter().any(|x| x == "client_secret_post") => ClientAuth::ClientSecretPost,
-        Some(_) => ClientAuth::ClientSecretBasic,
+impl ClientInfo {
+    /// The client with its authentication plan.
+    pub fn new(client_id: String, secret: Option<Secret>, plan: Plan) -> ClientInfo {
+        ClientInfo {
+            client_id,
+            secret,
+            auth: plan.first,
+            fallback: plan.fallback,
+        }
     }
 }
 
@@ -170,6 +107,21 @@ fn setup(server: &ServerConfig, detail: impl Into<String>) -> UpstreamError {
         server: server.name.to_string(),
         detail: detail.into(),
     }
+}
+
+/// The authentication plan of a client holding `secret` (or not), for a server's config.
+fn plan_for(
+    server: &ServerConfig,
+    secret: &Option<Secret>,
+    registered: Option<ClientAuth>,
+    methods: Option<&[String]>,
+) -> Plan {
+    clientauth::plan(Inputs {
+        has_secret: secret.is_some(),
+        configured: server.token_endpoint_auth_method,
+        registered,
+        advertised: methods,
+    })
 }
 
 /// Resolves the configured (pre-registered) client, if any.
@@ -193,16 +145,19 @@ pub async fn configured_client(
         ),
         None => None,
     };
-    let auth = if secret.is_some() {
-        secret_auth(methods)
-    } else {
-        ClientAuth::None
-    };
-    Ok(Some(ClientInfo {
-        client_id: id.clone(),
-        secret,
-        auth,
-    }))
+    let plan = plan_for(server, &secret, None, methods);
+    Ok(Some(ClientInfo::new(id.clone(), secret, plan)))
+}
+
+/// A dynamically registered client with its secret (when it has one) from the vault.
+pub fn dcr_client(
+    server: &ServerConfig,
+    reg: &Registration,
+    secret: Option<Secret>,
+    methods: Option<&[String]>,
+) -> ClientInfo {
+    let plan = plan_for(server, &secret, Some(reg.auth), methods);
+    ClientInfo::new(reg.client_id.clone(), secret, plan)
 }
 
 pub struct Ctx<'a> {
@@ -212,51 +167,72 @@ pub struct Ctx<'a> {
     pub redirect_uri: &'a Url,
 }
 
-/// Picks or makes the client for an interactive sign-in, in the spec's priority order.
+fn registration(
+    method: Method,
+    issuer: &str,
+    redirect_uri: &Url,
+    client_id: &str,
+    auth: ClientAuth,
+) -> Registration {
+    Registration {
+        method,
+        issuer: issuer.into(),
+        redirect_uri: redirect_uri.to_string(),
+        client_id: client_id.into(),
+        auth,
+        has_secret: false,
+        secret_entry: None,
+        scope: None,
+    }
+}
+
+/// True when a client registered with `registered` may ask for `asked`.
+fn covers(registered: Option<&str>, asked: Option<&str>) -> bool {
+    let have: Vec<&str> = registered.unwrap_or("").split_whitespace().collect();
+    asked
+        .unwrap_or("")
+        .split_whitespace()
+        .all(|s| have.contains(&s))
+}
+
+/// Picks or makes the client for an interactive sign-in that asks for `scope`, in the spec's
+/// priority order. A kept dynamic registration is reused unless it lacks a scope now asked for.
 pub async fn ensure_client(
     ctx: &Ctx<'_>,
     server: &ServerConfig,
     issuer: &str,
     meta: Option<&AsMetadata>,
     legacy_register: Option<String>,
+    scope: Option<&str>,
 ) -> Result<(ClientInfo, Registration), UpstreamError> {
     let methods = meta.and_then(|m| m.token_endpoint_auth_methods_supported.as_deref());
     let name = server.name.as_str();
     if let Some(client) = configured_client(ctx.vault, server, methods).await? {
-        let reg = Registration {
-            method: Method::Preregistered,
-            issuer: issuer.into(),
-            redirect_uri: ctx.redirect_uri.to_string(),
-            client_id: client.client_id.clone(),
-            auth: client.auth,
-            has_secret: false,
-            secret_entry: None,
-        };
+        let reg = registration(
+            Method::Preregistered,
+            issuer,
+            ctx.redirect_uri,
+            &client.client_id,
+            client.auth,
+        );
         return Ok((client, reg));
     }
     if let Some(cimd) = &server.client_id_metadata_url {
         if meta.is_some_and(|m| m.client_id_metadata_document_supported) {
-            let reg = Registration {
-                method: Method::Cimd,
-                issuer: issuer.into(),
-                redirect_uri: ctx.redirect_uri.to_string(),
-                client_id: cimd.to_string(),
-                auth: ClientAuth::None,
-                has_secret: false,
-                secret_entry: None,
-            };
+            let (id, none) = (cimd.to_string(), ClientAuth::None);
+            let reg = registration(Method::Cimd, issuer, ctx.redirect_uri, &id, none);
             return Ok((
-                ClientInfo {
-                    client_id: cimd.to_string(),
-                    secret: None,
-                    auth: ClientAuth::None,
-                },
+                ClientInfo::new(id, None, plan_for(server, &None, None, None)),
                 reg,
             ));
         }
     }
     let record = load_record(ctx.data_dir, name);
-    if let Some(reg) = record.dcr_for(issuer, ctx.redirect_uri.as_str()).cloned() {
+    if let Some(reg) = record
+        .dcr_for(issuer, ctx.redirect_uri.as_str())
+        .filter(|r| covers(r.scope.as_deref(), scope))
+        .cloned()
+    {
         let secret = if reg.has_secret {
             ctx.vault
                 .get(&reg.secret_key(name))
@@ -269,14 +245,7 @@ pub async fn ensure_client(
             None
         };
         if !reg.has_secret || secret.is_some() {
-            return Ok((
-                ClientInfo {
-                    client_id: reg.client_id.clone(),
-                    secret,
-                    auth: reg.auth,
-                },
-                reg,
-            ));
+            return Ok((dcr_client(server, &reg, secret, methods), reg));
         }
     }
     let endpoint = meta
@@ -284,20 +253,16 @@ pub async fn ensure_client(
         .or_else(|| server.registration_url.as_ref().map(Url::to_string))
         .or(legacy_register)
         .ok_or_else(|| setup(server, format!("the authorization server {issuer} offers no dynamic client registration; register an OAuth app with it (redirect URI {}) and set \"client_id\" (and \"client_secret\") for this server", ctx.redirect_uri)))?;
-    register(ctx, server, issuer, &endpoint, methods).await
+    register(ctx, server, issuer, &endpoint, methods, scope).await
 }
 
-/// RFC 7591 registration as a public client with refresh tokens and the fixed redirect URI.
-async fn register(
-    ctx: &Ctx<'_>,
-    server: &ServerConfig,
-    issuer: &str,
-    endpoint: &str,
-    methods: Option<&[String]>,
-) -> Result<(ClientInfo, Registration), UpstreamError> {
-    let name = server.name.as_str();
-    // A public client when the AS allows it (or says nothing); else what it does accept.
-    let requested = match methods {
+/// The `token_endpoint_auth_method` to register with: the configured one, else a public client
+/// when the AS allows it (or says nothing), else what it does accept.
+fn requested_method(server: &ServerConfig, methods: Option<&[String]>) -> &'static str {
+    if let Some(m) = server.token_endpoint_auth_method {
+        return ClientAuth::from_config(m).as_str();
+    }
+    match methods {
         Some(m) if !m.iter().any(|x| x == "none") => {
             if m.iter().any(|x| x == "client_secret_basic") {
                 "client_secret_basic"
@@ -308,12 +273,38 @@ async fn register(
             }
         }
         _ => "none",
-    };
+    }
+}
+
+/// What a registration endpoint answered.
+#[derive(Deserialize)]
+struct Answer {
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// RFC 7591 registration with refresh tokens, the fixed redirect URI and the scope the sign-in
+/// asks for.
+async fn register(
+    ctx: &Ctx<'_>,
+    server: &ServerConfig,
+    issuer: &str,
+    endpoint: &str,
+    methods: Option<&[String]>,
+    scope: Option<&str>,
+) -> Result<(ClientInfo, Registration), UpstreamError> {
+    let name = server.name.as_str();
+    let requested = requested_method(server, methods);
     let url = checked(endpoint).map_err(|e| UpstreamError::Protocol {
         server: name.into(),
         detail: e.to_string(),
     })?;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "client_name": "MCP Auth Broker",
         // A desktop app with a loopback redirect (OIDC DCR / SEP-837).
         "application_type": "native",
@@ -322,6 +313,9 @@ async fn register(
         "response_types": ["code"],
         "token_endpoint_auth_method": requested,
     });
+    if let Some(scope) = scope {
+        body["scope"] = serde_json::Value::from(scope);
+    }
     let builder = ctx
         .http
         .post(url.clone())
@@ -346,14 +340,6 @@ async fn register(
             ),
         });
     }
-    #[derive(Deserialize)]
-    struct Answer {
-        client_id: String,
-        #[serde(default)]
-        client_secret: Option<String>,
-        #[serde(default)]
-        token_endpoint_auth_method: Option<String>,
-    }
     let a: Answer = serde_json::from_slice(&got.body).map_err(|e| UpstreamError::Protocol {
         server: name.into(),
         detail: format!(
@@ -368,8 +354,7 @@ async fn register(
     ) {
         (_, None) => ClientAuth::None,
         ("client_secret_post", Some(_)) => ClientAuth::ClientSecretPost,
-        ("client_secret_basic", Some(_)) => ClientAuth::ClientSecretBasic,
-        (_, Some(_)) => secret_auth(methods),
+        (_, Some(_)) => ClientAuth::ClientSecretBasic,
     };
     let key = secret_entry(name, issuer);
     match &secret {
@@ -381,13 +366,10 @@ async fn register(
         source,
     })?;
     let reg = Registration {
-        method: Method::Dcr,
-        issuer: issuer.into(),
-        redirect_uri: ctx.redirect_uri.to_string(),
-        client_id: a.client_id.clone(),
-        auth,
         has_secret: secret.is_some(),
         secret_entry: Some(key),
+        scope: a.scope.or_else(|| scope.map(str::to_string)),
+        ..registration(Method::Dcr, issuer, ctx.redirect_uri, &a.client_id, auth)
     };
     let mut record = load_record(ctx.data_dir, name);
     record.keep(&reg);
@@ -401,14 +383,7 @@ async fn register(
             ),
         )
     })?;
-    Ok((
-        ClientInfo {
-            client_id: a.client_id,
-            secret,
-            auth,
-        },
-        reg,
-    ))
+    Ok((dcr_client(server, &reg, secret, methods), reg))
 }
 
 #[cfg(test)]

@@ -1,19 +1,5 @@
 use super::*;
 
-#[test]
-fn secret_auth_prefers_basic_and_falls_back_to_post() {
-    let v = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert_eq!(secret_auth(None), ClientAuth::ClientSecretBasic);
-    assert_eq!(
-        secret_auth(Some(&v(&["client_secret_post"]))),
-        ClientAuth::ClientSecretPost
-    );
-    assert_eq!(
-        secret_auth(Some(&v(&["client_secret_post", "client_secret_basic"]))),
-        ClientAuth::ClientSecretBasic
-    );
-}
-
 const REDIRECT: &str = "http://127.0.0.1:1/oauth/callback";
 
 fn dcr(issuer: &str, client_id: &str) -> Registration {
@@ -25,6 +11,7 @@ fn dcr(issuer: &str, client_id: &str) -> Registration {
         auth: ClientAuth::None,
         has_secret: false,
         secret_entry: None,
+        scope: None,
     }
 }
 
@@ -33,9 +20,8 @@ fn records_round_trip_atomically() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(load_record(dir.path(), "gh"), Record::default());
     let mut rec = Record {
-        endpoints: None,
         registration: Some(dcr("https://as", "c")),
-        registrations: Vec::new(),
+        ..Record::default()
     };
     rec.keep(&dcr("https://as", "c"));
     save_record(dir.path(), "gh", &rec).unwrap();
@@ -80,4 +66,53 @@ fn a_client_belongs_to_the_issuer_that_registered_it() {
         secret_entry("gh", "https://as1"),
         secret_entry("gh", "https://as2")
     );
+}
+
+#[test]
+fn a_kept_registration_is_reused_only_for_scopes_it_was_registered_with() {
+    assert!(covers(
+        Some("mcp:read offline_access"),
+        Some("offline_access mcp:read")
+    ));
+    assert!(covers(None, None));
+    assert!(covers(Some("mcp:read"), None));
+    assert!(!covers(Some("mcp:read"), Some("mcp:read mcp:write")));
+    assert!(!covers(None, Some("mcp:read")));
+}
+
+#[test]
+fn a_refused_registration_is_dropped_once_and_kept_after_the_fresh_one_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = Record {
+        registration: Some(dcr("https://as", "c1")),
+        ..Record::default()
+    };
+    rec.keep(&dcr("https://as", "c1"));
+    save_record(dir.path(), "gh", &rec).unwrap();
+    assert_eq!(refused_dcr(dir.path(), "gh"), Refusal::Forgotten);
+    let after = load_record(dir.path(), "gh");
+    assert!(after.registration.is_none() && after.dcr_for("https://as", REDIRECT).is_none());
+    // The next sign-in registers anew; the AS refuses that client too.
+    let mut rec = after;
+    rec.keep(&dcr("https://as", "c2"));
+    rec.registration = Some(dcr("https://as", "c2"));
+    save_record(dir.path(), "gh", &rec).unwrap();
+    assert_eq!(refused_dcr(dir.path(), "gh"), Refusal::Again);
+    assert_eq!(
+        load_record(dir.path(), "gh")
+            .dcr_for("https://as", REDIRECT)
+            .unwrap()
+            .client_id,
+        "c2",
+        "kept: registering again would not help"
+    );
+    // A token request that works clears the mark: a later refusal may re-register once more.
+    crate::upstream::clientauth::remember(
+        dir.path(),
+        "gh",
+        "https://as/token",
+        "c2",
+        ClientAuth::None,
+    );
+    assert_eq!(refused_dcr(dir.path(), "gh"), Refusal::Forgotten);
 }

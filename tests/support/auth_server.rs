@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::random_token;
 use super::record::{self, Recorder, Served};
-use super::token::{self, oauth_error};
+use super::token::{self, oauth_error, unregistered_scope};
 
 /// A client the AS knows from the start.
 #[derive(Debug, Clone)]
@@ -49,6 +49,19 @@ pub enum TokenFault {
     Hold,
 }
 
+/// How the token endpoint reads the client's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthRule {
+    /// Basic or form fields (RFC 6749 §2.3.1).
+    Any,
+    /// Only `client_id` / `client_secret` form fields; Basic is ignored, and a request without
+    /// them gets FastAPI's 422 validation error (LiteLLM's documented M2M mock).
+    FormOnly,
+    /// Basic or form, but `client_id` must be in the body either way, or 401 `invalid_client`
+    /// "Missing client_id" (servers built on the MCP Python SDK, FastMCP's among them).
+    ClientIdInBody,
+}
+
 #[derive(Debug, Clone)]
 pub struct AsOptions {
     pub clients: Vec<TestClient>,
@@ -71,6 +84,14 @@ pub struct AsOptions {
     /// Issue a refresh token only when the granted scope includes `offline_access` (as Entra
     /// ID and other OpenID providers do).
     pub refresh_needs_offline_access: bool,
+    /// Publish RFC 8414 / OIDC metadata (`false`: 404).
+    pub metadata: bool,
+    pub client_auth: ClientAuthRule,
+    /// `token_endpoint_auth_methods_supported` in the metadata (`None` omits it).
+    pub auth_methods: Option<Vec<String>>,
+    /// `/authorize` refuses scopes the client was not registered with (`invalid_scope`, in the
+    /// MCP SDKs' words).
+    pub registered_scopes: bool,
 }
 
 impl Default for AsOptions {
@@ -89,6 +110,14 @@ impl Default for AsOptions {
             scopes: vec!["mcp:read".into(), "mcp:write".into()],
             refuse_resource: None,
             refresh_needs_offline_access: false,
+            metadata: true,
+            client_auth: ClientAuthRule::Any,
+            auth_methods: Some(vec![
+                "client_secret_basic".into(),
+                "client_secret_post".into(),
+                "none".into(),
+            ]),
+            registered_scopes: false,
         }
     }
 }
@@ -150,6 +179,8 @@ pub struct AsState {
     pub(crate) fault: Mutex<TokenFault>,
     pub(crate) expires_in: Mutex<Value>,
     pub(crate) clients: Mutex<HashMap<String, Option<String>>>,
+    /// Every registration request's body, in order.
+    pub registrations: Mutex<Vec<Value>>,
     pub(crate) codes: Mutex<HashMap<String, Code>>,
     pub(crate) access: Mutex<HashMap<String, IssuedToken>>,
     pub(crate) refresh: Mutex<HashMap<String, Refresh>>,
@@ -258,6 +289,7 @@ impl TestAs {
                 options,
                 fault: Mutex::new(TokenFault::None),
                 clients: Mutex::new(clients),
+                registrations: Mutex::default(),
                 codes: Mutex::default(),
                 access: Mutex::default(),
                 refresh: Mutex::default(),
@@ -302,8 +334,11 @@ fn router(state: Arc<AsState>) -> Router {
         ))
 }
 
-async fn metadata(State(s): State<Arc<AsState>>) -> Json<Value> {
+async fn metadata(State(s): State<Arc<AsState>>) -> Response {
     s.counters.metadata.fetch_add(1, Ordering::SeqCst);
+    if !s.options.metadata {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let i = &s.issuer;
     let mut doc = json!({
         "issuer": i,
@@ -311,7 +346,6 @@ async fn metadata(State(s): State<Arc<AsState>>) -> Json<Value> {
         "token_endpoint": format!("{i}/token"),
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": s.options.scopes,
     });
@@ -324,7 +358,10 @@ async fn metadata(State(s): State<Arc<AsState>>) -> Json<Value> {
     if s.options.revocation {
         doc["revocation_endpoint"] = json!(format!("{i}/revoke"));
     }
-    Json(doc)
+    if let Some(methods) = &s.options.auth_methods {
+        doc["token_endpoint_auth_methods_supported"] = json!(methods);
+    }
+    Json(doc).into_response()
 }
 
 async fn authorize(
@@ -370,6 +407,10 @@ async fn authorize(
             ("error_description", "PKCE S256 is required"),
         ]);
     };
+    if let Some(refused) = unregistered_scope(&s, client_id, q.get("scope")) {
+        let why = format!("Client was not registered with scope {refused}");
+        return back(&[("error", "invalid_scope"), ("error_description", &why)]);
+    }
     let code = random_token();
     let entry = Code {
         client_id: client_id.clone(),

@@ -159,6 +159,16 @@ impl TestBroker {
     }
 
     pub async fn start_with(config: Value, options: BrokerOptions) -> TestBroker {
+        Self::start_in(config, options, None).await
+    }
+
+    /// [`TestBroker::start_with`] over the data dir `data_dir` (default: `data` in the broker's
+    /// own tempdir): a restart test passes the same one to the next broker.
+    pub async fn start_in(
+        config: Value,
+        options: BrokerOptions,
+        data_dir: Option<PathBuf>,
+    ) -> TestBroker {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
@@ -170,7 +180,7 @@ impl TestBroker {
         let settings = Settings {
             port,
             config_path: config_path.clone(),
-            data_dir: dir.path().join("data"),
+            data_dir: data_dir.unwrap_or_else(|| dir.path().join("data")),
             opener: browser.opener(),
         };
         let broker =

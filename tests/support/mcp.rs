@@ -27,13 +27,17 @@ pub fn default_tools() -> Vec<Value> {
     ]
 }
 
-pub(crate) async fn prm(State(s): State<Arc<UpstreamState>>) -> Json<Value> {
+pub(crate) async fn prm(State(s): State<Arc<UpstreamState>>) -> Response {
+    if s.bare_401 {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     Json(json!({
         "resource": s.mcp_url,
         "authorization_servers": [s.authorization_server.lock().unwrap().clone()],
         "scopes_supported": s.scope.as_deref().map(|sc| sc.split(' ').collect::<Vec<_>>()).unwrap_or_default(),
         "bearer_methods_supported": ["header"],
     }))
+    .into_response()
 }
 
 /// `Ok` when the request carries what the upstream's [`Requires`] demands; else the 401.
@@ -61,6 +65,9 @@ pub(crate) fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), B
         return Ok(());
     }
     s.counters.unauthorized.fetch_add(1, Ordering::SeqCst);
+    if s.bare_401 {
+        return Err(Box::new(StatusCode::UNAUTHORIZED.into_response()));
+    }
     let mut challenge = format!(
         "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
         s.base

@@ -98,7 +98,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 pub use auth_server::{
-    AsCounters, AsOptions, AsState, IssuedToken, TestAs, TestClient, TokenFault,
+    AsCounters, AsOptions, AsState, ClientAuthRule, IssuedToken, TestAs, TestClient, TokenFault,
 };
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
 pub use consent::{hidden, submit_consent};

@@ -14,7 +14,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::auth_server::{AsState, IssuedToken, Refresh, TokenFault};
+use super::auth_server::{AsState, ClientAuthRule, IssuedToken, Refresh, TokenFault};
 use super::random_token;
 
 pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -25,8 +25,37 @@ pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) ->
         .into_response()
 }
 
-/// The client id and secret from Basic auth or the form.
+/// The client id and secret as the AS's [`ClientAuthRule`] reads them, or its refusal.
 fn client_auth(
+    rule: ClientAuthRule,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(Option<String>, Option<String>), Box<Response>> {
+    match rule {
+        ClientAuthRule::Any => Ok(basic_or_form(headers, form)),
+        ClientAuthRule::FormOnly => match (form.get("client_id"), form.get("client_secret")) {
+            (Some(id), Some(secret)) => Ok((Some(id.clone()), Some(secret.clone()))),
+            _ => Err(Box::new(
+                (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"detail": [{"type": "missing", "loc": ["body", "client_id"], "msg": "Field required"}]})),
+            )
+                .into_response(),
+            )),
+        },
+        ClientAuthRule::ClientIdInBody => match form.get("client_id") {
+            None => Err(Box::new(oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Missing client_id",
+            ))),
+            Some(_) => Ok(basic_or_form(headers, form)),
+        },
+    }
+}
+
+/// The client id and secret from Basic auth or the form.
+fn basic_or_form(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> (Option<String>, Option<String>) {
@@ -118,7 +147,10 @@ pub(crate) async fn token(
     {
         return oauth_error(StatusCode::BAD_REQUEST, error, description);
     }
-    let (client_id, client_secret) = client_auth(&headers, &form);
+    let (client_id, client_secret) = match client_auth(s.options.client_auth, &headers, &form) {
+        Ok(found) => found,
+        Err(refused) => return *refused,
+    };
     let Some(client_id) = client_id else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -291,6 +323,7 @@ pub(crate) async fn register(State(s): State<Arc<AsState>>, Json(body): Json<Val
         .insert(client_id.clone(), secret.clone());
     let mut out = body.clone();
     out["client_id"] = json!(client_id);
+    s.registrations.lock().unwrap().push(out.clone());
     out["client_id_issued_at"] = json!(0);
     if let Some(secret) = secret {
         out["client_secret"] = json!(secret);
@@ -310,4 +343,29 @@ pub(crate) async fn revoke(
         s.revoked.lock().unwrap().insert(token.clone());
     }
     StatusCode::OK
+}
+
+/// The first asked scope the client's registration lacks, when the AS checks them.
+pub(crate) fn unregistered_scope(
+    s: &AsState,
+    client_id: &str,
+    asked: Option<&String>,
+) -> Option<String> {
+    if !s.options.registered_scopes {
+        return None;
+    }
+    let registered = s
+        .registrations
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| r["client_id"] == client_id)
+        .and_then(|r| r["scope"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let have: Vec<&str> = registered.split_whitespace().collect();
+    asked?
+        .split_whitespace()
+        .find(|a| !have.contains(a))
+        .map(str::to_string)
 }

@@ -94,6 +94,9 @@ pub struct UpstreamOptions {
     pub cache_ttl_ms: u64,
     /// … and `cacheScope` (`"public"`, the default, or `"private"`).
     pub cache_scope: String,
+    /// A refused request gets a bare 401 (no `WWW-Authenticate`) and no PRM is served, as
+    /// LiteLLM's documented M2M mock does.
+    pub bare_401: bool,
 }
 
 impl Default for UpstreamOptions {
@@ -111,6 +114,7 @@ impl Default for UpstreamOptions {
             era: UpstreamEra::Legacy,
             cache_ttl_ms: 60_000,
             cache_scope: "public".into(),
+            bare_401: false,
         }
     }
 }
@@ -184,6 +188,7 @@ pub struct UpstreamState {
     pub era: UpstreamEra,
     pub cache_ttl_ms: u64,
     pub cache_scope: String,
+    pub bare_401: bool,
     pub counters: McpCounters,
     pub recorder: Recorder,
     pub auth_server: Arc<AsState>,
@@ -246,6 +251,7 @@ impl TestUpstream {
                 era: options.era,
                 cache_ttl_ms: options.cache_ttl_ms,
                 cache_scope: options.cache_scope,
+                bare_401: options.bare_401,
                 counters: McpCounters::default(),
                 recorder: Recorder::default(),
                 authorization_server: Mutex::new(as_state.issuer.clone()),

@@ -230,3 +230,59 @@ async fn upstream_cookies_and_challenges_never_reach_the_client() {
     );
     assert!(refused.headers().get("set-cookie").is_none());
 }
+
+/// Sends `POST path` with a body of `size` bytes over a raw socket, writing all of it before
+/// reading anything (as a simple client does), and returns the answer's status line.
+async fn post_whole_body_then_read(port: u16, path: &str, key: &str, size: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-api-key: {key}\r\n\
+         content-type: application/json\r\naccept: {ACCEPT}\r\ncontent-length: {size}\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        let n = chunk.len().min(size - sent);
+        if let Err(e) = sock.write_all(&chunk[..n]).await {
+            panic!("{path}: the broker cut the upload after {sent} of {size} bytes: {e}");
+        }
+        sent += n;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(e) => panic!("{path}: reading the answer after the whole upload failed: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_client_uploading_five_mebibytes_reads_its_413_instead_of_a_reset() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let b = TestBroker::start(config(json!({"demo": {"url": up.mcp_url}}))).await;
+    let key = api_key(&b).await;
+    for path in ["/demo/mcp", "/mcp", "/token", "/register"] {
+        let status = tokio::time::timeout(
+            Duration::from_secs(20),
+            post_whole_body_then_read(b.port, path, &key, 5 * 1024 * 1024),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: no answer within 20 s"));
+        assert_eq!(status, "HTTP/1.1 413 Payload Too Large", "{path}");
+    }
+    assert_eq!(up.recorder().to_path("/mcp").len(), 0);
+}

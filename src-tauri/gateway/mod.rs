@@ -11,6 +11,7 @@ pub mod authserver;
 pub mod callback;
 pub mod consent;
 pub mod delegate;
+pub mod drain;
 pub mod error;
 pub mod guard;
 pub mod host;
@@ -57,10 +58,12 @@ pub fn router(broker: Broker) -> Router {
         .merge(callback::routes())
         .merge(signin::routes())
         .fallback(not_found)
-        // One composed layer (the guard outermost), so a request pays for one boxed route
-        // service, not one per layer.
+        // One composed layer (the body drain, then the guard), so a request pays for one boxed
+        // route service, not one per layer.
         .layer(
             tower::ServiceBuilder::new()
+                // Outermost: a body refused anywhere (the guard included) is drained.
+                .layer(drain::DrainLayer)
                 .layer(axum::middleware::from_fn_with_state(
                     broker.clone(),
                     guard::loopback_guard,

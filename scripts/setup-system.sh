@@ -7,7 +7,7 @@ command -v apt-get >/dev/null || { echo "setup: not a Debian/Ubuntu system; inst
 PKGS=(build-essential pkg-config file curl libssl-dev libxdo-dev libwebkit2gtk-4.1-dev
       libayatana-appindicator3-dev librsvg2-dev
       xvfb xauth dbus dbus-x11 at-spi2-core webkit2gtk-driver gnome-keyring libsecret-tools
-      imagemagick)
+      imagemagick python3 python3-venv)
 if dpkg -s "${PKGS[@]}" >/dev/null 2>&1; then exit 0; fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive

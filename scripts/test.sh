@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # THE test command: sets up everything a fresh Debian 12 / Ubuntu 24.04 machine needs (system
-# packages, Node 22 + the npm test clients, tauri-driver) and runs every test: formatting, lints,
-# the core without the desktop feature, then every Cargo test — including the ones that need the
-# OS keychain and a display — inside a private D-Bus session with an unlocked GNOME Keyring and
-# Xvfb. Idempotent; safe to re-run.
+# packages, Node 22 + the npm test clients, FastMCP in a venv, tauri-driver) and runs every
+# test: formatting, lints, the core without the desktop feature, then every Cargo test —
+# including the ones that need the OS keychain and a display — inside a private D-Bus session
+# with an unlocked GNOME Keyring and Xvfb. Idempotent; safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,6 +14,8 @@ step "system packages"
 scripts/setup-system.sh
 step "Node 22 and the npm test clients"
 scripts/setup-node.sh
+step "Python test upstream (FastMCP)"
+scripts/setup-python.sh
 if [ -x scripts/setup-desktop-test.sh ]; then
   step "tauri-driver"
   scripts/setup-desktop-test.sh

@@ -2,7 +2,9 @@
 //! server (`@modelcontextprotocol/server`), dual-era or `--modern-only`. Tools: `echo`,
 //! `ask_user` (one elicitation round trip: MRTR for modern clients, an elicitation request for
 //! legacy ones) and `add_tool` (registers another tool, so the server sends
-//! `notifications/tools/list_changed`).
+//! `notifications/tools/list_changed`). [`JsServer::script`] starts any server script of
+//! `tests/js` that prints its URL the same way (`v1_auth_server.mjs`: the TypeScript SDK v1's
+//! own authorization server in front of a v1 MCP server).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -37,26 +39,14 @@ impl JsServer {
             sdk.exists(),
             "@modelcontextprotocol/server is not installed in tests/js/node_modules: run scripts/setup-node.sh"
         );
+        JsServer::script("modern_server.mjs", args).await
+    }
+
+    /// Starts `node tests/js/SCRIPT ARGS`, a server that prints its `{"url": …}` line.
+    pub async fn script(script: &str, args: &[&str]) -> JsServer {
         let mut cmd = Command::from(super::node::node_command());
-        cmd.arg("modern_server.mjs")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("node starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("modern_server.mjs printed its URL within 30 s")
-            .expect("stdout readable")
-            .expect("modern_server.mjs printed a line before exiting");
-        let report: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("modern_server.mjs printed {line:?}: {e}"));
-        let url = report["url"].as_str().expect("a url").to_string();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        cmd.arg(script).args(args);
+        let (url, child) = spawn_reporting(cmd, script).await;
         JsServer { url, child }
     }
 
@@ -64,4 +54,27 @@ impl JsServer {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Spawns `cmd` (killed on drop), reads the `{"url": …}` line it prints first and keeps draining
+/// its stdout; panics naming `what` when no line comes within 30 s.
+pub async fn spawn_reporting(mut cmd: Command, what: &str) -> (String, Child) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what} starts: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("{what} printed its URL within 30 s"))
+        .expect("stdout readable")
+        .unwrap_or_else(|| panic!("{what} printed a line before exiting"));
+    let report: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{what} printed {line:?}: {e}"));
+    let url = report["url"].as_str().expect("a url").to_string();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (url, child)
 }

@@ -28,6 +28,8 @@
 //! - [`jsserver::JsServer`]: `tests/js/modern_server.mjs`, an upstream built on the official
 //!   TypeScript SDK v2 server (`JsServer::dual()` / `JsServer::modern_only()`; `stop()` waits
 //!   for the exit), killed on drop.
+//! - [`FastMcpServer`]: `tests/py/fastmcp_server.py`, FastMCP with its own authorization server
+//!   (`scripts/setup-python.sh` installs it), killed on drop.
 //! - [`TestAs`]: an OAuth AS (RFC 8414 metadata, auto-approving `/authorize` with PKCE S256,
 //!   `/token` for authorization_code / refresh_token (rotation) / client_credentials (basic or
 //!   post), `/register`, `/revoke`), with counters, fault injection ([`TokenFault`]; `Hold`
@@ -84,6 +86,7 @@ pub mod mcp;
 pub mod modern;
 pub mod node;
 pub mod providers;
+pub mod pyserver;
 pub mod record;
 pub mod signin;
 pub mod streams;
@@ -103,6 +106,7 @@ pub use auth_server::{
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
 pub use consent::{hidden, submit_consent};
 pub use jsserver::JsServer;
+pub use pyserver::FastMcpServer;
 pub use record::{Recorded, Recorder};
 pub use signin::{demo_server, SIGN_IN_WAIT};
 pub use transport::HttpTransport;

@@ -368,3 +368,66 @@ async fn any_refused_redemption_of_a_code_spends_it() {
         q = query(r.headers()["location"].to_str().unwrap());
     }
 }
+
+#[tokio::test]
+async fn failed_token_requests_write_nothing_and_a_client_that_keeps_failing_is_told_to_wait() {
+    let (_up, b) = broker_with(json!({"demo": {}})).await;
+    let client = register(&b, "guesser").await;
+    let q = approve(&b, &authorize_url(&b, &client, &pkce())).await;
+    let (status, _) = exchange(&b, &client, &q["code"]).await;
+    assert_eq!(status, 200);
+    let state = b.dir.path().join("data/issuer.json");
+    // A mark no rewrite keeps: a new file gets the current time.
+    let mark = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    std::fs::File::options()
+        .append(true)
+        .open(&state)
+        .unwrap()
+        .set_modified(mark)
+        .unwrap();
+    let guess = |n: usize| {
+        let (b, client) = (&b, client.clone());
+        async move {
+            let r = http()
+                .post(format!("{}/token", b.base_url))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &format!("mab_rt_guess{n}")),
+                    ("client_id", &client),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let wait = r.headers().get("retry-after").cloned();
+            (r.status().as_u16(), wait, r.json::<Value>().await.unwrap())
+        }
+    };
+    // The first 20 failures of a client can never be cut off (a window holds at most them).
+    for n in 0..20 {
+        let (status, _, err) = guess(n).await;
+        assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    }
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().modified().unwrap(),
+        mark,
+        "refused token requests rewrote the issuer state"
+    );
+    // Within 20 more (a minute may have turned meanwhile), the client is told to wait.
+    let mut refused = None;
+    for n in 20..40 {
+        let (status, wait, err) = guess(n).await;
+        if status == 429 {
+            refused = Some((wait, err));
+            break;
+        }
+    }
+    let (wait, err) = refused.expect("a client failing 40 times is cut off");
+    let wait: u64 = wait.unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let description = err["error_description"].as_str().unwrap();
+    assert!(description.contains(&format!("wait {wait} s")), "{err}");
+    // Another client is not affected.
+    let other = register(&b, "other").await;
+    let q = approve(&b, &authorize_url(&b, &other, &pkce())).await;
+    assert_eq!(exchange(&b, &other, &q["code"]).await.0, 200);
+}

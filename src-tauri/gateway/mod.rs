@@ -16,6 +16,7 @@ pub mod error;
 pub mod guard;
 pub mod host;
 pub mod legacy;
+pub mod limit;
 pub mod pages;
 pub mod proxy;
 pub mod resource;

@@ -1,11 +1,13 @@
 //! State the gateway keeps in memory (never persisted): which local principal owns which
-//! upstream session, pending authorization requests, and the registration rate limit.
+//! upstream session, pending authorization requests, the registration rate limit and the failed
+//! token requests of each client.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::consent::Pending;
 use super::legacy;
+use super::limit::{TokenFailures, Window};
 use crate::issuer::Principal;
 
 /// Upstream sessions remembered at most.
@@ -26,8 +28,10 @@ pub struct GatewayState {
     pub pending: Mutex<HashMap<String, Arc<Pending>>>,
     /// Sessions bridged to upstreams on the older HTTP+SSE transport, by the broker's session id.
     pub legacy: Mutex<HashMap<String, Arc<legacy::Session>>>,
-    /// `(minute, count)` of registrations.
-    registrations: Mutex<(u64, u32)>,
+    /// Registrations of the current minute.
+    registrations: Mutex<Window>,
+    /// Failed `/token` requests per client.
+    token_failures: Mutex<TokenFailures>,
     /// What each delegate server's upstream says about its sign-in (the broker's PRM for it).
     pub delegate: super::delegate::PrmCache,
 }
@@ -93,18 +97,16 @@ impl GatewayState {
         }
     }
 
+    pub fn token_failures(&self) -> MutexGuard<'_, TokenFailures> {
+        lock(&self.token_failures)
+    }
+
     pub fn pending(&self) -> MutexGuard<'_, HashMap<String, Arc<Pending>>> {
         lock(&self.pending)
     }
 
     /// Counts a registration; false when the per-minute budget is spent.
     pub fn allow_registration(&self, now: u64) -> bool {
-        let mut r = lock(&self.registrations);
-        let minute = now / 60;
-        if r.0 != minute {
-            *r = (minute, 0);
-        }
-        r.1 += 1;
-        r.1 <= REGISTRATIONS_PER_MINUTE
+        lock(&self.registrations).hit(now, 60) <= REGISTRATIONS_PER_MINUTE
     }
 }

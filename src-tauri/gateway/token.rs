@@ -3,8 +3,10 @@
 //! secret). Every answer carries `Cache-Control: no-store`; errors use RFC 6749 §5.2 bodies.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,8 +17,10 @@ use serde_json::json;
 
 use super::authorize::server_from_resource;
 use super::error::GatewayError;
+use super::limit::{TOKEN_FAILURES, TOKEN_WINDOW};
+use super::state::GatewayState;
 use crate::broker::{Broker, Event};
-use crate::issuer::{unix_now, Client, Revocation, TokenError, TokenSet};
+use crate::issuer::{unix_now, Client, IssuerError, Revocation, TokenError, TokenSet};
 
 /// Largest token or revocation request read.
 const MAX_FORM: usize = 16 * 1024;
@@ -138,23 +142,26 @@ fn no_store(mut response: Response) -> Response {
 /// another server, or a code or refresh token for another server, is `invalid_target`).
 async fn token_alias(
     State(broker): State<Broker>,
+    Extension(gw): Extension<Arc<GatewayState>>,
     Path(path_server): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, GatewayError> {
-    token_for(broker, Some(path_server), headers, body).await
+    token_for(broker, gw, Some(path_server), headers, body).await
 }
 
 async fn token(
     State(broker): State<Broker>,
+    Extension(gw): Extension<Arc<GatewayState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, GatewayError> {
-    token_for(broker, None, headers, body).await
+    token_for(broker, gw, None, headers, body).await
 }
 
 async fn token_for(
     broker: Broker,
+    gw: Arc<GatewayState>,
     path_server: Option<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -163,6 +170,10 @@ async fn token_for(
     let grant_type = fields.require("grant_type")?;
     let client = known_client(&broker, &fields, &headers)?;
     let client_id = client.client_id.clone();
+    let now = unix_now();
+    if let Err(wait) = gw.token_failures().check(&client_id, now) {
+        return Ok(too_many_failures(wait));
+    }
     let named = resource_server(&broker, fields.get("resource"))?;
     let server = match (named, path_server) {
         (Some(a), Some(b)) if a != b => {
@@ -178,32 +189,14 @@ async fn token_for(
     if let Some(e) = server.as_deref().and_then(delegated) {
         return Err(e);
     }
-    let now = unix_now();
-    let result = match grant_type {
-        "authorization_code" => {
-            let code = fields.require("code")?;
-            broker.issuer().exchange_code(
-                code,
-                &client_id,
-                fields.get("redirect_uri"),
-                fields.get("code_verifier"),
-                server.as_deref(),
-                now,
-            )?
-        }
-        "refresh_token" => {
-            let rt = fields.require("refresh_token")?;
-            broker
-                .issuer()
-                .refresh(rt, &client_id, server.as_deref(), now)?
-        }
-        other => {
-            return Err(oauth(TokenError::UnsupportedGrantType(format!(
-                "grant_type \"{other}\" is not supported; use authorization_code or refresh_token"
-            ))))
+    let grant = Grant::from_fields(grant_type, &fields)?;
+    let tokens = match redeem(&broker, grant, client_id.clone(), server, now).await? {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            gw.token_failures().failed(&client_id, now);
+            return Err(oauth(e));
         }
     };
-    let tokens: TokenSet = result.map_err(oauth)?;
     if let Some(e) = delegated(&tokens.server) {
         return Err(e);
     }
@@ -213,6 +206,84 @@ async fn token_for(
             server: tokens.server.clone(),
         });
     }
+    Ok(token_response(tokens))
+}
+
+/// What a token request presents, owned (it crosses to the blocking pool).
+enum Grant {
+    Code {
+        code: String,
+        redirect_uri: Option<String>,
+        verifier: Option<String>,
+    },
+    Refresh(String),
+}
+
+impl Grant {
+    fn from_fields(grant_type: &str, fields: &Fields) -> Result<Grant, GatewayError> {
+        let owned = |name| fields.get(name).map(str::to_string);
+        match grant_type {
+            "authorization_code" => Ok(Grant::Code {
+                code: fields.require("code")?.to_string(),
+                redirect_uri: owned("redirect_uri"),
+                verifier: owned("code_verifier"),
+            }),
+            "refresh_token" => Ok(Grant::Refresh(fields.require("refresh_token")?.to_string())),
+            other => Err(oauth(TokenError::UnsupportedGrantType(format!(
+                "grant_type \"{other}\" is not supported; use authorization_code or refresh_token"
+            )))),
+        }
+    }
+}
+
+/// Redeems the grant on the blocking pool: issuing tokens writes and fsyncs the issuer state,
+/// which must not stall the async runtime (nor the proxied requests it serves).
+async fn redeem(
+    broker: &Broker,
+    grant: Grant,
+    client_id: String,
+    server: Option<String>,
+    now: u64,
+) -> Result<Result<TokenSet, TokenError>, GatewayError> {
+    let broker = broker.clone();
+    let redeemed = tokio::task::spawn_blocking(move || {
+        let (issuer, server) = (broker.issuer(), server.as_deref());
+        match &grant {
+            Grant::Code {
+                code,
+                redirect_uri,
+                verifier,
+            } => issuer.exchange_code(
+                code,
+                &client_id,
+                redirect_uri.as_deref(),
+                verifier.as_deref(),
+                server,
+                now,
+            ),
+            Grant::Refresh(token) => issuer.refresh(token, &client_id, server, now),
+        }
+    })
+    .await
+    .map_err(|e| IssuerError::Store(format!("the token request did not finish: {e}")))?;
+    Ok(redeemed?)
+}
+
+/// 429 for a client that spent its failed token requests of the current window.
+fn too_many_failures(wait: u64) -> Response {
+    let error = GatewayError::OAuth {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "too_many_requests",
+        description: format!("this client made {TOKEN_FAILURES} failed token requests within {TOKEN_WINDOW} s; wait {wait} s before trying again (a code or refresh token that keeps failing will not start working: authorize again)"),
+    };
+    let mut response = error.into_response();
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, v);
+    }
+    response
+}
+
+fn token_response(tokens: TokenSet) -> Response {
     let mut body = json!({
         "access_token": tokens.access_token.expose(),
         "token_type": "Bearer",
@@ -222,7 +293,7 @@ async fn token_for(
     if let Some(scope) = tokens.scope {
         body["scope"] = json!(scope);
     }
-    Ok(no_store(Json(body).into_response()))
+    no_store(Json(body).into_response())
 }
 
 /// RFC 7009: the client identifies itself (public clients: `client_id`), and only a token

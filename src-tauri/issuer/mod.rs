@@ -159,10 +159,33 @@ impl Issuer {
 
     /// Runs `f` on the state and persists the result.
     fn mutate<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, IssuerError> {
+        self.mutate_then_write_if(|s| (f(s), true))
+    }
+
+    /// Runs a token request on the state and persists only what it changed (tokens issued or
+    /// revoked): a refused attempt costs no write, so a flood of bad requests cannot turn into
+    /// a flood of fsyncs.
+    fn mutate_tokens<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, IssuerError> {
+        self.mutate_then_write_if(|s| {
+            s.tokens_changed = false;
+            let out = f(s);
+            (out, s.tokens_changed)
+        })
+    }
+
+    /// Runs `f`; when it says so, writes the state (blocking I/O: callers on the async
+    /// runtime use `spawn_blocking`). The state lock is never held across the write.
+    fn mutate_then_write_if<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> (T, bool),
+    ) -> Result<T, IssuerError> {
         let (out, generation, bytes) = {
             let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let (state, generation) = &mut *guard;
-            let out = f(state);
+            let (out, write) = f(state);
+            if !write {
+                return Ok(out);
+            }
             state.prune(unix_now());
             *generation += 1;
             let bytes =
@@ -248,7 +271,7 @@ impl Issuer {
             verifier,
             server,
         };
-        self.mutate(|s| s.exchange_code(code, presented, now))
+        self.mutate_tokens(|s| s.exchange_code(code, presented, now))
     }
 
     pub fn refresh(
@@ -258,7 +281,7 @@ impl Issuer {
         server: Option<&str>,
         now: u64,
     ) -> Result<Result<TokenSet, TokenError>, IssuerError> {
-        self.mutate(|s| s.refresh(refresh_token, client_id, server, now))
+        self.mutate_tokens(|s| s.refresh(refresh_token, client_id, server, now))
     }
 
     /// RFC 7009 revocation of an access or refresh token by the client it was issued to.

@@ -33,6 +33,10 @@ pub struct State {
     /// Keyed by the hex SHA-256 of the code; never persisted (codes live minutes).
     #[serde(skip)]
     pub codes: HashMap<String, CodeRecord>,
+    /// Set when tokens were issued or revoked: what a token request changed that must reach
+    /// the file (a refused attempt changes nothing persisted, and writes nothing).
+    #[serde(skip)]
+    pub tokens_changed: bool,
 }
 
 /// What a revocation request did (RFC 7009 §2.1–2.2).
@@ -140,6 +144,7 @@ impl State {
     }
 
     pub(super) fn mint(&mut self, grant_id: &str, now: u64) -> TokenSet {
+        self.tokens_changed = true;
         let grant = self.grants[grant_id].clone();
         let access = crypto::random_token(crypto::ACCESS_PREFIX);
         let refresh = crypto::random_token(crypto::REFRESH_PREFIX);
@@ -172,8 +177,10 @@ impl State {
     /// Removes a grant and every token of it.
     pub fn revoke_grant(&mut self, grant_id: &str) -> bool {
         let existed = self.grants.remove(grant_id).is_some();
+        let tokens = self.access.len() + self.refresh.len();
         self.access.retain(|_, a| a.grant_id != grant_id);
         self.refresh.retain(|_, r| r.grant_id != grant_id);
+        self.tokens_changed |= existed || tokens != self.access.len() + self.refresh.len();
         existed
     }
 

@@ -275,3 +275,25 @@ fn an_api_key_records_its_last_use_and_a_wrong_server_does_not_count() {
     s.authenticate(key.expose(), "acme", 200).unwrap();
     assert_eq!(s.api_keys[0].last_used, Some(200));
 }
+
+#[test]
+fn only_token_requests_that_issue_or_revoke_mark_the_state_for_writing() {
+    let mut s = state_with_client();
+    let c = code(&mut s, 1000);
+    s.tokens_changed = false;
+    let wrong = "x".repeat(43);
+    let refused = Presented {
+        verifier: Some(&wrong),
+        ..right(None)
+    };
+    assert!(s.exchange_code(&c, refused, 1001).is_err());
+    assert!(s.refresh("mab_rt_unknown", "c1", None, 1001).is_err());
+    assert!(!s.tokens_changed, "refused attempts change nothing kept");
+    let c = code(&mut s, 1000);
+    let t = s.exchange_code(&c, right(None), 1001).unwrap();
+    assert!(s.tokens_changed, "issued tokens are kept");
+    s.tokens_changed = false;
+    assert!(s.exchange_code(&c, right(None), 1002).is_err());
+    assert!(s.tokens_changed, "a replay revoked what the code issued");
+    assert!(s.authenticate(t.access_token.expose(), "alpha", 1003).is_err());
+}

@@ -147,33 +147,14 @@ async fn login_no_browser_prints_the_address_and_waits_for_the_person() {
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;
     let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
     let cli = Cli::of(&b);
-    let mut cmd = cli.command(&["login", "demo", "--no-browser"]);
-    cmd.env_remove("BROWSER")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    // Read the printed address off the runtime, then be the person who opens it.
-    let url = tokio::task::spawn_blocking(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix("http")
-                    .map(|rest| format!("http{rest}"))
-            })
-    })
-    .await
-    .unwrap()
-    .expect("the CLI prints the sign-in address");
+    // The person opens the printed address in a browser that reaches the callback (the
+    // terminal keeps waiting for a paste it never gets).
+    let (run, url) = no_browser_login(&cli).await;
     assert!(url.starts_with(&up.auth_server.issuer), "{url}");
     let followed = reqwest::get(&url).await.unwrap();
     assert!(followed.status().is_success(), "{}", followed.status());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, out) = run.exit().await;
+    assert_eq!(code, Some(0), "{out}");
     let name = mcp_auth_broker::config::ServerName::parse("demo").unwrap();
     assert!(b.broker.upstream().token_facts(&name).await.has_token);
 }
@@ -338,4 +319,176 @@ async fn login_warns_that_the_endpoints_were_guessed_before_the_browser_opens() 
         stderr.contains("access_denied"),
         "the sign-in ended: {stderr}"
     );
+}
+
+/// A `login` run the test talks to: lines it writes to stderr arrive on a channel, and the
+/// test types into its stdin like the person would.
+struct Interactive {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Interactive {
+    fn spawn(mut cmd: Command) -> Interactive {
+        cmd.env_remove("BROWSER")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Interactive {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next stderr line that `matches` (panics, with all seen, if stderr ends first).
+    async fn line(&mut self, matches: impl Fn(&str) -> bool) -> String {
+        while let Some(l) = self.lines.recv().await {
+            self.seen.push(l.clone());
+            if matches(&l) {
+                return l;
+            }
+        }
+        panic!("stderr ended; it said:\n{}", self.seen.join("\n"));
+    }
+
+    fn type_line(&mut self, text: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{text}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Waits for the exit; returns its code and everything it printed.
+    async fn exit(mut self) -> (Option<i32>, String) {
+        let child = self.child;
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        while let Some(l) = self.lines.recv().await {
+            self.seen.push(l);
+        }
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            self.seen.join("\n")
+        );
+        (out.status.code(), all)
+    }
+}
+
+/// The person's browser on another computer: it follows the authorization address to the
+/// redirect, which never arrives (the callback is on the SSH host); the address it ended on.
+async fn browser_elsewhere(authorize_url: &str) -> url::Url {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client.get(authorize_url).send().await.unwrap();
+    assert_eq!(resp.status(), 302, "the authorization server redirects");
+    url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+/// `login --no-browser` on a running broker: the printed address, then the person pastes.
+async fn no_browser_login(cli: &Cli) -> (Interactive, String) {
+    let mut run = Interactive::spawn(cli.command(&["login", "demo", "--no-browser"]));
+    let url = run.line(|l| l.trim().starts_with("http")).await;
+    let ssh = run.line(|l| l.contains("ssh -L")).await;
+    let port = cli.port;
+    assert!(
+        ssh.contains(&format!("ssh -L {port}:127.0.0.1:{port}")),
+        "{ssh}"
+    );
+    (run, url.trim().to_string())
+}
+
+#[tokio::test]
+async fn login_no_browser_finishes_with_the_pasted_address_and_refuses_another_sign_ins_state() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let (mut run, url) = no_browser_login(&Cli::of(&b)).await;
+    let ended_on = browser_elsewhere(&url).await;
+    assert!(ended_on.as_str().contains("/oauth/callback?"), "{ended_on}");
+
+    // An address from some other sign-in: refused by name, and nothing is spent.
+    let mut other = ended_on.clone();
+    let pairs: Vec<(String, String)> = ended_on
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    other.query_pairs_mut().clear().extend_pairs(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), if k == "state" { "someone-elses" } else { v })),
+    );
+    run.type_line(other.as_str());
+    let refused = run.line(|l| l.contains("did not finish")).await;
+    assert!(refused.contains("belongs to another sign-in"), "{refused}");
+
+    run.type_line(ended_on.as_str());
+    let (code, out) = run.exit().await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Signed in to \"demo\""), "{out}");
+    let name = ServerName::parse("demo").unwrap();
+    let facts = b.broker.upstream().token_facts(&name).await;
+    assert!(facts.has_token && facts.has_refresh_token, "{facts:?}");
+    assert_eq!(count(&up.oauth().counters.token_authorization_code), 1);
+}
+
+#[tokio::test]
+async fn login_no_browser_finishes_with_a_pasted_bare_code() {
+    let up = TestUpstream::start(UpstreamOptions {
+        auth_server: AsOptions {
+            iss: false,
+            ..AsOptions::default()
+        },
+        ..UpstreamOptions::oauth()
+    })
+    .await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let (mut run, url) = no_browser_login(&Cli::of(&b)).await;
+    let ended_on = browser_elsewhere(&url).await;
+    let code = ended_on
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    run.type_line(&format!("  {code}  "));
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(0), "{out}");
+    let name = ServerName::parse("demo").unwrap();
+    assert!(b.broker.upstream().token_facts(&name).await.has_token);
+}
+
+#[tokio::test]
+async fn a_bare_code_is_refused_when_the_server_promises_iss_and_the_whole_address_still_works() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let (mut run, url) = no_browser_login(&Cli::of(&b)).await;
+    let ended_on = browser_elsewhere(&url).await;
+    let code = ended_on
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    run.type_line(&code);
+    let refused = run.line(|l| l.contains("did not finish")).await;
+    assert!(
+        refused.contains("iss") && refused.contains("paste the whole address"),
+        "{refused}"
+    );
+    run.type_line(ended_on.as_str());
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(0), "{out}");
 }

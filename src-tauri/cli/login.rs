@@ -8,10 +8,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::servers::fail;
-use super::{exit, serve, Paths};
+use super::{exit, serve, signin, Paths};
 use crate::broker::{admin_token_path, Broker, Settings};
 use crate::config::file;
 use crate::opener::Opener;
+use crate::upstream::paste::PasteError;
 use crate::vault::KeyringStore;
 
 pub(super) enum Reach {
@@ -91,29 +92,82 @@ pub fn login(paths: &Paths, name: &str, no_browser: bool) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let opener = if no_browser {
-        Opener::Print
-    } else {
-        Opener::System
+    let how = How {
+        opener: if no_browser {
+            Opener::Print
+        } else {
+            Opener::System
+        },
+        paste: no_browser,
+        port,
     };
     runtime().block_on(async {
         match reach(paths, port).await {
-            Reach::Running { base, token } => {
-                login_remote(paths, &base, &token, name, &opener).await
-            }
+            Reach::Running { base, token } => login_remote(paths, &base, &token, name, &how).await,
             Reach::Unresponsive { base, cause } => Reach::unresponsive(&base, &cause),
-            Reach::NotRunning => login_local(paths, name, opener).await,
+            Reach::NotRunning => login_local(paths, name, &how).await,
         }
     })
 }
 
-async fn login_remote(
-    paths: &Paths,
-    base: &str,
-    token: &str,
-    name: &str,
-    opener: &Opener,
-) -> ExitCode {
+/// How this `login` shows the sign-in and takes it back.
+struct How {
+    opener: Opener,
+    /// `--no-browser`: the address is printed and what the person pastes finishes the sign-in.
+    paste: bool,
+    port: u16,
+}
+
+impl How {
+    /// Opens the browser, or prints the address and both ways to finish.
+    fn show(&self, name: &str, url: &str) {
+        if self.paste {
+            signin::paste_instructions(name, url, self.port);
+        } else {
+            open_or_print(&self.opener, url, name);
+        }
+    }
+}
+
+/// The NDJSON lines of a running broker's sign-in answer.
+struct Ndjson {
+    resp: reqwest::Response,
+    pending: String,
+}
+
+impl Ndjson {
+    async fn next(&mut self) -> Result<Value, String> {
+        loop {
+            if let Some(end) = self.pending.find('\n') {
+                let line: String = self.pending.drain(..=end).collect();
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => return Ok(v),
+                    Err(_) => continue,
+                }
+            }
+            match self.resp.chunk().await {
+                Ok(Some(c)) => self.pending.push_str(&String::from_utf8_lossy(&c)),
+                Ok(None) => return Err("the broker closed the sign-in stream without a result; check `mcp-auth-broker status`".into()),
+                Err(e) => return Err(format!("lost the broker while waiting for the sign-in: {e}")),
+            }
+        }
+    }
+
+    /// Reads on to the `done` line.
+    async fn done(mut self) -> Result<(), String> {
+        loop {
+            let v = self.next().await?;
+            if v["done"] == true {
+                return match v["ok"] == true {
+                    true => Ok(()),
+                    false => Err(v["error"].as_str().unwrap_or("no reason given").to_string()),
+                };
+            }
+        }
+    }
+}
+
+async fn login_remote(paths: &Paths, base: &str, token: &str, name: &str, how: &How) -> ExitCode {
     let client = reqwest::Client::new();
     let resp = match client
         .post(format!("{base}/api/admin/servers/{name}/sign-in"))
@@ -134,34 +188,53 @@ async fn login_remote(
         let body = resp.text().await.unwrap_or_default();
         return admin_error(base, status, &body, paths);
     }
-    let mut resp = resp;
-    let mut pending = String::new();
-    loop {
-        let chunk = match resp.chunk().await {
-            Ok(Some(c)) => c,
-            Ok(None) => return fail(exit::FAILURE, "the broker closed the sign-in stream without a result; check `mcp-auth-broker status`"),
-            Err(e) => return fail(exit::FAILURE, format!("lost the broker while waiting for the sign-in: {e}")),
-        };
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if let Some(url) = v["authorize_url"].as_str() {
-                let warnings = v["warnings"].as_array().into_iter().flatten();
-                warn(warnings.filter_map(Value::as_str));
-                open_or_print(opener, url, name);
-            }
-            if v["done"] == true {
-                return finish(name, v["ok"] == true, v["error"].as_str());
+    let mut stream = Ndjson {
+        resp,
+        pending: String::new(),
+    };
+    let first = match stream.next().await {
+        Ok(v) => v,
+        Err(e) => return finish(name, false, Some(&e)),
+    };
+    let url = first["authorize_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let warnings = first["warnings"].as_array().into_iter().flatten();
+    warn(warnings.filter_map(Value::as_str));
+    how.show(name, &url);
+    let state = signin::state_of(&url).unwrap_or_default();
+    let paste = how.paste.then_some(|input: String| {
+        let (client, state) = (client.clone(), state.clone());
+        async move {
+            let resp = client
+                .post(format!("{base}/api/admin/sign-in/paste"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "state": state, "input": input }))
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach the broker at {base}: {e}"))?;
+            match resp.status() {
+                reqwest::StatusCode::BAD_REQUEST => {
+                    let body: Value = resp.json().await.unwrap_or_default();
+                    Err(body["error_description"]
+                        .as_str()
+                        .unwrap_or("refused")
+                        .to_string())
+                }
+                // Completed, or failed as a callback would have: the stream says which.
+                _ => Ok(()),
             }
         }
+    });
+    match signin::wait(stream.done(), paste).await {
+        Ok(()) => finish(name, true, None),
+        Err(e) => finish(name, false, Some(&e)),
     }
 }
 
-async fn login_local(paths: &Paths, name: &str, opener: Opener) -> ExitCode {
-    let core = match serve::start(paths, opener.clone()).await {
+async fn login_local(paths: &Paths, name: &str, how: &How) -> ExitCode {
+    let core = match serve::start(paths, how.opener.clone()).await {
         Ok(core) => core,
         Err(e) => return fail(e.exit_code(), e),
     };
@@ -175,7 +248,8 @@ async fn login_local(paths: &Paths, name: &str, opener: Opener) -> ExitCode {
             .await
             .map_err(|e| e.to_string())?;
         warn(attempt.warnings.iter().map(String::as_str));
-        open_or_print(&opener, attempt.authorize_url.as_str(), name);
+        let url = attempt.authorize_url.to_string();
+        how.show(name, &url);
         eprintln!(
             "Waiting for the browser sign-in to {} …",
             attempt
@@ -183,13 +257,29 @@ async fn login_local(paths: &Paths, name: &str, opener: Opener) -> ExitCode {
                 .host_str()
                 .unwrap_or("the authorization server")
         );
-        match tokio::time::timeout(crate::gateway::admin::SIGN_IN_WAIT, attempt.done).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err("the sign-in was abandoned".to_string()),
-            Err(_) => Err(
-                "no answer from the browser within 10 minutes; run the command again".to_string(),
-            ),
-        }
+        let state = signin::state_of(&url).unwrap_or_default();
+        let upstream = broker.upstream().clone();
+        let paste = how.paste.then_some(|input: String| {
+            let (upstream, state) = (upstream.clone(), state.clone());
+            async move {
+                match upstream.paste(&input, &state).await {
+                    Err(PasteError::Input(why)) => Err(why),
+                    // Completed, or failed as a callback would have: `done` says which.
+                    Ok(_) | Err(PasteError::SignIn(_)) => Ok(()),
+                }
+            }
+        });
+        let done = async {
+            match tokio::time::timeout(crate::gateway::admin::SIGN_IN_WAIT, attempt.done).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err("the sign-in was abandoned".to_string()),
+                Err(_) => Err(
+                    "no answer from the browser within 10 minutes; run the command again"
+                        .to_string(),
+                ),
+            }
+        };
+        signin::wait(done, paste).await
     }
     .await;
     broker.shutdown();

@@ -9,6 +9,7 @@ pub mod probe;
 pub mod remote;
 pub mod serve;
 pub mod servers;
+mod signin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

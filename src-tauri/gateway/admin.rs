@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::error::GatewayError;
 use crate::broker::Broker;
 use crate::opener::Opener;
+use crate::upstream::paste::PasteError;
 
 /// How long a sign-in started from the CLI may take before the CLI is told it expired.
 pub const SIGN_IN_WAIT: Duration = Duration::from_secs(600);
@@ -25,6 +26,7 @@ pub const SIGN_IN_WAIT: Duration = Duration::from_secs(600);
 pub fn routes() -> Router<Broker> {
     Router::new()
         .route("/api/admin/servers/{name}/sign-in", post(sign_in))
+        .route("/api/admin/sign-in/paste", post(paste))
         .route("/api/admin/servers/{name}/sign-out", post(sign_out))
         .route("/api/admin/servers/{name}/check", post(check))
         .route("/api/admin/clients", get(list_clients))
@@ -94,6 +96,34 @@ async fn sign_in(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct Paste {
+    /// The `state` of the sign-in the CLI started (from its authorization URL).
+    state: String,
+    /// What the person pasted: the address the browser ended on, or just the code.
+    input: String,
+}
+
+/// Finishes a sign-in with what the person pasted into `login --no-browser`, through the
+/// callback's own completion; the sign-in stream then reports the result as usual.
+async fn paste(
+    State(broker): State<Broker>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let p: Paste = serde_json::from_slice(&body).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "expected {{\"state\": \"...\", \"input\": \"...\"}}: {e}"
+        ))
+    })?;
+    match broker.upstream().paste(&p.input, &p.state).await {
+        Ok(server) => Ok(Json(json!({ "ok": true, "server": server.as_str() }))),
+        Err(PasteError::Input(why)) => Err(GatewayError::BadRequest(why)),
+        Err(PasteError::SignIn(e)) => Err(GatewayError::AdminUpstream(e)),
+    }
 }
 
 async fn sign_out(

@@ -31,6 +31,7 @@ pub mod hints;
 pub mod http;
 pub mod m2m;
 pub mod oauth;
+pub mod paste;
 pub mod pending;
 mod preflight;
 pub mod record;

@@ -77,6 +77,16 @@ impl Pending {
         Ok(flow)
     }
 
+    /// Whether a flow waits under `state` (without taking it), and whether its authorization
+    /// server promised `iss` (a pasted bare code cannot carry one).
+    pub fn peek(&self, state: &str, now: u64) -> Result<bool, TakeError> {
+        let flow = self.flows.get(state).ok_or(TakeError::Unknown)?;
+        if now >= flow.created_at + TTL {
+            return Err(TakeError::Expired);
+        }
+        Ok(flow.iss_supported)
+    }
+
     /// Removes and returns flows older than [`TTL`].
     pub fn prune(&mut self, now: u64) -> Vec<Flow> {
         let expired: Vec<String> = self

@@ -92,6 +92,8 @@ pub struct AsOptions {
     /// `/authorize` refuses scopes the client was not registered with (`invalid_scope`, in the
     /// MCP SDKs' words).
     pub registered_scopes: bool,
+    /// Advertise and send RFC 9207 `iss` with authorization responses (default true).
+    pub iss: bool,
 }
 
 impl Default for AsOptions {
@@ -118,6 +120,7 @@ impl Default for AsOptions {
                 "none".into(),
             ]),
             registered_scopes: false,
+            iss: true,
         }
     }
 }
@@ -346,7 +349,7 @@ async fn metadata(State(s): State<Arc<AsState>>) -> Response {
         "token_endpoint": format!("{i}/token"),
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "authorization_response_iss_parameter_supported": true,
+        "authorization_response_iss_parameter_supported": s.options.iss,
         "scopes_supported": s.options.scopes,
     });
     if s.options.advertise_pkce {
@@ -389,7 +392,9 @@ async fn authorize(
         if let Some(state) = &state {
             url.query_pairs_mut().append_pair("state", state);
         }
-        url.query_pairs_mut().append_pair("iss", &s.issuer);
+        if s.options.iss {
+            url.query_pairs_mut().append_pair("iss", &s.issuer);
+        }
         (StatusCode::FOUND, [("location", url.to_string())]).into_response()
     };
     if let (Some((error, description)), Some(_)) = (&s.options.refuse_resource, q.get("resource")) {

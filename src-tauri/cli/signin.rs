@@ -1,0 +1,72 @@
+//! What `login` shows and reads while a sign-in runs, the same with a running broker or the
+//! in-process core: the paste-back instructions of `--no-browser` and the lines the person
+//! pastes, and a device sign-in's code, address and QR code.
+
+use std::future::Future;
+
+use tokio::sync::mpsc;
+
+/// Lines typed into the terminal, read on a plain thread (a blocked read must never hold up
+/// the runtime's shutdown); `None` once stdin ends.
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for the sign-in to end (`done`). With `paste`, every non-empty line typed meanwhile
+/// is handed to it: `Err` is the pasted text's own mistake (said, and the person may paste
+/// again); a completion that fails is reported by `done`.
+pub(super) async fn wait<D, P, F>(done: D, paste: Option<P>) -> Result<(), String>
+where
+    D: Future<Output = Result<(), String>>,
+    P: Fn(String) -> F,
+    F: Future<Output = Result<(), String>>,
+{
+    tokio::pin!(done);
+    let mut lines = paste.as_ref().map(|_| stdin_lines());
+    loop {
+        let line = async {
+            match lines.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = &mut done => return result,
+            line = line => match (line, paste.as_ref()) {
+                (Some(l), Some(paste)) if !l.trim().is_empty() => {
+                    if let Err(why) = paste(l).await {
+                        eprintln!("That did not finish the sign-in: {why}\nPaste again, or press Ctrl-C to stop.");
+                    }
+                }
+                (Some(_), _) => {}
+                (None, _) => lines = None,
+            },
+        }
+    }
+}
+
+/// `--no-browser`: the address, and both ways to finish from a browser on another computer.
+pub(super) fn paste_instructions(name: &str, url: &str, port: u16) {
+    eprintln!("Open this address in a browser (on this or any other computer) to sign in to {name}:\n  {url}");
+    eprintln!("Then finish in one of two ways:");
+    eprintln!("  - paste here the address the browser ended on (it starts with http://127.0.0.1:{port}/oauth/callback?, and may show an error page there), or just its code, and press Enter;");
+    eprintln!("  - or forward the callback first, on the computer with the browser: ssh -L {port}:127.0.0.1:{port} THIS-HOST — the browser then reaches the broker by itself.");
+}
+
+/// The `state` of a sign-in, read from its authorization address (a bare pasted code uses it).
+pub(super) fn state_of(url: &str) -> Option<String> {
+    url::Url::parse(url).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+    })
+}

@@ -405,7 +405,10 @@ async fn failed_token_requests_write_nothing_and_a_client_that_keeps_failing_is_
     // The first 20 failures of a client can never be cut off (a window holds at most them).
     for n in 0..20 {
         let (status, _, err) = guess(n).await;
-        assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
     }
     assert_eq!(
         std::fs::metadata(&state).unwrap().modified().unwrap(),

@@ -295,5 +295,7 @@ fn only_token_requests_that_issue_or_revoke_mark_the_state_for_writing() {
     s.tokens_changed = false;
     assert!(s.exchange_code(&c, right(None), 1002).is_err());
     assert!(s.tokens_changed, "a replay revoked what the code issued");
-    assert!(s.authenticate(t.access_token.expose(), "alpha", 1003).is_err());
+    assert!(s
+        .authenticate(t.access_token.expose(), "alpha", 1003)
+        .is_err());
 }

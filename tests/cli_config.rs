@@ -331,6 +331,10 @@ async fn the_github_profile_makes_add_choose_interactive_sign_in_where_the_confi
     }];
     options.auth_server.open_clients = false;
     options.auth_server.registration = false;
+    // Like GitHub: no RFC 8414 / OIDC metadata (the person configures both endpoints) and no
+    // RFC 9207 `iss` in the authorization response.
+    options.auth_server.metadata = false;
+    options.auth_server.iss = false;
     let up = support::TestUpstream::start(options).await;
     std::env::set_var("CLI_CONFIG_GITHUB_SECRET", "gh-secret");
     let authorize = format!("{}/authorize", up.as_url);

@@ -1,5 +1,9 @@
 //! `import`: sample config files of Claude Code, Cursor, VS Code and LiteLLM through the real
-//! binary (what is written, what is reported, what is refused), and the pure parser.
+//! binary (what is written, what is reported, what is refused), and the pure parser; and the
+//! LiteLLM docs' M2M recipe, imported, working through the broker.
+
+mod gateway_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -547,5 +551,70 @@ fn import_without_from_or_path_says_what_to_pass() {
         text(&out).contains("import --from claude|cursor|vscode|litellm [PATH]"),
         "{}",
         text(&out)
+    );
+}
+
+/// LiteLLM's M2M setup block from [`LITELLM_DOCS_YAML`], only its two URLs pointed at a test
+/// upstream shaped like the docs' mock: a token endpoint that reads `client_id` /
+/// `client_secret` only as form fields (FastAPI's 422 otherwise), an MCP server answering a bare
+/// 401 (no challenge), and no metadata anywhere.
+#[tokio::test]
+async fn litellm_docs_m2m_recipe_imported_as_is_calls_a_tool_through_the_broker_with_client_secret_post(
+) {
+    use gateway_common::{api_key, open_session, post, tool_call};
+    let mut options = support::UpstreamOptions::oauth();
+    options.bare_401 = true;
+    options.auth_server.metadata = false;
+    options.auth_server.registration = false;
+    options.auth_server.client_auth = support::auth_server::ClientAuthRule::FormOnly;
+    options.auth_server.clients = vec![support::auth_server::TestClient {
+        client_id: "test-client".into(),
+        client_secret: Some("test-secret".into()),
+    }];
+    let up = support::TestUpstream::start(options).await;
+    std::env::set_var("MCP_CLIENT_ID", "test-client");
+    std::env::set_var("MCP_CLIENT_SECRET", "test-secret");
+    let recipe = LITELLM_DOCS_YAML
+        .replace("https://my-mcp-server.com/mcp", &up.mcp_url)
+        .replace(
+            "https://auth.example.com/oauth/token",
+            &up.auth_server.token_url(),
+        );
+    let d = Dir::new();
+    let src = d.write("config.yaml", &recipe);
+    let out = tokio::task::spawn_blocking(move || {
+        let out = d.import(&["--from", "litellm", p(&src)]);
+        (out, d.servers())
+    });
+    let (out, servers) = out.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let entry = servers["my_mcp_server"].clone();
+    assert!(entry.get("needs_setup").is_none(), "{entry}");
+
+    let config = json!({"mcp_servers": {"my_mcp_server": entry}});
+    let broker = support::TestBroker::start(config).await;
+    let key = api_key(&broker).await;
+    let url = broker.client_url("my_mcp_server");
+    let sid = open_session(&url, &key).await;
+    let call = tool_call(2, "echo", json!({"text": "via the docs' recipe"}));
+    let r = post(&url, &key, Some(&sid), &call).await;
+    assert!(r.text().await.unwrap().contains("via the docs' recipe"));
+    let tokens = up.oauth().recorder.to_path("/token");
+    let last = tokens.last().expect("a token request");
+    assert!(
+        !last
+            .authorization()
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "the accepted request carried the credentials as form fields (client_secret_post)"
+    );
+    let server = broker.broker.server("my_mcp_server").unwrap();
+    let credential = broker.broker.upstream().credential(&server).await.unwrap();
+    let issued = up
+        .oauth()
+        .validate(credential.bearer.unwrap().expose())
+        .unwrap();
+    assert_eq!(
+        (issued.client_id.as_str(), issued.grant),
+        ("test-client", "client_credentials")
     );
 }

@@ -3,6 +3,8 @@
 //! and the one listener per link that follows list changes (a legacy server's GET stream, a
 //! modern server's `subscriptions/listen`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -34,21 +36,23 @@ pub enum Step {
     Done(Result<Value, LinkError>),
 }
 
+/// The request's exchange with the upstream: polled by [`InFlight::next`] in the task that
+/// awaits the answer (no task of its own: nothing to spawn, schedule and abort per request).
+type Exchange = Pin<Box<dyn Future<Output = Result<Value, LinkError>> + Send>>;
+
 /// One request on its way through a link. Dropping it stops reading (a modern upstream takes
 /// the closed stream as cancellation).
 pub struct InFlight {
     pub link: Arc<Link>,
     /// The link's id of the request.
     pub id: u64,
+    /// The request's params as sent (for a retry with answers, or after a forgotten session).
+    pub sent: Value,
     incoming: mpsc::UnboundedReceiver<Value>,
-    answer: oneshot::Receiver<Result<Value, LinkError>>,
-    task: tokio::task::AbortHandle,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// `None` once the exchange ended.
+    exchange: Option<Exchange>,
+    /// The answer, read while messages sent before it were still to be handed out.
+    answer: Option<Result<Value, LinkError>>,
 }
 
 impl InFlight {
@@ -62,36 +66,52 @@ impl InFlight {
         timeout: Duration,
     ) -> InFlight {
         let id = link.next_id();
-        let body = link.body(id, method, params, offered);
+        let mut body = link.body(id, method, params, offered);
+        let mut headers = link.client.headers(Some(&body));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let text = body.to_string();
+        let sent = body.get_mut("params").map(Value::take).unwrap_or_default();
         let (tx, incoming) = mpsc::unbounded_channel();
-        let (done, answer) = oneshot::channel();
         let l = link.clone();
-        let task = tokio::spawn(async move {
-            let _ = done.send(exchange(&l, id, body, timeout, tx).await);
-        });
+        let what = method.to_string();
+        let exchange =
+            Box::pin(async move { exchange(&l, id, (what, headers, text), timeout, tx).await });
         InFlight {
             link: link.clone(),
             id,
+            sent,
             incoming,
-            answer,
-            task: task.abort_handle(),
+            exchange: Some(exchange),
+            answer: None,
         }
     }
 
     /// The next message from the upstream, or the answer (messages sent before the answer
     /// always come first).
     pub async fn next(&mut self) -> Step {
+        if let Ok(m) = self.incoming.try_recv() {
+            return Step::Message(m);
+        }
+        if let Some(answer) = self.answer.take() {
+            return Step::Done(answer);
+        }
+        let Some(exchange) = self.exchange.as_mut() else {
+            let why = "the request to the upstream stopped without an answer".into();
+            return Step::Done(Err(LinkError::Upstream(protocol(self.link.cfg(), why))));
+        };
         tokio::select! {
             biased;
             Some(m) = self.incoming.recv() => Step::Message(m),
-            r = &mut self.answer => {
-                if let Ok(m) = self.incoming.try_recv() {
-                    // Sent before the answer, read after it: hand it out first.
-                    self.answer = settled(r);
-                    return Step::Message(m);
+            answer = exchange => {
+                self.exchange = None;
+                match self.incoming.try_recv() {
+                    // Sent before the answer, read with it: hand it out first.
+                    Ok(m) => {
+                        self.answer = Some(answer);
+                        Step::Message(m)
+                    }
+                    Err(_) => Step::Done(answer),
                 }
-                Step::Done(r.unwrap_or_else(|_| Err(LinkError::Upstream(protocol(
-                    self.link.cfg(), "the request to the upstream stopped without an answer".into())))))
             }
         }
     }
@@ -102,31 +122,18 @@ impl InFlight {
     }
 }
 
-fn settled(
-    r: Result<Result<Value, LinkError>, oneshot::error::RecvError>,
-) -> oneshot::Receiver<Result<Value, LinkError>> {
-    let (tx, rx) = oneshot::channel();
-    if let Ok(r) = r {
-        let _ = tx.send(r);
-    }
-    rx
-}
-
 /// POSTs one request and reads its answer; requests and notifications met on the way go to `tx`.
 async fn exchange(
     link: &Link,
     id: u64,
-    body: Value,
+    (method, headers, body): (String, reqwest::header::HeaderMap, String),
     timeout: Duration,
     tx: mpsc::UnboundedSender<Value>,
 ) -> Result<Value, LinkError> {
     let cfg = link.cfg();
-    let method = body["method"].as_str().unwrap_or("a request").to_string();
-    let mut headers = link.client.headers(Some(&body));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let response = link
         .wire()
-        .exchange(Method::POST, headers, Some(body.to_string()), timeout)
+        .exchange(Method::POST, headers, Some(body), timeout)
         .await?;
     let status = response.status();
     let id = json!(id);

@@ -23,7 +23,7 @@ use super::relay::{shown, verdict, Verdict};
 use crate::config::ServerConfig;
 use crate::issuer::unix_now;
 use crate::protocol::envelope::{self, Kind};
-use crate::protocol::{codes, mrtr};
+use crate::protocol::{codes, mrtr, Era};
 use crate::upstream::UpstreamError;
 
 /// How a request driven to its end ended.
@@ -47,15 +47,14 @@ impl Caller<'_> {
         &self,
         cfg: &ServerConfig,
         method: &str,
-        params: &Value,
+        mut params: Value,
         timeout: Duration,
         client_id: Option<&Value>,
         retry: Option<Retry>,
     ) -> Result<Value, UpstreamError> {
-        let mut params = params.clone();
         if let Some(r) = retry {
             if let Some(key) = r.inner.as_deref().and_then(|i| i.strip_prefix("h:")) {
-                return self.resume(cfg, key, r.responses).await;
+                return Box::pin(self.resume(cfg, key, r.responses)).await;
             }
             // `u:STATE` / `n:`: a modern upstream's own state, or none; no inner part: the
             // broker's own question (a sign-in link), which the upstream never asked.
@@ -68,18 +67,25 @@ impl Caller<'_> {
         }
         for _ in 0..2 {
             let link = self.link(cfg).await?;
-            let flight = InFlight::start(&link, method, params.clone(), &self.offered, timeout);
-            if let (Some(s), Some(id)) = (self.session, client_id) {
+            let mut flight = InFlight::start(&link, method, params, &self.offered, timeout);
+            // Kept for a retry with answers, or for the one new try after a forgotten session.
+            params = std::mem::take(&mut flight.sent);
+            // A legacy client's cancellation is passed on to a legacy link under the link's id;
+            // a modern link learns it from the closed stream, so nothing is tracked for it.
+            let tracked = client_id.filter(|_| link.era() == Era::Legacy);
+            if let (Some(s), Some(id)) = (self.session, tracked) {
                 s.track(id, &link, flight.id);
             }
             let answer = self.drive(flight).await;
-            if let (Some(s), Some(id)) = (self.session, client_id) {
+            if let (Some(s), Some(id)) = (self.session, tracked) {
                 s.untrack(id);
             }
             match answer {
                 Ok(Driven::Held(answer)) => return Ok(answer),
+                Ok(Driven::Answer(answer)) if !asks_for_input(&answer) => return Ok(answer),
                 Ok(Driven::Answer(answer)) => {
-                    return self.settle(&link, method, &params, timeout, answer).await
+                    let settled = self.settle(&link, method, params, timeout, answer);
+                    return Box::pin(settled).await;
                 }
                 Err(LinkError::Upstream(e)) => return Err(e),
                 Err(LinkError::Gone) => {
@@ -107,7 +113,7 @@ impl Caller<'_> {
             let Some(session) = self.session else {
                 let mut asked = vec![message];
                 asked.extend(flight.ready());
-                match self.hold(flight, asked).await {
+                match Box::pin(self.hold(flight, asked)).await {
                     Ok(answer) => return Ok(Driven::Held(answer)),
                     Err(f) => {
                         flight = f;
@@ -223,7 +229,7 @@ impl Caller<'_> {
         &self,
         link: &Arc<Link>,
         method: &str,
-        params: &Value,
+        params: Value,
         timeout: Duration,
         mut answer: Value,
     ) -> Result<Value, UpstreamError> {
@@ -311,4 +317,11 @@ impl Caller<'_> {
         }
         Ok(responses)
     }
+}
+
+/// Whether an upstream answer is a modern `input_required` result (the rare case that needs
+/// [`Caller::settle`]'s rounds).
+fn asks_for_input(answer: &Value) -> bool {
+    let result = &answer["result"];
+    result.is_object() && mrtr::is_input_required(result)
 }

@@ -3,6 +3,7 @@
 //! prefixed name. A [`Caller`] is one client request's view: who asks, in which era, what its
 //! client can answer, and where notifications go.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ pub struct Caller<'a> {
     /// The era the client speaks.
     pub era: Era,
     /// The client capabilities passed on upstream ([`super::relay::passed_on`]).
-    pub offered: Value,
+    pub offered: Cow<'a, Value>,
     /// The client's session (legacy clients only).
     pub session: Option<&'a Session>,
     /// Notifications for the client while the request is answered.
@@ -61,7 +62,7 @@ impl Caller<'_> {
     pub async fn dispatch(
         &self,
         method: &str,
-        params: &Value,
+        params: Value,
         id: &Value,
     ) -> Result<Value, RpcError> {
         if let Some(listing) = Listing::from_method(method) {
@@ -70,15 +71,15 @@ impl Caller<'_> {
                     "this endpoint answers lists in one page; it gave no cursor".into(),
                 ));
             }
-            return Ok(self.list(listing).await);
+            return Ok(Box::pin(self.list(listing)).await);
         }
         match method {
             "ping" | "logging/setLevel" => Ok(json!({})),
             "tools/call" | "prompts/get" => self.call(method, params, id).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(method, params, id).await
+                Box::pin(self.by_uri(method, &params, id)).await
             }
-            "completion/complete" => self.complete(params, id).await,
+            "completion/complete" => Box::pin(self.complete(&params, id)).await,
             other => Err(RpcError {
                 code: crate::protocol::codes::METHOD_NOT_FOUND,
                 message: format!("method \"{other}\" is not supported by /mcp"),
@@ -177,7 +178,7 @@ impl Caller<'_> {
         for _ in 0..MAX_PAGES {
             let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
             let answer = self
-                .ask(cfg, listing.method(), &params, LIST_TIMEOUT, None, None)
+                .ask(cfg, listing.method(), params, LIST_TIMEOUT, None, None)
                 .await?;
             let Some(result) = answer.get("result") else {
                 let why = format!("{} failed: {}", listing.method(), answer["error"]);
@@ -212,12 +213,12 @@ impl Caller<'_> {
     pub async fn call(
         &self,
         method: &str,
-        params: &Value,
+        mut params: Value,
         client_id: &Value,
     ) -> Result<Value, RpcError> {
         let is_tool = method == "tools/call";
-        let prefixed = params["name"].as_str().unwrap_or("");
-        let Some((server, name)) = self.split(prefixed) else {
+        let prefixed = params["name"].as_str().unwrap_or("").to_string();
+        let Some((server, name)) = self.split(&prefixed) else {
             return Err(RpcError::invalid_params(format!("\"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list them again", names::SEPARATOR)));
         };
         let config = self.hub.broker.config();
@@ -227,20 +228,12 @@ impl Caller<'_> {
             (Some(cfg), None) => cfg,
             (_, why) => return Err(RpcError::invalid_params(why.unwrap_or_default())),
         };
-        let mut upstream_params = params.clone();
-        upstream_params["name"] = Value::String(name.to_string());
-        let retry = self.retry(&mut upstream_params, cfg)?;
-        let asked = self.ask(
-            cfg,
-            method,
-            &upstream_params,
-            CALL_TIMEOUT,
-            Some(client_id),
-            retry,
-        );
+        params["name"] = Value::String(name.to_string());
+        let retry = self.retry(&mut params, cfg)?;
+        let asked = self.ask(cfg, method, params, CALL_TIMEOUT, Some(client_id), retry);
         match asked.await {
             Ok(answer) => self.shaped(answer_of(answer)),
-            Err(e) => self.failed(cfg, e, is_tool).await,
+            Err(e) => Box::pin(self.failed(cfg, e, is_tool)).await,
         }
     }
 
@@ -320,10 +313,11 @@ impl Caller<'_> {
     }
 }
 
-/// An empty object when `params` is not one (a request without params).
-pub fn params_object(params: Option<&Value>) -> Value {
-    match params {
-        Some(Value::Object(map)) => Value::Object(map.clone()),
+/// A request's params, taken out of `message`: an empty object when they are not one (a
+/// request without params).
+pub fn params_object(message: &mut Value) -> Value {
+    match message.get_mut("params").map(Value::take) {
+        Some(Value::Object(map)) => Value::Object(map),
         _ => Value::Object(Map::new()),
     }
 }

@@ -190,7 +190,7 @@ impl Aggregate {
             hub: &self.hub,
             principal,
             era: Era::Modern,
-            offered: relay::passed_on(capabilities),
+            offered: std::borrow::Cow::Owned(relay::passed_on(capabilities)),
             session: None,
             out,
             sign_in_base: capabilities["elicitation"]["url"]

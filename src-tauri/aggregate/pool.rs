@@ -94,7 +94,10 @@ impl Pool {
         if let Some(stale) = held.take() {
             tokio::spawn(async move { stale.close().await });
         }
-        let link = Link::open(&self.broker, cfg, offered.clone(), self.changes.clone()).await?;
+        // Boxed: opening is rare, and inline its future would make every request's future as
+        // large as the whole discovery (and every move of it as costly).
+        let opened = Link::open(&self.broker, cfg, offered.clone(), self.changes.clone());
+        let link = Box::pin(opened).await?;
         if link.era() == Era::Modern {
             // Stateless: this link serves every caller; the capability slot stays empty.
             let slot = self.slot(&any);

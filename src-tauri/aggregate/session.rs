@@ -115,7 +115,7 @@ impl Session {
             hub: &self.hub,
             principal: &self.owner,
             era: Era::Legacy,
-            offered: self.relay.offered.clone(),
+            offered: std::borrow::Cow::Borrowed(&self.relay.offered),
             session: Some(self),
             out,
             sign_in_base: self.elicit.as_deref(),
@@ -212,15 +212,14 @@ pub fn initialized(version: &str) -> Value {
 }
 
 /// The upstream's `result`, or its JSON-RPC error passed on as it is.
-pub(super) fn answer_of(answer: Value) -> Result<Value, RpcError> {
-    if let Some(result) = answer.get("result") {
-        return Ok(result.clone());
+pub(super) fn answer_of(mut answer: Value) -> Result<Value, RpcError> {
+    if let Some(result) = answer.get_mut("result") {
+        return Ok(result.take());
     }
-    let error = answer
-        .get("error")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_else(Map::new);
+    let error = match answer.get_mut("error").map(Value::take) {
+        Some(Value::Object(e)) => e,
+        _ => Map::new(),
+    };
     Err(RpcError {
         code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
         message: error

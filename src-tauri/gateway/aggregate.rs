@@ -186,7 +186,7 @@ async fn legacy_post(
     origin: &ClientOrigin,
     scope: Scope,
     h: &HeaderMap,
-    message: Value,
+    mut message: Value,
 ) -> Result<Response, GatewayError> {
     let now = unix_now();
     if message["method"] == "initialize" {
@@ -222,11 +222,11 @@ async fn legacy_post(
         return Ok(StatusCode::ACCEPTED.into_response());
     };
     let method = method.to_string();
-    let params = params_object(message.get("params"));
+    let params = params_object(&mut message);
     let sink = session.notes().clone();
     Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
         let caller = session.caller(&out);
-        let answer = caller.dispatch(&method, &params, &id).await;
+        let answer = caller.dispatch(&method, params, &id).await;
         reply(id, answer)
     })
     .await)
@@ -248,15 +248,24 @@ where
         });
         return event_stream(rx);
     }
-    let forward = tokio::spawn(async move {
-        while let Some(note) = rx.recv().await {
-            if let Some(sink) = &sink {
-                let _ = sink.send(note);
-            }
+    // The notifications go to `sink` as they come, while the reply is worked out in this task.
+    let forward = |note: Value| {
+        if let Some(sink) = &sink {
+            let _ = sink.send(note);
         }
-    });
-    let reply = work(tx).await;
-    let _ = forward.await;
+    };
+    let work = work(tx);
+    tokio::pin!(work);
+    let reply = loop {
+        tokio::select! {
+            biased;
+            Some(note) = rx.recv() => forward(note),
+            reply = &mut work => break reply,
+        }
+    };
+    while let Ok(note) = rx.try_recv() {
+        forward(note);
+    }
     Json(reply).into_response()
 }
 

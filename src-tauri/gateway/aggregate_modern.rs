@@ -44,7 +44,7 @@ pub(super) async fn stateless(
     principal: Principal,
     origin: &ClientOrigin,
     scope: Scope,
-    (headers, message): (&HeaderMap, Value),
+    (headers, mut message): (&HeaderMap, Value),
 ) -> Response {
     let id = message.get("id").filter(|v| !v.is_null()).cloned();
     if !message.is_object() {
@@ -70,20 +70,20 @@ pub(super) async fn stateless(
         );
         return refuse(StatusCode::NOT_FOUND, id, e);
     }
-    let params = params_object(message.get("params"));
     let caps = meta::declared_capabilities(&message).clone();
+    let method = method.to_string();
+    let params = params_object(&mut message);
     let base = origin.0.clone();
-    match method {
+    match method.as_str() {
         "server/discover" => Json(reply(id, Ok(aggregate.discover().await))).into_response(),
         "subscriptions/listen" => {
             let who = (&principal, scope.as_ref());
             listen(&aggregate, who, &caps, &base, id, &params).await
         }
         _ => {
-            let method = method.to_string();
             answer(accepts_sse(headers), None, move |out| async move {
                 let caller = aggregate.stateless_in(scope.as_ref(), &principal, &caps, &base, &out);
-                let answer = caller.dispatch(&method, &params, &id).await;
+                let answer = caller.dispatch(&method, params, &id).await;
                 reply(id, answer)
             })
             .await

@@ -303,23 +303,37 @@ impl<T: Transport> Client<T> {
             ACCEPT,
             HeaderValue::from_static("application/json, text/event-stream"),
         );
-        let mut put = |name: &str, value: &str| {
-            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
-                h.insert(n, v);
+        let mut put = |name: HeaderName, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(name, v);
             }
         };
         let legacy_before_init = self.era == Era::Legacy
             && self.session.is_none()
             && message.is_some_and(|m| m["method"] == "initialize");
         if !legacy_before_init {
-            put(headers::PROTOCOL_VERSION, &self.version);
+            put(
+                HeaderName::from_static(headers::PROTOCOL_VERSION),
+                &self.version,
+            );
         }
         if let Some(s) = self.session.as_ref().and_then(|s| s.to_str().ok()) {
-            put(headers::SESSION_ID, s);
+            put(HeaderName::from_static(headers::SESSION_ID), s);
         }
-        if let (Era::Modern, Some(m)) = (self.era, message) {
-            for (name, value) in self.schemas.request_headers(m) {
-                put(&name, &value);
+        // Mirrored from a modern message's body (one without modern `_meta` has none).
+        let Some(m) = message.filter(|_| self.era == Era::Modern) else {
+            return h;
+        };
+        let Some(version) = meta::declared_version(m) else {
+            return h;
+        };
+        put(HeaderName::from_static(headers::PROTOCOL_VERSION), version);
+        for (name, value) in headers::standard(m) {
+            put(HeaderName::from_static(name), &value);
+        }
+        for (name, value) in self.schemas.param_headers(m) {
+            if let Ok(n) = HeaderName::try_from(name) {
+                put(n, &value);
             }
         }
         h

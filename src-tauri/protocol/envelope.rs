@@ -1,6 +1,6 @@
 //! JSON-RPC envelopes: what kind a message is, and the answers the broker builds.
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 /// What one JSON-RPC message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +27,35 @@ pub fn kind(message: &Value) -> Kind {
     }
 }
 
+/// A JSON object of these entries, each value moved in: `json!` would copy a `Value` it is
+/// given (through `to_value`), which on the paths every message takes costs a deep copy.
+pub fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (key, value) in entries {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
+}
+
+fn version() -> Value {
+    Value::String("2.0".into())
+}
+
 /// A request message.
 pub fn request(id: impl Into<Value>, method: &str, params: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id.into(), "method": method, "params": params})
+    let method = Value::String(method.into());
+    object([
+        ("jsonrpc", version()),
+        ("id", id.into()),
+        ("method", method),
+        ("params", params),
+    ])
 }
 
 /// A notification message.
 pub fn notification(method: &str, params: Option<Value>) -> Value {
-    let mut m = json!({"jsonrpc": "2.0", "method": method});
+    let method = Value::String(method.into());
+    let mut m = object([("jsonrpc", version()), ("method", method)]);
     if let Some(p) = params {
         m["params"] = p;
     }
@@ -43,16 +64,17 @@ pub fn notification(method: &str, params: Option<Value>) -> Value {
 
 /// A success response.
 pub fn result(id: Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
+    object([("jsonrpc", version()), ("id", id), ("result", result)])
 }
 
 /// An error response (`id` null when the request's id is unknown).
 pub fn error(id: Value, code: i64, message: impl Into<String>, data: Option<Value>) -> Value {
-    let mut e = json!({"code": code, "message": message.into()});
+    let message = Value::String(message.into());
+    let mut e = object([("code", code.into()), ("message", message)]);
     if let Some(d) = data {
         e["data"] = d;
     }
-    json!({"jsonrpc": "2.0", "id": id, "error": e})
+    object([("jsonrpc", version()), ("id", id), ("error", e)])
 }
 
 /// Whether `message` answers the request with `id` (ids compared as JSON values, so `1` and
@@ -80,6 +102,7 @@ pub fn result_type(result: &Value) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn messages_are_told_apart() {

@@ -92,13 +92,21 @@ pub fn standard(message: &Value) -> Vec<(&'static str, String)> {
 /// `inputSchema` is `schema`: (header name without prefix, encoded value). Annotations that break
 /// the rules (see [`valid_annotations`]) yield nothing.
 pub fn params(schema: &Value, arguments: &Value) -> Vec<(String, String)> {
-    let Ok(annotations) = valid_annotations(schema) else {
-        return Vec::new();
-    };
+    match valid_annotations(schema) {
+        Ok(annotations) => annotated(&annotations, arguments),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A tool's valid `x-mcp-header` annotations: (property path, header name without prefix).
+pub type Annotations = Vec<(Vec<String>, String)>;
+
+/// [`params`] for annotations already checked ([`valid_annotations`]).
+fn annotated(annotations: &Annotations, arguments: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (path, name) in annotations {
         let mut v = arguments;
-        for step in &path {
+        for step in path {
             v = &v[step.as_str()];
         }
         let text = match v {
@@ -113,7 +121,7 @@ pub fn params(schema: &Value, arguments: &Value) -> Vec<(String, String)> {
             },
             _ => continue,
         };
-        out.push((name, encode_value(&text)));
+        out.push((name.clone(), encode_value(&text)));
     }
     out
 }
@@ -122,7 +130,7 @@ pub fn params(schema: &Value, arguments: &Value) -> Vec<(String, String)> {
 /// tool must be refused (a client excludes such a tool from `tools/list`): an empty or non-token
 /// name, a duplicate (case-insensitive), a non-primitive or `number` parameter, or an annotation
 /// not reachable through `properties` alone.
-pub fn valid_annotations(schema: &Value) -> Result<Vec<(Vec<String>, String)>, String> {
+pub fn valid_annotations(schema: &Value) -> Result<Annotations, String> {
     let mut found = Vec::new();
     walk(schema, &mut Vec::new(), true, &mut found)?;
     let mut seen = std::collections::HashSet::new();
@@ -199,20 +207,40 @@ fn nested(value: &Value) -> Vec<&Value> {
     }
 }
 
-/// Tools' `inputSchema`s by name, learned from `tools/list` answers: what a modern client needs
-/// to mirror `Mcp-Param-*` headers on later calls.
+/// The header annotations of tools' `inputSchema`s by name, learned (and checked once) from
+/// `tools/list` answers: what a modern client needs to mirror `Mcp-Param-*` headers on later
+/// calls. Tools without valid annotations are not kept: their calls carry no such header.
 #[derive(Debug, Default)]
-pub struct ToolSchemas(std::sync::Mutex<std::collections::HashMap<String, Value>>);
+pub struct ToolSchemas(std::sync::Mutex<std::collections::HashMap<String, Annotations>>);
 
 impl ToolSchemas {
-    /// Remembers the schemas of listed tools (a `tools/list` result's `tools`).
+    /// Remembers the annotations of listed tools (a `tools/list` result's `tools`).
     pub fn learn(&self, tools: &[Value]) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         for tool in tools {
             if let (Some(name), Some(schema)) = (tool["name"].as_str(), tool.get("inputSchema")) {
-                map.insert(name.to_string(), schema.clone());
+                match valid_annotations(schema) {
+                    Ok(found) if !found.is_empty() => map.insert(name.to_string(), found),
+                    _ => map.remove(name),
+                };
             }
         }
+    }
+
+    /// The `Mcp-Param-*` headers of a modern `tools/call` (full lowercase name, encoded value).
+    pub fn param_headers(&self, message: &Value) -> Vec<(String, String)> {
+        if message["method"] != "tools/call" {
+            return Vec::new();
+        }
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(found) = message["params"]["name"].as_str().and_then(|n| map.get(n)) else {
+            return Vec::new();
+        };
+        let arguments = &message["params"]["arguments"];
+        let named = annotated(found, arguments).into_iter();
+        named
+            .map(|(name, v)| (format!("{PARAM_PREFIX}{}", name.to_ascii_lowercase()), v))
+            .collect()
     }
 
     /// Every header a modern client sends with `message` (lowercase name, encoded value):
@@ -228,17 +256,7 @@ impl ToolSchemas {
                 .into_iter()
                 .map(|(n, v)| (n.to_string(), v)),
         );
-        if message["method"] == "tools/call" {
-            let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(schema) = message["params"]["name"].as_str().and_then(|n| map.get(n)) {
-                for (name, value) in params(schema, &message["params"]["arguments"]) {
-                    out.push((
-                        format!("{PARAM_PREFIX}{}", name.to_ascii_lowercase()),
-                        value,
-                    ));
-                }
-            }
-        }
+        out.extend(self.param_headers(message));
         out
     }
 }
@@ -255,6 +273,9 @@ pub fn check_standard<'a>(
                 "the {name} header is missing; it must be \"{expected}\""
             ));
         };
+        if raw == expected.as_bytes() && !expected.starts_with(SENTINEL_START) {
+            continue; // the usual case: the same plain value, nothing to decode
+        }
         let got = decode_value(raw).ok_or_else(|| format!("the {name} header is malformed"))?;
         let want = decode_value(expected.as_bytes()).unwrap_or(expected);
         if got != want {

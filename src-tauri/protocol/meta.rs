@@ -19,11 +19,11 @@ pub fn broker_client_info() -> Value {
 
 /// The `_meta` of a request the broker sends as a modern client.
 pub fn modern_meta(capabilities: &Value) -> Value {
-    json!({
-        PROTOCOL_VERSION: MODERN_VERSION,
-        CLIENT_CAPABILITIES: capabilities,
-        CLIENT_INFO: broker_client_info(),
-    })
+    super::envelope::object([
+        (PROTOCOL_VERSION, MODERN_VERSION.into()),
+        (CLIENT_CAPABILITIES, capabilities.clone()),
+        (CLIENT_INFO, broker_client_info()),
+    ])
 }
 
 /// Adds the modern `_meta` to `params` (an object, or null), keeping what the caller put there.

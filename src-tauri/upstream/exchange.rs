@@ -57,7 +57,9 @@ where
     let mut response = execute(upstream, cfg, build(&credential), timeout).await?;
     if response.status() == StatusCode::UNAUTHORIZED {
         drop(response);
-        let fresh = upstream.after_rejection(cfg, &credential).await?;
+        // The rare paths are boxed so the usual call's future stays small (it is moved on
+        // every call).
+        let fresh = Box::pin(upstream.after_rejection(cfg, &credential)).await?;
         response = execute(upstream, cfg, build(&fresh), timeout).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(UpstreamError::NeedsSignIn {
@@ -69,12 +71,12 @@ where
     if response.status() != StatusCode::FORBIDDEN {
         return Ok(response);
     }
-    match upstream.after_forbidden(cfg, response.headers()).await {
+    match Box::pin(upstream.after_forbidden(cfg, response.headers())).await {
         Forbidden::PassOn => Ok(response),
         Forbidden::SignIn(e) => Err(e),
         Forbidden::Retry => {
             drop(response);
-            let wider = upstream.credential(cfg).await?;
+            let wider = Box::pin(upstream.credential(cfg)).await?;
             execute(upstream, cfg, build(&wider), timeout).await
         }
     }

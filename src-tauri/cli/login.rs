@@ -13,6 +13,15 @@ use crate::broker::{admin_token_path, Broker, Settings};
 use crate::config::file;
 use crate::opener::Opener;
 use crate::upstream::paste::PasteError;
+use crate::upstream::{DeviceCode, SignInKind, Started};
+
+fn kind_param(kind: SignInKind) -> &'static str {
+    match kind {
+        SignInKind::Auto => "auto",
+        SignInKind::Browser => "browser",
+        SignInKind::Device => "device",
+    }
+}
 use crate::vault::KeyringStore;
 
 pub(super) enum Reach {
@@ -87,7 +96,7 @@ fn admin_error(base: &str, status: reqwest::StatusCode, body: &str, paths: &Path
     fail(exit::FAILURE, detail)
 }
 
-pub fn login(paths: &Paths, name: &str, no_browser: bool) -> ExitCode {
+pub fn login(paths: &Paths, name: &str, no_browser: bool, kind: SignInKind) -> ExitCode {
     let port = match prepare(paths, name) {
         Ok(p) => p,
         Err(code) => return code,
@@ -100,6 +109,7 @@ pub fn login(paths: &Paths, name: &str, no_browser: bool) -> ExitCode {
         },
         paste: no_browser,
         port,
+        kind,
     };
     runtime().block_on(async {
         match reach(paths, port).await {
@@ -116,6 +126,7 @@ struct How {
     /// `--no-browser`: the address is printed and what the person pastes finishes the sign-in.
     paste: bool,
     port: u16,
+    kind: SignInKind,
 }
 
 impl How {
@@ -171,6 +182,7 @@ async fn login_remote(paths: &Paths, base: &str, token: &str, name: &str, how: &
     let client = reqwest::Client::new();
     let resp = match client
         .post(format!("{base}/api/admin/servers/{name}/sign-in"))
+        .query(&[("kind", kind_param(how.kind))])
         .bearer_auth(token)
         .send()
         .await
@@ -196,6 +208,13 @@ async fn login_remote(paths: &Paths, base: &str, token: &str, name: &str, how: &
         Ok(v) => v,
         Err(e) => return finish(name, false, Some(&e)),
     };
+    if let Ok(code) = serde_json::from_value::<DeviceCode>(first["device"].clone()) {
+        signin::show_device(name, &code);
+        return match stream.done().await {
+            Ok(()) => finish(name, true, None),
+            Err(e) => finish(name, false, Some(&e)),
+        };
+    }
     let url = first["authorize_url"]
         .as_str()
         .unwrap_or_default()
@@ -242,11 +261,21 @@ async fn login_local(paths: &Paths, name: &str, how: &How) -> ExitCode {
     let result = async {
         let server = broker.server(name).map_err(|e| e.to_string())?;
         // Opened here, after the warnings, as with a running broker.
-        let attempt = broker
+        let started = broker
             .upstream()
-            .sign_in(&server, &Opener::Custom(Arc::new(|_| {})))
+            .sign_in_kind(&server, &Opener::Custom(Arc::new(|_| {})), how.kind)
             .await
             .map_err(|e| e.to_string())?;
+        let attempt = match started {
+            Started::Browser(attempt) => attempt,
+            Started::Device(d) => {
+                signin::show_device(name, &d.code);
+                return d
+                    .done
+                    .await
+                    .unwrap_or_else(|_| Err("the sign-in was abandoned".into()));
+            }
+        };
         warn(attempt.warnings.iter().map(String::as_str));
         let url = attempt.authorize_url.to_string();
         how.show(name, &url);

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::DEFAULT_PORT;
+use crate::upstream::SignInKind;
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -61,12 +62,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sign in to a server (opens the browser once; the running broker keeps the tokens).
+    /// Sign in to a server (the running broker keeps the tokens). When its authorization server
+    /// offers device sign-in, shows a code to confirm on any device; else opens the browser once.
     Login {
         name: String,
-        /// Print the sign-in address instead of opening a browser.
+        /// Print the sign-in address instead of opening a browser, and take back the address
+        /// the browser ended on, pasted into the terminal.
         #[arg(long)]
         no_browser: bool,
+        /// Sign in with a code confirmed on any device (RFC 8628); an error when not offered.
+        #[arg(long, conflicts_with = "browser")]
+        device: bool,
+        /// Sign in in the browser even when device sign-in is offered.
+        #[arg(long)]
+        browser: bool,
     },
     /// Sign out of a server: revoke upstream tokens where offered and delete them locally.
     Logout { name: String },
@@ -154,7 +163,19 @@ pub fn run() -> ExitCode {
     match cli.command {
         Some(Command::Serve) => serve::run_headless(paths),
         Some(Command::Status { name, json }) => remote::status(&paths, name.as_deref(), json),
-        Some(Command::Login { name, no_browser }) => login::login(&paths, &name, no_browser),
+        Some(Command::Login {
+            name,
+            no_browser,
+            device,
+            browser,
+        }) => {
+            let kind = match (device, browser) {
+                (true, _) => SignInKind::Device,
+                (_, true) => SignInKind::Browser,
+                _ => SignInKind::Auto,
+            };
+            login::login(&paths, &name, no_browser, kind)
+        }
         Some(Command::Logout { name }) => login::logout(&paths, &name),
         Some(Command::Check { name }) => login::check(&paths, &name),
         Some(Command::Clients { command }) => keys::clients(&paths, command),

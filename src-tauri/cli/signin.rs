@@ -6,6 +6,8 @@ use std::future::Future;
 
 use tokio::sync::mpsc;
 
+use crate::upstream::DeviceCode;
+
 /// Lines typed into the terminal, read on a plain thread (a blocked read must never hold up
 /// the runtime's shutdown); `None` once stdin ends.
 fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
@@ -69,4 +71,46 @@ pub(super) fn state_of(url: &str) -> Option<String> {
             .find(|(k, _)| k == "state")
             .map(|(_, v)| v.into_owned())
     })
+}
+
+/// A device sign-in: the address (with the code filled in when the server gives one), the code
+/// to check, and the address as a QR code for a phone.
+pub(super) fn show_device(name: &str, code: &DeviceCode) {
+    eprintln!(
+        "To sign in to {name}, open this address on any device (a phone works):\n  {}",
+        code.open_uri()
+    );
+    if code.verification_uri_complete.is_some() {
+        eprintln!("(or open {} and enter the code)", code.verification_uri);
+    }
+    eprintln!("and confirm the code:  {}", code.user_code);
+    if let Some(qr) = qr(code.open_uri()) {
+        eprintln!("{qr}");
+    }
+    let left = code.expires_at.saturating_sub(unix_now());
+    eprintln!(
+        "Waiting for the confirmation (the code expires in {} min) …",
+        left.div_ceil(60)
+    );
+}
+
+/// `text` as a QR code drawn with half blocks (two modules per character), light on dark so
+/// it scans from a dark terminal; `None` when it does not fit a QR code.
+fn qr(text: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

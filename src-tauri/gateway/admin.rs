@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +20,14 @@ use super::error::GatewayError;
 use crate::broker::Broker;
 use crate::opener::Opener;
 use crate::upstream::paste::PasteError;
+use crate::upstream::{SignInKind, Started};
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// How long a sign-in started from the CLI may take before the CLI is told it expired.
 pub const SIGN_IN_WAIT: Duration = Duration::from_secs(600);
@@ -47,40 +56,59 @@ fn require_admin(broker: &Broker, headers: &HeaderMap) -> Result<(), GatewayErro
     }
 }
 
-/// Starts a sign-in and streams NDJSON: first `{"authorize_url": …, "warnings": […]}` (what to
-/// know before the browser opens), then
-/// `{"done": true, "ok": bool, "error": …}` when the callback arrives or the wait expires.
+#[derive(serde::Deserialize, Default)]
+struct SignInParams {
+    /// `auto` (device sign-in when offered, else the browser's), `browser` or `device`.
+    #[serde(default)]
+    kind: SignInKind,
+}
+
+/// Starts a sign-in and streams NDJSON: first what to show — `{"authorize_url": …,
+/// "warnings": […]}` for the browser (what to know before it opens), or `{"device": {user_code,
+/// verification_uri, verification_uri_complete, expires_at}}` for a device sign-in — then
+/// `{"done": true, "ok": bool, "error": …}` when it ends or the wait expires.
 async fn sign_in(
     State(broker): State<Broker>,
     Path(name): Path<String>,
+    params: Result<Query<SignInParams>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     require_admin(&broker, &headers)?;
+    let Query(params) = params
+        .map_err(|_| GatewayError::BadRequest("kind must be auto, browser or device".into()))?;
     let server = broker
         .server(&name)
         .map_err(|_| GatewayError::UnknownServer(name))?;
     // The broker never opens a browser for the CLI: the CLI does, on the person's side.
-    let attempt = broker
+    let started = broker
         .upstream()
-        .sign_in(&server, &Opener::Custom(Arc::new(|_| {})))
+        .sign_in_kind(&server, &Opener::Custom(Arc::new(|_| {})), params.kind)
         .await
         .map_err(GatewayError::AdminUpstream)?;
+    let (first, done, wait) = match started {
+        Started::Browser(a) => (
+            json!({ "authorize_url": a.authorize_url.as_str(), "warnings": a.warnings }),
+            a.done,
+            SIGN_IN_WAIT,
+        ),
+        Started::Device(d) => {
+            // The sign-in ends by itself when the code expires; this is only a backstop.
+            let left = d.code.expires_at.saturating_sub(unix_now());
+            let wait = Duration::from_secs(left + 60);
+            (json!({ "device": d.code }), d.done, wait)
+        }
+    };
     let (tx, rx) = mpsc::channel::<String>(2);
-    let _ = tx
-        .send(format!(
-            "{}\n",
-            json!({ "authorize_url": attempt.authorize_url.as_str(), "warnings": attempt.warnings })
-        ))
-        .await;
+    let _ = tx.send(format!("{first}\n")).await;
     tokio::spawn(async move {
-        let line = match tokio::time::timeout(SIGN_IN_WAIT, attempt.done).await {
+        let line = match tokio::time::timeout(wait, done).await {
             Ok(Ok(Ok(()))) => json!({ "done": true, "ok": true }),
             Ok(Ok(Err(reason))) => json!({ "done": true, "ok": false, "error": reason }),
             Ok(Err(_)) => {
-                json!({ "done": true, "ok": false, "error": "the sign-in was abandoned by the broker" })
+                json!({ "done": true, "ok": false, "error": "the sign-in was abandoned by the broker (another sign-in to this server replaced it, or the broker stopped)" })
             }
             Err(_) => {
-                json!({ "done": true, "ok": false, "error": "no answer from the browser within 10 minutes; run the command again" })
+                json!({ "done": true, "ok": false, "error": "the sign-in did not finish in time; run the command again" })
             }
         };
         let _ = tx.send(format!("{line}\n")).await;

@@ -1,6 +1,8 @@
 //! Interactive sign-in: authorization code + PKCE S256 in the system browser, callback on the
 //! gateway's own `/oauth/callback`; and sign-out (revoke when offered, always delete locally).
 
+use std::sync::Arc;
+
 use oauth2::{AuthUrl, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope, StandardRevocableToken};
 
 use crate::broker::Event;
@@ -39,7 +41,18 @@ impl Upstream {
         opener: &Opener,
         scope: Option<String>,
     ) -> Result<SignIn, UpstreamError> {
-        let started = self.begin_sign_in(server, opener, scope).await;
+        self.failed_start(
+            server,
+            self.begin_sign_in(server, opener, scope, None).await,
+        )
+    }
+
+    /// A sign-in refused before it started is a failed sign-in all the same.
+    pub(super) fn failed_start<T>(
+        &self,
+        server: &ServerConfig,
+        started: Result<T, UpstreamError>,
+    ) -> Result<T, UpstreamError> {
         if let Err(e) = &started {
             // Refused before the browser opened is a failed sign-in all the same: the timeline
             // and the status line say why, with the fix.
@@ -51,15 +64,19 @@ impl Upstream {
         started
     }
 
-    async fn begin_sign_in(
+    pub(super) async fn begin_sign_in(
         &self,
         server: &ServerConfig,
         opener: &Opener,
         scope: Option<String>,
+        discovered: Option<Arc<Discovery>>,
     ) -> Result<SignIn, UpstreamError> {
         let name = server.name.as_str();
         preflight::check_flow(server)?;
-        let d = self.discover(server).await;
+        let d = match discovered {
+            Some(d) => d,
+            None => self.discover(server).await,
+        };
         let SignInEndpoints {
             authorize,
             token,

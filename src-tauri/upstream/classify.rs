@@ -23,7 +23,12 @@ pub struct Evidence {
     pub discovered_token_url: bool,
     /// `grant_types_supported` of the AS metadata, when given.
     pub grant_types: Option<Vec<String>>,
+    /// The AS metadata names a `device_authorization_endpoint` (RFC 8628).
+    pub device_flow: bool,
 }
+
+/// The evidence line for a server whose authorization server offers device sign-in.
+pub const DEVICE_FLOW: &str = "device flow available: the authorization server offers device authorization (RFC 8628), so `login` shows a code to confirm in a browser on any device";
 
 fn decided(flow: Flow, evidence: Vec<String>) -> Classification {
     Classification {
@@ -136,6 +141,9 @@ pub fn classify(c: &ServerConfig, evidence: Option<&Evidence>) -> Classification
             {
                 decided_by_config.evidence.push("discovery found a token endpoint; it is used for sign-in, not for machine-to-machine".into());
             }
+            if ev.device_flow && decided_by_config.flow == Some(Flow::AuthorizationCode) {
+                decided_by_config.evidence.push(DEVICE_FLOW.into());
+            }
         }
         return decided_by_config;
     }
@@ -167,6 +175,9 @@ pub fn classify(c: &ServerConfig, evidence: Option<&Evidence>) -> Classification
                 lines.push("its authorization server publishes metadata".into());
             }
             lines.push("interactive sign-in (authorization_code)".into());
+            if ev.device_flow {
+                lines.push(DEVICE_FLOW.into());
+            }
             decided(Flow::AuthorizationCode, lines)
         }
         Some(403) => {

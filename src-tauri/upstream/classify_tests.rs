@@ -165,3 +165,21 @@ fn a_server_error_to_the_anonymous_probe_is_unreachable_with_its_status_not_no_a
     );
     assert!(!text.contains("no auth needed"), "{text}");
 }
+
+#[test]
+fn evidence_says_device_flow_is_available_when_the_metadata_offers_it() {
+    let with = Evidence {
+        device_flow: true,
+        ..probed_401(true, None)
+    };
+    for config in [
+        serde_json::json!({}),
+        serde_json::json!({"client_id": "public-app"}),
+    ] {
+        let c = classify(&server(config.clone()), Some(&with));
+        assert_eq!(c.flow, Some(Flow::AuthorizationCode), "{config}");
+        assert!(c.evidence.iter().any(|e| e == DEVICE_FLOW), "{c:?}");
+        let c = classify(&server(config), Some(&probed_401(true, None)));
+        assert!(!c.evidence.iter().any(|e| e.contains("device")), "{c:?}");
+    }
+}

@@ -39,6 +39,9 @@ pub struct AsMetadata {
     pub registration_endpoint: Option<String>,
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
+    /// RFC 8628: the server offers device sign-in (a code confirmed on any device).
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
     #[serde(default)]
@@ -89,6 +92,10 @@ impl Discovery {
                 .metadata
                 .as_ref()
                 .and_then(|m| m.grant_types_supported.clone()),
+            device_flow: self
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.device_authorization_endpoint.is_some()),
         }
     }
 

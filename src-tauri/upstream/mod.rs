@@ -25,6 +25,7 @@ pub mod authcode;
 pub mod classify;
 pub mod clientauth;
 mod credential;
+pub mod device;
 pub mod discovery;
 pub mod exchange;
 pub mod hints;
@@ -105,6 +106,8 @@ struct ServerState {
     step_up: std::sync::Mutex<stepup::Held>,
     /// What happened to this server's auth since the broker started ([`timeline`]).
     timeline: std::sync::Mutex<timeline::Timeline>,
+    /// The device sign-in running for this server ([`device`]).
+    device: std::sync::Mutex<Option<device::Running>>,
 }
 
 #[derive(Default)]
@@ -267,6 +270,25 @@ impl Upstream {
         scope: Option<String>,
     ) -> Result<SignIn, UpstreamError> {
         self.start_sign_in(server, opener, scope).await
+    }
+
+    /// Starts the sign-in `kind` asks for (only on a user action): `Auto` is a device sign-in
+    /// when the server's authorization server offers one (RFC 8628), else the browser's.
+    pub async fn sign_in_kind(
+        &self,
+        server: &ServerConfig,
+        opener: &Opener,
+        kind: SignInKind,
+    ) -> Result<Started, UpstreamError> {
+        self.start_kind(server, opener, kind).await
+    }
+
+    /// The device sign-in running for `server`: its code and address, for the tray and the
+    /// dashboard to show.
+    pub fn device_code(&self, server: &ServerName) -> Option<DeviceCode> {
+        let state = self.state(server);
+        let running = state.device.lock().expect("device lock");
+        running.as_ref().map(|r| r.code.clone())
     }
 
     /// Completes a sign-in from the `/oauth/callback` query; returns the server signed in.

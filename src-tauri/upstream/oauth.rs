@@ -119,11 +119,11 @@ fn oauth_fields(a: &Answer) -> (Option<String>, Option<String>) {
 }
 
 /// Turns an `oauth2` failure plus what the endpoint answered into a [`TokenFailure`].
-pub fn describe(
+pub fn describe<TE: oauth2::ErrorResponse>(
     what: &str,
     url: &str,
     answer: &Answer,
-    err: RequestTokenError<FetchError, BasicErrorResponse>,
+    err: RequestTokenError<FetchError, TE>,
 ) -> TokenFailure {
     if let RequestTokenError::Request(e) = &err {
         let transient = !matches!(
@@ -177,7 +177,20 @@ pub enum Grant {
     },
     Refresh(Secret),
     ClientCredentials,
+    /// RFC 8628 polling for a device code until it is confirmed, refused or expired
+    /// (`oauth2` keeps the server's interval, +5 s on each `slow_down`; `sleep` waits).
+    Device {
+        details: oauth2::StandardDeviceAuthorizationResponse,
+        sleep: PollSleep,
+    },
 }
+
+/// How device polling waits between requests: a parameter, so tests need no clock.
+pub type PollSleep = std::sync::Arc<
+    dyn Fn(std::time::Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl Grant {
     fn what(&self) -> &'static str {
@@ -185,6 +198,7 @@ impl Grant {
             Grant::Code { .. } => "token request",
             Grant::Refresh(_) => "token refresh",
             Grant::ClientCredentials => "client-credentials token request",
+            Grant::Device { .. } => "device token request",
         }
     }
 }
@@ -245,6 +259,14 @@ pub async fn grant(
                         req = req.add_extra_param(k, v);
                     }
                     req.request_async(&oh).await
+                }
+                Grant::Device { details, sleep } => {
+                    let mut req = c.exchange_device_access_token(details);
+                    for (k, v) in params {
+                        req = req.add_extra_param(k, v);
+                    }
+                    let polled = req.request_async(&oh, |d| sleep(d), None).await;
+                    return polled.map_err(|e| describe(grant.what(), &endpoint, &oh.answer(), e));
                 }
             };
             answer.map_err(|e| describe(grant.what(), &endpoint, &oh.answer(), e))

@@ -253,7 +253,8 @@ pub async fn ensure_client(
         .or_else(|| server.registration_url.as_ref().map(Url::to_string))
         .or(legacy_register)
         .ok_or_else(|| setup(server, format!("the authorization server {issuer} offers no dynamic client registration; register an OAuth app with it (redirect URI {}) and set \"client_id\" (and \"client_secret\") for this server", ctx.redirect_uri)))?;
-    register(ctx, server, issuer, &endpoint, methods, scope).await
+    let device = meta.is_some_and(|m| m.device_authorization_endpoint.is_some());
+    register(ctx, server, issuer, &endpoint, methods, scope, device).await
 }
 
 /// The `token_endpoint_auth_method` to register with: the configured one, else a public client
@@ -297,9 +298,15 @@ async fn register(
     endpoint: &str,
     methods: Option<&[String]>,
     scope: Option<&str>,
+    device: bool,
 ) -> Result<(ClientInfo, Registration), UpstreamError> {
     let name = server.name.as_str();
     let requested = requested_method(server, methods);
+    // A server offering device sign-in lets only clients registered for it use it.
+    let mut grants = vec!["authorization_code", "refresh_token"];
+    if device {
+        grants.push(super::device::GRANT_TYPE);
+    }
     let url = checked(endpoint).map_err(|e| UpstreamError::Protocol {
         server: name.into(),
         detail: e.to_string(),
@@ -309,7 +316,7 @@ async fn register(
         // A desktop app with a loopback redirect (OIDC DCR / SEP-837).
         "application_type": "native",
         "redirect_uris": [ctx.redirect_uri.as_str()],
-        "grant_types": ["authorization_code", "refresh_token"],
+        "grant_types": grants,
         "response_types": ["code"],
         "token_endpoint_auth_method": requested,
     });

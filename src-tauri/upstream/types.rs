@@ -116,6 +116,51 @@ pub struct SignIn {
     pub done: tokio::sync::oneshot::Receiver<Result<(), String>>,
 }
 
+/// A running device sign-in as the person sees it (RFC 8628). Nothing here is secret: the code
+/// is meant to be read off a screen, and the device code the broker polls with stays inside.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceCode {
+    pub user_code: String,
+    pub verification_uri: String,
+    /// The address with the code filled in, when the server gives one.
+    pub verification_uri_complete: Option<String>,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+impl DeviceCode {
+    /// The address to open: the one with the code filled in when there is one.
+    pub fn open_uri(&self) -> &str {
+        self.verification_uri_complete
+            .as_deref()
+            .unwrap_or(&self.verification_uri)
+    }
+}
+
+/// A device sign-in in progress.
+pub struct DeviceSignIn {
+    pub code: DeviceCode,
+    /// Resolves when the code is confirmed (and the tokens kept), refused, or expired.
+    pub done: tokio::sync::oneshot::Receiver<Result<(), String>>,
+}
+
+/// Which sign-in to start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInKind {
+    /// A device sign-in when the authorization server offers one, else the browser's.
+    #[default]
+    Auto,
+    Browser,
+    Device,
+}
+
+/// A sign-in that started.
+pub enum Started {
+    Browser(SignIn),
+    Device(DeviceSignIn),
+}
+
 /// Query parameters of `/oauth/callback`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct CallbackQuery {

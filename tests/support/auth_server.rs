@@ -15,7 +15,11 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::device::{self, DeviceGrant};
 use super::random_token;
+
+/// RFC 8628's grant type.
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 use super::record::{self, Recorder, Served};
 use super::token::{self, oauth_error, unregistered_scope};
 
@@ -94,6 +98,8 @@ pub struct AsOptions {
     pub registered_scopes: bool,
     /// Advertise and send RFC 9207 `iss` with authorization responses (default true).
     pub iss: bool,
+    /// Offer device sign-in (RFC 8628) with this polling `interval` in seconds ([`super::device`]).
+    pub device_interval: Option<u64>,
 }
 
 impl Default for AsOptions {
@@ -121,6 +127,7 @@ impl Default for AsOptions {
             ]),
             registered_scopes: false,
             iss: true,
+            device_interval: None,
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct AsCounters {
     pub token_client_credentials: AtomicUsize,
     pub register: AtomicUsize,
     pub revoke: AtomicUsize,
+    pub device_authorization: AtomicUsize,
+    pub token_device_code: AtomicUsize,
 }
 
 impl AsCounters {
@@ -190,6 +199,11 @@ pub struct AsState {
     pub(crate) revoked: Mutex<HashSet<String>>,
     /// Permits for held token requests ([`TokenFault::Hold`]).
     pub(crate) held: tokio::sync::Semaphore,
+    /// Device codes handed out ([`super::device`]), by device code.
+    pub(crate) devices: Mutex<HashMap<String, DeviceGrant>>,
+    pub(crate) user_codes: Mutex<Vec<String>>,
+    /// Device polls still to be answered `slow_down`.
+    pub(crate) slow_downs: AtomicUsize,
 }
 
 impl AsState {
@@ -298,6 +312,9 @@ impl TestAs {
                 refresh: Mutex::default(),
                 revoked: Mutex::default(),
                 held: tokio::sync::Semaphore::new(0),
+                devices: Mutex::default(),
+                user_codes: Mutex::default(),
+                slow_downs: AtomicUsize::new(0),
             });
             state_slot = Some(state.clone());
             async move { router(state) }
@@ -330,6 +347,8 @@ fn router(state: Arc<AsState>) -> Router {
         .route("/token", post(token::token))
         .route("/register", post(token::register))
         .route("/revoke", post(token::revoke))
+        .route("/device_authorization", post(device::authorization))
+        .route("/device", get(device::verify))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             recorder,
@@ -360,6 +379,13 @@ async fn metadata(State(s): State<Arc<AsState>>) -> Response {
     }
     if s.options.revocation {
         doc["revocation_endpoint"] = json!(format!("{i}/revoke"));
+    }
+    if s.options.device_interval.is_some() {
+        doc["device_authorization_endpoint"] = json!(format!("{i}/device_authorization"));
+        doc["grant_types_supported"]
+            .as_array_mut()
+            .expect("a list")
+            .push(json!(DEVICE_GRANT));
     }
     if let Some(methods) = &s.options.auth_methods {
         doc["token_endpoint_auth_methods_supported"] = json!(methods);

@@ -77,7 +77,9 @@
 pub mod auth_server;
 pub mod broker;
 pub mod catalog;
+pub mod cli;
 pub mod consent;
+pub mod device;
 pub mod health;
 pub mod jsserver;
 pub mod legacy;
@@ -104,6 +106,7 @@ pub use auth_server::{
     AsCounters, AsOptions, AsState, ClientAuthRule, IssuedToken, TestAs, TestClient, TokenFault,
 };
 pub use broker::{BrokerOptions, Browser, Followed, TestBroker};
+pub use cli::{Cli, Interactive};
 pub use consent::{hidden, submit_consent};
 pub use jsserver::JsServer;
 pub use pyserver::FastMcpServer;

@@ -240,6 +240,10 @@ pub(crate) async fn token(
             form.get("scope").cloned(),
             false,
         ),
+        super::auth_server::DEVICE_GRANT => match super::device::redeem(&s, &form, &client_id) {
+            Ok((resource, scope)) => (resource, None, scope, s.options.refresh_tokens),
+            Err(error) => return oauth_error(StatusCode::BAD_REQUEST, error, error),
+        },
         other => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -291,6 +295,7 @@ fn grant_name(grant: &str) -> &'static str {
     match grant {
         "authorization_code" => "authorization_code",
         "refresh_token" => "refresh_token",
+        super::auth_server::DEVICE_GRANT => "device_code",
         _ => "client_credentials",
     }
 }

@@ -1,0 +1,193 @@
+//! Device sign-in (RFC 8628) end to end: `login` through a running broker shows the code, its
+//! address and a QR code, polls with the server's interval, and keeps the tokens as the browser
+//! sign-in does (refresh works after); `slow_down`, a refusal and an expired code end it the
+//! way RFC 8628 says. Against the test AS (deterministic scripts) and `oidc-provider` (a
+//! certified OpenID provider, its verification pages driven over HTTP).
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_auth_broker::config::ServerName;
+use mcp_auth_broker::upstream::classify::DEVICE_FLOW;
+use mcp_auth_broker::upstream::device::{self, CodeRequest};
+use mcp_auth_broker::upstream::oauth::{PollSleep, TokenCall};
+use mcp_auth_broker::upstream::registration::{ClientAuth, ClientInfo};
+use serde_json::json;
+use support::cli::text;
+use support::*;
+
+/// An upstream whose authorization server offers device sign-in, polled every second.
+async fn device_upstream() -> TestUpstream {
+    TestUpstream::start(UpstreamOptions {
+        auth_server: AsOptions {
+            device_interval: Some(1),
+            ..AsOptions::default()
+        },
+        ..UpstreamOptions::oauth()
+    })
+    .await
+}
+
+/// `login demo` (with `args`) as the person at the terminal: the address and code it shows.
+async fn device_login(cli: &Cli, args: &[&str]) -> (Interactive, String, String) {
+    let mut run = Interactive::spawn(cli.command(&[&["login", "demo"], args].concat()));
+    let address = run.line(|l| l.trim().starts_with("http")).await;
+    let code = run.line(|l| l.contains("confirm the code:")).await;
+    let code = code.rsplit(' ').next().unwrap().to_string();
+    (run, address.trim().to_string(), code)
+}
+
+#[tokio::test]
+async fn login_shows_the_device_code_and_keeps_tokens_that_refresh_when_the_server_offers_device_flow(
+) {
+    let up = device_upstream().await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let name = ServerName::parse("demo").unwrap();
+    let server = b.broker.server("demo").unwrap();
+    let upstream = b.broker.upstream().clone();
+    let evidence = upstream.classify(&server).await.unwrap().evidence;
+    assert!(evidence.iter().any(|e| e == DEVICE_FLOW), "{evidence:?}");
+
+    let (mut run, address, code) = device_login(&Cli::of(&b), &[]).await;
+    assert_eq!(up.oauth().user_codes(), vec![code.clone()]);
+    assert_eq!(
+        address,
+        format!("{}/device?user_code={code}", up.auth_server.issuer)
+    );
+    // A QR code (half blocks) follows, and the broker shows the running sign-in too.
+    run.line(|l| l.contains('█') || l.contains('▀')).await;
+    let running = upstream.device_code(&name).expect("a device sign-in runs");
+    assert_eq!(
+        (running.user_code.as_str(), running.open_uri()),
+        (code.as_str(), address.as_str())
+    );
+
+    // The person opens the address on a phone and approves.
+    let page = reqwest::get(&address).await.unwrap();
+    assert!(page.status().is_success());
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("Signed in to \"demo\""), "{out}");
+    assert!(upstream.device_code(&name).is_none(), "it ended");
+    assert_eq!(count(&up.oauth().counters.token_authorization_code), 0);
+    let registered = up.oauth().registrations.lock().unwrap().last().cloned();
+    let grants = registered.expect("registered")["grant_types"].clone();
+    assert!(grants.to_string().contains(device::GRANT_TYPE), "{grants}");
+
+    // The same token record as a browser sign-in: used, then refreshed once refused.
+    let facts = upstream.token_facts(&name).await;
+    assert!(facts.has_token && facts.has_refresh_token, "{facts:?}");
+    let first = upstream.credential(&server).await.unwrap();
+    up.oauth().expire_access_tokens();
+    let refreshed = upstream.after_rejection(&server, &first).await.unwrap();
+    assert_ne!(refreshed.bearer, first.bearer);
+    assert_eq!(count(&up.oauth().counters.token_refresh), 1);
+    let steps = upstream.timeline(&name);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.ok && s.detail.contains("device code confirmed")),
+        "{steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_device_code_that_expires_or_is_refused_ends_the_login_with_what_happened() {
+    let up = device_upstream().await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let cli = Cli::of(&b);
+    let (run, _, code) = device_login(&cli, &["--device"]).await;
+    up.oauth().expire_device(&code);
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("the code {code} expired before it was confirmed"))
+            && out.contains("run `mcp-auth-broker login demo` again"),
+        "{out}"
+    );
+
+    let (run, _, code) = device_login(&cli, &[]).await;
+    up.oauth().deny_device(&code);
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains("refused on the verification page (access_denied)"),
+        "{out}"
+    );
+    let name = ServerName::parse("demo").unwrap();
+    assert!(!b.broker.upstream().token_facts(&name).await.has_token);
+}
+
+#[tokio::test]
+async fn login_device_on_a_server_without_device_flow_says_to_paste_back_instead() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let out = Cli::of(&b).run(&["login", "demo", "--device"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not offer device sign-in")
+            && text(&out).contains("login demo --no-browser"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count(&up.oauth().counters.device_authorization), 0);
+}
+
+#[tokio::test]
+async fn polling_keeps_the_servers_interval_and_adds_five_seconds_per_slow_down() {
+    let up = device_upstream().await;
+    let http = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let client = ClientInfo::new(
+        "public-app".into(),
+        None,
+        mcp_auth_broker::upstream::clientauth::Plan {
+            first: ClientAuth::None,
+            fallback: None,
+        },
+    );
+    let token = up.auth_server.token_url();
+    let request = CodeRequest {
+        http: &http,
+        data_dir: dir.path(),
+        server: "demo",
+        url: url::Url::parse(&format!("{}/device_authorization", up.auth_server.issuer)).unwrap(),
+        token_endpoint: &token,
+        scope: Some("mcp:read"),
+        params: vec![],
+    };
+    let details = device::request_code(request, client.clone()).await.unwrap();
+    assert_eq!(details.interval(), Duration::from_secs(1));
+    up.oauth().slow_down_polls(2);
+    // The poll clock: records each wait and returns at once; the person approves during the
+    // fourth wait.
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let (w, state, code) = (
+        waits.clone(),
+        up.oauth().clone(),
+        details.user_code().secret().clone(),
+    );
+    let sleep: PollSleep = Arc::new(move |d| {
+        let mut waits = w.lock().unwrap();
+        waits.push(d.as_secs());
+        if waits.len() == 4 {
+            state.approve_device(&code);
+        }
+        Box::pin(async {})
+    });
+    let call = TokenCall {
+        http: &http,
+        data_dir: dir.path(),
+        server: "demo",
+        url: oauth2::TokenUrl::new(token.clone()).unwrap(),
+        params: vec![],
+    };
+    let (resp, _) = device::poll(call, client, details, sleep).await.unwrap();
+    use oauth2::TokenResponse;
+    assert!(up.oauth().validate(resp.access_token().secret()).is_some());
+    // Before the first poll, after slow_down (+5), after slow_down (+5), after pending.
+    assert_eq!(*waits.lock().unwrap(), vec![1, 6, 11, 11]);
+    assert_eq!(count(&up.oauth().counters.token_device_code), 4);
+}

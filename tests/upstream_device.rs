@@ -191,3 +191,48 @@ async fn polling_keeps_the_servers_interval_and_adds_five_seconds_per_slow_down(
     assert_eq!(*waits.lock().unwrap(), vec![1, 6, 11, 11]);
     assert_eq!(count(&up.oauth().counters.token_device_code), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_sign_in_with_oidc_provider_is_confirmed_on_its_own_pages_and_refreshes() {
+    let op = oidc::OidcProvider::start(600).await;
+    let mcp = oidc::protected_upstream(&op.issuer).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": mcp}}})).await;
+    let (run, address, code) = device_login(&Cli::of(&b), &[]).await;
+    assert!(
+        address.starts_with(&format!("{}/device?user_code=", op.issuer)),
+        "{address}"
+    );
+    // The person: the code's page, the confirmation, the provider's sign-in and consent.
+    let last = oidc::confirm_device(&address).await;
+    assert!(last.contains("Sign-in Success"), "{last}");
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains(&code), "{out}");
+
+    let (name, server) = (
+        ServerName::parse("demo").unwrap(),
+        b.broker.server("demo").unwrap(),
+    );
+    let upstream = b.broker.upstream().clone();
+    let facts = upstream.token_facts(&name).await;
+    assert!(facts.has_token && facts.has_refresh_token, "{facts:?}");
+    let first = upstream.credential(&server).await.unwrap();
+    let refreshed = upstream.after_rejection(&server, &first).await.unwrap();
+    assert!(refreshed.bearer.is_some() && refreshed.bearer != first.bearer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oidc_provider_device_code_nobody_confirms_expires_and_ends_the_login() {
+    let op = oidc::OidcProvider::start(2).await;
+    let mcp = oidc::protected_upstream(&op.issuer).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": mcp}}})).await;
+    let (run, _, code) = device_login(&Cli::of(&b), &["--device"]).await;
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("the code {code} expired before it was confirmed")),
+        "{out}"
+    );
+    let name = ServerName::parse("demo").unwrap();
+    assert!(!b.broker.upstream().token_facts(&name).await.has_token);
+}

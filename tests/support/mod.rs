@@ -42,6 +42,11 @@
 //!   `entra_config` the entry that works).
 //! - [`health`]: waiting on the broker's status channel (`wait_status`, `wait_settled`).
 //! - [`node`]: Node >= 22 and `tests/js` (run `scripts/setup-node.sh`); panics, never skips.
+//! - [`device`]: the test AS's device flow (`AsOptions::device_interval`), with scripted
+//!   `slow_down`, refusal and expiry; [`oidc`]: `oidc-provider` with its device flow, an MCP
+//!   upstream naming it, and `confirm_device` (its verification pages driven over HTTP).
+//! - [`cli`]: the real binary against a test broker (`Cli`), and `Interactive`, a run the test
+//!   reads and types into like the person at the terminal.
 //!
 //! Synchronise on events, never sleeps: `Recorder::wait_for(n)`, `Browser::wait_followed(n)`,
 //! the status channel, `release_event` / `release_token` gates.
@@ -87,6 +92,7 @@ pub mod listen;
 pub mod mcp;
 pub mod modern;
 pub mod node;
+pub mod oidc;
 pub mod providers;
 pub mod pyserver;
 pub mod record;

@@ -8,6 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use mcp_auth_broker::broker::Event;
+use mcp_auth_broker::config::ServerConfig;
 use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::upstream::{CallbackQuery, FailureKind, Flow};
 use serde_json::json;
@@ -190,6 +191,78 @@ async fn a_missing_iss_is_refused_when_the_as_promises_it() {
     };
     let err = broker.broker.upstream().callback(&q).await.unwrap_err();
     assert!(err.to_string().contains("RFC 9207"), "{err}");
+    assert_eq!(count(&up.oauth().counters.token), 0);
+}
+
+/// An upstream whose protected resource metadata names an authorization server that publishes
+/// no metadata but sends RFC 9207 `iss`: the endpoints and client come from the config.
+async fn server_naming_an_as_without_metadata() -> (TestUpstream, TestBroker, ServerConfig) {
+    std::env::set_var("UPSTREAM_SIGNIN_NO_METADATA_SECRET", "m2m-secret");
+    let mut options = UpstreamOptions::oauth();
+    options.auth_server.metadata = false;
+    options.auth_server.registration = false;
+    let up = TestUpstream::start(options).await;
+    let entry = json!({
+        "url": up.mcp_url, "auth_type": "oauth2", "oauth_flow": "authorization_code",
+        "client_id": "m2m-client", "client_secret": "os.environ/UPSTREAM_SIGNIN_NO_METADATA_SECRET",
+        "authorization_url": format!("{}/authorize", up.as_url), "token_url": up.auth_server.token_url(),
+    });
+    let broker = TestBroker::start(json!({ "mcp_servers": { "demo": entry } })).await;
+    let server = broker.broker.server("demo").unwrap();
+    (up, broker, server)
+}
+
+#[tokio::test]
+async fn an_as_without_metadata_is_expected_as_the_issuer_of_its_answer() {
+    let (up, broker, server) = server_naming_an_as_without_metadata().await;
+    assert_ne!(
+        Url::parse(&up.as_url).unwrap().origin(),
+        Url::parse(&up.mcp_url).unwrap().origin()
+    );
+    broker.sign_in("demo").await;
+    let followed = tokio::time::timeout(SIGN_IN_WAIT, broker.browser.wait_followed(1))
+        .await
+        .unwrap();
+    let callback = followed[0].hops.last().unwrap().clone();
+    assert!(
+        callback
+            .query_pairs()
+            .any(|(k, v)| k == "iss" && v == up.as_url),
+        "the AS sends its own iss: {callback}"
+    );
+    let cred = broker.broker.upstream().credential(&server).await.unwrap();
+    assert!(up.oauth().validate(cred.bearer.unwrap().expose()).is_some());
+}
+
+#[tokio::test]
+async fn an_answer_naming_the_mcp_server_as_issuer_is_refused_when_the_as_publishes_no_metadata() {
+    let (up, broker, server) = server_naming_an_as_without_metadata().await;
+    let (opener, seen) = capturing_opener();
+    let s = broker
+        .broker
+        .upstream()
+        .sign_in(&server, &opener)
+        .await
+        .unwrap();
+    let state = state_of(&seen.lock().unwrap()[0]);
+    let mcp_origin = Url::parse(&up.mcp_url)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    let q = CallbackQuery {
+        state: Some(state),
+        code: Some("x".into()),
+        iss: Some(mcp_origin),
+        ..Default::default()
+    };
+    let err = broker.broker.upstream().callback(&q).await.unwrap_err();
+    assert_eq!(err.kind(), FailureKind::AuthRejected);
+    assert!(err.to_string().contains("mix-up"), "{err}");
+    assert!(tokio::time::timeout(SIGN_IN_WAIT, s.done)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_err());
     assert_eq!(count(&up.oauth().counters.token), 0);
 }
 

@@ -65,7 +65,10 @@ pub struct Discovery {
     pub unreachable: Option<String>,
     pub bearer: Option<BearerInfo>,
     pub prm: Option<Prm>,
-    /// The AS issuer the metadata was fetched for (from PRM, or the server's origin).
+    /// The authorization server a sign-in goes to, and so the `iss` its answer must name (RFC
+    /// 9207 §2.4): the one whose metadata was fetched, else the first the protected resource
+    /// metadata names (an AS that publishes no metadata, like GitHub's), else the server's
+    /// origin (the 2025-03-26 defaults).
     pub issuer: Option<String>,
     pub metadata: Option<AsMetadata>,
     /// No metadata anywhere: the 2025-03-26 default endpoints on the server's origin apply.
@@ -358,6 +361,8 @@ pub async fn discover(client: &reqwest::Client, server_url: &Url) -> Discovery {
             .is_some_and(|p| !p.authorization_servers.is_empty())
         {
             d.notes.push("none of the authorization servers named by the protected resource metadata published valid metadata".into());
+            // Still the server the sign-in goes to: its `iss` names it, not the MCP server.
+            d.issuer = issuers.first().cloned();
         } else {
             // 2025-03-26: without metadata the server's origin hosts /authorize, /token, /register.
             d.issuer = Some(server_url.origin().ascii_serialization());

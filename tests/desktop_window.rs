@@ -81,8 +81,8 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
             click(c, "#tray-hint-dismiss").await;
         }
     }
-    wait_text(c, "#gateway", "the gateway URL", |t| {
-        t.contains(&format!("127.0.0.1:{port}"))
+    wait_text(c, "#gateway", "the gateway URL and the token store", |t| {
+        t.contains(&format!("127.0.0.1:{port}")) && t.contains("tokens in the OS keychain")
     })
     .await;
 

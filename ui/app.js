@@ -64,7 +64,9 @@ async function loadStatus() {
   $("tray-hint-box").hidden = !st.tray_hint || hintDismissed();
   $("tray-hint").textContent = st.tray_hint || "";
   $("autostart").checked = st.autostart;
-  $("gateway").textContent = st.base_url ? `Gateway ${st.base_url} · config ${st.config_path}` : "";
+  $("gateway").textContent = st.base_url
+    ? `Gateway ${st.base_url} · config ${st.config_path} · tokens in ${st.token_store}`
+    : "";
   $("add-server").disabled = !!st.start_error;
   // Nothing else works without the core: show only the error.
   document.querySelector(".tabs").hidden = !!st.start_error;

@@ -30,7 +30,7 @@ use super::{exit, Paths};
 use crate::protocol::headers::ToolSchemas;
 use crate::protocol::sse::SseParser;
 use crate::secret::Secret;
-use crate::vault::{KeyringStore, Vault};
+use crate::vault::Vault;
 
 const SESSION: &str = "mcp-session-id";
 const VERSION: &str = "mcp-protocol-version";
@@ -66,8 +66,12 @@ pub fn connect(paths: &Paths, name: &str) -> ExitCode {
                 )
             }
         };
+        let store = match paths.configured_store() {
+            Ok(store) => store,
+            Err(e) => return fail(exit::FAILURE, e),
+        };
         let creds = Credentials {
-            vault: Vault::new(Arc::new(KeyringStore)),
+            vault: Vault::new(store),
             base: base.clone(),
             admin,
             name: name.to_string(),

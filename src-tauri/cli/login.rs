@@ -22,7 +22,6 @@ fn kind_param(kind: SignInKind) -> &'static str {
         SignInKind::Device => "device",
     }
 }
-use crate::vault::KeyringStore;
 
 pub(super) enum Reach {
     /// A broker answered; the admin token was read from its data dir.
@@ -387,7 +386,11 @@ pub fn logout(paths: &Paths, name: &str) -> ExitCode {
                     data_dir: paths.data_dir.clone(),
                     opener: Opener::Print,
                 };
-                let broker = match Broker::new(settings, Arc::new(KeyringStore)) {
+                let store = match paths.configured_store() {
+                    Ok(store) => store,
+                    Err(e) => return fail(exit::FAILURE, e),
+                };
+                let broker = match Broker::new(settings, store) {
                     Ok(b) => b,
                     Err(e) => return fail(exit::FAILURE, e),
                 };

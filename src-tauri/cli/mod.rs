@@ -13,11 +13,13 @@ mod signin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::DEFAULT_PORT;
+use crate::config::{Config, DEFAULT_PORT};
 use crate::upstream::SignInKind;
+use crate::vault::{StoreChoice, StoreKind, TokenStore, VaultError};
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -46,6 +48,15 @@ pub struct Cli {
     /// Directory for non-secret state (default: <OS data dir>/mcp-auth-broker).
     #[arg(long, global = true, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+    /// Where upstream tokens are kept: "keychain" (the OS keychain, default) or "file" (encrypted
+    /// files under the data dir, for hosts without a keychain; key from MCP_AUTH_BROKER_STORE_KEY
+    /// or --store-key-file). Overrides the config's "token_store".
+    #[arg(long, global = true, value_name = "keychain|file", value_parser = StoreKind::parse)]
+    pub store: Option<StoreKind>,
+    /// The file store's key file: base64 of 32 random bytes, owner-only (chmod 600).
+    /// Overrides the config's "token_store_key_file".
+    #[arg(long, global = true, value_name = "PATH")]
+    pub store_key_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -118,6 +129,9 @@ pub struct Paths {
     pub config: PathBuf,
     pub data_dir: PathBuf,
     pub port_flag: Option<u16>,
+    /// `--store` and `--store-key-file`, when given.
+    pub store: Option<StoreKind>,
+    pub store_key_file: Option<PathBuf>,
 }
 
 impl Cli {
@@ -133,6 +147,8 @@ impl Cli {
                     .join("mcp-auth-broker")
             }),
             port_flag: self.port,
+            store: self.store,
+            store_key_file: self.store_key_file.clone(),
         }
     }
 }
@@ -141,6 +157,30 @@ impl Paths {
     /// `--port` wins, then the config's `port`, then the default.
     pub fn port(&self, config_port: Option<u16>) -> u16 {
         self.port_flag.or(config_port).unwrap_or(DEFAULT_PORT)
+    }
+
+    /// The token store: `--store` / `--store-key-file` win over the config's `token_store` /
+    /// `token_store_key_file`; neither set means the keychain.
+    pub fn store_choice(&self, config: &Config) -> StoreChoice {
+        StoreChoice {
+            kind: self.store.or(config.token_store).unwrap_or_default(),
+            key_file: self
+                .store_key_file
+                .clone()
+                .or_else(|| config.token_store_key_file.clone()),
+        }
+    }
+
+    /// Opens the chosen store over this data dir (a file store's key is checked here).
+    pub fn open_store(&self, config: &Config) -> Result<Arc<dyn TokenStore>, VaultError> {
+        crate::vault::open_store(&self.store_choice(config), &self.data_dir)
+    }
+
+    /// [`Paths::open_store`] for commands that have not read the config file yet.
+    pub fn configured_store(&self) -> Result<Arc<dyn TokenStore>, String> {
+        let loaded = crate::config::file::read(&self.config).map_err(|e| e.to_string())?;
+        self.open_store(&loaded.validated.config)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -56,6 +56,9 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> ExitCode {
             )
         }
     };
+    let store = body["token_store"]["description"]
+        .as_str()
+        .map(|d| format!("Tokens are kept in {d}.\n"));
     let mut servers = body.get("servers").cloned().unwrap_or(body);
     if let Some(name) = name {
         let Some(one) = servers.get(name).cloned() else {
@@ -80,6 +83,7 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> ExitCode {
     if name.is_none() {
         print!("{}", status_table(&servers));
     }
+    print!("{}", store.unwrap_or_default());
     let all_healthy = servers.as_object().is_none_or(|m| {
         m.values().all(|s| {
             matches!(

@@ -1,7 +1,6 @@
 //! Starting the core (config, broker, gateway, monitors) — shared by `serve` and the desktop app.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
@@ -10,7 +9,7 @@ use crate::broker::{Broker, BrokerError, Settings};
 use crate::config::file;
 use crate::gateway::{self, BindError};
 use crate::opener::Opener;
-use crate::vault::KeyringStore;
+use crate::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -20,6 +19,8 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Store(#[from] VaultError),
 }
 
 impl StartError {
@@ -29,7 +30,11 @@ impl StartError {
             StartError::Bind(BindError::HeldByBroker { .. } | BindError::InUse { .. }) => {
                 exit::PORT_IN_USE
             }
-            StartError::Bind(BindError::Other { .. }) | StartError::Broker(_) => exit::FAILURE,
+            // A missing, exposed or wrong key: fix the command line, the environment or the file.
+            StartError::Store(VaultError::StoreKey(_)) => exit::USAGE,
+            StartError::Bind(BindError::Other { .. })
+            | StartError::Broker(_)
+            | StartError::Store(_) => exit::FAILURE,
         }
     }
 }
@@ -44,6 +49,8 @@ pub struct Core {
 pub async fn start(paths: &Paths, opener: Opener) -> Result<Core, StartError> {
     let loaded = file::read(&paths.config)?;
     let port = paths.port(loaded.validated.config.port);
+    // Before the port: a wrong or missing key stops the start with nothing bound or touched.
+    let store = paths.open_store(&loaded.validated.config)?;
     let listener = gateway::bind(port).await?;
     let settings = Settings {
         port,
@@ -51,15 +58,16 @@ pub async fn start(paths: &Paths, opener: Opener) -> Result<Core, StartError> {
         data_dir: paths.data_dir.clone(),
         opener,
     };
-    let broker = Broker::new(settings, Arc::new(KeyringStore))?;
+    let broker = Broker::new(settings, store)?;
     broker.start_background()?;
     let stop = broker.shutdown_token();
     let gateway = tokio::spawn(gateway::serve(listener, broker.clone(), async move {
         stop.cancelled().await
     }));
     tracing::info!(
-        "gateway listening on http://127.0.0.1:{port} (config {})",
-        paths.config.display()
+        "gateway listening on http://127.0.0.1:{port} (config {}; tokens in {})",
+        paths.config.display(),
+        broker.vault().info().description
     );
     Ok(Core { broker, gateway })
 }

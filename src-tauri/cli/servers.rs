@@ -12,7 +12,6 @@ use crate::config::profiles::Profile;
 use crate::config::RawServer;
 use crate::secret::{Secret, SecretRef};
 use crate::snippets::{snippet, ClientKind};
-use crate::vault::{KeyringStore, TokenStore};
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -109,12 +108,16 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
     if raw.mcp_servers.contains_key(&args.name) && !args.replace {
         return fail(exit::USAGE, format!("a server named \"{}\" already exists; pass --replace to overwrite it or pick another name", args.name));
     }
-    let client_secret = match secret_arg(&args.name, "client_secret", args.client_secret.as_deref())
-    {
+    let client_secret = match secret_arg(
+        paths,
+        &args.name,
+        "client_secret",
+        args.client_secret.as_deref(),
+    ) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let auth_value = match secret_arg(&args.name, "auth_value", args.auth_value.as_deref()) {
+    let auth_value = match secret_arg(paths, &args.name, "auth_value", args.auth_value.as_deref()) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -171,9 +174,15 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
     }
 }
 
-/// A secret argument: a reference is kept as is; `-` reads stdin into the keychain and returns
-/// the reference; a literal is refused (it would sit in shell history and the config file).
-fn secret_arg(server: &str, field: &str, value: Option<&str>) -> Result<Option<String>, ExitCode> {
+/// A secret argument: a reference is kept as is; `-` reads stdin into the token store (the
+/// keychain, or the file store when chosen) and returns the reference; a literal is refused (it
+/// would sit in shell history and the config file).
+fn secret_arg(
+    paths: &Paths,
+    server: &str,
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<String>, ExitCode> {
     let Some(value) = value else { return Ok(None) };
     if value != "-" {
         if SecretRef::parse(value).is_none() {
@@ -200,7 +209,10 @@ fn secret_arg(server: &str, field: &str, value: Option<&str>) -> Result<Option<S
     let SecretRef::Keychain(entry) = &reference else {
         unreachable!("keychain_for returns a keychain reference")
     };
-    if let Err(e) = KeyringStore.set(entry, &secret) {
+    let store = paths
+        .configured_store()
+        .map_err(|e| fail(exit::FAILURE, e))?;
+    if let Err(e) = store.set(entry, &secret) {
         return Err(fail(exit::FAILURE, e));
     }
     Ok(Some(reference.to_string()))
@@ -221,11 +233,16 @@ pub fn remove(paths: &Paths, name: &str) -> ExitCode {
     if let Err(e) = file::write(&paths.config, &raw) {
         return fail(exit::USAGE, e);
     }
-    // Secrets typed in for this entry go with it; a keychain problem is reported, not fatal.
+    // Secrets typed in for this entry go with it; a store problem is reported, not fatal.
+    let store = paths.configured_store();
     for field in ["client_secret", "auth_value"] {
         if let SecretRef::Keychain(entry) = SecretRef::keychain_for(name, field) {
-            if let Err(e) = KeyringStore.delete(&entry) {
-                eprintln!("warning: could not delete keychain entry {entry}: {e}");
+            if let Err(e) = store
+                .as_ref()
+                .map_err(String::clone)
+                .and_then(|s| s.delete(&entry).map_err(|e| e.to_string()))
+            {
+                eprintln!("warning: could not delete the stored secret {entry}: {e}");
             }
         }
     }

@@ -9,16 +9,19 @@ pub mod file;
 pub mod litellm;
 pub mod profiles;
 pub mod raw;
+mod store;
 pub mod validate;
 pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
 
 use crate::secret::SecretRef;
+use crate::vault::StoreKind;
 
 pub use fields::is_sensitive_header;
 pub use raw::{RawConfig, RawServer};
@@ -37,6 +40,10 @@ pub struct Config {
     pub servers: BTreeMap<ServerName, ServerConfig>,
     pub port: Option<u16>,
     pub health_interval: Duration,
+    /// `token_store`: `None` leaves the choice to `--store` (default: the keychain).
+    pub token_store: Option<StoreKind>,
+    /// `token_store_key_file`: the file store's key file, when not from the environment.
+    pub token_store_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -45,6 +52,8 @@ impl Default for Config {
             servers: BTreeMap::new(),
             port: None,
             health_interval: DEFAULT_HEALTH_INTERVAL,
+            token_store: None,
+            token_store_key_file: None,
         }
     }
 }

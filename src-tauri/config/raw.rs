@@ -16,6 +16,14 @@ pub struct RawConfig {
     /// Seconds between health probes of a server (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_interval_secs: Option<u64>,
+    /// Where upstream tokens are kept: "keychain" (default) or "file" (encrypted files under
+    /// the data dir); `--store` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_store: Option<String>,
+    /// The file store's key file (an absolute path to an owner-only file); without it the key
+    /// is read from `MCP_AUTH_BROKER_STORE_KEY`. `--store-key-file` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_store_key_file: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, Value>,
 }

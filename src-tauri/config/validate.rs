@@ -60,7 +60,7 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     for key in raw.unknown.keys() {
-        warnings.push(format!("unknown top-level field \"{key}\" ignored (known: mcp_servers, port, health_interval_secs)"));
+        warnings.push(format!("unknown top-level field \"{key}\" ignored (known: mcp_servers, port, health_interval_secs, token_store, token_store_key_file)"));
     }
     if raw.port == Some(0) {
         errors.push(ConfigError {
@@ -83,6 +83,8 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
             DEFAULT_HEALTH_INTERVAL
         }
     };
+    let (token_store, token_store_key_file) =
+        super::store::token_store(raw, &mut errors, &mut warnings);
     let mut servers = BTreeMap::new();
     for (name, entry) in &raw.mcp_servers {
         if let Some(why) = litellm::not_proxied(entry) {
@@ -117,6 +119,8 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
                 servers,
                 port: raw.port,
                 health_interval,
+                token_store,
+                token_store_key_file,
             },
             warnings,
         })

@@ -31,6 +31,7 @@ pub fn app_status(app: AppHandle, shell: State<'_, Shell>) -> AppStatusDto {
         base_url: broker.map(|b| b.settings().base_url().to_string()),
         config_path: broker.map(|b| b.settings().config_path.display().to_string()),
         config_problem: broker.and_then(|b| b.subscribe_config_problem().borrow().clone()),
+        token_store: broker.map(|b| b.vault().info().description),
         tray_hint: shell.tray_hint.clone(),
         autostart: app.autolaunch().is_enabled().unwrap_or(false),
     }

@@ -294,6 +294,8 @@ pub struct AppStatusDto {
     pub base_url: Option<String>,
     pub config_path: Option<String>,
     pub config_problem: Option<String>,
+    /// Which store holds the upstream tokens ("the OS keychain", "an encrypted file store in …").
+    pub token_store: Option<String>,
     /// Shown when no tray host was found (Linux).
     pub tray_hint: Option<String>,
     pub autostart: bool,

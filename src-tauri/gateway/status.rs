@@ -37,6 +37,8 @@ async fn status(State(broker): State<Broker>) -> Json<Value> {
         "servers": servers,
         "config_problem": config_problem,
         "port": broker.settings().port,
+        // Which store holds the upstream tokens (kind and place; never a key).
+        "token_store": broker.vault().info(),
     }))
 }
 
@@ -86,6 +88,7 @@ mod tests {
         assert_eq!(v["servers"]["demo"]["token"]["has_token"], false);
         assert_eq!(v["servers"]["demo"]["timeline"], json!([]));
         assert_eq!(v["servers"]["demo"]["protocol"], Value::Null);
+        assert_eq!(v["token_store"]["kind"], "memory");
     }
 
     #[tokio::test]

@@ -251,7 +251,12 @@ fn from_upstream_error(e: UpstreamError) -> HealthState {
             detail: e.to_string(),
         },
         e @ UpstreamError::Vault {
-            source: VaultError::Locked | VaultError::Unavailable(_) | VaultError::Other(_),
+            source:
+                VaultError::Locked
+                | VaultError::Unavailable(_)
+                | VaultError::Other(_)
+                | VaultError::StoreKey(_)
+                | VaultError::StoreFile(_),
             ..
         } => HealthState::KeychainUnavailable {
             locked: matches!(

@@ -5,7 +5,7 @@
 //! marker with the chunk count and the pieces live in `{key}#chunk1..N`. Chunks are written
 //! before the marker, and a failed read never deletes anything.
 
-use super::{TokenStore, VaultError, SERVICE};
+use super::{StoreInfo, StoreKind, TokenStore, VaultError, SERVICE};
 use crate::secret::Secret;
 
 /// Entries of [`SERVICE`] in the OS keychain.
@@ -152,6 +152,13 @@ impl TokenStore for KeyringStore {
             raw_delete(&chunk_key(key, i))?;
         }
         Ok(())
+    }
+
+    fn info(&self) -> StoreInfo {
+        StoreInfo {
+            kind: StoreKind::Keychain,
+            description: "the OS keychain".into(),
+        }
     }
 }
 

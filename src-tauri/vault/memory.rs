@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{TokenStore, VaultError};
+use super::{StoreInfo, StoreKind, TokenStore, VaultError};
 use crate::secret::Secret;
 
 #[derive(Default)]
@@ -32,5 +32,12 @@ impl TokenStore for MemoryStore {
     fn delete(&self, key: &str) -> Result<(), VaultError> {
         self.entries.lock().expect("memory store lock").remove(key);
         Ok(())
+    }
+
+    fn info(&self) -> StoreInfo {
+        StoreInfo {
+            kind: StoreKind::Memory,
+            description: "memory (this process only)".into(),
+        }
     }
 }

@@ -1,8 +1,12 @@
-//! Secrets at rest: the OS keychain behind a small trait, with an in-process cache.
+//! Secrets at rest: the OS keychain (or, chosen explicitly, an encrypted file store) behind a
+//! small trait, with an in-process cache.
 //!
 //! Architecture Invariant: only `vault::keychain` imports `keyring`. Callers use [`Vault`]
-//! (async; blocking keychain calls run on the blocking pool).
+//! (async; blocking store calls run on the blocking pool).
 
+pub mod choice;
+pub mod file;
+pub mod filekey;
 pub mod keychain;
 pub mod memory;
 
@@ -15,6 +19,8 @@ type Slot = Arc<Mutex<Option<Option<Secret>>>>;
 
 use crate::secret::{Secret, SecretRef};
 
+pub use choice::{open_store, StoreChoice, StoreInfo, StoreKind};
+pub use file::FileStore;
 pub use keychain::KeyringStore;
 pub use memory::MemoryStore;
 
@@ -23,7 +29,7 @@ pub const SERVICE: &str = "mcp-auth-broker";
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VaultError {
-    #[error("the OS keychain is not available ({0}); on Linux start a Secret Service (GNOME Keyring or KWallet) and unlock it, then try again — nothing was deleted")]
+    #[error("the OS keychain is not available ({0}); on Linux start a Secret Service (GNOME Keyring or KWallet) and unlock it, then try again; on a host without one (SSH, WSL, containers) keep the tokens in an encrypted file instead: `--store file` with a key in MCP_AUTH_BROKER_STORE_KEY (see the README) — nothing was deleted")]
     Unavailable(String),
     #[error("the OS keychain is locked; unlock it and try again (GNOME: the Passwords and Keys app, or `secret-tool search --unlock service mcp-auth-broker`; KDE: KWallet Manager; macOS: Keychain Access) — nothing was deleted")]
     Locked,
@@ -37,6 +43,12 @@ pub enum VaultError {
     MissingEntry(String),
     #[error("keychain error: {0}")]
     Other(String),
+    /// The file store's key is missing, malformed, exposed or not the store's (says what to do).
+    #[error("{0}")]
+    StoreKey(String),
+    /// A file of the file store could not be read, written or opened (says which and what to do).
+    #[error("{0}")]
+    StoreFile(String),
 }
 
 /// A synchronous secret store. Implementations may block; [`Vault`] calls them off the runtime.
@@ -45,6 +57,8 @@ pub trait TokenStore: Send + Sync + 'static {
     fn set(&self, key: &str, value: &Secret) -> Result<(), VaultError>;
     /// Deleting a missing entry is not an error.
     fn delete(&self, key: &str) -> Result<(), VaultError>;
+    /// Which store this is, for `status` and the dashboard.
+    fn info(&self) -> StoreInfo;
 }
 
 /// The secret store the rest of the broker uses: async, cached (each secret read from the
@@ -68,6 +82,11 @@ impl Vault {
             cache: Arc::default(),
             unsaved: Arc::default(),
         }
+    }
+
+    /// Which store holds the secrets.
+    pub fn info(&self) -> StoreInfo {
+        self.backend.info()
     }
 
     /// A vault over a fresh in-memory store (unit tests).
@@ -213,6 +232,9 @@ mod tests {
         fn delete(&self, key: &str) -> Result<(), VaultError> {
             self.inner.delete(key)
         }
+        fn info(&self) -> StoreInfo {
+            self.inner.info()
+        }
     }
 
     #[tokio::test]
@@ -279,6 +301,9 @@ mod tests {
         fn delete(&self, key: &str) -> Result<(), VaultError> {
             self.check()?;
             self.inner.delete(key)
+        }
+        fn info(&self) -> StoreInfo {
+            self.inner.info()
         }
     }
 

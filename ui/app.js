@@ -128,12 +128,22 @@ function renderServers() {
       el("td", { class: "error detail", text: s.last_error || "" }),
       el("td", { class: "actions" },
         actionButton("Sign in", "signin", s.name, { disabled: !s.can_sign_in }),
+        s.device_flow ? actionButton("Sign in with a code", "signin-device", s.name, { disabled: !s.can_sign_in }) : null,
         actionButton("Sign out", "signout", s.name),
         actionButton("Check now", "check", s.name),
         actionButton("Copy command", "copy-claude", s.name),
         actionButton("Edit", "edit", s.name),
         actionButton(confirming ? "Confirm remove" : "Remove", confirming ? "remove-confirm" : "remove", s.name, { class: "danger" })));
     rows.append(row);
+    const d = s.device_sign_in;
+    if (d) {
+      rows.append(el("tr", { class: "device", id: `device-${s.name}` },
+        el("td", { colspan: "7" }, "Device sign-in running: open ",
+          el("code", { class: "device-uri", text: d.verification_uri_complete || d.verification_uri }),
+          " on any device and confirm the code ", el("strong", { class: "device-code", text: d.user_code }),
+          d.verification_uri_complete ? ` (or open ${d.verification_uri} and enter it)` : "",
+          ` — it expires ${when(d.expires_at)}.`)));
+    }
     if (open) {
       const items = s.flow_evidence.length ? s.flow_evidence.map((e) => el("li", { text: e })) : [el("li", { text: "No evidence yet: the first probe has not finished." })];
       const steps = s.timeline.length ? s.timeline.map(timelineItem) : [el("li", { text: "Nothing yet." })];
@@ -171,6 +181,7 @@ async function runAction(action, name) {
   try {
     switch (action) {
       case "signin": say(await invoke("sign_in", { name })); break;
+      case "signin-device": say(await invoke("sign_in", { name, device: true })); break;
       case "signout": await invoke("sign_out", { name }); say(`Signed out of ${name}.`); break;
       case "check": await invoke("check_now", { name }); say(`Checking ${name}…`); break;
       case "copy-claude": await copy(name, "claude"); break;

@@ -8,19 +8,31 @@ use tauri_plugin_notification::NotificationExt as _;
 use super::feed::Notice;
 use super::model::{snippets, SnippetKind};
 use crate::broker::Broker;
+use crate::upstream::{SignInKind, Started};
 
-/// Starts an interactive sign-in in the browser; returns at once with what to tell the person.
-/// The outcome arrives later as an event (notification and activity) and a fresh health check.
-pub async fn sign_in(app: &AppHandle, broker: &Broker, name: &str) -> Result<String, String> {
+/// Starts an interactive sign-in (in the browser, or with a code confirmed on any device);
+/// returns at once with what to tell the person. The outcome arrives later as an event
+/// (notification and activity) and a fresh health check; a device sign-in's code stays on the
+/// dashboard and in the tray while it runs.
+pub async fn sign_in(
+    app: &AppHandle,
+    broker: &Broker,
+    name: &str,
+    kind: SignInKind,
+) -> Result<String, String> {
     let server = broker.server(name).map_err(|e| e.to_string())?;
-    let attempt = broker
+    let started = broker
         .upstream()
-        .sign_in(&server, &broker.settings().opener)
+        .sign_in_kind(&server, &broker.settings().opener, kind)
         .await
         .map_err(|e| e.to_string())?;
+    let (told, done) = match started {
+        Started::Browser(a) => (format!("Opened the sign-in page for {} in your browser ({}). Finish there; this window updates by itself.", server.name, a.authorize_url.host_str().unwrap_or("the provider")), a.done),
+        Started::Device(d) => (format!("Open {} on any device and confirm the code {}. This window updates by itself.", d.code.open_uri(), d.code.user_code), d.done),
+    };
     let (broker, app, name) = (broker.clone(), app.clone(), server.name.clone());
     tauri::async_runtime::spawn(async move {
-        match attempt.done.await {
+        match done.await {
             Ok(Ok(())) => tracing::info!("sign-in to {name} finished"),
             Ok(Err(reason)) => tracing::warn!("sign-in to {name} failed: {reason}"),
             Err(_) => tracing::warn!("sign-in to {name} was abandoned"),
@@ -28,7 +40,7 @@ pub async fn sign_in(app: &AppHandle, broker: &Broker, name: &str) -> Result<Str
         broker.health().check_now(&name);
         super::refresh_ui(&app);
     });
-    Ok(format!("Opened the sign-in page for {} in your browser ({}). Finish there; this window updates by itself.", server.name, attempt.authorize_url.host_str().unwrap_or("the provider")))
+    Ok(told)
 }
 
 pub async fn sign_out(app: &AppHandle, broker: &Broker, name: &str) -> Result<(), String> {

@@ -14,6 +14,7 @@ use crate::broker::Broker;
 use crate::config::profiles::Profile;
 use crate::config::{file, validate, RawConfig, RawServer, ServerName};
 use crate::secret::SecretRef;
+use crate::upstream::SignInKind;
 
 type CmdResult<T> = Result<T, String>;
 
@@ -49,6 +50,7 @@ pub fn list_servers(shell: State<'_, Shell>) -> CmdResult<Vec<ServerDto>> {
             let name = s.name.as_str();
             let mut dto = server_dto(s, status.get(name), broker.settings().client_url(name));
             dto.timeline = broker.upstream().timeline(&s.name);
+            dto.device_sign_in = broker.upstream().device_code(&s.name);
             dto
         })
         .collect())
@@ -217,8 +219,17 @@ pub async fn remove_server(app: AppHandle, shell: State<'_, Shell>, name: String
 }
 
 #[tauri::command]
-pub async fn sign_in(app: AppHandle, shell: State<'_, Shell>, name: String) -> CmdResult<String> {
-    super::actions::sign_in(&app, &broker(&shell)?, &name).await
+pub async fn sign_in(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    name: String,
+    device: Option<bool>,
+) -> CmdResult<String> {
+    let kind = match device {
+        Some(true) => SignInKind::Device,
+        _ => SignInKind::Browser,
+    };
+    super::actions::sign_in(&app, &broker(&shell)?, &name, kind).await
 }
 
 #[tauri::command]

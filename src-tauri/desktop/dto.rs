@@ -8,7 +8,9 @@ use crate::config::{Config, RawServer, ServerConfig};
 use crate::health::{HealthState, ServerStatus, StatusMap};
 use crate::issuer::{ApiKeyInfo, ClientInfo};
 use crate::secret::{Secret, SecretRef};
+use crate::upstream::classify::DEVICE_FLOW;
 use crate::upstream::timeline::Step;
+use crate::upstream::DeviceCode;
 
 /// The aggregate endpoint `/mcp` in the client-setup view: what the tray's submenu says, and
 /// its snippets.
@@ -67,6 +69,10 @@ pub struct ServerDto {
     pub snippets: Snippets,
     /// The server's auth timeline since the broker started (times, kinds, details; no secret).
     pub timeline: Vec<Step>,
+    /// Its authorization server offers device sign-in (a code confirmed on any device).
+    pub device_flow: bool,
+    /// The device sign-in running now: the code and where to confirm it.
+    pub device_sign_in: Option<DeviceCode>,
 }
 
 pub fn server_dto(
@@ -144,6 +150,11 @@ pub fn server_dto(
         can_sign_in: can_sign_in(server, status),
         delegated: server.delegate_auth_to_upstream,
         timeline: Vec::new(),
+        device_flow: st
+            .flow
+            .as_ref()
+            .is_some_and(|c| c.evidence.iter().any(|e| e == DEVICE_FLOW)),
+        device_sign_in: None,
     }
 }
 

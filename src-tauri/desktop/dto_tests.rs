@@ -191,3 +191,23 @@ fn a_server_row_shows_the_era_and_version_of_a_healthy_server_only() {
     let row = server_dto(server, Some(&st), "http://127.0.0.1:1/new/mcp".into());
     assert_eq!((row.era, row.protocol), (None, None));
 }
+
+#[test]
+fn a_server_row_offers_a_device_sign_in_only_when_its_evidence_says_device_flow() {
+    use crate::upstream::classify::DEVICE_FLOW;
+    let raw: crate::config::RawConfig = serde_json::from_value(serde_json::json!({"mcp_servers": {
+        "dev": {"url": "https://dev.example.com/mcp"}}}))
+    .unwrap();
+    let config = crate::config::validate(&raw).unwrap().config;
+    let server = config.server("dev").unwrap();
+    let mut st = ServerStatus::unknown();
+    let row = server_dto(server, Some(&st), "http://127.0.0.1:1/dev/mcp".into());
+    assert!(!row.device_flow && row.device_sign_in.is_none());
+    st.flow = Some(crate::upstream::Classification {
+        flow: Some(crate::upstream::Flow::AuthorizationCode),
+        evidence: vec![DEVICE_FLOW.into()],
+        choices: vec![],
+    });
+    let row = server_dto(server, Some(&st), "http://127.0.0.1:1/dev/mcp".into());
+    assert!(row.device_flow);
+}

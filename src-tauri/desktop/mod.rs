@@ -23,6 +23,7 @@ use crate::broker::Broker;
 use crate::cli::serve::{self, Core};
 use crate::cli::{exit, Paths};
 use crate::opener::Opener;
+use crate::upstream::SignInKind;
 use feed::{Activity, Notifier};
 use model::{tray_model, MenuAction};
 
@@ -201,11 +202,16 @@ pub(crate) fn refresh_tray(app: &AppHandle) {
     let Some(broker) = shell.broker.clone() else {
         return;
     };
-    let model = tray_model(
+    let mut model = tray_model(
         &broker.config(),
         &broker.health().snapshot(),
         actions::autostart_enabled(app),
     );
+    for s in &mut model.servers {
+        let name = crate::config::ServerName::parse(&s.name).ok();
+        let code = name.and_then(|n| broker.upstream().device_code(&n));
+        s.device = code.as_ref().map(model::device_line);
+    }
     let mut shown = shell.tray_shown.lock().expect("tray lock");
     if shown.as_ref() != Some(&model) {
         *shown = Some(model.clone());
@@ -297,7 +303,7 @@ fn on_menu_action(app: &AppHandle, id: &str) {
         }
         MenuAction::SignIn(name) => {
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = actions::sign_in(&app, &broker, &name).await {
+                if let Err(e) = actions::sign_in(&app, &broker, &name, SignInKind::Browser).await {
                     actions::notify(
                         &app,
                         &feed::Notice {

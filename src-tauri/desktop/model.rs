@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::config::{AuthType, Config, OAuthFlow, ServerConfig};
 use crate::health::{HealthState, ServerStatus, StatusMap};
-use crate::upstream::Flow;
+use crate::upstream::{DeviceCode, Flow};
 
 /// The tray icon's look: one glance tells whether anything needs the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +105,16 @@ pub struct ServerMenu {
     pub protocol: Option<String>,
     pub can_sign_in: bool,
     pub can_sign_out: bool,
+    /// A running device sign-in: "Confirm code ABCD-EFGH at https://…" (see [`device_line`]).
+    pub device: Option<String>,
+}
+
+/// The tray's line for a running device sign-in: the code and where to confirm it.
+pub fn device_line(code: &DeviceCode) -> String {
+    format!(
+        "Confirm code {} at {}",
+        code.user_code, code.verification_uri
+    )
 }
 
 /// The aggregate endpoint's tray submenu: how many servers `/mcp` can use, and why not the rest
@@ -149,6 +159,7 @@ pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayM
                 protocol: st.and_then(|s| s.state.protocol()),
                 can_sign_in: can_sign_in(server, st),
                 can_sign_out: st.is_some_and(|s| s.token.has_token) || can_sign_in(server, st),
+                device: None,
             }
         })
         .collect();

@@ -396,3 +396,26 @@ fn each_server_submenu_names_the_era_and_version_its_server_speaks() {
     );
     assert_eq!(servers[0].label, "modern — healthy · authorization_code");
 }
+
+#[test]
+fn the_tray_line_of_a_device_sign_in_names_the_code_and_where_to_confirm_it() {
+    let code = crate::upstream::DeviceCode {
+        user_code: "WDJB-MJHT".into(),
+        verification_uri: "https://as.example.com/device".into(),
+        verification_uri_complete: Some("https://as.example.com/device?user_code=WDJB-MJHT".into()),
+        expires_at: 1,
+    };
+    assert_eq!(
+        device_line(&code),
+        "Confirm code WDJB-MJHT at https://as.example.com/device"
+    );
+    let tray = tray_model(
+        &config(&[("a", oauth("https://a.example.com/mcp"))]),
+        &map(vec![]),
+        false,
+    );
+    assert_eq!(
+        tray.servers[0].device, None,
+        "none while no device sign-in runs"
+    );
+}

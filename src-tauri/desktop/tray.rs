@@ -32,6 +32,13 @@ fn item(
 fn server_submenu(app: &AppHandle, s: &super::model::ServerMenu) -> tauri::Result<Submenu<Wry>> {
     let n = || s.name.clone();
     let mut sub = SubmenuBuilder::new(app, &s.label);
+    if let Some(line) = &s.device {
+        // Information only, like the protocol line: what to confirm, and where.
+        let id = format!("info:device:{}", s.name);
+        sub = sub
+            .item(&MenuItem::with_id(app, id, line, false, None::<&str>)?)
+            .separator();
+    }
     if let Some(protocol) = &s.protocol {
         // Information only: disabled, and its id parses to no action.
         let id = format!("info:protocol:{}", s.name);

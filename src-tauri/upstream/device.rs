@@ -247,11 +247,12 @@ impl Upstream {
             .map_err(|f| f.into_error(name))?;
         let code = shown(name, &details, now())?;
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // Recorded before the event, so the tray and dashboard it wakes show the code.
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        self.replace_device(server, Some((id, code.clone())));
         self.emit(Event::SignInStarted {
             server: server.name.clone(),
         });
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        self.replace_device(server, Some((id, code.clone())));
         let me = self.clone();
         let (up, shown_code) = (server.clone(), code.clone());
         let polling = Polling {

@@ -236,3 +236,60 @@ async fn an_oidc_provider_device_code_nobody_confirms_expires_and_ends_the_login
     let name = ServerName::parse("demo").unwrap();
     assert!(!b.broker.upstream().token_facts(&name).await.has_token);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_broker_running_login_runs_the_core_and_finishes_by_device_code_or_by_paste() {
+    let device_up = device_upstream().await;
+    let plain_up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.json");
+    let servers = json!({"mcp_servers": {
+        "demo": {"url": device_up.mcp_url},
+        "plain": {"url": plain_up.mcp_url}}});
+    std::fs::write(&config, servers.to_string()).unwrap();
+    let cli = Cli {
+        config,
+        data: dir.path().join("data"),
+        port,
+        home: dir.path().to_path_buf(),
+    };
+    // The encrypted file store: no keychain, no D-Bus needed.
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let command = |args: &[&str]| {
+        let mut cmd = cli.command(&[args, &["--store", "file"]].concat());
+        cmd.env(mcp_auth_broker::vault::filekey::KEY_ENV, key);
+        cmd
+    };
+
+    let mut run = Interactive::spawn(command(&["login", "demo"]));
+    let address = run.line(|l| l.trim().starts_with("http")).await;
+    reqwest::get(address.trim()).await.unwrap();
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(0), "{out}");
+
+    let mut run = Interactive::spawn(command(&["login", "plain", "--no-browser"]));
+    let url = run.line(|l| l.trim().starts_with("http")).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client.get(url.trim()).send().await.unwrap();
+    run.type_line(resp.headers()["location"].to_str().unwrap());
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(0), "{out}");
+
+    // Both sign-ins kept their tokens: each logout finds one to revoke.
+    for (name, up) in [("demo", &device_up), ("plain", &plain_up)] {
+        let mut logout = command(&["logout", name]);
+        let out = tokio::task::spawn_blocking(move || logout.output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(count(&up.oauth().counters.revoke) >= 1, "{name}");
+    }
+}

@@ -7,7 +7,6 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Owner-only permissions of a directory the broker creates.
 #[cfg(unix)]
@@ -115,9 +114,7 @@ impl DailyLog {
 
 impl Write for DailyLog {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let day = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() / 86_400);
+        let day = crate::clock::unix_now() / 86_400;
         self.file(day)?.write_all(buf)?;
         Ok(buf.len())
     }

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod broker;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod fsutil;
 pub mod gateway;
@@ -13,6 +14,7 @@ pub mod opener;
 pub mod protocol;
 pub mod secret;
 pub mod snippets;
+pub mod sync;
 pub mod upstream;
 pub mod urlcheck;
 pub mod vault;

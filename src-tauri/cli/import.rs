@@ -7,7 +7,6 @@ pub mod parse;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use self::parse::{Found, Plan, Skipped, Source};
 use super::servers::fail;
@@ -197,10 +196,7 @@ fn rewrite(
         })
         .collect();
     let new_text = parse::rewrite(source, text, &urls)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::clock::unix_now();
     let mut backup = path.as_os_str().to_owned();
     backup.push(format!(".bak-{now}"));
     let backup = PathBuf::from(backup);

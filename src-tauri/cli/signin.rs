@@ -6,6 +6,7 @@ use std::future::Future;
 
 use tokio::sync::mpsc;
 
+use crate::clock::unix_now;
 use crate::upstream::DeviceCode;
 
 /// Lines typed into the terminal, read on a plain thread (a blocked read must never hold up
@@ -106,11 +107,4 @@ fn qr(text: &str) -> Option<String> {
             .quiet_zone(true)
             .build(),
     )
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

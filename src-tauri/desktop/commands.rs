@@ -14,6 +14,7 @@ use crate::broker::Broker;
 use crate::config::profiles::Profile;
 use crate::config::{file, validate, RawConfig, RawServer, ServerName};
 use crate::secret::SecretRef;
+use crate::sync::lock;
 use crate::upstream::SignInKind;
 
 type CmdResult<T> = Result<T, String>;
@@ -258,7 +259,7 @@ pub fn copy_snippet(
 
 #[tauri::command]
 pub fn activity(shell: State<'_, Shell>) -> Vec<ActivityDto> {
-    shell.activity.lock().expect("activity lock").list()
+    lock(&shell.activity).list()
 }
 
 /// Registered local OAuth clients and API keys.

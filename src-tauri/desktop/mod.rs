@@ -14,7 +14,6 @@ mod trayhost;
 
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 use tokio::sync::broadcast::error::RecvError;
@@ -22,7 +21,9 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::broker::Broker;
 use crate::cli::serve::{self, Core};
 use crate::cli::{exit, Paths};
+use crate::clock::unix_now;
 use crate::opener::Opener;
+use crate::sync::lock;
 use crate::upstream::SignInKind;
 use feed::{Activity, Notifier};
 use model::{tray_model, MenuAction};
@@ -46,13 +47,6 @@ pub struct Shell {
     activity: Mutex<Activity>,
     /// What the tray shows now, so unchanged state does not rebuild (and close) its menu.
     tray_shown: Mutex<Option<model::TrayModel>>,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 pub fn run(paths: Paths) -> ExitCode {
@@ -172,7 +166,7 @@ fn setup(app: &AppHandle, paths: &Paths) {
             actions::autostart_enabled(app),
         );
         match tray::install(app, &model) {
-            Ok(_) => *app.state::<Shell>().tray_shown.lock().expect("tray lock") = Some(model),
+            Ok(_) => *lock(&app.state::<Shell>().tray_shown) = Some(model),
             Err(e) => tracing::warn!("no tray icon: {e}"),
         }
         spawn_watchers(app, &broker);
@@ -212,7 +206,7 @@ pub(crate) fn refresh_tray(app: &AppHandle) {
         let code = name.and_then(|n| broker.upstream().device_code(&n));
         s.device = code.as_ref().map(model::device_line);
     }
-    let mut shown = shell.tray_shown.lock().expect("tray lock");
+    let mut shown = lock(&shell.tray_shown);
     if shown.as_ref() != Some(&model) {
         *shown = Some(model.clone());
         tray::update(app, model);
@@ -246,7 +240,7 @@ fn spawn_watchers(app: &AppHandle, broker: &Broker) {
                 }
                 event = events.recv() => match event {
                     Ok(event) => {
-                        app.state::<Shell>().activity.lock().expect("activity lock").record(&event, now());
+                        lock(&app.state::<Shell>().activity).record(&event, unix_now());
                         if let Some(notice) = notifier.on_event(&event) {
                             actions::notify(&app, &notice);
                         }

@@ -18,16 +18,10 @@ use tokio::sync::mpsc;
 
 use super::error::GatewayError;
 use crate::broker::Broker;
+use crate::clock::unix_now;
 use crate::opener::Opener;
 use crate::upstream::paste::PasteError;
 use crate::upstream::{SignInKind, Started};
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// How long a sign-in started from the CLI may take before the CLI is told it expired.
 pub const SIGN_IN_WAIT: Duration = Duration::from_secs(600);

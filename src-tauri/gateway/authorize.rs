@@ -29,8 +29,9 @@ use super::pages::{self, ConsentView};
 use super::state::{GatewayState, MAX_PENDING};
 use crate::aggregate::AUDIENCE;
 use crate::broker::Broker;
+use crate::clock::unix_now;
 use crate::issuer::PENDING_TTL;
-use crate::issuer::{crypto, redirect, unix_now, Client};
+use crate::issuer::{crypto, redirect, Client};
 
 pub fn routes() -> Router<Broker> {
     Router::new()

@@ -32,8 +32,10 @@ use super::error::GatewayError;
 use super::pages;
 use super::state::GatewayState;
 use crate::broker::Broker;
+use crate::clock::unix_now;
 use crate::config::ServerConfig;
-use crate::issuer::{unix_now, CodeRequest, PENDING_TTL};
+use crate::issuer::{CodeRequest, PENDING_TTL};
+use crate::sync::lock;
 use crate::upstream::FailureKind;
 
 /// How long one `/authorize/continue` request waits for the upstream sign-in before the page
@@ -206,11 +208,7 @@ async fn consent(
     )) {
         return Err(page_error("the form's security token does not match; start the sign-in again from your application"));
     }
-    if p.sign_in
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_some()
-    {
+    if lock(&p.sign_in).is_some() {
         return Ok(continue_redirect(&form.request));
     }
     if form.decision != "approve" {
@@ -253,8 +251,7 @@ async fn consent(
                 message: e.to_string(),
             })?;
         let (tx, rx) = watch::channel(None);
-        *p.sign_in.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((server.clone(), sign_in.authorize_url.to_string(), rx));
+        *lock(&p.sign_in) = Some((server.clone(), sign_in.authorize_url.to_string(), rx));
         tokio::spawn(async move {
             let result = sign_in
                 .done
@@ -282,7 +279,7 @@ async fn continue_sign_in(
     Query(params): Query<ContinueParams>,
 ) -> Result<Response, GatewayError> {
     let p = take_pending(&gw, &params.request)?;
-    let progress = p.sign_in.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let progress = lock(&p.sign_in).clone();
     let Some((server, authorize_url, mut done)) = progress else {
         return Err(page_error("nothing to continue: approve the request first"));
     };

@@ -31,8 +31,10 @@ use super::host::ClientOrigin;
 use super::proxy::{self, HEADERS_TIMEOUT};
 use super::{rpc, toolfilter};
 use crate::broker::Broker;
+use crate::clock::unix_now;
 use crate::config::{self, ServerConfig, Transport};
-use crate::issuer::{unix_now, Issuer};
+use crate::issuer::Issuer;
+use crate::sync::lock;
 use crate::upstream::discovery::Discovery;
 use crate::upstream::{wwwauth, UpstreamError};
 use crate::urlcheck::check_remote_url;
@@ -61,7 +63,7 @@ pub struct PrmCache {
 impl PrmCache {
     /// The cached facts for `server` at `url`, unless older than [`PRM_TTL`] at `now`.
     pub fn get(&self, server: &str, url: &Url, now: u64) -> Option<UpstreamAuth> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = lock(&self.entries);
         match entries.get(server) {
             Some((u, at, auth)) if u == url && now < at.saturating_add(PRM_TTL) => {
                 Some(auth.clone())
@@ -71,7 +73,7 @@ impl PrmCache {
     }
 
     pub fn put(&self, server: &str, url: &Url, now: u64, auth: UpstreamAuth) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = lock(&self.entries);
         entries.insert(server.to_string(), (url.clone(), now, auth));
     }
 }

@@ -33,6 +33,7 @@ use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::issuer::{crypto, Principal};
 use crate::protocol::sse::SseParser;
+use crate::sync::lock;
 use crate::upstream::{exchange, Credential, UpstreamError};
 
 /// How long the upstream may take to name its message endpoint.
@@ -72,10 +73,6 @@ pub struct Session {
     outbound: Mutex<Option<mpsc::Receiver<Value>>>,
     /// Stops the stream reader when the client ends the session.
     stop: tokio_util::sync::CancellationToken,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub async fn handle(ctx: &Ctx<'_>, session_id: Option<&str>) -> Response {

@@ -21,9 +21,10 @@ use super::super::host::ClientOrigin;
 use super::{read_answer, session_of, MCP_PROTOCOL_VERSION};
 use crate::aggregate::{Aggregate, SCOPED_SESSION};
 use crate::broker::Broker;
+use crate::clock::unix_now;
 use crate::config::ServerConfig;
 use crate::health::HealthState;
-use crate::issuer::{unix_now, Principal};
+use crate::issuer::Principal;
 use crate::protocol::era::{self, Detected};
 use crate::protocol::{Era, MODERN_VERSION};
 

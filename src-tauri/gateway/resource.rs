@@ -18,7 +18,8 @@ use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::state::GatewayState;
 use crate::broker::Broker;
-use crate::issuer::{unix_now, AuthFailure, Principal};
+use crate::clock::unix_now;
+use crate::issuer::{AuthFailure, Principal};
 
 pub fn routes() -> Router<Broker> {
     Router::new().route(

@@ -26,8 +26,9 @@ use serde_json::{json, Value};
 use super::host::ClientOrigin;
 use super::resource;
 use crate::aggregate::{signin, Aggregate};
+use crate::clock::unix_now;
 use crate::config::ServerConfig;
-use crate::issuer::{unix_now, Principal};
+use crate::issuer::Principal;
 use crate::protocol::{codes, envelope, era, meta, mrtr, Era, SUPPORTED_VERSIONS};
 use crate::upstream::{FailureKind, UpstreamError};
 

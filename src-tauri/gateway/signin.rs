@@ -15,7 +15,7 @@ use axum::{Extension, Router};
 use super::pages::{error_page, page};
 use crate::aggregate::{signin, Aggregate};
 use crate::broker::Broker;
-use crate::issuer::unix_now;
+use crate::clock::unix_now;
 use crate::opener::Opener;
 use crate::upstream::FailureKind;
 

@@ -9,6 +9,7 @@ use super::consent::Pending;
 use super::legacy;
 use super::limit::{TokenFailures, Window};
 use crate::issuer::Principal;
+use crate::sync::lock;
 
 /// Upstream sessions remembered at most.
 const MAX_SESSIONS: usize = 10_000;
@@ -41,10 +42,6 @@ struct Owner {
     principal: Principal,
     /// The client declared URL-mode elicitation at initialize: it gets sign-in links.
     url_elicitation: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl GatewayState {

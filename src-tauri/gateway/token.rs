@@ -20,7 +20,8 @@ use super::error::GatewayError;
 use super::limit::{TOKEN_FAILURES, TOKEN_WINDOW};
 use super::state::GatewayState;
 use crate::broker::{Broker, Event};
-use crate::issuer::{unix_now, Client, IssuerError, Revocation, TokenError, TokenSet};
+use crate::clock::unix_now;
+use crate::issuer::{Client, IssuerError, Revocation, TokenError, TokenSet};
 
 /// Largest token or revocation request read.
 const MAX_FORM: usize = 16 * 1024;

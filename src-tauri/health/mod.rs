@@ -39,6 +39,7 @@ use tokio::sync::{watch, Notify};
 use crate::broker::Broker;
 use crate::config::{Config, ServerName};
 use crate::protocol::Era;
+use crate::sync::lock;
 use crate::upstream::{Classification, TokenFacts};
 
 pub type StatusMap = BTreeMap<ServerName, ServerStatus>;
@@ -207,21 +208,14 @@ impl Health {
     /// Asks for a probe of `server` now (tray "Check now", after sign-in). A probe already
     /// running finishes first, then another one starts. Unmonitored servers are ignored.
     pub fn check_now(&self, server: &ServerName) {
-        if let Some(wake) = self.shared.wakes.lock().expect("wakes lock").get(server) {
+        if let Some(wake) = lock(&self.shared.wakes).get(server) {
             wake.notify_one();
         }
     }
 
     /// The servers with a running monitor (enabled and configured), sorted.
     pub fn monitored(&self) -> Vec<ServerName> {
-        let mut names: Vec<_> = self
-            .shared
-            .wakes
-            .lock()
-            .expect("wakes lock")
-            .keys()
-            .cloned()
-            .collect();
+        let mut names: Vec<_> = lock(&self.shared.wakes).keys().cloned().collect();
         names.sort();
         names
     }
@@ -264,14 +258,6 @@ pub fn significant_change(old: &ServerStatus, new: &ServerStatus) -> bool {
         (a, b) => a == b,
     };
     !same_state || old.flow != new.flow || old.token != new.token
-}
-
-/// Unix seconds now (I/O side only; pure functions take time as a parameter).
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::probe::{self, ProbeError, ProbeOk};
-use super::{schedule, unix_now, HealthState, Shared};
+use super::{schedule, HealthState, Shared};
 use crate::broker::Broker;
+use crate::clock::unix_now;
 use crate::config::{AuthType, OAuthFlow, ServerConfig, Transport};
 use crate::upstream::discovery::same_issuer;
 use crate::upstream::{Classification, Credential, Flow, UpstreamError};

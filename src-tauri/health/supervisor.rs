@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{monitor, schedule, HealthState, ServerStatus, Shared};
 use crate::broker::{Broker, Event};
 use crate::config::{Config, ServerConfig, ServerName};
+use crate::sync::lock;
 
 struct Running {
     config: ServerConfig,
@@ -53,7 +54,7 @@ pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
     for (_, m) in monitors.drain() {
         m.cancel.cancel();
     }
-    shared.wakes.lock().expect("wakes lock").clear();
+    lock(&shared.wakes).clear();
 }
 
 /// Brings the monitors in line with `config`: removed and disabled servers stop at once,
@@ -138,11 +139,7 @@ fn start_monitor(
 ) {
     let cancel = stop.child_token();
     let wake = Arc::new(Notify::new());
-    shared
-        .wakes
-        .lock()
-        .expect("wakes lock")
-        .insert(server.name.clone(), wake.clone());
+    lock(&shared.wakes).insert(server.name.clone(), wake.clone());
     let task = monitor::Monitor::new(
         shared.clone(),
         broker.clone(),
@@ -165,7 +162,7 @@ fn stop_monitor(shared: &Shared, monitors: &mut HashMap<ServerName, Running>, na
     if let Some(running) = monitors.remove(name) {
         running.cancel.cancel();
     }
-    shared.wakes.lock().expect("wakes lock").remove(name);
+    lock(&shared.wakes).remove(name);
 }
 
 fn on_event(

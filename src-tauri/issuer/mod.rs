@@ -19,7 +19,6 @@ pub mod state;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
@@ -29,6 +28,7 @@ pub use state::Revocation;
 use state::State;
 
 use crate::secret::Secret;
+use crate::sync::lock;
 
 const STATE_FILE: &str = "issuer.json";
 
@@ -76,13 +76,8 @@ impl TokenError {
 
 pub use codes::{CodeRequest, Presented};
 
-/// Unix seconds now (the one clock read; bookkeeping below takes `now` as a parameter).
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// The clock, still reachable here for the callers not yet moved to `crate::clock`.
+pub use crate::clock::unix_now;
 
 /// Handle to the authorization server state.
 pub struct Issuer {
@@ -150,11 +145,7 @@ impl Issuer {
     }
 
     fn lock(&self) -> StateGuard<'_> {
-        StateGuard(
-            self.state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        StateGuard(lock(&self.state))
     }
 
     /// Runs `f` on the state and persists the result.
@@ -180,7 +171,7 @@ impl Issuer {
         f: impl FnOnce(&mut State) -> (T, bool),
     ) -> Result<T, IssuerError> {
         let (out, generation, bytes) = {
-            let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = lock(&self.state);
             let (state, generation) = &mut *guard;
             let (out, write) = f(state);
             if !write {
@@ -192,7 +183,7 @@ impl Issuer {
                 serde_json::to_vec(&*state).map_err(|e| IssuerError::Store(e.to_string()))?;
             (out, *generation, bytes)
         };
-        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        let mut written = lock(&self.written);
         if generation > *written {
             crate::fsutil::write_private(&self.path, &bytes).map_err(|e| {
                 IssuerError::Store(format!("cannot write {}: {e}", self.path.display()))

@@ -22,6 +22,7 @@ use super::stepup::sign_in_scope;
 use super::timeline::{self, StepKind};
 use super::tokens::{self, Stored, UpTokenResponse};
 use super::{hints, now, vault_err, CallbackQuery, SignIn, Upstream, UpstreamError};
+use crate::sync::lock;
 
 /// The client and endpoints a sign-in uses (either flow), registered and ready to record.
 pub(super) struct Prepared {
@@ -131,11 +132,7 @@ impl Upstream {
             created_at: now(),
             done: Some(tx),
         };
-        let dropped = self.inner.pending.lock().expect("pending lock").insert(
-            state.secret().clone(),
-            flow,
-            now(),
-        );
+        let dropped = lock(&self.inner.pending).insert(state.secret().clone(), flow, now());
         self.fail_flows(
             dropped,
             "the sign-in expired before the browser came back; start it again",
@@ -154,12 +151,7 @@ impl Upstream {
         if let Err(e) = opened {
             match e {
                 OpenError::BadUrl(_) => {
-                    let _ = self
-                        .inner
-                        .pending
-                        .lock()
-                        .expect("pending lock")
-                        .take(state.secret(), now());
+                    let _ = lock(&self.inner.pending).take(state.secret(), now());
                     return Err(UpstreamError::Protocol {
                         server: name.into(),
                         detail: e.to_string(),
@@ -171,7 +163,7 @@ impl Upstream {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(pending::TTL + 1)).await;
-            let expired = me.inner.pending.lock().expect("pending lock").prune(now());
+            let expired = lock(&me.inner.pending).prune(now());
             me.fail_flows(
                 expired,
                 "the sign-in expired (it must finish within 10 minutes); start it again",
@@ -313,11 +305,7 @@ impl Upstream {
             detail,
         };
         let state = query.state.as_deref().ok_or_else(|| unknown("the sign-in response has no state parameter; start the sign-in again from the broker".into()))?;
-        let mut flow = self
-            .inner
-            .pending
-            .lock()
-            .expect("pending lock")
+        let mut flow = lock(&self.inner.pending)
             .take(state, now())
             .map_err(|e| unknown(e.to_string()))?;
         let server = flow.server.name.clone();

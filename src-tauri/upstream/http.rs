@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION};
 use url::Url;
 
+use crate::sync::lock;
 use crate::urlcheck::{check_remote_url, forbidden_ip};
 
 /// The upstream client's DNS resolver: the system's answers without the addresses the broker
@@ -277,7 +278,7 @@ impl OAuthHttp {
     }
 
     pub fn answer(&self) -> Answer {
-        self.last.lock().expect("answer lock").clone()
+        lock(&self.last).clone()
     }
 
     async fn run(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, FetchError> {
@@ -289,7 +290,7 @@ impl OAuthHttp {
             .headers(parts.headers)
             .body(body);
         let fetched = send(builder, &url).await?;
-        *self.last.lock().expect("answer lock") = Answer {
+        *lock(&self.last) = Answer {
             status: Some(fetched.status),
             content_type: fetched.content_type(),
             body: fetched.body.clone(),

@@ -15,6 +15,7 @@ use super::stepup::widen;
 use super::timeline::StepKind;
 use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta};
 use super::{now, vault_err, Upstream, UpstreamError};
+use crate::sync::lock;
 
 /// A client-credentials token served from memory until `valid_until` (unix seconds).
 pub struct Cached {
@@ -154,12 +155,7 @@ impl Upstream {
     ) -> Result<(Stored, ClientAuth), Fetch> {
         let name = server.name.as_str();
         let discovery = match &server.token_url {
-            Some(_) => self
-                .state(&server.name)
-                .discovery
-                .lock()
-                .expect("discovery lock")
-                .clone(),
+            Some(_) => lock(&self.state(&server.name).discovery).clone(),
             None => Some(self.discover(server).await),
         };
         let meta = discovery.as_ref().and_then(|d| d.metadata.clone());

@@ -53,9 +53,12 @@ use tokio::sync::broadcast;
 use url::Url;
 
 use crate::broker::Event;
+/// The clock, as `now` for this module's children (`use super::now`).
+use crate::clock::unix_now as now;
 use crate::config::{ServerConfig, ServerName};
 use crate::opener::Opener;
 use crate::secret::Secret;
+use crate::sync::lock;
 use crate::vault::{Vault, VaultError};
 pub use types::*;
 
@@ -120,14 +123,6 @@ struct Flight {
     m2m_failure: Option<m2m::Failure>,
 }
 
-/// Unix seconds now. Only I/O-side code calls this; pure functions take `now` as a parameter.
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn vault_err(server: &str) -> impl FnOnce(VaultError) -> UpstreamError + '_ {
     move |source| UpstreamError::Vault {
         server: server.to_string(),
@@ -160,10 +155,7 @@ impl Upstream {
     }
 
     fn state(&self, server: &ServerName) -> Arc<ServerState> {
-        self.inner
-            .servers
-            .lock()
-            .expect("servers lock")
+        lock(&self.inner.servers)
             .entry(server.clone())
             .or_default()
             .clone()
@@ -287,7 +279,7 @@ impl Upstream {
     /// dashboard to show.
     pub fn device_code(&self, server: &ServerName) -> Option<DeviceCode> {
         let state = self.state(server);
-        let running = state.device.lock().expect("device lock");
+        let running = lock(&state.device);
         running.as_ref().map(|r| r.code.clone())
     }
 
@@ -303,12 +295,7 @@ impl Upstream {
     }
 
     pub async fn token_facts(&self, server: &ServerName) -> TokenFacts {
-        let last_refresh = self
-            .state(server)
-            .last_refresh
-            .lock()
-            .expect("last_refresh lock")
-            .clone();
+        let last_refresh = lock(&self.state(server).last_refresh).clone();
         match tokens::load(&self.inner.deps.vault, server.as_str()).await {
             Ok(Some(s)) => TokenFacts {
                 has_token: true,
@@ -352,11 +339,7 @@ impl Upstream {
         let d = Arc::new(discovery::discover(&self.inner.http, &server.url).await);
         let (ok, detail) = timeline::discovery_step(&d);
         self.note(&server.name, timeline::StepKind::Discovery, ok, &detail);
-        *self
-            .state(&server.name)
-            .discovery
-            .lock()
-            .expect("discovery lock") = Some(d.clone());
+        *lock(&self.state(&server.name).discovery) = Some(d.clone());
         d
     }
 }

@@ -7,6 +7,7 @@
 use crate::config::ServerName;
 
 use super::{now, CallbackQuery, Upstream, UpstreamError};
+use crate::sync::lock;
 
 /// Why pasted text did not finish a sign-in.
 #[derive(Debug, thiserror::Error)]
@@ -93,12 +94,7 @@ impl Upstream {
     /// its `iss` in the address: only the whole address can pass that check.
     pub async fn paste(&self, input: &str, state: &str) -> Result<ServerName, PasteError> {
         let pasted = parse(input, state)?;
-        let waiting = self
-            .inner
-            .pending
-            .lock()
-            .expect("pending lock")
-            .peek(state, now());
+        let waiting = lock(&self.inner.pending).peek(state, now());
         let iss_supported = waiting.map_err(|e| PasteError::Input(e.to_string()))?;
         if pasted.bare && iss_supported {
             return Err(PasteError::Input(format!("this authorization server names itself in the address it sends the browser to (the iss parameter), which a bare code lacks; {WHOLE_ADDRESS}")));

@@ -15,6 +15,7 @@ use super::tokens::{self, backoff, needs_refresh, Stored};
 use super::{
     classify, now, vault_err, Credential, Flow, FlowToken, RefreshOutcome, Upstream, UpstreamError,
 };
+use crate::sync::lock;
 
 impl Upstream {
     /// The configured `headers`, secrets resolved.
@@ -300,11 +301,7 @@ impl Upstream {
         ok: bool,
         detail: Option<String>,
     ) {
-        *self
-            .state(server)
-            .last_refresh
-            .lock()
-            .expect("last_refresh lock") = Some(RefreshOutcome { at, ok, detail });
+        *lock(&self.state(server).last_refresh) = Some(RefreshOutcome { at, ok, detail });
     }
 
     /// The client a stored sign-in used (pre-registered from config, CIMD, or DCR from the vault).

@@ -23,6 +23,7 @@ use http::HeaderMap;
 use super::timeline::StepKind;
 use super::{classify, tokens, wwwauth, Flow, Upstream, UpstreamError};
 use crate::config::{ServerConfig, ServerName};
+use crate::sync::lock;
 
 /// Sign-ins asked for, for a challenge the token already satisfies on paper, before the broker
 /// treats that challenge as permanent.
@@ -118,19 +119,14 @@ pub fn lacking(wanted: Option<&str>, granted: Option<&str>) -> Option<String> {
 impl Upstream {
     /// The scopes step-ups added for `server` so far.
     pub(super) fn stepped_up(&self, server: &ServerName) -> Option<String> {
-        self.state(server)
-            .step_up
-            .lock()
-            .expect("step_up lock")
-            .scope
-            .clone()
+        lock(&self.state(server).step_up).scope.clone()
     }
 
     /// [`Upstream::stepped_up`] for a sign-in about to start, which counts as one more try of
     /// the held scopes.
     pub(super) fn stepped_up_for_sign_in(&self, server: &ServerName) -> Option<String> {
         let state = self.state(server);
-        let mut held = state.step_up.lock().expect("step_up lock");
+        let mut held = lock(&state.step_up);
         if held.scope.is_some() {
             held.sign_ins += 1;
         }
@@ -173,7 +169,7 @@ impl Upstream {
         self.note(name, StepKind::ScopeChallenge, false, &detail);
         let seen = {
             let state = self.state(name);
-            let mut held = state.step_up.lock().expect("step_up lock");
+            let mut held = lock(&state.step_up);
             challenge(&mut held, granted.as_deref(), asked)
         };
         match flow {

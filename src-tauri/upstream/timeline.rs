@@ -15,6 +15,7 @@ use super::registration::{Method, Registration};
 use super::{now, Upstream};
 use crate::broker::Event;
 use crate::config::ServerName;
+use crate::sync::lock;
 
 /// Steps kept per server (the oldest go first).
 pub const MAX_STEPS: usize = 40;
@@ -206,26 +207,18 @@ pub fn event_step(event: &Event) -> Option<(&ServerName, StepKind, bool, String)
 impl Upstream {
     /// `server`'s auth timeline since the broker started, oldest first.
     pub fn timeline(&self, server: &ServerName) -> Vec<Step> {
-        self.state(server)
-            .timeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .steps()
+        lock(&self.state(server).timeline).steps()
     }
 
     /// The reason [`not_signed_in_reason`] gives for `server` now.
     pub(super) fn not_signed_in(&self, server: &ServerName) -> String {
         let state = self.state(server);
-        let timeline = state.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        let timeline = lock(&state.timeline);
         not_signed_in_reason(timeline.failed_sign_in())
     }
 
     pub(super) fn note(&self, server: &ServerName, kind: StepKind, ok: bool, detail: &str) {
-        self.state(server)
-            .timeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(now(), kind, ok, detail);
+        lock(&self.state(server).timeline).record(now(), kind, ok, detail);
     }
 }
 

@@ -69,7 +69,7 @@ impl InFlight {
         let mut body = link.body(id, method, params, offered);
         let mut headers = link.client.headers(Some(&body));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let text = body.to_string();
+        let text = envelope::to_bytes(&body);
         let sent = body.get_mut("params").map(Value::take).unwrap_or_default();
         let (tx, incoming) = mpsc::unbounded_channel();
         let l = link.clone();
@@ -126,7 +126,7 @@ impl InFlight {
 async fn exchange(
     link: &Link,
     id: u64,
-    (method, headers, body): (String, reqwest::header::HeaderMap, String),
+    (method, headers, body): (String, reqwest::header::HeaderMap, bytes::Bytes),
     timeout: Duration,
     tx: mpsc::UnboundedSender<Value>,
 ) -> Result<Value, LinkError> {
@@ -243,7 +243,12 @@ async fn open_stream(link: &Link) -> Option<reqwest::Response> {
     let body = envelope::request(link.next_id(), "subscriptions/listen", params);
     let mut headers = link.client.headers(Some(&body));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let sent = wire.exchange(Method::POST, headers, Some(body.to_string()), forever);
+    let sent = wire.exchange(
+        Method::POST,
+        headers,
+        Some(envelope::to_bytes(&body)),
+        forever,
+    );
     sent.await.ok()
 }
 

@@ -66,10 +66,10 @@ impl Wire {
         &self,
         method: Method,
         headers: HeaderMap,
-        body: Option<String>,
+        body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let sent = self.0.exchange(method, headers, body.map(Bytes::from));
+        let sent = self.0.exchange(method, headers, body);
         match tokio::time::timeout(timeout, sent).await {
             Ok(Ok(r)) if r.status() == StatusCode::FORBIDDEN => Err(forbidden(self.cfg(), &r)),
             Ok(r) => r,
@@ -216,7 +216,7 @@ impl Link {
             .exchange(
                 Method::POST,
                 headers,
-                Some(message.to_string()),
+                Some(envelope::to_bytes(message)),
                 OPEN_TIMEOUT,
             )
             .await;

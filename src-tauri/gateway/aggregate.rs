@@ -233,7 +233,9 @@ async fn legacy_post(
 }
 
 /// Runs `work` (which sends notifications to its outbox and returns the reply): as an event
-/// stream (notifications, then the reply), or as JSON with the notifications sent to `sink`.
+/// stream (notifications, then the reply) when the client accepts one — its headers go out at
+/// once, so a client can cancel a long call while it waits — or as JSON with the notifications
+/// sent to `sink` (its GET stream) as they come.
 async fn answer<F, Fut>(sse: bool, sink: Option<broadcast::Sender<Value>>, work: F) -> Response
 where
     F: FnOnce(Outbox) -> Fut,
@@ -248,14 +250,12 @@ where
         });
         return event_stream(rx);
     }
-    // The notifications go to `sink` as they come, while the reply is worked out in this task.
     let forward = |note: Value| {
         if let Some(sink) = &sink {
             let _ = sink.send(note);
         }
     };
-    let work = work(tx);
-    tokio::pin!(work);
+    let mut work = Box::pin(work(tx));
     let reply = loop {
         tokio::select! {
             biased;

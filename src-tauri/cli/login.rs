@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::servers::fail;
+use super::signin::{How, Ndjson};
 use super::{exit, serve, signin, Paths};
 use crate::broker::{admin_token_path, Broker, Settings};
 use crate::config::file;
@@ -117,64 +118,6 @@ pub fn login(paths: &Paths, name: &str, no_browser: bool, kind: SignInKind) -> E
             Reach::NotRunning => login_local(paths, name, &how).await,
         }
     })
-}
-
-/// How this `login` shows the sign-in and takes it back.
-struct How {
-    opener: Opener,
-    /// `--no-browser`: the address is printed and what the person pastes finishes the sign-in.
-    paste: bool,
-    port: u16,
-    kind: SignInKind,
-}
-
-impl How {
-    /// Opens the browser, or prints the address and both ways to finish.
-    fn show(&self, name: &str, url: &str) {
-        if self.paste {
-            signin::paste_instructions(name, url, self.port);
-        } else {
-            open_or_print(&self.opener, url, name);
-        }
-    }
-}
-
-/// The NDJSON lines of a running broker's sign-in answer.
-struct Ndjson {
-    resp: reqwest::Response,
-    pending: String,
-}
-
-impl Ndjson {
-    async fn next(&mut self) -> Result<Value, String> {
-        loop {
-            if let Some(end) = self.pending.find('\n') {
-                let line: String = self.pending.drain(..=end).collect();
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(v) => return Ok(v),
-                    Err(_) => continue,
-                }
-            }
-            match self.resp.chunk().await {
-                Ok(Some(c)) => self.pending.push_str(&String::from_utf8_lossy(&c)),
-                Ok(None) => return Err("the broker closed the sign-in stream without a result; check `mcp-auth-broker status`".into()),
-                Err(e) => return Err(format!("lost the broker while waiting for the sign-in: {e}")),
-            }
-        }
-    }
-
-    /// Reads on to the `done` line.
-    async fn done(mut self) -> Result<(), String> {
-        loop {
-            let v = self.next().await?;
-            if v["done"] == true {
-                return match v["ok"] == true {
-                    true => Ok(()),
-                    false => Err(v["error"].as_str().unwrap_or("no reason given").to_string()),
-                };
-            }
-        }
-    }
 }
 
 async fn login_remote(paths: &Paths, base: &str, token: &str, name: &str, how: &How) -> ExitCode {
@@ -322,15 +265,6 @@ async fn login_local(paths: &Paths, name: &str, how: &How) -> ExitCode {
 fn warn<'a>(warnings: impl Iterator<Item = &'a str>) {
     for w in warnings {
         eprintln!("Warning: {w}");
-    }
-}
-
-fn open_or_print(opener: &Opener, url: &str, name: &str) {
-    if let Err(e) = opener.open(url) {
-        eprintln!("{e}");
-        if matches!(opener, Opener::System) {
-            eprintln!("Open this address in a browser to sign in to {name}:\n  {url}");
-        }
     }
 }
 

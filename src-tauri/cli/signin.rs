@@ -6,8 +6,11 @@ use std::future::Future;
 
 use tokio::sync::mpsc;
 
+use serde_json::Value;
+
 use crate::clock::unix_now;
-use crate::upstream::DeviceCode;
+use crate::opener::Opener;
+use crate::upstream::{DeviceCode, SignInKind};
 
 /// Lines typed into the terminal, read on a plain thread (a blocked read must never hold up
 /// the runtime's shutdown); `None` once stdin ends.
@@ -107,4 +110,71 @@ fn qr(text: &str) -> Option<String> {
             .quiet_zone(true)
             .build(),
     )
+}
+
+/// How this `login` shows the sign-in and takes it back.
+pub(super) struct How {
+    pub(super) opener: Opener,
+    /// `--no-browser`: the address is printed and what the person pastes finishes the sign-in.
+    pub(super) paste: bool,
+    pub(super) port: u16,
+    pub(super) kind: SignInKind,
+}
+
+impl How {
+    /// Opens the browser, or prints the address and both ways to finish.
+    pub(super) fn show(&self, name: &str, url: &str) {
+        if self.paste {
+            paste_instructions(name, url, self.port);
+        } else {
+            open_or_print(&self.opener, url, name);
+        }
+    }
+}
+
+/// The NDJSON lines of a running broker's sign-in answer.
+pub(super) struct Ndjson {
+    pub(super) resp: reqwest::Response,
+    pub(super) pending: String,
+}
+
+impl Ndjson {
+    pub(super) async fn next(&mut self) -> Result<Value, String> {
+        loop {
+            if let Some(end) = self.pending.find('\n') {
+                let line: String = self.pending.drain(..=end).collect();
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => return Ok(v),
+                    Err(_) => continue,
+                }
+            }
+            match self.resp.chunk().await {
+                Ok(Some(c)) => self.pending.push_str(&String::from_utf8_lossy(&c)),
+                Ok(None) => return Err("the broker closed the sign-in stream without a result; check `mcp-auth-broker status`".into()),
+                Err(e) => return Err(format!("lost the broker while waiting for the sign-in: {e}")),
+            }
+        }
+    }
+
+    /// Reads on to the `done` line.
+    pub(super) async fn done(mut self) -> Result<(), String> {
+        loop {
+            let v = self.next().await?;
+            if v["done"] == true {
+                return match v["ok"] == true {
+                    true => Ok(()),
+                    false => Err(v["error"].as_str().unwrap_or("no reason given").to_string()),
+                };
+            }
+        }
+    }
+}
+
+fn open_or_print(opener: &Opener, url: &str, name: &str) {
+    if let Err(e) = opener.open(url) {
+        eprintln!("{e}");
+        if matches!(opener, Opener::System) {
+            eprintln!("Open this address in a browser to sign in to {name}:\n  {url}");
+        }
+    }
 }

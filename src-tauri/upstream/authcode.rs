@@ -11,29 +11,16 @@ use crate::opener::{OpenError, Opener};
 use crate::secret::Secret;
 use crate::urlcheck::check_browser_url;
 
-use super::discovery::{same_issuer, Discovery};
+use super::discovery::Discovery;
 use super::oauth::{self, base, parse_url, target_params, token_url, Grant, TokenCall};
 use super::pending::{self, check_iss, Flow as PendingFlow};
 use super::preflight::{self, SignInEndpoints};
-use super::registration::{
-    self, ClientInfo, Ctx, Endpoints, Record, Refusal, Registration, REFUSED_AGAIN,
-};
-use super::stepup::sign_in_scope;
-use super::timeline::{self, StepKind};
-use super::tokens::{self, Stored, UpTokenResponse};
+use super::registration::{self, Refusal, REFUSED_AGAIN};
+use super::signin::Prepared;
+use super::timeline::StepKind;
+use super::tokens;
 use super::{hints, now, vault_err, CallbackQuery, SignIn, Upstream, UpstreamError};
 use crate::sync::lock;
-
-/// The client and endpoints a sign-in uses (either flow), registered and ready to record.
-pub(super) struct Prepared {
-    pub client: ClientInfo,
-    pub issuer: String,
-    /// The scope asked for.
-    pub asked: Option<String>,
-    pub resource: Option<String>,
-    pub endpoints: Endpoints,
-    pub reg: Registration,
-}
 
 impl Upstream {
     pub(super) async fn start_sign_in(
@@ -176,114 +163,6 @@ impl Upstream {
         })
     }
 
-    /// Registers (or reuses) the client a sign-in uses, either flow, and says so on the
-    /// timeline; `authorize` is `None` for a device sign-in without an authorization endpoint.
-    pub(super) async fn prepare_client(
-        &self,
-        server: &ServerConfig,
-        d: &Discovery,
-        scope: Option<String>,
-        authorize: Option<String>,
-        token: String,
-    ) -> Result<Prepared, UpstreamError> {
-        let name = server.name.as_str();
-        let meta = d.metadata.as_ref();
-        let origin = server.url.origin().ascii_serialization();
-        let legacy = |path: &str| d.legacy_defaults.then(|| format!("{origin}{path}"));
-        let issuer = meta
-            .map(|m| m.issuer.clone())
-            .or_else(|| d.issuer.clone())
-            .unwrap_or_else(|| origin.clone());
-        let redirect = self.inner.deps.redirect_uri.clone();
-        let ctx = Ctx {
-            http: &self.inner.http,
-            vault: &self.inner.deps.vault,
-            data_dir: &self.inner.deps.data_dir,
-            redirect_uri: &redirect,
-        };
-        let was = registration::load_record(&self.inner.deps.data_dir, name)
-            .endpoints
-            .map(|e| e.issuer)
-            .filter(|was| !same_issuer(was, &issuer));
-        // The scope goes into the registration too: servers built on the MCP SDKs refuse
-        // `/authorize` scopes a client was not registered with.
-        let usual = scope.or_else(|| d.scope(&server.scopes));
-        let asked = sign_in_scope(
-            usual.as_deref(),
-            meta.and_then(|m| m.scopes_supported.as_deref()),
-            self.stepped_up_for_sign_in(&server.name).as_deref(),
-        );
-        let legacy_register = legacy("/register");
-        let registered = registration::ensure_client(
-            &ctx,
-            server,
-            &issuer,
-            meta,
-            legacy_register,
-            asked.as_deref(),
-        )
-        .await;
-        let (client, reg) = match registered {
-            Ok(r) => r,
-            Err(e) => {
-                self.note(&server.name, StepKind::Registration, false, &e.to_string());
-                return Err(e);
-            }
-        };
-        let detail = timeline::registration_step(&reg);
-        if let Some(was) = was {
-            let moved = format!("the server now names the authorization server {issuer} (was {was}); its own client is used there: {detail}");
-            self.note(
-                &server.name,
-                StepKind::AuthorizationServerChanged,
-                true,
-                &moved,
-            );
-        }
-        self.note(&server.name, StepKind::Registration, true, &detail);
-        let resource = server.send_resource.then(|| d.resource.clone());
-        let endpoints = Endpoints {
-            issuer: issuer.clone(),
-            authorization_endpoint: authorize,
-            token_endpoint: token,
-            revocation_endpoint: meta.and_then(|m| m.revocation_endpoint.clone()),
-            iss_supported: meta.is_some_and(|m| m.authorization_response_iss_parameter_supported),
-            resource: resource.clone(),
-            auth_methods: meta.and_then(|m| m.token_endpoint_auth_methods_supported.clone()),
-        };
-        Ok(Prepared {
-            client,
-            issuer,
-            asked,
-            resource,
-            endpoints,
-            reg,
-        })
-    }
-
-    /// Records the endpoints and client of a sign-in about to start (refresh and sign-out use
-    /// them without discovery).
-    pub(super) fn save_sign_in(
-        &self,
-        name: &str,
-        endpoints: Endpoints,
-        reg: Registration,
-    ) -> Result<Record, UpstreamError> {
-        let mut record = registration::load_record(&self.inner.deps.data_dir, name);
-        record.endpoints = Some(endpoints);
-        record.registration = Some(reg);
-        registration::save_record(&self.inner.deps.data_dir, name, &record).map_err(|e| {
-            UpstreamError::Setup {
-                server: name.into(),
-                detail: format!(
-                    "cannot save sign-in state in {}: {e}",
-                    self.inner.deps.data_dir.display()
-                ),
-            }
-        })?;
-        Ok(record)
-    }
-
     fn fail_flows(&self, flows: Vec<PendingFlow>, why: &str) {
         for mut f in flows {
             self.emit(Event::SignInFailed {
@@ -313,30 +192,6 @@ impl Upstream {
         let result = self.exchange(flow, query).await;
         self.conclude(&server, &result, done);
         result.map(|_| server)
-    }
-
-    /// Says how a sign-in ended (either flow): events, the timeline, and its waiter.
-    pub(super) fn conclude(
-        &self,
-        server: &ServerName,
-        result: &Result<(), UpstreamError>,
-        done: Option<pending::Done>,
-    ) {
-        match result {
-            Ok(()) => {
-                self.signed_in(server);
-                self.emit(Event::SignInFinished {
-                    server: server.clone(),
-                });
-            }
-            Err(e) => self.emit(Event::SignInFailed {
-                server: server.clone(),
-                reason: e.to_string(),
-            }),
-        }
-        if let Some(done) = done {
-            let _ = done.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-        }
     }
 
     async fn exchange(
@@ -399,29 +254,6 @@ impl Upstream {
         };
         self.keep_tokens(&flow.server, &resp, flow.scope.clone())
             .await
-    }
-
-    /// Keeps the tokens a sign-in got (either flow) in the vault, bound to the server's URL;
-    /// `asked` is what was granted when the response names no scope.
-    pub(super) async fn keep_tokens(
-        &self,
-        server: &ServerConfig,
-        resp: &UpTokenResponse,
-        asked: Option<String>,
-    ) -> Result<(), UpstreamError> {
-        let name = server.name.as_str();
-        let mut stored = Stored::from_response(resp, None, now());
-        stored.meta.scope = stored.meta.scope.or(asked);
-        stored.meta.server_url = Some(server.url.to_string());
-        stored.meta.audience = server.audience.clone();
-        tokens::save(&self.inner.deps.vault, name, &stored)
-            .await
-            .map_err(vault_err(name))?;
-        let state = self.state(&server.name);
-        let mut flight = state.flight.lock().await;
-        flight.failures = 0;
-        flight.retry_after = None;
-        Ok(())
     }
 
     pub(super) async fn do_sign_out(&self, server: &ServerConfig) -> Result<(), UpstreamError> {

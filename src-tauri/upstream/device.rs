@@ -17,13 +17,13 @@ use crate::broker::Event;
 use crate::config::ServerConfig;
 use crate::urlcheck::check_browser_url;
 
-use super::authcode::Prepared;
 use super::clientauth;
 use super::discovery::Discovery;
 use super::http::OAuthHttp;
 use super::oauth::{self, base, describe, parse_url, target_params, token_url, Grant};
 use super::oauth::{PollSleep, TokenCall, TokenFailure};
 use super::registration::{ClientAuth, ClientInfo};
+use super::signin::Prepared;
 use super::timeline::StepKind;
 use super::tokens::UpTokenResponse;
 use super::{hints, now, preflight, DeviceCode, DeviceSignIn, SignInKind, Started};

@@ -38,6 +38,7 @@ mod preflight;
 pub mod record;
 pub mod refresh;
 pub mod registration;
+mod signin;
 pub mod stepup;
 pub mod timeline;
 pub mod tokens;

@@ -177,6 +177,38 @@ async fn an_oauth_client_with_no_upstream_token_gets_a_tool_error_naming_the_ser
 }
 
 #[tokio::test]
+async fn needing_sign_in_and_an_unknown_session_are_told_apart_by_their_codes() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(config(
+        json!({"demo": {"url": up.mcp_url, "auth_type": "oauth2"}}),
+    ))
+    .await;
+    let token = oauth_token(&b, "demo");
+    let needs: Value = http()
+        .post(b.client_url("demo"))
+        .header("accept", ACCEPT)
+        .bearer_auth(&token)
+        .json(&initialize())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(needs["error"]["code"], -32031, "{needs}");
+    assert_eq!(needs["error"]["data"]["reason"], "needs_sign_in");
+    // An unknown session: 404 (the transport's rule) with the SDKs' "session not found" code.
+    let key = api_key(&b).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let url = format!("{}/mcp", b.base_url);
+    let gone = post(&url, &key, Some("no-such-session"), &list).await;
+    assert_eq!(gone.status(), 404);
+    let gone: Value = gone.json().await.unwrap();
+    assert_eq!(gone["error"]["code"], -32001, "{gone}");
+    assert!(gone["error"].get("data").is_none(), "{gone}");
+}
+
+#[tokio::test]
 async fn a_token_for_one_server_is_rejected_at_another() {
     let up = TestUpstream::start(UpstreamOptions::default()).await;
     let b = TestBroker::start(config(

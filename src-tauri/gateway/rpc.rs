@@ -32,13 +32,15 @@ use crate::issuer::Principal;
 use crate::protocol::{codes, envelope, era, meta, mrtr, Era, SUPPORTED_VERSIONS};
 use crate::upstream::{FailureKind, UpstreamError};
 
+/// The JSON-RPC code and `data.reason` of a failure (the codes are documented in
+/// [`codes`]; none is `SESSION_NOT_FOUND`, which means only an unknown session).
 fn error_code(kind: FailureKind) -> (i64, &'static str) {
     match kind {
-        FailureKind::NeedsSignIn => (-32001, "needs_sign_in"),
-        FailureKind::Unreachable => (-32002, "unreachable"),
-        FailureKind::AuthRejected => (-32003, "auth_rejected"),
-        FailureKind::Protocol => (-32004, "upstream_protocol"),
-        FailureKind::Setup => (-32005, "setup"),
+        FailureKind::NeedsSignIn => (codes::NEEDS_SIGN_IN, "needs_sign_in"),
+        FailureKind::Unreachable => (codes::UPSTREAM_UNREACHABLE, "unreachable"),
+        FailureKind::AuthRejected => (codes::UPSTREAM_AUTH_REJECTED, "auth_rejected"),
+        FailureKind::Protocol => (codes::UPSTREAM_PROTOCOL, "upstream_protocol"),
+        FailureKind::Setup => (codes::UPSTREAM_SETUP, "setup"),
     }
 }
 
@@ -213,9 +215,16 @@ fn answer_to(err: UpstreamError, cfg: &ServerConfig, read: Read) -> Response {
     }
 }
 
-/// A session owned by another local client is answered as unknown (the client re-initializes).
+/// An unknown session, or one owned by another local client (answered as unknown): 404, which
+/// the transport mandates and on which the client re-initializes, with `SESSION_NOT_FOUND`.
 pub fn session_not_found() -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32001, "message": "session not found" } }))).into_response()
+    let body = envelope::error(
+        Value::Null,
+        codes::SESSION_NOT_FOUND,
+        "session not found: initialize a new one",
+        None,
+    );
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
 /// For a modern client, the answer to a request on `/{server}/mcp` that no server of the broker

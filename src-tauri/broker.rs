@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use crate::config::file::{self, ConfigFileError, Loaded};
 use crate::config::watch::ConfigWatcher;
-use crate::config::{Config, RawConfig, ServerConfig, ServerName};
-use crate::health::{Health, StatusMap};
+use crate::config::{Config, RawConfig, ServerConfig};
+use crate::events::Event;
+use crate::health::{self, Health, StatusMap};
 use crate::issuer::Issuer;
 use crate::opener::Opener;
 use crate::secret::Secret;
@@ -48,53 +49,15 @@ impl Settings {
             .expect("callback URL parses")
     }
 
-    /// The URL a local client is given for `server`.
-    /// `http://127.0.0.1:PORT/{server}/mcp`, or `…/mcp` for the aggregate endpoint.
+    /// The URL a local client is given for `server`: `http://127.0.0.1:PORT/{server}/mcp`.
     pub fn client_url(&self, server: &str) -> String {
-        if server == crate::aggregate::AUDIENCE {
-            return format!("http://127.0.0.1:{}/mcp", self.port);
-        }
         format!("http://127.0.0.1:{}/{server}/mcp", self.port)
     }
-}
 
-/// Something that happened, for the desktop shell (notifications, activity view) and logs.
-/// Never carries a secret.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    ConfigReloaded,
-    /// The file on disk is broken; the last good config keeps running.
-    ConfigRejected {
-        reason: String,
-    },
-    SignInStarted {
-        server: ServerName,
-    },
-    SignInFinished {
-        server: ServerName,
-    },
-    SignInFailed {
-        server: ServerName,
-        reason: String,
-    },
-    SignedOut {
-        server: ServerName,
-    },
-    /// A server needs the person to sign in (sent once per change, not repeated).
-    NeedsSignIn {
-        server: ServerName,
-    },
-    TokenRefreshed {
-        server: ServerName,
-    },
-    RefreshFailed {
-        server: ServerName,
-        reason: String,
-    },
-    ClientAuthorized {
-        client_name: String,
-        server: String,
-    },
+    /// The URL of the aggregate endpoint, every server in one: `http://127.0.0.1:PORT/mcp`.
+    pub fn aggregate_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,8 +300,19 @@ impl Broker {
                 }
             }
         });
-        self.inner.health.start(self.clone());
+        self.start_health();
         Ok(())
+    }
+
+    /// Starts the health monitors (once; [`Broker::start_background`] does it) on what they
+    /// follow: the upstream client, the running config, the events and the shutdown.
+    pub fn start_health(&self) {
+        self.inner.health.start(health::Inputs {
+            upstream: self.upstream().clone(),
+            config: self.subscribe_config(),
+            events: self.events(),
+            stop: self.shutdown_token(),
+        });
     }
 }
 

@@ -5,6 +5,7 @@ pub mod broker;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod fsutil;
 pub mod gateway;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod opener;
 pub mod protocol;
 pub mod secret;
 pub mod snippets;
+pub mod startup;
 pub mod sync;
 pub mod upstream;
 pub mod urlcheck;
@@ -21,3 +23,6 @@ pub mod vault;
 
 #[cfg(feature = "desktop")]
 pub mod desktop;
+
+#[cfg(test)]
+mod layering;

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use mcp_auth_broker::broker::{Broker, Event, Settings};
+use mcp_auth_broker::broker::{Broker, Settings};
 use mcp_auth_broker::config::RawServer;
+use mcp_auth_broker::events::Event;
 use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::vault::MemoryStore;
 

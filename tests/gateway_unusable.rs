@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use mcp_auth_broker::broker::Event;
+use mcp_auth_broker::events::Event;
 
 use gateway_common::*;
 use serde_json::{json, Value};

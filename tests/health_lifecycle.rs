@@ -174,7 +174,7 @@ async fn status_is_unknown_until_the_monitors_start() {
     );
     assert_eq!(up.recorder().len(), 0, "nothing probes before start");
     let mut rx = broker.broker.status();
-    broker.broker.health().start(broker.broker.clone());
+    broker.broker.start_health();
     let s = wait_settled(&mut rx, "later").await;
     assert!(matches!(s.state, HealthState::Healthy { .. }));
 }

@@ -245,7 +245,7 @@ async fn status_is_unknown_before_the_first_probe_then_checking_while_it_runs() 
     .await;
     let mut rx = broker.broker.status();
     assert_eq!(rx.borrow()[&name("robot")].state, HealthState::Unknown);
-    broker.broker.health().start(broker.broker.clone());
+    broker.broker.start_health();
     wait_status(&mut rx, "robot", |s| s.state == HealthState::Checking).await;
     tokio::time::timeout(STATUS_WAIT, up.oauth().recorder.wait_for(1))
         .await

@@ -7,8 +7,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use mcp_auth_broker::broker::Event;
 use mcp_auth_broker::config::ServerConfig;
+use mcp_auth_broker::events::Event;
 use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::upstream::{CallbackQuery, FailureKind, Flow};
 use serde_json::json;

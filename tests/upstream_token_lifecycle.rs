@@ -5,7 +5,7 @@
 
 mod support;
 
-use mcp_auth_broker::broker::Event;
+use mcp_auth_broker::events::Event;
 use mcp_auth_broker::upstream::FailureKind;
 use serde_json::json;
 use support::*;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::servers::fail;
 use super::signin::{How, Ndjson};
-use super::{exit, serve, signin, Paths};
+use super::{exit, signin, Paths};
 use crate::broker::{admin_token_path, Broker, Settings};
 use crate::config::file;
 use crate::opener::Opener;
@@ -195,7 +195,7 @@ async fn login_remote(paths: &Paths, base: &str, token: &str, name: &str, how: &
 }
 
 async fn login_local(paths: &Paths, name: &str, how: &How) -> ExitCode {
-    let core = match serve::start(paths, how.opener.clone()).await {
+    let core = match crate::startup::start(paths, how.opener.clone()).await {
         Ok(core) => core,
         Err(e) => return fail(e.exit_code(), e),
     };

@@ -13,24 +13,14 @@ mod signin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_PORT};
+/// The start-up inputs and exit codes live with the start-up the desktop app shares; the
+/// commands here reach them as `super::{exit, Paths}`.
+pub use crate::startup::{exit, Paths};
 use crate::upstream::SignInKind;
-use crate::vault::{StoreChoice, StoreKind, TokenStore, VaultError};
-
-/// Exit codes scripts can rely on.
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// Something failed at run time (upstream, keychain, network).
-    pub const FAILURE: u8 = 1;
-    /// Bad usage or bad config: fix the command line or the file.
-    pub const USAGE: u8 = 2;
-    /// The gateway port is taken.
-    pub const PORT_IN_USE: u8 = 3;
-}
+use crate::vault::StoreKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -123,17 +113,6 @@ pub enum Command {
     },
 }
 
-/// Paths and port after defaults are applied.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub config: PathBuf,
-    pub data_dir: PathBuf,
-    pub port_flag: Option<u16>,
-    /// `--store` and `--store-key-file`, when given.
-    pub store: Option<StoreKind>,
-    pub store_key_file: Option<PathBuf>,
-}
-
 impl Cli {
     pub fn paths(&self) -> Paths {
         Paths {
@@ -150,37 +129,6 @@ impl Cli {
             store: self.store,
             store_key_file: self.store_key_file.clone(),
         }
-    }
-}
-
-impl Paths {
-    /// `--port` wins, then the config's `port`, then the default.
-    pub fn port(&self, config_port: Option<u16>) -> u16 {
-        self.port_flag.or(config_port).unwrap_or(DEFAULT_PORT)
-    }
-
-    /// The token store: `--store` / `--store-key-file` win over the config's `token_store` /
-    /// `token_store_key_file`; neither set means the keychain.
-    pub fn store_choice(&self, config: &Config) -> StoreChoice {
-        StoreChoice {
-            kind: self.store.or(config.token_store).unwrap_or_default(),
-            key_file: self
-                .store_key_file
-                .clone()
-                .or_else(|| config.token_store_key_file.clone()),
-        }
-    }
-
-    /// Opens the chosen store over this data dir (a file store's key is checked here).
-    pub fn open_store(&self, config: &Config) -> Result<Arc<dyn TokenStore>, VaultError> {
-        crate::vault::open_store(&self.store_choice(config), &self.data_dir)
-    }
-
-    /// [`Paths::open_store`] for commands that have not read the config file yet.
-    pub fn configured_store(&self) -> Result<Arc<dyn TokenStore>, String> {
-        let loaded = crate::config::file::read(&self.config).map_err(|e| e.to_string())?;
-        self.open_store(&loaded.validated.config)
-            .map_err(|e| e.to_string())
     }
 }
 

@@ -62,13 +62,15 @@ pub fn copy_snippet(
     kind: SnippetKind,
 ) -> Result<String, String> {
     // The aggregate endpoint is named "mcp" in menu ids; clients list it as the broker itself.
-    let (label, path) = if name == crate::aggregate::AUDIENCE {
-        ("mcp-auth-broker".to_string(), name.to_string())
+    let settings = broker.settings();
+    let (label, url) = if name == crate::aggregate::AUDIENCE {
+        ("mcp-auth-broker".to_string(), settings.aggregate_url())
     } else {
         let server = broker.server(name).map_err(|e| e.to_string())?;
-        (server.name.to_string(), server.name.to_string())
+        let url = settings.client_url(server.name.as_str());
+        (server.name.to_string(), url)
     };
-    let all = snippets(&label, &broker.settings().client_url(&path));
+    let all = snippets(&label, &url);
     let text = all.get(kind).to_string();
     app.clipboard()
         .write_text(text.clone())

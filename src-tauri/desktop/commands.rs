@@ -61,7 +61,7 @@ pub fn list_servers(shell: State<'_, Shell>) -> CmdResult<Vec<ServerDto>> {
 #[tauri::command]
 pub fn aggregate_setup(shell: State<'_, Shell>) -> CmdResult<Option<AggregateDto>> {
     let broker = broker(&shell)?;
-    let url = broker.settings().client_url(crate::aggregate::AUDIENCE);
+    let url = broker.settings().aggregate_url();
     Ok(aggregate_dto(
         &broker.config(),
         &broker.health().snapshot(),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use super::dto::ActivityDto;
-use crate::broker::Event;
+use crate::events::Event;
 use crate::health::{HealthState, StatusMap};
 
 /// How many activity lines are kept (older ones drop off).

@@ -1,7 +1,7 @@
 //! The desktop shell: tray, dashboard window, notifications.
 //!
 //! Architecture Invariant: only `desktop` imports tauri. The shell starts the same core as
-//! `serve` ([`crate::cli::serve::start`]) on Tauri's async runtime and only *reads* broker state
+//! `serve` ([`crate::startup::start`]) on Tauri's async runtime and only *reads* broker state
 //! through channels (status watch, config watch, event broadcast): nothing polls.
 
 mod actions;
@@ -19,10 +19,9 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuil
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::broker::Broker;
-use crate::cli::serve::{self, Core};
-use crate::cli::{exit, Paths};
 use crate::clock::unix_now;
 use crate::opener::Opener;
+use crate::startup::{self, exit, Core, Paths};
 use crate::sync::lock;
 use crate::upstream::SignInKind;
 use feed::{Activity, Notifier};
@@ -127,7 +126,7 @@ pub fn run(paths: Paths) -> ExitCode {
 /// Starts the core (after the single-instance check), the tray, the watchers and the window.
 fn setup(app: &AppHandle, paths: &Paths) {
     let tray_hint = trayhost::hint();
-    let started = tauri::async_runtime::block_on(serve::start(paths, Opener::System));
+    let started = tauri::async_runtime::block_on(startup::start(paths, Opener::System));
     let (broker, start_error) = match started {
         Ok(Core { broker, gateway }) => {
             let handle = app.clone();

@@ -19,8 +19,9 @@ use super::authorize::server_from_resource;
 use super::error::GatewayError;
 use super::limit::{TOKEN_FAILURES, TOKEN_WINDOW};
 use super::state::GatewayState;
-use crate::broker::{Broker, Event};
+use crate::broker::Broker;
 use crate::clock::unix_now;
+use crate::events::Event;
 use crate::issuer::{Client, IssuerError, Revocation, TokenError, TokenSet};
 
 /// Largest token or revocation request read.

@@ -5,9 +5,9 @@
 //! `ServerStatus`, `StatusMap` keep their shapes.
 //!
 //! How it runs: [`Health::start`] spawns the supervisor (`supervisor.rs`), which keeps one
-//! monitor task (`monitor.rs`) per enabled server. It follows `Broker::subscribe_config`
-//! (removed and disabled servers stop at once, changed ones restart and probe, a new
-//! `health_interval` applies at once) and `Broker::events` (a finished sign-in or sign-out
+//! monitor task (`monitor.rs`) per enabled server. It follows the running config ([`Inputs`];
+//! removed and disabled servers stop at once, changed ones restart and probe, a new
+//! `health_interval` applies at once) and the broker's events (a finished sign-in or sign-out
 //! restarts the server's monitor; `NeedsSignIn`/`RefreshFailed` seen while healthy wake it, and
 //! `SignInFailed` wakes a server that needs sign-in, whose reason then names the failure).
 //! A monitor probes at start, on a wake-up ([`Health::check_now`]) and on its schedule
@@ -34,15 +34,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
+use tokio_util::sync::CancellationToken;
 
-use crate::broker::Broker;
 use crate::config::{Config, ServerName};
+use crate::events::Event;
 use crate::protocol::Era;
 use crate::sync::lock;
-use crate::upstream::{Classification, TokenFacts};
+use crate::upstream::{Classification, TokenFacts, Upstream};
 
 pub type StatusMap = BTreeMap<ServerName, ServerStatus>;
+
+/// What the monitors follow and use, handed over by the broker (`Broker::start_health`):
+/// health depends on these, not on the broker that owns it.
+pub struct Inputs {
+    /// Probes use each server's own flow through it (never a sign-in).
+    pub upstream: Upstream,
+    /// The running config: which servers to watch, and how often.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Sign-ins, sign-outs and token news restart or wake a server's monitor.
+    pub events: broadcast::Receiver<Event>,
+    /// The broker's shutdown: every monitor stops.
+    pub stop: CancellationToken,
+}
 
 /// What the person needs to know about a server right now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -196,13 +210,13 @@ impl Health {
         self.shared.status.borrow().clone()
     }
 
-    /// Starts the monitors; they follow config changes and stop on the broker's shutdown.
+    /// Starts the monitors; they follow config changes and stop on `inputs.stop`.
     /// A second call does nothing.
-    pub fn start(&self, broker: Broker) {
+    pub fn start(&self, inputs: Inputs) {
         if self.shared.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        tokio::spawn(supervisor::run(self.shared.clone(), broker));
+        tokio::spawn(supervisor::run(self.shared.clone(), inputs));
     }
 
     /// Asks for a probe of `server` now (tray "Check now", after sign-in). A probe already

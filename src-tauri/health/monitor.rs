@@ -5,16 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::probe::{self, ProbeError, ProbeOk};
 use super::{schedule, HealthState, Shared};
-use crate::broker::Broker;
 use crate::clock::unix_now;
-use crate::config::{AuthType, OAuthFlow, ServerConfig, Transport};
+use crate::config::{AuthType, Config, OAuthFlow, ServerConfig, Transport};
 use crate::upstream::discovery::same_issuer;
-use crate::upstream::{Classification, Credential, Flow, UpstreamError};
+use crate::upstream::{Classification, Credential, Flow, Upstream, UpstreamError};
 use crate::vault::VaultError;
 
 /// Each request of a probe must answer within this.
@@ -22,9 +21,16 @@ pub const PER_REQUEST: Duration = Duration::from_secs(10);
 /// A whole probe (credential fetch included) must finish within this.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What every monitor uses: the upstream client and the running config.
+#[derive(Clone)]
+pub(super) struct Deps {
+    pub upstream: Upstream,
+    pub config: watch::Receiver<Arc<Config>>,
+}
+
 pub(super) struct Monitor {
     shared: Arc<Shared>,
-    broker: Broker,
+    deps: Deps,
     server: ServerConfig,
     cancel: CancellationToken,
     wake: Arc<Notify>,
@@ -39,14 +45,14 @@ pub(super) struct Monitor {
 impl Monitor {
     pub(super) fn new(
         shared: Arc<Shared>,
-        broker: Broker,
+        deps: Deps,
         server: ServerConfig,
         cancel: CancellationToken,
         wake: Arc<Notify>,
     ) -> Monitor {
         Monitor {
             shared,
-            broker,
+            deps,
             server,
             cancel,
             wake,
@@ -83,7 +89,7 @@ impl Monitor {
             } else {
                 self.failures.saturating_add(1)
             };
-            let token = self.broker.upstream().token_facts(&self.server.name).await;
+            let token = self.deps.upstream.token_facts(&self.server.name).await;
             if self.cancel.is_cancelled() {
                 return;
             }
@@ -100,7 +106,7 @@ impl Monitor {
                 s.token = token;
             });
             let delay = schedule::next_delay(
-                self.broker.config().health_interval,
+                self.deps.config.borrow().health_interval,
                 self.failures,
                 rand::random::<f64>(),
             );
@@ -128,7 +134,7 @@ impl Monitor {
     /// One check: credential of the server's own flow, the MCP probe (once more after a refresh
     /// on 401/403), then for interactive servers the anonymous challenge's AS.
     async fn check(&mut self) -> HealthState {
-        let upstream = self.broker.upstream().clone();
+        let upstream = self.deps.upstream.clone();
         if self.classification.is_none() {
             self.classification = upstream.classify(&self.server).await.ok();
         }
@@ -173,7 +179,7 @@ impl Monitor {
     }
 
     async fn probe(&self, credential: &Credential) -> Result<ProbeOk, ProbeError> {
-        let http = self.broker.upstream().http();
+        let http = self.deps.upstream.http();
         match self.server.transport {
             Transport::Http => probe::probe(http, &self.server.url, credential, PER_REQUEST).await,
             Transport::Sse => {
@@ -186,7 +192,7 @@ impl Monitor {
     /// named at this sign-in's first healthy check (which records it, when `may_record`).
     async fn authorization_server_changed(&mut self, may_record: bool) -> Option<HealthState> {
         // The upstream's own discovery: an anonymous request, its challenge, then the PRM.
-        let d = self.broker.upstream().discover(&self.server).await;
+        let d = self.deps.upstream.discover(&self.server).await;
         let now = match (&d.bearer, &d.prm) {
             (Some(_), Some(prm)) if !prm.authorization_servers.is_empty() => {
                 prm.authorization_servers.clone()

@@ -9,9 +9,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{monitor, schedule, HealthState, ServerStatus, Shared};
-use crate::broker::{Broker, Event};
+use super::monitor::{self, Deps};
+use super::{schedule, HealthState, Inputs, ServerStatus, Shared};
 use crate::config::{Config, ServerConfig, ServerName};
+use crate::events::Event;
 use crate::sync::lock;
 
 struct Running {
@@ -20,14 +21,21 @@ struct Running {
     wake: Arc<Notify>,
 }
 
-pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
-    let stop = broker.shutdown_token();
-    let mut config = broker.subscribe_config();
-    let mut events = broker.events();
+pub(super) async fn run(shared: Arc<Shared>, inputs: Inputs) {
+    let Inputs {
+        upstream,
+        mut config,
+        mut events,
+        stop,
+    } = inputs;
+    let deps = Deps {
+        upstream,
+        config: config.clone(),
+    };
     let mut monitors: HashMap<ServerName, Running> = HashMap::new();
     let first = config.borrow_and_update().clone();
     let mut interval = first.health_interval;
-    reconcile(&shared, &broker, &stop, &mut monitors, &first, true);
+    reconcile(&shared, &deps, &stop, &mut monitors, &first, true);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -36,7 +44,7 @@ pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
                     break;
                 }
                 let next = config.borrow_and_update().clone();
-                reconcile(&shared, &broker, &stop, &mut monitors, &next, false);
+                reconcile(&shared, &deps, &stop, &mut monitors, &next, false);
                 // A new interval applies now, not after the old (maybe day-long) wait.
                 if next.health_interval != interval {
                     interval = next.health_interval;
@@ -44,7 +52,7 @@ pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
                 }
             }
             event = events.recv() => match event {
-                Ok(event) => on_event(&shared, &broker, &stop, &mut monitors, event),
+                Ok(event) => on_event(&shared, &deps, &stop, &mut monitors, event),
                 // Missed events might have been sign-ins: check everything.
                 Err(RecvError::Lagged(_)) => monitors.values().for_each(|m| m.wake.notify_one()),
                 Err(RecvError::Closed) => break,
@@ -61,7 +69,7 @@ pub(super) async fn run(shared: Arc<Shared>, broker: Broker) {
 /// changed ones restart (probing right away), new ones start.
 fn reconcile(
     shared: &Arc<Shared>,
-    broker: &Broker,
+    deps: &Deps,
     stop: &CancellationToken,
     monitors: &mut HashMap<ServerName, Running>,
     config: &Config,
@@ -125,13 +133,13 @@ fn reconcile(
             Duration::ZERO
         };
         index += 1;
-        start_monitor(shared, broker, stop, monitors, server.clone(), delay);
+        start_monitor(shared, deps, stop, monitors, server.clone(), delay);
     }
 }
 
 fn start_monitor(
     shared: &Arc<Shared>,
-    broker: &Broker,
+    deps: &Deps,
     stop: &CancellationToken,
     monitors: &mut HashMap<ServerName, Running>,
     server: ServerConfig,
@@ -142,7 +150,7 @@ fn start_monitor(
     lock(&shared.wakes).insert(server.name.clone(), wake.clone());
     let task = monitor::Monitor::new(
         shared.clone(),
-        broker.clone(),
+        deps.clone(),
         server.clone(),
         cancel.clone(),
         wake.clone(),
@@ -167,7 +175,7 @@ fn stop_monitor(shared: &Shared, monitors: &mut HashMap<ServerName, Running>, na
 
 fn on_event(
     shared: &Arc<Shared>,
-    broker: &Broker,
+    deps: &Deps,
     stop: &CancellationToken,
     monitors: &mut HashMap<ServerName, Running>,
     event: Event,
@@ -178,7 +186,7 @@ fn on_event(
             if let Some(running) = monitors.get(&server) {
                 let config = running.config.clone();
                 stop_monitor(shared, monitors, &server);
-                start_monitor(shared, broker, stop, monitors, config, Duration::ZERO);
+                start_monitor(shared, deps, stop, monitors, config, Duration::ZERO);
             }
         }
         // News only while the server still looks healthy; a probe's own failure sends these
@@ -206,9 +214,9 @@ fn on_event(
         Event::TokenRefreshed { server } => {
             if monitors.contains_key(&server) {
                 let shared = shared.clone();
-                let broker = broker.clone();
+                let upstream = deps.upstream.clone();
                 tokio::spawn(async move {
-                    let facts = broker.upstream().token_facts(&server).await;
+                    let facts = upstream.token_facts(&server).await;
                     shared.update(&server, |s| s.token = facts);
                 });
             }

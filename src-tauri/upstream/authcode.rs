@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use oauth2::{AuthUrl, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope, StandardRevocableToken};
 
-use crate::broker::Event;
 use crate::config::{ServerConfig, ServerName};
+use crate::events::Event;
 use crate::opener::{OpenError, Opener};
 use crate::secret::Secret;
 use crate::urlcheck::check_browser_url;

@@ -13,8 +13,8 @@ use std::time::Duration;
 use oauth2::{DeviceAuthorizationUrl, Scope, StandardDeviceAuthorizationResponse, TokenUrl};
 use url::Url;
 
-use crate::broker::Event;
 use crate::config::ServerConfig;
+use crate::events::Event;
 use crate::urlcheck::check_browser_url;
 
 use super::clientauth;

@@ -53,10 +53,10 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use url::Url;
 
-use crate::broker::Event;
 /// The clock, as `now` for this module's children (`use super::now`).
 use crate::clock::unix_now as now;
 use crate::config::{ServerConfig, ServerName};
+use crate::events::Event;
 use crate::opener::Opener;
 use crate::secret::Secret;
 use crate::sync::lock;

@@ -4,8 +4,8 @@
 //! persisted before the new access token is used (kept in memory if the keychain refuses it),
 //! `invalid_grant` → "needs sign-in" once (no retry loop), transient failures backed off.
 
-use crate::broker::Event;
 use crate::config::{AuthType, ServerConfig};
+use crate::events::Event;
 use crate::secret::Secret;
 
 use super::discovery::same_issuer;

@@ -1,8 +1,8 @@
 //! What the browser sign-in ([`super::authcode`]) and the device sign-in ([`super::device`])
 //! share, so both register and record the client, keep the tokens and end the same way.
 
-use crate::broker::Event;
 use crate::config::{ServerConfig, ServerName};
+use crate::events::Event;
 
 use super::discovery::{same_issuer, Discovery};
 use super::pending;

@@ -13,8 +13,8 @@ use super::discovery::Discovery;
 use super::hints::readable;
 use super::registration::{Method, Registration};
 use super::{now, Upstream};
-use crate::broker::Event;
 use crate::config::ServerName;
+use crate::events::Event;
 use crate::sync::lock;
 
 /// Steps kept per server (the oldest go first).

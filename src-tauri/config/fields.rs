@@ -1,5 +1,5 @@
-//! Parsers for the fields of one server entry that need more than a type check: URLs, secret
-//! references, the audience, scopes and extra headers. Each reports through
+//! Parsers for the fields of one server entry that need more than a type check: the transport,
+//! auth type and flow, URLs, secret references, the audience, scopes and extra headers. Each reports through
 //! [`ServerValidator::err`] with the field, the problem and the fix, and returns what was usable.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use url::Url;
 
 use super::raw::RawServer;
 use super::validate::ServerValidator;
-use super::{HeaderValue, TokenAuthMethod};
+use super::{AuthType, HeaderValue, OAuthFlow, TokenAuthMethod, Transport};
 use crate::secret::SecretRef;
 use crate::urlcheck::check_remote_url;
 
@@ -122,6 +122,68 @@ impl ServerValidator<'_> {
             }
         }
         out
+    }
+
+    pub(super) fn transport(&mut self, text: Option<&str>) -> Transport {
+        match text {
+            None | Some("http") | Some("streamable_http") | Some("streamable-http") => {
+                Transport::Http
+            }
+            Some("sse") => Transport::Sse,
+            Some(other) => {
+                self.err(
+                    "transport",
+                    format!("\"{other}\" is not a supported transport"),
+                    "use \"http\" (Streamable HTTP) or \"sse\"",
+                );
+                Transport::Http
+            }
+        }
+    }
+
+    pub(super) fn auth_type(&mut self, text: Option<&str>) -> AuthType {
+        match text {
+            None | Some("none") => AuthType::None,
+            Some("bearer_token") => AuthType::BearerToken,
+            Some("api_key") => AuthType::ApiKey,
+            Some("oauth2") => AuthType::OAuth2,
+            Some(other) => {
+                self.err(
+                    "auth_type",
+                    format!("\"{other}\" is not an auth type"),
+                    "use one of \"none\", \"bearer_token\", \"api_key\", \"oauth2\"",
+                );
+                AuthType::None
+            }
+        }
+    }
+
+    /// `oauth_flow`, or LiteLLM's `oauth2_flow`.
+    pub(super) fn oauth_flow(&mut self, raw: &RawServer) -> Option<OAuthFlow> {
+        match self.either(
+            "oauth_flow",
+            &raw.oauth_flow,
+            "oauth2_flow",
+            &raw.oauth2_flow,
+        ) {
+            None => None,
+            Some("authorization_code") => Some(OAuthFlow::AuthorizationCode),
+            Some("client_credentials") => Some(OAuthFlow::ClientCredentials),
+            Some(other) => {
+                self.err("oauth_flow", format!("\"{other}\" is not an OAuth flow"), "use \"authorization_code\" or \"client_credentials\", or remove it to let the broker classify the server");
+                None
+            }
+        }
+    }
+
+    /// [`Self::url`] for a field that may be absent.
+    pub(super) fn opt_url(&mut self, field: &str, text: Option<&str>) -> Option<Url> {
+        text.and_then(|t| self.url(field, t))
+    }
+
+    /// [`Self::secret`] for a field that may be absent.
+    pub(super) fn opt_secret(&mut self, field: &str, text: Option<&str>) -> Option<SecretRef> {
+        text.and_then(|t| self.secret(field, t))
     }
 
     pub(super) fn url(&mut self, field: &str, text: &str) -> Option<Url> {

@@ -70,7 +70,25 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
             fix: "use a port from 1024 to 65535, or remove the field to use the default".into(),
         });
     }
-    let health_interval = match raw.health_interval_secs {
+    let health_interval = health_interval(raw.health_interval_secs, &mut errors);
+    let (token_store, token_store_key_file) =
+        super::store::token_store(raw, &mut errors, &mut warnings);
+    let servers = servers(raw, env, &mut errors, &mut warnings);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let config = Config {
+        servers,
+        port: raw.port,
+        health_interval,
+        token_store,
+        token_store_key_file,
+    };
+    Ok(Validated { config, warnings })
+}
+
+fn health_interval(secs: Option<u64>, errors: &mut Vec<ConfigError>) -> Duration {
+    match secs {
         None => DEFAULT_HEALTH_INTERVAL,
         Some(s) if (5..=86_400).contains(&s) => Duration::from_secs(s),
         Some(s) => {
@@ -82,9 +100,17 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
             });
             DEFAULT_HEALTH_INTERVAL
         }
-    };
-    let (token_store, token_store_key_file) =
-        super::store::token_store(raw, &mut errors, &mut warnings);
+    }
+}
+
+/// Every server entry: valid ones, and unfinished ones (`needs_setup`) kept out of service;
+/// LiteLLM entries the broker cannot proxy are skipped with a warning.
+fn servers(
+    raw: &RawConfig,
+    env: Env<'_>,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<ServerName, ServerConfig> {
     let mut servers = BTreeMap::new();
     for (name, entry) in &raw.mcp_servers {
         if let Some(why) = litellm::not_proxied(entry) {
@@ -95,38 +121,24 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
         let mut v = ServerValidator {
             name,
             errors: &mut own,
-            warnings: &mut warnings,
+            warnings,
             setup: Vec::new(),
             env,
         };
         let server = v.server(entry);
-        match (server, entry.needs_setup.as_deref()) {
-            (Some(server), _) => {
+        let kept = match (server, entry.needs_setup.as_deref()) {
+            (Some(server), _) => Some(server),
+            (None, Some(reason)) => placeholder(name, entry, reason, &own),
+            (None, None) => None,
+        };
+        match kept {
+            Some(server) => {
                 servers.insert(server.name.clone(), server);
             }
-            (None, Some(reason)) => match placeholder(name, entry, reason, &own) {
-                Some(server) => {
-                    servers.insert(server.name.clone(), server);
-                }
-                None => errors.extend(own),
-            },
-            (None, None) => errors.extend(own),
+            None => errors.extend(own),
         }
     }
-    if errors.is_empty() {
-        Ok(Validated {
-            config: Config {
-                servers,
-                port: raw.port,
-                health_interval,
-                token_store,
-                token_store_key_file,
-            },
-            warnings,
-        })
-    } else {
-        Err(errors)
-    }
+    servers
 }
 
 /// Validates one server entry, collecting every problem rather than stopping at the first, so
@@ -196,155 +208,27 @@ impl ServerValidator<'_> {
 
     fn server(&mut self, raw: &RawServer) -> Option<ServerConfig> {
         let before = self.errors.len();
-        let name = match ServerName::parse(self.name) {
-            Ok(n) => Some(n),
-            Err(why) => {
-                self.err(
-                    "name",
-                    format!("the name {why}"),
-                    "rename the entry, e.g. \"github\" or \"linear-prod\"",
-                );
-                None
-            }
-        };
-        for key in raw.unknown.keys() {
-            let warning = litellm::ignored_warning(self.name, key).unwrap_or_else(|| {
-                format!(
-                    "server \"{}\": unknown field \"{key}\" ignored (known: {KNOWN_SERVER_FIELDS})",
-                    self.name
-                )
-            });
-            self.warnings.push(warning);
-        }
-        let url = match raw.url.as_deref() {
-            None => {
-                self.err(
-                    "url",
-                    "is missing",
-                    "add the upstream MCP endpoint, e.g. \"url\": \"https://mcp.example.com/mcp\"",
-                );
-                None
-            }
-            Some(text) => self.url("url", text),
-        };
-        let transport = match raw.transport.as_deref() {
-            None | Some("http") | Some("streamable_http") | Some("streamable-http") => {
-                Transport::Http
-            }
-            Some("sse") => Transport::Sse,
-            Some(other) => {
-                self.err(
-                    "transport",
-                    format!("\"{other}\" is not a supported transport"),
-                    "use \"http\" (Streamable HTTP) or \"sse\"",
-                );
-                Transport::Http
-            }
-        };
-        let auth_type = match raw.auth_type.as_deref() {
-            None | Some("none") => AuthType::None,
-            Some("bearer_token") => AuthType::BearerToken,
-            Some("api_key") => AuthType::ApiKey,
-            Some("oauth2") => AuthType::OAuth2,
-            Some(other) => {
-                self.err(
-                    "auth_type",
-                    format!("\"{other}\" is not an auth type"),
-                    "use one of \"none\", \"bearer_token\", \"api_key\", \"oauth2\"",
-                );
-                AuthType::None
-            }
-        };
-        let oauth_flow = match self.either(
-            "oauth_flow",
-            &raw.oauth_flow,
-            "oauth2_flow",
-            &raw.oauth2_flow,
-        ) {
-            None => None,
-            Some("authorization_code") => Some(OAuthFlow::AuthorizationCode),
-            Some("client_credentials") => Some(OAuthFlow::ClientCredentials),
-            Some(other) => {
-                self.err("oauth_flow", format!("\"{other}\" is not an OAuth flow"), "use \"authorization_code\" or \"client_credentials\", or remove it to let the broker classify the server");
-                None
-            }
-        };
-        let auth_value = raw
-            .auth_value
-            .as_deref()
-            .and_then(|t| self.secret("auth_value", t));
-        let static_token = matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey);
-        if static_token && raw.auth_value.is_none() {
-            self.err("auth_value", "is missing for a static-token server", "set \"auth_value\": \"os.environ/VAR\" or store the token in the keychain from the app or `mcp-auth-broker add`");
-        }
-        if oauth_flow.is_some() && auth_type != AuthType::OAuth2 && raw.auth_type.is_some() {
-            self.err(
-                "oauth_flow",
-                "is set but auth_type is not \"oauth2\"",
-                "set \"auth_type\": \"oauth2\" or remove \"oauth_flow\"",
-            );
-        }
-        let client_secret = raw
-            .client_secret
-            .as_deref()
-            .and_then(|t| self.secret("client_secret", t));
+        let name = self.server_name();
+        self.warn_unknown(raw);
+        let url = self.server_url(raw);
+        let transport = self.transport(raw.transport.as_deref());
+        let auth_type = self.auth_type(raw.auth_type.as_deref());
+        let oauth_flow = self.oauth_flow(raw);
+        let auth_value = self.opt_secret("auth_value", raw.auth_value.as_deref());
+        let client_secret = self.opt_secret("client_secret", raw.client_secret.as_deref());
         let client_id = raw.client_id.as_deref().and_then(|id| self.client_id(id));
-        let token_url = raw
-            .token_url
-            .as_deref()
-            .and_then(|t| self.url("token_url", t));
-        if oauth_flow == Some(OAuthFlow::ClientCredentials) && raw.client_id.is_none() {
-            self.err(
-                "client_id",
-                "is required for the client_credentials flow",
-                "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\")",
-            );
-        }
-        let authorization_url = raw
-            .authorization_url
-            .as_deref()
-            .and_then(|t| self.url("authorization_url", t));
-        let registration_url = raw
-            .registration_url
-            .as_deref()
-            .and_then(|t| self.url("registration_url", t));
-        let client_id_metadata_url = raw
-            .client_id_metadata_url
-            .as_deref()
-            .and_then(|t| self.cimd_url(t));
-        let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
+        let token_url = self.opt_url("token_url", raw.token_url.as_deref());
+        let authorization_url = self.opt_url("authorization_url", raw.authorization_url.as_deref());
+        let registration_url = self.opt_url("registration_url", raw.registration_url.as_deref());
+        let cimd_url = raw.client_id_metadata_url.as_deref();
+        let client_id_metadata_url = cimd_url.and_then(|t| self.cimd_url(t));
         let audience = raw.audience.as_deref().and_then(|a| self.audience(a));
-        if raw.audience.is_some() && (static_token || delegate) {
-            self.err(
-                "audience",
-                "is set but the broker runs no OAuth for this server (static token or delegate mode)",
-                "remove \"audience\", or use \"auth_type\": \"oauth2\" so the broker signs in",
-            );
-        }
         let scopes = self.scopes(raw.scopes.as_ref());
-        let token_endpoint_auth_method = raw
-            .token_endpoint_auth_method
-            .as_deref()
-            .and_then(|m| self.token_auth_method(m));
+        let method = raw.token_endpoint_auth_method.as_deref();
+        let token_endpoint_auth_method = method.and_then(|m| self.token_auth_method(m));
         let headers = self.all_headers(raw);
         let authorization_params = self.authorization_params(raw.authorization_params.as_ref());
-        if delegate
-            && (oauth_flow.is_some()
-                || raw.client_secret.is_some()
-                || raw.auth_value.is_some()
-                || headers
-                    .values()
-                    .any(|h| matches!(h, HeaderValue::Secret(_))))
-        {
-            self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value / secret-valued headers, or set delegate_auth_to_upstream to false");
-        }
-        if raw.allowed_tools.as_ref().is_some_and(Vec::is_empty) {
-            self.err(
-                "allowed_tools",
-                "is an empty list, which would hide every tool",
-                "list the tools clients may use, or remove allowed_tools to allow all of them",
-            );
-        }
+        self.check_combinations(raw, auth_type, oauth_flow, &headers);
         if self.errors.len() > before {
             return None;
         }
@@ -367,7 +251,7 @@ impl ServerValidator<'_> {
             audience,
             scopes,
             headers,
-            delegate_auth_to_upstream: delegate,
+            delegate_auth_to_upstream: raw.delegate_auth_to_upstream.unwrap_or(false),
             send_resource: raw.send_resource.unwrap_or(true),
             authorization_params,
             token_endpoint_auth_method,
@@ -376,5 +260,99 @@ impl ServerValidator<'_> {
             enabled: raw.enabled.unwrap_or(true) && needs_setup.is_none(),
             needs_setup,
         })
+    }
+
+    fn server_name(&mut self) -> Option<ServerName> {
+        match ServerName::parse(self.name) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                self.err(
+                    "name",
+                    format!("the name {why}"),
+                    "rename the entry, e.g. \"github\" or \"linear-prod\"",
+                );
+                None
+            }
+        }
+    }
+
+    /// Unknown fields are warnings (LiteLLM's own fields say what the broker does instead).
+    fn warn_unknown(&mut self, raw: &RawServer) {
+        for key in raw.unknown.keys() {
+            let warning = litellm::ignored_warning(self.name, key).unwrap_or_else(|| {
+                format!(
+                    "server \"{}\": unknown field \"{key}\" ignored (known: {KNOWN_SERVER_FIELDS})",
+                    self.name
+                )
+            });
+            self.warnings.push(warning);
+        }
+    }
+
+    fn server_url(&mut self, raw: &RawServer) -> Option<url::Url> {
+        match raw.url.as_deref() {
+            None => {
+                self.err(
+                    "url",
+                    "is missing",
+                    "add the upstream MCP endpoint, e.g. \"url\": \"https://mcp.example.com/mcp\"",
+                );
+                None
+            }
+            Some(text) => self.url("url", text),
+        }
+    }
+
+    /// The rules between fields, each valid alone: what a flow needs, and what a static token
+    /// or delegate mode cannot have.
+    fn check_combinations(
+        &mut self,
+        raw: &RawServer,
+        auth_type: AuthType,
+        oauth_flow: Option<OAuthFlow>,
+        headers: &BTreeMap<String, HeaderValue>,
+    ) {
+        let static_token = matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey);
+        let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
+        if static_token && raw.auth_value.is_none() {
+            self.err("auth_value", "is missing for a static-token server", "set \"auth_value\": \"os.environ/VAR\" or store the token in the keychain from the app or `mcp-auth-broker add`");
+        }
+        if oauth_flow.is_some() && auth_type != AuthType::OAuth2 && raw.auth_type.is_some() {
+            self.err(
+                "oauth_flow",
+                "is set but auth_type is not \"oauth2\"",
+                "set \"auth_type\": \"oauth2\" or remove \"oauth_flow\"",
+            );
+        }
+        if oauth_flow == Some(OAuthFlow::ClientCredentials) && raw.client_id.is_none() {
+            self.err(
+                "client_id",
+                "is required for the client_credentials flow",
+                "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\")",
+            );
+        }
+        if raw.audience.is_some() && (static_token || delegate) {
+            self.err(
+                "audience",
+                "is set but the broker runs no OAuth for this server (static token or delegate mode)",
+                "remove \"audience\", or use \"auth_type\": \"oauth2\" so the broker signs in",
+            );
+        }
+        let broker_held = oauth_flow.is_some()
+            || raw.client_secret.is_some()
+            || raw.auth_value.is_some()
+            || headers
+                .values()
+                .any(|h| matches!(h, HeaderValue::Secret(_)));
+        if delegate && broker_held {
+            self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value / secret-valued headers, or set delegate_auth_to_upstream to false");
+        }
+        if raw.allowed_tools.as_ref().is_some_and(Vec::is_empty) {
+            self.err(
+                "allowed_tools",
+                "is an empty list, which would hide every tool",
+                "list the tools clients may use, or remove allowed_tools to allow all of them",
+            );
+        }
     }
 }

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use oauth2::{AuthUrl, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope, StandardRevocableToken};
+use oauth2::{
+    AuthUrl, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    StandardRevocableToken,
+};
+use url::Url;
 
 use crate::config::{ServerConfig, ServerName};
 use crate::events::Event;
@@ -70,6 +74,11 @@ impl Upstream {
             token,
             warnings,
         } = preflight::endpoints(&self.inner.http, server, &d).await?;
+        let prepared = self
+            .prepare_client(server, &d, scope, Some(authorize.clone()), token.clone())
+            .await?;
+        let token_endpoint = parse_url(name, &token)?;
+        let (url, state, verifier) = self.authorization_request(server, &prepared, &authorize)?;
         let Prepared {
             client,
             issuer,
@@ -77,23 +86,61 @@ impl Upstream {
             resource,
             endpoints,
             reg,
-        } = self
-            .prepare_client(server, &d, scope, Some(authorize.clone()), token.clone())
-            .await?;
-        let redirect = self.inner.deps.redirect_uri.clone();
-        let auth_url = parse_url(name, &authorize)?;
-        let token_endpoint = parse_url(name, &token)?;
+        } = prepared;
+        let record = self.save_sign_in(name, endpoints, reg)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let flow = PendingFlow {
+            server: server.clone(),
+            client,
+            verifier,
+            issuer,
+            iss_supported: record.endpoints.as_ref().is_some_and(|e| e.iss_supported),
+            token_endpoint,
+            redirect_uri: self.inner.deps.redirect_uri.clone(),
+            resource,
+            scope: asked,
+            created_at: now(),
+            done: Some(tx),
+        };
+        let dropped = lock(&self.inner.pending).insert(state.clone(), flow, now());
+        self.fail_flows(
+            dropped,
+            "the sign-in expired before the browser came back; start it again",
+        );
+        self.emit(Event::SignInStarted {
+            server: server.name.clone(),
+        });
+        self.open_browser(name, opener, &url, &state).await?;
+        self.expire_later();
+        Ok(SignIn {
+            authorize_url: url,
+            warnings,
+            done: rx,
+        })
+    }
+
+    /// The address the browser opens: PKCE S256, a fresh `state`, the scope, the target
+    /// (`resource`, `audience`) and the config's extra parameters; checked like every URL
+    /// that reaches a browser.
+    fn authorization_request(
+        &self,
+        server: &ServerConfig,
+        prepared: &Prepared,
+        authorize: &str,
+    ) -> Result<(Url, String, PkceCodeVerifier), UpstreamError> {
+        let name = server.name.as_str();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let c = base(&client)
-            .set_auth_uri(AuthUrl::from_url(auth_url))
-            .set_redirect_uri(RedirectUrl::from_url(redirect.clone()));
+        let c = base(&prepared.client)
+            .set_auth_uri(AuthUrl::from_url(parse_url(name, authorize)?))
+            .set_redirect_uri(RedirectUrl::from_url(self.inner.deps.redirect_uri.clone()));
         let mut req = c
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge);
-        if let Some(scope) = &asked {
+        if let Some(scope) = &prepared.asked {
             req = req.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_string())));
         }
-        for (k, v) in target_params(resource.as_deref(), server.audience.as_deref()) {
+        let target = target_params(prepared.resource.as_deref(), server.audience.as_deref());
+        for (k, v) in target {
             req = req.add_extra_param(k, v);
         }
         for (k, v) in &server.authorization_params {
@@ -104,30 +151,19 @@ impl Upstream {
             server: name.into(),
             detail: format!("the authorization URL {p}"),
         })?;
-        let record = self.save_sign_in(name, endpoints, reg)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let flow = PendingFlow {
-            server: server.clone(),
-            client,
-            verifier,
-            issuer,
-            iss_supported: record.endpoints.as_ref().is_some_and(|e| e.iss_supported),
-            token_endpoint,
-            redirect_uri: redirect,
-            resource,
-            scope: asked,
-            created_at: now(),
-            done: Some(tx),
-        };
-        let dropped = lock(&self.inner.pending).insert(state.secret().clone(), flow, now());
-        self.fail_flows(
-            dropped,
-            "the sign-in expired before the browser came back; start it again",
-        );
-        self.emit(Event::SignInStarted {
-            server: server.name.clone(),
-        });
-        // Launching a browser may block (it starts a process): keep it off the async workers.
+        Ok((url, state.secret().clone(), verifier))
+    }
+
+    /// Opens the browser off the async workers (launching one starts a process and may
+    /// block). A URL the opener refuses ends the sign-in; a browser that would not start leaves
+    /// it waiting (the address is shown to the person too).
+    async fn open_browser(
+        &self,
+        name: &str,
+        opener: &Opener,
+        url: &Url,
+        state: &str,
+    ) -> Result<(), UpstreamError> {
         let (o, target) = (opener.clone(), url.to_string());
         let opened = tokio::task::spawn_blocking(move || o.open(&target))
             .await
@@ -135,18 +171,24 @@ impl Upstream {
                 server: name.into(),
                 detail: format!("the browser launcher failed: {e}"),
             })?;
-        if let Err(e) = opened {
-            match e {
-                OpenError::BadUrl(_) => {
-                    let _ = lock(&self.inner.pending).take(state.secret(), now());
-                    return Err(UpstreamError::Protocol {
-                        server: name.into(),
-                        detail: e.to_string(),
-                    });
-                }
-                OpenError::Launch(..) => tracing::warn!(server = name, "{e}"),
+        match opened {
+            Ok(()) => Ok(()),
+            Err(e @ OpenError::BadUrl(_)) => {
+                let _ = lock(&self.inner.pending).take(state, now());
+                Err(UpstreamError::Protocol {
+                    server: name.into(),
+                    detail: e.to_string(),
+                })
+            }
+            Err(e @ OpenError::Launch(..)) => {
+                tracing::warn!(server = name, "{e}");
+                Ok(())
             }
         }
+    }
+
+    /// Ends the sign-ins nobody finished in time, once their time is up.
+    fn expire_later(&self) {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(pending::TTL + 1)).await;
@@ -156,11 +198,6 @@ impl Upstream {
                 "the sign-in expired (it must finish within 10 minutes); start it again",
             );
         });
-        Ok(SignIn {
-            authorize_url: url,
-            warnings,
-            done: rx,
-        })
     }
 
     fn fail_flows(&self, flows: Vec<PendingFlow>, why: &str) {

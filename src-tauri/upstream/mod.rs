@@ -28,6 +28,7 @@ mod credential;
 pub mod device;
 pub mod discovery;
 pub mod exchange;
+mod flowtoken;
 pub mod hints;
 pub mod http;
 pub mod m2m;

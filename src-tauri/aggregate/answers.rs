@@ -154,6 +154,10 @@ async fn exchange(
             .into()
         });
     }
+    let streams = response.headers().get(CONTENT_TYPE);
+    if streams.is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")) {
+        let _ = tx.send(super::session::STREAMING);
+    }
     let mut on_message = |m: Value| {
         if matches!(envelope::kind(&m), Kind::Request | Kind::Notification) {
             let _ = tx.send(m);

@@ -106,6 +106,10 @@ impl Caller<'_> {
                 Step::Done(answer) => return answer.map(Driven::Answer),
                 Step::Message(m) => m,
             };
+            if message.is_null() {
+                let _ = self.out.send(message).await; // the upstream streams its answer
+                continue;
+            }
             if envelope::kind(&message) == Kind::Notification {
                 self.note(&flight.link, message).await;
                 continue;
@@ -153,7 +157,7 @@ impl Caller<'_> {
         let server = link.cfg().name.clone();
         let mut inputs = Map::new();
         let mut asked = Vec::new();
-        for message in messages {
+        for message in messages.into_iter().filter(|m| !m.is_null()) {
             if envelope::kind(&message) == Kind::Notification {
                 self.note(&link, message).await;
                 continue;

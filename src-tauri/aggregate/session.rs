@@ -48,6 +48,11 @@ impl RpcError {
 /// Where notifications for the client go while a request is answered: its response stream.
 pub type Outbox = mpsc::Sender<Value>;
 
+/// What an [`Outbox`] carries besides messages: `null` (never a JSON-RPC message) says an
+/// upstream answers this request with an event stream, so the client's answer streams too (an
+/// answer the upstream gives as plain JSON reaches the client as plain JSON).
+pub const STREAMING: Value = Value::Null;
+
 pub struct Session {
     pub(super) hub: Arc<Hub>,
     /// Only this principal may use the session (anyone else gets 404, as if it did not exist).

@@ -26,7 +26,7 @@ use modern_http::{stateless, unsupported};
 
 use super::error::GatewayError;
 use super::host::ClientOrigin;
-use super::legacy::event_stream;
+use super::legacy::{event_stream, event_stream_after};
 use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
 use crate::aggregate::calls::{params_object, Scope};
@@ -232,26 +232,21 @@ async fn legacy_post(
     .await)
 }
 
-/// Runs `work` (which sends notifications to its outbox and returns the reply): as an event
-/// stream (notifications, then the reply) when the client accepts one — its headers go out at
-/// once, so a client can cancel a long call while it waits — or as JSON with the notifications
-/// sent to `sink` (its GET stream) as they come.
+/// Runs `work` (which sends notifications to its outbox and returns the reply). A client that
+/// accepts an event stream gets one as soon as a notification comes, or an upstream answers
+/// with an event stream (the outbox's [`crate::aggregate::session::STREAMING`] mark): the
+/// notifications, then the reply; its headers go out then, so a client can cancel a long call
+/// while it waits. Otherwise the reply is plain JSON, as the upstream gave it; a client that
+/// takes only JSON gets its notifications on its GET stream (`sink`) as they come.
 async fn answer<F, Fut>(sse: bool, sink: Option<broadcast::Sender<Value>>, work: F) -> Response
 where
     F: FnOnce(Outbox) -> Fut,
     Fut: Future<Output = Value> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Value>(32);
-    if sse {
-        let reply = work(tx.clone());
-        tokio::spawn(async move {
-            let reply = reply.await;
-            let _ = tx.send(reply).await;
-        });
-        return event_stream(rx);
-    }
+    let replies = tx.clone();
     let forward = |note: Value| {
-        if let Some(sink) = &sink {
+        if let (Some(sink), false) = (&sink, note.is_null()) {
             let _ = sink.send(note);
         }
     };
@@ -259,13 +254,29 @@ where
     let reply = loop {
         tokio::select! {
             biased;
-            Some(note) = rx.recv() => forward(note),
+            Some(note) = rx.recv() => {
+                if sse {
+                    tokio::spawn(async move {
+                        let reply = work.await;
+                        let _ = replies.send(reply).await;
+                    });
+                    return event_stream_after(vec![note], rx);
+                }
+                forward(note);
+            }
             reply = &mut work => break reply,
         }
     };
-    while let Ok(note) = rx.try_recv() {
-        forward(note);
+    drop((work, replies));
+    let before: Vec<Value> = std::iter::from_fn(|| rx.try_recv().ok())
+        .filter(|n| !n.is_null())
+        .collect();
+    if sse && !before.is_empty() {
+        let mut all = before;
+        all.push(reply);
+        return event_stream_after(all, rx);
     }
+    before.into_iter().for_each(forward);
     Json(reply).into_response()
 }
 

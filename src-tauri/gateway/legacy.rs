@@ -253,13 +253,20 @@ async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
 
 /// The client's GET stream: server-initiated messages as `message` events.
 pub(super) fn event_stream(rx: mpsc::Receiver<Value>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let message = rx.recv().await?;
-        Some((
-            Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {message}\n\n"))),
-            rx,
-        ))
-    });
+    event_stream_after(Vec::new(), rx)
+}
+
+/// [`event_stream`] of `first`, then what `rx` carries (`null`, an outbox's mark that an
+/// upstream streams, is no message and is left out).
+pub(super) fn event_stream_after(first: Vec<Value>, rx: mpsc::Receiver<Value>) -> Response {
+    let rest =
+        futures_util::stream::unfold(rx, |mut rx| async move { Some((rx.recv().await?, rx)) });
+    let stream = futures_util::stream::iter(first)
+        .chain(rest)
+        .filter(|message| std::future::ready(!message.is_null()))
+        .map(|message| {
+            Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {message}\n\n")))
+        });
     let mut response = Response::new(Body::from_stream(stream));
     response
         .headers_mut()

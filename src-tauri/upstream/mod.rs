@@ -42,6 +42,7 @@ pub mod registration;
 mod signin;
 pub mod stepup;
 pub mod timeline;
+pub mod tokenfailure;
 pub mod tokens;
 mod types;
 pub mod wwwauth;

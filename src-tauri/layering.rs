@@ -1,6 +1,7 @@
 //! The module rules of ARCHITECTURE.md, checked on the source itself: the top-level modules form
-//! no cycle (so each can be built and tested without the ones that use it), and only one module
-//! each imports axum, tauri and keyring.
+//! no cycle (so each can be built and tested without the ones that use it), only one module
+//! each imports axum, tauri and keyring, and the clock and the lock-poisoning policy each have
+//! one home.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -155,6 +156,23 @@ fn only_gateway_imports_axum_only_desktop_tauri_only_the_keychain_store_keyring(
         assert!(
             path == "vault/keychain.rs" || !uses("keyring"),
             "{path} uses keyring"
+        );
+    }
+}
+
+#[test]
+fn the_clock_is_read_and_mutexes_are_locked_in_one_place_each() {
+    for (path, lines) in all_code() {
+        let squeezed: String = lines.concat().split_whitespace().collect();
+        assert!(
+            path == "clock.rs" || !squeezed.contains("UNIX_EPOCH"),
+            "{path} reads the clock itself; use clock::unix_now"
+        );
+        let own_policy =
+            squeezed.contains(".lock().unwrap") || squeezed.contains(".lock().expect(");
+        assert!(
+            path == "sync.rs" || !own_policy,
+            "{path} decides about lock poisoning itself; use sync::lock"
         );
     }
 }

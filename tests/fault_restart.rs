@@ -194,7 +194,8 @@ async fn a_sign_in_pending_across_a_restart_fails_cleanly_and_stores_nothing() {
 /// A broker access token for `audience` (a server, or `mcp` for the aggregate), issued through
 /// the issuer's own bookkeeping as `/token` would.
 fn broker_token(broker: &Broker, audience: &str) -> String {
-    use mcp_auth_broker::issuer::{unix_now, CodeRequest, RegistrationRequest};
+    use mcp_auth_broker::clock::unix_now;
+    use mcp_auth_broker::issuer::{CodeRequest, RegistrationRequest};
     let redirect = "http://127.0.0.1:9/cb";
     let client = broker
         .issuer()

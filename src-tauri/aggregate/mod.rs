@@ -35,7 +35,7 @@ pub mod uris;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::{Arc, Mutex, Once, Weak};
 
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
@@ -45,6 +45,7 @@ use crate::config::{Config, ServerName};
 use crate::health::{HealthState, StatusMap};
 use crate::issuer::Principal;
 use crate::protocol::Era;
+use crate::sync::lock;
 use calls::{Caller, Scope};
 use hub::Hub;
 use session::{Outbox, Session};
@@ -69,10 +70,6 @@ pub struct Aggregate {
     sessions: Arc<Sessions>,
     /// Starts the usability watcher with the first client (it needs a running runtime).
     watcher: Once,
-}
-
-fn lock(m: &Sessions) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Aggregate {
@@ -250,11 +247,7 @@ impl Aggregate {
 
     /// The sign-in link for `nonce`, once ([`signin::Links::take`]).
     pub fn take_link(&self, nonce: &str, now: u64) -> Option<signin::Link> {
-        self.hub
-            .links
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(nonce, now)
+        lock(&self.hub.links).take(nonce, now)
     }
 
     /// The session `id` if `owner` opened it (anyone else is told it does not exist).

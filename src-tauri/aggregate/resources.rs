@@ -19,7 +19,7 @@ use crate::protocol::{codes, Era};
 /// JSON-RPC "resource not found": the 2025 revisions' code, and 2026-07-28's.
 fn resource_not_found(era: Era) -> i64 {
     match era {
-        Era::Legacy => -32002,
+        Era::Legacy => codes::RESOURCE_NOT_FOUND,
         Era::Modern => codes::INVALID_PARAMS,
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -77,9 +77,9 @@ pub struct Session {
     pub scope: super::calls::Scope,
 }
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// The crate's one lock policy ([`crate::sync::lock`]), under the name this module's siblings
+/// import.
+pub(super) use crate::sync::lock;
 
 impl Session {
     pub(super) fn new(

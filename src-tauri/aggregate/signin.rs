@@ -18,6 +18,7 @@ use super::calls::Caller;
 use super::session::RpcError;
 use crate::config::ServerName;
 use crate::protocol::{codes, mrtr, Era};
+use crate::sync::lock;
 
 /// How long a sign-in link can be opened.
 pub const LINK_SECS: u64 = 600;
@@ -90,10 +91,7 @@ pub fn issue_url(
     now: u64,
 ) -> (String, String) {
     let notes = notes.unwrap_or_else(|| broadcast::channel(1).0);
-    let (nonce, id) = links
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .issue(server, notes, now);
+    let (nonce, id) = lock(links).issue(server, notes, now);
     (format!("{base}/signin/{nonce}"), id)
 }
 
@@ -129,7 +127,7 @@ impl Caller<'_> {
             base,
             server,
             notes,
-            crate::issuer::unix_now(),
+            crate::clock::unix_now(),
         );
         if self.era == Era::Modern {
             let text = format!("{why}; open the sign-in link, then try again");

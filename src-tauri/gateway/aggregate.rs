@@ -33,7 +33,8 @@ use crate::aggregate::calls::{params_object, Scope};
 use crate::aggregate::session::{Outbox, RpcError};
 use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
-use crate::issuer::{unix_now, Principal};
+use crate::clock::unix_now;
+use crate::issuer::Principal;
 use crate::protocol::{codes, era, headers, meta, Era};
 
 pub fn routes() -> Router<Broker> {

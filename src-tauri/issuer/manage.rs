@@ -1,7 +1,9 @@
 //! What the person manages through the CLI and the dashboard: the local clients and the
 //! servers each was approved for, their grants, and the local API keys; listed and revoked.
 
-use super::{unix_now, ApiKeyInfo, ClientInfo, GrantInfo, Issuer, IssuerError};
+use crate::clock::unix_now;
+
+use super::{ApiKeyInfo, ClientInfo, GrantInfo, Issuer, IssuerError};
 use crate::secret::Secret;
 
 impl Issuer {

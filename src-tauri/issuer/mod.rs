@@ -28,6 +28,7 @@ pub use register::{RegistrationError, RegistrationRequest};
 pub use state::Revocation;
 use state::State;
 
+use crate::clock::unix_now;
 use crate::secret::Secret;
 use crate::sync::lock;
 
@@ -76,9 +77,6 @@ impl TokenError {
 }
 
 pub use codes::{CodeRequest, Presented};
-
-/// The clock, still reachable here for the callers not yet moved to `crate::clock`.
-pub use crate::clock::unix_now;
 
 /// Handle to the authorization server state.
 pub struct Issuer {

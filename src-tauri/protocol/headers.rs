@@ -3,6 +3,7 @@
 //! Base64 sentinel form, and the header/body check (`-32020`). Names are lowercase `&str` so
 //! both `http` versions in the tree (axum's and reqwest's) can use them.
 
+use crate::sync::lock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
@@ -216,7 +217,7 @@ pub struct ToolSchemas(std::sync::Mutex<std::collections::HashMap<String, Annota
 impl ToolSchemas {
     /// Remembers the annotations of listed tools (a `tools/list` result's `tools`).
     pub fn learn(&self, tools: &[Value]) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.0);
         for tool in tools {
             if let (Some(name), Some(schema)) = (tool["name"].as_str(), tool.get("inputSchema")) {
                 match valid_annotations(schema) {
@@ -232,7 +233,7 @@ impl ToolSchemas {
         if message["method"] != "tools/call" {
             return Vec::new();
         }
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.0);
         let Some(found) = message["params"]["name"].as_str().and_then(|n| map.get(n)) else {
             return Vec::new();
         };

@@ -29,6 +29,7 @@ use super::tokens::UpTokenResponse;
 use super::{hints, now, preflight, DeviceCode, DeviceSignIn, SignInKind, Started};
 use super::{Upstream, UpstreamError};
 use crate::opener::Opener;
+use crate::sync::lock;
 
 /// The grant type a client registers for, and polls with.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -278,13 +279,7 @@ impl Upstream {
             me.finish_device(&up, id);
             me.conclude(&up.name, &result, Some(tx));
         });
-        if let Some(r) = self
-            .state(&server.name)
-            .device
-            .lock()
-            .expect("device lock")
-            .as_mut()
-        {
+        if let Some(r) = lock(&self.state(&server.name).device).as_mut() {
             if r.id == id {
                 r.task = Some(task.abort_handle());
             }
@@ -324,10 +319,7 @@ impl Upstream {
             code,
             task: None,
         });
-        let old = std::mem::replace(
-            &mut *self.state(&server.name).device.lock().expect("device lock"),
-            next,
-        );
+        let old = std::mem::replace(&mut *lock(&self.state(&server.name).device), next);
         if let Some(task) = old.and_then(|o| o.task) {
             task.abort();
         }
@@ -336,7 +328,7 @@ impl Upstream {
     /// Forgets the device sign-in `id` once it ended (not a newer one that replaced it).
     fn finish_device(&self, server: &ServerConfig, id: u64) {
         let state = self.state(&server.name);
-        let mut slot = state.device.lock().expect("device lock");
+        let mut slot = lock(&state.device);
         if slot.as_ref().is_some_and(|r| r.id == id) {
             *slot = None;
         }

@@ -33,6 +33,7 @@ use super::stepup::Forbidden;
 use super::{Credential, Upstream, UpstreamError};
 use crate::config::ServerConfig;
 use crate::protocol::client::Transport;
+use crate::sync::lock;
 
 /// How long an upstream may take to send response headers, unless the caller says otherwise.
 /// SSE bodies have no total timeout; a slow tool that answers with JSON must answer within this.
@@ -178,10 +179,7 @@ impl Endpoint {
     /// The exchange's last failure, typed (taken: a second call returns `None`). With requests
     /// in parallel on one endpoint it is the latest of them.
     pub fn take_failure(&self) -> Option<UpstreamError> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        lock(&self.failure).take()
     }
 
     /// [`send`] of one request with these headers and body (the credential added per attempt).
@@ -226,7 +224,7 @@ impl Transport for Endpoint {
             Ok(response) => Ok(response),
             Err(e) => {
                 let words = e.to_string();
-                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                *lock(&self.failure) = Some(e);
                 Err(words)
             }
         }

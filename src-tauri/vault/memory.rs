@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use super::{StoreInfo, StoreKind, TokenStore, VaultError};
 use crate::secret::Secret;
+use crate::sync::lock;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -13,24 +14,16 @@ pub struct MemoryStore {
 
 impl TokenStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Option<Secret>, VaultError> {
-        Ok(self
-            .entries
-            .lock()
-            .expect("memory store lock")
-            .get(key)
-            .cloned())
+        Ok(lock(&self.entries).get(key).cloned())
     }
 
     fn set(&self, key: &str, value: &Secret) -> Result<(), VaultError> {
-        self.entries
-            .lock()
-            .expect("memory store lock")
-            .insert(key.to_string(), value.clone());
+        lock(&self.entries).insert(key.to_string(), value.clone());
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<(), VaultError> {
-        self.entries.lock().expect("memory store lock").remove(key);
+        lock(&self.entries).remove(key);
         Ok(())
     }
 

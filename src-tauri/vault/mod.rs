@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 type Slot = Arc<Mutex<Option<Option<Secret>>>>;
 
 use crate::secret::{Secret, SecretRef};
+use crate::sync::lock;
 
 pub use choice::{open_store, StoreChoice, StoreInfo, StoreKind};
 pub use file::FileStore;
@@ -97,7 +98,7 @@ impl Vault {
     /// The per-key slot: one keychain call per key at a time, and other keys never wait on it
     /// (a keychain prompt for one entry must not stall every request of the process).
     fn slot(&self, key: &str) -> Slot {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = lock(&self.cache);
         cache.entry(key.to_string()).or_default().clone()
     }
 
@@ -151,7 +152,7 @@ impl Vault {
     }
 
     fn unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Secret>>> {
-        self.unsaved.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.unsaved)
     }
 
     /// Like [`Vault::set`] / [`Vault::delete`], but when the keychain refuses (locked, gone) this
@@ -220,7 +221,7 @@ mod tests {
         fn get(&self, key: &str) -> Result<Option<Secret>, VaultError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             if key == "slow" {
-                if let Some(rx) = self.release.lock().unwrap().take() {
+                if let Some(rx) = lock(&self.release).take() {
                     let _ = rx.recv();
                 }
             }

@@ -3,7 +3,8 @@
 //! script-style MCP client with a local API key.
 #![allow(dead_code)]
 
-use mcp_auth_broker::issuer::{unix_now, CodeRequest};
+use mcp_auth_broker::clock::unix_now;
+use mcp_auth_broker::issuer::CodeRequest;
 use mcp_auth_broker::protocol::sse::SseParser;
 use serde_json::{json, Value};
 

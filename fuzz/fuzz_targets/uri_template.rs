@@ -17,8 +17,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut owners = Owners::default();
     let (a, b) = (ServerName::parse("a").unwrap(), ServerName::parse("b").unwrap());
-    owners.template(template, &a);
-    owners.template(uri, &b);
-    let _ = owners.owner(uri);
-    let _ = owners.owner(template);
+    owners.templates(&a, [template]);
+    owners.templates(&b, [uri]);
+    let _ = owners.owner(uri, |_| true);
+    let _ = owners.owner(template, |s| s == &a);
+    owners.resources(&a, [uri]);
+    owners.resources(&b, [uri]);
+    assert!(owners.owner(uri, |_| true).is_err(), "one URI two servers list is refused");
 });

@@ -110,13 +110,16 @@ impl Pending {
     }
 }
 
-/// RFC 9207 §2.4: `iss` present → must equal the recorded issuer (a root issuer with or without
-/// its slash: an issuer named only by protected resource metadata was never checked against
-/// the AS's own spelling); absent → acceptable only when the AS does not advertise
-/// `authorization_response_iss_parameter_supported`.
+/// RFC 9207 §2.4: `iss` present → must equal the recorded issuer, character for character when
+/// the AS's metadata advertises the parameter (its issuer was checked against its own
+/// spelling; `https://as/` for `https://as` is refused); otherwise a root issuer may differ by
+/// its slash (an issuer named only by protected resource metadata). Absent → acceptable only
+/// when the AS does not advertise `authorization_response_iss_parameter_supported`.
 pub fn check_iss(expected: &str, advertised: bool, got: Option<&str>) -> Result<(), String> {
+    let same =
+        |i: &str| i == expected || (!advertised && super::discovery::same_issuer(i, expected));
     match got {
-        Some(i) if super::discovery::same_issuer(i, expected) => Ok(()),
+        Some(i) if same(i) => Ok(()),
         Some(i) => Err(format!(
             "the authorization response names the issuer \"{}\" but this sign-in was started with \"{expected}\"; the response was discarded (possible mix-up attack)",
             i.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
@@ -199,7 +202,8 @@ mod tests {
         assert!(check_iss("https://as", false, None).is_ok());
         assert!(check_iss("https://as", true, None).is_err());
         assert!(check_iss("https://as", true, Some("https://as")).is_ok());
-        assert!(check_iss("https://as/", true, Some("https://as")).is_ok());
+        assert!(check_iss("https://as/", false, Some("https://as")).is_ok());
+        assert!(check_iss("https://as", true, Some("https://as/")).is_err());
         assert!(check_iss("https://as/t1", true, Some("https://as/t1/")).is_err());
         assert!(check_iss("https://as", false, Some("https://evil"))
             .unwrap_err()

@@ -321,19 +321,11 @@ impl<T: Transport> Client<T> {
             put(HeaderName::from_static(headers::SESSION_ID), s);
         }
         // Mirrored from a modern message's body (one without modern `_meta` has none).
-        let Some(m) = message.filter(|_| self.era == Era::Modern) else {
-            return h;
-        };
-        let Some(version) = meta::declared_version(m) else {
-            return h;
-        };
-        put(HeaderName::from_static(headers::PROTOCOL_VERSION), version);
-        for (name, value) in headers::standard(m) {
-            put(HeaderName::from_static(name), &value);
-        }
-        for (name, value) in self.schemas.param_headers(m) {
-            if let Ok(n) = HeaderName::try_from(name) {
-                put(n, &value);
+        if let (Era::Modern, Some(m)) = (self.era, message) {
+            for (name, value) in self.schemas.request_headers(m) {
+                if let Ok(n) = HeaderName::try_from(name) {
+                    put(n, &value);
+                }
             }
         }
         h

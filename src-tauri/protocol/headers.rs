@@ -229,7 +229,7 @@ impl ToolSchemas {
     }
 
     /// The `Mcp-Param-*` headers of a modern `tools/call` (full lowercase name, encoded value).
-    pub fn param_headers(&self, message: &Value) -> Vec<(String, String)> {
+    fn param_headers(&self, message: &Value) -> Vec<(String, String)> {
         if message["method"] != "tools/call" {
             return Vec::new();
         }

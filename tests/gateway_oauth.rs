@@ -238,3 +238,48 @@ async fn litellm_style_server_prefixed_endpoints_work_like_the_root_ones() {
         401
     );
 }
+
+#[tokio::test]
+async fn registration_records_and_echoes_application_type_and_refuses_an_unknown_one() {
+    let (_up, b) = broker_with(json!({"alpha": {}})).await;
+    let post = |body: Value| {
+        http()
+            .post(format!("{}/register", b.base_url))
+            .json(&body)
+            .send()
+    };
+    let native = post(json!({"redirect_uris": [REDIRECT], "application_type": "native"}))
+        .await
+        .unwrap();
+    assert_eq!(native.status(), 201);
+    assert_eq!(
+        native.json::<Value>().await.unwrap()["application_type"],
+        "native"
+    );
+    let unsaid = post(json!({"redirect_uris": [REDIRECT]})).await.unwrap();
+    assert_eq!(
+        unsaid.json::<Value>().await.unwrap()["application_type"],
+        "native"
+    );
+    let web = post(json!({"redirect_uris": [REDIRECT], "application_type": "web"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        web.json::<Value>().await.unwrap()["application_type"],
+        "web"
+    );
+    let odd = post(json!({"redirect_uris": [REDIRECT], "application_type": "desktop"}))
+        .await
+        .unwrap();
+    assert_eq!(odd.status(), 400);
+    let error = odd.json::<Value>().await.unwrap();
+    assert_eq!(error["error"], "invalid_client_metadata");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("\"desktop\""),
+        "{error}"
+    );
+    assert_eq!(b.broker.issuer().list_clients().len(), 3);
+}

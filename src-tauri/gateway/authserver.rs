@@ -103,6 +103,7 @@ fn client_json(c: &Client) -> Value {
         "grant_types": c.grant_types,
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
+        "application_type": c.application_type,
     });
     if let Some(name) = &c.client_name {
         v["client_name"] = json!(name);

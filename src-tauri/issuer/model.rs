@@ -27,6 +27,19 @@ pub struct Client {
     /// True when `client_id` is the URL of a client ID metadata document.
     #[serde(default)]
     pub metadata_document: bool,
+    /// What the client said it is at registration (`native` when it did not say).
+    #[serde(default)]
+    pub application_type: ApplicationType,
+}
+
+/// RFC 7591 / OIDC registration's `application_type`: recorded and echoed; redirect URIs are
+/// checked by the same loopback-or-https rules either way.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    #[default]
+    Native,
+    Web,
 }
 
 /// A person's approval of one client for one server.

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::crypto;
-use super::model::Client;
+use super::model::{ApplicationType, Client};
 use super::redirect::{check_registrable, MAX_REDIRECT_URIS};
 
 /// Longest `client_name` kept (display text).
@@ -19,6 +19,8 @@ pub struct RegistrationRequest {
     pub grant_types: Option<Vec<String>>,
     pub response_types: Option<Vec<String>>,
     pub scope: Option<String>,
+    /// OIDC Dynamic Client Registration's `native` or `web`; MCP 2026-07-28 clients send it.
+    pub application_type: Option<String>,
     /// Present in client ID metadata documents only.
     pub client_id: Option<String>,
 }
@@ -89,6 +91,15 @@ impl RegistrationRequest {
                 "response type \"{bad}\" is not supported; use \"code\""
             )));
         }
+        let application_type = match self.application_type.as_deref() {
+            None | Some("native") => ApplicationType::Native,
+            Some("web") => ApplicationType::Web,
+            Some(other) => {
+                return Err(RegistrationError::InvalidMetadata(format!(
+                    "application_type \"{other}\" is not supported; use \"native\" (an app on this machine) or \"web\""
+                )))
+            }
+        };
         let client_name = self
             .client_name
             .map(|n| {
@@ -106,6 +117,7 @@ impl RegistrationRequest {
             created_at: now,
             last_used: None,
             metadata_document: false,
+            application_type,
         })
     }
 }

@@ -242,6 +242,23 @@ fn registration_refuses_bad_redirects_and_unknown_grant_types() {
 }
 
 #[test]
+fn registration_keeps_the_application_type_and_defaults_to_native() {
+    let with = |t: Option<&str>| RegistrationRequest {
+        redirect_uris: vec![REDIRECT.into()],
+        application_type: t.map(String::from),
+        ..Default::default()
+    };
+    let native = with(None).into_client(1).unwrap();
+    assert_eq!(native.application_type, ApplicationType::Native);
+    let web = with(Some("web")).into_client(1).unwrap();
+    assert_eq!(web.application_type, ApplicationType::Web);
+    assert!(matches!(
+        with(Some("service")).into_client(1),
+        Err(RegistrationError::InvalidMetadata(m)) if m.contains("\"service\"")
+    ));
+}
+
+#[test]
 fn concurrent_changes_all_reach_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let base = Url::parse("http://127.0.0.1:1").unwrap();

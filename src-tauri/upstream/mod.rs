@@ -31,6 +31,7 @@ pub mod exchange;
 mod flowtoken;
 pub mod hints;
 pub mod http;
+pub mod jose;
 pub mod m2m;
 pub mod oauth;
 pub mod paste;

@@ -1,9 +1,10 @@
-//! CLI verbs over the config file, run as the real binary: output, error text and exit codes;
-//! and the provider profiles `add` applies, signing in to upstreams that behave like them.
+//! CLI verbs over the config file, run as the real binary: output, error text and exit codes.
+//! (The provider profiles `add` applies are in `cli_profiles.rs`.)
 
 mod support;
 
 use std::process::{Command, Output, Stdio};
+use support::cli::text;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -35,14 +36,6 @@ impl Env {
         serde_json::from_str(&std::fs::read_to_string(self.dir.path().join("config.json")).unwrap())
             .unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
@@ -248,154 +241,5 @@ fn a_yaml_config_file_is_read_edited_and_written_back_as_yaml() {
     assert_eq!(
         doc["mcp_servers"]["m2m"]["description"],
         "kept, and reported"
-    );
-}
-
-/// Runs `add` on a fresh config file and returns the file and the output.
-fn add_to_fresh(dir: &std::path::Path, args: &[&str]) -> (serde_json::Value, String) {
-    let path = dir.join("config.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth-broker"))
-        .arg("add")
-        .args(args)
-        .arg("--config")
-        .arg(&path)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--port")
-        .arg("47901")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let config = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    (config, text(&out))
-}
-
-#[tokio::test]
-async fn the_entra_profile_makes_add_write_the_entry_that_signs_in_to_an_entra_shaped_server_with_a_refresh_token(
-) {
-    let up = support::providers::entra().await;
-    let dir = tempfile::tempdir().unwrap();
-    let authorize = format!("{}/authorize", up.as_url);
-    let token = up.auth_server.token_url();
-    let (config, out) = add_to_fresh(
-        dir.path(),
-        &[
-            "entra",
-            "--url",
-            &up.mcp_url,
-            "--profile",
-            "entra",
-            "--client-id",
-            support::providers::ENTRA_CLIENT_ID,
-            "--authorization-url",
-            &authorize,
-            "--token-url",
-            &token,
-            "--audience",
-            "api://mcp-upstream",
-        ],
-    );
-    assert!(
-        out.contains("Applied profile Entra ID:")
-            && out
-                .contains("send_resource false (Entra's v2 endpoints refuse it with AADSTS901002)"),
-        "{out}"
-    );
-    assert_eq!(
-        config["mcp_servers"]["entra"],
-        support::providers::entra_config(&up),
-        "{out}"
-    );
-    let broker = support::TestBroker::start(config).await;
-    broker.sign_in("entra").await;
-    let server = broker.broker.server("entra").unwrap();
-    let facts = broker.broker.upstream().token_facts(&server.name).await;
-    assert!(facts.has_token && facts.has_refresh_token, "{facts:?}");
-    let credential = broker.broker.upstream().credential(&server).await.unwrap();
-    let issued = up
-        .oauth()
-        .validate(credential.bearer.unwrap().expose())
-        .unwrap();
-    assert_eq!(issued.resource, None, "no resource parameter reached Entra");
-}
-
-#[tokio::test]
-async fn the_github_profile_makes_add_choose_interactive_sign_in_where_the_config_alone_would_leave_it_open(
-) {
-    use support::auth_server::TestClient;
-    let mut options = support::UpstreamOptions::oauth();
-    options.auth_server.clients = vec![TestClient {
-        client_id: "Iv1.github".into(),
-        client_secret: Some("gh-secret".into()),
-    }];
-    options.auth_server.open_clients = false;
-    options.auth_server.registration = false;
-    // Like GitHub: no RFC 8414 / OIDC metadata (the person configures both endpoints) and no
-    // RFC 9207 `iss` in the authorization response.
-    options.auth_server.metadata = false;
-    options.auth_server.iss = false;
-    let up = support::TestUpstream::start(options).await;
-    std::env::set_var("CLI_CONFIG_GITHUB_SECRET", "gh-secret");
-    let authorize = format!("{}/authorize", up.as_url);
-    let token = up.auth_server.token_url();
-    let common = [
-        "--url",
-        up.mcp_url.as_str(),
-        "--auth-type",
-        "oauth2",
-        "--client-id",
-        "Iv1.github",
-        "--client-secret",
-        "os.environ/CLI_CONFIG_GITHUB_SECRET",
-        "--authorization-url",
-        authorize.as_str(),
-        "--token-url",
-        token.as_str(),
-    ];
-    // Without the profile, a client ID, a secret and both endpoints leave the flow open.
-    let plain = tempfile::tempdir().unwrap();
-    let mut args = vec!["gh", "--profile", "none"];
-    args.extend(common);
-    let (config, out) = add_to_fresh(plain.path(), &args);
-    assert!(!out.contains("Applied profile"), "{out}");
-    let broker = support::TestBroker::start(config).await;
-    let server = broker.broker.server("gh").unwrap();
-    let open = broker.broker.upstream().classify(&server).await.unwrap();
-    assert_eq!(open.flow, None, "{open:?}");
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["gh", "--profile", "github"];
-    args.extend(common);
-    let (config, out) = add_to_fresh(dir.path(), &args);
-    assert!(
-        out.contains("Applied profile GitHub: oauth_flow authorization_code"),
-        "{out}"
-    );
-    assert!(
-        out.contains(
-            "register http://127.0.0.1:47901/oauth/callback as the OAuth app's callback URL"
-        ),
-        "{out}"
-    );
-    assert_eq!(
-        config["mcp_servers"]["gh"]["oauth_flow"],
-        "authorization_code"
-    );
-    assert_eq!(
-        config["mcp_servers"]["gh"]["token_url"], token,
-        "what the person wrote wins"
-    );
-    let broker = support::TestBroker::start(config).await;
-    broker.sign_in("gh").await;
-    let server = broker.broker.server("gh").unwrap();
-    let credential = broker.broker.upstream().credential(&server).await.unwrap();
-    let issued = up
-        .oauth()
-        .validate(credential.bearer.unwrap().expose())
-        .unwrap();
-    assert_eq!(
-        (issued.client_id.as_str(), issued.grant),
-        ("Iv1.github", "authorization_code")
     );
 }

@@ -100,6 +100,8 @@ pub struct AsOptions {
     pub iss: bool,
     /// Offer device sign-in (RFC 8628) with this polling `interval` in seconds ([`super::device`]).
     pub device_interval: Option<u64>,
+    /// What a real provider does beyond the standard ([`super::providers::Rules`]).
+    pub provider: super::providers::Rules,
 }
 
 impl Default for AsOptions {
@@ -128,6 +130,7 @@ impl Default for AsOptions {
             registered_scopes: false,
             iss: true,
             device_interval: None,
+            provider: Default::default(),
         }
     }
 }
@@ -172,6 +175,9 @@ pub(crate) struct Code {
     pub(crate) resource: Option<String>,
     pub(crate) audience: Option<String>,
     pub(crate) scope: Option<String>,
+    /// The authorization request carried what the provider wants before it hands out a
+    /// refresh token ([`super::providers::Rules::refresh_needs_params`]).
+    pub(crate) offline: bool,
 }
 
 pub(crate) struct Refresh {
@@ -210,6 +216,9 @@ impl AsState {
     /// The issued, unexpired, unrevoked token `token`, if any.
     pub fn validate(&self, token: &str) -> Option<IssuedToken> {
         let t = self.access.lock().unwrap().get(token).cloned()?;
+        if !self.options.provider.accepts(&t) {
+            return None;
+        }
         match t.expires_at {
             Some(at) if at <= Instant::now() => None,
             _ => Some(t),
@@ -426,6 +435,9 @@ async fn authorize(
     if let (Some((error, description)), Some(_)) = (&s.options.refuse_resource, q.get("resource")) {
         return back(&[("error", error), ("error_description", description)]);
     }
+    if let Some(refusal) = s.options.provider.refuses_redirect(redirect_uri) {
+        return refusal;
+    }
     if q.get("response_type").map(String::as_str) != Some("code") {
         return back(&[("error", "unsupported_response_type")]);
     }
@@ -450,6 +462,7 @@ async fn authorize(
         resource: q.get("resource").cloned(),
         audience: q.get("audience").cloned(),
         scope: q.get("scope").cloned(),
+        offline: s.options.provider.offline(&q),
     };
     s.codes.lock().unwrap().insert(code.clone(), entry);
     back(&[("code", &code)])

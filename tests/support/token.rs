@@ -206,7 +206,7 @@ pub(crate) async fn token(
                 code.resource,
                 code.audience,
                 code.scope,
-                s.options.refresh_tokens,
+                s.options.refresh_tokens && code.offline,
             )
         }
         "refresh_token" => {

@@ -91,15 +91,7 @@ impl RegistrationRequest {
                 "response type \"{bad}\" is not supported; use \"code\""
             )));
         }
-        let application_type = match self.application_type.as_deref() {
-            None | Some("native") => ApplicationType::Native,
-            Some("web") => ApplicationType::Web,
-            Some(other) => {
-                return Err(RegistrationError::InvalidMetadata(format!(
-                    "application_type \"{other}\" is not supported; use \"native\" (an app on this machine) or \"web\""
-                )))
-            }
-        };
+        let application_type = application_type(self.application_type.as_deref())?;
         let client_name = self
             .client_name
             .map(|n| {
@@ -119,5 +111,16 @@ impl RegistrationRequest {
             metadata_document: false,
             application_type,
         })
+    }
+}
+
+/// `native` (also when unsaid) or `web`; anything else is refused naming it.
+fn application_type(said: Option<&str>) -> Result<ApplicationType, RegistrationError> {
+    match said {
+        None | Some("native") => Ok(ApplicationType::Native),
+        Some("web") => Ok(ApplicationType::Web),
+        Some(other) => Err(RegistrationError::InvalidMetadata(format!(
+            "application_type \"{other}\" is not supported; use \"native\" (an app on this machine) or \"web\""
+        ))),
     }
 }

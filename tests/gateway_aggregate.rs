@@ -151,6 +151,15 @@ async fn an_unreachable_server_is_named_in_a_notice_and_the_others_still_answer(
         "{r}"
     );
     assert_eq!(notes[0]["params"]["level"], "error", "{notes:?}");
+    // A request that is not a tool call gets the broker's code for the reason, as on
+    // `/{server}/mcp`, never a bare internal error.
+    let prompt = json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/get", "params": {"name": "gone__greet"}});
+    let (_, r) = aggregate_rpc(&b, &key, Some(&sid), prompt).await;
+    assert_eq!(r["error"]["code"], -32032, "{r}");
+    assert_eq!(
+        r["error"]["data"],
+        json!({"server": "gone", "reason": "unreachable"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

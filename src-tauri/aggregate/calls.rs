@@ -308,7 +308,7 @@ impl Caller<'_> {
         if is_tool {
             self.shaped(Ok(names::error_result(&text)))
         } else {
-            Err(RpcError::internal(text))
+            Err(RpcError::upstream(server, &e))
         }
     }
 }

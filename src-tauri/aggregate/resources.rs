@@ -74,7 +74,7 @@ impl Caller<'_> {
             .await
         {
             Ok(answer) => self.shaped(answer_of(answer)),
-            Err(e) => Err(RpcError::internal(e.to_string())),
+            Err(e) => Err(RpcError::upstream(cfg.name.as_str(), &e)),
         }
     }
 
@@ -98,7 +98,7 @@ impl Caller<'_> {
             let link = self
                 .link(&cfg)
                 .await
-                .map_err(|e| RpcError::internal(e.to_string()))?;
+                .map_err(|e| RpcError::upstream(cfg.name.as_str(), &e))?;
             if link.capabilities()["resources"]["subscribe"] != true {
                 return Err(RpcError {
                     code: -32601,
@@ -145,7 +145,7 @@ impl Caller<'_> {
         let link = self
             .link(&cfg)
             .await
-            .map_err(|e| RpcError::internal(e.to_string()))?;
+            .map_err(|e| RpcError::upstream(cfg.name.as_str(), &e))?;
         if link.capabilities().get("completions").is_none() {
             let empty = json!({"completion": {"values": [], "total": 0, "hasMore": false}});
             return self.shaped(Ok(empty));

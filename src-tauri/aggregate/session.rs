@@ -16,7 +16,8 @@ use super::link::Link;
 use super::pool::Key;
 use super::relay::Relay;
 use crate::issuer::Principal;
-use crate::protocol::Era;
+use crate::protocol::{codes, Era};
+use crate::upstream::{FailureKind, UpstreamError};
 
 /// A JSON-RPC error for the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,29 @@ impl RpcError {
             message,
             data: None,
         }
+    }
+
+    /// An upstream the broker cannot use for this request: the broker's code for the reason,
+    /// with `data.server` and `data.reason` (as `/{server}/mcp` answers it).
+    pub fn upstream(server: &str, e: &UpstreamError) -> Self {
+        let (code, reason) = failure_code(e.kind());
+        RpcError {
+            code,
+            message: e.to_string(),
+            data: Some(serde_json::json!({ "server": server, "reason": reason })),
+        }
+    }
+}
+
+/// The JSON-RPC code and `data.reason` of a failure to use an upstream (the codes are
+/// documented in [`codes`]; none is `SESSION_NOT_FOUND`, which means only an unknown session).
+pub fn failure_code(kind: FailureKind) -> (i64, &'static str) {
+    match kind {
+        FailureKind::NeedsSignIn => (codes::NEEDS_SIGN_IN, "needs_sign_in"),
+        FailureKind::Unreachable => (codes::UPSTREAM_UNREACHABLE, "unreachable"),
+        FailureKind::AuthRejected => (codes::UPSTREAM_AUTH_REJECTED, "auth_rejected"),
+        FailureKind::Protocol => (codes::UPSTREAM_PROTOCOL, "upstream_protocol"),
+        FailureKind::Setup => (codes::UPSTREAM_SETUP, "setup"),
     }
 }
 

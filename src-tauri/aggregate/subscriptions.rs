@@ -239,7 +239,9 @@ impl Link {
         });
         match answer.await {
             Ok(Ok(answer)) => answer_of(answer).map(drop),
-            Ok(Err(LinkError::Upstream(e))) => Err(RpcError::internal(e.to_string())),
+            Ok(Err(LinkError::Upstream(e))) => {
+                Err(RpcError::upstream(self.cfg().name.as_str(), &e))
+            }
             Ok(Err(LinkError::Gone)) => Err(RpcError::internal(format!(
                 "server \"{}\" forgot the broker's session; try again",
                 self.cfg().name

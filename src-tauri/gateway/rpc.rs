@@ -25,24 +25,13 @@ use serde_json::{json, Value};
 
 use super::host::ClientOrigin;
 use super::resource;
+use crate::aggregate::session::failure_code as error_code;
 use crate::aggregate::{signin, Aggregate};
 use crate::clock::unix_now;
 use crate::config::ServerConfig;
 use crate::issuer::Principal;
 use crate::protocol::{codes, envelope, era, meta, mrtr, Era, SUPPORTED_VERSIONS};
 use crate::upstream::{FailureKind, UpstreamError};
-
-/// The JSON-RPC code and `data.reason` of a failure (the codes are documented in
-/// [`codes`]; none is `SESSION_NOT_FOUND`, which means only an unknown session).
-fn error_code(kind: FailureKind) -> (i64, &'static str) {
-    match kind {
-        FailureKind::NeedsSignIn => (codes::NEEDS_SIGN_IN, "needs_sign_in"),
-        FailureKind::Unreachable => (codes::UPSTREAM_UNREACHABLE, "unreachable"),
-        FailureKind::AuthRejected => (codes::UPSTREAM_AUTH_REJECTED, "auth_rejected"),
-        FailureKind::Protocol => (codes::UPSTREAM_PROTOCOL, "upstream_protocol"),
-        FailureKind::Setup => (codes::UPSTREAM_SETUP, "setup"),
-    }
-}
 
 /// The client's request as the broker's own answers read it. Nothing here is parsed until an
 /// answer needs it (the forwarding path never does).

@@ -63,7 +63,14 @@ async fn run() -> Result<(), String> {
         .and_then(|c| serde_json::from_str(&c).ok())
         .unwrap_or(json!({}));
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let broker = start_broker(dir.path(), server_entry(&url, &scenario, &ctx)).await?;
+    let mut config = json!({ "mcp_servers": { "upstream": server_entry(&url, &scenario, &ctx) } });
+    if scenario.contains("enterprise") {
+        config["enterprise"] = json!({"name": "Conformance IdP", "issuer": ctx["idp_issuer"], "client_id": ctx["idp_client_id"]});
+    }
+    let broker = start_broker(dir.path(), config).await?;
+    if scenario.contains("enterprise") {
+        company_session(&broker, &ctx).await?;
+    }
     let server = broker.server("upstream").map_err(|e| e.to_string())?;
     let transport = SigningIn {
         endpoint: Endpoint::new(broker.upstream().clone(), server.clone()).with_timeout(TIMEOUT),
@@ -95,6 +102,10 @@ fn server_entry(url: &str, scenario: &str, ctx: &Value) -> Value {
         entry["auth_type"] = json!("oauth2");
         entry["oauth_flow"] = json!("client_credentials");
     }
+    if scenario.contains("enterprise") {
+        entry["auth_type"] = json!("oauth2");
+        entry["oauth_flow"] = json!("enterprise");
+    }
     if scenario.contains("cimd") {
         entry["client_id_metadata_url"] = json!(ctx["client_id_metadata_url"]
             .as_str()
@@ -103,10 +114,37 @@ fn server_entry(url: &str, scenario: &str, ctx: &Value) -> Value {
     entry
 }
 
+/// The suite signed the person in at its identity provider and hands over the ID token: it
+/// becomes the company sign-in, as `login --enterprise` would have kept it.
+async fn company_session(broker: &Broker, ctx: &Value) -> Result<(), String> {
+    use mcp_auth_broker::upstream::{enterprise, tokens};
+    let id_token = ctx["idp_id_token"]
+        .as_str()
+        .ok_or("no idp_id_token in the context")?;
+    let issuer = broker
+        .config()
+        .enterprise
+        .clone()
+        .ok_or("no enterprise block")?
+        .issuer
+        .clone();
+    let session = tokens::Stored {
+        access: mcp_auth_broker::secret::Secret::new("unused".to_string()),
+        refresh: None,
+        meta: tokens::TokenMeta {
+            server_url: Some(issuer.to_string()),
+            ..Default::default()
+        },
+        id_token: Some(mcp_auth_broker::secret::Secret::new(id_token.to_string())),
+    };
+    tokens::save(broker.vault(), enterprise::SESSION, &session)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// A real broker (gateway on an ephemeral port for the sign-in callback, memory vault).
-async fn start_broker(dir: &std::path::Path, entry: Value) -> Result<Broker, String> {
+async fn start_broker(dir: &std::path::Path, config: Value) -> Result<Broker, String> {
     let config_path = dir.join("config.json");
-    let config = json!({ "mcp_servers": { "upstream": entry } });
     std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
     let listener = gateway::bind(0).await.map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();

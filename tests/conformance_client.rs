@@ -1,15 +1,15 @@
 //! The official MCP conformance suite (npm `@modelcontextprotocol/conformance`) with the broker's
 //! upstream side as the client under test: the requirement sets of 2026-07-28 and 2025-11-25
-//! (`client --requirements`), `--suite auth`, `--suite backcompat` and
-//! `auth/client-credentials-basic`. The client is `examples/conformance_client.rs`: a real
+//! (`client --requirements`), `--suite auth`, `--suite backcompat`,
+//! `auth/client-credentials-basic` and `auth/enterprise-managed-authorization` (the suite's
+//! identity provider hands over an ID token, kept as the company sign-in). The client is `examples/conformance_client.rs`: a real
 //! broker (the one MCP client session over the one upstream exchange) whose sign-in completes
 //! through a replaceable opener following the mock AS's auto-approving redirects. Needs Node >=
 //! 22 and tests/js (scripts/setup-node.sh).
 //!
 //! Not applicable: none of the scored scenarios (all run and must pass). A requirement set also
 //! runs scenarios it does not score (extensions the broker does not implement: JWT and WIF
-//! client assertions, enterprise-managed authorization, DPoP; and one added after the
-//! revision's release); the suite reports them apart and they are not asserted here.
+//! client assertions, DPoP; and one added after the revision's release); the suite reports them apart and they are not asserted here.
 
 mod support;
 
@@ -202,4 +202,9 @@ fn the_broker_passes_the_conformance_backcompat_suite_as_a_client() {
 #[test]
 fn the_broker_passes_conformance_client_credentials_basic() {
     assert_all_pass(&["--scenario", "auth/client-credentials-basic"], 5);
+}
+
+#[test]
+fn the_broker_passes_conformance_enterprise_managed_authorization() {
+    assert_all_pass(&["--scenario", "auth/enterprise-managed-authorization"], 8);
 }

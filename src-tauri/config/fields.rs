@@ -169,8 +169,9 @@ impl ServerValidator<'_> {
             None => None,
             Some("authorization_code") => Some(OAuthFlow::AuthorizationCode),
             Some("client_credentials") => Some(OAuthFlow::ClientCredentials),
+            Some("enterprise") => Some(OAuthFlow::Enterprise),
             Some(other) => {
-                self.err("oauth_flow", format!("\"{other}\" is not an OAuth flow"), "use \"authorization_code\" or \"client_credentials\", or remove it to let the broker classify the server");
+                self.err("oauth_flow", format!("\"{other}\" is not an OAuth flow"), "use \"authorization_code\", \"client_credentials\" or \"enterprise\" (tokens via the company sign-in), or remove it to let the broker classify the server");
                 None
             }
         }

@@ -4,6 +4,7 @@
 //!
 //! Architecture Invariant: code outside this module sees only validated [`Config`] values.
 
+mod enterprise;
 mod fields;
 pub mod file;
 pub mod litellm;
@@ -23,8 +24,9 @@ use url::Url;
 use crate::secret::SecretRef;
 use crate::vault::StoreKind;
 
+pub use enterprise::EnterpriseConfig;
 pub use fields::is_sensitive_header;
-pub use raw::{RawConfig, RawServer};
+pub use raw::{RawConfig, RawEnterprise, RawServer};
 pub use validate::{validate, ConfigError, Validated};
 
 /// The default gateway port: fixed so redirect URIs and client configs stay stable. Chosen from
@@ -44,6 +46,8 @@ pub struct Config {
     pub token_store: Option<StoreKind>,
     /// `token_store_key_file`: the file store's key file, when not from the environment.
     pub token_store_key_file: Option<PathBuf>,
+    /// The company identity provider, when the file configures one (`enterprise`).
+    pub enterprise: Option<std::sync::Arc<EnterpriseConfig>>,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             health_interval: DEFAULT_HEALTH_INTERVAL,
             token_store: None,
             token_store_key_file: None,
+            enterprise: None,
         }
     }
 }
@@ -133,6 +138,13 @@ impl ServerName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A name no config entry can take (it starts with `_`), for what the broker keeps like a
+    /// server's sign-in without being a server: the company sign-in.
+    pub fn internal(name: &'static str) -> ServerName {
+        debug_assert!(name.starts_with('_') && ServerName::parse(name).is_err());
+        ServerName(name.to_string())
+    }
 }
 
 impl fmt::Display for ServerName {
@@ -167,6 +179,9 @@ pub enum AuthType {
 pub enum OAuthFlow {
     AuthorizationCode,
     ClientCredentials,
+    /// Enterprise-managed authorization: tokens come from the company sign-in (`enterprise`),
+    /// exchanged for an ID-JAG and redeemed with the jwt-bearer grant; nobody signs in here.
+    Enterprise,
 }
 
 /// A configured token-endpoint client authentication method (`token_endpoint_auth_method`).
@@ -225,4 +240,7 @@ pub struct ServerConfig {
     /// variable its `client_id` names that is unset, or (for a `needs_setup` entry) what
     /// validation found. Such a server is not enabled and shows as "needs setup".
     pub needs_setup: Option<String>,
+    /// The company identity provider, for a server with `oauth_flow: "enterprise"` (the
+    /// top-level `enterprise` block, shared).
+    pub enterprise: Option<std::sync::Arc<EnterpriseConfig>>,
 }

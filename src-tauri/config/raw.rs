@@ -24,6 +24,28 @@ pub struct RawConfig {
     /// is read from `MCP_AUTH_BROKER_STORE_KEY`. `--store-key-file` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_store_key_file: Option<String>,
+    /// The company identity provider (enterprise-managed authorization): signed in to once,
+    /// it vouches for the person at every server marked `oauth_flow: "enterprise"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise: Option<RawEnterprise>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// The top-level `enterprise` block as written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RawEnterprise {
+    /// What the person calls it ("Acme"): "Sign in to Acme", "via Acme".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Value>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, Value>,
 }

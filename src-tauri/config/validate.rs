@@ -60,7 +60,7 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     for key in raw.unknown.keys() {
-        warnings.push(format!("unknown top-level field \"{key}\" ignored (known: mcp_servers, port, health_interval_secs, token_store, token_store_key_file)"));
+        warnings.push(format!("unknown top-level field \"{key}\" ignored (known: mcp_servers, port, health_interval_secs, token_store, token_store_key_file, enterprise)"));
     }
     if raw.port == Some(0) {
         errors.push(ConfigError {
@@ -73,7 +73,10 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
     let health_interval = health_interval(raw.health_interval_secs, &mut errors);
     let (token_store, token_store_key_file) =
         super::store::token_store(raw, &mut errors, &mut warnings);
-    let servers = servers(raw, env, &mut errors, &mut warnings);
+    let enterprise =
+        super::enterprise::validate(raw.enterprise.as_ref(), env, &mut errors, &mut warnings);
+    let mut servers = servers(raw, env, &mut errors, &mut warnings);
+    super::enterprise::attach(&enterprise, &mut servers, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -83,6 +86,7 @@ pub fn validate_in(raw: &RawConfig, env: Env<'_>) -> Result<Validated, Vec<Confi
         health_interval,
         token_store,
         token_store_key_file,
+        enterprise: enterprise.map(|(e, _)| e),
     };
     Ok(Validated { config, warnings })
 }
@@ -193,10 +197,27 @@ fn placeholder(
         disallowed_tools: Vec::new(),
         enabled: false,
         needs_setup: Some(format!("{reason} (also: {})", problems.join("; "))),
+        enterprise: None,
     })
 }
 
-impl ServerValidator<'_> {
+impl<'a> ServerValidator<'a> {
+    /// A validator for a block that is not a server entry (`enterprise`), reusing the parsers.
+    pub(super) fn block(
+        name: &'a str,
+        errors: &'a mut Vec<ConfigError>,
+        warnings: &'a mut Vec<String>,
+        env: Env<'a>,
+    ) -> ServerValidator<'a> {
+        ServerValidator {
+            name,
+            errors,
+            warnings,
+            setup: Vec::new(),
+            env,
+        }
+    }
+
     pub(super) fn err(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.errors.push(ConfigError {
             server: Some(self.name.to_string()),
@@ -259,6 +280,7 @@ impl ServerValidator<'_> {
             disallowed_tools: raw.disallowed_tools.clone().unwrap_or_default(),
             enabled: raw.enabled.unwrap_or(true) && needs_setup.is_none(),
             needs_setup,
+            enterprise: None,
         })
     }
 

@@ -67,6 +67,7 @@ pub fn flow_label(server: &ServerConfig, status: Option<&ServerStatus>) -> Strin
     match (server.auth_type, server.oauth_flow) {
         (_, Some(OAuthFlow::AuthorizationCode)) => flow_name(Flow::AuthorizationCode).into(),
         (_, Some(OAuthFlow::ClientCredentials)) => flow_name(Flow::ClientCredentials).into(),
+        (_, Some(OAuthFlow::Enterprise)) => flow_name(Flow::Enterprise).into(),
         (AuthType::BearerToken | AuthType::ApiKey, None) => flow_name(Flow::Static).into(),
         (AuthType::OAuth2 | AuthType::None, None) => "not yet classified".into(),
     }
@@ -79,6 +80,7 @@ pub fn flow_name(flow: Flow) -> &'static str {
         Flow::AuthorizationCode => "authorization_code",
         Flow::ClientCredentials => "client_credentials",
         Flow::Delegate => "delegated (clients sign in to the upstream)",
+        Flow::Enterprise => "enterprise (company sign-in)",
     }
 }
 
@@ -88,8 +90,10 @@ pub fn can_sign_in(server: &ServerConfig, status: Option<&ServerStatus>) -> bool
     match status.and_then(|s| s.flow.as_ref()).and_then(|c| c.flow) {
         Some(flow) => flow == Flow::AuthorizationCode,
         None => {
-            server.oauth_flow != Some(OAuthFlow::ClientCredentials)
-                && !server.delegate_auth_to_upstream
+            !matches!(
+                server.oauth_flow,
+                Some(OAuthFlow::ClientCredentials | OAuthFlow::Enterprise)
+            ) && !server.delegate_auth_to_upstream
         }
     }
 }

@@ -125,6 +125,7 @@ impl Monitor {
             _ if s.delegate_auth_to_upstream => Some(Flow::Delegate),
             (AuthType::BearerToken | AuthType::ApiKey, _) => Some(Flow::Static),
             (_, Some(OAuthFlow::ClientCredentials)) => Some(Flow::ClientCredentials),
+            (_, Some(OAuthFlow::Enterprise)) => Some(Flow::Enterprise),
             (_, Some(OAuthFlow::AuthorizationCode)) => Some(Flow::AuthorizationCode),
             _ => None,
         };
@@ -248,6 +249,11 @@ fn from_probe_error(e: ProbeError) -> HealthState {
 fn from_upstream_error(e: UpstreamError) -> HealthState {
     match e {
         UpstreamError::NeedsSignIn { reason, .. } => HealthState::NeedsSignIn { reason },
+        UpstreamError::NeedsCompanySignIn {
+            company, reason, ..
+        } => HealthState::NeedsSignIn {
+            reason: format!("needs company sign-in ({reason}): sign in to {company} from the tray menu or run `mcp-auth-broker login --enterprise`"),
+        },
         e @ UpstreamError::Unreachable { .. } => HealthState::Unreachable {
             cause: e.to_string(),
         },

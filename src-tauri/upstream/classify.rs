@@ -74,6 +74,16 @@ pub fn from_config(c: &ServerConfig) -> Option<Classification> {
                 ],
             ))
         }
+        Some(OAuthFlow::Enterprise) => {
+            let via = c
+                .enterprise
+                .as_ref()
+                .map_or("the company", |e| e.name.as_str());
+            return Some(decided(
+                Flow::Enterprise,
+                vec![format!("oauth_flow is \"enterprise\" in the config: tokens come via {via} (the company sign-in's ID token is exchanged for an ID-JAG and redeemed with the jwt-bearer grant)")],
+            ));
+        }
         Some(OAuthFlow::ClientCredentials) => {
             return Some(decided(
                 Flow::ClientCredentials,
@@ -132,6 +142,14 @@ pub fn classify(c: &ServerConfig, evidence: Option<&Evidence>) -> Classification
                         );
                     }
                 }
+            }
+        }
+        if let (Some(Flow::Enterprise), Some(grants)) = (
+            decided_by_config.flow,
+            evidence.and_then(|e| e.grant_types.as_ref()),
+        ) {
+            if !grants.iter().any(|g| g == super::enterprise::JWT_BEARER) {
+                decided_by_config.evidence.push(format!("but the authorization server's metadata lists grant types {grants:?} without the jwt-bearer grant: it may refuse the ID-JAG"));
             }
         }
         if let Some(ev) = evidence {

@@ -60,7 +60,7 @@ impl Upstream {
             // A refused static token has no fresher one to try.
             Some(Flow::Static) if rejected.is_some() => Ok(FlowToken::None),
             Some(Flow::Static) => self.static_token(server).await,
-            Some(Flow::ClientCredentials) => {
+            Some(Flow::ClientCredentials | Flow::Enterprise) => {
                 let refused = rejected.and_then(|c| c.bearer.as_ref());
                 self.m2m_token(server, refused).await.map(FlowToken::Bearer)
             }

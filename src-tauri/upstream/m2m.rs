@@ -5,7 +5,7 @@
 //! first one fetches for all. A failure is remembered for a short, growing backoff so a burst
 //! cannot hammer a failing AS.
 
-use crate::config::ServerConfig;
+use crate::config::{OAuthFlow, ServerConfig};
 use crate::secret::Secret;
 
 use super::discovery::{canonical_resource, Discovery};
@@ -49,6 +49,13 @@ fn cache_key(server: &ServerConfig) -> String {
         .as_deref()
         .map(|a| format!(" audience={a}"))
         .unwrap_or_default();
+    // A token via the company sign-in is for that company's client: another one means a new token.
+    let audience = match (&server.enterprise, server.oauth_flow) {
+        (Some(e), Some(OAuthFlow::Enterprise)) => {
+            format!("{audience} via={} {}", e.issuer, e.client_id)
+        }
+        _ => audience,
+    };
     format!(
         "{} {} {}{audience}",
         server.url,
@@ -103,7 +110,11 @@ impl Upstream {
         {
             return Err(f.failure.clone().into_error(name));
         }
-        match self.fetch_m2m(server, &key, now).await {
+        let fetched = match server.oauth_flow {
+            Some(OAuthFlow::Enterprise) => self.fetch_enterprise(server, &key, now).await,
+            _ => self.fetch_m2m(server, &key, now).await,
+        };
+        match fetched {
             Ok((stored, method)) => {
                 let until = deadline(&stored.meta);
                 tokens::save(vault, name, &stored)
@@ -224,7 +235,7 @@ impl Upstream {
     }
 }
 
-enum Fetch {
+pub(super) enum Fetch {
     Setup(UpstreamError),
     Token(TokenFailure),
 }

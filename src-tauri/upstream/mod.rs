@@ -27,6 +27,7 @@ pub mod clientauth;
 mod credential;
 pub mod device;
 pub mod discovery;
+pub mod enterprise;
 pub mod exchange;
 mod flowtoken;
 pub mod hints;
@@ -329,7 +330,7 @@ impl Upstream {
         let mut c = classify::classify(server, Some(&d.evidence()));
         if matches!(
             c.flow,
-            Some(Flow::AuthorizationCode | Flow::ClientCredentials) | None
+            Some(Flow::AuthorizationCode | Flow::ClientCredentials | Flow::Enterprise) | None
         ) {
             let name = server.name.as_str();
             c.evidence

@@ -96,6 +96,9 @@ pub struct UpTokenResponse {
     pub refresh_token: Option<oauth2::RefreshToken>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// An OpenID Connect ID token (kept only for the company sign-in, which exchanges it).
+    #[serde(default)]
+    pub id_token: Option<oauth2::AccessToken>,
     #[serde(skip, default = "bearer")]
     bearer: oauth2::basic::BasicTokenType,
 }
@@ -164,6 +167,8 @@ pub struct Stored {
     pub access: Secret,
     pub refresh: Option<Secret>,
     pub meta: TokenMeta,
+    /// The ID token, kept only for the company sign-in ([`keeps_id_token`]).
+    pub id_token: Option<Secret>,
 }
 
 impl Stored {
@@ -200,6 +205,7 @@ impl Stored {
                 audience: None,
             },
             refresh,
+            id_token: r.id_token.as_ref().map(|t| Secret::new(t.secret().clone())),
         }
     }
 
@@ -212,6 +218,12 @@ fn key(server: &str, part: &str) -> String {
     format!("upstream/{server}/{part}")
 }
 
+/// Only the company sign-in keeps its ID token: enterprise-managed authorization exchanges it
+/// for each server's grant. A server's own ID token is of no use to the broker, so not kept.
+fn keeps_id_token(server: &str) -> bool {
+    server == super::enterprise::SESSION
+}
+
 /// Reads a server's tokens; `None` when no access token is stored.
 pub async fn load(vault: &Vault, server: &str) -> Result<Option<Stored>, VaultError> {
     let Some(access) = vault.get(&key(server, "access_token")).await? else {
@@ -222,10 +234,15 @@ pub async fn load(vault: &Vault, server: &str) -> Result<Option<Stored>, VaultEr
         Some(m) => serde_json::from_str(m.expose()).unwrap_or_default(),
         None => TokenMeta::default(),
     };
+    let id_token = match keeps_id_token(server) {
+        true => vault.get(&key(server, "id_token")).await?,
+        false => None,
+    };
     Ok(Some(Stored {
         access,
         refresh,
         meta,
+        id_token,
     }))
 }
 
@@ -235,6 +252,12 @@ pub async fn save(vault: &Vault, server: &str, s: &Stored) -> Result<(), VaultEr
     match &s.refresh {
         Some(r) => vault.set(&key(server, "refresh_token"), r.clone()).await?,
         None => vault.delete(&key(server, "refresh_token")).await?,
+    }
+    if keeps_id_token(server) {
+        match &s.id_token {
+            Some(t) => vault.set(&key(server, "id_token"), t.clone()).await?,
+            None => vault.delete(&key(server, "id_token")).await?,
+        }
     }
     vault
         .set(&key(server, "access_token"), s.access.clone())
@@ -250,11 +273,15 @@ pub async fn save_or_keep(vault: &Vault, server: &str, s: &Stored) -> Result<(),
     let meta = Secret::new(serde_json::to_string(&s.meta).expect("meta serialises"));
     let parts = [
         ("refresh_token", s.refresh.clone()),
+        ("id_token", s.id_token.clone()),
         ("access_token", Some(s.access.clone())),
         ("meta", Some(meta)),
     ];
     let mut first = None;
     for (part, value) in parts {
+        if part == "id_token" && !keeps_id_token(server) {
+            continue;
+        }
         if let Err(e) = vault.write_or_keep(&key(server, part), value).await {
             first.get_or_insert(e);
         }
@@ -270,7 +297,11 @@ pub async fn save_meta(vault: &Vault, server: &str, meta: &TokenMeta) -> Result<
 /// Deletes every token entry of a server (each attempted; the first error is returned).
 pub async fn delete(vault: &Vault, server: &str) -> Result<(), VaultError> {
     let mut first = None;
-    for part in ["access_token", "refresh_token", "meta"] {
+    let id_token = keeps_id_token(server).then_some("id_token");
+    for part in ["access_token", "refresh_token", "meta"]
+        .into_iter()
+        .chain(id_token)
+    {
         if let Err(e) = vault.delete(&key(server, part)).await {
             first.get_or_insert(e);
         }

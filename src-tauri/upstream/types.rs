@@ -16,6 +16,9 @@ pub enum Flow {
     AuthorizationCode,
     ClientCredentials,
     Delegate,
+    /// Enterprise-managed authorization: the company sign-in's ID token, exchanged for an
+    /// ID-JAG and redeemed with the jwt-bearer grant (`enterprise`).
+    Enterprise,
 }
 
 /// A classification and the evidence that decided it (shown to the person).
@@ -74,6 +77,14 @@ pub enum FailureKind {
 pub enum UpstreamError {
     #[error("server \"{server}\" needs sign-in: {reason}. Sign in from the tray menu (MCP Auth Broker → {server} → Sign in) or run `mcp-auth-broker login {server}`")]
     NeedsSignIn { server: String, reason: String },
+    /// A server whose tokens come via the company sign-in (`oauth_flow: "enterprise"`), while
+    /// there is no company session to use.
+    #[error("server \"{server}\" needs company sign-in: {reason}. Sign in to {company} from the tray menu (MCP Auth Broker → Sign in to {company}) or run `mcp-auth-broker login --enterprise`; one sign-in serves every server that uses it")]
+    NeedsCompanySignIn {
+        server: String,
+        company: String,
+        reason: String,
+    },
     #[error("server \"{server}\" is unreachable at {url}: {cause}")]
     Unreachable {
         server: String,
@@ -97,7 +108,9 @@ pub enum UpstreamError {
 impl UpstreamError {
     pub fn kind(&self) -> FailureKind {
         match self {
-            UpstreamError::NeedsSignIn { .. } => FailureKind::NeedsSignIn,
+            UpstreamError::NeedsSignIn { .. } | UpstreamError::NeedsCompanySignIn { .. } => {
+                FailureKind::NeedsSignIn
+            }
             UpstreamError::Unreachable { .. } => FailureKind::Unreachable,
             UpstreamError::AuthRejected { .. } => FailureKind::AuthRejected,
             UpstreamError::Protocol { .. } => FailureKind::Protocol,

@@ -69,7 +69,29 @@ pub enum GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let (status, code) = match &self {
+        if let GatewayError::Page {
+            status,
+            title,
+            message,
+        } = &self
+        {
+            return pages::error_page(*status, title, message);
+        }
+        let (status, code) = self.status_and_code();
+        let mut response = (
+            status,
+            Json(json!({ "error": code, "error_description": self.to_string() })),
+        )
+            .into_response();
+        self.add_headers(response.headers_mut());
+        response
+    }
+}
+
+impl GatewayError {
+    /// The HTTP status and the OAuth-style `error` code of the JSON body.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
             GatewayError::ForbiddenHost | GatewayError::ForbiddenOrigin => {
                 (StatusCode::FORBIDDEN, "forbidden")
             }
@@ -93,11 +115,7 @@ impl IntoResponse for GatewayError {
             }
             GatewayError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             GatewayError::OAuth { status, code, .. } => (*status, *code),
-            GatewayError::Page {
-                status,
-                title,
-                message,
-            } => return pages::error_page(*status, title, message),
+            GatewayError::Page { status, .. } => (*status, "page"),
             GatewayError::Store(e) => {
                 tracing::error!("issuer store: {e}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
@@ -112,14 +130,12 @@ impl IntoResponse for GatewayError {
                     (StatusCode::BAD_GATEWAY, "upstream_failed")
                 }
             },
-        };
-        let mut response = (
-            status,
-            Json(json!({ "error": code, "error_description": self.to_string() })),
-        )
-            .into_response();
-        let headers = response.headers_mut();
-        match &self {
+        }
+    }
+
+    /// The headers a kind of answer carries (the 401 challenge, no-store on OAuth errors).
+    fn add_headers(&self, headers: &mut axum::http::HeaderMap) {
+        match self {
             GatewayError::Unauthorized {
                 resource_metadata,
                 invalid_token,
@@ -152,6 +168,5 @@ impl IntoResponse for GatewayError {
             | GatewayError::DelegateDiscovery { .. }
             | GatewayError::AdminUpstream(_) => {}
         }
-        response
     }
 }

@@ -151,17 +151,7 @@ async fn open(ctx: &Ctx<'_>, owner: Principal) -> Result<(String, Arc<Session>),
     })
     .await
     .map_err(|_| ctx.protocol("the event stream did not name its message endpoint in time"))??;
-    let post_url = ctx
-        .cfg
-        .url
-        .join(endpoint.trim())
-        .map_err(|_| ctx.protocol("the message endpoint is not a URL"))?;
-    if post_url.origin() != ctx.cfg.url.origin() {
-        return Err(ctx.protocol(format!(
-            "the message endpoint {} is not on the server's own origin; refusing it",
-            post_url.origin().ascii_serialization()
-        )));
-    }
+    let post_url = message_endpoint(ctx, &endpoint)?;
     let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
     let session = Arc::new(Session {
         server: ctx.cfg.name.to_string(),
@@ -173,42 +163,84 @@ async fn open(ctx: &Ctx<'_>, owner: Principal) -> Result<(String, Arc<Session>),
     });
     let id = crypto::random_id();
     lock(&ctx.gw.legacy).insert(id.clone(), session.clone());
-    let (gw, reader_session, reader_id) = (ctx.gw.clone(), session.clone(), id.clone());
-    tokio::spawn(async move {
-        let deliver = |event: crate::protocol::sse::SseEvent| {
-            if event.event != "message" {
-                return;
-            }
-            let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
-                return;
-            };
-            let is_response = message.get("method").is_none()
-                && (message.get("result").is_some() || message.get("error").is_some());
-            if is_response {
-                let key = message["id"].to_string();
-                if let Some(waiter) = lock(&reader_session.waiters).remove(&key) {
-                    let _ = waiter.send(message);
-                }
-            } else {
-                let _ = tx.try_send(message);
-            }
-        };
-        for event in early {
-            deliver(event);
-        }
-        loop {
-            tokio::select! {
-                _ = reader_session.stop.cancelled() => break,
-                chunk = bytes.next() => match chunk {
-                    Some(Ok(chunk)) => parser.push(&chunk).into_iter().for_each(&deliver),
-                    _ => break,
-                },
-            }
-        }
-        lock(&gw.legacy).remove(&reader_id);
-        lock(&reader_session.waiters).clear();
-    });
+    for event in early {
+        deliver(&session, &tx, event);
+    }
+    let reader = read_events(
+        ctx.gw.clone(),
+        session.clone(),
+        id.clone(),
+        bytes,
+        parser,
+        tx,
+    );
+    tokio::spawn(reader);
     Ok((id, session))
+}
+
+/// The `endpoint` event's URL, resolved against the server's URL: on the server's own origin only.
+fn message_endpoint(ctx: &Ctx<'_>, endpoint: &str) -> Result<Url, UpstreamError> {
+    let post_url = ctx
+        .cfg
+        .url
+        .join(endpoint.trim())
+        .map_err(|_| ctx.protocol("the message endpoint is not a URL"))?;
+    if post_url.origin() != ctx.cfg.url.origin() {
+        return Err(ctx.protocol(format!(
+            "the message endpoint {} is not on the server's own origin; refusing it",
+            post_url.origin().ascii_serialization()
+        )));
+    }
+    Ok(post_url)
+}
+
+/// Reads the upstream event stream until it ends or the session stops, then forgets the session.
+async fn read_events<S>(
+    gw: Arc<GatewayState>,
+    session: Arc<Session>,
+    id: String,
+    mut bytes: S,
+    mut parser: SseParser,
+    tx: mpsc::Sender<Value>,
+) where
+    S: futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    loop {
+        tokio::select! {
+            _ = session.stop.cancelled() => break,
+            chunk = bytes.next() => match chunk {
+                Some(Ok(chunk)) => {
+                    for event in parser.push(&chunk) {
+                        deliver(&session, &tx, event);
+                    }
+                }
+                _ => break,
+            },
+        }
+    }
+    lock(&gw.legacy).remove(&id);
+    lock(&session.waiters).clear();
+}
+
+/// One upstream event: an answer goes to the request waiting for it, anything else to the
+/// client's stream.
+fn deliver(session: &Session, tx: &mpsc::Sender<Value>, event: crate::protocol::sse::SseEvent) {
+    if event.event != "message" {
+        return;
+    }
+    let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
+        return;
+    };
+    let is_response = message.get("method").is_none()
+        && (message.get("result").is_some() || message.get("error").is_some());
+    if is_response {
+        let key = message["id"].to_string();
+        if let Some(waiter) = lock(&session.waiters).remove(&key) {
+            let _ = waiter.send(message);
+        }
+    } else {
+        let _ = tx.try_send(message);
+    }
 }
 
 /// Relays one client message; a request waits for its answer on the event stream.

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod broker;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod events;

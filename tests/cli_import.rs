@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use mcp_auth_broker::cli::import::parse::{parse, sanitize, Source};
+use mcp_auth_broker::clients::parse::{parse, sanitize, Source};
 use serde_json::{json, Value};
 
 const PORT: u16 = 47999;
@@ -233,7 +233,7 @@ fn claude_rewrite_keeps_the_order_of_every_other_key() {
 }
 
 fn parse_jsonc(text: &str) -> Value {
-    mcp_auth_broker::cli::import::parse::read(text).unwrap()
+    mcp_auth_broker::clients::parse::read(text).unwrap()
 }
 
 /// LiteLLM's own documentation examples in one `config.yaml`: the MCP quick start

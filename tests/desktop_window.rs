@@ -11,6 +11,9 @@ mod support;
 #[path = "desktop_window/driver.rs"]
 mod driver;
 
+#[path = "desktop_window/firstrun.rs"]
+mod firstrun;
+
 use std::net::TcpListener;
 use std::path::Path;
 

@@ -2,7 +2,8 @@
 //! same text. A rewrite must parse again and point every rewritten entry at the broker.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mcp_auth_broker::cli::import::parse::{parse, read, rewrite, Source};
+use mcp_auth_broker::clients::edit::rewrite;
+use mcp_auth_broker::clients::parse::{parse, read, Source};
 
 const PORT: u16 = 47823;
 

@@ -1,16 +1,15 @@
 //! `import`: adds the remote MCP servers of Claude Code, Cursor, VS Code or a LiteLLM config to
 //! the broker's config, and (`--rewrite`) points that client at the broker, after a backup.
-//! Parsing is pure and lives in [`parse`]; this file does the reading, writing and reporting.
-
-pub mod litellm;
-pub mod parse;
+//! The rules (parsing, the careful rewrite, the backup) live in [`crate::clients`], shared with
+//! the dashboard's first run; this file does the reading, writing and reporting.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use self::parse::{Found, Plan, Skipped, Source};
 use super::servers::fail;
 use super::{exit, Paths};
+use crate::clients::parse::{self, Found, Plan, Source};
+use crate::clients::{against_config, connect, edit, litellm};
 use crate::config::file;
 
 #[derive(Debug, clap::Args)]
@@ -36,6 +35,8 @@ fn default_path(source: Source) -> Result<PathBuf, String> {
         Source::Cursor => Ok(home()?.join(".cursor/mcp.json")),
         Source::Vscode => Ok(PathBuf::from(".vscode/mcp.json")),
         Source::Litellm => Err("pass the path of the LiteLLM config, e.g. `mcp-auth-broker import --from litellm config.yaml`".into()),
+        // Not offered by `--from` (the dashboard finds them); a path can still be imported.
+        Source::Windsurf | Source::ClaudeDesktop | Source::VscodeSettings => Err("pass the file's path".into()),
     }
 }
 
@@ -118,39 +119,6 @@ fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Drops entries the broker already has; returns those with the same URL separately (they can
-/// still be rewritten).
-fn against_config(
-    plan: Plan,
-    existing: &std::collections::BTreeMap<String, crate::config::raw::RawServer>,
-) -> (Plan, Vec<Found>) {
-    let mut out = Plan {
-        found: vec![],
-        skipped: plan.skipped,
-    };
-    let mut already = vec![];
-    for f in plan.found {
-        if let Some((name, _)) = existing.iter().find(|(_, s)| s.url == f.entry.url) {
-            out.skipped.push(Skipped {
-                name: f.source_name.clone(),
-                reason: format!("already in the broker's config as \"{name}\""),
-            });
-            already.push(Found {
-                name: name.clone(),
-                ..f
-            });
-        } else if existing.contains_key(&f.name) {
-            out.skipped.push(Skipped {
-                name: f.source_name,
-                reason: format!("the broker already has a server named \"{}\" with another URL; rename one of them", f.name),
-            });
-        } else {
-            out.found.push(f);
-        }
-    }
-    (out, already)
-}
-
 fn report(plan: &Plan, shown: &str) {
     println!("From {shown}:");
     if plan.found.is_empty() {
@@ -195,25 +163,9 @@ fn rewrite(
             )
         })
         .collect();
-    let new_text = parse::rewrite(source, text, &urls)?;
-    let now = crate::clock::unix_now();
-    let mut backup = path.as_os_str().to_owned();
-    backup.push(format!(".bak-{now}"));
-    let backup = PathBuf::from(backup);
-    std::fs::copy(path, &backup).map_err(|e| {
-        format!(
-            "cannot back up {} to {}: {e}",
-            path.display(),
-            backup.display()
-        )
-    })?;
-    crate::fsutil::write_private(path, new_text.as_bytes()).map_err(|e| {
-        format!(
-            "cannot rewrite {} (the broker's config was written; the backup is {}): {e}",
-            path.display(),
-            backup.display()
-        )
-    })?;
+    let new_text = edit::rewrite(source, text, &urls)?;
+    let backup = connect::apply(path, text, &new_text, crate::clock::unix_now())
+        .map_err(|e| e.to_string())?;
     println!(
         "Rewrote {} to use the broker ({} server(s)); backup: {}",
         path.display(),

@@ -8,6 +8,7 @@ mod actions;
 mod commands;
 pub mod dto;
 pub mod feed;
+mod firstrun;
 pub mod model;
 mod tray;
 mod trayhost;
@@ -78,6 +79,11 @@ pub fn run(paths: Paths) -> ExitCode {
             commands::revoke_local_client,
             commands::set_autostart,
             commands::quit,
+            firstrun::first_run,
+            firstrun::import_client_servers,
+            firstrun::connect_client,
+            firstrun::undo_client_change,
+            firstrun::finish_first_run,
         ])
         .setup(move |app| {
             setup(app.handle(), &paths);

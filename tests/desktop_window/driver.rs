@@ -59,6 +59,11 @@ pub fn browser_script(dir: &Path) -> PathBuf {
 }
 
 pub fn start_driver(dir: &Path) -> Driver {
+    start_driver_with(dir, &[])
+}
+
+/// [`start_driver`] with more environment for the app (a fake `HOME`, for example).
+pub fn start_driver_with(dir: &Path, env: &[(&str, &Path)]) -> Driver {
     let (port, native) = (free_port(), free_port());
     let home = dir.join("xdg");
     for sub in ["config", "data", "cache"] {
@@ -79,6 +84,7 @@ pub fn start_driver(dir: &Path) -> Driver {
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CACHE_HOME", home.join("cache"))
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

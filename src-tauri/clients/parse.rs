@@ -1,12 +1,14 @@
-//! Pure parsing for `import`: another client's MCP config text in, the broker entries to add
-//! (and what was skipped, with reasons) out. No I/O here, so every case is unit-testable.
-//! LiteLLM's entries and its YAML are read by [`super::litellm`].
+//! Pure parsing of a client's MCP config (for `import` and the desktop's first run): the text in,
+//! the broker entries to add (and what was skipped, with reasons) out. No I/O here, so every
+//! case is unit-testable. LiteLLM's entries and its YAML are read by [`super::litellm`]; the
+//! edits that point a client at the broker are [`super::edit`].
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::litellm;
+pub use super::jsonc::read;
+use super::{litellm, mcp_remote};
 use crate::config::raw::RawServer;
 use crate::config::ServerName;
 use crate::secret::SecretRef;
@@ -17,6 +19,13 @@ pub enum Source {
     Cursor,
     Vscode,
     Litellm,
+    /// VS Code's user `settings.json`: the same entries as `mcp.json`, under `mcp.servers`.
+    VscodeSettings,
+    /// Windsurf's `mcp_config.json`: `mcpServers` entries with `serverUrl`.
+    Windsurf,
+    /// Claude Desktop's `claude_desktop_config.json`: stdio entries only, so a remote server is
+    /// an `npx mcp-remote URL` entry, and the broker is reached through `connect NAME`.
+    ClaudeDesktop,
 }
 
 impl Source {
@@ -49,6 +58,9 @@ impl Source {
     }
 }
 
+/// Why an entry that already points at the broker is skipped.
+pub const THROUGH_BROKER: &str = "already goes through the broker";
+
 /// One entry to add to the broker's config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
@@ -76,68 +88,19 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
 }
 
-/// What import reads: JSON, plus the comments and trailing commas that VS Code and Cursor allow
-/// in their files (JSONC). Nothing else of JSON5.
-fn jsonc() -> jsonc_parser::ParseOptions {
-    jsonc_parser::ParseOptions {
-        allow_comments: true,
-        allow_trailing_commas: true,
-        allow_loose_object_property_names: false,
-        allow_missing_commas: false,
-        allow_single_quoted_strings: false,
-        allow_hexadecimal_numbers: false,
-        allow_unary_plus_numbers: false,
-        allow_bare_decimal_point_numbers: false,
-        allow_non_finite_numbers: false,
-        allow_extended_string_escapes: false,
-    }
-}
-
-/// A client's config text as a JSON value (comments and trailing commas allowed). A key twice in
-/// one object is refused: readers disagree on which one counts, and `--rewrite` must change the
-/// entry that was imported.
-pub fn read(text: &str) -> Result<Value, String> {
-    let invalid = |e: jsonc_parser::errors::ParseError| {
-        format!("not valid JSON: {e}; fix the file and import again")
-    };
-    let ast = jsonc_parser::parse_to_ast(text, &Default::default(), &jsonc()).map_err(invalid)?;
-    if let Some(value) = &ast.value {
-        no_duplicate_keys(value, &mut Vec::new())?;
-    }
-    jsonc_parser::parse_to_serde_value::<Value>(text, &jsonc()).map_err(invalid)
-}
-
-fn no_duplicate_keys(
-    value: &jsonc_parser::ast::Value,
-    path: &mut Vec<String>,
-) -> Result<(), String> {
-    use jsonc_parser::ast::Value as Node;
-    match value {
-        Node::Object(object) => {
-            let mut seen = std::collections::HashSet::new();
-            for prop in &object.properties {
-                let name = prop.name.clone().into_string();
-                path.push(name.clone());
-                if !seen.insert(name) {
-                    return Err(format!("the key \"{}\" appears twice in one object, and JSON readers disagree on which one counts; remove one and import again", path.join(".")));
-                }
-                no_duplicate_keys(&prop.value, path)?;
-                path.pop();
-            }
-        }
-        Node::Array(array) => {
-            for element in &array.elements {
-                no_duplicate_keys(element, path)?;
-            }
-        }
-        Node::StringLit(_) | Node::NumberLit(_) | Node::BooleanLit(_) | Node::NullKeyword(_) => {}
-    }
-    Ok(())
-}
-
 /// Parses a client's config file. `port` is the broker's, to recognise entries already
 /// pointing at it.
 pub fn parse(source: Source, text: &str, port: u16) -> Result<Plan, String> {
+    parse_in(source, text, port, true)
+}
+
+/// Like [`parse`], but a file without a server list has no servers instead of being the wrong
+/// file: the client is installed and has nothing configured yet.
+pub fn parse_installed(source: Source, text: &str, port: u16) -> Result<Plan, String> {
+    parse_in(source, text, port, false)
+}
+
+fn parse_in(source: Source, text: &str, port: u16, listed: bool) -> Result<Plan, String> {
     let doc = read_any(source, text)?;
     if !doc.is_object() {
         return Err("expected an object (mapping) at the top level".into());
@@ -159,14 +122,25 @@ pub fn parse(source: Source, text: &str, port: u16) -> Result<Plan, String> {
             }
             b
         }
-        Source::Cursor => key_block(&doc, "mcpServers"),
+        Source::Cursor | Source::Windsurf | Source::ClaudeDesktop => key_block(&doc, "mcpServers"),
         Source::Vscode => key_block(&doc, "servers"),
+        Source::VscodeSettings => doc
+            .get("mcp")
+            .and_then(|m| m.get("servers"))
+            .map(|v| vec![(vec!["mcp".into(), "servers".into()], v)])
+            .unwrap_or_default(),
         Source::Litellm => key_block(&doc, "mcp_servers"),
     };
+    if blocks.is_empty() && !listed {
+        return Ok(plan);
+    }
     if blocks.is_empty() {
         let key = match source {
-            Source::Claude | Source::Cursor => "\"mcpServers\"",
+            Source::Claude | Source::Cursor | Source::Windsurf | Source::ClaudeDesktop => {
+                "\"mcpServers\""
+            }
             Source::Vscode => "\"servers\"",
+            Source::VscodeSettings => "\"mcp.servers\"",
             Source::Litellm => "\"mcp_servers\"",
         };
         return Err(format!(
@@ -283,10 +257,13 @@ fn entry(source: Source, raw: &Value, port: u16) -> Result<litellm::Taken, Strin
         .get("type")
         .or(obj.get("transport"))
         .and_then(Value::as_str);
-    if let Some(cmd) = obj.get("command").and_then(Value::as_str) {
+    let remote = (source == Source::ClaudeDesktop)
+        .then(|| mcp_remote::url(obj))
+        .flatten();
+    if let (Some(cmd), None) = (obj.get("command").and_then(Value::as_str), &remote) {
         return Err(format!("a stdio server (runs `{cmd}`): only remote (http/sse url) servers can go through the broker"));
     }
-    if kind == Some("stdio") {
+    if kind == Some("stdio") && remote.is_none() {
         return Err(
             "a stdio server: only remote (http/sse url) servers can go through the broker".into(),
         );
@@ -295,15 +272,16 @@ fn entry(source: Source, raw: &Value, port: u16) -> Result<litellm::Taken, Strin
         .get("url")
         .or(obj.get("serverUrl"))
         .and_then(Value::as_str)
+        .or(remote)
     else {
         return Err("no \"url\": nothing to import".into());
     };
     if points_at_broker(url, port) {
-        return Err("already goes through the broker".into());
+        return Err(THROUGH_BROKER.into());
     }
     crate::urlcheck::check_remote_url(url)
         .map_err(|problem| format!("its url \"{url}\" {problem}; the broker reaches upstreams over https (http only on 127.0.0.1 or localhost)"))?;
-    let transport = match kind {
+    let transport = match kind.filter(|_| remote.is_none()) {
         None | Some("http" | "streamable-http" | "streamable_http" | "streamableHttp") => None,
         Some("sse") => Some("sse".to_string()),
         Some(other) => {
@@ -325,6 +303,9 @@ fn entry(source: Source, raw: &Value, port: u16) -> Result<litellm::Taken, Strin
         if let Some(h) = obj.get(key).and_then(Value::as_object) {
             headers.extend(h.clone());
         }
+    }
+    if remote.is_some() {
+        headers.extend(mcp_remote::headers(obj));
     }
     server.headers = None;
     server.static_headers = None;
@@ -382,35 +363,4 @@ fn headers_into(headers: &Map<String, Value>, taken: &mut litellm::Taken) {
         }
     }
     server.headers = (!out.is_empty()).then_some(out);
-}
-
-/// The client's file with each imported entry pointed at the broker (`urls`: location → URL).
-/// Only those entries change: comments, key order and layout of everything else stay as written.
-pub fn rewrite(
-    source: Source,
-    text: &str,
-    urls: &[(Vec<String>, String)],
-) -> Result<String, String> {
-    use jsonc_parser::cst::{CstInputValue, CstRootNode};
-    let root = CstRootNode::parse(text, &jsonc()).map_err(|e| format!("not valid JSON: {e}"))?;
-    for (location, url) in urls {
-        let vanished = || format!("{} vanished from the file", location.join("."));
-        let (last, parents) = location.split_last().ok_or_else(vanished)?;
-        let mut at = root.object_value().ok_or_else(vanished)?;
-        for key in parents {
-            at = at.object_value(key).ok_or_else(vanished)?;
-        }
-        let url = CstInputValue::from(url.as_str());
-        let fields: Vec<(String, CstInputValue)> = match source {
-            Source::Claude | Source::Vscode => {
-                vec![("type".into(), "http".into()), ("url".into(), url)]
-            }
-            Source::Cursor => vec![("url".into(), url)],
-            Source::Litellm => vec![("url".into(), url), ("transport".into(), "http".into())],
-        };
-        at.get(last)
-            .ok_or_else(vanished)?
-            .set_value(CstInputValue::Object(fields));
-    }
-    Ok(root.to_string())
 }

@@ -69,19 +69,20 @@ pub(super) fn validate(
             None
         }
     };
-    let client_secret = raw.client_secret.as_deref().and_then(|text| {
-        match SecretRef::parse(text) {
-            Some(_) => v.secret("client_secret", text),
-            None => {
-                v.err(
+    let client_secret =
+        raw.client_secret
+            .as_deref()
+            .and_then(|text| match SecretRef::parse(text) {
+                Some(_) => v.secret("client_secret", text),
+                None => {
+                    v.err(
                     "client_secret",
                     "holds a literal secret; secrets are never stored in the config file",
                     "write \"os.environ/VAR\" (or \"keychain:ENTRY\") and keep the secret there",
                 );
-                None
-            }
-        }
-    });
+                    None
+                }
+            });
     let scopes = match raw.scopes.as_ref() {
         None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
         Some(value) => v.scopes(Some(value)),

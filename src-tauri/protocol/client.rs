@@ -13,21 +13,22 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 #[path = "client_calls.rs"]
 mod calls;
+#[path = "client_read.rs"]
+mod read;
 pub use calls::{reply, Respond, MAX_INPUT_ROUNDS};
+use read::{ended, failure};
+pub use read::{
+    read_answer, read_capped, read_resumable, Resume, DEFAULT_RETRY_MS, MAX_ANSWER, MAX_RESUMES,
+};
 
 use super::era::{self, Detected, Era, LEGACY_VERSIONS, MODERN_VERSION};
-use super::sse::{SseEvent, SseParser};
 use super::{envelope, headers, meta};
-
-/// The most read of one answer (JSON body, or the events of an SSE answer).
-pub const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 /// How one HTTP request reaches the server's MCP endpoint. `Err` is a transport failure in
 /// words ("Connection refused"); any HTTP status is `Ok`.
@@ -403,147 +404,5 @@ impl<T: Transport> Client<T> {
         } else {
             Err(failure(response, &format!("resuming the {what} event stream")).await)
         }
-    }
-}
-
-/// How many times a legacy event stream is resumed before the answer counts as lost.
-pub const MAX_RESUMES: usize = 3;
-/// The reconnection delay when a stream named none (the EventSource default is a few seconds;
-/// one keeps a request's wait short).
-pub const DEFAULT_RETRY_MS: u64 = 1000;
-
-/// Where an event stream stood when it ended without the answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resume {
-    /// The last event ID the stream named (sent back as `Last-Event-ID`).
-    pub last_event_id: Option<String>,
-    /// The reconnection time the stream asked for (`retry:`), in milliseconds.
-    pub retry_ms: Option<u64>,
-}
-
-fn ended(what: &str) -> ClientError {
-    ClientError::Protocol(format!("the {what} event stream ended without the answer"))
-}
-
-/// Reads the answer to `id` from a JSON or SSE response.
-pub async fn read_answer(
-    response: reqwest::Response,
-    id: &Value,
-    what: &str,
-    on_message: &mut (dyn FnMut(Value) + Send),
-) -> Result<Value, ClientError> {
-    let mut resume = Resume::default();
-    read_resumable(response, id, what, on_message, &mut resume)
-        .await?
-        .ok_or_else(|| ended(what))
-}
-
-/// [`read_answer`], except that an event stream ending before the answer is `Ok(None)` with
-/// `resume` saying where it stood (a stream that broke off too, once it has named an event ID).
-pub async fn read_resumable(
-    response: reqwest::Response,
-    id: &Value,
-    what: &str,
-    on_message: &mut (dyn FnMut(Value) + Send),
-    resume: &mut Resume,
-) -> Result<Option<Value>, ClientError> {
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.starts_with("application/json") {
-        let text = read_capped(response, MAX_ANSWER).await?;
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|e| ClientError::Protocol(format!("{what} answered invalid JSON ({e})")))?;
-        return envelope::find_answer(body, id).map(Some).ok_or_else(|| {
-            ClientError::Protocol(format!(
-                "{what} answered JSON that is not the JSON-RPC response to it"
-            ))
-        });
-    }
-    if !content_type.starts_with("text/event-stream") {
-        return Err(ClientError::Protocol(format!(
-            "{what} answered with content type \"{content_type}\" instead of application/json or text/event-stream"
-        )));
-    }
-    let mut parser = SseParser::default();
-    let mut stream = response.bytes_stream();
-    let mut read = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(_) if parser.last_event_id().is_some() => break,
-            Err(e) => {
-                return Err(ClientError::Unreachable(format!(
-                    "the {what} event stream broke off: {e}"
-                )))
-            }
-        };
-        read += chunk.len();
-        if read > MAX_ANSWER {
-            return Err(ClientError::Protocol(format!(
-                "the {what} event stream exceeded {MAX_ANSWER} bytes without the answer"
-            )));
-        }
-        for event in parser
-            .push(&chunk)
-            .into_iter()
-            .filter(SseEvent::carries_message)
-        {
-            let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
-                continue;
-            };
-            if envelope::answers(&message, id) {
-                return Ok(Some(message));
-            }
-            on_message(message);
-        }
-    }
-    if let Some(last) = parser.last_event_id() {
-        resume.last_event_id = Some(last.to_string());
-    }
-    resume.retry_ms = parser.reconnection_ms().or(resume.retry_ms);
-    Ok(None)
-}
-
-/// Reads at most `cap` bytes of a body as text (lossy).
-pub async fn read_capped(response: reqwest::Response, cap: usize) -> Result<String, ClientError> {
-    let mut stream = response.bytes_stream();
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ClientError::Unreachable(format!("the answer broke off: {e}")))?;
-        out.extend_from_slice(&chunk);
-        if out.len() > cap {
-            return Err(ClientError::Protocol(format!(
-                "the answer is larger than {cap} bytes"
-            )));
-        }
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// The error for a non-2xx answer to `what`, with the upstream's challenge and words.
-async fn failure(response: reqwest::Response, what: &str) -> ClientError {
-    let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    let text = read_capped(response, 2048).await.unwrap_or_default();
-    ClientError::Status {
-        what: what.to_string(),
-        status,
-        challenge,
-        detail: text
-            .chars()
-            .take(300)
-            .collect::<String>()
-            .trim()
-            .to_string(),
     }
 }

@@ -106,18 +106,19 @@ impl Upstream {
                 detail: format!("the enterprise flow needs the server's authorization server metadata (its issuer is the ID-JAG's audience), and none was found: {why}"),
             });
         };
-        let token_endpoint =
-            match (&server.token_url, &meta.token_endpoint) {
-                (Some(u), _) => u.to_string(),
-                (None, Some(u)) => u.clone(),
-                (None, None) => return Err(UpstreamError::Setup {
+        let token_endpoint = match (&server.token_url, &meta.token_endpoint) {
+            (Some(u), _) => u.to_string(),
+            (None, Some(u)) => u.clone(),
+            (None, None) => {
+                return Err(UpstreamError::Setup {
                     server: name.into(),
                     detail: format!(
                         "the authorization server {} names no token endpoint; set \"token_url\"",
                         meta.issuer
                     ),
-                }),
-            };
+                })
+            }
+        };
         let scope = widen(
             d.scope(&server.scopes).as_deref(),
             self.stepped_up(&server.name).as_deref(),

@@ -1,0 +1,172 @@
+//! Reading a server's answer to one request: a JSON body or an event stream (capped), the
+//! messages that come before the answer handed to the caller, and where a legacy stream stood
+//! when it ended without the answer (so [`super::Client`] can resume it).
+
+use futures_util::StreamExt;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+
+use super::super::envelope;
+use super::super::sse::{SseEvent, SseParser};
+use super::ClientError;
+
+/// The most read of one answer (JSON body, or the events of an SSE answer).
+pub const MAX_ANSWER: usize = 4 * 1024 * 1024;
+/// How many times a legacy event stream is resumed before the answer counts as lost.
+pub const MAX_RESUMES: usize = 3;
+/// The reconnection delay when a stream named none (the EventSource default is a few seconds;
+/// one keeps a request's wait short).
+pub const DEFAULT_RETRY_MS: u64 = 1000;
+
+/// Where an event stream stood when it ended without the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// The last event ID the stream named (sent back as `Last-Event-ID`).
+    pub last_event_id: Option<String>,
+    /// The reconnection time the stream asked for (`retry:`), in milliseconds.
+    pub retry_ms: Option<u64>,
+}
+
+pub(super) fn ended(what: &str) -> ClientError {
+    ClientError::Protocol(format!("the {what} event stream ended without the answer"))
+}
+
+/// Reads the answer to `id` from a JSON or SSE response.
+pub async fn read_answer(
+    response: reqwest::Response,
+    id: &Value,
+    what: &str,
+    on_message: &mut (dyn FnMut(Value) + Send),
+) -> Result<Value, ClientError> {
+    let mut resume = Resume::default();
+    read_resumable(response, id, what, on_message, &mut resume)
+        .await?
+        .ok_or_else(|| ended(what))
+}
+
+/// [`read_answer`], except that an event stream ending before the answer is `Ok(None)` with
+/// `resume` saying where it stood (a stream that broke off too, once it has named an event ID).
+pub async fn read_resumable(
+    response: reqwest::Response,
+    id: &Value,
+    what: &str,
+    on_message: &mut (dyn FnMut(Value) + Send),
+    resume: &mut Resume,
+) -> Result<Option<Value>, ClientError> {
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        return read_json(response, id, what).await.map(Some);
+    }
+    if !content_type.starts_with("text/event-stream") {
+        return Err(ClientError::Protocol(format!(
+            "{what} answered with content type \"{content_type}\" instead of application/json or text/event-stream"
+        )));
+    }
+    read_events(response, id, what, on_message, resume).await
+}
+
+/// The JSON-RPC response to `id` in a JSON body.
+async fn read_json(
+    response: reqwest::Response,
+    id: &Value,
+    what: &str,
+) -> Result<Value, ClientError> {
+    let text = read_capped(response, MAX_ANSWER).await?;
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| ClientError::Protocol(format!("{what} answered invalid JSON ({e})")))?;
+    envelope::find_answer(body, id).ok_or_else(|| {
+        ClientError::Protocol(format!(
+            "{what} answered JSON that is not the JSON-RPC response to it"
+        ))
+    })
+}
+
+/// The response to `id` from an event stream; other messages go to `on_message`.
+async fn read_events(
+    response: reqwest::Response,
+    id: &Value,
+    what: &str,
+    on_message: &mut (dyn FnMut(Value) + Send),
+    resume: &mut Resume,
+) -> Result<Option<Value>, ClientError> {
+    let mut parser = SseParser::default();
+    let mut stream = response.bytes_stream();
+    let mut read = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(_) if parser.last_event_id().is_some() => break,
+            Err(e) => {
+                return Err(ClientError::Unreachable(format!(
+                    "the {what} event stream broke off: {e}"
+                )))
+            }
+        };
+        read += chunk.len();
+        if read > MAX_ANSWER {
+            return Err(ClientError::Protocol(format!(
+                "the {what} event stream exceeded {MAX_ANSWER} bytes without the answer"
+            )));
+        }
+        let events = parser.push(&chunk);
+        for event in events.into_iter().filter(SseEvent::carries_message) {
+            let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
+                continue;
+            };
+            if envelope::answers(&message, id) {
+                return Ok(Some(message));
+            }
+            on_message(message);
+        }
+    }
+    if let Some(last) = parser.last_event_id() {
+        resume.last_event_id = Some(last.to_string());
+    }
+    resume.retry_ms = parser.reconnection_ms().or(resume.retry_ms);
+    Ok(None)
+}
+
+/// Reads at most `cap` bytes of a body as text (lossy).
+pub async fn read_capped(response: reqwest::Response, cap: usize) -> Result<String, ClientError> {
+    let mut stream = response.bytes_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ClientError::Unreachable(format!("the answer broke off: {e}")))?;
+        out.extend_from_slice(&chunk);
+        if out.len() > cap {
+            return Err(ClientError::Protocol(format!(
+                "the answer is larger than {cap} bytes"
+            )));
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The error for a non-2xx answer to `what`, with the upstream's challenge and words.
+pub(super) async fn failure(response: reqwest::Response, what: &str) -> ClientError {
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let text = read_capped(response, 2048).await.unwrap_or_default();
+    ClientError::Status {
+        what: what.to_string(),
+        status,
+        challenge,
+        detail: text
+            .chars()
+            .take(300)
+            .collect::<String>()
+            .trim()
+            .to_string(),
+    }
+}

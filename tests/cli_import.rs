@@ -618,3 +618,57 @@ async fn litellm_docs_m2m_recipe_imported_as_is_calls_a_tool_through_the_broker_
         ("test-client", "client_credentials")
     );
 }
+
+#[test]
+fn claude_desktop_mcp_remote_and_windsurf_files_are_recognised_and_rewritten_in_their_own_shape() {
+    let d = Dir::new();
+    let desktop = d.write(
+        ".config/Claude/claude_desktop_config.json",
+        r#"{"mcpServers": {
+  "linear": {"command": "npx", "args": ["-y", "mcp-remote", "https://mcp.linear.app/mcp", "--header", "X-Team: core"]},
+  "local": {"command": "node", "args": ["server.js"]}
+}}"#,
+    );
+    let out = d.import(&[p(&desktop), "--rewrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        d.servers()["linear"],
+        json!({"url": "https://mcp.linear.app/mcp", "headers": {"X-Team": "core"}})
+    );
+    let file = parse_jsonc(&std::fs::read_to_string(&desktop).unwrap());
+    // Claude Desktop starts only local programs: it gets the broker's own stdio bridge.
+    let bridge = &file["mcpServers"]["linear"];
+    let exe = std::fs::canonicalize(bridge["command"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        exe,
+        std::fs::canonicalize(env!("CARGO_BIN_EXE_mcp-auth-broker")).unwrap()
+    );
+    let data = d.dir.path().join("data");
+    assert_eq!(
+        bridge["args"],
+        json!([
+            "--config",
+            p(&d.config()),
+            "--data-dir",
+            p(&data),
+            "--port",
+            PORT.to_string(),
+            "connect",
+            "linear"
+        ])
+    );
+    assert_eq!(file["mcpServers"]["local"]["command"], "node");
+
+    let windsurf = d.write(
+        ".codeium/windsurf/mcp_config.json",
+        "{\n  // remote\n  \"mcpServers\": {\"sentry\": {\"serverUrl\": \"https://mcp.sentry.dev/mcp\"}}\n}\n",
+    );
+    let out = d.import(&[p(&windsurf), "--rewrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = std::fs::read_to_string(&windsurf).unwrap();
+    assert!(written.contains("// remote"), "{written}");
+    assert_eq!(
+        parse_jsonc(&written)["mcpServers"]["sentry"],
+        json!({"serverUrl": format!("http://127.0.0.1:{PORT}/sentry/mcp")})
+    );
+}

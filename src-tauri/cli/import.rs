@@ -112,7 +112,7 @@ fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
     }
     if args.rewrite {
         plan.found.extend(already);
-        rewrite(source, &path, &text, &plan.found, port)?;
+        rewrite(paths, source, &path, &text, &plan.found, port)?;
     } else if !plan.found.is_empty() {
         println!("Next: sign in with `mcp-auth-broker login NAME` where needed, and point the client at the broker (`--rewrite`, or `mcp-auth-broker client-config NAME --for claude`).");
     }
@@ -144,6 +144,7 @@ fn report(plan: &Plan, shown: &str) {
 }
 
 fn rewrite(
+    paths: &Paths,
     source: Source,
     path: &Path,
     text: &str,
@@ -154,22 +155,27 @@ fn rewrite(
         println!("Nothing to rewrite in {}.", path.display());
         return Ok(());
     }
-    let urls: Vec<_> = found
+    let bridge = std::env::current_exe()
+        .ok()
+        .map(|exe| edit::bridge(&exe, &paths.config, &paths.data_dir, port));
+    let entries = found
         .iter()
         .map(|f| {
-            (
-                f.location.clone(),
-                format!("http://127.0.0.1:{port}/{}/mcp", f.name),
-            )
+            let target = edit::Target {
+                name: f.name.clone(),
+                url: format!("http://127.0.0.1:{port}/{}/mcp", f.name),
+                bridge: bridge.clone(),
+            };
+            Ok((f.location.clone(), target.entry(source)?))
         })
-        .collect();
-    let new_text = edit::rewrite(source, text, &urls)?;
+        .collect::<Result<Vec<_>, String>>()?;
+    let new_text = edit::replace(text, &entries)?;
     let backup = connect::apply(path, text, &new_text, crate::clock::unix_now())
         .map_err(|e| e.to_string())?;
     println!(
         "Rewrote {} to use the broker ({} server(s)); backup: {}",
         path.display(),
-        urls.len(),
+        entries.len(),
         backup.display()
     );
     Ok(())

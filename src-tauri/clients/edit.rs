@@ -3,6 +3,8 @@
 //! concrete syntax tree, so only those entries change: comments, key order and layout of
 //! everything else stay as written.
 
+use std::path::Path;
+
 use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
 use serde_json::{json, Value};
 
@@ -19,6 +21,22 @@ pub struct Target {
     /// For a client that starts only local servers (Claude Desktop): the program and leading
     /// arguments of the broker's stdio bridge (`mcp-auth-broker … connect`); `name` follows.
     pub bridge: Option<Vec<String>>,
+}
+
+/// The broker's stdio bridge as a stdio-only client starts it (`Target::bridge`): this program
+/// with the config, data dir and port the broker runs with, then `connect`.
+pub fn bridge(exe: &Path, config: &Path, data_dir: &Path, port: u16) -> Vec<String> {
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        path(exe),
+        "--config".into(),
+        path(config),
+        "--data-dir".into(),
+        path(data_dir),
+        "--port".into(),
+        port.to_string(),
+        "connect".into(),
+    ]
 }
 
 impl Target {

@@ -46,6 +46,12 @@ impl Source {
         if file_name.ends_with(".claude.json") || file_name.ends_with(".mcp.json") {
             return Some(Source::Claude);
         }
+        match file_name {
+            "claude_desktop_config.json" => return Some(Source::ClaudeDesktop),
+            "mcp_config.json" => return Some(Source::Windsurf),
+            "settings.json" if doc.get("mcp").is_some() => return Some(Source::VscodeSettings),
+            _ => {}
+        }
         if doc.get("mcp_servers").is_some() {
             Some(Source::Litellm)
         } else if doc.get("servers").is_some() {

@@ -157,6 +157,14 @@ fn connecting_each_client_format_replaces_only_its_imported_entries_and_undo_res
         CURSOR,
         &[("mcpServers.linear", json!({"url": url}))],
     );
+    let vscode = "{\n  // team servers\n  \"servers\": {\n    \"Linear\": { \"type\": \"http\", \"url\": \"https://mcp.linear.app/mcp\" },\n  },\n}\n";
+    connect_and_undo(Source::Vscode, vscode, &[("servers.Linear", typed.clone())]);
+    let project = r#"{"projects": {"/home/me/app": {"mcpServers": {"l": {"url": "https://mcp.linear.app/mcp"}}}}}"#;
+    connect_and_undo(
+        Source::Claude,
+        project,
+        &[("projects./home/me/app.mcpServers.l", typed.clone())],
+    );
     connect_and_undo(
         Source::VscodeSettings,
         VSCODE_SETTINGS,

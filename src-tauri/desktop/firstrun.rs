@@ -4,7 +4,7 @@
 //! entries change), every change listed with its backup and an Undo. The rules are the CLI's
 //! (`import --rewrite`); this file only turns them into commands and DTOs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tauri::{AppHandle, State};
@@ -14,7 +14,7 @@ use crate::broker::Broker;
 use crate::clients::changes::{Log, Record};
 use crate::clients::connect::{self, BrokerServer, EntryChange};
 use crate::clients::discover::{discover, Installed};
-use crate::clients::edit::Target;
+use crate::clients::edit::{self, Target};
 use crate::clients::{against_config, parse};
 use crate::config::file;
 
@@ -99,19 +99,13 @@ fn broker_servers(broker: &Broker) -> CmdResult<Vec<BrokerServer>> {
     let raw = file::read(&settings.config_path)
         .map_err(|e| e.to_string())?
         .raw;
-    let exe = std::env::current_exe().ok();
-    let bridge = exe.map(|exe| {
-        let path = |p: &Path| p.display().to_string();
-        vec![
-            path(&exe),
-            "--config".into(),
-            path(&settings.config_path),
-            "--data-dir".into(),
-            path(&settings.data_dir),
-            "--port".into(),
-            settings.port.to_string(),
-            "connect".into(),
-        ]
+    let bridge = std::env::current_exe().ok().map(|exe| {
+        edit::bridge(
+            &exe,
+            &settings.config_path,
+            &settings.data_dir,
+            settings.port,
+        )
     });
     Ok(raw
         .mcp_servers

@@ -40,6 +40,8 @@ dbus-run-session -- "$root/scripts/in-session.sh" bash -c '
   export MCP_AUTH_BROKER_TRAY_ICON="$((width - 14)) 14"
   test=window_adds_an_oauth_server_signs_in_copies_its_snippet_and_signs_out
   cargo test --test desktop_window -- --ignored --exact "$test"
+  cargo test --test desktop_window -- --ignored --exact \
+    firstrun::first_run_finds_claude_code_and_cursor_imports_connects_and_undoes
   MCP_AUTH_BROKER_SCREENSHOTS=$DARK_SHOTS GTK_THEME=Adwaita:dark \
     cargo test --test desktop_window -- --ignored --exact "$test"
 '

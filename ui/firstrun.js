@@ -46,6 +46,7 @@
 
   function clientCard(c) {
     const fresh = c.servers.filter((s) => !s.imported).length;
+    const imported = c.servers.filter((s) => s.imported).length + c.through_broker.length;
     const pending = c.servers.filter((s) => s.imported && !c.connected.includes(s.name)).length;
     const body = c.error
       ? [node("p", { class: "warn", text: `Cannot read this file: ${c.error}` })]
@@ -65,12 +66,12 @@
           }, fresh ? `Import ${fresh} server${fresh === 1 ? "" : "s"}` : "Nothing new to import"),
           node("button", {
             type: "button", class: "primary", "data-action": "connect", disabled: pending === 0,
-            title: "Rewrites the imported entries of this file to go through the broker; a backup is kept",
+            title: imported ? "Rewrites the imported entries of this file to go through the broker; a backup is kept" : "Import its servers first",
             onclick: () => act(async () => {
               await invoke("connect_client", { client: c.id, server: null });
               return `Connected ${c.label} to the broker: see the change below.`;
             }),
-          }, pending ? `Connect ${c.label}` : "Connected ✓")),
+          }, pending || !imported ? `Connect ${c.label}` : "Connected ✓")),
       ];
     return node("div", { class: "fr-client", "data-client": c.id },
       node("header", {}, node("h3", { text: c.label }), node("code", { class: "fr-path", text: c.path })),

@@ -74,6 +74,20 @@ async fn scenario(
     let claude_before = std::fs::read_to_string(&claude).unwrap();
     let cursor_before = std::fs::read_to_string(&cursor).unwrap();
     find(c, "body[data-ready='true']").await;
+    let shots = Shots::from_env();
+    if shots.0.is_some() {
+        // Without a tray host the hint is shown; it is not the subject of these pictures.
+        let shown = c
+            .execute(
+                "return !document.getElementById('tray-hint-box').hidden",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if shown == json!(true) {
+            click(c, "#tray-hint-dismiss").await;
+        }
+    }
 
     // The panel opens by itself and lists both clients with their remote servers.
     let claude_card = "#firstrun [data-client='claude-code']";
@@ -90,6 +104,21 @@ async fn scenario(
         t.contains("Cursor") && t.contains(&docs.mcp_url) && t.contains(".cursor/mcp.json")
     })
     .await;
+
+    // Nothing to connect before the servers are in the broker.
+    let connect_disabled = c
+        .execute(
+            "return document.querySelector(arguments[0]).disabled",
+            vec![json!(format!("{claude_card} [data-action='connect']"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        connect_disabled,
+        json!(true),
+        "connect waits for the import"
+    );
+    shots.window(c, "first-run").await;
 
     // Import both: the broker's config gets each server.
     click(c, &format!("{claude_card} [data-action='import']")).await;
@@ -157,7 +186,6 @@ async fn scenario(
         },
     )
     .await;
-    Shots::from_env().window(c, "first-run").await;
 
     // Connect Cursor: its comments stay.
     click(c, &format!("{cursor_card} [data-action='connect']")).await;
@@ -193,6 +221,15 @@ async fn scenario(
     )
     .await;
     let now = json_of(&cursor);
+    if shots.0.is_some() {
+        c.execute(
+            "document.getElementById('client-changes').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+        shots.window(c, "client-changes").await;
+    }
     assert_eq!(
         now["mcpServers"]["acme-tools"]["url"],
         broker_url("acme-tools")

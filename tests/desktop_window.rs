@@ -13,6 +13,8 @@ mod driver;
 
 #[path = "desktop_window/firstrun.rs"]
 mod firstrun;
+#[path = "desktop_window/close_reopen.rs"]
+mod close_reopen;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -141,11 +141,21 @@ pub fn display_available() -> bool {
         || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
 }
 
+/// Whether this start opens the desktop shell: no command, and a display to open it on.
+/// Everything else runs headless (and the installed desktop binary hands it to the headless one).
+pub fn opens_window(cli: &Cli, display: bool) -> bool {
+    cli.command.is_none() && display
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     if cli.port == Some(0) {
         eprintln!("error: --port 0 is not allowed: the port must be fixed so client URLs and redirect URIs stay stable; pick one from 1024 to 65535");
         return ExitCode::from(exit::USAGE);
+    }
+    #[cfg(feature = "desktop")]
+    if !opens_window(&cli, display_available()) {
+        crate::desktop::handoff::to_headless();
     }
     let paths = cli.paths();
     match cli.command {

@@ -9,9 +9,11 @@ mod commands;
 pub mod dto;
 pub mod feed;
 mod firstrun;
+pub mod handoff;
 pub mod model;
 mod tray;
 mod trayhost;
+pub mod webkit;
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -102,22 +104,22 @@ pub fn run(paths: Paths) -> ExitCode {
         RunEvent::ExitRequested {
             code: None, api, ..
         } => api.prevent_exit(),
+        // Closing the window destroys it and its webview (an idle tray app keeps no WebKit
+        // processes); "Open dashboard" builds it again (`commands::show_dashboard`).
         RunEvent::WindowEvent {
             label,
-            event: WindowEvent::CloseRequested { api, .. },
+            event: WindowEvent::CloseRequested { .. },
             ..
         } if label == MAIN_WINDOW => {
-            let failed = app.state::<Shell>().start_error.as_ref().map(|f| f.code);
-            match failed {
-                Some(code) => app.exit(i32::from(code)),
-                None => {
-                    api.prevent_close();
-                    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-                        let _ = w.hide();
-                    }
-                }
+            if let Some(code) = app.state::<Shell>().start_error.as_ref().map(|f| f.code) {
+                app.exit(i32::from(code));
             }
         }
+        RunEvent::WindowEvent {
+            label,
+            event: WindowEvent::Destroyed,
+            ..
+        } if label == MAIN_WINDOW => webkit::release_after_close(app),
         RunEvent::Exit => {
             if let Some(broker) = app.state::<Shell>().broker.clone() {
                 broker.shutdown();

@@ -26,7 +26,7 @@ pub struct Driver {
     child: Child,
     url: String,
     /// Where tauri-driver's WebKitWebDriver listens (tauri-driver forwards to it).
-    native: String,
+    pub native: String,
 }
 
 impl Drop for Driver {

@@ -1,0 +1,191 @@
+//! What the dashboard's webview leaves running on Linux, ended once its window is closed.
+//!
+//! WebKitGTK runs the page in a WebKitWebProcess, which exits with its webview, and the web
+//! context's loads and storage in one WebKitNetworkProcess, which does not: WebKit keeps it while
+//! the context lives (wry#590), and Tauri keeps the context for the app's lifetime on Linux
+//! (tauri#14626, so that reopening does not start a second one). For a tray app whose window is
+//! open minutes a day that is tens of MB held all day. WebKit starts a network process again when
+//! a webview next needs one, so once the window's web process has exited, this ends the idle one
+//! (the Ulauncher approach); the next open pays a process start, not a leak.
+//!
+//! The app process itself keeps what the window touched: WebKit, JavaScriptCore and the GL
+//! driver's library pages (Mesa's llvmpipe alone is ~45 MB under Xvfb) and freed heap. Those
+//! library pages are clean file pages the kernel would drop first under memory pressure; after
+//! the close they are asked to go now (`MADV_PAGEOUT`, Linux 5.4+; pages the tray and broker use
+//! come straight back from the page cache) and the heap's free pages go back (`malloc_trim`).
+
+use tauri::{AppHandle, Manager};
+
+/// The process names WebKitGTK gives the page's and the context's helper processes.
+pub const WEB_PROCESS: &str = "WebKitWebProcess";
+pub const NETWORK_PROCESS: &str = "WebKitNetworkProcess";
+
+/// After the dashboard window was destroyed: waits (off the main thread) for this app's web
+/// processes to exit, then, if no dashboard was opened meanwhile, ends its network process.
+#[cfg(target_os = "linux")]
+pub fn release_after_close(app: &AppHandle) {
+    let app = app.clone();
+    let spawned = std::thread::Builder::new()
+        .name("webkit-release".into())
+        .spawn(move || {
+            let me = std::process::id();
+            for pid in children(me, WEB_PROCESS) {
+                wait_exit(pid, std::time::Duration::from_secs(10));
+            }
+            let handle = app.clone();
+            // On the main thread, where windows are created: a dashboard opened meanwhile uses
+            // this network process and keeps it.
+            let _ = handle.run_on_main_thread(move || {
+                if app.get_webview_window(super::MAIN_WINDOW).is_some() {
+                    return;
+                }
+                for pid in children(me, NETWORK_PROCESS) {
+                    // SAFETY: plain syscall on a child process of ours, found by its parent pid.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                    tracing::debug!("ended the idle WebKit network process {pid}");
+                }
+                trim_resident();
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot release the WebKit processes: {e}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn release_after_close(_app: &AppHandle) {}
+
+/// Gives back what the closed window left resident: file-backed pages (libraries, the binary)
+/// are paged out, to be read again from the page cache where still used, and free heap pages
+/// are returned.
+#[cfg(target_os = "linux")]
+fn trim_resident() {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    for (start, len) in maps.lines().filter_map(file_mapping) {
+        // SAFETY: a range of our own mappings, as the kernel listed it; MADV_PAGEOUT only drops
+        // or writes back pages (their contents stay), so it is safe on any mapping.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_PAGEOUT) };
+    }
+    // SAFETY: glibc's malloc_trim takes a pad size and only releases free memory.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
+}
+
+/// `(start, length)` of a `/proc/self/maps` line that maps a file (`… inode path`, inode ≠ 0).
+#[cfg(target_os = "linux")]
+fn file_mapping(line: &str) -> Option<(usize, usize)> {
+    let mut fields = line.split_whitespace();
+    let range = fields.next()?;
+    let inode = fields.nth(3)?;
+    let path = fields.next()?;
+    if inode == "0" || !path.starts_with('/') {
+        return None;
+    }
+    let (start, end) = range.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    Some((start, end.checked_sub(start)?))
+}
+
+/// Child processes of `parent` whose command name is `name` (as the kernel keeps it: the first
+/// 15 bytes), from `/proc/PID/stat`.
+#[cfg(target_os = "linux")]
+pub fn children(parent: u32, name: &str) -> Vec<i32> {
+    let comm = name.get(..15).unwrap_or(name);
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            parse_stat(&stat) == Some((comm, parent))
+        })
+        .collect()
+}
+
+/// `(command name, parent pid)` of a `/proc/PID/stat` line: `pid (comm) state ppid …`, where
+/// the name may itself hold spaces and parentheses.
+#[cfg(target_os = "linux")]
+fn parse_stat(stat: &str) -> Option<(&str, u32)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?;
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let ppid = rest.nth(1)?.parse().ok()?;
+    Some((comm, ppid))
+}
+
+/// Blocks until `pid` exits or `limit` passes: a pidfd becomes readable at exit (Linux 5.3+),
+/// so nothing polls; a process already gone returns at once.
+#[cfg(target_os = "linux")]
+pub fn wait_exit(pid: i32, limit: std::time::Duration) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let Ok(raw) = i32::try_from(raw) else { return };
+    if raw < 0 {
+        return;
+    }
+    // SAFETY: `raw` is a descriptor we own from here on (closed on drop).
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut poll = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut poll, 1, millis) };
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_line_gives_the_command_name_and_parent_even_with_parentheses_in_the_name() {
+        let line = "4242 (WebKitNetworkPr) S 4200 4200 4200 0 -1 4194560 1 0";
+        assert_eq!(parse_stat(line), Some(("WebKitNetworkPr", 4200)));
+        let odd = "7 (a) b (c)) R 1 7 7 0";
+        assert_eq!(parse_stat(odd), Some(("a) b (c)", 1)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn maps_lines_of_files_are_trimmed_and_anonymous_ones_are_not() {
+        let lib = "7f1c2a000000-7f1c2a021000 r-xp 00002000 fd:01 1835 /usr/lib/x86_64-linux-gnu/libz.so.1";
+        assert_eq!(file_mapping(lib), Some((0x7f1c2a000000, 0x21000)));
+        let heap = "55d1c4e5e000-55d1c4e7f000 rw-p 00000000 00:00 0 [heap]";
+        assert_eq!(file_mapping(heap), None);
+        let anon = "7f1c29fff000-7f1c2a000000 rw-p 00000000 00:00 0";
+        assert_eq!(file_mapping(anon), None);
+    }
+
+    #[test]
+    fn children_finds_a_child_process_by_name_and_not_others() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let found = children(me, "sleep");
+        let other = children(me, "WebKitWebProcess");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found, vec![i32::try_from(child.id()).unwrap()]);
+        assert!(other.is_empty());
+    }
+
+    #[test]
+    fn wait_exit_returns_when_the_process_exits() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let start = std::time::Instant::now();
+        // A zombie is an exited process: its pidfd is readable.
+        wait_exit(pid, std::time::Duration::from_secs(20));
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        let _ = child.wait();
+    }
+}

@@ -96,6 +96,14 @@ fn each_invalid_field_is_named_with_its_fix() {
             ],
         ),
         (
+            r#"{"mcp_servers": {"a": {"url": "https://x.example/mcp", "auth_type": "bearer_token", "auth_value": "os.environ/T", "dpop": true}}}"#,
+            &[
+                "field \"dpop\"",
+                "nothing to bind to a key",
+                "fix: remove \"dpop\"",
+            ],
+        ),
+        (
             r#"{"mcp_servers": {"Bad Name": {"url": "https://x.example/mcp"}}}"#,
             &[
                 "server \"Bad Name\"",
@@ -565,6 +573,25 @@ fn token_endpoint_auth_method_is_read_and_a_wrong_one_named_with_the_choices() {
     );
     assert!(
         e.contains("token_endpoint_auth_method") && e.contains("client_secret_basic"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dpop_is_read_as_always_never_or_when_the_authorization_server_offers_it() {
+    let v = validate(&raw(r#"{"mcp_servers": {
+        "on": {"url": "https://a.example/mcp", "dpop": true},
+        "off": {"url": "https://b.example/mcp", "dpop": false},
+        "auto": {"url": "https://c.example/mcp"}
+    }}"#))
+    .expect("valid config");
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    assert_eq!(v.config.server("on").unwrap().dpop, Some(true));
+    assert_eq!(v.config.server("off").unwrap().dpop, Some(false));
+    assert_eq!(v.config.server("auto").unwrap().dpop, None);
+    let e = one_error(r#"{"mcp_servers": {"a": {"url": "https://a.example/mcp", "dpop": "yes"}}}"#);
+    assert!(
+        e.contains("field \"dpop\"") && e.contains("not true or false") && e.contains("fix: set"),
         "{e}"
     );
 }

@@ -1,15 +1,17 @@
 //! The official MCP conformance suite (npm `@modelcontextprotocol/conformance`) with the broker's
 //! upstream side as the client under test: the requirement sets of 2026-07-28 and 2025-11-25
 //! (`client --requirements`), `--suite auth`, `--suite backcompat`,
-//! `auth/client-credentials-basic` and `auth/enterprise-managed-authorization` (the suite's
-//! identity provider hands over an ID token, kept as the company sign-in). The client is `examples/conformance_client.rs`: a real
+//! `auth/client-credentials-basic`, `auth/enterprise-managed-authorization` (the suite's
+//! identity provider hands over an ID token, kept as the company sign-in), `auth/dpop` and
+//! `auth/dpop-nonce`. The client is `examples/conformance_client.rs`: a real
 //! broker (the one MCP client session over the one upstream exchange) whose sign-in completes
 //! through a replaceable opener following the mock AS's auto-approving redirects. Needs Node >=
 //! 22 and tests/js (scripts/setup-node.sh).
 //!
 //! Not applicable: none of the scored scenarios (all run and must pass). A requirement set also
 //! runs scenarios it does not score (extensions the broker does not implement: JWT and WIF
-//! client assertions, DPoP; and one added after the revision's release); the suite reports them apart and they are not asserted here.
+//! client assertions; and one added after the revision's release); the suite reports them apart
+//! and they are not asserted here.
 
 mod support;
 
@@ -207,4 +209,14 @@ fn the_broker_passes_conformance_client_credentials_basic() {
 #[test]
 fn the_broker_passes_conformance_enterprise_managed_authorization() {
     assert_all_pass(&["--scenario", "auth/enterprise-managed-authorization"], 8);
+}
+
+#[test]
+fn the_broker_passes_conformance_dpop_with_bound_tokens_and_a_fresh_proof_per_request() {
+    assert_all_pass(&["--scenario", "auth/dpop"], 12);
+}
+
+#[test]
+fn the_broker_passes_conformance_dpop_nonce_retrying_with_the_servers_nonces() {
+    assert_all_pass(&["--scenario", "auth/dpop-nonce"], 14);
 }

@@ -183,6 +183,7 @@ async fn polling_keeps_the_servers_interval_and_adds_five_seconds_per_slow_down(
         server: "demo",
         url: oauth2::TokenUrl::new(token.clone()).unwrap(),
         params: vec![],
+        dpop: None,
     };
     let (resp, _) = device::poll(call, client, details, sleep).await.unwrap();
     use oauth2::TokenResponse;
@@ -292,4 +293,94 @@ async fn with_no_broker_running_login_runs_the_core_and_finishes_by_device_code_
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         assert!(count(&up.oauth().counters.revoke) >= 1, "{name}");
     }
+}
+
+/// DPoP (RFC 9449) beyond the suite's mocks: oidc-provider requires DPoP-bound tokens (and its
+/// nonces) from the broker's client; the upstream checks every proof, its own nonce and the
+/// token's binding to the proof key. The person signs in by device code; then the official
+/// TypeScript SDK, a local client, gets tool results through the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_client_reaches_an_upstream_requiring_dpop_bound_tokens_from_oidc_provider() {
+    let up = oidc::DpopUpstream::start().await;
+    let entry = json!({"url": up.url, "client_id": "broker-dpop"});
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": entry}})).await;
+    let (run, address, _) = device_login(&Cli::of(&b), &[]).await;
+    let last = oidc::confirm_device(&address).await;
+    assert!(last.contains("Sign-in Success"), "{last}");
+    let (status, out) = run.exit().await;
+    assert_eq!(status, Some(0), "{out}");
+
+    let (name, server) = (
+        ServerName::parse("demo").unwrap(),
+        b.broker.server("demo").unwrap(),
+    );
+    let upstream = b.broker.upstream().clone();
+    let facts = upstream.token_facts(&name).await;
+    let jkt = facts.dpop_jkt.clone().expect("the token is DPoP-bound");
+    assert!(facts.has_refresh_token, "{facts:?}");
+
+    let report = node::sdk_client(&b.client_url("demo")).await;
+    assert_eq!(
+        report["echo"]["content"][0]["text"],
+        format!("hello through the broker (DPoP-bound to {jkt})"),
+        "{report}"
+    );
+    let stats = up.stats().await;
+    assert_eq!(stats["refused"], json!([]), "{stats}");
+    assert!(stats["nonceChallenges"].as_u64().unwrap() >= 1, "{stats}");
+    let jkts = stats["jkts"].as_array().unwrap();
+    assert!(
+        !jkts.is_empty() && jkts.iter().all(|k| *k == jkt),
+        "{stats}"
+    );
+    let steps = upstream.timeline(&name);
+    let bound = format!("DPoP-bound token (key thumbprint {jkt})");
+    assert!(steps.iter().any(|s| s.ok && s.detail == bound), "{steps:?}");
+
+    // A refresh carries a proof of the same key (the refresh token is bound to it too).
+    let first = upstream.credential(&server).await.unwrap();
+    let refreshed = upstream.after_rejection(&server, &first).await.unwrap();
+    assert!(refreshed.bearer.is_some() && refreshed.bearer != first.bearer);
+    assert_eq!(upstream.token_facts(&name).await.dpop_jkt, Some(jkt));
+}
+
+/// The nonce dance over real sockets: a new nonce at the upstream costs one refused request
+/// and one retry with it — no refresh, no sign-in — each time it changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_resource_nonce_is_learnt_from_the_refusal_and_the_request_retried_once() {
+    use mcp_auth_broker::protocol::client::Client;
+    use mcp_auth_broker::upstream::exchange::Endpoint;
+    let up = oidc::DpopUpstream::start().await;
+    let entry = json!({"url": up.url, "client_id": "broker-dpop"});
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": entry}})).await;
+    let (run, address, _) = device_login(&Cli::of(&b), &[]).await;
+    oidc::confirm_device(&address).await;
+    assert_eq!(run.exit().await.0, Some(0));
+    let server = b.broker.server("demo").unwrap();
+    let upstream = b.broker.upstream().clone();
+    let token = upstream.credential(&server).await.unwrap().bearer;
+    let endpoint = Endpoint::new(upstream.clone(), server.clone());
+    let client = Client::connect(endpoint, json!({}), Duration::from_secs(20))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let before = up.stats().await;
+        up.rotate_nonce().await;
+        let answer = client
+            .request(
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "again"}}),
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.starts_with("again (DPoP-bound to "), "{answer}");
+        let after = up.stats().await;
+        let challenges = |s: &serde_json::Value| s["nonceChallenges"].as_u64().unwrap();
+        assert!(challenges(&after) > challenges(&before), "{after}");
+        assert_eq!(after["refused"], json!([]), "{after}");
+    }
+    let now = upstream.credential(&server).await.unwrap().bearer;
+    assert_eq!(now, token, "a nonce refusal is no reason to refresh");
 }

@@ -181,6 +181,11 @@ pub fn server_details(name: &str, s: &Value) -> String {
     if s["state"]["state"] == "healthy" {
         out.push_str(&format!("protocol: {}\n", protocol(s)));
     }
+    if let Some(jkt) = s["token"]["dpop_jkt"].as_str() {
+        out.push_str(&format!(
+            "token: DPoP-bound, sender-constrained to the broker's key (thumbprint {jkt})\n"
+        ));
+    }
     if let Some(evidence) = s["flow"]["evidence"].as_array() {
         out.push_str("flow evidence:\n");
         for e in evidence.iter().filter_map(Value::as_str) {

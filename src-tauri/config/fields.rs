@@ -236,6 +236,21 @@ impl ServerValidator<'_> {
         }
     }
 
+    /// `dpop`: true or false; anything else is an error naming the choices.
+    pub(super) fn dpop(&mut self, raw: Option<&Value>) -> Option<bool> {
+        match raw? {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.err(
+                    "dpop",
+                    format!("is {other}, not true or false"),
+                    "set \"dpop\": true (always bind this server's tokens to a key), false (never), or remove it (bound when the authorization server offers DPoP)",
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn audience(&mut self, text: &str) -> Option<String> {
         let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.chars().any(char::is_control) || trimmed.len() > 2048 {

@@ -227,6 +227,9 @@ pub struct ServerConfig {
     pub headers: BTreeMap<String, HeaderValue>,
     pub delegate_auth_to_upstream: bool,
     pub send_resource: bool,
+    /// Sender-constrained tokens (DPoP, RFC 9449): `Some(true)` always, `Some(false)` never,
+    /// `None` when the authorization server advertises it (`upstream::dpop::wanted`).
+    pub dpop: Option<bool>,
     /// Extra parameters on the authorization request, for providers that need one (Google's
     /// `access_type=offline`); never one the broker sets itself.
     pub authorization_params: BTreeMap<String, String>,

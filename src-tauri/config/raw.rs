@@ -99,6 +99,10 @@ pub struct RawServer {
     /// Send RFC 8707 `resource` upstream (default true); off for ASes that reject it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_resource: Option<bool>,
+    /// DPoP-bound upstream tokens (RFC 9449): `true` always, `false` never; unset, when the
+    /// authorization server advertises ES256 in `dpop_signing_alg_values_supported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<Value>,
     /// How the broker authenticates at the token endpoint: `client_secret_basic`,
     /// `client_secret_post` or `none`; unset, the broker follows the metadata and falls back once.
     #[serde(default, skip_serializing_if = "Option::is_none")]

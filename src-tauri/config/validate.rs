@@ -156,7 +156,7 @@ pub(super) struct ServerValidator<'a> {
     pub(super) env: Env<'a>,
 }
 
-const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow (or oauth2_flow), client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers (or static_headers), delegate_auth_to_upstream, send_resource, authorization_params, token_endpoint_auth_method, allowed_tools, disallowed_tools, enabled, needs_setup";
+const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow (or oauth2_flow), client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers (or static_headers), delegate_auth_to_upstream, send_resource, dpop, authorization_params, token_endpoint_auth_method, allowed_tools, disallowed_tools, enabled, needs_setup";
 
 /// A `needs_setup` entry whose fields do not all validate: kept (out of service) with what is
 /// wrong added to its reason, so one unfinished entry never stops the rest of the file. Its
@@ -191,6 +191,7 @@ fn placeholder(
         headers: BTreeMap::new(),
         delegate_auth_to_upstream: false,
         send_resource: true,
+        dpop: None,
         authorization_params: BTreeMap::new(),
         token_endpoint_auth_method: None,
         allowed_tools: None,
@@ -249,6 +250,7 @@ impl<'a> ServerValidator<'a> {
         let token_endpoint_auth_method = method.and_then(|m| self.token_auth_method(m));
         let headers = self.all_headers(raw);
         let authorization_params = self.authorization_params(raw.authorization_params.as_ref());
+        let dpop = self.dpop(raw.dpop.as_ref());
         self.check_combinations(raw, auth_type, oauth_flow, &headers);
         if self.errors.len() > before {
             return None;
@@ -274,6 +276,7 @@ impl<'a> ServerValidator<'a> {
             headers,
             delegate_auth_to_upstream: raw.delegate_auth_to_upstream.unwrap_or(false),
             send_resource: raw.send_resource.unwrap_or(true),
+            dpop,
             authorization_params,
             token_endpoint_auth_method,
             allowed_tools: raw.allowed_tools.clone(),
@@ -358,6 +361,13 @@ impl<'a> ServerValidator<'a> {
                 "audience",
                 "is set but the broker runs no OAuth for this server (static token or delegate mode)",
                 "remove \"audience\", or use \"auth_type\": \"oauth2\" so the broker signs in",
+            );
+        }
+        if raw.dpop == Some(serde_json::Value::Bool(true)) && (static_token || delegate) {
+            self.err(
+                "dpop",
+                "is true but the broker obtains no token for this server (static token or delegate mode), so it has nothing to bind to a key",
+                "remove \"dpop\", or use \"auth_type\": \"oauth2\" so the broker signs in",
             );
         }
         let broker_held = oauth_flow.is_some()

@@ -223,7 +223,7 @@ impl Call<'_> {
             let headers = request.headers_mut();
             headers.reserve(parts.headers.len().min(8) + 1 + credential.headers.len());
             forward_request_headers(&parts.headers, headers);
-            exchange::attach(headers, credential);
+            exchange::authorize(&mut request, credential);
             *request.body_mut() = Some(body.clone().into());
             request
         };

@@ -173,6 +173,7 @@ mod tests {
                 reqwest::header::HeaderName::from_static("x-api-key"),
                 crate::secret::Secret::new("key-987654"),
             )],
+            dpop: None,
         };
         let text = scrub(
             "bad token tok-123456 and key key-987654".into(),

@@ -7,15 +7,16 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::Method;
 use serde_json::{json, Value};
 use url::Url;
 
 use super::message::{describe, from_client_error, headers, scrub, secrets_of};
+use crate::clock::unix_now;
 use crate::protocol::client::{Client, Transport};
 use crate::protocol::Era;
-use crate::upstream::Credential;
+use crate::upstream::{dpop, Credential};
 
 /// The most a probe reads of one response.
 pub const MAX_BODY: usize = crate::protocol::client::MAX_ANSWER;
@@ -52,6 +53,9 @@ struct FixedCredential<'a> {
     url: &'a Url,
     /// The credential's headers (sensitive values).
     credential: HeaderMap,
+    /// A DPoP-bound credential: each request gets its own proof (and one more try when the
+    /// server asks for a nonce).
+    bound: Option<&'a Credential>,
     per_request: Duration,
 }
 
@@ -65,16 +69,42 @@ impl Transport for FixedCredential<'_> {
         // The credential first, then the protocol's own headers (which a credential never names).
         let mut all = self.credential.clone();
         all.extend(headers);
-        let mut request = self
-            .http
-            .request(method, self.url.clone())
-            .headers(all)
-            .timeout(self.per_request);
-        if let Some(body) = body {
-            request = request.body(body);
-        }
         let per_request = self.per_request;
-        async move { request.send().await.map_err(|e| describe(&e, per_request)) }
+        let (http, url) = (self.http.clone(), self.url.clone());
+        let bound = self
+            .bound
+            .and_then(|c| Some((c.dpop.clone()?, c.bearer.clone()?)));
+        let htm = method.as_str().to_string();
+        let build = move |proof: Option<HeaderValue>| {
+            let mut request = http
+                .request(method.clone(), url.clone())
+                .headers(all.clone())
+                .timeout(per_request);
+            if let Some(proof) = proof {
+                request = request.header(dpop::DPOP, proof);
+            }
+            if let Some(body) = &body {
+                request = request.body(body.clone());
+            }
+            request
+        };
+        let url = self.url.clone();
+        async move {
+            let send = |r: reqwest::RequestBuilder| async move {
+                r.send().await.map_err(|e| describe(&e, per_request))
+            };
+            let Some((prover, token)) = bound else {
+                return send(build(None)).await;
+            };
+            let proof = || prover.proof_header(&htm, &url, Some(&token), unix_now());
+            let response = send(build(proof())).await?;
+            if !prover.learn_nonce(&url, response.headers())
+                || !dpop::resource_wants_nonce(response.status(), response.headers())
+            {
+                return Ok(response);
+            }
+            send(build(proof())).await
+        }
     }
 }
 
@@ -90,6 +120,7 @@ pub async fn probe(
         http,
         url,
         credential: headers(credential)?,
+        bound: credential.dpop.is_some().then_some(credential),
         per_request,
     };
     let client = Client::connect(transport, json!({}), per_request)

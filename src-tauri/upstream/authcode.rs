@@ -263,6 +263,9 @@ impl Upstream {
             server: name,
             url: token_url(name, flow.token_endpoint.as_str())?,
             params: target_params(flow.resource.as_deref(), None),
+            dpop: self
+                .dpop_if(&flow.server.name, self.sign_in_binds(&flow.server))
+                .await?,
         };
         let code = Grant::Code {
             code: code.to_string(),

@@ -1,4 +1,5 @@
-//! A [`Credential`] as request headers, every value marked sensitive (kept out of `Debug`).
+//! A [`Credential`] as request headers, every value marked sensitive (kept out of `Debug`). A
+//! DPoP-bound token's proof is not here: it is made per request (`exchange::authorize`).
 
 use ::http::header::AUTHORIZATION;
 use ::http::{HeaderMap, HeaderValue};
@@ -18,8 +19,14 @@ impl Credential {
             map.insert(name.clone(), v);
         }
         if let Some(bearer) = &self.bearer {
+            // A DPoP-bound token goes with its own scheme; its proof is per request.
+            let scheme = if self.dpop.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
             let mut v =
-                HeaderValue::from_str(&format!("Bearer {}", bearer.expose())).map_err(|_| {
+                HeaderValue::from_str(&format!("{scheme} {}", bearer.expose())).map_err(|_| {
                     "the access token contains characters that cannot be sent in a header"
                         .to_string()
                 })?;

@@ -301,6 +301,10 @@ impl Upstream {
             server: name,
             url: p.token_endpoint.clone(),
             params: target_params(p.resource.as_deref(), None),
+            dpop: self
+                .dpop_if(&server.name, self.sign_in_binds(server))
+                .await
+                .map_err(Err)?,
         };
         let (resp, method) = poll(call, p.client, p.details, sleep).await.map_err(Ok)?;
         let detail = format!(

@@ -54,6 +54,9 @@ pub struct AsMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     #[serde(default)]
     pub client_id_metadata_document_supported: bool,
+    /// RFC 9449: the server binds tokens to a DPoP key signed with one of these.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 /// Everything discovery learned about one server. Problems are kept, not thrown: the caller

@@ -3,8 +3,11 @@
 //! legacy HTTP+SSE bridge, the aggregate's links and listeners, the conformance client) sends
 //! through [`send`], so they all behave alike:
 //!
-//! 1. attach the server's credential ([`attach`]: configured headers, then the flow's bearer);
+//! 1. attach the server's credential ([`authorize`]: configured headers, then the flow's token:
+//!    `Bearer`, or `DPoP` with a fresh proof for a DPoP-bound token);
 //! 2. send, waiting at most `timeout` for the response headers (a body streams without limit);
+//!    a DPoP-bound request refused with `use_dpop_nonce` is sent once more with the server's
+//!    nonce ([`super::dpop`]);
 //! 3. on 401: refresh once ([`Upstream::after_rejection`]) and send again; a second 401 is
 //!    `NeedsSignIn`;
 //! 4. on 403 `insufficient_scope`: step up ([`Upstream::after_forbidden`]): a client-credentials
@@ -28,6 +31,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use url::Url;
 
+use super::dpop;
 use super::http::unreachable;
 use super::stepup::Forbidden;
 use super::{Credential, Upstream, UpstreamError};
@@ -55,13 +59,13 @@ where
     F: Fn(&Credential) -> reqwest::Request,
 {
     let credential = upstream.credential(cfg).await?;
-    let mut response = execute(upstream, cfg, build(&credential), timeout).await?;
+    let mut response = attempt(upstream, cfg, &build, &credential, timeout).await?;
     if response.status() == StatusCode::UNAUTHORIZED {
         drop(response);
         // The rare paths are boxed so the usual call's future stays small (it is moved on
         // every call).
         let fresh = Box::pin(upstream.after_rejection(cfg, &credential)).await?;
-        response = execute(upstream, cfg, build(&fresh), timeout).await?;
+        response = Box::pin(attempt(upstream, cfg, &build, &fresh, timeout)).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(UpstreamError::NeedsSignIn {
                 server: cfg.name.to_string(),
@@ -78,9 +82,37 @@ where
         Forbidden::Retry => {
             drop(response);
             let wider = Box::pin(upstream.credential(cfg)).await?;
-            execute(upstream, cfg, build(&wider), timeout).await
+            Box::pin(attempt(upstream, cfg, &build, &wider, timeout)).await
         }
     }
+}
+
+/// One request with `credential`; for a DPoP-bound one, the nonce an answer carries is
+/// remembered, and a refusal that asks for it is sent once more with it.
+async fn attempt<F>(
+    upstream: &Upstream,
+    cfg: &ServerConfig,
+    build: &F,
+    credential: &Credential,
+    timeout: Duration,
+) -> Result<reqwest::Response, UpstreamError>
+where
+    F: Fn(&Credential) -> reqwest::Request,
+{
+    let response = execute(upstream, cfg, build(credential), timeout).await?;
+    let Some(dpop) = &credential.dpop else {
+        return Ok(response);
+    };
+    let url = response.url().clone();
+    if !dpop.learn_nonce(&url, response.headers())
+        || !dpop::resource_wants_nonce(response.status(), response.headers())
+    {
+        return Ok(response);
+    }
+    drop(response);
+    let again = Box::pin(execute(upstream, cfg, build(credential), timeout)).await?;
+    dpop.learn_nonce(&url, again.headers());
+    Ok(again)
 }
 
 /// One attempt: the pooled client, the headers timeout, failures in words.
@@ -100,16 +132,45 @@ async fn execute(
     }
 }
 
-/// Adds the upstream credential to request headers (configured headers, then the flow's
-/// bearer), every value marked sensitive so no `Debug` shows it. A configured value a header
-/// cannot carry is left out (validation refuses such values; the upstream then answers 401).
-pub fn attach(headers: &mut HeaderMap, credential: &Credential) {
+/// Adds the upstream credential to a built request: [`attach`], or for a DPoP-bound token the
+/// configured headers, `Authorization: DPoP <token>` and a proof for this method and URL (signed
+/// here, once per attempt). A bearer credential costs nothing more than [`attach`].
+pub fn authorize(request: &mut reqwest::Request, credential: &Credential) {
+    match &credential.dpop {
+        None => attach(request.headers_mut(), credential),
+        Some(dpop) => {
+            let proof = credential.bearer.as_ref().and_then(|token| {
+                let (method, url) = (request.method().as_str(), request.url());
+                dpop.proof_header(method, url, Some(token), crate::clock::unix_now())
+            });
+            let headers = request.headers_mut();
+            attach_headers(headers, credential);
+            if let (Some(proof), Some(token)) = (proof, credential.bearer.as_ref()) {
+                if let Some(value) = dpop::authorization(token) {
+                    headers.insert(AUTHORIZATION, value);
+                    headers.insert(dpop::DPOP, proof);
+                }
+            }
+        }
+    }
+}
+
+/// The configured headers of `credential`, each marked sensitive.
+fn attach_headers(headers: &mut HeaderMap, credential: &Credential) {
     for (name, value) in &credential.headers {
         if let Ok(mut v) = HeaderValue::from_str(value.expose()) {
             v.set_sensitive(true);
             headers.insert(name.clone(), v);
         }
     }
+}
+
+/// Adds a bearer credential to request headers (configured headers, then the flow's bearer),
+/// every value marked sensitive so no `Debug` shows it. A configured value a header cannot
+/// carry is left out (validation refuses such values; the upstream then answers 401). A
+/// DPoP-bound credential needs the request's method and URL: [`authorize`].
+pub fn attach(headers: &mut HeaderMap, credential: &Credential) {
+    attach_headers(headers, credential);
     if let Some(bearer) = &credential.bearer {
         // Sized exactly, so the bytes move into the header value without a second copy.
         let token = bearer.expose().as_bytes();
@@ -204,9 +265,8 @@ pub fn request(
     credential: &Credential,
 ) -> reqwest::Request {
     let mut request = reqwest::Request::new(method.clone(), url.clone());
-    let h = request.headers_mut();
-    h.clone_from(headers);
-    attach(h, credential);
+    request.headers_mut().clone_from(headers);
+    authorize(&mut request, credential);
     if let Some(body) = body {
         *request.body_mut() = Some(body.clone().into());
     }
@@ -244,6 +304,7 @@ mod tests {
                 http::HeaderName::from_static("x-api-key"),
                 Secret::new("k".to_string()),
             )],
+            dpop: None,
         };
         let mut h = HeaderMap::new();
         attach(&mut h, &credential);

@@ -62,12 +62,9 @@ impl Upstream {
             Some(Flow::Static) => self.static_token(server).await,
             Some(Flow::ClientCredentials | Flow::Enterprise) => {
                 let refused = rejected.and_then(|c| c.bearer.as_ref());
-                self.m2m_token(server, refused).await.map(FlowToken::Bearer)
+                self.m2m_token(server, refused).await
             }
-            Some(Flow::AuthorizationCode) => self
-                .user_token(server, rejected)
-                .await
-                .map(FlowToken::Bearer),
+            Some(Flow::AuthorizationCode) => self.user_token(server, rejected).await,
             None => self.unconfigured_token(server, rejected).await,
         }
     }
@@ -115,9 +112,7 @@ impl Upstream {
             Err(e) => return Err(vault_err(name)(e)),
         };
         if stored || rejected.is_some() {
-            self.user_token(server, rejected)
-                .await
-                .map(FlowToken::Bearer)
+            self.user_token(server, rejected).await
         } else {
             Ok(FlowToken::None)
         }

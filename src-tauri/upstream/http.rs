@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION};
 use url::Url;
 
+use super::dpop::Prover;
 use crate::sync::lock;
 use crate::urlcheck::{check_remote_url, forbidden_ip};
 
@@ -263,17 +264,25 @@ pub struct Answer {
 }
 
 /// `oauth2`'s async HTTP client over our pooled `reqwest::Client`: no redirects, timeout, size
-/// cap, and the last answer recorded in [`OAuthHttp::answer`].
+/// cap, and the last answer recorded in [`OAuthHttp::answer`]. With a DPoP key, every request
+/// carries a proof, and a `use_dpop_nonce` refusal is sent once more with the server's nonce.
 pub struct OAuthHttp {
     client: reqwest::Client,
     last: Mutex<Answer>,
+    dpop: Option<Arc<Prover>>,
 }
 
 impl OAuthHttp {
     pub fn new(client: reqwest::Client) -> OAuthHttp {
+        OAuthHttp::with_dpop(client, None)
+    }
+
+    /// A client whose requests carry proofs of `dpop` (none when `None`).
+    pub fn with_dpop(client: reqwest::Client, dpop: Option<Arc<Prover>>) -> OAuthHttp {
         OAuthHttp {
             client,
             last: Mutex::new(Answer::default()),
+            dpop,
         }
     }
 
@@ -284,12 +293,15 @@ impl OAuthHttp {
     async fn run(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, FetchError> {
         let url = checked(&request.uri().to_string())?;
         let (parts, body) = request.into_parts();
-        let builder = self
-            .client
-            .request(parts.method, url.clone())
-            .headers(parts.headers)
-            .body(body);
-        let fetched = send(builder, &url).await?;
+        let mut fetched = self.send_once(&parts, &body, &url).await?;
+        if let Some(dpop) = &self.dpop {
+            if dpop.learn_nonce(&url, &fetched.headers)
+                && super::dpop::token_wants_nonce(fetched.status, &fetched.body)
+            {
+                fetched = self.send_once(&parts, &body, &url).await?;
+                dpop.learn_nonce(&url, &fetched.headers);
+            }
+        }
         *lock(&self.last) = Answer {
             status: Some(fetched.status),
             content_type: fetched.content_type(),
@@ -305,6 +317,27 @@ impl OAuthHttp {
                 url: url.to_string(),
                 cause: e.to_string(),
             })
+    }
+
+    /// One request of these parts, with a fresh proof when there is a DPoP key.
+    async fn send_once(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        url: &Url,
+    ) -> Result<Fetched, FetchError> {
+        let mut builder = self
+            .client
+            .request(parts.method.clone(), url.clone())
+            .headers(parts.headers.clone())
+            .body(body.to_vec());
+        if let Some(dpop) = &self.dpop {
+            let now = crate::clock::unix_now();
+            if let Some(proof) = dpop.proof_header(parts.method.as_str(), url, None, now) {
+                builder = builder.header(super::dpop::DPOP, proof);
+            }
+        }
+        send(builder, url).await
     }
 }
 

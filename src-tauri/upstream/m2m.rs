@@ -14,7 +14,7 @@ use super::registration::{self, ClientAuth};
 use super::stepup::widen;
 use super::timeline::StepKind;
 use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta};
-use super::{now, vault_err, Upstream, UpstreamError};
+use super::{now, vault_err, FlowToken, Upstream, UpstreamError};
 use crate::sync::lock;
 
 /// A client-credentials token served from memory until `valid_until` (unix seconds).
@@ -23,6 +23,17 @@ pub struct Cached {
     pub valid_until: u64,
     /// Which client and token URL produced it; a config change makes it stale.
     pub key: String,
+    /// DPoP-bound (sent with a proof).
+    pub bound: bool,
+}
+
+impl Cached {
+    fn flow_token(&self) -> FlowToken {
+        match self.bound {
+            true => FlowToken::Bound(self.token.clone()),
+            false => FlowToken::Bearer(self.token.clone()),
+        }
+    }
 }
 
 /// A remembered failure: callers arriving before `until` get it without a new request.
@@ -74,7 +85,7 @@ impl Upstream {
         &self,
         server: &ServerConfig,
         refused: Option<&Secret>,
-    ) -> Result<Secret, UpstreamError> {
+    ) -> Result<FlowToken, UpstreamError> {
         let name = server.name.as_str();
         let vault = &self.inner.deps.vault;
         // A step-up's wider scope is part of the key: tokens fetched before it are not reused.
@@ -87,7 +98,7 @@ impl Upstream {
         let now = now();
         if let Some(c) = &flight.m2m {
             if c.key == key && now < c.valid_until && refused.is_none_or(|r| *r != c.token) {
-                return Ok(c.token.clone());
+                return Ok(c.flow_token());
             }
         }
         if flight.m2m.is_none() && refused.is_none() {
@@ -98,8 +109,9 @@ impl Upstream {
                         token: s.access.clone(),
                         valid_until: until,
                         key,
+                        bound: s.bound(),
                     });
-                    return Ok(s.access);
+                    return Ok(s.into());
                 }
             }
         }
@@ -124,6 +136,7 @@ impl Upstream {
                     token: stored.access.clone(),
                     valid_until: until,
                     key,
+                    bound: stored.bound(),
                 });
                 flight.m2m_failure = None;
                 flight.failures = 0;
@@ -132,12 +145,16 @@ impl Upstream {
                     Some(at) => format!("valid for {} s", at.saturating_sub(now)),
                     None => "without an expiry".into(),
                 };
+                let bound = match &stored.meta.dpop_jkt {
+                    Some(jkt) => format!(", DPoP-bound (key thumbprint {jkt})"),
+                    None => String::new(),
+                };
                 let detail = format!(
-                    "fetched, {valid}, with client authentication {}",
+                    "fetched, {valid}, with client authentication {}{bound}",
                     method.as_str()
                 );
                 self.note(&server.name, StepKind::Token, true, &detail);
-                Ok(stored.access)
+                Ok(stored.into())
             }
             Err(Fetch::Setup(e)) => {
                 self.note(&server.name, StepKind::Token, false, &e.to_string());
@@ -215,12 +232,17 @@ impl Upstream {
         });
         let mut params = target_params(resource.as_deref(), server.audience.as_deref());
         params.extend(scope.map(|s| ("scope".to_string(), s)));
+        let algs = meta
+            .as_ref()
+            .and_then(|m| m.dpop_signing_alg_values_supported.as_deref());
+        let dpop = self.dpop_if(&server.name, super::dpop::wanted(server.dpop, algs));
         let call = TokenCall {
             http: &self.inner.http,
             data_dir: &self.inner.deps.data_dir,
             server: name,
             url,
             params,
+            dpop: dpop.await.map_err(Fetch::Setup)?,
         };
         let sent = oauth::grant(call, client, Grant::ClientCredentials).await;
         let (resp, method) = sent.map_err(Fetch::Token)?;

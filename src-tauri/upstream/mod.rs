@@ -27,6 +27,7 @@ pub mod clientauth;
 mod credential;
 pub mod device;
 pub mod discovery;
+pub mod dpop;
 pub mod enterprise;
 pub mod exchange;
 mod flowtoken;
@@ -116,6 +117,8 @@ struct ServerState {
     timeline: std::sync::Mutex<timeline::Timeline>,
     /// The device sign-in running for this server ([`device`]).
     device: std::sync::Mutex<Option<device::Running>>,
+    /// The server's DPoP key, read or made on first need ([`dpop`]).
+    dpop: tokio::sync::OnceCell<Arc<dpop::Prover>>,
 }
 
 #[derive(Default)]
@@ -212,10 +215,15 @@ impl Upstream {
         let mut cred = Credential {
             bearer: None,
             headers,
+            dpop: None,
         };
         match bearer {
             FlowToken::None => {}
             FlowToken::Bearer(t) => cred.bearer = Some(t),
+            FlowToken::Bound(t) => {
+                cred.bearer = Some(t);
+                cred.dpop = Some(self.dpop_prover(&server.name).await?);
+            }
             FlowToken::ApiKey(k) => {
                 let configured = cred
                     .headers
@@ -244,6 +252,12 @@ impl Upstream {
             FlowToken::Bearer(t) => Ok(Credential {
                 bearer: Some(t),
                 headers,
+                dpop: None,
+            }),
+            FlowToken::Bound(t) => Ok(Credential {
+                bearer: Some(t),
+                headers,
+                dpop: Some(self.dpop_prover(&server.name).await?),
             }),
             FlowToken::None | FlowToken::ApiKey(_) => unreachable_rejection(server),
         }
@@ -311,6 +325,7 @@ impl Upstream {
                     self.stepped_up(server).as_deref(),
                     s.meta.scope.as_deref(),
                 ),
+                dpop_jkt: s.meta.dpop_jkt,
             },
             Ok(None) | Err(_) => TokenFacts {
                 last_refresh,
@@ -360,5 +375,17 @@ fn unreachable_rejection(server: &ServerConfig) -> Result<Credential, UpstreamEr
 enum FlowToken {
     None,
     Bearer(Secret),
+    /// A DPoP-bound access token (RFC 9449): sent with the `DPoP` scheme and a proof.
+    Bound(Secret),
     ApiKey(Secret),
+}
+
+impl From<tokens::Stored> for FlowToken {
+    fn from(s: tokens::Stored) -> FlowToken {
+        if s.bound() {
+            FlowToken::Bound(s.access)
+        } else {
+            FlowToken::Bearer(s.access)
+        }
+    }
 }

@@ -86,6 +86,9 @@ pub struct TokenCall<'a> {
     pub url: TokenUrl,
     /// `resource`, `audience`, `scope` …
     pub params: Vec<(String, String)>,
+    /// The server's DPoP key when its tokens are bound: every request carries a proof (and the
+    /// token endpoint's nonce, retried once when it asks for one).
+    pub dpop: Option<std::sync::Arc<super::dpop::Prover>>,
 }
 
 /// Sends `grant` with `client`'s authentication plan ([`clientauth::send`]): what the endpoint
@@ -97,12 +100,12 @@ pub async fn grant(
 ) -> Result<(UpTokenResponse, ClientAuth), TokenFailure> {
     let endpoint = call.url.as_str().to_string();
     let client = clientauth::with_remembered(client, call.data_dir, call.server, &endpoint);
-    let sent = clientauth::send(&client, |client| {
-        let (url, http) = (call.url.clone(), call.http.clone());
+    let mut sent = clientauth::send(&client, |client| {
+        let (url, http, dpop) = (call.url.clone(), call.http.clone(), call.dpop.clone());
         let params = client.auth_params().into_iter().chain(call.params.clone());
         let (grant, endpoint) = (&grant, endpoint.clone());
         async move {
-            let oh = OAuthHttp::new(http);
+            let oh = OAuthHttp::with_dpop(http, dpop);
             let c = base(&client).set_token_uri(url);
             let answer = match grant {
                 Grant::Code {
@@ -148,6 +151,9 @@ pub async fn grant(
         }
     })
     .await;
+    if let (Ok((resp, _)), Some(dpop)) = (&mut sent, &call.dpop) {
+        resp.proved_with = Some(dpop.thumbprint().to_string());
+    }
     if let Ok((_, method)) = &sent {
         clientauth::remember(
             call.data_dir,

@@ -23,6 +23,10 @@ pub struct Endpoints {
     pub resource: Option<String>,
     #[serde(default)]
     pub auth_methods: Option<Vec<String>>,
+    /// The sign-in's tokens are DPoP-bound (`dpop::wanted` when it started): its code exchange,
+    /// device polling and refreshes carry proofs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop: bool,
 }
 
 /// Everything non-secret kept per server.

@@ -13,7 +13,9 @@ use super::oauth::TokenFailure;
 use super::oauth::{self, target_params, token_url, Grant, TokenCall};
 use super::registration::{self, ClientInfo, Method, Record, Refusal, Registration, REFUSED_AGAIN};
 use super::tokens::{self, backoff, needs_refresh, Stored, UpTokenResponse};
-use super::{now, vault_err, Credential, Flight, RefreshOutcome, Upstream, UpstreamError};
+use super::{
+    now, vault_err, Credential, Flight, FlowToken, RefreshOutcome, Upstream, UpstreamError,
+};
 use crate::sync::lock;
 
 impl Upstream {
@@ -23,7 +25,7 @@ impl Upstream {
         &self,
         server: &ServerConfig,
         rejected: Option<&Credential>,
-    ) -> Result<Secret, UpstreamError> {
+    ) -> Result<FlowToken, UpstreamError> {
         let vault = &self.inner.deps.vault;
         if vault.has_unsaved() {
             // A refreshed set the keychain refused earlier: written now if it accepts again.
@@ -33,7 +35,7 @@ impl Upstream {
         }
         let s = self.bound_tokens(server).await?;
         if rejected.is_none() && !needs_refresh(&s.meta, now()) {
-            return Ok(s.access);
+            return Ok(s.into());
         }
         let state = self.state(&server.name);
         let mut flight = state.flight.lock().await;
@@ -41,13 +43,13 @@ impl Upstream {
         let s = self.bound_tokens(server).await?;
         let now = now();
         match rejected.and_then(|c| c.bearer.as_ref()) {
-            Some(r) if *r != s.access => return Ok(s.access),
-            None if rejected.is_none() && !needs_refresh(&s.meta, now) => return Ok(s.access),
+            Some(r) if *r != s.access => return Ok(s.into()),
+            None if rejected.is_none() && !needs_refresh(&s.meta, now) => return Ok(s.into()),
             _ => {}
         }
         let usable = rejected.is_none() && !s.expired(now);
         let Some(refresh) = self.refresh_to_spend(server, &s, &flight, now, usable)? else {
-            return Ok(s.access);
+            return Ok(s.into());
         };
         let (record, reg) = self.sign_in_record(server, rejected.is_some()).await?;
         let result = self
@@ -61,7 +63,7 @@ impl Upstream {
                 flight.failures = 0;
                 flight.retry_after = None;
                 self.keep_refreshed(server, &new, now).await;
-                Ok(new.access)
+                Ok(new.into())
             }
             Err(f) => {
                 self.refresh_refused(server, &s, reg.method, &f, now)
@@ -69,7 +71,7 @@ impl Upstream {
                 flight.failures += 1;
                 flight.retry_after = Some(now + backoff(flight.failures).as_secs());
                 if usable {
-                    return Ok(s.access);
+                    return Ok(s.into());
                 }
                 Err(f.into_error(server.name.as_str()))
             }
@@ -205,6 +207,11 @@ impl Upstream {
             server: name,
             url,
             params: target_params(endpoints.resource.as_deref(), None),
+            // A bound sign-in refreshes with the same key (RFC 9449 §5: its refresh token is
+            // bound too when the client is public).
+            dpop: self
+                .dpop_if(&server.name, endpoints.dpop || s.meta.dpop_jkt.is_some())
+                .await?,
         };
         let result = oauth::grant(call, client, Grant::Refresh(refresh)).await;
         Ok(result.map(|(resp, _)| resp))

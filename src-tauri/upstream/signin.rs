@@ -98,6 +98,10 @@ impl Upstream {
             iss_supported: meta.is_some_and(|m| m.authorization_response_iss_parameter_supported),
             resource: resource.clone(),
             auth_methods: meta.and_then(|m| m.token_endpoint_auth_methods_supported.clone()),
+            dpop: super::dpop::wanted(
+                server.dpop,
+                meta.and_then(|m| m.dpop_signing_alg_values_supported.as_deref()),
+            ),
         };
         Ok(Prepared {
             client,
@@ -172,6 +176,10 @@ impl Upstream {
         tokens::save(&self.inner.deps.vault, name, &stored)
             .await
             .map_err(vault_err(name))?;
+        if let Some(jkt) = &stored.meta.dpop_jkt {
+            let detail = format!("DPoP-bound token (key thumbprint {jkt})");
+            self.note(&server.name, StepKind::Token, true, &detail);
+        }
         let state = self.state(&server.name);
         let mut flight = state.flight.lock().await;
         flight.failures = 0;

@@ -101,6 +101,10 @@ pub struct UpTokenResponse {
     pub id_token: Option<oauth2::AccessToken>,
     #[serde(skip, default = "bearer")]
     bearer: oauth2::basic::BasicTokenType,
+    /// The thumbprint of the DPoP key the request was proved with (set by `oauth::grant`, never
+    /// read from the answer); the token is bound to it when `token_type` is `DPoP`.
+    #[serde(skip)]
+    pub proved_with: Option<String>,
 }
 
 fn bearer() -> oauth2::basic::BasicTokenType {
@@ -133,6 +137,16 @@ impl UpTokenResponse {
     pub fn expires_in_parsed(&self) -> ExpiresIn {
         ExpiresIn::from_json(self.expires_in.as_ref())
     }
+
+    /// The key the access token is bound to: a proof was sent and the answer's `token_type` is
+    /// `DPoP` (a `Bearer` answer to a proof is an unbound token, used as a bearer token).
+    pub fn dpop_jkt(&self) -> Option<String> {
+        let dpop = self
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
+        self.proved_with.clone().filter(|_| dpop)
+    }
 }
 
 /// Non-secret facts stored next to the tokens.
@@ -159,6 +173,10 @@ pub struct TokenMeta {
     /// the token is for another API and the person signs in again.
     #[serde(default)]
     pub audience: Option<String>,
+    /// The thumbprint of the DPoP key the access token is bound to (RFC 9449): it is sent with
+    /// the `DPoP` scheme and a proof. `None` for a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A server's stored token set.
@@ -203,10 +221,16 @@ impl Stored {
                 m2m_key: None,
                 server_url: None,
                 audience: None,
+                dpop_jkt: r.dpop_jkt(),
             },
             refresh,
             id_token: r.id_token.as_ref().map(|t| Secret::new(t.secret().clone())),
         }
+    }
+
+    /// The access token is DPoP-bound (sent with the `DPoP` scheme and a proof).
+    pub fn bound(&self) -> bool {
+        self.meta.dpop_jkt.is_some()
     }
 
     pub fn expired(&self, now: u64) -> bool {

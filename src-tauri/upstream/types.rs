@@ -35,6 +35,9 @@ pub struct Classification {
 pub struct Credential {
     pub bearer: Option<Secret>,
     pub headers: Vec<(::http::HeaderName, Secret)>,
+    /// The key `bearer` is bound to (DPoP, RFC 9449): it goes with the `DPoP` scheme and a fresh
+    /// proof per request (`exchange::authorize`). `None` for a bearer token.
+    pub dpop: Option<std::sync::Arc<super::dpop::Prover>>,
 }
 
 /// Facts about a server's stored token, never the token itself.
@@ -48,6 +51,8 @@ pub struct TokenFacts {
     /// Scopes a 403 `insufficient_scope` asked for that the stored token was not granted: the
     /// person should sign in again ([`stepup`]).
     pub needs_scope: Option<String>,
+    /// The stored token is DPoP-bound (RFC 9449) to the key with this thumbprint (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -37,6 +37,44 @@ impl OidcProvider {
     }
 }
 
+/// `dpop_op.mjs`: `oidc-provider` requiring DPoP-bound tokens (nonces at its token endpoint, the
+/// public client `broker-dpop` registered with `dpop_bound_access_tokens`) as the authorization
+/// server of an MCP upstream that takes only DPoP-bound tokens, checking each proof, its own
+/// nonce and the token's binding to the proof key. Killed on drop.
+pub struct DpopUpstream {
+    /// The upstream's `/mcp` URL.
+    pub url: String,
+    _child: Child,
+}
+
+impl DpopUpstream {
+    pub async fn start() -> DpopUpstream {
+        let installed = super::node::js_dir().join("node_modules/oidc-provider/package.json");
+        assert!(
+            installed.exists(),
+            "oidc-provider is not installed in tests/js/node_modules: run scripts/setup-node.sh"
+        );
+        let mut cmd = Command::from(super::node::node_command());
+        cmd.arg("dpop_op.mjs");
+        let (url, child) = super::jsserver::spawn_reporting(cmd, "dpop_op.mjs").await;
+        DpopUpstream { url, _child: child }
+    }
+
+    /// What the upstream saw: `verified` requests, `nonceChallenges` sent, `refused` (why), and
+    /// the key thumbprints of the verified requests (`jkts`).
+    pub async fn stats(&self) -> serde_json::Value {
+        let url = self.url.replace("/mcp", "/test/stats");
+        reqwest::get(url).await.unwrap().json().await.unwrap()
+    }
+
+    /// Gives the upstream a new nonce: the next proof with the old one is refused once.
+    pub async fn rotate_nonce(&self) {
+        let url = self.url.replace("/mcp", "/test/rotate-nonce");
+        let resp = reqwest::Client::new().post(url).send().await.unwrap();
+        assert!(resp.status().is_success());
+    }
+}
+
 /// An MCP upstream that wants a bearer token from `issuer` (401 with a `resource_metadata`
 /// challenge; its PRM names `issuer`). Returns the `/mcp` URL.
 pub async fn protected_upstream(issuer: &str) -> String {

@@ -79,6 +79,7 @@ impl Upstream {
             server: name,
             url: token_url(name, &target.token_endpoint).map_err(Fetch::Setup)?,
             params,
+            dpop: None,
         };
         let (granted, method) = grant::send(call, client, JWT_BEARER)
             .await
@@ -198,6 +199,7 @@ impl Upstream {
             server: SESSION,
             url,
             params,
+            dpop: None,
         };
         let client = self
             .company_client(company, None)

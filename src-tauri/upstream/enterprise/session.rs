@@ -51,6 +51,8 @@ pub fn session_server(company: &EnterpriseConfig) -> ServerConfig {
         delegate_auth_to_upstream: false,
         // The ID token is for the broker itself, not for a resource.
         send_resource: false,
+        // The company sign-in's tokens stay bearer tokens (its ID token is what is used).
+        dpop: Some(false),
         authorization_params: Default::default(),
         token_endpoint_auth_method: None,
         allowed_tools: None,

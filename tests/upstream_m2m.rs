@@ -5,6 +5,8 @@ mod gateway_common;
 mod support;
 
 use gateway_common::{api_key, initialize, open_session, post, tool_call};
+use std::time::Duration;
+
 use mcp_auth_broker::upstream::FailureKind;
 use serde_json::json;
 use support::*;
@@ -547,4 +549,51 @@ async fn a_token_endpoint_that_wants_client_id_in_the_body_accepts_basic_at_once
         "Basic with client_id in the body: accepted first time"
     );
     assert!(basic_sent(&tokens[0]));
+}
+
+/// Machine tokens can be DPoP-bound too: oidc-provider issues client-credentials tokens only
+/// with a proof (and its nonce), and the upstream takes them only with a proof of the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_tokens_from_oidc_provider_are_dpop_bound_and_sent_with_proofs() {
+    use mcp_auth_broker::protocol::client::Client;
+    use mcp_auth_broker::upstream::exchange::Endpoint;
+    let up = oidc::DpopUpstream::start().await;
+    std::env::set_var("UPSTREAM_M2M_DPOP", "m2m-secret");
+    let b = TestBroker::start(json!({"mcp_servers": {"bot": {
+        "url": up.url.replace("/mcp", "/m2m/mcp"), "auth_type": "oauth2",
+        "oauth_flow": "client_credentials", "client_id": "broker-dpop-m2m",
+        "client_secret": "os.environ/UPSTREAM_M2M_DPOP"}}}))
+    .await;
+    let server = b.broker.server("bot").unwrap();
+    let upstream = b.broker.upstream().clone();
+    let endpoint = Endpoint::new(upstream.clone(), server.clone());
+    let client = Client::connect(endpoint, json!({}), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let answer = client
+        .request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "machine"}}),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    let jkt = upstream
+        .token_facts(&server.name)
+        .await
+        .dpop_jkt
+        .expect("the machine token is DPoP-bound");
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        format!("machine (DPoP-bound to {jkt})"),
+        "{answer}"
+    );
+    let stats = up.stats().await;
+    assert_eq!(stats["refused"], json!([]), "{stats}");
+    let steps = upstream.timeline(&server.name);
+    let bound = format!("DPoP-bound (key thumbprint {jkt})");
+    assert!(
+        steps.iter().any(|s| s.detail.ends_with(&bound)),
+        "{steps:?}"
+    );
 }

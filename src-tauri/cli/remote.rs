@@ -269,6 +269,18 @@ mod tests {
     }
 
     #[test]
+    fn one_servers_details_say_when_its_token_is_dpop_bound_and_to_which_key() {
+        let bound = serde_json::json!({"token": {"expires_at": null, "dpop_jkt": "NzbLsXh8uDCcd"}});
+        let d = server_details("gh", &bound);
+        assert!(
+            d.contains("\ntoken: DPoP-bound, sender-constrained to the broker's key (thumbprint NzbLsXh8uDCcd)\n"),
+            "{d}"
+        );
+        let plain = server_details("gh", &serde_json::json!({"token": {"expires_at": null}}));
+        assert!(!plain.contains("DPoP"), "{plain}");
+    }
+
+    #[test]
     fn the_status_table_shows_flow_health_and_the_actionable_detail() {
         let v = serde_json::json!({
             "gh": {"state": {"state": "needs_sign_in", "reason": "no token yet"}, "flow": {"flow": "authorization_code"}, "token": {"expires_at": null}},

@@ -5,9 +5,12 @@
 //   node dpop_op.mjs
 //
 // Prints one JSON line: {"url": "http://127.0.0.1:PORT/mcp", "issuer": "http://127.0.0.1:PORT2"}.
+// The same upstream answers at `/m2m/mcp` too, for machine tokens (its own resource metadata,
+// scope `mcp:read`).
 //
 // The provider: device flow (no browser needed), DPoP with server nonces required at the token
-// endpoint (`nonceSecret`, `requireNonce`), and one public client, `broker-dpop`, registered with
+// endpoint (`nonceSecret`, `requireNonce`), the public client `broker-dpop` and the confidential
+// client `broker-dpop-m2m` (client credentials, secret `m2m-secret`), both registered with
 // `dpop_bound_access_tokens: true` (a token request without a proof is refused). Tokens are opaque
 // and bound to the proof's key (`jkt`).
 //
@@ -36,7 +39,11 @@ const rsServer = http.createServer();
 const issuer = await listen(opServer);
 const base = await listen(rsServer);
 const mcpUrl = `${base}/mcp`;
-const prmUrl = `${base}/.well-known/oauth-protected-resource/mcp`;
+/** The two resources: a person's (device sign-in, refresh) and a machine's (client credentials). */
+const resources = {
+  '/mcp': ['openid', 'offline_access', 'mcp:read'],
+  '/m2m/mcp': ['mcp:read'],
+};
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -46,10 +53,20 @@ const provider = new Provider(issuer, {
     response_types: [],
     redirect_uris: [],
     dpop_bound_access_tokens: true,
+  }, {
+    client_id: 'broker-dpop-m2m',
+    client_secret: 'm2m-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: 'mcp:read',
+    dpop_bound_access_tokens: true,
   }],
   features: {
     devInteractions: { enabled: true },
     deviceFlow: { enabled: true },
+    clientCredentials: { enabled: true },
     dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
     resourceIndicators: {
       enabled: true,
@@ -71,7 +88,9 @@ let rsNonce = randomBytes(16).toString('base64url');
 const seenJti = new Set();
 
 /** The resource's DPoP check; `{ jkt }` when the request may go on, else the answer to send. */
-async function checkDpop(req) {
+async function checkDpop(req, path) {
+  const resourceUrl = `${base}${path}`;
+  const prmUrl = `${base}/.well-known/oauth-protected-resource${path}`;
   const refuse = (why, error = 'invalid_token') => {
     stats.refused.push(why);
     return { status: 401, challenge: `DPoP error="${error}", error_description="${why}", algs="ES256"` };
@@ -95,7 +114,7 @@ async function checkDpop(req) {
   const ath = createHash('sha256').update(token).digest('base64url');
   const problems = [
     payload.htm !== req.method && `htm ${payload.htm}`,
-    payload.htu !== mcpUrl && `htu ${payload.htu}`,
+    payload.htu !== resourceUrl && `htu ${payload.htu}`,
     Math.abs(Date.now() / 1000 - payload.iat) > 60 && 'iat not recent',
     payload.ath !== ath && 'ath does not match the token',
     (typeof payload.jti !== 'string' || seenJti.has(payload.jti)) && 'jti missing or replayed',
@@ -110,7 +129,7 @@ async function checkDpop(req) {
       nonce: rsNonce,
     };
   }
-  const held = await provider.AccessToken.find(token);
+  const held = (await provider.AccessToken.find(token)) ?? (await provider.ClientCredentials.find(token));
   if (!held || held.isExpired) return refuse('unknown or expired token');
   const jkt = await calculateJwkThumbprint(protectedHeader.jwk);
   if (held.jkt !== jkt) return refuse('the token is not bound to the proof key (cnf.jkt)');
@@ -128,12 +147,13 @@ async function readJson(req) {
 
 rsServer.on('request', async (req, res) => {
   const path = new URL(req.url, base).pathname;
-  if (path === '/.well-known/oauth-protected-resource/mcp') {
+  const prm = path.replace(/^\/\.well-known\/oauth-protected-resource/, '');
+  if (prm !== path && resources[prm]) {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({
-      resource: mcpUrl,
+      resource: `${base}${prm}`,
       authorization_servers: [issuer],
-      scopes_supported: ['openid', 'offline_access', 'mcp:read'],
+      scopes_supported: resources[prm],
       dpop_bound_access_tokens_required: true,
       dpop_signing_alg_values_supported: ['ES256'],
     }));
@@ -149,12 +169,12 @@ rsServer.on('request', async (req, res) => {
     res.end();
     return;
   }
-  if (path !== '/mcp') {
+  if (!resources[path]) {
     res.statusCode = 404;
     res.end();
     return;
   }
-  const checked = await checkDpop(req);
+  const checked = await checkDpop(req, path);
   if (!checked.jkt) {
     res.statusCode = checked.status;
     res.setHeader('www-authenticate', checked.challenge);

@@ -114,14 +114,31 @@ pub fn plan(
     Ok(Edit { text, changes })
 }
 
-/// True when some entry of the file already reaches `target` (its URL, or the same bridge).
+/// True when the client reaches `server` through the broker and nowhere directly: no imported
+/// entry has its upstream URL, and some entry points at the broker for it. `doc` is the file,
+/// `found` what [`parse_installed`] found in it.
+pub fn connected(source: Source, doc: &Value, found: &[Found], server: &BrokerServer) -> bool {
+    let direct = (found.iter()).any(|f| f.entry.url.as_deref() == Some(server.upstream.as_str()));
+    !direct && reaches(doc, source, &server.target).unwrap_or(false)
+}
+
+/// True when some entry of the file already reaches `target` (its URL, or the same bridge),
+/// wherever the client lists servers (Claude Code's projects included).
 fn reaches(doc: &Value, source: Source, target: &Target) -> Result<bool, String> {
     let want = target.entry(source)?;
-    let listed = edit::block(source)
+    let mut lists = vec![edit::block(source)
         .iter()
-        .try_fold(doc, |at, k| at.get(k.as_str()))
-        .and_then(Value::as_object);
-    Ok(listed.into_iter().flatten().any(|(_, entry)| {
+        .try_fold(doc, |at, k| at.get(k.as_str()))];
+    if source == Source::Claude {
+        let projects = doc["projects"].as_object().into_iter().flatten();
+        lists.extend(projects.map(|(_, p)| p.get("mcpServers")));
+    }
+    let mut entries = lists
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .flat_map(|o| o.values());
+    Ok(entries.any(|entry| {
         *entry == want
             || ["url", "serverUrl"]
                 .iter()

@@ -311,3 +311,57 @@ fn the_change_log_finds_a_change_by_its_backup_until_it_is_undone() {
     assert_eq!(log.find("/h/.cursor/mcp.json.bak-5"), None);
     assert!(log.list()[0].undone);
 }
+
+#[test]
+fn a_client_counts_as_connected_only_when_no_entry_still_goes_to_the_upstream_directly() {
+    use super::parse::parse_installed;
+    let linear = server("linear", "https://mcp.linear.app/mcp");
+    let check = |source, text: &str| {
+        let found = parse_installed(source, text, PORT).unwrap().found;
+        connect::connected(source, &read(text).unwrap(), &found, &linear)
+    };
+    assert!(!check(Source::Cursor, CURSOR), "still direct");
+    let edit = plan(
+        Source::Cursor,
+        CURSOR,
+        std::slice::from_ref(&linear),
+        PORT,
+        false,
+    )
+    .unwrap();
+    assert!(check(Source::Cursor, &edit.text));
+    // A Claude Code project's entry counts, and then connecting adds nothing at the top level.
+    let project =
+        r#"{"projects": {"/p": {"mcpServers": {"l": {"url": "https://mcp.linear.app/mcp"}}}}}"#;
+    let edit = plan(
+        Source::Claude,
+        project,
+        std::slice::from_ref(&linear),
+        PORT,
+        true,
+    )
+    .unwrap();
+    assert_eq!(edit.changes.len(), 1, "{:?}", edit.changes);
+    assert!(check(Source::Claude, &edit.text));
+    let again = plan(
+        Source::Claude,
+        &edit.text,
+        std::slice::from_ref(&linear),
+        PORT,
+        true,
+    )
+    .unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    let desktop = plan(
+        Source::ClaudeDesktop,
+        DESKTOP,
+        std::slice::from_ref(&linear),
+        PORT,
+        false,
+    )
+    .unwrap();
+    assert!(
+        check(Source::ClaudeDesktop, &desktop.text),
+        "the bridge entry counts"
+    );
+}

@@ -4,6 +4,7 @@
 //! entries change), every change listed with its backup and an Undo. The rules are the CLI's
 //! (`import --rewrite`); this file only turns them into commands and DTOs.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -16,7 +17,7 @@ use crate::clients::connect::{self, BrokerServer, EntryChange};
 use crate::clients::discover::{discover, Installed};
 use crate::clients::edit::{self, Target};
 use crate::clients::{against_config, parse};
-use crate::config::file;
+use crate::config::{file, RawServer};
 
 type CmdResult<T> = Result<T, String>;
 
@@ -123,10 +124,11 @@ fn broker_servers(broker: &Broker) -> CmdResult<Vec<BrokerServer>> {
         .collect())
 }
 
-fn client_dto(c: &Installed, broker: &Broker, servers: &[BrokerServer]) -> ClientDto {
-    let raw = file::read(&broker.settings().config_path)
-        .map(|l| l.raw.mcp_servers)
-        .unwrap_or_default();
+fn client_dto(
+    c: &Installed,
+    raw: &BTreeMap<String, RawServer>,
+    servers: &[BrokerServer],
+) -> ClientDto {
     let mut dto = ClientDto {
         id: c.id.clone(),
         label: c.label.clone(),
@@ -145,13 +147,10 @@ fn client_dto(c: &Installed, broker: &Broker, servers: &[BrokerServer]) -> Clien
         }
     };
     let text = std::fs::read_to_string(&c.path).unwrap_or_default();
-    let port = broker.settings().port;
+    let doc = parse::read(&text).unwrap_or_default();
     dto.connected = servers
         .iter()
-        .filter(|s| {
-            connect::plan(c.source, &text, std::slice::from_ref(s), port, true)
-                .is_ok_and(|e| e.changes.is_empty())
-        })
+        .filter(|s| connect::connected(c.source, &doc, &plan.found, s))
         .map(|s| s.target.name.clone())
         .collect();
     let (through, skipped): (Vec<_>, Vec<_>) =
@@ -197,6 +196,10 @@ pub async fn first_run(shell: State<'_, Shell>) -> CmdResult<FirstRunDto> {
     let (home, config) = homes()?;
     let servers = broker_servers(&broker)?;
     let found = discover(&home, &config, broker.settings().port);
+    let raw = file::read(&broker.settings().config_path)
+        .map_err(|e| e.to_string())?
+        .raw
+        .mcp_servers;
     let log = Log::in_dir(&broker.settings().data_dir);
     let mut changes: Vec<ChangeDto> = (log.list().into_iter())
         .filter(|r| !r.undone)
@@ -207,7 +210,7 @@ pub async fn first_run(shell: State<'_, Shell>) -> CmdResult<FirstRunDto> {
         show: servers.is_empty() && !done_flag(&broker).exists(),
         clients: found
             .iter()
-            .map(|c| client_dto(c, &broker, &servers))
+            .map(|c| client_dto(c, &raw, &servers))
             .collect(),
         changes,
     })

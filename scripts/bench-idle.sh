@@ -102,9 +102,12 @@ desktop() {
   local waiter=$!
   launched=$(date +%s%3N)
   XDG_CONFIG_HOME=$dir/config XDG_DATA_HOME=$dir/data XDG_CACHE_HOME=$dir/cache "$bin" "${args[@]}" >/dev/null 2>&1 || true
+  local handed; handed=$(date +%s%3N)
   wait "$waiter" || { echo "bench-idle: the window did not come back" >&2; return 1; }
   shown=$(( $(cat "$dir/shown") - launched ))
-  echo "reopen: the window is shown $shown ms after the second launch started (target ≤ $REOPEN_TARGET: $(verdict "$shown" "$REOPEN_TARGET"))"
+  # The second process's own start (it loads WebKit/GTK too) is part of this figure, not of a
+  # tray click; when it exits after the window is shown, say so.
+  echo "reopen: the window is shown $shown ms after the second launch started (target ≤ $REOPEN_TARGET: $(verdict "$shown" "$REOPEN_TARGET")); the second process exited $(( handed - launched )) ms after its start"
   kill "$app"; wait "$app" 2>/dev/null || true
   rm -rf "$dir"
 }

@@ -106,6 +106,24 @@ fn server_entry(url: &str, scenario: &str, ctx: &Value) -> Value {
         entry["auth_type"] = json!("oauth2");
         entry["oauth_flow"] = json!("enterprise");
     }
+    if let Some(pem) = ctx["private_key_pem"].as_str() {
+        // The scenario's own key (its AS knows only that public key), from a file as a person
+        // would configure one.
+        let path = std::env::temp_dir().join(format!("conformance-key-{}.pem", std::process::id()));
+        if std::fs::write(&path, pem).is_ok() {
+            entry["token_endpoint_auth_method"] = json!("private_key_jwt");
+            entry["private_key"] = json!(path.to_string_lossy());
+        }
+    }
+    if let Some(jwt) = ctx["valid_jwt"]
+        .as_str()
+        .filter(|_| scenario.contains("wif"))
+    {
+        std::env::set_var("CONFORMANCE_WORKLOAD_TOKEN", jwt);
+        entry["auth_type"] = json!("oauth2");
+        entry["oauth_flow"] = json!("jwt_bearer");
+        entry["assertion_env"] = json!("CONFORMANCE_WORKLOAD_TOKEN");
+    }
     if scenario.contains("cimd") {
         entry["client_id_metadata_url"] = json!(ctx["client_id_metadata_url"]
             .as_str()

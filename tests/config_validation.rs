@@ -569,10 +569,12 @@ fn token_endpoint_auth_method_is_read_and_a_wrong_one_named_with_the_choices() {
         Some(mcp_auth_broker::config::TokenAuthMethod::ClientSecretPost)
     );
     let e = one_error(
-        r#"{"mcp_servers": {"m": {"url": "https://m.example.com/mcp", "token_endpoint_auth_method": "private_key_jwt"}}}"#,
+        r#"{"mcp_servers": {"m": {"url": "https://m.example.com/mcp", "token_endpoint_auth_method": "tls_client_auth"}}}"#,
     );
     assert!(
-        e.contains("token_endpoint_auth_method") && e.contains("client_secret_basic"),
+        e.contains("token_endpoint_auth_method")
+            && e.contains("client_secret_basic")
+            && e.contains("private_key_jwt"),
         "{e}"
     );
 }

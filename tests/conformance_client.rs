@@ -2,16 +2,18 @@
 //! upstream side as the client under test: the requirement sets of 2026-07-28 and 2025-11-25
 //! (`client --requirements`), `--suite auth`, `--suite backcompat`,
 //! `auth/client-credentials-basic`, `auth/enterprise-managed-authorization` (the suite's
-//! identity provider hands over an ID token, kept as the company sign-in), `auth/dpop` and
-//! `auth/dpop-nonce`. The client is `examples/conformance_client.rs`: a real
+//! identity provider hands over an ID token, kept as the company sign-in), `auth/dpop`,
+//! `auth/dpop-nonce`, `auth/client-credentials-jwt` (`private_key_jwt` with the scenario's key)
+//! and `auth/wif-jwt-bearer` (workload identity federation: the scenario's JWT from an
+//! environment variable, exchanged with the jwt-bearer grant). The client is `examples/conformance_client.rs`: a real
 //! broker (the one MCP client session over the one upstream exchange) whose sign-in completes
 //! through a replaceable opener following the mock AS's auto-approving redirects. Needs Node >=
 //! 22 and tests/js (scripts/setup-node.sh).
 //!
 //! Not applicable: none of the scored scenarios (all run and must pass). A requirement set also
-//! runs scenarios it does not score (extensions the broker does not implement: JWT and WIF
-//! client assertions; and one added after the revision's release); the suite reports them apart
-//! and they are not asserted here.
+//! runs scenarios it does not score (every extension the suite has is asserted below; one
+//! scenario added after the revision's release); the suite reports them apart and they are not
+//! asserted here.
 
 mod support;
 
@@ -219,4 +221,14 @@ fn the_broker_passes_conformance_dpop_with_bound_tokens_and_a_fresh_proof_per_re
 #[test]
 fn the_broker_passes_conformance_dpop_nonce_retrying_with_the_servers_nonces() {
     assert_all_pass(&["--scenario", "auth/dpop-nonce"], 14);
+}
+
+#[test]
+fn the_broker_passes_conformance_client_credentials_with_a_private_key_jwt_assertion() {
+    assert_all_pass(&["--scenario", "auth/client-credentials-jwt"], 5);
+}
+
+#[test]
+fn the_broker_passes_conformance_workload_identity_federation_with_the_jwt_bearer_grant() {
+    assert_all_pass(&["--scenario", "auth/wif-jwt-bearer"], 5);
 }

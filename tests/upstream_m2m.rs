@@ -2,6 +2,8 @@
 //! TTL, basic vs post client auth, and every token-endpoint fault giving a named error.
 
 mod gateway_common;
+#[path = "upstream_m2m/keys.rs"]
+mod keys;
 mod support;
 
 use gateway_common::{api_key, initialize, open_session, post, tool_call};

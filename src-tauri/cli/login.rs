@@ -39,7 +39,7 @@ impl Reach {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -85,7 +85,12 @@ pub(super) fn prepare(paths: &Paths, name: &str) -> Result<u16, ExitCode> {
     Ok(paths.port(loaded.validated.config.port))
 }
 
-fn admin_error(base: &str, status: reqwest::StatusCode, body: &str, paths: &Paths) -> ExitCode {
+pub(super) fn admin_error(
+    base: &str,
+    status: reqwest::StatusCode,
+    body: &str,
+    paths: &Paths,
+) -> ExitCode {
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return fail(exit::FAILURE, format!("the broker at {base} did not accept the admin token from {}; pass the same --data-dir the running broker uses", admin_token_path(&paths.data_dir).display()));
     }

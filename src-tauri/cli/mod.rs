@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod import;
+pub mod key;
 pub mod keys;
 pub mod login;
 pub mod probe;
@@ -82,6 +83,14 @@ pub enum Command {
     Logout { name: String },
     /// Ask the running broker to check a server's health now.
     Check { name: String },
+    /// Print the public key (JWK Set) of a `private_key_jwt` server, to register with the
+    /// provider; the key is generated on first need and its private half never leaves the store.
+    Key {
+        name: String,
+        /// Print one JWK instead of a JWK Set.
+        #[arg(long)]
+        jwk: bool,
+    },
     /// Local OAuth clients and their grants: list or revoke.
     Clients {
         #[command(subcommand)]
@@ -176,6 +185,7 @@ pub fn run() -> ExitCode {
         }
         Some(Command::Logout { name }) => login::logout(&paths, &name),
         Some(Command::Check { name }) => login::check(&paths, &name),
+        Some(Command::Key { name, jwk }) => key::key(&paths, &name, jwk),
         Some(Command::Clients { command }) => keys::clients(&paths, command),
         Some(Command::ApiKey { command }) => keys::api_key(&paths, command),
         Some(Command::Probe(args)) => probe::probe(&paths, *args),

@@ -170,8 +170,9 @@ impl ServerValidator<'_> {
             Some("authorization_code") => Some(OAuthFlow::AuthorizationCode),
             Some("client_credentials") => Some(OAuthFlow::ClientCredentials),
             Some("enterprise") => Some(OAuthFlow::Enterprise),
+            Some("jwt_bearer") => Some(OAuthFlow::JwtBearer),
             Some(other) => {
-                self.err("oauth_flow", format!("\"{other}\" is not an OAuth flow"), "use \"authorization_code\", \"client_credentials\" or \"enterprise\" (tokens via the company sign-in), or remove it to let the broker classify the server");
+                self.err("oauth_flow", format!("\"{other}\" is not an OAuth flow"), "use \"authorization_code\", \"client_credentials\", \"enterprise\" (tokens via the company sign-in) or \"jwt_bearer\" (a workload token), or remove it to let the broker classify the server");
                 None
             }
         }
@@ -269,11 +270,12 @@ impl ServerValidator<'_> {
             "client_secret_basic" => Some(TokenAuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(TokenAuthMethod::ClientSecretPost),
             "none" => Some(TokenAuthMethod::None),
+            "private_key_jwt" => Some(TokenAuthMethod::PrivateKeyJwt),
             other => {
                 self.err(
                     "token_endpoint_auth_method",
                     format!("\"{other}\" is not a client authentication method the broker can use"),
-                    "use \"client_secret_basic\", \"client_secret_post\" or \"none\", or remove it to let the broker choose",
+                    "use \"client_secret_basic\", \"client_secret_post\", \"private_key_jwt\" or \"none\", or remove it to let the broker choose",
                 );
                 None
             }

@@ -8,6 +8,7 @@ mod enterprise;
 mod fields;
 pub mod file;
 pub mod litellm;
+pub mod machine;
 pub mod profiles;
 pub mod raw;
 mod store;
@@ -182,6 +183,10 @@ pub enum OAuthFlow {
     /// Enterprise-managed authorization: tokens come from the company sign-in (`enterprise`),
     /// exchanged for an ID-JAG and redeemed with the jwt-bearer grant; nobody signs in here.
     Enterprise,
+    /// Workload identity federation: a platform-issued JWT (`assertion_file` / `assertion_env`)
+    /// exchanged with the jwt-bearer grant (RFC 7523 §2.1); a machine token like
+    /// client_credentials.
+    JwtBearer,
 }
 
 /// A configured token-endpoint client authentication method (`token_endpoint_auth_method`).
@@ -191,6 +196,9 @@ pub enum TokenAuthMethod {
     ClientSecretPost,
     /// A public client: only `client_id` is sent, never a secret.
     None,
+    /// RFC 7523 client assertions signed with the client's private key (`private_key`, or one
+    /// the broker generates): no shared secret.
+    PrivateKeyJwt,
 }
 
 /// A header sent upstream on every request: a literal, or a secret reference.
@@ -235,6 +243,10 @@ pub struct ServerConfig {
     pub authorization_params: BTreeMap<String, String>,
     /// Overrides how the broker authenticates at the token endpoint (no fallback then).
     pub token_endpoint_auth_method: Option<TokenAuthMethod>,
+    /// The `private_key_jwt` key, when configured; unset, the broker generates one.
+    pub private_key: Option<machine::KeySource>,
+    /// The workload token of `oauth_flow: "jwt_bearer"`.
+    pub assertion: Option<machine::AssertionSource>,
     pub allowed_tools: Option<Vec<String>>,
     pub disallowed_tools: Vec<String>,
     /// False for a server turned off in the config, and for one that needs setup.

@@ -107,6 +107,15 @@ pub struct RawServer {
     /// `client_secret_post` or `none`; unset, the broker follows the metadata and falls back once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
+    /// The `private_key_jwt` key: `os.environ/VAR`, `keychain:ENTRY` or an absolute PEM file path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    /// `oauth_flow: "jwt_bearer"`: the file holding the platform-issued workload JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion_file: Option<String>,
+    /// `oauth_flow: "jwt_bearer"`: the environment variable holding the workload JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_tools: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

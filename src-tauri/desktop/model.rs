@@ -66,7 +66,9 @@ pub fn flow_label(server: &ServerConfig, status: Option<&ServerStatus>) -> Strin
     }
     match (server.auth_type, server.oauth_flow) {
         (_, Some(OAuthFlow::AuthorizationCode)) => flow_name(Flow::AuthorizationCode).into(),
-        (_, Some(OAuthFlow::ClientCredentials)) => flow_name(Flow::ClientCredentials).into(),
+        (_, Some(OAuthFlow::ClientCredentials | OAuthFlow::JwtBearer)) => {
+            flow_name(Flow::ClientCredentials).into()
+        }
         (_, Some(OAuthFlow::Enterprise)) => flow_name(Flow::Enterprise).into(),
         (AuthType::BearerToken | AuthType::ApiKey, None) => flow_name(Flow::Static).into(),
         (AuthType::OAuth2 | AuthType::None, None) => "not yet classified".into(),
@@ -92,7 +94,7 @@ pub fn can_sign_in(server: &ServerConfig, status: Option<&ServerStatus>) -> bool
         None => {
             !matches!(
                 server.oauth_flow,
-                Some(OAuthFlow::ClientCredentials | OAuthFlow::Enterprise)
+                Some(OAuthFlow::ClientCredentials | OAuthFlow::Enterprise | OAuthFlow::JwtBearer)
             ) && !server.delegate_auth_to_upstream
         }
     }

@@ -32,6 +32,7 @@ pub fn routes() -> Router<Broker> {
         .route("/api/admin/sign-in/paste", post(paste))
         .route("/api/admin/servers/{name}/sign-out", post(sign_out))
         .route("/api/admin/servers/{name}/check", post(check))
+        .route("/api/admin/servers/{name}/key", get(public_key))
         .route("/api/admin/clients", get(list_clients))
         .route("/api/admin/clients/{id}/revoke", post(revoke_client))
         .route("/api/admin/grants/{id}/revoke", post(revoke_grant))
@@ -118,6 +119,21 @@ async fn sign_in(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// A `private_key_jwt` server's public key (JWK and JWK Set) to register with the provider;
+/// the key is generated on first need and its private half never leaves the token store.
+async fn public_key(
+    State(broker): State<Broker>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let server = broker
+        .server(&name)
+        .map_err(|_| GatewayError::UnknownServer(name))?;
+    let shown = crate::upstream::assertion::public_key(broker.vault(), &server).await;
+    shown.map(Json).map_err(GatewayError::AdminUpstream)
 }
 
 #[derive(serde::Deserialize)]

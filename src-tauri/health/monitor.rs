@@ -124,7 +124,9 @@ impl Monitor {
         let explicit = match (s.auth_type, s.oauth_flow) {
             _ if s.delegate_auth_to_upstream => Some(Flow::Delegate),
             (AuthType::BearerToken | AuthType::ApiKey, _) => Some(Flow::Static),
-            (_, Some(OAuthFlow::ClientCredentials)) => Some(Flow::ClientCredentials),
+            (_, Some(OAuthFlow::ClientCredentials | OAuthFlow::JwtBearer)) => {
+                Some(Flow::ClientCredentials)
+            }
             (_, Some(OAuthFlow::Enterprise)) => Some(Flow::Enterprise),
             (_, Some(OAuthFlow::AuthorizationCode)) => Some(Flow::AuthorizationCode),
             _ => None,

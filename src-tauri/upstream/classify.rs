@@ -93,6 +93,12 @@ pub fn from_config(c: &ServerConfig) -> Option<Classification> {
                 ],
             ))
         }
+        Some(OAuthFlow::JwtBearer) => {
+            return Some(decided(
+                Flow::ClientCredentials,
+                vec!["oauth_flow is \"jwt_bearer\" in the config: a machine token, for the workload token the platform issues (RFC 7523 jwt-bearer grant)".into()],
+            ))
+        }
         None => {}
     }
     if c.auth_type != AuthType::OAuth2 && !has_oauth_fields(c) {

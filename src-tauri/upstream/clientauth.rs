@@ -26,6 +26,7 @@ impl ClientAuth {
             ClientAuth::None => "none",
             ClientAuth::ClientSecretBasic => "client_secret_basic",
             ClientAuth::ClientSecretPost => "client_secret_post",
+            ClientAuth::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -34,6 +35,7 @@ impl ClientAuth {
             TokenAuthMethod::ClientSecretBasic => ClientAuth::ClientSecretBasic,
             TokenAuthMethod::ClientSecretPost => ClientAuth::ClientSecretPost,
             TokenAuthMethod::None => ClientAuth::None,
+            TokenAuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt,
         }
     }
 }
@@ -105,24 +107,39 @@ impl ClientInfo {
         self
     }
 
-    /// This client authenticating with `method` (a public one sends no secret).
+    /// This client authenticating with `method` (only the secret methods send the secret).
     fn using(&self, method: ClientAuth) -> ClientInfo {
+        let secret_method = matches!(
+            method,
+            ClientAuth::ClientSecretBasic | ClientAuth::ClientSecretPost
+        );
         ClientInfo {
             client_id: self.client_id.clone(),
-            secret: (method != ClientAuth::None)
-                .then(|| self.secret.clone())
-                .flatten(),
+            secret: secret_method.then(|| self.secret.clone()).flatten(),
             auth: method,
             fallback: None,
+            key: self.key.clone(),
         }
     }
 
+    /// The client whose assertions name `issuer` as their audience (RFC 7523bis), when known.
+    pub fn for_issuer(mut self, issuer: Option<&str>) -> ClientInfo {
+        if let (Some(key), Some(issuer)) = (self.key.as_mut(), issuer) {
+            key.issuer = Some(issuer.to_string());
+        }
+        self
+    }
+
     /// Form parameters the client adds itself: `client_id` next to Basic, which servers built on
-    /// the MCP Python SDK (FastMCP) require and RFC 6749 allows.
+    /// the MCP Python SDK (FastMCP) require and RFC 6749 allows; a fresh client assertion for
+    /// `private_key_jwt` (the request adds `client_id` as for a public client).
     pub fn auth_params(&self) -> Vec<(String, String)> {
-        match (self.auth, &self.secret) {
-            (ClientAuth::ClientSecretBasic, Some(_)) => {
+        match (self.auth, &self.secret, &self.key) {
+            (ClientAuth::ClientSecretBasic, Some(_), _) => {
                 vec![("client_id".into(), self.client_id.clone())]
+            }
+            (ClientAuth::PrivateKeyJwt, _, Some(key)) => {
+                key.params(&self.client_id, crate::clock::unix_now())
             }
             _ => Vec::new(),
         }
@@ -206,7 +223,11 @@ pub fn with_remembered(
     token_endpoint: &str,
 ) -> ClientInfo {
     let method = remembered(data_dir, server, token_endpoint, &client.client_id);
-    client.prefer(method)
+    let mut client = client.prefer(method);
+    if let Some(key) = client.key.as_mut() {
+        key.endpoint = Some(token_endpoint.to_string());
+    }
+    client
 }
 
 /// Remembers what worked, and that the client is accepted: a later refusal of a dynamic

@@ -3,17 +3,21 @@
 //! margin (`tokens::m2m_cache_ttl`: never past the token's life, half of it for a short-lived
 //! token), and one token request per burst: callers queue on the server's flight lock and the
 //! first one fetches for all. A failure is remembered for a short, growing backoff so a burst
-//! cannot hammer a failing AS.
+//! cannot hammer a failing AS. Workload identity federation (`oauth_flow: "jwt_bearer"`) is the
+//! same machine token by another grant: the platform's JWT, re-read for each request.
 
+use crate::config::machine::AssertionSource;
 use crate::config::{OAuthFlow, ServerConfig};
 use crate::secret::Secret;
 
-use super::discovery::{canonical_resource, Discovery};
+use super::assertion;
+use super::discovery::{canonical_resource, AsMetadata, Discovery};
+use super::formgrant;
 use super::oauth::{self, target_params, token_url, Grant, TokenCall, TokenFailure};
 use super::registration::{self, ClientAuth};
 use super::stepup::widen;
 use super::timeline::StepKind;
-use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta};
+use super::tokens::{self, backoff, m2m_cache_ttl, ExpiresIn, Stored, TokenMeta, UpTokenResponse};
 use super::{now, vault_err, FlowToken, Upstream, UpstreamError};
 use crate::sync::lock;
 
@@ -55,18 +59,18 @@ pub fn deadline(meta: &TokenMeta) -> u64 {
 
 /// What a cached client-credentials token was made for: a change to any part means a new token.
 fn cache_key(server: &ServerConfig) -> String {
-    let audience = server
+    let mut audience = server
         .audience
         .as_deref()
         .map(|a| format!(" audience={a}"))
         .unwrap_or_default();
     // A token via the company sign-in is for that company's client: another one means a new token.
-    let audience = match (&server.enterprise, server.oauth_flow) {
-        (Some(e), Some(OAuthFlow::Enterprise)) => {
-            format!("{audience} via={} {}", e.issuer, e.client_id)
-        }
-        _ => audience,
-    };
+    if let (Some(e), Some(OAuthFlow::Enterprise)) = (&server.enterprise, server.oauth_flow) {
+        audience.push_str(&format!(" via={} {}", e.issuer, e.client_id));
+    }
+    if let Some(source) = &server.assertion {
+        audience.push_str(&format!(" workload={source}"));
+    }
     format!(
         "{} {} {}{audience}",
         server.url,
@@ -149,10 +153,10 @@ impl Upstream {
                     Some(jkt) => format!(", DPoP-bound (key thumbprint {jkt})"),
                     None => String::new(),
                 };
-                let detail = format!(
-                    "fetched, {valid}, with client authentication {}{bound}",
-                    method.as_str()
-                );
+                let detail = match &server.assertion {
+                    Some(source) => format!("fetched, {valid}, by the jwt-bearer grant with the workload token from {source}{bound}"),
+                    None => format!("fetched, {valid}, with client authentication {}{bound}", method.as_str()),
+                };
                 self.note(&server.name, StepKind::Token, true, &detail);
                 Ok(stored.into())
             }
@@ -187,16 +191,7 @@ impl Upstream {
             None => Some(self.discover(server).await),
         };
         let meta = discovery.as_ref().and_then(|d| d.metadata.clone());
-        let endpoint = match (&server.token_url, meta.as_ref().and_then(|m| m.token_endpoint.clone())) {
-            (Some(u), _) => u.to_string(),
-            (None, Some(u)) => u,
-            (None, None) => {
-                return Err(Fetch::Setup(UpstreamError::Setup {
-                    server: name.into(),
-                    detail: "client_credentials needs a token endpoint: set \"token_url\", or make sure the server's authorization server publishes metadata".into(),
-                }))
-            }
-        };
+        let endpoint = token_endpoint(server, meta.as_ref())?;
         let methods = meta
             .as_ref()
             .and_then(|m| m.token_endpoint_auth_methods_supported.clone());
@@ -204,20 +199,7 @@ impl Upstream {
             registration::configured_client(&self.inner.deps.vault, server, methods.as_deref())
                 .await
                 .map_err(Fetch::Setup)?
-                .ok_or_else(|| {
-                    Fetch::Setup(UpstreamError::Setup {
-                        server: name.into(),
-                        detail: "client_credentials needs \"client_id\" and \"client_secret\""
-                            .into(),
-                    })
-                })?;
-        if client.secret.is_none() {
-            return Err(Fetch::Setup(UpstreamError::Setup {
-                server: name.into(),
-                detail: "client_credentials needs \"client_secret\" (e.g. \"os.environ/VAR\")"
-                    .into(),
-            }));
-        }
+                .map(|c| c.for_issuer(meta.as_ref().map(|m| m.issuer.as_str())));
         let url = token_url(name, &endpoint).map_err(Fetch::Setup)?;
         let scope = match discovery.as_deref() {
             Some(d) => d.scope(&server.scopes),
@@ -244,8 +226,14 @@ impl Upstream {
             params,
             dpop: dpop.await.map_err(Fetch::Setup)?,
         };
-        let sent = oauth::grant(call, client, Grant::ClientCredentials).await;
-        let (resp, method) = sent.map_err(Fetch::Token)?;
+        let (resp, method) = match &server.assertion {
+            Some(source) => self.jwt_bearer(call, client, source).await?,
+            None => {
+                let client = machine_client(name, client)?;
+                let sent = oauth::grant(call, client, Grant::ClientCredentials).await;
+                sent.map_err(Fetch::Token)?
+            }
+        };
         let mut stored = Stored::from_response(&resp, None, now);
         if stored.meta.expires_at.is_none() {
             stored.meta.expires_at = Some(now + resp.expires_in_parsed().lifetime());
@@ -255,6 +243,57 @@ impl Upstream {
         stored.meta.m2m_key = Some(key.to_string());
         Ok((stored, method))
     }
+
+    /// Workload identity federation: the platform's JWT, read now, as an RFC 7523 §2.1 grant.
+    /// A refusal is the answer (no other grant is tried).
+    async fn jwt_bearer(
+        &self,
+        mut call: TokenCall<'_>,
+        client: Option<registration::ClientInfo>,
+        source: &AssertionSource,
+    ) -> Result<(UpTokenResponse, ClientAuth), Fetch> {
+        let token = assertion::workload_token(source)
+            .await
+            .map_err(|e| setup(call.server, &e))?;
+        call.params
+            .push(("assertion".into(), token.expose().to_string()));
+        let what = "jwt-bearer token request";
+        let sent = formgrant::send(call, client, assertion::JWT_BEARER, what).await;
+        sent.map_err(Fetch::Token)
+    }
+}
+
+/// The configured token URL, else the discovered one.
+fn token_endpoint(server: &ServerConfig, meta: Option<&AsMetadata>) -> Result<String, Fetch> {
+    match (&server.token_url, meta.and_then(|m| m.token_endpoint.clone())) {
+        (Some(u), _) => Ok(u.to_string()),
+        (None, Some(u)) => Ok(u),
+        (None, None) => Err(setup(server.name.as_str(), "a machine token needs a token endpoint: set \"token_url\", or make sure the server's authorization server publishes metadata")),
+    }
+}
+
+/// The client of a client-credentials request: configured, with a secret or a key.
+fn machine_client(
+    name: &str,
+    client: Option<registration::ClientInfo>,
+) -> Result<registration::ClientInfo, Fetch> {
+    let client = client.ok_or_else(|| {
+        setup(
+            name,
+            "client_credentials needs \"client_id\" and \"client_secret\"",
+        )
+    })?;
+    if client.secret.is_none() && client.key.is_none() {
+        return Err(setup(name, "client_credentials needs \"client_secret\" (e.g. \"os.environ/VAR\"), or \"token_endpoint_auth_method\": \"private_key_jwt\" for a key instead"));
+    }
+    Ok(client)
+}
+
+fn setup(server: &str, detail: &str) -> Fetch {
+    Fetch::Setup(UpstreamError::Setup {
+        server: server.into(),
+        detail: detail.into(),
+    })
 }
 
 pub(super) enum Fetch {

@@ -21,6 +21,7 @@
 //! refused refresh token, an expiry with nothing to refresh with, a moved AS or URL), and again
 //! only after a sign-in or refresh has worked in between.
 
+pub mod assertion;
 pub mod authcode;
 pub mod classify;
 pub mod clientauth;
@@ -31,6 +32,7 @@ pub mod dpop;
 pub mod enterprise;
 pub mod exchange;
 mod flowtoken;
+pub mod formgrant;
 pub mod hints;
 pub mod http;
 pub mod jose;
@@ -350,6 +352,8 @@ impl Upstream {
             let name = server.name.as_str();
             c.evidence
                 .extend(clientauth::evidence(&self.inner.deps.data_dir, name));
+            let key = assertion::evidence(&self.inner.deps.vault, server).await;
+            c.evidence.extend(key);
         }
         Ok(c)
     }

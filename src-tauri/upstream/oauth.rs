@@ -39,7 +39,9 @@ pub fn base(client: &ClientInfo) -> Base {
     }
     c.set_auth_type(match client.auth {
         ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
-        ClientAuth::ClientSecretPost | ClientAuth::None => AuthType::RequestBody,
+        ClientAuth::ClientSecretPost | ClientAuth::None | ClientAuth::PrivateKeyJwt => {
+            AuthType::RequestBody
+        }
     })
 }
 

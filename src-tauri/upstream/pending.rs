@@ -154,6 +154,7 @@ mod tests {
                 secret: None,
                 auth: ClientAuth::None,
                 fallback: None,
+                key: None,
             },
             verifier: oauth2::PkceCodeVerifier::new("v".repeat(43)),
             issuer: "https://as".into(),

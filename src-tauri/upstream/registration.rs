@@ -18,6 +18,7 @@ use crate::config::ServerConfig;
 use crate::secret::Secret;
 use crate::vault::Vault;
 
+use super::assertion::{self, ClientKey};
 use super::clientauth::{self, Inputs, Plan};
 use super::discovery::AsMetadata;
 use super::http::{checked, send};
@@ -41,6 +42,8 @@ pub enum ClientAuth {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 client assertions (`assertion.rs`).
+    PrivateKeyJwt,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +91,8 @@ pub struct ClientInfo {
     pub auth: ClientAuth,
     /// The one other method tried when the first is refused.
     pub fallback: Option<ClientAuth>,
+    /// The signing key of a `private_key_jwt` client.
+    pub key: Option<ClientKey>,
 }
 
 impl ClientInfo {
@@ -98,6 +103,7 @@ impl ClientInfo {
             secret,
             auth: plan.first,
             fallback: plan.fallback,
+            key: None,
         }
     }
 }
@@ -146,7 +152,11 @@ pub async fn configured_client(
         None => None,
     };
     let plan = plan_for(server, &secret, None, methods);
-    Ok(Some(ClientInfo::new(id.clone(), secret, plan)))
+    let mut client = ClientInfo::new(id.clone(), secret, plan);
+    if assertion::uses_key(server) {
+        client.key = Some(ClientKey::new(assertion::client_key(vault, server).await?));
+    }
+    Ok(Some(client))
 }
 
 /// A dynamically registered client with its secret (when it has one) from the vault.

@@ -210,6 +210,8 @@ pub struct AsState {
     pub(crate) user_codes: Mutex<Vec<String>>,
     /// Device polls still to be answered `slow_down`.
     pub(crate) slow_downs: AtomicUsize,
+    /// Workload tokens the jwt-bearer grant accepts, and what it received ([`super::workload`]).
+    pub(crate) workload: Mutex<super::workload::Workload>,
 }
 
 impl AsState {
@@ -324,6 +326,7 @@ impl TestAs {
                 devices: Mutex::default(),
                 user_codes: Mutex::default(),
                 slow_downs: AtomicUsize::new(0),
+                workload: Mutex::default(),
             });
             state_slot = Some(state.clone());
             async move { router(state) }

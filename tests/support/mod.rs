@@ -45,6 +45,8 @@
 //! - [`device`]: the test AS's device flow (`AsOptions::device_interval`), with scripted
 //!   `slow_down`, refusal and expiry; [`oidc`]: `oidc-provider` with its device flow, an MCP
 //!   upstream naming it, and `confirm_device` (its verification pages driven over HTTP).
+//! - [`workload`]: the test AS's jwt-bearer grant (workload identity federation): trusted
+//!   workload tokens, and every assertion received.
 //! - [`cli`]: the real binary against a test broker (`Cli`), and `Interactive`, a run the test
 //!   reads and types into like the person at the terminal.
 //!
@@ -102,6 +104,7 @@ pub mod token;
 pub mod transport;
 pub mod upstream;
 pub mod wire;
+pub mod workload;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -244,6 +244,10 @@ pub(crate) async fn token(
             Ok((resource, scope)) => (resource, None, scope, s.options.refresh_tokens),
             Err(error) => return oauth_error(StatusCode::BAD_REQUEST, error, error),
         },
+        super::workload::JWT_BEARER => match super::workload::redeem(&s, &form) {
+            Ok((resource, scope)) => (resource, None, scope, false),
+            Err(error) => return oauth_error(StatusCode::BAD_REQUEST, error, error),
+        },
         other => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -296,6 +300,7 @@ fn grant_name(grant: &str) -> &'static str {
         "authorization_code" => "authorization_code",
         "refresh_token" => "refresh_token",
         super::auth_server::DEVICE_GRANT => "device_code",
+        super::workload::JWT_BEARER => "jwt_bearer",
         _ => "client_credentials",
     }
 }

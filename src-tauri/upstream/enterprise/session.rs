@@ -55,6 +55,8 @@ pub fn session_server(company: &EnterpriseConfig) -> ServerConfig {
         dpop: Some(false),
         authorization_params: Default::default(),
         token_endpoint_auth_method: None,
+        private_key: None,
+        assertion: None,
         allowed_tools: None,
         disallowed_tools: Vec::new(),
         enabled: true,

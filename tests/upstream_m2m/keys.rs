@@ -1,0 +1,205 @@
+//! Machine credentials without shared secrets, end to end over real sockets: `private_key_jwt`
+//! against `oidc-provider` (the broker's generated key, shown by the admin API, registered at
+//! the provider as an administrator would) and workload identity federation against the test
+//! AS's jwt-bearer grant (the workload token re-read from its file after the platform rotates it).
+
+use std::sync::Arc;
+
+use mcp_auth_broker::vault::{MemoryStore, TokenStore};
+use serde_json::{json, Value};
+
+use super::gateway_common::{api_key, initialize, post, tool_call};
+use super::support::*;
+
+/// `initialize`, `notifications/initialized`, then `echo` with `text` through `/{server}/mcp`;
+/// the answer's body.
+async fn echo(broker: &TestBroker, server: &str, text: &str) -> String {
+    let (url, key) = (broker.client_url(server), api_key(broker).await);
+    let r = post(&url, &key, None, &initialize()).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let _ = r.text().await;
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post(&url, &key, sid.as_deref(), &note).await.status(), 202);
+    let call = tool_call(2, "echo", json!({"text": text}));
+    let r = post(&url, &key, sid.as_deref(), &call).await;
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+async fn admin_get(b: &TestBroker, path: &str) -> (u16, Value) {
+    let token = std::fs::read_to_string(b.dir.path().join("data/admin.token")).unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", b.base_url))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_m2m_upstream_behind_oidc_provider_accepts_the_brokers_own_key_once_registered() {
+    let op = JsServer::script("m2m_op.mjs", &[]).await;
+    let issuer = op.url.clone();
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
+    let options = BrokerOptions {
+        store: store.clone(),
+        ..BrokerOptions::default()
+    };
+    let entry = json!({"url": format!("{issuer}/mcp"), "auth_type": "oauth2",
+        "oauth_flow": "client_credentials", "client_id": "broker-m2m",
+        "token_endpoint_auth_method": "private_key_jwt"});
+    let b = TestBroker::start_with(json!({"mcp_servers": {"svc": entry}}), options).await;
+
+    // What `mcp-auth-broker key svc` prints: generated now, public half only.
+    let (status, shown) = admin_get(&b, "/api/admin/servers/svc/key").await;
+    assert_eq!(status, 200, "{shown}");
+    let jwks = shown["jwks"].clone();
+    assert_eq!(jwks["keys"][0]["kid"], shown["kid"]);
+    assert_eq!(jwks["keys"][0]["kty"], "EC");
+    assert!(
+        !shown.to_string().contains("\"d\""),
+        "no private part: {shown}"
+    );
+    let (_, again) = admin_get(&b, "/api/admin/servers/svc/key").await;
+    assert_eq!(again["kid"], shown["kid"], "one key, kept");
+    let printed = super::support::cli::Cli::of(&b).run(&["key", "svc"]).await;
+    assert!(
+        printed.status.success(),
+        "{}",
+        super::support::cli::text(&printed)
+    );
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(
+        printed, jwks,
+        "`key svc` prints the JWK Set to paste into the provider"
+    );
+    let kept = store
+        .get("upstream/svc/private_key")
+        .unwrap()
+        .expect("kept in the token store");
+    assert!(kept.expose().contains("PRIVATE KEY"));
+
+    // The administrator registers the client at the provider with that public key.
+    let registration = json!({"token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256", "grant_types": ["client_credentials"],
+        "response_types": [], "redirect_uris": [], "jwks": jwks});
+    let reg = reqwest::Client::new()
+        .post(format!("{issuer}/reg"))
+        .json(&registration)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), 201, "{}", reg.text().await.unwrap());
+
+    let answer = echo(&b, "svc", "hello").await;
+    assert!(answer.contains("hello (client broker-m2m)"), "{answer}");
+    let server = b.broker.server("svc").unwrap();
+    let evidence = b
+        .broker
+        .upstream()
+        .classify(&server)
+        .await
+        .unwrap()
+        .evidence;
+    let kid = shown["kid"].as_str().unwrap();
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.contains("private_key_jwt") && e.contains(kid)),
+        "{evidence:?}"
+    );
+    // Nothing the broker wrote to disk holds the private key (only the token store does).
+    for file in walk(&b.dir.path().join("data")) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(!text.contains("PRIVATE KEY"), "{}", file.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| match e.path() {
+            p if p.is_dir() => walk(&p),
+            p => vec![p],
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_key_of_a_server_without_private_key_jwt_is_refused_with_what_to_set() {
+    let b =
+        TestBroker::start(json!({"mcp_servers": {"svc": {"url": "http://127.0.0.1:9/mcp"}}})).await;
+    let (status, body) = admin_get(&b, "/api/admin/servers/svc/key").await;
+    assert_eq!(status, 409, "{body}");
+    let said = body["error_description"].as_str().unwrap();
+    assert!(
+        said.contains("token_endpoint_auth_method") && said.contains("private_key_jwt"),
+        "{said}"
+    );
+    let (status, _) = admin_get(&b, "/api/admin/servers/nope/key").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn workload_identity_federation_reads_the_rotated_token_again_and_a_refusal_is_final() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "h.first.s\n").unwrap();
+    up.oauth().trust_workload("wif-workload", "h.first.s");
+    let entry = json!({"url": up.mcp_url, "oauth_flow": "jwt_bearer", "client_id": "wif-workload",
+        "assertion_file": file.to_string_lossy(), "token_url": up.auth_server.token_url()});
+    let b = TestBroker::start(json!({"mcp_servers": {"wif": entry}})).await;
+
+    let answer = echo(&b, "wif", "from ci").await;
+    assert!(answer.contains("from ci"), "{answer}");
+    assert_eq!(up.oauth().workload_assertions(), vec!["h.first.s"]);
+    let server = b.broker.server("wif").unwrap();
+    let upstream = b.broker.upstream();
+    let token = upstream.credential(&server).await.unwrap().bearer.unwrap();
+    assert_eq!(
+        up.oauth().validate(token.expose()).unwrap().grant,
+        "jwt_bearer"
+    );
+
+    // The platform rotates the token; the old one is refused once its access token is gone.
+    std::fs::write(&file, "h.second.s").unwrap();
+    up.oauth().trust_workload("wif-workload", "h.second.s");
+    up.oauth().distrust_workload("h.first.s");
+    up.oauth().revoke_all();
+    let answer = echo(&b, "wif", "after rotation").await;
+    assert!(answer.contains("after rotation"), "{answer}");
+    assert_eq!(
+        up.oauth().workload_assertions(),
+        vec!["h.first.s", "h.second.s"]
+    );
+
+    // A refusal is the answer: named, the token not quoted, no other grant tried.
+    up.oauth().distrust_workload("h.second.s");
+    up.oauth().revoke_all();
+    let held = upstream.credential(&server).await.unwrap();
+    let before = count(&up.oauth().counters.token);
+    let err = upstream
+        .after_rejection(&server, &held)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid_grant") && !err.contains("h.second.s"),
+        "{err}"
+    );
+    assert_eq!(
+        count(&up.oauth().counters.token) - before,
+        1,
+        "one request, no retry"
+    );
+    assert_eq!(count(&up.oauth().counters.token_client_credentials), 0);
+}

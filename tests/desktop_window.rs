@@ -11,10 +11,10 @@ mod support;
 #[path = "desktop_window/driver.rs"]
 mod driver;
 
-#[path = "desktop_window/firstrun.rs"]
-mod firstrun;
 #[path = "desktop_window/close_reopen.rs"]
 mod close_reopen;
+#[path = "desktop_window/firstrun.rs"]
+mod firstrun;
 
 use std::net::TcpListener;
 use std::path::Path;

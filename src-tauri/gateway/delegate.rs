@@ -229,23 +229,9 @@ pub(super) async fn forward(
         return Ok(rpc::answer(err, cfg, &parts.method, &body));
     }
     let headers = upstream_headers(&parts.headers, cfg, authorization);
-    let request = broker
-        .upstream()
-        .http()
-        .request(parts.method.clone(), cfg.url.clone())
-        .headers(headers)
-        .body(body.clone());
-    let upstream = match tokio::time::timeout(HEADERS_TIMEOUT, request.send()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let err = proxy::unreachable(cfg, proxy::describe(&e));
-            return Ok(rpc::answer(err, cfg, &parts.method, &body));
-        }
-        Err(_) => {
-            let cause = format!("no response within {} s", HEADERS_TIMEOUT.as_secs());
-            let err = proxy::unreachable(cfg, cause);
-            return Ok(rpc::answer(err, cfg, &parts.method, &body));
-        }
+    let upstream = match send(broker, cfg, &parts.method, headers, body.clone()).await {
+        Ok(r) => r,
+        Err(err) => return Ok(rpc::answer(err, cfg, &parts.method, &body)),
     };
     let status = upstream.status();
     if status.is_server_error() {
@@ -257,18 +243,7 @@ pub(super) async fn forward(
         };
         return Ok(rpc::answer(err, cfg, &parts.method, &body));
     }
-    let challenge = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        let values: Vec<&str> = upstream
-            .headers()
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (status == StatusCode::UNAUTHORIZED || !values.is_empty())
-            .then(|| rewrite_challenge(&values, &origin.resource_metadata(server)))
-    } else {
-        None
-    };
+    let challenge = challenge_for_client(&upstream, &origin.resource_metadata(server));
     let mut response = toolfilter::filter_stream(cfg, &parts.method, proxy::stream_back(upstream));
     if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert(WWW_AUTHENTICATE, v);
@@ -280,6 +255,48 @@ pub(super) async fn forward(
         Ok(filtered) => filtered,
         Err(e) => rpc::answer(e, cfg, &parts.method, &body),
     })
+}
+
+/// Sends the client's request on to the upstream, waiting at most [`HEADERS_TIMEOUT`] for its
+/// response headers.
+async fn send(
+    broker: &Broker,
+    cfg: &ServerConfig,
+    method: &Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<reqwest::Response, UpstreamError> {
+    let request = broker
+        .upstream()
+        .http()
+        .request(method.clone(), cfg.url.clone())
+        .headers(headers)
+        .body(body);
+    match tokio::time::timeout(HEADERS_TIMEOUT, request.send()).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(proxy::unreachable(cfg, proxy::describe(&e))),
+        Err(_) => {
+            let cause = format!("no response within {} s", HEADERS_TIMEOUT.as_secs());
+            Err(proxy::unreachable(cfg, cause))
+        }
+    }
+}
+
+/// The upstream's challenge as the client must see it (pointing at the broker's resource
+/// metadata), for a 401, or a 403 that carries one.
+fn challenge_for_client(upstream: &reqwest::Response, resource_metadata: &str) -> Option<String> {
+    let status = upstream.status();
+    if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let values: Vec<&str> = upstream
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (status == StatusCode::UNAUTHORIZED || !values.is_empty())
+        .then(|| rewrite_challenge(&values, resource_metadata))
 }
 
 /// The headers sent upstream: the allow-listed protocol headers, the configured *literal*

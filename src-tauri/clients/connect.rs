@@ -46,6 +46,38 @@ pub struct BrokerServer {
     pub upstream: String,
 }
 
+/// An entry as shown and recorded: header and environment values hidden (a client's file may
+/// hold a literal token there; the broker never shows or keeps one), and so are the values of
+/// `mcp-remote`'s `--header` arguments. The backup keeps the file as it was.
+pub fn hide_secrets(entry: &Value) -> Value {
+    const HIDDEN: &str = "(hidden)";
+    let mut out = entry.clone();
+    if let Some(obj) = out.as_object_mut() {
+        for key in ["headers", "static_headers", "env"] {
+            for (_, v) in obj
+                .get_mut(key)
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flatten()
+            {
+                *v = Value::from(HIDDEN);
+            }
+        }
+        if let Some(args) = obj.get_mut("args").and_then(Value::as_array_mut) {
+            let mut after_flag = false;
+            for arg in args.iter_mut() {
+                if let (true, Some((name, _))) =
+                    (after_flag, arg.as_str().and_then(|a| a.split_once(':')))
+                {
+                    *arg = Value::from(format!("{name}: {HIDDEN}"));
+                }
+                after_flag = arg.as_str() == Some("--header");
+            }
+        }
+    }
+    out
+}
+
 /// One entry of a client's file, before and after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryChange {
@@ -92,7 +124,7 @@ pub fn plan(
             let before = f.location.iter().fold(&doc, |at, k| &at[k.as_str()]);
             changes.push(EntryChange {
                 key: f.location.join("."),
-                before: Some(before.clone()),
+                before: Some(hide_secrets(before)),
                 after: after.clone(),
             });
             replaced.push((f.location.clone(), after));

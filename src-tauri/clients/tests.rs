@@ -365,3 +365,25 @@ fn a_client_counts_as_connected_only_when_no_entry_still_goes_to_the_upstream_di
         "the bridge entry counts"
     );
 }
+
+#[test]
+fn the_change_shown_and_recorded_never_holds_a_header_or_environment_value() {
+    let text = r#"{"mcpServers": {
+  "linear": {"url": "https://mcp.linear.app/mcp", "headers": {"Authorization": "Bearer sk-live-123"}},
+  "sentry": {"command": "npx", "args": ["mcp-remote", "https://mcp.sentry.dev/mcp", "--header", "Authorization: Bearer sk-live-456"], "env": {"TOKEN": "sk-live-789"}}
+}}"#;
+    let servers = [
+        server("linear", "https://mcp.linear.app/mcp"),
+        server("sentry", "https://mcp.sentry.dev/mcp"),
+    ];
+    let cursor = plan(Source::Cursor, text, &servers, PORT, false).unwrap();
+    let desktop = plan(Source::ClaudeDesktop, text, &servers, PORT, false).unwrap();
+    let shown = serde_json::to_string(&[cursor.changes, desktop.changes]).unwrap();
+    assert!(!shown.contains("sk-live"), "{shown}");
+    assert!(
+        shown.contains("\"Authorization\":\"(hidden)\"")
+            && shown.contains("Authorization: (hidden)"),
+        "{shown}"
+    );
+    assert!(shown.contains("\"TOKEN\":\"(hidden)\""), "{shown}");
+}

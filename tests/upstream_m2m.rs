@@ -557,15 +557,20 @@ async fn a_token_endpoint_that_wants_client_id_in_the_body_accepts_basic_at_once
 /// with a proof (and its nonce), and the upstream takes them only with a proof of the same key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_tokens_from_oidc_provider_are_dpop_bound_and_sent_with_proofs() {
+    use mcp_auth_broker::health::HealthState;
     use mcp_auth_broker::protocol::client::Client;
     use mcp_auth_broker::upstream::exchange::Endpoint;
     let up = oidc::DpopUpstream::start().await;
     std::env::set_var("UPSTREAM_M2M_DPOP", "m2m-secret");
-    let b = TestBroker::start(json!({"mcp_servers": {"bot": {
+    let config = json!({"mcp_servers": {"bot": {
         "url": up.url.replace("/mcp", "/m2m/mcp"), "auth_type": "oauth2",
         "oauth_flow": "client_credentials", "client_id": "broker-dpop-m2m",
-        "client_secret": "os.environ/UPSTREAM_M2M_DPOP"}}}))
-    .await;
+        "client_secret": "os.environ/UPSTREAM_M2M_DPOP"}}});
+    let background = BrokerOptions {
+        background: true,
+        ..Default::default()
+    };
+    let b = TestBroker::start_with(config, background).await;
     let server = b.broker.server("bot").unwrap();
     let upstream = b.broker.upstream().clone();
     let endpoint = Endpoint::new(upstream.clone(), server.clone());
@@ -590,12 +595,19 @@ async fn client_credentials_tokens_from_oidc_provider_are_dpop_bound_and_sent_wi
         format!("machine (DPoP-bound to {jkt})"),
         "{answer}"
     );
-    let stats = up.stats().await;
-    assert_eq!(stats["refused"], json!([]), "{stats}");
     let steps = upstream.timeline(&server.name);
     let bound = format!("DPoP-bound (key thumbprint {jkt})");
     assert!(
         steps.iter().any(|s| s.detail.ends_with(&bound)),
         "{steps:?}"
     );
+    // Health probes send proofs too (and answer the upstream's nonce): the server is healthy,
+    // and its status says the token is bound.
+    let s = health::wait_status(&mut b.broker.status(), "bot", |s| {
+        matches!(s.state, HealthState::Healthy { tools: 1, .. })
+    })
+    .await;
+    assert_eq!(s.token.dpop_jkt.as_deref(), Some(jkt.as_str()));
+    let stats = up.stats().await;
+    assert_eq!(stats["refused"], json!([]), "{stats}");
 }

@@ -257,9 +257,12 @@ impl Upstream {
             .map_err(|e| setup(call.server, &e))?;
         call.params
             .push(("assertion".into(), token.expose().to_string()));
+        let proved = call.dpop.as_ref().map(|d| d.thumbprint().to_string());
         let what = "jwt-bearer token request";
         let sent = formgrant::send(call, client, assertion::JWT_BEARER, what).await;
-        sent.map_err(Fetch::Token)
+        let (mut resp, method): (UpTokenResponse, _) = sent.map_err(Fetch::Token)?;
+        resp.proved_with = proved;
+        Ok((resp, method))
     }
 }
 

@@ -234,19 +234,36 @@ async fn authorize(
         Ok(c) => pending.code_challenge = c,
         Err((error, why)) => return refuse_before_consent(&client, &pending, error, why),
     }
-    let named = match params
-        .resource
-        .as_deref()
-        .map(|r| server_from_resource(&broker, r))
-    {
-        Some(Err(e)) => return refuse_before_consent(&client, &pending, "invalid_target", &e),
+    let found = target_server(&broker, params.resource.as_deref(), path_server);
+    let enabled = match found {
+        Ok((server, enabled)) => {
+            pending.server = server;
+            enabled
+        }
+        Err(why) => return refuse_before_consent(&client, &pending, "invalid_target", &why),
+    };
+    let status = match settle(&broker, &client, &pending, &enabled).await? {
+        Settled::Done(response) => return Ok(response),
+        Settled::Ask(status) => status,
+    };
+    Ok(show_consent(&gw, &client, pending, &enabled, &status, now))
+}
+
+/// The server a request is for — named by `resource` (which must agree with the URL path), by
+/// the path, or the only one a person may sign in to — and the servers they may pick from.
+fn target_server(
+    broker: &Broker,
+    resource: Option<&str>,
+    path_server: Option<String>,
+) -> Result<(Option<String>, Vec<String>), String> {
+    let named = match resource.map(|r| server_from_resource(broker, r)) {
+        Some(Err(e)) => return Err(e),
         Some(Ok(s)) => s,
         None => None,
     };
     if let (Some(a), Some(b)) = (&named, &path_server) {
         if a != b {
-            let why = "resource names a different server than the URL path";
-            return refuse_before_consent(&client, &pending, "invalid_target", why);
+            return Err("resource names a different server than the URL path".into());
         }
     }
     let enabled: Vec<String> = broker
@@ -256,14 +273,10 @@ async fn authorize(
         .filter(|s| s.enabled && !s.delegate_auth_to_upstream)
         .map(|s| s.name.to_string())
         .collect();
-    pending.server = named
+    let server = named
         .or(path_server)
         .or_else(|| (enabled.len() == 1).then(|| enabled[0].clone()));
-    let status = match settle(&broker, &client, &pending, &enabled).await? {
-        Settled::Done(response) => return Ok(response),
-        Settled::Ask(status) => status,
-    };
-    Ok(show_consent(&gw, &client, pending, &enabled, &status, now))
+    Ok((server, enabled))
 }
 
 /// What a request with a client, redirect URI and PKCE in order comes to.

@@ -145,18 +145,7 @@ impl Upstream {
                 flight.m2m_failure = None;
                 flight.failures = 0;
                 self.signed_in(&server.name);
-                let valid = match stored.meta.expires_at {
-                    Some(at) => format!("valid for {} s", at.saturating_sub(now)),
-                    None => "without an expiry".into(),
-                };
-                let bound = match &stored.meta.dpop_jkt {
-                    Some(jkt) => format!(", DPoP-bound (key thumbprint {jkt})"),
-                    None => String::new(),
-                };
-                let detail = match &server.assertion {
-                    Some(source) => format!("fetched, {valid}, by the jwt-bearer grant with the workload token from {source}{bound}"),
-                    None => format!("fetched, {valid}, with client authentication {}{bound}", method.as_str()),
-                };
+                let detail = fetched_detail(server, &stored, method, now);
                 self.note(&server.name, StepKind::Token, true, &detail);
                 Ok(stored.into())
             }
@@ -201,19 +190,7 @@ impl Upstream {
                 .map_err(Fetch::Setup)?
                 .map(|c| c.for_issuer(meta.as_ref().map(|m| m.issuer.as_str())));
         let url = token_url(name, &endpoint).map_err(Fetch::Setup)?;
-        let scope = match discovery.as_deref() {
-            Some(d) => d.scope(&server.scopes),
-            None => (!server.scopes.is_empty()).then(|| server.scopes.join(" ")),
-        };
-        let scope = widen(scope.as_deref(), self.stepped_up(&server.name).as_deref());
-        let resource = server.send_resource.then(|| {
-            discovery
-                .as_deref()
-                .map(|d: &Discovery| d.resource.clone())
-                .unwrap_or_else(|| canonical_resource(&server.url))
-        });
-        let mut params = target_params(resource.as_deref(), server.audience.as_deref());
-        params.extend(scope.map(|s| ("scope".to_string(), s)));
+        let params = self.machine_params(server, discovery.as_deref());
         let algs = meta
             .as_ref()
             .and_then(|m| m.dpop_signing_alg_values_supported.as_deref());
@@ -244,6 +221,28 @@ impl Upstream {
         Ok((stored, method))
     }
 
+    /// What a machine token is asked for: `resource`, `audience` and the scope (widened by a
+    /// step-up).
+    fn machine_params(
+        &self,
+        server: &ServerConfig,
+        discovery: Option<&Discovery>,
+    ) -> Vec<(String, String)> {
+        let scope = match discovery {
+            Some(d) => d.scope(&server.scopes),
+            None => (!server.scopes.is_empty()).then(|| server.scopes.join(" ")),
+        };
+        let scope = widen(scope.as_deref(), self.stepped_up(&server.name).as_deref());
+        let resource = server.send_resource.then(|| {
+            discovery
+                .map(|d| d.resource.clone())
+                .unwrap_or_else(|| canonical_resource(&server.url))
+        });
+        let mut params = target_params(resource.as_deref(), server.audience.as_deref());
+        params.extend(scope.map(|s| ("scope".to_string(), s)));
+        params
+    }
+
     /// Workload identity federation: the platform's JWT, read now, as an RFC 7523 §2.1 grant.
     /// A refusal is the answer (no other grant is tried).
     async fn jwt_bearer(
@@ -263,6 +262,22 @@ impl Upstream {
         let (mut resp, method): (UpTokenResponse, _) = sent.map_err(Fetch::Token)?;
         resp.proved_with = proved;
         Ok((resp, method))
+    }
+}
+
+/// The timeline's words for a machine token just fetched.
+fn fetched_detail(server: &ServerConfig, stored: &Stored, method: ClientAuth, now: u64) -> String {
+    let valid = match stored.meta.expires_at {
+        Some(at) => format!("valid for {} s", at.saturating_sub(now)),
+        None => "without an expiry".into(),
+    };
+    let bound = match &stored.meta.dpop_jkt {
+        Some(jkt) => format!(", DPoP-bound (key thumbprint {jkt})"),
+        None => String::new(),
+    };
+    match &server.assertion {
+        Some(source) => format!("fetched, {valid}, by the jwt-bearer grant with the workload token from {source}{bound}"),
+        None => format!("fetched, {valid}, with client authentication {}{bound}", method.as_str()),
     }
 }
 

@@ -40,7 +40,7 @@ use super::state::GatewayState;
 use super::{delegate, legacy, resource, rpc, toolfilter};
 use crate::aggregate::Aggregate;
 use crate::broker::Broker;
-use crate::config::{ServerConfig, Transport};
+use crate::config::{Config, ServerConfig, Transport};
 use crate::issuer::Principal;
 use crate::protocol::{headers, MODERN_VERSION};
 use crate::upstream::exchange;
@@ -91,19 +91,8 @@ async fn handle(
     request: Request,
 ) -> Result<Response, GatewayError> {
     let config = broker.config();
-    let cfg = config.server(server).filter(|c| c.enabled);
-    // A version the broker does not speak is the upstream's to refuse (its `-32022` lists what
-    // it supports); the broker answers itself only where no upstream will.
-    let version = request.headers().get(MCP_PROTOCOL_VERSION);
-    if cfg.is_none() && !rpc::version_supported(version.map(|v| v.as_bytes())) {
-        return refuse_version(request).await;
-    }
-    let Some(cfg) = cfg else {
-        let err = match config.server(server) {
-            None => GatewayError::UnknownServer(server.to_string()),
-            Some(_) => GatewayError::DisabledServer(server.to_string()),
-        };
-        return not_served(err, request).await;
+    let Some(cfg) = config.server(server).filter(|c| c.enabled) else {
+        return unserved(&config, server, request).await;
     };
     if cfg.delegate_auth_to_upstream {
         return delegate::forward(broker, cfg, origin, request).await;
@@ -149,6 +138,25 @@ async fn handle(
         standing,
     };
     Ok(call.forward().await)
+}
+
+/// The broker's own answer for a server it does not serve (unknown or disabled). A version the
+/// broker does not speak is the upstream's to refuse where there is one (its `-32022` lists what
+/// it supports); here no upstream will, so the broker refuses it itself.
+async fn unserved(
+    config: &Config,
+    server: &str,
+    request: Request,
+) -> Result<Response, GatewayError> {
+    let version = request.headers().get(MCP_PROTOCOL_VERSION);
+    if !rpc::version_supported(version.map(|v| v.as_bytes())) {
+        return refuse_version(request).await;
+    }
+    let err = match config.server(server) {
+        None => GatewayError::UnknownServer(server.to_string()),
+        Some(_) => GatewayError::DisabledServer(server.to_string()),
+    };
+    not_served(err, request).await
 }
 
 fn session_of(parts: &Parts) -> Option<&str> {

@@ -164,3 +164,43 @@ async fn a_refused_method_gets_one_retry_with_the_other_and_never_a_third() {
     .await;
     assert_eq!(count, 1, "a verdict on the grant is not retried");
 }
+
+#[test]
+fn a_key_client_sends_a_fresh_assertion_for_the_issuer_else_the_token_endpoint() {
+    use base64::Engine;
+    let aud = |params: &[(String, String)]| {
+        let jws = &params
+            .iter()
+            .find(|(k, _)| k == "client_assertion")
+            .unwrap()
+            .1;
+        let claims = jws.split('.').nth(1).unwrap();
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&claims).unwrap()["aud"].clone()
+    };
+    let plan = plan(Inputs {
+        configured: Some(TokenAuthMethod::PrivateKeyJwt),
+        ..Inputs::default()
+    });
+    assert_eq!(plan.first, ClientAuth::PrivateKeyJwt);
+    let mut c = ClientInfo::new("cid".into(), None, plan);
+    c.key = Some(super::super::assertion::ClientKey::new(
+        super::super::jose::EsKey::generate(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let at_endpoint = with_remembered(c.clone(), dir.path(), "s", "https://as/token");
+    assert_eq!(aud(&at_endpoint.auth_params()), "https://as/token");
+    let for_issuer = with_remembered(
+        c.for_issuer(Some("https://as")),
+        dir.path(),
+        "s",
+        "https://as/token",
+    );
+    let params = for_issuer.auth_params();
+    assert_eq!(aud(&params), "https://as");
+    assert!(!params
+        .iter()
+        .any(|(k, _)| k == "client_id" || k == "client_secret"));
+}

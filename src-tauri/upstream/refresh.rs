@@ -297,8 +297,10 @@ impl Upstream {
             .and_then(|e| e.auth_methods.as_deref());
         match method {
             Method::Preregistered => {
+                let issuer = record.endpoints.as_ref().map(|e| e.issuer.as_str());
                 registration::configured_client(&self.inner.deps.vault, server, methods)
                     .await?
+                    .map(|c| c.for_issuer(issuer))
                     .ok_or_else(|| {
                         self.needs_sign_in(&server.name, "the configured client_id was removed")
                     })

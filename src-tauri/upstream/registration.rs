@@ -225,7 +225,7 @@ pub async fn ensure_client(
             &client.client_id,
             client.auth,
         );
-        return Ok((client, reg));
+        return Ok((client.for_issuer(Some(issuer)), reg));
     }
     if let Some(cimd) = &server.client_id_metadata_url {
         if meta.is_some_and(|m| m.client_id_metadata_document_supported) {

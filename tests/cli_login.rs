@@ -2,6 +2,8 @@
 //! opens the browser on its side), and with no broker running (the CLI runs the same core and
 //! keeps the tokens in the real OS keychain). The browser is `BROWSER`, honoured by
 //! `webbrowser`: a script that follows the sign-in redirects like a person clicking "approve".
+//! `login --enterprise` signs in to a company identity provider (`oidc-provider`, its pages
+//! walked over HTTP) and `status` then says which servers it serves.
 
 mod support;
 
@@ -356,4 +358,61 @@ async fn a_bare_code_is_refused_when_the_server_promises_iss_and_the_whole_addre
     run.type_line(ended_on.as_str());
     let (status, out) = run.exit().await;
     assert_eq!(status, Some(0), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_enterprise_signs_in_to_the_company_and_status_shows_the_servers_via_it() {
+    let idp = support::company_idp::CompanyIdp::start().await;
+    std::env::set_var(
+        "CLI_IDP_SECRET",
+        support::company_idp::CompanyIdp::CLIENT_SECRET,
+    );
+    let config = json!({
+        "enterprise": {"name": "Acme", "issuer": idp.issuer,
+                       "client_id": support::company_idp::CompanyIdp::CLIENT_ID,
+                       "client_secret": "os.environ/CLI_IDP_SECRET"},
+        "mcp_servers": {"docs": {"url": "http://127.0.0.1:9/mcp", "oauth_flow": "enterprise",
+                                 "client_id": "broker-at-docs"}},
+    });
+    let b = TestBroker::start(config).await;
+    let cli = Cli::of(&b);
+    let before = cli.run(&["status"]).await;
+    assert!(
+        text(&before).contains(
+            "Company sign-in (Acme): not signed in; run `mcp-auth-broker login --enterprise`"
+        ),
+        "{}",
+        text(&before)
+    );
+
+    let mut run = Interactive::spawn(cli.command(&["login", "--enterprise", "--no-browser"]));
+    let url = run.line(|l| l.trim().starts_with("http")).await;
+    assert!(url.trim().starts_with(&idp.issuer), "{url}");
+    let page = support::oidc::sign_in_at(url.trim()).await;
+    let (code, out) = run.exit().await;
+    assert_eq!(code, Some(0), "{out}\n{page}");
+    assert!(out.contains("Signed in to \"Acme\""), "{out}");
+
+    let after = text(&cli.run(&["status"]).await);
+    assert!(after.contains("enterprise via Acme"), "{after}");
+    assert!(
+        after.contains("Company sign-in (Acme): signed in, renewed without you"),
+        "{after}"
+    );
+    assert!(
+        b.browser.opened().is_empty(),
+        "the CLI opened the browser, not the broker"
+    );
+}
+
+#[tokio::test]
+async fn login_enterprise_without_an_enterprise_block_says_what_to_add() {
+    let b = TestBroker::start(json!({"mcp_servers": {}})).await;
+    let out = Cli::of(&b).run(&["login", "--enterprise"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no \"enterprise\" block"),
+        "{}",
+        text(&out)
+    );
 }

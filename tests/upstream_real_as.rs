@@ -4,6 +4,10 @@
 //! TypeScript SDK v1's `mcpAuthRouter` (form-only client authentication). For each: sign-in
 //! through the (auto-approving) authorization page, a `tools/call` through `/{server}/mcp`, a
 //! broker restart that keeps the tokens, and a refresh once the upstream forgets the access token.
+//! And `oidc-provider` as a company identity provider (enterprise-managed authorization): one
+//! company sign-in on its real pages serves two servers whose authorization servers take its
+//! signed ID-JAGs, renews itself without the person, and after the company session ends one
+//! sign-in brings both back.
 
 mod gateway_common;
 mod support;
@@ -11,14 +15,23 @@ mod support;
 use std::sync::Arc;
 
 use gateway_common::{api_key, initialize, post, tool_call};
+use mcp_auth_broker::config::ServerName;
+use mcp_auth_broker::health::HealthState;
+use mcp_auth_broker::opener::Opener;
 use mcp_auth_broker::vault::{MemoryStore, TokenStore};
-use serde_json::json;
+use serde_json::{json, Value};
+use support::company_idp::CompanyIdp;
 use support::*;
 
 /// `initialize` (keeping the session the upstream may open), then `echo` with `text`; returns
 /// the answer's body.
 async fn echo(broker: &TestBroker, key: &str, text: &str) -> String {
-    let url = broker.client_url("real");
+    echo_on(broker, key, "real", text).await
+}
+
+/// [`echo`] through `/{server}/mcp`.
+async fn echo_on(broker: &TestBroker, key: &str, server: &str, text: &str) -> String {
+    let url = broker.client_url(server);
     let r = post(&url, key, None, &initialize()).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let sid = r
@@ -107,4 +120,152 @@ async fn fastmcp_built_in_authorization_server_sign_in_call_restart_and_refresh(
 async fn typescript_sdk_v1_auth_router_sign_in_call_restart_and_refresh() {
     let up = JsServer::script("v1_auth_server.mjs", &[]).await;
     sign_in_call_restart_refresh(&up.url).await;
+}
+
+/// A server whose authorization server takes ID-JAGs signed by `idp` from the broker's client.
+async fn enterprise_upstream(idp: &CompanyIdp) -> TestUpstream {
+    TestUpstream::start(UpstreamOptions {
+        auth_server: AsOptions {
+            clients: vec![TestClient {
+                client_id: CompanyIdp::JAG_CLIENT_ID.into(),
+                client_secret: Some("mcp-secret".into()),
+            }],
+            open_clients: false,
+            registration: false,
+            id_jag_issuer: Some(idp.issuer.clone()),
+            ..AsOptions::default()
+        },
+        ..UpstreamOptions::oauth()
+    })
+    .await
+}
+
+/// Waits until both enterprise servers' health satisfies `ok`.
+async fn both(broker: &TestBroker, ok: impl Fn(&HealthState) -> bool) {
+    let mut status = broker.broker.status();
+    let wait = status.wait_for(|m| {
+        ["docs", "tickets"]
+            .iter()
+            .all(|n| m.get(*n).is_some_and(|s| ok(&s.state)))
+    });
+    if tokio::time::timeout(SIGN_IN_WAIT, wait).await.is_err() {
+        panic!(
+            "both servers reach the state; now: {:?}",
+            broker.broker.status().borrow()
+        );
+    }
+}
+
+fn needs_company(state: &HealthState) -> bool {
+    matches!(state, HealthState::NeedsSignIn { reason } if reason.contains("needs company sign-in"))
+}
+
+/// The person signs in to the company once, on the provider's own pages.
+async fn company_sign_in(broker: &TestBroker) {
+    let company = broker.broker.config().enterprise.clone().unwrap();
+    let upstream = broker.broker.upstream();
+    let started = upstream.sign_in_company(&company, &Opener::Print).await;
+    let started = started.expect("the company sign-in starts");
+    let page = support::oidc::sign_in_at(started.authorize_url.as_str()).await;
+    let done = tokio::time::timeout(SIGN_IN_WAIT, started.done).await;
+    let done = done.expect("the callback arrives").expect("answered");
+    assert_eq!(done, Ok(()), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_company_sign_in_at_oidc_provider_serves_two_servers_renews_itself_and_comes_back_after_the_session_ends(
+) {
+    let idp = CompanyIdp::start().await;
+    let (docs, tickets) = (
+        enterprise_upstream(&idp).await,
+        enterprise_upstream(&idp).await,
+    );
+    std::env::set_var("ACME_IDP_SECRET", CompanyIdp::CLIENT_SECRET);
+    std::env::set_var("ACME_MCP_SECRET", "mcp-secret");
+    let server = |up: &TestUpstream| {
+        json!({"url": up.mcp_url, "oauth_flow": "enterprise",
+        "client_id": CompanyIdp::JAG_CLIENT_ID, "client_secret": "os.environ/ACME_MCP_SECRET"})
+    };
+    let config = json!({
+        "enterprise": {"name": "Acme", "issuer": idp.issuer, "client_id": CompanyIdp::CLIENT_ID,
+                       "client_secret": "os.environ/ACME_IDP_SECRET"},
+        "mcp_servers": {"docs": server(&docs), "tickets": server(&tickets)},
+    });
+    let options = BrokerOptions {
+        background: true,
+        ..BrokerOptions::default()
+    };
+    let broker = TestBroker::start_with(config, options).await;
+    both(&broker, needs_company).await;
+
+    company_sign_in(&broker).await;
+    both(&broker, |s| matches!(s, HealthState::Healthy { .. })).await;
+    let key = api_key(&broker).await;
+    for (name, up) in [("docs", &docs), ("tickets", &tickets)] {
+        let answer = echo_on(&broker, &key, name, &format!("hello {name}")).await;
+        assert!(answer.contains(&format!("hello {name}")), "{answer}");
+        // Each server's token is for that server: the ID-JAG named it as the resource.
+        let issued = up
+            .oauth()
+            .access
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect::<Vec<_>>();
+        assert!(!issued.is_empty());
+        for t in issued {
+            assert_eq!(
+                (t.grant, t.resource.as_deref()),
+                ("jwt_bearer", Some(up.mcp_url.as_str()))
+            );
+        }
+    }
+    let status: Value = reqwest::get(format!("{}/api/status", broker.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["servers"]["docs"]["via"], "Acme");
+    assert_eq!(
+        status["enterprise"]["session"]["signed_in"], true,
+        "{status}"
+    );
+    assert_eq!(
+        status["enterprise"]["session"]["renewable"], true,
+        "{status}"
+    );
+
+    // The ID tokens are no longer taken and the servers forget their tokens: the company
+    // session renews itself (the provider's refresh token), nobody signs in.
+    idp.control("expire-id-tokens").await;
+    docs.oauth().expire_access_tokens();
+    tickets.oauth().expire_access_tokens();
+    for name in ["docs", "tickets"] {
+        let answer = echo_on(&broker, &key, name, "renewed").await;
+        assert!(answer.contains("renewed"), "{answer}");
+    }
+    let counts = idp.counts().await;
+    assert_eq!(counts["sign_ins"], 1, "{counts}");
+    assert!(counts["refreshes"].as_u64() >= Some(1), "{counts}");
+
+    // The company session ends: both servers need company sign-in ...
+    idp.control("end-sessions").await;
+    docs.oauth().expire_access_tokens();
+    tickets.oauth().expire_access_tokens();
+    broker
+        .broker
+        .health()
+        .check_now(&ServerName::parse("docs").unwrap());
+    both(&broker, needs_company).await;
+
+    // ... and one sign-in brings both back.
+    company_sign_in(&broker).await;
+    both(&broker, |s| matches!(s, HealthState::Healthy { .. })).await;
+    for name in ["docs", "tickets"] {
+        let answer = echo_on(&broker, &key, name, "back").await;
+        assert!(answer.contains("back"), "{answer}");
+    }
+    assert_eq!(idp.counts().await["sign_ins"], 2);
 }

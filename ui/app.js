@@ -109,6 +109,7 @@ function renderServers() {
     const flowCell = el("td", { class: "flow" },
       el("span", { class: "flow-name", text: s.flow }), " ",
       s.delegated ? el("span", { class: "badge-delegated", title: "Each client signs in to this server's upstream itself; the broker holds no token for it and never issues one", text: "clients sign in upstream" }) : null, s.delegated ? " " : null,
+      s.via ? el("span", { class: "via", title: `Tokens come from the company sign-in to ${s.via}`, text: `via ${s.via}` }) : null, s.via ? " " : null,
       el("button", {
         type: "button", class: "linklike", "data-action": "evidence", "aria-expanded": String(open),
         "aria-controls": `evidence-${s.name}`,

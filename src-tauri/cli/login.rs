@@ -2,11 +2,11 @@
 //! `login`/`logout`) on the same core started in this process.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::company::Target;
 use super::servers::fail;
 use super::signin::{How, Ndjson};
 use super::{exit, signin, Paths};
@@ -75,14 +75,17 @@ pub(super) async fn reach(paths: &Paths, port: u16) -> Reach {
 
 /// Checks the server exists in the config; returns the gateway port.
 pub(super) fn prepare(paths: &Paths, name: &str) -> Result<u16, ExitCode> {
+    prepare_target(paths, &Target::Server(name.into())).map(|(port, _)| port)
+}
+
+/// Checks the config serves `target`; returns the gateway port and how to name the target.
+fn prepare_target(paths: &Paths, target: &Target) -> Result<(u16, String), ExitCode> {
     let loaded = file::read(&paths.config).map_err(|e| fail(exit::USAGE, e))?;
-    if loaded.validated.config.server(name).is_none() {
-        return Err(fail(
-            exit::USAGE,
-            format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
-        ));
+    let config = &loaded.validated.config;
+    if let Some(why) = target.missing(config) {
+        return Err(fail(exit::USAGE, why));
     }
-    Ok(paths.port(loaded.validated.config.port))
+    Ok((paths.port(config.port), target.label(Some(config))))
 }
 
 pub(super) fn admin_error(
@@ -101,11 +104,12 @@ pub(super) fn admin_error(
     fail(exit::FAILURE, detail)
 }
 
-pub fn login(paths: &Paths, name: &str, no_browser: bool, kind: SignInKind) -> ExitCode {
-    let port = match prepare(paths, name) {
+pub fn login(paths: &Paths, target: &Target, no_browser: bool, kind: SignInKind) -> ExitCode {
+    let (port, name) = match prepare_target(paths, target) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let name = name.as_str();
     let how = How {
         opener: if no_browser {
             Opener::Print
@@ -118,17 +122,26 @@ pub fn login(paths: &Paths, name: &str, no_browser: bool, kind: SignInKind) -> E
     };
     runtime().block_on(async {
         match reach(paths, port).await {
-            Reach::Running { base, token } => login_remote(paths, &base, &token, name, &how).await,
+            Reach::Running { base, token } => {
+                let path = target.admin_path("sign-in");
+                login_remote(paths, (&base, &token), (&path, name), &how).await
+            }
             Reach::Unresponsive { base, cause } => Reach::unresponsive(&base, &cause),
-            Reach::NotRunning => login_local(paths, name, &how).await,
+            Reach::NotRunning => login_local(paths, target, name, &how).await,
         }
     })
 }
 
-async fn login_remote(paths: &Paths, base: &str, token: &str, name: &str, how: &How) -> ExitCode {
+/// A sign-in through the running broker's admin API (`path` under `/api/admin/`).
+async fn login_remote(
+    paths: &Paths,
+    (base, token): (&str, &str),
+    (path, name): (&str, &str),
+    how: &How,
+) -> ExitCode {
     let client = reqwest::Client::new();
     let resp = match client
-        .post(format!("{base}/api/admin/servers/{name}/sign-in"))
+        .post(format!("{base}/api/admin/{path}"))
         .query(&[("kind", kind_param(how.kind))])
         .bearer_auth(token)
         .send()
@@ -199,20 +212,15 @@ async fn login_remote(paths: &Paths, base: &str, token: &str, name: &str, how: &
     }
 }
 
-async fn login_local(paths: &Paths, name: &str, how: &How) -> ExitCode {
+async fn login_local(paths: &Paths, target: &Target, name: &str, how: &How) -> ExitCode {
     let core = match crate::startup::start(paths, how.opener.clone()).await {
         Ok(core) => core,
         Err(e) => return fail(e.exit_code(), e),
     };
     let broker = core.broker;
     let result = async {
-        let server = broker.server(name).map_err(|e| e.to_string())?;
         // Opened here, after the warnings, as with a running broker.
-        let started = broker
-            .upstream()
-            .sign_in_kind(&server, &Opener::Custom(Arc::new(|_| {})), how.kind)
-            .await
-            .map_err(|e| e.to_string())?;
+        let started = target.start(&broker, how.kind).await?;
         let attempt = match started {
             Started::Browser(attempt) => attempt,
             Started::Device(d) => {
@@ -288,8 +296,8 @@ fn finish(name: &str, ok: bool, error: Option<&str>) -> ExitCode {
     }
 }
 
-pub fn logout(paths: &Paths, name: &str) -> ExitCode {
-    let port = match prepare(paths, name) {
+pub fn logout(paths: &Paths, target: &Target) -> ExitCode {
+    let (port, name) = match prepare_target(paths, target) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -297,7 +305,10 @@ pub fn logout(paths: &Paths, name: &str) -> ExitCode {
         match reach(paths, port).await {
             Reach::Running { base, token } => {
                 let resp = reqwest::Client::new()
-                    .post(format!("{base}/api/admin/servers/{name}/sign-out"))
+                    .post(format!(
+                        "{base}/api/admin/{}",
+                        target.admin_path("sign-out")
+                    ))
                     .bearer_auth(&token)
                     .send()
                     .await;
@@ -333,14 +344,7 @@ pub fn logout(paths: &Paths, name: &str) -> ExitCode {
                     Ok(b) => b,
                     Err(e) => return fail(exit::FAILURE, e),
                 };
-                let result = match broker.server(name) {
-                    Ok(server) => broker
-                        .upstream()
-                        .sign_out(&server)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
+                let result = target.sign_out(&broker).await;
                 match result {
                     Ok(()) => {
                         println!("Signed out of \"{name}\".");

@@ -1,6 +1,7 @@
 //! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
 //! `main` is a thin call into [`run`].
 
+pub mod company;
 pub mod connect;
 pub mod import;
 pub mod key;
@@ -67,7 +68,13 @@ pub enum Command {
     /// Sign in to a server (the running broker keeps the tokens). When its authorization server
     /// offers device sign-in, shows a code to confirm on any device; else opens the browser once.
     Login {
-        name: String,
+        /// The server to sign in to (not with --enterprise).
+        #[arg(required_unless_present = "enterprise", conflicts_with = "enterprise")]
+        name: Option<String>,
+        /// Sign in to the company identity provider (the config's "enterprise" block): one
+        /// sign-in for every server with oauth_flow "enterprise".
+        #[arg(long, conflicts_with = "device")]
+        enterprise: bool,
         /// Print the sign-in address instead of opening a browser, and take back the address
         /// the browser ended on, pasted into the terminal.
         #[arg(long)]
@@ -80,7 +87,13 @@ pub enum Command {
         browser: bool,
     },
     /// Sign out of a server: revoke upstream tokens where offered and delete them locally.
-    Logout { name: String },
+    Logout {
+        #[arg(required_unless_present = "enterprise", conflicts_with = "enterprise")]
+        name: Option<String>,
+        /// Sign out of the company identity provider instead of a server.
+        #[arg(long)]
+        enterprise: bool,
+    },
     /// Ask the running broker to check a server's health now.
     Check { name: String },
     /// Print the public key (JWK Set) of a `private_key_jwt` server, to register with the
@@ -172,6 +185,7 @@ pub fn run() -> ExitCode {
         Some(Command::Status { name, json }) => remote::status(&paths, name.as_deref(), json),
         Some(Command::Login {
             name,
+            enterprise,
             no_browser,
             device,
             browser,
@@ -181,9 +195,11 @@ pub fn run() -> ExitCode {
                 (_, true) => SignInKind::Browser,
                 _ => SignInKind::Auto,
             };
-            login::login(&paths, &name, no_browser, kind)
+            login::login(&paths, &company::target(name, enterprise), no_browser, kind)
         }
-        Some(Command::Logout { name }) => login::logout(&paths, &name),
+        Some(Command::Logout { name, enterprise }) => {
+            login::logout(&paths, &company::target(name, enterprise))
+        }
         Some(Command::Check { name }) => login::check(&paths, &name),
         Some(Command::Key { name, jwk }) => key::key(&paths, &name, jwk),
         Some(Command::Clients { command }) => keys::clients(&paths, command),

@@ -59,6 +59,7 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> ExitCode {
     let store = body["token_store"]["description"]
         .as_str()
         .map(|d| format!("Tokens are kept in {d}.\n"));
+    let body_enterprise = body["enterprise"].clone();
     let mut servers = body.get("servers").cloned().unwrap_or(body);
     if let Some(name) = name {
         let Some(one) = servers.get(name).cloned() else {
@@ -84,6 +85,7 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> ExitCode {
         print!("{}", status_table(&servers));
     }
     print!("{}", store.unwrap_or_default());
+    print!("{}", company_line(&body_enterprise));
     let all_healthy = servers.as_object().is_none_or(|m| {
         m.values().all(|s| {
             matches!(
@@ -93,6 +95,22 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> ExitCode {
         })
     });
     ExitCode::from(if all_healthy { exit::OK } else { exit::FAILURE })
+}
+
+/// The company sign-in's line, when the config names a company identity provider.
+fn company_line(company: &Value) -> String {
+    let Some(name) = company["name"].as_str() else {
+        return String::new();
+    };
+    let session = &company["session"];
+    if session["signed_in"] != true {
+        return format!("Company sign-in ({name}): not signed in; run `mcp-auth-broker login --enterprise` (one sign-in serves every server via {name}).\n");
+    }
+    let renews = match session["renewable"] == true {
+        true => "renewed without you while the company session lasts",
+        false => "not renewable: sign in again when it ends",
+    };
+    format!("Company sign-in ({name}): signed in, {renews}.\n")
 }
 
 /// Renders the status map as a table: server, flow, health, token expiry.
@@ -115,9 +133,10 @@ pub fn status_table(servers: &Value) -> String {
             } else {
                 "needs your choice"
             });
-        let flow = match flow {
-            "delegate" => "delegated (clients sign in)",
-            other => other,
+        let flow = match (flow, s["via"].as_str()) {
+            ("delegate", _) => "delegated (clients sign in)".to_string(),
+            (_, Some(company)) => format!("enterprise via {company}"),
+            (other, None) => other.to_string(),
         };
         let state = match s["state"]["state"].as_str() {
             Some("keychain_unavailable") if s["state"]["locked"] == true => {

@@ -43,6 +43,28 @@ pub async fn sign_in(
     Ok(told)
 }
 
+/// Starts the company sign-in in the browser; when it ends every enterprise server is checked
+/// again (the health supervisor restarts them on the sign-in's event).
+pub async fn sign_in_company(app: &AppHandle, broker: &Broker) -> Result<String, String> {
+    let company = broker.config().enterprise.clone();
+    let company = company.ok_or("the config names no company identity provider")?;
+    let upstream = broker.upstream();
+    let opener = &broker.settings().opener;
+    let started = upstream.sign_in_company(&company, opener).await;
+    let a = started.map_err(|e| e.to_string())?;
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Ok(Err(reason)) = a.done.await {
+            tracing::warn!("company sign-in failed: {reason}");
+        }
+        super::refresh_ui(&app);
+    });
+    Ok(format!(
+        "Opened the sign-in page of {} in your browser.",
+        company.name
+    ))
+}
+
 pub async fn sign_out(app: &AppHandle, broker: &Broker, name: &str) -> Result<(), String> {
     let server = broker.server(name).map_err(|e| e.to_string())?;
     broker

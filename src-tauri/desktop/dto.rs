@@ -73,6 +73,8 @@ pub struct ServerDto {
     pub device_flow: bool,
     /// The device sign-in running now: the code and where to confirm it.
     pub device_sign_in: Option<DeviceCode>,
+    /// The company whose sign-in this server's tokens come from ("via Acme").
+    pub via: Option<String>,
 }
 
 pub fn server_dto(
@@ -155,6 +157,7 @@ pub fn server_dto(
             .as_ref()
             .is_some_and(|c| c.evidence.iter().any(|e| e == DEVICE_FLOW)),
         device_sign_in: None,
+        via: server.enterprise.as_ref().map(|e| e.name.clone()),
     }
 }
 

@@ -315,6 +315,14 @@ fn on_menu_action(app: &AppHandle, id: &str) {
                 }
             });
         }
+        MenuAction::SignInCompany => {
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = actions::sign_in_company(&app, &broker).await {
+                    let title = "Company sign-in failed".into();
+                    actions::notify(&app, &feed::Notice { title, body: e });
+                }
+            });
+        }
         MenuAction::SignOut(name) => {
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = actions::sign_out(&app, &broker, &name).await {

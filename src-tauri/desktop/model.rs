@@ -141,6 +141,8 @@ pub struct TrayModel {
     /// `None` when no server is aggregated.
     pub aggregate: Option<AggregateMenu>,
     pub autostart: bool,
+    /// "Sign in to Acme" when the config names a company identity provider.
+    pub company: Option<String>,
 }
 
 pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayModel {
@@ -174,6 +176,10 @@ pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayM
         servers,
         aggregate: aggregate_menu(config, status),
         autostart,
+        company: config
+            .enterprise
+            .as_ref()
+            .map(|e| format!("Sign in to {}", e.name)),
     }
 }
 
@@ -201,6 +207,8 @@ pub enum MenuAction {
     SignOut(String),
     CheckNow(String),
     Copy(String, SnippetKind),
+    /// The company sign-in (every `oauth_flow: "enterprise"` server at once).
+    SignInCompany,
     OpenDashboard,
     ToggleAutostart,
     Quit,
@@ -239,6 +247,7 @@ impl MenuAction {
             MenuAction::SignOut(s) => format!("srv:signout:{s}"),
             MenuAction::CheckNow(s) => format!("srv:check:{s}"),
             MenuAction::Copy(s, kind) => format!("srv:copy-{}:{s}", kind.word()),
+            MenuAction::SignInCompany => "company:signin".into(),
             MenuAction::OpenDashboard => "open".into(),
             MenuAction::ToggleAutostart => "autostart".into(),
             MenuAction::Quit => "quit".into(),
@@ -250,6 +259,7 @@ impl MenuAction {
             "open" => return Some(MenuAction::OpenDashboard),
             "autostart" => return Some(MenuAction::ToggleAutostart),
             "quit" => return Some(MenuAction::Quit),
+            "company:signin" => return Some(MenuAction::SignInCompany),
             _ => {}
         }
         let rest = id.strip_prefix("srv:")?;

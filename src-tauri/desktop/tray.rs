@@ -124,6 +124,11 @@ pub fn menu(app: &AppHandle, model: &TrayModel) -> tauri::Result<Menu<Wry>> {
     for s in &model.servers {
         builder = builder.item(&server_submenu(app, s)?);
     }
+    if let Some(label) = &model.company {
+        builder = builder
+            .item(&PredefinedMenuItem::separator(app)?)
+            .item(&item(app, MenuAction::SignInCompany, label, true)?);
+    }
     if let Some(a) = &model.aggregate {
         builder = builder
             .item(&PredefinedMenuItem::separator(app)?)

@@ -30,6 +30,8 @@ pub fn routes() -> Router<Broker> {
     Router::new()
         .route("/api/admin/servers/{name}/sign-in", post(sign_in))
         .route("/api/admin/sign-in/paste", post(paste))
+        .route("/api/admin/enterprise/sign-in", post(sign_in_company))
+        .route("/api/admin/enterprise/sign-out", post(sign_out_company))
         .route("/api/admin/servers/{name}/sign-out", post(sign_out))
         .route("/api/admin/servers/{name}/check", post(check))
         .route("/api/admin/servers/{name}/key", get(public_key))
@@ -80,6 +82,45 @@ async fn sign_in(
         .sign_in_kind(&server, &Opener::Custom(Arc::new(|_| {})), params.kind)
         .await
         .map_err(GatewayError::AdminUpstream)?;
+    Ok(sign_in_stream(started).await)
+}
+
+/// The company sign-in (`login --enterprise`), streamed as [`sign_in`] streams a server's.
+async fn sign_in_company(
+    State(broker): State<Broker>,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let company = company(&broker)?;
+    let started = broker
+        .upstream()
+        .sign_in_company(&company, &Opener::Custom(Arc::new(|_| {})))
+        .await
+        .map_err(GatewayError::AdminUpstream)?;
+    Ok(sign_in_stream(Started::Browser(started)).await)
+}
+
+async fn sign_out_company(
+    State(broker): State<Broker>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    require_admin(&broker, &headers)?;
+    let company = company(&broker)?;
+    let upstream = broker.upstream();
+    let signed_out = upstream.sign_out_company(&company).await;
+    signed_out.map_err(GatewayError::AdminUpstream)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// The configured company identity provider, or why there is none.
+fn company(broker: &Broker) -> Result<Arc<crate::config::EnterpriseConfig>, GatewayError> {
+    broker.config().enterprise.clone().ok_or_else(|| {
+        GatewayError::BadRequest("the config has no \"enterprise\" block naming the company identity provider; add one (see the README's \"Company sign-in\")".into())
+    })
+}
+
+/// A started sign-in as NDJSON: what to show first, then how it ended.
+async fn sign_in_stream(started: Started) -> Response {
     let (first, done, wait) = match started {
         Started::Browser(a) => (
             json!({ "authorize_url": a.authorize_url.as_str(), "warnings": a.warnings }),
@@ -111,14 +152,14 @@ async fn sign_in(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|line| (Ok::<_, Infallible>(line), rx))
     });
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "application/x-ndjson"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 /// A `private_key_jwt` server's public key (JWK and JWK Set) to register with the provider;

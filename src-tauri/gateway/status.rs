@@ -19,6 +19,7 @@ pub fn routes() -> Router<Broker> {
 
 async fn status(State(broker): State<Broker>) -> Json<Value> {
     let upstream = broker.upstream();
+    let config = broker.config();
     let servers: BTreeMap<String, Value> = broker
         .health()
         .snapshot()
@@ -29,16 +30,30 @@ async fn status(State(broker): State<Broker>) -> Json<Value> {
             // state itself carries `era` and `protocol_version` of a healthy server.
             entry["protocol"] = json!(s.state.protocol());
             entry["timeline"] = json!(upstream.timeline(&name));
+            // "via Acme": the server's tokens come from the company sign-in.
+            let company = config
+                .server(name.as_str())
+                .and_then(|c| c.enterprise.as_ref());
+            entry["via"] = json!(company.map(|e| e.name.as_str()));
             (name.to_string(), entry)
         })
         .collect();
     let config_problem = broker.subscribe_config_problem().borrow().clone();
+    let company = match &config.enterprise {
+        Some(e) => {
+            let session = upstream.company_session(e).await;
+            json!({ "name": e.name, "issuer": e.issuer.as_str(), "session": session })
+        }
+        None => Value::Null,
+    };
     Json(json!({
         "servers": servers,
         "config_problem": config_problem,
         "port": broker.settings().port,
         // Which store holds the upstream tokens (kind and place; never a key).
         "token_store": broker.vault().info(),
+        // The company sign-in (enterprise-managed authorization), when configured.
+        "enterprise": company,
     }))
 }
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::monitor::{self, Deps};
 use super::{schedule, HealthState, Inputs, ServerStatus, Shared};
-use crate::config::{Config, ServerConfig, ServerName};
+use crate::config::{Config, OAuthFlow, ServerConfig, ServerName};
 use crate::events::Event;
 use crate::sync::lock;
 
@@ -166,6 +166,17 @@ fn start_monitor(
     );
 }
 
+/// The servers whose sign-in `server`'s is: itself, or for the company sign-in every server
+/// with `oauth_flow: "enterprise"`.
+fn signed_in_by(monitors: &HashMap<ServerName, Running>, server: ServerName) -> Vec<ServerName> {
+    if server.as_str() != crate::upstream::enterprise::SESSION {
+        return vec![server];
+    }
+    let via_company = |r: &&Running| r.config.oauth_flow == Some(OAuthFlow::Enterprise);
+    let names = monitors.values().filter(via_company);
+    names.map(|r| r.config.name.clone()).collect()
+}
+
 fn stop_monitor(shared: &Shared, monitors: &mut HashMap<ServerName, Running>, name: &ServerName) {
     if let Some(running) = monitors.remove(name) {
         running.cancel.cancel();
@@ -181,23 +192,28 @@ fn on_event(
     event: Event,
 ) {
     match event {
-        // A new or removed sign-in: start over (fresh classification, AS baseline, backoff).
+        // A new or removed sign-in: start over (fresh classification, AS baseline, backoff);
+        // the company sign-in is every enterprise server's.
         Event::SignInFinished { server } | Event::SignedOut { server } => {
-            if let Some(running) = monitors.get(&server) {
-                let config = running.config.clone();
-                stop_monitor(shared, monitors, &server);
-                start_monitor(shared, deps, stop, monitors, config, Duration::ZERO);
+            for server in signed_in_by(monitors, server) {
+                if let Some(running) = monitors.get(&server) {
+                    let config = running.config.clone();
+                    stop_monitor(shared, monitors, &server);
+                    start_monitor(shared, deps, stop, monitors, config, Duration::ZERO);
+                }
             }
         }
         // News only while the server still looks healthy; a probe's own failure sends these
         // too, and must not wake the monitor again (that would loop).
         Event::NeedsSignIn { server } | Event::RefreshFailed { server, .. } => {
-            let healthy = matches!(
-                shared.status.borrow().get(&server).map(|s| &s.state),
-                Some(HealthState::Healthy { .. })
-            );
-            if let (true, Some(running)) = (healthy, monitors.get(&server)) {
-                running.wake.notify_one();
+            for server in signed_in_by(monitors, server) {
+                let healthy = matches!(
+                    shared.status.borrow().get(&server).map(|s| &s.state),
+                    Some(HealthState::Healthy { .. })
+                );
+                if let (true, Some(running)) = (healthy, monitors.get(&server)) {
+                    running.wake.notify_one();
+                }
             }
         }
         // A failed sign-in is the reason a server without tokens shows: check again to say so

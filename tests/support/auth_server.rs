@@ -102,6 +102,9 @@ pub struct AsOptions {
     pub device_interval: Option<u64>,
     /// What a real provider does beyond the standard ([`super::providers::Rules`]).
     pub provider: super::providers::Rules,
+    /// Accept the jwt-bearer grant with ID-JAGs this identity provider signed
+    /// ([`super::id_jag`]); advertised in the metadata.
+    pub id_jag_issuer: Option<String>,
 }
 
 impl Default for AsOptions {
@@ -131,6 +134,7 @@ impl Default for AsOptions {
             iss: true,
             device_interval: None,
             provider: Default::default(),
+            id_jag_issuer: None,
         }
     }
 }
@@ -398,6 +402,10 @@ async fn metadata(State(s): State<Arc<AsState>>) -> Response {
             .as_array_mut()
             .expect("a list")
             .push(json!(DEVICE_GRANT));
+    }
+    if s.options.id_jag_issuer.is_some() {
+        let grants = doc["grant_types_supported"].as_array_mut().expect("a list");
+        grants.push(json!(super::workload::JWT_BEARER));
     }
     if let Some(methods) = &s.options.auth_methods {
         doc["token_endpoint_auth_methods_supported"] = json!(methods);

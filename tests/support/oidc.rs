@@ -1,7 +1,8 @@
 //! `oidc-provider` with its device flow on (`tests/js/device_op.mjs`), an MCP upstream whose
 //! protected resource metadata names it, and [`confirm_device`]: the person on the
 //! verification pages, over HTTP (each form posted with the cookies the provider set, the
-//! development login and consent pages included).
+//! development login and consent pages included); [`sign_in_at`] is the person on a provider's
+//! sign-in pages (the company identity provider's: [`super::company_idp`]).
 
 use std::collections::HashMap;
 
@@ -173,6 +174,12 @@ fn form(page: &str) -> Option<(String, Vec<(String, String)>)> {
         fields.push((name, value));
     }
     Some((action, fields))
+}
+
+/// The person opens a sign-in `address` (the provider's authorization URL) and goes through
+/// every page — sign in, consent — until the broker's callback page. Returns its text.
+pub async fn sign_in_at(address: &str) -> String {
+    confirm_device(address).await
 }
 
 /// The person opens `address` (a device verification address with the code filled in) and

@@ -240,6 +240,13 @@ pub(crate) async fn token(
             form.get("scope").cloned(),
             false,
         ),
+        // An AS that trusts an identity provider takes ID-JAGs; else workload tokens.
+        super::workload::JWT_BEARER if s.options.id_jag_issuer.is_some() => {
+            match super::id_jag::redeem(&s, &form, &client_id).await {
+                Ok((resource, scope)) => (resource, None, scope, false),
+                Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &why),
+            }
+        }
         super::auth_server::DEVICE_GRANT => match super::device::redeem(&s, &form, &client_id) {
             Ok((resource, scope)) => (resource, None, scope, s.options.refresh_tokens),
             Err(error) => return oauth_error(StatusCode::BAD_REQUEST, error, error),

@@ -53,7 +53,7 @@ pub fn session_server(company: &EnterpriseConfig) -> ServerConfig {
         send_resource: false,
         // The company sign-in's tokens stay bearer tokens (its ID token is what is used).
         dpop: Some(false),
-        authorization_params: Default::default(),
+        authorization_params: offline_consent(&company.scopes),
         token_endpoint_auth_method: None,
         private_key: None,
         assertion: None,
@@ -63,6 +63,14 @@ pub fn session_server(company: &EnterpriseConfig) -> ServerConfig {
         needs_setup: None,
         enterprise: None,
     }
+}
+
+/// OpenID Connect Core §11: asking for `offline_access` (a refresh token, so renewals need
+/// nobody) takes `prompt=consent`, or a conforming provider drops the scope.
+fn offline_consent(scopes: &[String]) -> std::collections::BTreeMap<String, String> {
+    let offline = scopes.iter().any(|s| s == "offline_access");
+    let prompt = offline.then(|| ("prompt".to_string(), "consent".to_string()));
+    prompt.into_iter().collect()
 }
 
 /// `exp` and `iat` of a JWT, read without verifying it: the ID token came straight from the

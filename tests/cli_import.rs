@@ -607,12 +607,7 @@ async fn litellm_docs_m2m_recipe_imported_as_is_calls_a_tool_through_the_broker_
             .is_some_and(|a| a.starts_with("Basic ")),
         "the accepted request carried the credentials as form fields (client_secret_post)"
     );
-    let server = broker.broker.server("my_mcp_server").unwrap();
-    let credential = broker.broker.upstream().credential(&server).await.unwrap();
-    let issued = up
-        .oauth()
-        .validate(credential.bearer.unwrap().expose())
-        .unwrap();
+    let issued = broker.issued("my_mcp_server", up.oauth()).await.unwrap();
     assert_eq!(
         (issued.client_id.as_str(), issued.grant),
         ("test-client", "client_credentials")

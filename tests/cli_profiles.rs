@@ -70,11 +70,7 @@ async fn the_entra_profile_makes_add_write_the_entry_that_signs_in_to_an_entra_s
     let server = broker.broker.server("entra").unwrap();
     let facts = broker.broker.upstream().token_facts(&server.name).await;
     assert!(facts.has_token && facts.has_refresh_token, "{facts:?}");
-    let credential = broker.broker.upstream().credential(&server).await.unwrap();
-    let issued = up
-        .oauth()
-        .validate(credential.bearer.unwrap().expose())
-        .unwrap();
+    let issued = broker.issued("entra", up.oauth()).await.unwrap();
     assert_eq!(issued.resource, None, "no resource parameter reached Entra");
 }
 
@@ -146,12 +142,7 @@ async fn the_github_profile_makes_add_choose_interactive_sign_in_where_the_confi
     );
     let broker = support::TestBroker::start(config).await;
     broker.sign_in("gh").await;
-    let server = broker.broker.server("gh").unwrap();
-    let credential = broker.broker.upstream().credential(&server).await.unwrap();
-    let issued = up
-        .oauth()
-        .validate(credential.bearer.unwrap().expose())
-        .unwrap();
+    let issued = broker.issued("gh", up.oauth()).await.unwrap();
     assert_eq!(
         (issued.client_id.as_str(), issued.grant),
         ("Iv1.github", "authorization_code")
@@ -209,12 +200,7 @@ async fn the_auth0_profile_asks_for_the_api_audience_and_offline_access_so_the_a
     );
     let broker = support::TestBroker::start(config).await;
     broker.sign_in("auth0").await;
-    let server = broker.broker.server("auth0").unwrap();
-    let token = broker.broker.upstream().credential(&server).await.unwrap();
-    assert!(up
-        .oauth()
-        .validate(token.bearer.unwrap().expose())
-        .is_none());
+    assert!(broker.issued("auth0", up.oauth()).await.is_none());
 
     let dir = tempfile::tempdir().unwrap();
     args.extend(["--audience", providers::AUTH0_AUDIENCE]);
@@ -321,11 +307,6 @@ async fn the_slack_profile_signs_in_with_exactly_the_one_redirect_url_the_person
     );
     broker.sign_in("slack").await;
     assert_eq!(opened_param(&broker, "redirect_uri"), Some(registered));
-    let server = broker.broker.server("slack").unwrap();
-    let credential = broker.broker.upstream().credential(&server).await.unwrap();
-    let issued = up
-        .oauth()
-        .validate(credential.bearer.unwrap().expose())
-        .unwrap();
+    let issued = broker.issued("slack", up.oauth()).await.unwrap();
     assert_eq!(issued.client_id, providers::SLACK_CLIENT_ID);
 }

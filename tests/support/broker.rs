@@ -221,6 +221,18 @@ impl TestBroker {
             .expect("sign-in succeeds");
     }
 
+    /// What `auth` knows of the token the broker now holds for `server` (`None`: not a token
+    /// `auth` issued, or one its API does not take).
+    pub async fn issued(
+        &self,
+        server: &str,
+        auth: &super::auth_server::AsState,
+    ) -> Option<super::auth_server::IssuedToken> {
+        let cfg = self.broker.server(server).unwrap();
+        let credential = self.broker.upstream().credential(&cfg).await.unwrap();
+        auth.validate(credential.bearer.expect("a bearer token").expose())
+    }
+
     /// `http://127.0.0.1:PORT/{server}/mcp`.
     pub fn client_url(&self, server: &str) -> String {
         format!("{}/{server}/mcp", self.base_url)

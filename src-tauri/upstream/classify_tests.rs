@@ -183,3 +183,34 @@ fn evidence_says_device_flow_is_available_when_the_metadata_offers_it() {
         assert!(!c.evidence.iter().any(|e| e.contains("device")), "{c:?}");
     }
 }
+
+#[test]
+fn an_enterprise_server_is_decided_by_config_and_warned_when_its_as_lists_no_jwt_bearer() {
+    let raw: RawConfig = serde_json::from_value(serde_json::json!({
+        "enterprise": {"name": "Acme", "issuer": "https://idp.acme.example", "client_id": "b"},
+        "mcp_servers": {"s": {"url": "https://mcp.example.com/mcp", "oauth_flow": "enterprise",
+                              "client_id": "c"}},
+    }))
+    .unwrap();
+    let s = validate(&raw)
+        .unwrap()
+        .config
+        .servers
+        .into_values()
+        .next()
+        .unwrap();
+    let plain = classify(&s, Some(&probed_401(true, Some(&["authorization_code"]))));
+    assert_eq!(plain.flow, Some(Flow::Enterprise));
+    assert!(
+        plain.evidence[0].contains("via Acme"),
+        "{:?}",
+        plain.evidence
+    );
+    assert!(plain
+        .evidence
+        .iter()
+        .any(|e| e.contains("without the jwt-bearer grant")));
+    let grants = [super::super::enterprise::JWT_BEARER];
+    let fine = classify(&s, Some(&probed_401(true, Some(&grants))));
+    assert_eq!(fine.evidence.len(), 1, "{:?}", fine.evidence);
+}

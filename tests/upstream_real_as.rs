@@ -204,6 +204,16 @@ async fn one_company_sign_in_at_oidc_provider_serves_two_servers_renews_itself_a
     for (name, up) in [("docs", &docs), ("tickets", &tickets)] {
         let answer = echo_on(&broker, &key, name, &format!("hello {name}")).await;
         assert!(answer.contains(&format!("hello {name}")), "{answer}");
+        let steps = broker
+            .broker
+            .upstream()
+            .timeline(&broker.broker.server(name).unwrap().name);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.label == "token" && s.detail.contains("ID-JAG from Acme's sign-in")),
+            "the timeline says how the token came: {steps:?}"
+        );
         // Each server's token is for that server: the ID-JAG named it as the resource.
         let issued = up
             .oauth()

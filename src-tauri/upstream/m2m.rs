@@ -275,6 +275,12 @@ fn fetched_detail(server: &ServerConfig, stored: &Stored, method: ClientAuth, no
         Some(jkt) => format!(", DPoP-bound (key thumbprint {jkt})"),
         None => String::new(),
     };
+    if let (Some(company), Some(OAuthFlow::Enterprise)) = (&server.enterprise, server.oauth_flow) {
+        let name = &company.name;
+        return format!(
+            "fetched, {valid}, by the jwt-bearer grant with an ID-JAG from {name}'s sign-in{bound}"
+        );
+    }
     match &server.assertion {
         Some(source) => format!("fetched, {valid}, by the jwt-bearer grant with the workload token from {source}{bound}"),
         None => format!("fetched, {valid}, with client authentication {}{bound}", method.as_str()),

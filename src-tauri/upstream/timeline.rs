@@ -28,7 +28,8 @@ pub enum StepKind {
     Discovery,
     Registration,
     SignIn,
-    /// A client-credentials token fetched (or not).
+    /// A token fetched without the person (client credentials, workload identity, company
+    /// sign-in), or not, or a fact about a token (DPoP-bound, its key); the detail says which.
     Token,
     Refresh,
     /// The upstream answered 401 to the broker's credential.
@@ -47,7 +48,7 @@ impl StepKind {
             StepKind::Discovery => "discovery",
             StepKind::Registration => "client registration",
             StepKind::SignIn => "sign-in",
-            StepKind::Token => "client-credentials token",
+            StepKind::Token => "token",
             StepKind::Refresh => "refresh",
             StepKind::Rejected => "upstream answered 401",
             StepKind::ScopeChallenge => "scope challenge (403)",

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, VecDeque};
 use super::dto::ActivityDto;
 use crate::events::Event;
 use crate::health::{HealthState, StatusMap};
+use crate::upstream::enterprise;
 
 /// How many activity lines are kept (older ones drop off).
 pub const ACTIVITY_CAP: usize = 200;
@@ -44,6 +45,14 @@ impl Activity {
     }
 }
 
+/// How a server is named to the person: the company sign-in's stand-in entry is "your company".
+fn shown(server: &str) -> String {
+    match server {
+        enterprise::SESSION => "your company".into(),
+        other => other.to_string(),
+    }
+}
+
 fn describe(event: &Event) -> (&'static str, Option<String>, String) {
     match event {
         Event::ConfigReloaded => ("config", None, "Config reloaded".into()),
@@ -54,31 +63,35 @@ fn describe(event: &Event) -> (&'static str, Option<String>, String) {
         ),
         Event::SignInStarted { server } => (
             "sign-in",
-            Some(server.to_string()),
+            Some(shown(server.as_str())),
             "Sign-in started in the browser".into(),
         ),
         Event::SignInFinished { server } => {
-            ("sign-in", Some(server.to_string()), "Signed in".into())
+            ("sign-in", Some(shown(server.as_str())), "Signed in".into())
         }
         Event::SignInFailed { server, reason } => (
             "failure",
-            Some(server.to_string()),
+            Some(shown(server.as_str())),
             format!("Sign-in failed: {reason}"),
         ),
-        Event::SignedOut { server } => ("sign-out", Some(server.to_string()), "Signed out".into()),
+        Event::SignedOut { server } => (
+            "sign-out",
+            Some(shown(server.as_str())),
+            "Signed out".into(),
+        ),
         Event::NeedsSignIn { server } => (
             "attention",
-            Some(server.to_string()),
+            Some(shown(server.as_str())),
             "Needs sign-in".into(),
         ),
         Event::TokenRefreshed { server } => (
             "refresh",
-            Some(server.to_string()),
+            Some(shown(server.as_str())),
             "Token refreshed".into(),
         ),
         Event::RefreshFailed { server, reason } => (
             "failure",
-            Some(server.to_string()),
+            Some(shown(server.as_str())),
             format!("Token refresh failed: {reason}"),
         ),
         Event::ClientAuthorized {
@@ -115,12 +128,12 @@ impl Notifier {
             Event::SignInFinished { server } => {
                 self.announced.remove(server.as_str());
                 Some(Notice {
-                    title: format!("Signed in to {server}"),
+                    title: format!("Signed in to {}", shown(server.as_str())),
                     body: "Every local client can use it now.".into(),
                 })
             }
             Event::SignInFailed { server, reason } => Some(Notice {
-                title: format!("Sign-in to {server} failed"),
+                title: format!("Sign-in to {} failed", shown(server.as_str())),
                 body: reason.clone(),
             }),
             Event::NeedsSignIn { server } => self.needs_sign_in(server.as_str()),
@@ -167,7 +180,7 @@ impl Notifier {
 
     fn needs_sign_in(&mut self, server: &str) -> Option<Notice> {
         self.announced.insert(server.to_string()).then(|| Notice {
-            title: format!("{server} needs sign-in"),
+            title: format!("{} needs sign-in", shown(server)),
             body: "Open the tray menu and choose Sign in.".into(),
         })
     }

@@ -165,3 +165,16 @@ fn a_burst_of_the_same_event_is_one_line_with_a_count() {
         ("Config reloaded", 5, 4)
     );
 }
+
+#[test]
+fn the_company_sign_in_is_named_as_the_company_not_by_its_internal_entry() {
+    let company = ServerName::internal(enterprise::SESSION);
+    let mut n = Notifier::default();
+    let done = n.on_event(&Event::SignInFinished {
+        server: company.clone(),
+    });
+    assert_eq!(done.unwrap().title, "Signed in to your company");
+    let mut a = Activity::default();
+    a.record(&Event::SignInFinished { server: company }, 1);
+    assert_eq!(a.list()[0].server.as_deref(), Some("your company"));
+}

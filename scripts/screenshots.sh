@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Takes the README screenshots from the real app under Xvfb: the dashboard, the add-server form
-# with its probe result, the client setup view (WebDriver screenshots of the window) and the tray
+# with its probe result, the client setup view, the consent page (WebDriver screenshots of the
+# window; the consent page opened in the app's own WebKit) and the tray
 # menu (an XEmbed tray host, `trayer`, shows the icon; a click opens the real menu; ImageMagick
 # captures the screen). Runs the desktop window test with MCP_AUTH_BROKER_SCREENSHOTS set, so the
 # pictures show the same flow the test checks. Output: docs/screenshots/*.png.
@@ -42,6 +43,9 @@ dbus-run-session -- "$root/scripts/in-session.sh" bash -c '
   cargo test --test desktop_window -- --ignored --exact "$test"
   cargo test --test desktop_window -- --ignored --exact \
     firstrun::first_run_finds_claude_code_and_cursor_imports_connects_and_undoes
+  # The consent page (a server to sign in to, and one that cannot be signed in), in the window.
+  cargo test --test desktop_window -- --ignored --exact \
+    words::window_says_a_refused_connection_in_one_sentence_and_details_show_the_raw_cause
   MCP_AUTH_BROKER_SCREENSHOTS=$DARK_SHOTS GTK_THEME=Adwaita:dark \
     cargo test --test desktop_window -- --ignored --exact "$test"
 '

@@ -21,6 +21,7 @@ pub mod sync;
 pub mod upstream;
 pub mod urlcheck;
 pub mod vault;
+pub mod words;
 
 #[cfg(feature = "desktop")]
 pub mod desktop;

@@ -394,7 +394,7 @@ async fn login_enterprise_signs_in_to_the_company_and_status_shows_the_servers_v
     assert!(out.contains("Signed in to \"Acme\""), "{out}");
 
     let after = text(&cli.run(&["status"]).await);
-    assert!(after.contains("enterprise via Acme"), "{after}");
+    assert!(after.contains("Your company sign-in via Acme"), "{after}");
     assert!(
         after.contains("Company sign-in (Acme): signed in, renewed without you"),
         "{after}"

@@ -15,6 +15,8 @@ mod driver;
 mod close_reopen;
 #[path = "desktop_window/firstrun.rs"]
 mod firstrun;
+#[path = "desktop_window/words.rs"]
+mod words;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -97,7 +99,7 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
     type_into(c, "#f-url", &up.mcp_url).await;
     click(c, "#probe").await;
     wait_text(c, "#probe-result .probe-flow", "the discovered flow", |t| {
-        t == "authorization_code"
+        t == "Browser sign-in"
     })
     .await;
     wait_text(c, "#probe-result .probe-evidence", "the evidence", |t| {
@@ -124,12 +126,12 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
 
     // Its flow and evidence in the table, and the state that asks for the person.
     wait_text(c, &format!("{row} .flow-name"), "the flow", |t| {
-        t == "authorization_code"
+        t == "Browser sign-in"
     })
     .await;
     click(c, &format!("{row} [data-action='evidence']")).await;
     wait_text(c, "#evidence-acme", "evidence", |t| {
-        t.contains("Why authorization_code")
+        t.contains("Why Browser sign-in")
     })
     .await;
     let items = c.find_all(Locator::Css("#evidence-acme li")).await.unwrap();

@@ -5,7 +5,9 @@ mod gateway_common;
 mod support;
 
 use gateway_common::*;
+use mcp_auth_broker::vault::VaultError;
 use serde_json::{json, Value};
+use support::{BrokerOptions, TestBroker, TestUpstream, UpstreamOptions};
 
 #[tokio::test]
 async fn a_client_registers_consents_and_gets_tokens_for_the_named_server() {
@@ -282,4 +284,153 @@ async fn registration_records_and_echoes_application_type_and_refuses_an_unknown
         "{error}"
     );
     assert_eq!(b.broker.issuer().list_clients().len(), 3);
+}
+
+/// A keychain no one can reach, as on a desktop without a Secret Service running.
+struct NoKeychain;
+
+impl mcp_auth_broker::vault::TokenStore for NoKeychain {
+    fn get(&self, _: &str) -> Result<Option<mcp_auth_broker::secret::Secret>, VaultError> {
+        Err(unavailable())
+    }
+    fn set(&self, _: &str, _: &mcp_auth_broker::secret::Secret) -> Result<(), VaultError> {
+        Err(unavailable())
+    }
+    fn delete(&self, _: &str) -> Result<(), VaultError> {
+        Err(unavailable())
+    }
+    fn info(&self) -> mcp_auth_broker::vault::StoreInfo {
+        mcp_auth_broker::vault::MemoryStore::default().info()
+    }
+}
+
+fn unavailable() -> VaultError {
+    VaultError::Unavailable(
+        "DBus error: Unable to autolaunch a dbus-daemon without a $DISPLAY for X11".into(),
+    )
+}
+
+#[tokio::test]
+async fn the_consent_page_of_a_server_that_cannot_be_signed_in_offers_the_fix_and_no_allow() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let b = TestBroker::start_with(
+        json!({"mcp_servers": {"github": {"url": up.mcp_url, "oauth_flow": "authorization_code"}}}),
+        BrokerOptions {
+            store: std::sync::Arc::new(NoKeychain),
+            background: false,
+        },
+    )
+    .await;
+    let client = register(&b, "Cursor").await;
+    let url = authorize_url(&b, &client, &pkce());
+    let page = http().get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("img-src data:"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("value=\"approve\""),
+        "no Allow that cannot lead anywhere: {html}"
+    );
+    assert!(
+        html.contains("The system keychain cannot be reached"),
+        "{html}"
+    );
+    assert!(
+        html.contains("start and unlock GNOME Keyring"),
+        "names the fix: {html}"
+    );
+    let details = html
+        .split("<details>")
+        .nth(1)
+        .expect("the raw cause behind Details");
+    assert!(
+        details.contains("Unable to autolaunch a dbus-daemon"),
+        "{details}"
+    );
+    assert!(
+        html.contains("src=\"data:image/png;base64,"),
+        "the app icon"
+    );
+    assert!(
+        html.contains("prefers-color-scheme: dark"),
+        "light and dark"
+    );
+
+    // A form sent anyway (the request and CSRF fields are still there for "no") gets the fix,
+    // not a code, and no consent is recorded.
+    let r = submit_consent(&b.base_url, &html, "approve", &[]).await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("location").is_none());
+    let text = r.text().await.unwrap();
+    assert!(text.contains("start and unlock GNOME Keyring"), "{text}");
+    assert!(b.broker.issuer().list_clients()[0]
+        .approved_servers
+        .is_empty());
+    let r = submit_consent(&b.base_url, &html, "deny", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "access_denied"
+    );
+}
+
+#[tokio::test]
+async fn the_consent_page_of_a_server_that_needs_sign_in_says_so_and_offers_allow() {
+    let (_up, b) = broker_with(json!({"demo": {"oauth_flow": "authorization_code"}})).await;
+    let client = register(&b, "Cursor").await;
+    let html = http()
+        .get(authorize_url(&b, &client, &pkce()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("value=\"approve\""), "{html}");
+    assert!(
+        html.contains("Not signed in yet: allowing opens the sign-in page"),
+        "{html}"
+    );
+    assert!(!html.contains("class=\"problem\""), "{html}");
+}
+
+#[tokio::test]
+async fn the_consent_page_of_a_server_that_refuses_connections_names_the_fix_instead_of_allow() {
+    // A port nothing listens on: the server needs no credential, but its check found it down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let b = TestBroker::start_with(
+        json!({"mcp_servers": {"down": {"url": format!("http://127.0.0.1:{closed}/mcp")}}}),
+        BrokerOptions {
+            background: true,
+            ..BrokerOptions::default()
+        },
+    )
+    .await;
+    let mut status = b.broker.health().subscribe();
+    let checked = support::health::wait_settled(&mut status, "down").await;
+    assert_eq!(checked.state.label(), "unreachable", "{checked:?}");
+    let client = register(&b, "Cursor").await;
+    let html = http()
+        .get(authorize_url(&b, &client, &pkce()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("value=\"approve\""), "{html}");
+    assert!(
+        html.contains("The server refused the connection — check that it is running"),
+        "{html}"
+    );
+    let details = html.split("<details>").nth(1).expect("the raw cause");
+    assert!(details.contains("Connection refused"), "{details}");
 }

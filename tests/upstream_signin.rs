@@ -113,6 +113,12 @@ async fn callback_state_is_single_use() {
         .contains("frame-ancestors 'none'"));
     let body = replay.text().await.unwrap();
     assert!(body.contains("already used"), "{body}");
+    // In a person's words, the raw cause behind Details.
+    assert!(
+        body.contains("The sign-in did not complete — start it again"),
+        "{body}"
+    );
+    assert!(body.contains("<details>"), "{body}");
 }
 
 fn capturing_opener() -> (Opener, Arc<Mutex<Vec<Url>>>) {

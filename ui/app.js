@@ -60,7 +60,7 @@ async function loadStatus() {
   $("start-error").hidden = !st.start_error;
   $("start-error-text").textContent = st.start_error || "";
   $("config-problem").hidden = !st.config_problem;
-  $("config-problem-text").textContent = st.config_problem || "";
+  $("config-problem-text").replaceChildren(...(st.config_problem ? [Words.problemView(st.config_problem, "config")] : []));
   $("tray-hint-box").hidden = !st.tray_hint || hintDismissed();
   $("tray-hint").textContent = st.tray_hint || "";
   $("autostart").checked = st.autostart;
@@ -84,7 +84,17 @@ function stateCell(s) {
   }
   // The era and version the server speaks ("MCP 2026-07-28 (modern)" / "MCP 2025-11-25").
   if (s.protocol) cell.append(el("div", { class: `detail protocol era-${s.era}`, text: s.protocol }));
-  if (s.detail && !s.last_error) cell.append(el("div", { class: "detail", text: s.detail }));
+  // What is wrong is said in the Problem column; a detail that is no problem stays here.
+  if (s.detail && !s.last_error && !s.problem) cell.append(el("div", { class: "detail", text: s.detail }));
+  return cell;
+}
+
+// The Problem column: one sentence and the raw cause behind "details" (words.js), else a
+// failed refresh's text as it came.
+function problemCell(s) {
+  const cell = el("td", { class: "error detail" });
+  if (s.problem) cell.append(Words.problemView(s.problem, `server:${s.name}`));
+  else if (s.last_error) cell.append(s.last_error);
   return cell;
 }
 
@@ -107,7 +117,7 @@ function renderServers() {
   for (const s of state.servers) {
     const open = state.openEvidence.has(s.name);
     const flowCell = el("td", { class: "flow" },
-      el("span", { class: "flow-name", text: s.flow }), " ",
+      Words.flowView(s.flow, s.flow_term), " ",
       s.delegated ? el("span", { class: "badge-delegated", title: "Each client signs in to this server's upstream itself; the broker holds no token for it and never issues one", text: "clients sign in upstream" }) : null, s.delegated ? " " : null,
       s.via ? el("span", { class: "via", title: `Tokens come from the company sign-in to ${s.via}`, text: `via ${s.via}` }) : null, s.via ? " " : null,
       el("button", {
@@ -126,9 +136,9 @@ function renderServers() {
       flowCell,
       stateCell(s),
       el("td", { class: "token", text: expiry(s) }),
-      el("td", { class: "error detail", text: s.last_error || "" }),
+      problemCell(s),
       el("td", { class: "actions" },
-        actionButton("Sign in", "signin", s.name, { disabled: !s.can_sign_in }),
+        actionButton(s.sign_in_label, "signin", s.name, { disabled: !s.can_sign_in }),
         s.device_flow ? actionButton("Sign in with a code", "signin-device", s.name, { disabled: !s.can_sign_in }) : null,
         actionButton("Sign out", "signout", s.name),
         actionButton("Check now", "check", s.name),

@@ -113,10 +113,11 @@ fn company_line(company: &Value) -> String {
     format!("Company sign-in ({name}): signed in, {renews}.\n")
 }
 
-/// Renders the status map as a table: server, flow, health, token expiry.
+/// Renders the status map as a table: server, flow, health, token expiry, and what is wrong and
+/// what to do (the broker's own words, `crate::words`).
 pub fn status_table(servers: &Value) -> String {
     let mut out = format!(
-        "{:<20} {:<20} {:<16} {:<22} {}\n",
+        "{:<20} {:<22} {:<16} {:<22} {}\n",
         "SERVER", "FLOW", "HEALTH", "TOKEN EXPIRES", "DETAIL"
     );
     let Some(map) = servers.as_object() else {
@@ -126,53 +127,80 @@ pub fn status_table(servers: &Value) -> String {
         out.push_str("(no servers configured)\n");
     }
     for (name, s) in map {
-        let flow = s["flow"]["flow"]
-            .as_str()
-            .unwrap_or(if s["flow"].is_null() {
-                "-"
-            } else {
-                "needs your choice"
-            });
-        let flow = match (flow, s["via"].as_str()) {
-            ("delegate", _) => "delegated (clients sign in)".to_string(),
-            (_, Some(company)) => format!("enterprise via {company}"),
-            (other, None) => other.to_string(),
-        };
         let state = match s["state"]["state"].as_str() {
             Some("keychain_unavailable") if s["state"]["locked"] == true => {
                 "keychain locked".into()
             }
             other => other.unwrap_or("unknown").replace('_', " "),
         };
-        let detail = match s["state"]["state"].as_str() {
-            Some("healthy") => format!(
-                "{} tool{}, {} ms, {}",
-                s["state"]["tools"],
-                if s["state"]["tools"] == 1 { "" } else { "s" },
-                s["state"]["latency_ms"],
-                protocol(s)
-            ),
-            _ => ["reason", "detail", "cause"]
-                .iter()
-                .find_map(|k| s["state"][*k].as_str())
-                .unwrap_or("")
-                .to_string(),
-        };
-        let detail = match s["token"]["needs_scope"].as_str() {
-            Some(scope) => {
-                format!("{detail}; needs scope \"{scope}\": run `mcp-auth-broker login {name}`")
-            }
-            None => detail,
-        };
         let expires = s["token"]["expires_at"]
             .as_u64()
             .map(format_unix)
             .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{name:<20} {flow:<20} {state:<16} {expires:<22} {detail}\n"
+            "{name:<20} {:<22} {state:<16} {expires:<22} {}\n",
+            flow_name(s),
+            detail(name, s)
         ));
     }
     out
+}
+
+/// The flow as people say it ("Browser sign-in"; "Your company sign-in via Acme" when the
+/// tokens come from the company sign-in); an older broker's protocol word otherwise.
+fn flow_name(s: &Value) -> String {
+    let flow = match s["flow_words"]["name"].as_str() {
+        Some(name) => name,
+        None => s["flow"]["flow"]
+            .as_str()
+            .unwrap_or(if s["flow"].is_null() {
+                "-"
+            } else {
+                "needs your choice"
+            }),
+    };
+    match (flow, s["via"].as_str()) {
+        ("delegate", _) => "delegated (clients sign in)".into(),
+        (_, Some(company)) if s["flow_words"].is_null() => format!("enterprise via {company}"),
+        (name, Some(company)) => format!("{name} via {company}"),
+        (other, None) => other.into(),
+    }
+}
+
+/// A healthy server's tools, latency and protocol; else the problem in one sentence (with the
+/// command that fixes it where there is one), or an older broker's raw detail.
+fn detail(name: &str, s: &Value) -> String {
+    if s["state"]["state"] == "healthy" && s["token"]["needs_scope"].is_null() {
+        return format!(
+            "{} tool{}, {} ms, {}",
+            s["state"]["tools"],
+            if s["state"]["tools"] == 1 { "" } else { "s" },
+            s["state"]["latency_ms"],
+            protocol(s)
+        );
+    }
+    if let Some(sentence) = s["problem"]["sentence"].as_str() {
+        return match s["problem"]["kind"].as_str() {
+            Some("needs_sign_in" | "needs_scope" | "rejected_after_refresh") => {
+                format!("{sentence} (`mcp-auth-broker login {name}`)")
+            }
+            Some("needs_company_sign_in") => {
+                format!("{sentence} (`mcp-auth-broker login --enterprise`)")
+            }
+            _ => sentence.to_string(),
+        };
+    }
+    let raw = ["reason", "detail", "cause"]
+        .iter()
+        .find_map(|k| s["state"][*k].as_str())
+        .unwrap_or("")
+        .to_string();
+    match s["token"]["needs_scope"].as_str() {
+        Some(scope) => {
+            format!("{raw}; needs scope \"{scope}\": run `mcp-auth-broker login {name}`")
+        }
+        None => raw,
+    }
 }
 
 /// "MCP 2026-07-28 (modern)" / "MCP 2025-11-25": the broker's own words when it sent them,
@@ -204,6 +232,12 @@ pub fn server_details(name: &str, s: &Value) -> String {
         out.push_str(&format!(
             "token: DPoP-bound, sender-constrained to the broker's key (thumbprint {jkt})\n"
         ));
+    }
+    if let Some(term) = s["flow_words"]["term"].as_str() {
+        out.push_str(&format!("flow: {} — {term}\n", flow_name(s)));
+    }
+    if let Some(details) = s["problem"]["details"].as_str() {
+        out.push_str(&format!("details: {details}\n"));
     }
     if let Some(evidence) = s["flow"]["evidence"].as_array() {
         out.push_str("flow evidence:\n");
@@ -297,6 +331,38 @@ mod tests {
         );
         let plain = server_details("gh", &serde_json::json!({"token": {"expires_at": null}}));
         assert!(!plain.contains("DPoP"), "{plain}");
+    }
+
+    #[test]
+    fn the_status_table_names_flows_as_people_say_them_and_problems_in_one_sentence() {
+        use crate::health::{HealthState, ServerStatus};
+        let down = ServerStatus {
+            state: HealthState::Unreachable {
+                cause: "tcp connect error: Connection refused (os error 111)".into(),
+            },
+            ..ServerStatus::unknown()
+        };
+        let problem = crate::words::explain_status(&down).unwrap();
+        let browser = crate::words::flow(crate::upstream::Flow::AuthorizationCode);
+        let s = serde_json::json!({"state": down.state, "flow": {"flow": "authorization_code"},
+            "flow_words": browser, "problem": problem, "token": {"expires_at": null}});
+        let t = status_table(&serde_json::json!({ "gh": s }));
+        let row = t.lines().nth(1).unwrap();
+        assert!(row.contains("Browser sign-in"), "{t}");
+        assert!(row.ends_with(&problem.sentence), "{t}");
+        assert!(
+            !row.contains("os error"),
+            "the raw cause stays in the details: {t}"
+        );
+        let d = server_details("gh", &s);
+        assert!(
+            d.contains("details: tcp connect error: Connection refused (os error 111)\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("flow: Browser sign-in — OAuth authorization code"),
+            "{d}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{aggregate_menu, can_sign_in, flow_label, snippets, Snippets};
+use super::model::{aggregate_menu, can_sign_in, sign_in_label, snippets, Snippets};
 use crate::config::{Config, RawServer, ServerConfig};
 use crate::health::{HealthState, ServerStatus, StatusMap};
 use crate::issuer::{ApiKeyInfo, ClientInfo};
@@ -11,6 +11,7 @@ use crate::secret::{Secret, SecretRef};
 use crate::upstream::classify::DEVICE_FLOW;
 use crate::upstream::timeline::Step;
 use crate::upstream::DeviceCode;
+use crate::words::{self, Problem};
 
 /// The aggregate endpoint `/mcp` in the client-setup view: what the tray's submenu says, and
 /// its snippets.
@@ -44,7 +45,10 @@ pub struct ServerDto {
     /// What local clients are given.
     pub client_url: String,
     pub enabled: bool,
+    /// The flow as people say it ("Browser sign-in").
     pub flow: String,
+    /// The protocol's term for it, shown as its detail.
+    pub flow_term: String,
     pub flow_evidence: Vec<String>,
     /// The state label ("healthy", "needs sign-in", ...).
     pub state: String,
@@ -63,7 +67,11 @@ pub struct ServerDto {
     /// Scopes the server asked for that the sign-in did not grant: sign in again.
     pub needs_scope: Option<String>,
     pub last_error: Option<String>,
+    /// What is wrong and what to do, the raw cause as `details` (summary, action, sentence).
+    pub problem: Option<Problem>,
     pub can_sign_in: bool,
+    /// "Sign in", or "Grant more permissions" after a scope challenge.
+    pub sign_in_label: String,
     /// `delegate_auth_to_upstream`: each client signs in to the upstream itself.
     pub delegated: bool,
     pub snippets: Snippets,
@@ -84,6 +92,7 @@ pub fn server_dto(
 ) -> ServerDto {
     let unknown = ServerStatus::unknown();
     let st = status.unwrap_or(&unknown);
+    let flow = words::server_flow(server, st.flow.as_ref());
     let (latency_ms, tools, era, protocol_version) = match &st.state {
         HealthState::Healthy {
             latency_ms,
@@ -131,7 +140,8 @@ pub fn server_dto(
         snippets: snippets(server.name.as_str(), &client_url),
         client_url,
         enabled: server.enabled,
-        flow: flow_label(server, status),
+        flow: flow.name.to_string(),
+        flow_term: flow.term,
         flow_evidence: st
             .flow
             .as_ref()
@@ -149,7 +159,9 @@ pub fn server_dto(
         token_expires_at: st.token.expires_at,
         needs_scope: st.token.needs_scope.clone(),
         last_error,
+        problem: words::explain_status(st),
         can_sign_in: can_sign_in(server, status),
+        sign_in_label: sign_in_label(status).to_string(),
         delegated: server.delegate_auth_to_upstream,
         timeline: Vec::new(),
         device_flow: st
@@ -307,12 +319,21 @@ pub struct AppStatusDto {
     pub start_error: Option<String>,
     pub base_url: Option<String>,
     pub config_path: Option<String>,
+    /// The config file's problem, sent in the person's words (`crate::words::config_problem`).
+    #[serde(serialize_with = "config_problem_words")]
     pub config_problem: Option<String>,
     /// Which store holds the upstream tokens ("the OS keychain", "an encrypted file store in …").
     pub token_store: Option<String>,
     /// Shown when no tray host was found (Linux).
     pub tray_hint: Option<String>,
     pub autostart: bool,
+}
+
+fn config_problem_words<S: serde::Serializer>(
+    text: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    text.as_deref().map(words::config_problem).serialize(s)
 }
 
 /// A flow probe's result, shown before saving.

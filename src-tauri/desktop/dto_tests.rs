@@ -211,3 +211,42 @@ fn a_server_row_offers_a_device_sign_in_only_when_its_evidence_says_device_flow(
     let row = server_dto(server, Some(&st), "http://127.0.0.1:1/dev/mcp".into());
     assert!(row.device_flow);
 }
+
+#[test]
+fn a_server_row_says_what_is_wrong_in_one_sentence_with_the_raw_cause_as_details() {
+    let raw: crate::config::RawConfig = serde_json::from_value(serde_json::json!({"mcp_servers": {
+        "down": {"url": "https://down.example.com/mcp", "oauth_flow": "authorization_code"}}}))
+    .unwrap();
+    let config = crate::config::validate(&raw).unwrap().config;
+    let server = config.server("down").unwrap();
+    let cause = "error sending request for url (https://down.example.com/mcp): client error (Connect): tcp connect error: Connection refused (os error 111)";
+    let mut st = ServerStatus {
+        state: HealthState::Unreachable {
+            cause: cause.into(),
+        },
+        ..ServerStatus::unknown()
+    };
+    let row = server_dto(server, Some(&st), "http://127.0.0.1:1/down/mcp".into());
+    assert_eq!(row.flow, "Browser sign-in");
+    assert!(
+        row.flow_term.contains("authorization_code"),
+        "{}",
+        row.flow_term
+    );
+    let v = serde_json::to_value(&row).unwrap();
+    assert_eq!(v["problem"]["summary"], "The server refused the connection");
+    assert!(v["problem"]["action"]
+        .as_str()
+        .unwrap()
+        .starts_with("check that it is running"));
+    assert_eq!(v["problem"]["details"], cause);
+    assert_eq!(row.sign_in_label, "Sign in");
+    st.state = HealthState::Checking;
+    st.token.needs_scope = Some("repo".into());
+    let row = server_dto(server, Some(&st), "http://127.0.0.1:1/down/mcp".into());
+    assert_eq!(row.sign_in_label, "Grant more permissions");
+    assert_eq!(
+        row.problem.unwrap().kind,
+        crate::words::ProblemKind::NeedsScope
+    );
+}

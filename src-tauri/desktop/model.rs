@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
-use crate::config::{AuthType, Config, OAuthFlow, ServerConfig};
+use crate::config::{Config, OAuthFlow, ServerConfig};
 use crate::health::{HealthState, ServerStatus, StatusMap};
 use crate::upstream::{DeviceCode, Flow};
+use crate::words;
 
 /// The tray icon's look: one glance tells whether anything needs the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,37 +53,25 @@ pub fn overall(status: &StatusMap) -> Overall {
     result
 }
 
-/// The flow a server uses as the person should read it: the classification when there is one,
-/// else what the config states explicitly.
+/// The flow a server uses as the person reads it ("Browser sign-in"): the classification when
+/// there is one, else what the config states explicitly ([`crate::words`] has the names).
 pub fn flow_label(server: &ServerConfig, status: Option<&ServerStatus>) -> String {
-    if let Some(c) = status.and_then(|s| s.flow.as_ref()) {
-        return match c.flow {
-            Some(flow) => flow_name(flow).to_string(),
-            None => "needs your choice".to_string(),
-        };
-    }
-    if server.delegate_auth_to_upstream {
-        return flow_name(Flow::Delegate).into();
-    }
-    match (server.auth_type, server.oauth_flow) {
-        (_, Some(OAuthFlow::AuthorizationCode)) => flow_name(Flow::AuthorizationCode).into(),
-        (_, Some(OAuthFlow::ClientCredentials | OAuthFlow::JwtBearer)) => {
-            flow_name(Flow::ClientCredentials).into()
-        }
-        (_, Some(OAuthFlow::Enterprise)) => flow_name(Flow::Enterprise).into(),
-        (AuthType::BearerToken | AuthType::ApiKey, None) => flow_name(Flow::Static).into(),
-        (AuthType::OAuth2 | AuthType::None, None) => "not yet classified".into(),
-    }
+    words::server_flow(server, status.and_then(|s| s.flow.as_ref()))
+        .name
+        .to_string()
 }
 
 pub fn flow_name(flow: Flow) -> &'static str {
-    match flow {
-        Flow::None => "none",
-        Flow::Static => "static",
-        Flow::AuthorizationCode => "authorization_code",
-        Flow::ClientCredentials => "client_credentials",
-        Flow::Delegate => "delegated (clients sign in to the upstream)",
-        Flow::Enterprise => "enterprise (company sign-in)",
+    words::flow(flow).name
+}
+
+/// The sign-in action's words: after a 403 `insufficient_scope` the same sign-in (it asks for
+/// the union of held and challenged scopes, `upstream::stepup`) grants more permissions.
+pub fn sign_in_label(status: Option<&ServerStatus>) -> &'static str {
+    if status.is_some_and(|s| s.token.needs_scope.is_some()) {
+        "Grant more permissions"
+    } else {
+        "Sign in"
     }
 }
 
@@ -110,6 +99,8 @@ pub struct ServerMenu {
     /// (disabled) line of its submenu.
     pub protocol: Option<String>,
     pub can_sign_in: bool,
+    /// "Sign in", or "Grant more permissions" after a scope challenge ([`sign_in_label`]).
+    pub sign_in_label: &'static str,
     pub can_sign_out: bool,
     /// A running device sign-in: "Confirm code ABCD-EFGH at https://…" (see [`device_line`]).
     pub device: Option<String>,
@@ -151,21 +142,17 @@ pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayM
         .values()
         .map(|server| {
             let st = status.get(server.name.as_str());
-            let state = st.map(|s| s.state.label()).unwrap_or("unknown");
-            let more = if st.is_some_and(|s| s.token.needs_scope.is_some()) {
-                ", sign in again for more permissions"
-            } else {
-                ""
+            // What is wrong in the person's words (the summary), else the state's label.
+            let state = match st.and_then(words::explain_status) {
+                Some(p) => p.summary,
+                None => st.map(|s| s.state.label()).unwrap_or("unknown").into(),
             };
             ServerMenu {
                 name: server.name.to_string(),
-                label: format!(
-                    "{} — {state}{more} · {}",
-                    server.name,
-                    flow_label(server, st)
-                ),
+                label: format!("{} — {state} · {}", server.name, flow_label(server, st)),
                 protocol: st.and_then(|s| s.state.protocol()),
                 can_sign_in: can_sign_in(server, st),
+                sign_in_label: sign_in_label(st),
                 can_sign_out: st.is_some_and(|s| s.token.has_token) || can_sign_in(server, st),
                 device: None,
             }

@@ -158,13 +158,10 @@ fn tray_menu_lists_each_server_with_state_and_flow() {
     assert_eq!(model.servers.len(), 2);
     assert_eq!(
         model.servers[0].label,
-        "github — needs sign-in · authorization_code"
+        "github — Not signed in to this server · Browser sign-in"
     );
     assert!(model.servers[0].can_sign_in);
-    assert_eq!(
-        model.servers[1].label,
-        "local — unknown · not yet classified"
-    );
+    assert_eq!(model.servers[1].label, "local — unknown · Not known yet");
 
     let mut stepped = status(
         HealthState::Healthy {
@@ -180,9 +177,10 @@ fn tray_menu_lists_each_server_with_state_and_flow() {
     let model = tray_model(&cfg, &map(vec![("github", stepped)]), false);
     assert_eq!(
         model.servers[0].label,
-        "github — healthy, sign in again for more permissions · authorization_code"
+        "github — The server needs more permissions than the sign-in granted · Browser sign-in"
     );
     assert!(model.servers[0].can_sign_in);
+    assert_eq!(model.servers[0].sign_in_label, "Grant more permissions");
 }
 
 #[test]
@@ -219,7 +217,7 @@ fn sign_in_is_offered_only_for_the_interactive_flow() {
         false,
     );
     assert!(!can_sign_in(a, Some(&none)));
-    assert_eq!(flow_label(m, None), "client_credentials");
+    assert_eq!(flow_label(m, None), "Machine credentials");
 }
 
 #[test]
@@ -294,14 +292,11 @@ fn a_delegated_server_is_marked_as_such_and_is_not_an_error_nor_a_sign_in() {
     assert_eq!(tray.overall, Overall::Ok);
     assert_eq!(
         tray.servers[0].label,
-        "deleg — reachable · delegated (clients sign in to the upstream)"
+        "deleg — reachable · Client signs in itself"
     );
     assert!(!tray.servers[0].can_sign_in && !tray.servers[0].can_sign_out);
     let server = cfg.server("deleg").unwrap();
-    assert_eq!(
-        flow_label(server, None),
-        "delegated (clients sign in to the upstream)"
-    );
+    assert_eq!(flow_label(server, None), "Client signs in itself");
 }
 
 #[test]
@@ -394,7 +389,7 @@ fn each_server_submenu_names_the_era_and_version_its_server_speaks() {
         ],
         "a server not probed yet gets no guessed era"
     );
-    assert_eq!(servers[0].label, "modern — healthy · authorization_code");
+    assert_eq!(servers[0].label, "modern — healthy · Browser sign-in");
 }
 
 #[test]

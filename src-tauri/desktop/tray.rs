@@ -49,7 +49,7 @@ fn server_submenu(app: &AppHandle, s: &super::model::ServerMenu) -> tauri::Resul
     sub.item(&item(
         app,
         MenuAction::SignIn(n()),
-        "Sign in",
+        s.sign_in_label,
         s.can_sign_in,
     )?)
     .item(&item(

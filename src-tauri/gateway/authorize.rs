@@ -20,8 +20,8 @@ use url::Url;
 
 use super::authserver::{is_metadata_url, resolve_metadata_client};
 use super::consent::{
-    complete, covered, error_redirect, page_error, readiness, Pending, UpstreamReadiness,
-    AGGREGATE_LABEL,
+    complete, covered, error_redirect, page_error, readiness, with_last_check, Pending,
+    UpstreamReadiness, AGGREGATE_LABEL,
 };
 use super::error::GatewayError;
 use super::host::ClientOrigin;
@@ -32,6 +32,7 @@ use crate::broker::Broker;
 use crate::clock::unix_now;
 use crate::issuer::PENDING_TTL;
 use crate::issuer::{crypto, redirect, Client};
+use crate::words::Problem;
 
 pub fn routes() -> Router<Broker> {
     Router::new()
@@ -246,7 +247,7 @@ async fn authorize(
         Settled::Done(response) => return Ok(response),
         Settled::Ask(status) => status,
     };
-    Ok(show_consent(&gw, &client, pending, &enabled, &status, now))
+    Ok(show_consent(&gw, &client, pending, &enabled, status, now))
 }
 
 /// The server a request is for — named by `resource` (which must agree with the URL path), by
@@ -283,8 +284,9 @@ fn target_server(
 enum Settled {
     /// Consent given before and the upstream ready (the code), or a refusal.
     Done(Response),
-    /// Ask the person; the consent page's words on the server's readiness.
-    Ask(String),
+    /// Ask the person; the consent page's words on the server's readiness, or why it cannot be
+    /// signed in now (no Allow then, the fix instead).
+    Ask(Result<String, Problem>),
 }
 
 async fn settle(
@@ -302,7 +304,7 @@ async fn settle(
                 StatusCode::FOUND,
             )));
         }
-        return Ok(Settled::Ask(covered(broker).await));
+        return Ok(Settled::Ask(Ok(covered(broker).await)));
     }
     let config = broker.config();
     let Some(cfg) = pending.server.as_deref().and_then(|s| config.server(s)) else {
@@ -311,8 +313,8 @@ async fn settle(
             return refuse_before_consent(client, pending, "invalid_target", why)
                 .map(Settled::Done);
         }
-        let status = "Depends on the server you pick; approving signs you in if needed";
-        return Ok(Settled::Ask(status.to_string()));
+        let status = "Depends on the server you pick; allowing signs you in if needed";
+        return Ok(Settled::Ask(Ok(status.to_string())));
     };
     let ready = readiness(broker, cfg).await;
     let server = cfg.name.as_str();
@@ -326,12 +328,14 @@ async fn settle(
             StatusCode::FOUND,
         )));
     }
+    // Asking the person: what the last check found counts too.
+    let ready = with_last_check(broker, cfg, ready);
     Ok(Settled::Ask(match ready {
-        UpstreamReadiness::Ready => "Ready".to_string(),
-        UpstreamReadiness::NeedsSignIn => {
-            format!("Not signed in: approving opens the sign-in page of \"{server}\" in a new tab")
-        }
-        UpstreamReadiness::Problem(p) => format!("Problem: {p}"),
+        UpstreamReadiness::Ready => Ok("Signed in and ready".to_string()),
+        UpstreamReadiness::NeedsSignIn => Ok(format!(
+            "Not signed in yet: allowing opens the sign-in page of \"{server}\" in a new tab"
+        )),
+        UpstreamReadiness::Problem(p) => Err(p),
     }))
 }
 
@@ -341,7 +345,7 @@ fn show_consent(
     client: &Client,
     pending: Pending,
     enabled: &[String],
-    status: &str,
+    status: Result<String, Problem>,
     now: u64,
 ) -> Response {
     let id = crypto::random_id();
@@ -361,7 +365,7 @@ fn show_consent(
             .as_deref()
             .map(|s| if s == AUDIENCE { AGGREGATE_LABEL } else { s })
             .ok_or(enabled),
-        upstream_status: status,
+        upstream: status.as_deref(),
         metadata_document: client.metadata_document,
     });
     let mut all = gw.pending();

@@ -9,9 +9,10 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::pages::{escape, page};
+use super::pages::{self, escape, page};
 use crate::broker::Broker;
 use crate::upstream::{CallbackQuery, FailureKind};
+use crate::words;
 
 pub fn routes() -> Router<Broker> {
     Router::new().route("/oauth/callback", get(callback))
@@ -34,7 +35,7 @@ async fn callback(
             StatusCode::OK,
             "Signed in",
             &format!(
-                "<p>You are signed in to <b>{}</b>. MCP Auth Broker will use this sign-in for every app on this computer.</p><p>You can close this tab.</p>",
+                "<p class=\"ready\">You are signed in to <b>{}</b>.</p><p>MCP Auth Broker uses this sign-in for every app on this computer that you allow. You can close this tab.</p>",
                 escape(server.as_str())
             ),
             None,
@@ -45,15 +46,8 @@ async fn callback(
                 FailureKind::Unreachable => StatusCode::BAD_GATEWAY,
                 FailureKind::Setup => StatusCode::SERVICE_UNAVAILABLE,
             };
-            page(
-                status,
-                "Sign-in failed",
-                &format!(
-                    "<p>The sign-in did not complete:</p><p>{}</p><p>Start the sign-in again from the MCP Auth Broker tray menu (or run <code>mcp-auth-broker login</code>). You can close this tab.</p>",
-                    escape(&e.to_string())
-                ),
-                None,
-            )
+            let problem = words::explain_sign_in(&e);
+            pages::problem_page(status, "Sign-in failed", "The sign-in did not complete.", &problem)
         }
     }
 }

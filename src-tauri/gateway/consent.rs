@@ -37,6 +37,7 @@ use crate::config::ServerConfig;
 use crate::issuer::{CodeRequest, PENDING_TTL};
 use crate::sync::lock;
 use crate::upstream::FailureKind;
+use crate::words::{self, Problem};
 
 /// How long one `/authorize/continue` request waits for the upstream sign-in before the page
 /// reloads itself.
@@ -136,7 +137,8 @@ pub(super) fn error_redirect(
 pub(super) enum UpstreamReadiness {
     Ready,
     NeedsSignIn,
-    Problem(String),
+    /// Signing in cannot work now (keychain, setup, the server itself): the page shows the fix.
+    Problem(Problem),
 }
 
 /// How the consent page names the aggregate endpoint.
@@ -152,7 +154,7 @@ pub(super) async fn covered(broker: &Broker) -> String {
             UpstreamReadiness::NeedsSignIn => {
                 "not signed in: sign in from the tray to use its tools".to_string()
             }
-            UpstreamReadiness::Problem(p) => format!("problem: {p}"),
+            UpstreamReadiness::Problem(p) => format!("cannot be used now: {}", p.sentence),
         };
         lines.push(format!("{}: {state}", cfg.name));
     }
@@ -166,7 +168,25 @@ pub(super) async fn readiness(broker: &Broker, cfg: &ServerConfig) -> UpstreamRe
     match broker.upstream().credential(cfg).await {
         Ok(_) => UpstreamReadiness::Ready,
         Err(e) if e.kind() == FailureKind::NeedsSignIn => UpstreamReadiness::NeedsSignIn,
-        Err(e) => UpstreamReadiness::Problem(e.to_string()),
+        Err(e) => UpstreamReadiness::Problem(words::explain_upstream(&e)),
+    }
+}
+
+/// `ready` for the person deciding: a server whose last check found it unusable in a way no
+/// sign-in fixes (it refuses connections, its keychain is locked, its setup is unfinished, it
+/// does not speak MCP) is a problem even when a credential is at hand.
+pub(super) fn with_last_check(
+    broker: &Broker,
+    cfg: &ServerConfig,
+    ready: UpstreamReadiness,
+) -> UpstreamReadiness {
+    if let UpstreamReadiness::Problem(_) = ready {
+        return ready;
+    }
+    let checked = broker.health().snapshot().remove(cfg.name.as_str());
+    match checked.as_ref().and_then(words::explain_status) {
+        Some(p) if !p.kind.signing_in_fixes() => UpstreamReadiness::Problem(p),
+        _ => ready,
     }
 }
 
@@ -237,32 +257,69 @@ async fn consent(
         .server(&server)
         .ok_or_else(|| page_error(format!("no server named \"{server}\" is configured")))?;
     super::delegate::refuse_broker_sign_in(cfg)?;
+    let ready = with_last_check(&broker, cfg, readiness(&broker, cfg).await);
+    if let UpstreamReadiness::Problem(problem) = &ready {
+        // The page offered no Allow for this; a form sent anyway gets the fix, not a code.
+        return Ok(cannot_sign_in(&server, problem));
+    }
     broker
         .issuer()
         .add_consent(&p.client_id, &server, unix_now())?;
-    if let UpstreamReadiness::NeedsSignIn = readiness(&broker, cfg).await {
-        let sign_in = broker
-            .upstream()
-            .sign_in(cfg, &broker.settings().opener)
-            .await
-            .map_err(|e| GatewayError::Page {
-                status: StatusCode::BAD_GATEWAY,
-                title: "Sign-in could not start",
-                message: e.to_string(),
-            })?;
-        let (tx, rx) = watch::channel(None);
-        *lock(&p.sign_in) = Some((server.clone(), sign_in.authorize_url.to_string(), rx));
-        tokio::spawn(async move {
-            let result = sign_in
-                .done
-                .await
-                .unwrap_or_else(|_| Err("the sign-in was abandoned".into()));
-            tx.send_replace(Some(result));
-        });
-        return Ok(continue_redirect(&form.request));
+    if let UpstreamReadiness::NeedsSignIn = ready {
+        return start_sign_in(&broker, &p, cfg, &form.request).await;
     }
     gw.pending().remove(&form.request);
     Ok(complete(&broker, &p, &server, StatusCode::SEE_OTHER))
+}
+
+/// Why a server cannot be signed in, and the fix, as a page.
+fn cannot_sign_in(server: &str, p: &Problem) -> Response {
+    pages::problem_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "This server cannot be used yet",
+        &format!("Signing in to \"{server}\" cannot work right now. Fix this, then start again from your app."),
+        p,
+    )
+}
+
+/// Approved, the server needs the person's sign-in: open it in a new tab and send this browser
+/// to wait for it.
+async fn start_sign_in(
+    broker: &Broker,
+    p: &Pending,
+    cfg: &ServerConfig,
+    request: &str,
+) -> Result<Response, GatewayError> {
+    let server = cfg.name.to_string();
+    let sign_in = match broker
+        .upstream()
+        .sign_in(cfg, &broker.settings().opener)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let status = match e.kind() {
+                FailureKind::Unreachable => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return Ok(pages::problem_page(
+                status,
+                "Sign-in could not start",
+                &format!("The sign-in to \"{server}\" could not start."),
+                &words::explain_upstream(&e),
+            ));
+        }
+    };
+    let (tx, rx) = watch::channel(None);
+    *lock(&p.sign_in) = Some((server, sign_in.authorize_url.to_string(), rx));
+    tokio::spawn(async move {
+        let result = sign_in
+            .done
+            .await
+            .unwrap_or_else(|_| Err("the sign-in was abandoned".into()));
+        tx.send_replace(Some(result));
+    });
+    Ok(continue_redirect(request))
 }
 
 fn continue_redirect(request_id: &str) -> Response {

@@ -7,6 +7,8 @@ use axum::http::header::{
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::words::Problem;
+
 /// HTML-escapes untrusted text (client names, URIs, error messages).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -23,11 +25,36 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}\
-dt{font-weight:600;margin-top:.6rem}dd{margin:0;word-break:break-all}.warn{color:#8a4b00}\
-button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.8rem}";
+/// The dashboard's colours (light and dark), inlined: the pages load nothing from elsewhere.
+const PALETTE: &str = include_str!("../../ui/palette.css");
 
-/// A page with the anti-framing, no-referrer and no-store headers.
+const STYLE: &str = "*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text)}\
+main{max-width:36rem;margin:3rem auto;padding:24px 28px;background:var(--panel);border:1px solid var(--line);border-radius:12px}\
+.brand{display:flex;align-items:center;gap:10px;color:var(--muted);font-weight:600;margin-bottom:12px}\
+h1{font-size:20px;margin:0 0 12px}dl{margin:12px 0}dt{font-weight:600;color:var(--muted);font-size:12.5px;margin-top:10px}\
+dd{margin:2px 0 0;overflow-wrap:anywhere}small,.muted{color:var(--muted)}.warn{color:var(--warn)}\
+.ready{color:var(--ok);font-weight:600}.problem{margin:14px 0;padding:12px 14px;border-radius:8px;background:var(--bad-bg);border:1px solid var(--bad)}\
+.problem p{margin:0}details{margin-top:8px}summary{cursor:pointer;color:var(--muted)}\
+pre{white-space:pre-wrap;overflow-wrap:anywhere;font:12.5px ui-monospace,Menlo,monospace;margin:6px 0 0}\
+.buttons{display:flex;gap:12px;align-items:center;margin-top:18px}select{font:inherit;color:inherit;background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:5px 8px}\
+button{font:inherit;color:inherit;border:1px solid var(--line);background:var(--panel);border-radius:6px;padding:7px 16px;cursor:pointer}\
+button.primary{background:var(--accent);color:var(--accent-text);border-color:var(--accent)}a{color:var(--accent)}\
+:focus-visible{outline:3px solid var(--focus);outline-offset:1px}";
+
+/// The app icon as a `data:` URI (allowed by the pages' `img-src data:`).
+fn icon_uri() -> &'static str {
+    static URI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use base64::Engine as _;
+        let png = include_bytes!("../../icons/128x128.png");
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        )
+    });
+    &URI
+}
+
+/// A page with the anti-framing, no-referrer and no-store headers, in the app's look.
 pub fn page(
     status: StatusCode,
     title: &str,
@@ -38,9 +65,11 @@ pub fn page(
         .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
         .unwrap_or_default();
     let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title>{refresh}<style>{STYLE}</style></head><body><h1>{}</h1>{body_html}</body></html>",
-        escape(title),
-        escape(title)
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{title}</title>{refresh}<style>{PALETTE}{STYLE}</style></head><body><main>\
+<div class=\"brand\"><img src=\"{icon}\" alt=\"\" width=\"32\" height=\"32\">MCP Auth Broker</div><h1>{title}</h1>{body_html}</main></body></html>",
+        title = escape(title),
+        icon = icon_uri(),
     );
     let mut response = (status, html).into_response();
     let h = response.headers_mut();
@@ -49,7 +78,7 @@ pub fn page(
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"));
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -57,6 +86,26 @@ pub fn page(
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     page(status, title, &format!("<p>{}</p>", escape(message)), None)
+}
+
+/// A problem as the pages show it: what happened and what to do, the raw cause behind "Details".
+pub fn problem_html(p: &Problem) -> String {
+    format!(
+        "<div class=\"problem\" data-kind=\"{kind}\"><p>{sentence}</p><details><summary>Details</summary><pre>{details}</pre></details></div>",
+        kind = escape(&serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+        sentence = escape(&p.sentence),
+        details = escape(&p.details),
+    )
+}
+
+/// A page for a problem: `intro` (plain text), then the problem and its fix.
+pub fn problem_page(status: StatusCode, title: &str, intro: &str, p: &Problem) -> Response {
+    let body = format!(
+        "<p>{}</p>{}<p class=\"muted\">You can close this tab.</p>",
+        escape(intro),
+        problem_html(p)
+    );
+    page(status, title, &body, None)
 }
 
 /// What the consent page shows; every field is untrusted or user-facing text (escaped here).
@@ -69,56 +118,72 @@ pub struct ConsentView<'a> {
     pub redirect_uri: &'a str,
     /// The chosen server, or the servers to pick from.
     pub server: Result<&'a str, &'a [String]>,
-    pub upstream_status: &'a str,
+    /// What approving does for the server; or why it cannot be signed in now (then there is no
+    /// Approve, only the fix).
+    pub upstream: Result<&'a str, &'a Problem>,
     pub metadata_document: bool,
 }
 
 pub fn consent_page(v: &ConsentView<'_>) -> Response {
     let server_html = match v.server {
-        Ok(s) => format!("<dd>{}</dd>", escape(s)),
+        Ok(s) => format!("<dd><b>{}</b></dd>", escape(s)),
         Err(choices) => {
             let options: String = choices
                 .iter()
                 .map(|s| format!("<option value=\"{0}\">{0}</option>", escape(s)))
                 .collect();
-            format!("<dd><select name=\"server\" required>{options}</select> (this app did not say which server it wants)</dd>")
+            format!("<dd><select name=\"server\" required>{options}</select> <small>(the app did not say which server it wants)</small></dd>")
         }
     };
     let redirect_warn = if v.redirect_uri.starts_with("https://") {
-        "<p class=\"warn\">This app receives its tokens on a web site, not on this computer. Approve only if you recognise that site.</p>"
+        "<p class=\"warn\">This app receives its access on a web site, not on this computer. Allow it only if you recognise that site.</p>"
     } else {
         ""
     };
     let cimd = if v.metadata_document {
-        format!(" (identified by {})", escape(v.client_id))
+        format!(" <small>(identified by {})</small>", escape(v.client_id))
     } else {
         String::new()
     };
+    let hidden = format!(
+        "<input type=\"hidden\" name=\"request\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape(v.request_id),
+        escape(v.csrf)
+    );
+    let (status_html, fix, buttons, title) = match v.upstream {
+        Ok(status) => (
+            format!("<dt>Server sign-in</dt><dd>{}</dd>", escape(status)),
+            String::new(),
+            "<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>",
+            "Allow this app to use your server?",
+        ),
+        Err(p) => (
+            "<dt>Server sign-in</dt><dd>Not possible right now: fix the problem below, then try again.</dd>".to_string(),
+            problem_html(p),
+            "<a href=\"\">Try again</a><button type=\"submit\" name=\"decision\" value=\"deny\">Tell the app no</button>",
+            "This server cannot be used yet",
+        ),
+    };
     let body = format!(
-        "<p>An application asks to use an MCP server through MCP Auth Broker, with your sign-in.</p>\
+        "<p>An app on this computer asks to use an MCP server through MCP Auth Broker, with your sign-in. The broker keeps your sign-in; the app gets its own access to this one server.</p>\
 <form method=\"post\" action=\"/consent\"><dl>\
-<dt>Application</dt><dd>{name}{cimd}</dd>\
-<dt>Tokens will be sent to</dt><dd>{host} <small>({uri})</small></dd>\
-<dt>Server</dt>{server_html}\
-<dt>Upstream sign-in</dt><dd>{status}</dd></dl>{redirect_warn}\
-<input type=\"hidden\" name=\"request\" value=\"{rid}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<p><button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
+<dt>App</dt><dd>{name}{cimd}</dd>\
+<dt>Server</dt>{server_html}{status_html}\
+<dt>The app's address</dt><dd>{host} <small>({uri})</small></dd></dl>{fix}{redirect_warn}\
+{hidden}<div class=\"buttons\">{buttons}</div></form>",
         name = escape(v.client_name),
         host = escape(v.redirect_host),
         uri = escape(v.redirect_uri),
-        status = escape(v.upstream_status),
-        rid = escape(v.request_id),
-        csrf = escape(v.csrf),
     );
-    page(StatusCode::OK, "Allow this application?", &body, None)
+    page(StatusCode::OK, title, &body, None)
 }
 
 /// Shown while the upstream sign-in (opened in another tab) completes; reloads itself.
 pub fn waiting_page(server: &str, authorize_url: &str) -> Response {
     let body = format!(
-        "<p>Sign in to <b>{}</b> in the browser tab that just opened. This page continues by itself when you are done.</p>\
-<p>No tab? <a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">Open the sign-in page</a>.</p>",
+        "<p>Sign in to <b>{}</b> in the browser tab that just opened. This page goes on by itself when you are done.</p>\
+<p class=\"muted\">No new tab? <a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">Open the sign-in page</a>.</p>",
         escape(server),
         escape(authorize_url)
     );

@@ -12,12 +12,13 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 
-use super::pages::{error_page, page};
+use super::pages::{error_page, page, problem_page};
 use crate::aggregate::{signin, Aggregate};
 use crate::broker::Broker;
 use crate::clock::unix_now;
 use crate::opener::Opener;
 use crate::upstream::FailureKind;
+use crate::words;
 
 pub fn routes() -> Router<Broker> {
     Router::new().route("/signin/{nonce}", get(open))
@@ -57,7 +58,13 @@ async fn open(
                 | FailureKind::AuthRejected
                 | FailureKind::NeedsSignIn => StatusCode::SERVICE_UNAVAILABLE,
             };
-            return error_page(status, "Sign-in could not start", &e.to_string());
+            let intro = format!("The sign-in to \"{}\" could not start.", cfg.name);
+            return problem_page(
+                status,
+                "Sign-in could not start",
+                &intro,
+                &words::explain_upstream(&e),
+            );
         }
     };
     let (notes, id) = (link.notes, link.elicitation_id);

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
+use crate::words;
 
 pub fn routes() -> Router<Broker> {
     Router::new().route("/api/status", get(status))
@@ -35,6 +36,12 @@ async fn status(State(broker): State<Broker>) -> Json<Value> {
                 .server(name.as_str())
                 .and_then(|c| c.enterprise.as_ref());
             entry["via"] = json!(company.map(|e| e.name.as_str()));
+            // The person's words: the flow's name (protocol term as detail), and what is wrong
+            // and what to do, the raw cause as `details` (the dashboard's words too).
+            entry["flow_words"] = json!(config
+                .server(name.as_str())
+                .map(|cfg| words::server_flow(cfg, s.flow.as_ref())));
+            entry["problem"] = json!(words::explain_status(&s));
             (name.to_string(), entry)
         })
         .collect();
@@ -48,6 +55,7 @@ async fn status(State(broker): State<Broker>) -> Json<Value> {
     };
     Json(json!({
         "servers": servers,
+        "config_problem_words": config_problem.as_deref().map(words::config_problem),
         "config_problem": config_problem,
         "port": broker.settings().port,
         // Which store holds the upstream tokens (kind and place; never a key).
@@ -103,6 +111,8 @@ mod tests {
         assert_eq!(v["servers"]["demo"]["token"]["has_token"], false);
         assert_eq!(v["servers"]["demo"]["timeline"], json!([]));
         assert_eq!(v["servers"]["demo"]["protocol"], Value::Null);
+        assert_eq!(v["servers"]["demo"]["flow_words"]["name"], "Not known yet");
+        assert_eq!(v["servers"]["demo"]["problem"], Value::Null);
         assert_eq!(v["token_store"]["kind"], "memory");
     }
 

@@ -45,6 +45,15 @@ use crate::upstream::{Classification, TokenFacts, Upstream};
 
 pub type StatusMap = BTreeMap<ServerName, ServerStatus>;
 
+/// How an `AuthRejected` detail starts when even a fresh (refreshed or new) token was refused:
+/// `crate::words` tells it apart from a refused static key by these words.
+pub const REFUSED_FRESH_TOKEN: &str = "the upstream refused a fresh token";
+/// How a `NeedsSignIn` reason starts when the company sign-in (enterprise-managed
+/// authorization) is what is missing, not this server's own.
+pub const NEEDS_COMPANY_SIGN_IN: &str = "needs company sign-in";
+/// How an `AuthRejected` detail starts when the configured static credential was refused.
+pub const REFUSED_CONFIGURED: &str = "the upstream refused the configured credential";
+
 /// What the monitors follow and use, handed over by the broker (`Broker::start_health`):
 /// health depends on these, not on the broker that owns it.
 pub struct Inputs {

@@ -151,7 +151,7 @@ impl Monitor {
             result = match self.flow() {
                 Some(Flow::Static) => {
                     return HealthState::AuthRejected {
-                        detail: format!("the upstream refused the configured credential: {detail}"),
+                        detail: format!("{}: {detail}", super::REFUSED_CONFIGURED),
                     }
                 }
                 Some(Flow::Delegate) => return delegated(),
@@ -164,7 +164,7 @@ impl Monitor {
         let state = match result {
             Ok(ok) => healthy(ok),
             Err(ProbeError::Rejected { detail, .. }) => HealthState::AuthRejected {
-                detail: format!("the upstream refused a fresh token: {detail}"),
+                detail: format!("{}: {detail}", super::REFUSED_FRESH_TOKEN),
             },
             Err(e) => from_probe_error(e),
         };
@@ -254,7 +254,7 @@ fn from_upstream_error(e: UpstreamError) -> HealthState {
         UpstreamError::NeedsCompanySignIn {
             company, reason, ..
         } => HealthState::NeedsSignIn {
-            reason: format!("needs company sign-in ({reason}): sign in to {company} from the tray menu or run `mcp-auth-broker login --enterprise`"),
+            reason: format!("{} ({reason}): sign in to {company} from the tray menu or run `mcp-auth-broker login --enterprise`", super::NEEDS_COMPANY_SIGN_IN),
         },
         e @ UpstreamError::Unreachable { .. } => HealthState::Unreachable {
             cause: e.to_string(),

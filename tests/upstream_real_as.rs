@@ -279,3 +279,43 @@ async fn one_company_sign_in_at_oidc_provider_serves_two_servers_renews_itself_a
     }
     assert_eq!(idp.counts().await["sign_ins"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_enterprise_drops_the_servers_tokens_so_the_next_call_needs_company_sign_in() {
+    let idp = CompanyIdp::start().await;
+    let docs = enterprise_upstream(&idp).await;
+    std::env::set_var("OUT_IDP_SECRET", CompanyIdp::CLIENT_SECRET);
+    std::env::set_var("OUT_MCP_SECRET", "mcp-secret");
+    let config = json!({
+        "enterprise": {"name": "Acme", "issuer": idp.issuer, "client_id": CompanyIdp::CLIENT_ID,
+                       "client_secret": "os.environ/OUT_IDP_SECRET"},
+        "mcp_servers": {"docs": {"url": docs.mcp_url, "oauth_flow": "enterprise",
+            "client_id": CompanyIdp::JAG_CLIENT_ID, "client_secret": "os.environ/OUT_MCP_SECRET"}},
+    });
+    let broker = TestBroker::start(config).await;
+    company_sign_in(&broker).await;
+    let key = api_key(&broker).await;
+    let answer = echo_on(&broker, &key, "docs", "before").await;
+    assert!(answer.contains("before"), "{answer}");
+    let issued = || docs.oauth().access.lock().unwrap().len();
+    let issued_before = issued();
+
+    let out = cli::Cli::of(&broker).run(&["logout", "--enterprise"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", cli::text(&out));
+
+    // The token the server issued is still valid there, but the broker no longer holds it.
+    let r = post(&broker.client_url("docs"), &key, None, &initialize()).await;
+    let status = r.status();
+    let challenge = format!("{:?}", r.headers().get("www-authenticate"));
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        format!("{challenge}{body}").contains("needs company sign-in"),
+        "{challenge} {body}"
+    );
+    assert_eq!(
+        issued(),
+        issued_before,
+        "no new token without a company session"
+    );
+}

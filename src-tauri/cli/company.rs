@@ -89,11 +89,12 @@ impl Target {
                     .map_err(|e| e.to_string())
             }
             Target::Company => {
-                let company = broker.config().enterprise.clone();
+                let config = broker.config();
+                let company = config.enterprise.clone();
                 let company = company.ok_or("the config has no \"enterprise\" block")?;
                 let upstream = broker.upstream();
                 upstream
-                    .sign_out_company(&company)
+                    .sign_out_company(&company, config.servers.values())
                     .await
                     .map_err(|e| e.to_string())
             }

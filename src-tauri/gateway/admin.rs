@@ -107,8 +107,9 @@ async fn sign_out_company(
     require_admin(&broker, &headers)?;
     let company = company(&broker)?;
     let upstream = broker.upstream();
-    let signed_out = upstream.sign_out_company(&company).await;
-    signed_out.map_err(GatewayError::AdminUpstream)?;
+    let config = broker.config();
+    let signed_out = upstream.sign_out_company(&company, config.servers.values());
+    signed_out.await.map_err(GatewayError::AdminUpstream)?;
     Ok(Json(json!({ "ok": true })))
 }
 

@@ -7,7 +7,8 @@
 //! single-flight and renewed by `m2m.rs`, which calls [`Upstream::fetch_enterprise`] for these
 //! servers. Renewals need nobody while the company session lasts (its refresh token renews the
 //! ID token); without one each such server says "needs company sign-in", and one sign-in brings
-//! them all back (`Event::SignInFinished` for [`SESSION`]).
+//! them all back (`Event::SignInFinished` for [`SESSION`]). Signing out of the company signs
+//! these servers out too: no token got through the session outlives it.
 
 pub mod grant;
 pub mod session;

@@ -110,9 +110,20 @@ impl Upstream {
     }
 
     /// Ends the company session: revokes at the identity provider when it offers revocation,
-    /// and deletes it here. Servers' tokens already issued serve until they expire.
-    pub async fn sign_out_company(&self, company: &EnterpriseConfig) -> Result<(), UpstreamError> {
-        self.do_sign_out(&session_server(company)).await
+    /// and deletes it here. Every enterprise server among `servers` is signed out too (its
+    /// token revoked where offered, deleted, its cache dropped): a token got through the
+    /// company session must not outlive it, so the next request says "needs company sign-in".
+    pub async fn sign_out_company<'a>(
+        &self,
+        company: &EnterpriseConfig,
+        servers: impl IntoIterator<Item = &'a ServerConfig>,
+    ) -> Result<(), UpstreamError> {
+        self.do_sign_out(&session_server(company)).await?;
+        let via_company = |s: &&ServerConfig| s.oauth_flow == Some(OAuthFlow::Enterprise);
+        for server in servers.into_iter().filter(via_company) {
+            self.do_sign_out(server).await?;
+        }
+        Ok(())
     }
 
     /// The company session as the person sees it.

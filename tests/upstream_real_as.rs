@@ -124,6 +124,11 @@ async fn typescript_sdk_v1_auth_router_sign_in_call_restart_and_refresh() {
 
 /// A server whose authorization server takes ID-JAGs signed by `idp` from the broker's client.
 async fn enterprise_upstream(idp: &CompanyIdp) -> TestUpstream {
+    enterprise_upstream_dpop(idp, false).await
+}
+
+/// [`enterprise_upstream`], whose authorization server advertises DPoP when `dpop`.
+async fn enterprise_upstream_dpop(idp: &CompanyIdp, dpop: bool) -> TestUpstream {
     TestUpstream::start(UpstreamOptions {
         auth_server: AsOptions {
             clients: vec![TestClient {
@@ -133,6 +138,7 @@ async fn enterprise_upstream(idp: &CompanyIdp) -> TestUpstream {
             open_clients: false,
             registration: false,
             id_jag_issuer: Some(idp.issuer.clone()),
+            dpop,
             ..AsOptions::default()
         },
         ..UpstreamOptions::oauth()
@@ -280,20 +286,26 @@ async fn one_company_sign_in_at_oidc_provider_serves_two_servers_renews_itself_a
     assert_eq!(idp.counts().await["sign_ins"], 2);
 }
 
+/// A broker with one enterprise server `docs` at `docs`, signed in to the company `idp`.
+async fn signed_in_to_acme_for(idp: &CompanyIdp, docs: &TestUpstream) -> TestBroker {
+    std::env::set_var("ONE_IDP_SECRET", CompanyIdp::CLIENT_SECRET);
+    std::env::set_var("ONE_MCP_SECRET", "mcp-secret");
+    let config = json!({
+        "enterprise": {"name": "Acme", "issuer": idp.issuer, "client_id": CompanyIdp::CLIENT_ID,
+                       "client_secret": "os.environ/ONE_IDP_SECRET"},
+        "mcp_servers": {"docs": {"url": docs.mcp_url, "oauth_flow": "enterprise",
+            "client_id": CompanyIdp::JAG_CLIENT_ID, "client_secret": "os.environ/ONE_MCP_SECRET"}},
+    });
+    let broker = TestBroker::start(config).await;
+    company_sign_in(&broker).await;
+    broker
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_enterprise_drops_the_servers_tokens_so_the_next_call_needs_company_sign_in() {
     let idp = CompanyIdp::start().await;
     let docs = enterprise_upstream(&idp).await;
-    std::env::set_var("OUT_IDP_SECRET", CompanyIdp::CLIENT_SECRET);
-    std::env::set_var("OUT_MCP_SECRET", "mcp-secret");
-    let config = json!({
-        "enterprise": {"name": "Acme", "issuer": idp.issuer, "client_id": CompanyIdp::CLIENT_ID,
-                       "client_secret": "os.environ/OUT_IDP_SECRET"},
-        "mcp_servers": {"docs": {"url": docs.mcp_url, "oauth_flow": "enterprise",
-            "client_id": CompanyIdp::JAG_CLIENT_ID, "client_secret": "os.environ/OUT_MCP_SECRET"}},
-    });
-    let broker = TestBroker::start(config).await;
-    company_sign_in(&broker).await;
+    let broker = signed_in_to_acme_for(&idp, &docs).await;
     let key = api_key(&broker).await;
     let answer = echo_on(&broker, &key, "docs", "before").await;
     assert!(answer.contains("before"), "{answer}");
@@ -317,5 +329,30 @@ async fn logout_enterprise_drops_the_servers_tokens_so_the_next_call_needs_compa
         issued(),
         issued_before,
         "no new token without a company session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_jag_is_redeemed_with_a_dpop_proof_where_the_servers_authorization_server_advertises_dpop(
+) {
+    let idp = CompanyIdp::start().await;
+    let docs = enterprise_upstream_dpop(&idp, true).await;
+    let broker = signed_in_to_acme_for(&idp, &docs).await;
+    let server = broker.broker.server("docs").unwrap();
+    let upstream = broker.broker.upstream();
+    let fetched = upstream.credential(&server).await;
+    fetched.expect("a token via the company sign-in");
+    // The AS answers `token_type: DPoP` only to a request that carried a proof.
+    let facts = upstream.token_facts(&server.name).await;
+    assert!(
+        facts.dpop_jkt.is_some(),
+        "the token is kept bound: {facts:?}"
+    );
+    let steps = upstream.timeline(&server.name);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.detail.contains("ID-JAG from Acme's sign-in, DPoP-bound")),
+        "{steps:?}"
     );
 }

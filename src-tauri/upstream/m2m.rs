@@ -211,14 +211,7 @@ impl Upstream {
                 sent.map_err(Fetch::Token)?
             }
         };
-        let mut stored = Stored::from_response(&resp, None, now);
-        if stored.meta.expires_at.is_none() {
-            stored.meta.expires_at = Some(now + resp.expires_in_parsed().lifetime());
-        }
-        stored.refresh = None;
-        stored.meta.has_refresh_token = false;
-        stored.meta.m2m_key = Some(key.to_string());
-        Ok((stored, method))
+        Ok((machine_stored(&resp, key, now), method))
     }
 
     /// What a machine token is asked for: `resource`, `audience` and the scope (widened by a
@@ -263,6 +256,19 @@ impl Upstream {
         resp.proved_with = proved;
         Ok((resp, method))
     }
+}
+
+/// A machine token as kept (any grant): an expiry even when the answer gave none, no refresh
+/// token (the grant is simply made again), and the cache key it was made for.
+pub(super) fn machine_stored(resp: &UpTokenResponse, key: &str, now: u64) -> Stored {
+    let mut stored = Stored::from_response(resp, None, now);
+    if stored.meta.expires_at.is_none() {
+        stored.meta.expires_at = Some(now + resp.expires_in_parsed().lifetime());
+    }
+    stored.refresh = None;
+    stored.meta.has_refresh_token = false;
+    stored.meta.m2m_key = Some(key.to_string());
+    stored
 }
 
 /// The timeline's words for a machine token just fetched.

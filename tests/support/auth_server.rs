@@ -105,6 +105,9 @@ pub struct AsOptions {
     /// Accept the jwt-bearer grant with ID-JAGs this identity provider signed
     /// ([`super::id_jag`]); advertised in the metadata.
     pub id_jag_issuer: Option<String>,
+    /// Advertise DPoP (ES256) and answer a token request carrying a `DPoP` proof header with a
+    /// DPoP-bound token (`token_type: DPoP`; the proof itself is not verified here).
+    pub dpop: bool,
 }
 
 impl Default for AsOptions {
@@ -135,6 +138,7 @@ impl Default for AsOptions {
             device_interval: None,
             provider: Default::default(),
             id_jag_issuer: None,
+            dpop: false,
         }
     }
 }
@@ -409,6 +413,9 @@ async fn metadata(State(s): State<Arc<AsState>>) -> Response {
     }
     if let Some(methods) = &s.options.auth_methods {
         doc["token_endpoint_auth_methods_supported"] = json!(methods);
+    }
+    if s.options.dpop {
+        doc["dpop_signing_alg_values_supported"] = json!(["ES256"]);
     }
     Json(doc).into_response()
 }

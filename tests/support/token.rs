@@ -277,7 +277,9 @@ pub(crate) async fn token(
         expires_at: s.expiry(),
     };
     s.access.lock().unwrap().insert(access.clone(), issued);
-    let mut body = json!({ "access_token": access, "token_type": "Bearer" });
+    let bound = s.options.dpop && headers.contains_key("dpop");
+    let token_type = if bound { "DPoP" } else { "Bearer" };
+    let mut body = json!({ "access_token": access, "token_type": token_type });
     let expires_in = s.expires_in.lock().unwrap().clone();
     if !expires_in.is_null() {
         body["expires_in"] = expires_in;

@@ -16,7 +16,7 @@ pub mod session;
 use crate::config::{EnterpriseConfig, ServerConfig};
 use crate::secret::Secret;
 
-use super::m2m::Fetch;
+use super::m2m::{machine_stored, Fetch};
 use super::oauth::{token_url, TokenCall, TokenFailure};
 use super::registration::{self, ClientAuth};
 use super::stepup::widen;
@@ -44,6 +44,8 @@ struct Target {
     resource: String,
     scope: Option<String>,
     auth_methods: Option<Vec<String>>,
+    /// The redemption carries a DPoP proof and the token is kept bound (`dpop::wanted`).
+    dpop: bool,
 }
 
 impl Upstream {
@@ -74,26 +76,24 @@ impl Upstream {
             .ok_or_else(|| setup("the enterprise flow needs \"client_id\": the client the server's authorization server knows the broker as".into()))?;
         let mut params = vec![("assertion".to_string(), jag.expose().to_string())];
         params.extend(target.scope.clone().map(|s| ("scope".to_string(), s)));
+        let dpop = self.dpop_if(&server.name, target.dpop).await;
+        let dpop = dpop.map_err(Fetch::Setup)?;
+        let proved = dpop.as_ref().map(|d| d.thumbprint().to_string());
         let call = TokenCall {
             http: &self.inner.http,
             data_dir: &self.inner.deps.data_dir,
             server: name,
             url: token_url(name, &target.token_endpoint).map_err(Fetch::Setup)?,
             params,
-            dpop: None,
+            dpop,
         };
         let (granted, method) = grant::send(call, client, JWT_BEARER)
             .await
             .map_err(Fetch::Token)?;
-        let resp = granted.response;
-        let mut stored = Stored::from_response(&resp, None, now);
-        if stored.meta.expires_at.is_none() {
-            stored.meta.expires_at = Some(now + resp.expires_in_parsed().lifetime());
-        }
-        stored.refresh = None;
-        stored.meta.has_refresh_token = false;
+        let mut resp = granted.response;
+        resp.proved_with = proved;
+        let mut stored = machine_stored(&resp, key, now);
         stored.meta.scope = stored.meta.scope.or(target.scope);
-        stored.meta.m2m_key = Some(key.to_string());
         Ok((stored, method))
     }
 
@@ -131,6 +131,10 @@ impl Upstream {
             resource: d.resource.clone(),
             scope,
             auth_methods: meta.token_endpoint_auth_methods_supported,
+            dpop: super::dpop::wanted(
+                server.dpop,
+                meta.dpop_signing_alg_values_supported.as_deref(),
+            ),
         })
     }
 

@@ -247,7 +247,7 @@ async fn modern_echo(url: &str, token: &str, tool: &str, text: &str) -> Result<(
         .header("accept", gateway_common::ACCEPT)
         .header(headers::PROTOCOL_VERSION, MODERN_VERSION);
     for (name, value) in headers::standard(&body) {
-        req = req.header(name, value);
+        req = req.header(name, value.as_ref());
     }
     let resp = req.json(&body).send().await?;
     let status = resp.status();

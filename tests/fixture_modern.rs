@@ -117,7 +117,7 @@ async fn headers_that_are_missing_or_disagree_with_the_body_are_refused_with_320
     let sentinel = headers::encode_value("=?base64?echo?=");
     assert!(sentinel.starts_with("=?base64?"));
     let (status, code, _) =
-        refusal(modern_post(&up.mcp_url, &call, &[("mcp-name", &sentinel)]).await).await;
+        refusal(modern_post(&up.mcp_url, &call, &[("mcp-name", sentinel.as_ref())]).await).await;
     assert_eq!(
         (status, code),
         (400, codes::HEADER_MISMATCH),
@@ -156,7 +156,7 @@ async fn lookup_needs_its_region_mirrored_into_mcp_param_region() {
             .await;
     assert_eq!(code, codes::HEADER_MISMATCH, "malformed Base64");
     let value = headers::encode_value("eu-west 1 ü");
-    let resp = modern_post(&up.mcp_url, &call, &[("Mcp-Param-Region", &value)]).await;
+    let resp = modern_post(&up.mcp_url, &call, &[("Mcp-Param-Region", value.as_ref())]).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
         read_message(resp).await["result"]["content"][0]["text"],
@@ -165,7 +165,7 @@ async fn lookup_needs_its_region_mirrored_into_mcp_param_region() {
     let recorded = up.recorder().to_path("/mcp");
     assert_eq!(
         recorded.last().unwrap().header("mcp-param-region"),
-        Some(value.as_str())
+        Some(value.as_ref())
     );
     assert_eq!(recorded.last().unwrap().header("mcp-name"), Some("lookup"));
 }

@@ -33,7 +33,7 @@ async fn send(
         .header("x-api-key", key)
         .header(headers::PROTOCOL_VERSION, MODERN_VERSION);
     for (name, value) in headers::standard(body) {
-        req = req.header(name, value);
+        req = req.header(name, value.as_ref());
     }
     let mut built = req.json(body).build().unwrap();
     for (name, value) in extra {

@@ -23,7 +23,7 @@ async fn send(b: &TestBroker, key: &str, body: &Value, version: Option<&str>) ->
         req = req.header(headers::PROTOCOL_VERSION, v);
     }
     for (name, value) in headers::standard(body) {
-        req = req.header(name, value);
+        req = req.header(name, value.as_ref());
     }
     let r = req.json(body).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())

@@ -187,7 +187,7 @@ async fn modern(
         .header("x-api-key", key)
         .header(headers::PROTOCOL_VERSION, MODERN_VERSION);
     for (name, value) in headers::standard(&body) {
-        req = req.header(name, value);
+        req = req.header(name, value.as_ref());
     }
     let r = req.json(&body).send().await.unwrap();
     assert_eq!(r.status(), 200);

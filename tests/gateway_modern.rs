@@ -53,7 +53,7 @@ async fn modern_request_headers_reach_the_upstream_unchanged_and_no_session_is_m
     let extra = [
         ("x-api-key", key.as_str()),
         ("mcp-name", name),
-        ("mcp-param-region", param.as_str()),
+        ("mcp-param-region", param.as_ref()),
     ];
     let r = modern_post(&url, &call, &extra).await;
     assert_eq!(r.status(), 200);
@@ -65,7 +65,7 @@ async fn modern_request_headers_reach_the_upstream_unchanged_and_no_session_is_m
     let seen = last_seen(&up);
     assert_eq!(seen.header("mcp-method"), Some("tools/call"));
     assert_eq!(seen.header("mcp-name"), Some(name));
-    assert_eq!(seen.header("mcp-param-region"), Some(param.as_str()));
+    assert_eq!(seen.header("mcp-param-region"), Some(param.as_ref()));
     assert_eq!(seen.header("mcp-protocol-version"), Some("2026-07-28"));
     assert_eq!(seen.header("mcp-session-id"), None);
     assert_eq!(

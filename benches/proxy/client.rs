@@ -94,7 +94,7 @@ pub async fn post(
         Era::Modern => {
             req = req.header(headers::PROTOCOL_VERSION, MODERN_VERSION);
             for (name, value) in headers::standard(body) {
-                req = req.header(name, value);
+                req = req.header(name, value.as_ref());
             }
         }
     }

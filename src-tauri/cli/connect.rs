@@ -13,6 +13,7 @@
 //! first time and kept in the OS keychain (`bridge/NAME`); no browser is involved. A key the
 //! broker rejects is replaced once.
 
+use std::borrow::Cow;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,7 +222,11 @@ impl Bridge {
     }
 
     /// The session's headers, then `extra` (a modern message's own, which win).
-    fn headers(&self, accept: &'static str, extra: &[(String, String)]) -> HeaderMap {
+    fn headers(
+        &self,
+        accept: &'static str,
+        extra: &[(Cow<'static, str>, Cow<'_, str>)],
+    ) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(accept));
         let pairs = [(SESSION, &self.session), (VERSION, &self.version)];
@@ -232,7 +237,7 @@ impl Bridge {
         }
         for (name, value) in extra {
             if let (Ok(n), Ok(v)) = (
-                reqwest::header::HeaderName::try_from(name.as_str()),
+                reqwest::header::HeaderName::try_from(name.as_ref()),
                 HeaderValue::from_str(value),
             ) {
                 h.insert(n, v);
@@ -247,7 +252,7 @@ impl Bridge {
         &mut self,
         method: Method,
         body: Option<&str>,
-        extra: &[(String, String)],
+        extra: &[(Cow<'static, str>, Cow<'_, str>)],
     ) -> Result<Response, String> {
         for attempt in 0..2 {
             let accept = match (&method, body) {

@@ -324,7 +324,11 @@ impl<T: Transport> Client<T> {
         // Mirrored from a modern message's body (one without modern `_meta` has none).
         if let (Era::Modern, Some(m)) = (self.era, message) {
             for (name, value) in self.schemas.request_headers(m) {
-                if let Ok(n) = HeaderName::try_from(name) {
+                let name = match name {
+                    std::borrow::Cow::Borrowed(n) => Ok(HeaderName::from_static(n)),
+                    std::borrow::Cow::Owned(n) => HeaderName::try_from(n),
+                };
+                if let Ok(n) = name {
                     put(n, &value);
                 }
             }

@@ -3,6 +3,8 @@
 //! Base64 sentinel form, and the header/body check (`-32020`). Names are lowercase `&str` so
 //! both `http` versions in the tree (axum's and reqwest's) can use them.
 
+use std::borrow::Cow;
+
 use crate::sync::lock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -31,7 +33,7 @@ pub fn is_mcp_request_header(name: &str) -> bool {
 
 /// A value as a header carries it: plain when it is visible ASCII (spaces inside allowed), else
 /// (or when it looks like the sentinel itself) `=?base64?…?=` of its UTF-8.
-pub fn encode_value(value: &str) -> String {
+pub fn encode_value(value: &str) -> Cow<'_, str> {
     let sentinel = value.starts_with(SENTINEL_START) && value.ends_with(SENTINEL_END);
     let plain = value
         .bytes()
@@ -40,9 +42,12 @@ pub fn encode_value(value: &str) -> String {
         && !value.ends_with([' ', '\t'])
         && !sentinel;
     if plain {
-        value.to_string()
+        Cow::Borrowed(value)
     } else {
-        format!("{SENTINEL_START}{}{SENTINEL_END}", STANDARD.encode(value))
+        Cow::Owned(format!(
+            "{SENTINEL_START}{}{SENTINEL_END}",
+            STANDARD.encode(value)
+        ))
     }
 }
 
@@ -73,15 +78,15 @@ fn name_source(method: &str) -> Option<&'static str> {
 
 /// The standard headers a modern client sends with `message` (name, value): `Mcp-Method`, and
 /// `Mcp-Name` where the method has one.
-pub fn standard(message: &Value) -> Vec<(&'static str, String)> {
+pub fn standard(message: &Value) -> Vec<(&'static str, Cow<'_, str>)> {
     let Some(method) = message["method"].as_str() else {
         return Vec::new();
     };
     // Method names are ASCII tokens; one no header can carry is mirrored by nothing (the server
     // then refuses the method itself), never by a header the value was squeezed into.
     let mut out = Vec::new();
-    if encode_value(method) == method && !method.is_empty() {
-        out.push((METHOD, method.to_string()));
+    if let (Cow::Borrowed(plain), false) = (encode_value(method), method.is_empty()) {
+        out.push((METHOD, Cow::Borrowed(plain)));
     }
     if let Some(v) = name_source(method).and_then(|f| message["params"][f].as_str()) {
         out.push((NAME, encode_value(v)));
@@ -122,7 +127,7 @@ fn annotated(annotations: &Annotations, arguments: &Value) -> Vec<(String, Strin
             },
             _ => continue,
         };
-        out.push((name.clone(), encode_value(&text)));
+        out.push((name.clone(), encode_value(&text).into_owned()));
     }
     out
 }
@@ -246,21 +251,26 @@ impl ToolSchemas {
 
     /// Every header a modern client sends with `message` (lowercase name, encoded value):
     /// `MCP-Protocol-Version` from its `_meta`, the standard ones, and `Mcp-Param-*` of a call
-    /// to a tool whose schema is known. Empty for a message without modern `_meta`.
-    pub fn request_headers(&self, message: &Value) -> Vec<(String, String)> {
+    /// to a tool whose schema is known. Empty for a message without modern `_meta`. The standard
+    /// names are static and plain values borrowed from the message (nothing allocated for them).
+    pub fn request_headers<'m>(&self, message: &'m Value) -> Outgoing<'m> {
         let Some(version) = super::meta::declared_version(message) else {
             return Vec::new();
         };
-        let mut out = vec![(PROTOCOL_VERSION.to_string(), version.to_string())];
+        let mut out: Outgoing = vec![(Cow::Borrowed(PROTOCOL_VERSION), Cow::Borrowed(version))];
         out.extend(
             standard(message)
                 .into_iter()
-                .map(|(n, v)| (n.to_string(), v)),
+                .map(|(n, v)| (Cow::Borrowed(n), v)),
         );
-        out.extend(self.param_headers(message));
+        let params = self.param_headers(message).into_iter();
+        out.extend(params.map(|(n, v)| (Cow::Owned(n), Cow::Owned(v))));
         out
     }
 }
+
+/// Headers to send: the name (static for the protocol's own, lowercase) and the encoded value.
+pub type Outgoing<'a> = Vec<(Cow<'static, str>, Cow<'a, str>)>;
 
 /// Checks the standard headers against the body (what an intermediary that reads the body must
 /// do): `get` looks a header up by lowercase name. `Err` is the `-32020` message.
@@ -278,7 +288,8 @@ pub fn check_standard<'a>(
             continue; // the usual case: the same plain value, nothing to decode
         }
         let got = decode_value(raw).ok_or_else(|| format!("the {name} header is malformed"))?;
-        let want = decode_value(expected.as_bytes()).unwrap_or(expected);
+        let want =
+            decode_value(expected.as_bytes()).unwrap_or_else(|| expected.clone().into_owned());
         if got != want {
             return Err(format!(
                 "the {name} header \"{got}\" does not match the body's \"{want}\""
@@ -317,7 +328,7 @@ mod tests {
     fn standard_headers_mirror_method_and_name() {
         let call = json!({"method": "tools/call", "params": {"name": "wëather"}});
         let h = standard(&call);
-        assert_eq!(h[0], (METHOD, "tools/call".to_string()));
+        assert_eq!(h[0], (METHOD, Cow::Borrowed("tools/call")));
         assert_eq!(h[1].0, NAME);
         assert_eq!(decode_value(h[1].1.as_bytes()).unwrap(), "wëather");
         let read = json!({"method": "resources/read", "params": {"uri": "file:///a"}});
@@ -392,7 +403,7 @@ mod tests {
         let call = json!({"method": "tools/call", "params": {"name": "lookup",
             "arguments": {"region": "eu"}, "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
         let h = schemas.request_headers(&call);
-        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_ref());
         assert_eq!(get(PROTOCOL_VERSION), Some("2026-07-28"));
         assert_eq!(get(METHOD), Some("tools/call"));
         assert_eq!(get(NAME), Some("lookup"));

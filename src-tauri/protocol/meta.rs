@@ -12,9 +12,13 @@ pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// The log level a modern client asks for on one request (replaces `logging/setLevel`).
 pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
-/// The broker's own `clientInfo` when it is the client.
+/// The broker's own `clientInfo` when it is the client (built once: every modern request to an
+/// upstream carries a copy).
 pub fn broker_client_info() -> Value {
-    json!({"name": "mcp-auth-broker", "version": env!("CARGO_PKG_VERSION")})
+    static INFO: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+        || json!({"name": "mcp-auth-broker", "version": env!("CARGO_PKG_VERSION")}),
+    );
+    INFO.clone()
 }
 
 /// The `_meta` of a request the broker sends as a modern client.

@@ -220,7 +220,8 @@ async fn probe(client: &reqwest::Client, url: &Url) -> Result<(u16, Vec<String>)
         meta::with_modern_meta(json!({}), &json!({})),
     );
     let mut modern = vec![(headers::PROTOCOL_VERSION, MODERN_VERSION.to_string())];
-    modern.extend(headers::standard(&discover));
+    let standard = headers::standard(&discover).into_iter();
+    modern.extend(standard.map(|(n, v)| (n, v.into_owned())));
     let resp = post(client, url, &discover, &modern).await?;
     let status = resp.status().as_u16();
     let answered = (status, challenges(&resp));

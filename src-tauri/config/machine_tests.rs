@@ -134,3 +134,22 @@ fn jwt_bearer_needs_exactly_one_source_and_sources_need_jwt_bearer() {
         vec!["assertion_file"]
     );
 }
+
+#[test]
+fn a_client_credentials_server_needs_a_client_id_unless_it_registers_itself_with_a_key() {
+    let bare = json!({"url": "https://mcp.example.com/mcp", "oauth_flow": "client_credentials"});
+    let errors = check(bare.clone(), &[]).unwrap_err();
+    assert_eq!(fields(errors.clone()), vec!["client_id"]);
+    assert!(
+        errors[0].to_string().contains("private_key_jwt"),
+        "{:?}",
+        errors[0]
+    );
+    let mut keyed = bare;
+    keyed["token_endpoint_auth_method"] = json!("private_key_jwt");
+    let s = check(keyed, &[]).unwrap();
+    assert_eq!(
+        s.client_id, None,
+        "the broker registers itself with its key"
+    );
+}

@@ -335,6 +335,22 @@ impl<'a> ServerValidator<'a> {
         }
     }
 
+    /// A client_credentials server needs its `client_id`, unless its client is key-based: that
+    /// one registers itself (RFC 7591 with its public key).
+    fn check_machine_client(&mut self, raw: &RawServer, oauth_flow: Option<OAuthFlow>) {
+        let key_client = raw.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
+        if oauth_flow == Some(OAuthFlow::ClientCredentials)
+            && raw.client_id.is_none()
+            && !key_client
+        {
+            self.err(
+                "client_id",
+                "is required for the client_credentials flow",
+                "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\"), or use \"token_endpoint_auth_method\": \"private_key_jwt\" to have the broker register itself with its key",
+            );
+        }
+    }
+
     /// The rules between fields, each valid alone: what a flow needs, and what a static token
     /// or delegate mode cannot have.
     fn check_combinations(
@@ -356,13 +372,7 @@ impl<'a> ServerValidator<'a> {
                 "set \"auth_type\": \"oauth2\" or remove \"oauth_flow\"",
             );
         }
-        if oauth_flow == Some(OAuthFlow::ClientCredentials) && raw.client_id.is_none() {
-            self.err(
-                "client_id",
-                "is required for the client_credentials flow",
-                "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\")",
-            );
-        }
+        self.check_machine_client(raw, oauth_flow);
         if raw.audience.is_some() && (static_token || delegate) {
             self.err(
                 "audience",

@@ -181,14 +181,7 @@ impl Upstream {
         };
         let meta = discovery.as_ref().and_then(|d| d.metadata.clone());
         let endpoint = token_endpoint(server, meta.as_ref())?;
-        let methods = meta
-            .as_ref()
-            .and_then(|m| m.token_endpoint_auth_methods_supported.clone());
-        let client =
-            registration::configured_client(&self.inner.deps.vault, server, methods.as_deref())
-                .await
-                .map_err(Fetch::Setup)?
-                .map(|c| c.for_issuer(meta.as_ref().map(|m| m.issuer.as_str())));
+        let client = self.machine_client_of(server, meta.as_ref()).await?;
         let url = token_url(name, &endpoint).map_err(Fetch::Setup)?;
         let params = self.machine_params(server, discovery.as_deref());
         let algs = meta
@@ -212,6 +205,33 @@ impl Upstream {
             }
         };
         Ok((machine_stored(&resp, key, now), method))
+    }
+
+    /// The configured client; else, for a `private_key_jwt` server without `client_id`, the
+    /// client it registered itself with its public key.
+    async fn machine_client_of(
+        &self,
+        server: &ServerConfig,
+        meta: Option<&AsMetadata>,
+    ) -> Result<Option<registration::ClientInfo>, Fetch> {
+        let methods = meta.and_then(|m| m.token_endpoint_auth_methods_supported.as_deref());
+        let deps = &self.inner.deps;
+        let configured = registration::configured_client(&deps.vault, server, methods).await;
+        if let Some(c) = configured.map_err(Fetch::Setup)? {
+            return Ok(Some(c.for_issuer(meta.map(|m| m.issuer.as_str()))));
+        }
+        let Some(meta) = meta.filter(|_| assertion::uses_key(server) && server.assertion.is_none())
+        else {
+            return Ok(None);
+        };
+        let ctx = registration::Ctx {
+            http: &self.inner.http,
+            vault: &deps.vault,
+            data_dir: &deps.data_dir,
+            redirect_uri: &deps.redirect_uri,
+        };
+        let made = registration::key_client(&ctx, server, meta).await;
+        made.map(Some).map_err(Fetch::Setup)
     }
 
     /// What a machine token is asked for: `resource`, `audience` and the scope (widened by a

@@ -36,6 +36,7 @@ pub mod formgrant;
 pub mod hints;
 pub mod http;
 pub mod jose;
+mod keyclient;
 pub mod m2m;
 pub mod oauth;
 pub mod paste;

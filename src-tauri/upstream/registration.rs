@@ -22,6 +22,8 @@ use super::assertion::{self, ClientKey};
 use super::clientauth::{self, Inputs, Plan};
 use super::discovery::AsMetadata;
 use super::http::{checked, send};
+use super::keyclient;
+pub use super::keyclient::key_client;
 pub use super::record::{
     load_record, refused_dcr, remove_record, save_record, Endpoints, Record, Refusal, REFUSED_AGAIN,
 };
@@ -108,7 +110,7 @@ impl ClientInfo {
     }
 }
 
-fn setup(server: &ServerConfig, detail: impl Into<String>) -> UpstreamError {
+pub(super) fn setup(server: &ServerConfig, detail: impl Into<String>) -> UpstreamError {
     UpstreamError::Setup {
         server: server.name.to_string(),
         detail: detail.into(),
@@ -216,7 +218,6 @@ pub async fn ensure_client(
     scope: Option<&str>,
 ) -> Result<(ClientInfo, Registration), UpstreamError> {
     let methods = meta.and_then(|m| m.token_endpoint_auth_methods_supported.as_deref());
-    let name = server.name.as_str();
     if let Some(client) = configured_client(ctx.vault, server, methods).await? {
         let reg = registration(
             Method::Preregistered,
@@ -237,34 +238,71 @@ pub async fn ensure_client(
             ));
         }
     }
-    let record = load_record(ctx.data_dir, name);
-    if let Some(reg) = record
-        .dcr_for(issuer, ctx.redirect_uri.as_str())
-        .filter(|r| covers(r.scope.as_deref(), scope))
-        .cloned()
-    {
-        let secret = if reg.has_secret {
-            ctx.vault
-                .get(&reg.secret_key(name))
-                .await
-                .map_err(|source| UpstreamError::Vault {
-                    server: name.into(),
-                    source,
-                })?
-        } else {
-            None
-        };
-        if !reg.has_secret || secret.is_some() {
-            return Ok((dcr_client(server, &reg, secret, methods), reg));
-        }
+    if let Some(kept) = kept_client(ctx, server, issuer, scope, methods).await? {
+        return Ok(kept);
     }
     let endpoint = meta
         .and_then(|m| m.registration_endpoint.clone())
         .or_else(|| server.registration_url.as_ref().map(Url::to_string))
         .or(legacy_register)
         .ok_or_else(|| setup(server, format!("the authorization server {issuer} offers no dynamic client registration; register an OAuth app with it (redirect URI {}) and set \"client_id\" (and \"client_secret\") for this server", ctx.redirect_uri)))?;
-    let device = meta.is_some_and(|m| m.device_authorization_endpoint.is_some());
-    register(ctx, server, issuer, &endpoint, methods, scope, device).await
+    // A server offering device sign-in lets only clients registered for it use it.
+    let mut grants = vec!["authorization_code", "refresh_token"];
+    if meta.is_some_and(|m| m.device_authorization_endpoint.is_some()) {
+        grants.push(super::device::GRANT_TYPE);
+    }
+    let (client, reg) = register(ctx, server, issuer, &endpoint, methods, scope, &grants).await?;
+    Ok((
+        keyclient::with_key(ctx.vault, server, issuer, client).await?,
+        reg,
+    ))
+}
+
+/// How a registered client authenticates: as the server answered (else as asked), given
+/// whether it was issued a secret.
+fn registered_auth(method: &str, secret: &Option<Secret>) -> ClientAuth {
+    match (method, secret) {
+        ("private_key_jwt", _) => ClientAuth::PrivateKeyJwt,
+        (_, None) => ClientAuth::None,
+        ("client_secret_post", Some(_)) => ClientAuth::ClientSecretPost,
+        (_, Some(_)) => ClientAuth::ClientSecretBasic,
+    }
+}
+
+/// The dynamic registration kept with `issuer` that covers `scope`, with its secret, if any.
+async fn kept_client(
+    ctx: &Ctx<'_>,
+    server: &ServerConfig,
+    issuer: &str,
+    scope: Option<&str>,
+    methods: Option<&[String]>,
+) -> Result<Option<(ClientInfo, Registration)>, UpstreamError> {
+    let name = server.name.as_str();
+    let record = load_record(ctx.data_dir, name);
+    let Some(reg) = record
+        .dcr_for(issuer, ctx.redirect_uri.as_str())
+        .filter(|r| covers(r.scope.as_deref(), scope))
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let secret = match reg.has_secret {
+        true => ctx
+            .vault
+            .get(&reg.secret_key(name))
+            .await
+            .map_err(|source| UpstreamError::Vault {
+                server: name.into(),
+                source,
+            })?,
+        false => None,
+    };
+    if reg.has_secret && secret.is_none() {
+        return Ok(None);
+    }
+    let client = dcr_client(server, &reg, secret, methods);
+    let client = keyclient::with_key(ctx.vault, server, issuer, client).await?;
+    Ok(Some((client, reg)))
 }
 
 /// The `token_endpoint_auth_method` to register with: the configured one, else a public client
@@ -287,6 +325,51 @@ fn requested_method(server: &ServerConfig, methods: Option<&[String]>) -> &'stat
     }
 }
 
+/// The RFC 7591 request: a sign-in's client with the redirect URI, a machine client without.
+async fn request_body(
+    ctx: &Ctx<'_>,
+    server: &ServerConfig,
+    requested: &str,
+    scope: Option<&str>,
+    grants: &[&str],
+) -> Result<serde_json::Value, UpstreamError> {
+    let redirects = match grants.contains(&"authorization_code") {
+        true => (vec![ctx.redirect_uri.as_str()], vec!["code"]),
+        false => (vec![], vec![]),
+    };
+    let mut body = serde_json::json!({
+        "client_name": "MCP Auth Broker",
+        // A desktop app with a loopback redirect (OIDC DCR / SEP-837).
+        "application_type": "native",
+        "redirect_uris": redirects.0,
+        "grant_types": grants,
+        "response_types": redirects.1,
+        "token_endpoint_auth_method": requested,
+    });
+    if requested == ClientAuth::PrivateKeyJwt.as_str() {
+        body["jwks"] = assertion::client_key(ctx.vault, server)
+            .await?
+            .public_jwks();
+    }
+    if let Some(scope) = scope {
+        body["scope"] = serde_json::Value::from(scope);
+    }
+    Ok(body)
+}
+
+/// A registration endpoint's refusal in words: status, OAuth error, and the way around it.
+fn refused(name: &str, url: &Url, status: u16, body: &[u8]) -> UpstreamError {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    UpstreamError::AuthRejected {
+        server: name.into(),
+        detail: format!(
+            "client registration at {url} failed with HTTP {status}{}{}; register an OAuth app by hand and set \"client_id\" for this server",
+            v["error"].as_str().map(|e| format!(", error \"{e}\"")).unwrap_or_default(),
+            v["error_description"].as_str().map(|e| format!(": {e}")).unwrap_or_default()
+        ),
+    }
+}
+
 /// What a registration endpoint answered.
 #[derive(Deserialize)]
 struct Answer {
@@ -299,40 +382,25 @@ struct Answer {
     scope: Option<String>,
 }
 
-/// RFC 7591 registration with refresh tokens, the fixed redirect URI and the scope the sign-in
-/// asks for.
-async fn register(
+/// RFC 7591 registration for `grants`: a sign-in's with the fixed redirect URI and the scope it
+/// asks for; a machine client's without redirects. A `private_key_jwt` client sends its public
+/// key (`jwks`), so the server can check its assertions.
+pub(super) async fn register(
     ctx: &Ctx<'_>,
     server: &ServerConfig,
     issuer: &str,
     endpoint: &str,
     methods: Option<&[String]>,
     scope: Option<&str>,
-    device: bool,
+    grants: &[&str],
 ) -> Result<(ClientInfo, Registration), UpstreamError> {
     let name = server.name.as_str();
     let requested = requested_method(server, methods);
-    // A server offering device sign-in lets only clients registered for it use it.
-    let mut grants = vec!["authorization_code", "refresh_token"];
-    if device {
-        grants.push(super::device::GRANT_TYPE);
-    }
     let url = checked(endpoint).map_err(|e| UpstreamError::Protocol {
         server: name.into(),
         detail: e.to_string(),
     })?;
-    let mut body = serde_json::json!({
-        "client_name": "MCP Auth Broker",
-        // A desktop app with a loopback redirect (OIDC DCR / SEP-837).
-        "application_type": "native",
-        "redirect_uris": [ctx.redirect_uri.as_str()],
-        "grant_types": grants,
-        "response_types": ["code"],
-        "token_endpoint_auth_method": requested,
-    });
-    if let Some(scope) = scope {
-        body["scope"] = serde_json::Value::from(scope);
-    }
+    let body = request_body(ctx, server, requested, scope, grants).await?;
     let builder = ctx
         .http
         .post(url.clone())
@@ -346,16 +414,7 @@ async fn register(
             cause: e.to_string(),
         })?;
     if !(200..300).contains(&got.status) {
-        let v: serde_json::Value = serde_json::from_slice(&got.body).unwrap_or_default();
-        return Err(UpstreamError::AuthRejected {
-            server: name.into(),
-            detail: format!(
-                "client registration at {url} failed with HTTP {}{}{}; register an OAuth app by hand and set \"client_id\" for this server",
-                got.status,
-                v["error"].as_str().map(|e| format!(", error \"{e}\"")).unwrap_or_default(),
-                v["error_description"].as_str().map(|e| format!(": {e}")).unwrap_or_default()
-            ),
-        });
+        return Err(refused(name, &url, got.status, &got.body));
     }
     let a: Answer = serde_json::from_slice(&got.body).map_err(|e| UpstreamError::Protocol {
         server: name.into(),
@@ -365,14 +424,8 @@ async fn register(
         ),
     })?;
     let secret = a.client_secret.filter(|s| !s.is_empty()).map(Secret::new);
-    let auth = match (
-        a.token_endpoint_auth_method.as_deref().unwrap_or(requested),
-        &secret,
-    ) {
-        (_, None) => ClientAuth::None,
-        ("client_secret_post", Some(_)) => ClientAuth::ClientSecretPost,
-        (_, Some(_)) => ClientAuth::ClientSecretBasic,
-    };
+    let answered = a.token_endpoint_auth_method.as_deref();
+    let auth = registered_auth(answered.unwrap_or(requested), &secret);
     let key = secret_entry(name, issuer);
     match &secret {
         Some(s) => ctx.vault.set(&key, s.clone()).await,
@@ -388,19 +441,27 @@ async fn register(
         scope: a.scope.or_else(|| scope.map(str::to_string)),
         ..registration(Method::Dcr, issuer, ctx.redirect_uri, &a.client_id, auth)
     };
-    let mut record = load_record(ctx.data_dir, name);
-    record.keep(&reg);
-    record.registration = Some(reg.clone());
-    save_record(ctx.data_dir, name, &record).map_err(|e| {
-        setup(
-            server,
-            format!(
-                "cannot save the client registration in {}: {e}",
-                ctx.data_dir.display()
-            ),
-        )
-    })?;
+    keep_registration(ctx.data_dir, server, &reg)?;
     Ok((dcr_client(server, &reg, secret, methods), reg))
+}
+
+/// Keeps `reg` in the server's record, as its current registration and the one with its issuer.
+fn keep_registration(
+    data_dir: &Path,
+    server: &ServerConfig,
+    reg: &Registration,
+) -> Result<(), UpstreamError> {
+    let name = server.name.as_str();
+    let mut record = load_record(data_dir, name);
+    record.keep(reg);
+    record.registration = Some(reg.clone());
+    save_record(data_dir, name, &record).map_err(|e| {
+        let detail = format!(
+            "cannot save the client registration in {}: {e}",
+            data_dir.display()
+        );
+        setup(server, detail)
+    })
 }
 
 #[cfg(test)]

@@ -147,9 +147,13 @@ pub(crate) async fn token(
     {
         return oauth_error(StatusCode::BAD_REQUEST, error, description);
     }
-    let (client_id, client_secret) = match client_auth(s.options.client_auth, &headers, &form) {
-        Ok(found) => found,
-        Err(refused) => return *refused,
+    let (client_id, client_secret) = match super::workload::assertion_client(&s, &form) {
+        Ok(Some(client)) => (Some(client), None),
+        Err(why) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why),
+        Ok(None) => match client_auth(s.options.client_auth, &headers, &form) {
+            Ok(found) => found,
+            Err(refused) => return *refused,
+        },
     };
     let Some(client_id) = client_id else {
         return oauth_error(
@@ -319,10 +323,12 @@ pub(crate) async fn register(State(s): State<Arc<AsState>>, Json(body): Json<Val
     if !s.options.registration {
         return StatusCode::NOT_FOUND.into_response();
     }
-    if body
-        .get("redirect_uris")
-        .and_then(Value::as_array)
-        .is_none_or(|a| a.is_empty())
+    let machine = body["grant_types"] == json!(["client_credentials"]);
+    if !machine
+        && body
+            .get("redirect_uris")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty())
     {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -330,16 +336,18 @@ pub(crate) async fn register(State(s): State<Arc<AsState>>, Json(body): Json<Val
             "redirect_uris is required",
         );
     }
-    let public = body
-        .get("token_endpoint_auth_method")
-        .and_then(Value::as_str)
-        == Some("none");
+    let method = body["token_endpoint_auth_method"].as_str();
     let client_id = random_token();
-    let secret = (!public).then(random_token);
+    // A private_key_jwt client proves itself with the keys it registers (`workload.rs`).
+    let keyed = method == Some("private_key_jwt");
+    let secret = (method != Some("none") && !keyed).then(random_token);
     s.clients
         .lock()
         .unwrap()
         .insert(client_id.clone(), secret.clone());
+    if keyed {
+        s.register_keys(&client_id, body["jwks"].clone());
+    }
     let mut out = body.clone();
     out["client_id"] = json!(client_id);
     s.registrations.lock().unwrap().push(out.clone());

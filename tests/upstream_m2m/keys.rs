@@ -2,6 +2,8 @@
 //! against `oidc-provider` (the broker's generated key, shown by the admin API, registered at
 //! the provider as an administrator would) and workload identity federation against the test
 //! AS's jwt-bearer grant (the workload token re-read from its file after the platform rotates it).
+//! A `private_key_jwt` server with no `client_id` registers itself at the test AS with its public
+//! key, whose token endpoint checks each assertion's signature against the registered `jwks`.
 
 use std::sync::Arc;
 
@@ -146,6 +148,43 @@ async fn the_key_of_a_server_without_private_key_jwt_is_refused_with_what_to_set
     );
     let (status, _) = admin_get(&b, "/api/admin/servers/nope/key").await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_private_key_jwt_server_without_client_id_registers_its_public_key_and_signs_its_token_requests(
+) {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let entry = json!({"url": up.mcp_url, "oauth_flow": "client_credentials",
+        "token_endpoint_auth_method": "private_key_jwt"});
+    let b = TestBroker::start(json!({"mcp_servers": {"svc": entry}})).await;
+
+    let answer = echo(&b, "svc", "signed, not shared").await;
+    assert!(answer.contains("signed, not shared"), "{answer}");
+    let registrations = up.oauth().registrations.lock().unwrap().clone();
+    assert_eq!(registrations.len(), 1, "{registrations:?}");
+    let reg = &registrations[0];
+    assert_eq!(reg["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(reg["grant_types"], json!(["client_credentials"]));
+    let (status, shown) = admin_get(&b, "/api/admin/servers/svc/key").await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(reg["jwks"], shown["jwks"], "the broker's own public key");
+    assert!(!reg.to_string().contains("\"d\""), "no private part: {reg}");
+    let client_id = reg["client_id"].as_str().unwrap().to_string();
+    assert_eq!(up.oauth().verified_assertions(), vec![client_id.clone()]);
+    let server = b.broker.server("svc").unwrap();
+    let token = b.broker.upstream().credential(&server).await.unwrap();
+    let issued = up.oauth().validate(token.bearer.unwrap().expose()).unwrap();
+    assert_eq!(issued.grant, "client_credentials");
+
+    // The next token comes from the kept registration: no second one, a new signed assertion.
+    up.oauth().revoke_all();
+    let answer = echo(&b, "svc", "again").await;
+    assert!(answer.contains("again"), "{answer}");
+    assert_eq!(up.oauth().registrations.lock().unwrap().len(), 1);
+    assert_eq!(
+        up.oauth().verified_assertions(),
+        vec![client_id.clone(), client_id]
+    );
 }
 
 #[tokio::test]

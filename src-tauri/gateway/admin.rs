@@ -53,6 +53,18 @@ fn require_admin(broker: &Broker, headers: &HeaderMap) -> Result<(), GatewayErro
     }
 }
 
+/// The server an admin request names, once the request is the admin's.
+fn admin_server(
+    broker: &Broker,
+    headers: &HeaderMap,
+    name: String,
+) -> Result<crate::config::ServerConfig, GatewayError> {
+    require_admin(broker, headers)?;
+    broker
+        .server(&name)
+        .map_err(|_| GatewayError::UnknownServer(name))
+}
+
 #[derive(serde::Deserialize, Default)]
 struct SignInParams {
     /// `auto` (device sign-in when offered, else the browser's), `browser` or `device`.
@@ -170,10 +182,7 @@ async fn public_key(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, GatewayError> {
-    require_admin(&broker, &headers)?;
-    let server = broker
-        .server(&name)
-        .map_err(|_| GatewayError::UnknownServer(name))?;
+    let server = admin_server(&broker, &headers, name)?;
     let shown = crate::upstream::assertion::public_key(broker.vault(), &server).await;
     shown.map(Json).map_err(GatewayError::AdminUpstream)
 }
@@ -211,10 +220,7 @@ async fn sign_out(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, GatewayError> {
-    require_admin(&broker, &headers)?;
-    let server = broker
-        .server(&name)
-        .map_err(|_| GatewayError::UnknownServer(name))?;
+    let server = admin_server(&broker, &headers, name)?;
     broker
         .upstream()
         .sign_out(&server)
@@ -228,10 +234,7 @@ async fn check(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, GatewayError> {
-    require_admin(&broker, &headers)?;
-    let server = broker
-        .server(&name)
-        .map_err(|_| GatewayError::UnknownServer(name))?;
+    let server = admin_server(&broker, &headers, name)?;
     broker.health().check_now(&server.name);
     Ok(StatusCode::ACCEPTED)
 }

@@ -134,42 +134,8 @@ pub fn from_config(c: &ServerConfig) -> Option<Classification> {
 
 /// The full classification. `evidence` is `None` when discovery was not run.
 pub fn classify(c: &ServerConfig, evidence: Option<&Evidence>) -> Classification {
-    if let Some(mut decided_by_config) = from_config(c) {
-        if let (Some(Flow::ClientCredentials), Some(ev)) = (decided_by_config.flow, evidence) {
-            if c.oauth_flow.is_none() {
-                if let Some(grants) = &ev.grant_types {
-                    if !grants.iter().any(|g| g == "client_credentials") {
-                        decided_by_config.evidence.push(format!(
-                            "but the authorization server's metadata lists grant types {grants:?} without client_credentials"
-                        ));
-                        return ask(
-                            decided_by_config.evidence,
-                            vec![Flow::ClientCredentials, Flow::AuthorizationCode],
-                        );
-                    }
-                }
-            }
-        }
-        if let (Some(Flow::Enterprise), Some(grants)) = (
-            decided_by_config.flow,
-            evidence.and_then(|e| e.grant_types.as_ref()),
-        ) {
-            if !grants.iter().any(|g| g == super::enterprise::JWT_BEARER) {
-                decided_by_config.evidence.push(format!("but the authorization server's metadata lists grant types {grants:?} without the jwt-bearer grant: it may refuse the ID-JAG"));
-            }
-        }
-        if let Some(ev) = evidence {
-            if ev.discovered_token_url
-                && decided_by_config.flow == Some(Flow::AuthorizationCode)
-                && c.token_url.is_none()
-            {
-                decided_by_config.evidence.push("discovery found a token endpoint; it is used for sign-in, not for machine-to-machine".into());
-            }
-            if ev.device_flow && decided_by_config.flow == Some(Flow::AuthorizationCode) {
-                decided_by_config.evidence.push(DEVICE_FLOW.into());
-            }
-        }
-        return decided_by_config;
+    if let Some(by_config) = from_config(c) {
+        return weighed(c, by_config, evidence);
     }
     let Some(ev) = evidence else {
         return decided(
@@ -185,6 +151,55 @@ pub fn classify(c: &ServerConfig, evidence: Option<&Evidence>) -> Classification
             )],
         );
     }
+    from_probe(ev)
+}
+
+/// What the config decided, weighed against what discovery found: a guessed machine-to-machine
+/// flow the authorization server cannot serve becomes a question; the rest adds evidence.
+fn weighed(
+    c: &ServerConfig,
+    mut decided_by_config: Classification,
+    evidence: Option<&Evidence>,
+) -> Classification {
+    if let (Some(Flow::ClientCredentials), Some(ev)) = (decided_by_config.flow, evidence) {
+        if c.oauth_flow.is_none() {
+            if let Some(grants) = &ev.grant_types {
+                if !grants.iter().any(|g| g == "client_credentials") {
+                    decided_by_config.evidence.push(format!(
+                        "but the authorization server's metadata lists grant types {grants:?} without client_credentials"
+                    ));
+                    return ask(
+                        decided_by_config.evidence,
+                        vec![Flow::ClientCredentials, Flow::AuthorizationCode],
+                    );
+                }
+            }
+        }
+    }
+    if let (Some(Flow::Enterprise), Some(grants)) = (
+        decided_by_config.flow,
+        evidence.and_then(|e| e.grant_types.as_ref()),
+    ) {
+        if !grants.iter().any(|g| g == super::enterprise::JWT_BEARER) {
+            decided_by_config.evidence.push(format!("but the authorization server's metadata lists grant types {grants:?} without the jwt-bearer grant: it may refuse the ID-JAG"));
+        }
+    }
+    if let Some(ev) = evidence {
+        if ev.discovered_token_url
+            && decided_by_config.flow == Some(Flow::AuthorizationCode)
+            && c.token_url.is_none()
+        {
+            decided_by_config.evidence.push("discovery found a token endpoint; it is used for sign-in, not for machine-to-machine".into());
+        }
+        if ev.device_flow && decided_by_config.flow == Some(Flow::AuthorizationCode) {
+            decided_by_config.evidence.push(DEVICE_FLOW.into());
+        }
+    }
+    decided_by_config
+}
+
+/// A server without auth config, classified by how it answered a request without credentials.
+fn from_probe(ev: &Evidence) -> Classification {
     let mut lines = Vec::new();
     match ev.probe_status {
         Some(401) => {

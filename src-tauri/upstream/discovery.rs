@@ -318,6 +318,14 @@ pub async fn discover(client: &reqwest::Client, server_url: &Url) -> Discovery {
             return d;
         }
     }
+    find_prm(client, server_url, &mut d).await;
+    find_authorization_server(client, server_url, &mut d).await;
+    d
+}
+
+/// The protected resource metadata: the header's URL, then the well-known ones; the first that
+/// answers for this server's resource wins (its `resource` becomes the one to ask tokens for).
+async fn find_prm(client: &reqwest::Client, server_url: &Url, d: &mut Discovery) {
     let header = d.bearer.as_ref().and_then(|b| b.resource_metadata.clone());
     for candidate in prm_candidates(server_url, header.as_deref()) {
         let url = match checked(&candidate) {
@@ -348,6 +356,11 @@ pub async fn discover(client: &reqwest::Client, server_url: &Url) -> Discovery {
                 .push(format!("no protected resource metadata at {url}: {why}")),
         }
     }
+}
+
+/// The authorization server's metadata: the servers the resource metadata names, else the
+/// server's own origin (2025-03-26 defaults when it publishes none).
+async fn find_authorization_server(client: &reqwest::Client, server_url: &Url, d: &mut Discovery) {
     let issuers: Vec<String> = match &d.prm {
         Some(prm) if !prm.authorization_servers.is_empty() => prm.authorization_servers.clone(),
         _ => vec![server_url.origin().ascii_serialization()],
@@ -373,7 +386,6 @@ pub async fn discover(client: &reqwest::Client, server_url: &Url) -> Discovery {
             d.legacy_defaults = true;
         }
     }
-    d
 }
 
 /// Fetches and checks AS metadata for `issuer` in the spec's order.

@@ -19,6 +19,18 @@ pub struct TokenFailure {
 }
 
 impl TokenFailure {
+    /// A failure found before or after the exchange itself (no HTTP status, no OAuth error,
+    /// not worth retrying): a bad endpoint, a client that cannot be made, an odd answer.
+    pub fn local(url: &str, detail: String) -> TokenFailure {
+        TokenFailure {
+            url: url.into(),
+            status: None,
+            oauth_error: None,
+            detail,
+            transient: false,
+        }
+    }
+
     pub fn invalid_grant(&self) -> bool {
         self.oauth_error.as_deref() == Some("invalid_grant")
     }

@@ -191,13 +191,8 @@ impl Upstream {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         params.extend(target.scope.clone().map(|s| ("scope".to_string(), s)));
-        let url = token_url(SESSION, idp_token).map_err(|e| TokenFailure {
-            url: idp_token.into(),
-            status: None,
-            oauth_error: None,
-            detail: e.to_string(),
-            transient: false,
-        })?;
+        let url = token_url(SESSION, idp_token)
+            .map_err(|e| TokenFailure::local(idp_token, e.to_string()))?;
         let call = TokenCall {
             http: &self.inner.http,
             data_dir: &self.inner.deps.data_dir,
@@ -209,23 +204,11 @@ impl Upstream {
         let client = self
             .company_client(company, None)
             .await
-            .map_err(|e| TokenFailure {
-                url: idp_token.into(),
-                status: None,
-                oauth_error: None,
-                detail: e.to_string(),
-                transient: false,
-            })?;
+            .map_err(|e| TokenFailure::local(idp_token, e.to_string()))?;
         let (granted, _) = grant::send(call, client, TOKEN_EXCHANGE).await?;
         match granted.issued_token_type.as_deref() {
             None | Some(ID_JAG) => Ok(Secret::new(granted.response.access_token.secret().clone())),
-            Some(other) => Err(TokenFailure {
-                url: idp_token.into(),
-                status: None,
-                oauth_error: None,
-                detail: format!("the token exchange at {idp_token} issued a token of type \"{other}\", not an ID-JAG ({ID_JAG}); the identity provider may not support enterprise-managed authorization for this client"),
-                transient: false,
-            }),
+            Some(other) => Err(TokenFailure::local(idp_token, format!("the token exchange at {idp_token} issued a token of type \"{other}\", not an ID-JAG ({ID_JAG}); the identity provider may not support enterprise-managed authorization for this client"))),
         }
     }
 

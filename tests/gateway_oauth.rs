@@ -192,12 +192,7 @@ async fn consent_needs_the_pages_csrf_token_and_deny_returns_access_denied() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
-    let r = submit_consent(&b.base_url, &html, "deny", &[]).await;
-    assert_eq!(r.status(), 303);
-    assert_eq!(
-        query(r.headers()["location"].to_str().unwrap())["error"],
-        "access_denied"
-    );
+    assert_deny_returns_access_denied(&b.base_url, &html).await;
 }
 
 #[tokio::test]
@@ -304,6 +299,16 @@ impl mcp_auth_broker::vault::TokenStore for NoKeychain {
     }
 }
 
+/// Deny on the consent page sends the client back with `access_denied`.
+async fn assert_deny_returns_access_denied(base_url: &str, html: &str) {
+    let r = submit_consent(base_url, html, "deny", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "access_denied"
+    );
+}
+
 fn unavailable() -> VaultError {
     VaultError::Unavailable(
         "DBus error: Unable to autolaunch a dbus-daemon without a $DISPLAY for X11".into(),
@@ -370,12 +375,7 @@ async fn the_consent_page_of_a_server_that_cannot_be_signed_in_offers_the_fix_an
     assert!(b.broker.issuer().list_clients()[0]
         .approved_servers
         .is_empty());
-    let r = submit_consent(&b.base_url, &html, "deny", &[]).await;
-    assert_eq!(r.status(), 303);
-    assert_eq!(
-        query(r.headers()["location"].to_str().unwrap())["error"],
-        "access_denied"
-    );
+    assert_deny_returns_access_denied(&b.base_url, &html).await;
 }
 
 #[tokio::test]

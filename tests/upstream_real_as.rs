@@ -355,4 +355,17 @@ async fn an_id_jag_is_redeemed_with_a_dpop_proof_where_the_servers_authorization
             .any(|s| s.detail.contains("ID-JAG from Acme's sign-in, DPoP-bound")),
         "{steps:?}"
     );
+    // The AS checked the redemption's proof (signature, htm, htu, jti, iat) and bound the token
+    // to its key; the upstream takes that token only with a proof of the same key.
+    let jkt = facts.dpop_jkt.unwrap();
+    let proofs = docs.oauth().dpop_proofs.lock().unwrap().clone();
+    assert_eq!(proofs, vec![jkt.clone()]);
+    let issued = broker.issued("docs", docs.oauth()).await.expect("issued");
+    assert_eq!((issued.grant, issued.jkt), ("jwt_bearer", Some(jkt)));
+    let key = api_key(&broker).await;
+    let refused = count(&docs.counters().unauthorized);
+    let answer = echo_on(&broker, &key, "docs", "bound").await;
+    assert!(answer.contains("bound"), "{answer}");
+    let refused = count(&docs.counters().unauthorized) - refused;
+    assert_eq!(refused, 0, "every proof accepted at once");
 }

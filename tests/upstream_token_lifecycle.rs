@@ -340,3 +340,81 @@ async fn a_refused_client_is_registered_anew_once_then_the_error_says_what_to_do
     broker.sign_in("demo").await;
     assert_eq!(count(&up.oauth().counters.register), 2);
 }
+
+/// An upstream whose authorization server binds tokens to DPoP keys (and checks each proof).
+fn dpop_upstream() -> UpstreamOptions {
+    UpstreamOptions {
+        auth_server: AsOptions {
+            dpop: true,
+            ..AsOptions::default()
+        },
+        ..UpstreamOptions::oauth()
+    }
+}
+
+#[tokio::test]
+async fn logout_deletes_the_dpop_key_with_the_tokens_and_the_next_sign_in_binds_to_a_new_key() {
+    let (up, broker, server) = demo_server(dpop_upstream(), json!({})).await;
+    broker.sign_in("demo").await;
+    let upstream = broker.broker.upstream();
+    let first = upstream.token_facts(&server.name).await.dpop_jkt;
+    let first = first.expect("the sign-in's token is DPoP-bound");
+    let issued = broker.issued("demo", up.oauth()).await.expect("issued");
+    assert_eq!(issued.jkt.as_deref(), Some(first.as_str()), "cnf.jkt");
+    let vault = broker.broker.vault();
+    assert!(vault.get("upstream/demo/dpop_key").await.unwrap().is_some());
+
+    let out = Cli::of(&broker).run(&["logout", "demo"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", cli::text(&out));
+    assert!(
+        vault.get("upstream/demo/dpop_key").await.unwrap().is_none(),
+        "the key went with the tokens"
+    );
+    let steps = upstream.timeline(&server.name);
+    assert!(
+        steps.iter().any(|s| s.detail.contains("DPoP key deleted")),
+        "{steps:?}"
+    );
+
+    broker.sign_in("demo").await;
+    let second = upstream.token_facts(&server.name).await.dpop_jkt;
+    let second = second.expect("bound again");
+    assert_ne!(second, first, "a new key for the new sign-in");
+    let issued = broker.issued("demo", up.oauth()).await.expect("issued");
+    assert_eq!(issued.jkt, Some(second.clone()));
+    let proofs = up.oauth().dpop_proofs.lock().unwrap().clone();
+    assert_eq!(
+        proofs,
+        vec![first, second],
+        "each code exchange proved its key"
+    );
+}
+
+#[tokio::test]
+async fn a_self_registered_private_key_jwt_client_signs_its_refresh_as_it_signed_the_code_exchange()
+{
+    let method = json!({"token_endpoint_auth_method": "private_key_jwt"});
+    let (up, broker, server) = demo_server(UpstreamOptions::oauth(), method).await;
+    broker.sign_in("demo").await;
+    let registrations = up.oauth().registrations.lock().unwrap().clone();
+    assert_eq!(registrations.len(), 1, "{registrations:?}");
+    assert_eq!(
+        registrations[0]["token_endpoint_auth_method"],
+        "private_key_jwt"
+    );
+    let client = registrations[0]["client_id"].as_str().unwrap().to_string();
+    assert_eq!(up.oauth().verified_assertions(), vec![client.clone()]);
+
+    let upstream = broker.broker.upstream();
+    let old = upstream.credential(&server).await.unwrap();
+    up.oauth().expire_access_tokens();
+    let new = upstream.after_rejection(&server, &old).await;
+    let new = new.expect("the refresh is accepted");
+    assert_ne!(new.bearer, old.bearer);
+    assert_eq!(count(&up.oauth().counters.token_refresh), 1);
+    assert_eq!(
+        up.oauth().verified_assertions(),
+        vec![client.clone(), client],
+        "the refresh carried a client assertion signed with the registered key"
+    );
+}

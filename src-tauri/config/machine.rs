@@ -119,6 +119,28 @@ impl ServerValidator<'_> {
         }
     }
 
+    /// `assertion_audience`: the `aud` of client assertions, for providers whose token endpoint
+    /// wants another one than the issuer (some want the token endpoint URL, some a fixed
+    /// identifier URL); an http(s) URL, only with `private_key_jwt`. Never fetched.
+    pub(super) fn assertion_audience(
+        &mut self,
+        text: Option<&str>,
+        method: Option<TokenAuthMethod>,
+    ) -> Option<String> {
+        let text = text?.trim();
+        let field = "assertion_audience";
+        if method != Some(TokenAuthMethod::PrivateKeyJwt) {
+            self.err(field, "is set but token_endpoint_auth_method is not \"private_key_jwt\"", "set \"token_endpoint_auth_method\": \"private_key_jwt\", or remove \"assertion_audience\"");
+            return None;
+        }
+        let parsed = url::Url::parse(text).ok();
+        if parsed.is_none_or(|u| !matches!(u.scheme(), "http" | "https") || !u.has_host()) {
+            self.err(field, format!("\"{text}\" is not an http(s) URL"), "write the audience the provider names for client assertions, e.g. its issuer \"https://login.example.com\" or token endpoint \"https://login.example.com/oauth2/token\"");
+            return None;
+        }
+        Some(text.to_string())
+    }
+
     fn absolute_path(&mut self, field: &str, text: &str) -> Option<PathBuf> {
         let path = Path::new(text.trim());
         if text.trim().is_empty() || !path.is_absolute() {

@@ -153,3 +153,31 @@ fn a_client_credentials_server_needs_a_client_id_unless_it_registers_itself_with
         "the broker registers itself with its key"
     );
 }
+
+#[test]
+fn assertion_audience_is_an_http_url_and_only_for_private_key_jwt() {
+    let keyed = |aud: &str| {
+        m2m(json!({"token_endpoint_auth_method": "private_key_jwt", "assertion_audience": aud}))
+    };
+    let s = check(keyed("https://login.example.com/"), &[]).unwrap();
+    assert_eq!(
+        s.assertion_audience.as_deref(),
+        Some("https://login.example.com/")
+    );
+    for bad in [
+        "login.example.com",
+        "ftp://login.example.com",
+        "urn:example:aud",
+    ] {
+        let errors = check(keyed(bad), &[]).unwrap_err();
+        assert_eq!(fields(errors.clone()), vec!["assertion_audience"], "{bad}");
+        assert!(errors[0].to_string().contains(bad), "{}", errors[0]);
+    }
+    let errors = check(m2m(json!({"assertion_audience": "https://a.example"})), &[]).unwrap_err();
+    assert_eq!(fields(errors.clone()), vec!["assertion_audience"]);
+    assert!(
+        errors[0].to_string().contains("private_key_jwt"),
+        "{}",
+        errors[0]
+    );
+}

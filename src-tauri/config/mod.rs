@@ -245,6 +245,8 @@ pub struct ServerConfig {
     pub token_endpoint_auth_method: Option<TokenAuthMethod>,
     /// The `private_key_jwt` key, when configured; unset, the broker generates one.
     pub private_key: Option<machine::KeySource>,
+    /// The `aud` of its client assertions, when the provider wants another than the issuer.
+    pub assertion_audience: Option<String>,
     /// The workload token of `oauth_flow: "jwt_bearer"`.
     pub assertion: Option<machine::AssertionSource>,
     pub allowed_tools: Option<Vec<String>>,

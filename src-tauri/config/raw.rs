@@ -110,6 +110,9 @@ pub struct RawServer {
     /// The `private_key_jwt` key: `os.environ/VAR`, `keychain:ENTRY` or an absolute PEM file path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
+    /// The `aud` of `private_key_jwt` client assertions (an http(s) URL); unset: the issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion_audience: Option<String>,
     /// `oauth_flow: "jwt_bearer"`: the file holding the platform-issued workload JWT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assertion_file: Option<String>,

@@ -156,7 +156,7 @@ pub(super) struct ServerValidator<'a> {
     pub(super) env: Env<'a>,
 }
 
-const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow (or oauth2_flow), client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers (or static_headers), delegate_auth_to_upstream, send_resource, dpop, authorization_params, token_endpoint_auth_method, private_key, assertion_file, assertion_env, allowed_tools, disallowed_tools, enabled, needs_setup";
+const KNOWN_SERVER_FIELDS: &str = "url, transport, auth_type, auth_value, oauth_flow (or oauth2_flow), client_id, client_secret, token_url, authorization_url, registration_url, client_id_metadata_url, audience, scopes, headers (or static_headers), delegate_auth_to_upstream, send_resource, dpop, authorization_params, token_endpoint_auth_method, private_key, assertion_audience, assertion_file, assertion_env, allowed_tools, disallowed_tools, enabled, needs_setup";
 
 /// A `needs_setup` entry whose fields do not all validate: kept (out of service) with what is
 /// wrong added to its reason, so one unfinished entry never stops the rest of the file. Its
@@ -195,6 +195,7 @@ fn placeholder(
         authorization_params: BTreeMap::new(),
         token_endpoint_auth_method: None,
         private_key: None,
+        assertion_audience: None,
         assertion: None,
         allowed_tools: None,
         disallowed_tools: Vec::new(),
@@ -252,6 +253,10 @@ impl<'a> ServerValidator<'a> {
         let token_endpoint_auth_method = method.and_then(|m| self.token_auth_method(m));
         let private_key = raw.private_key.as_deref().and_then(|k| self.private_key(k));
         self.check_key_method(private_key.as_ref(), token_endpoint_auth_method);
+        let assertion_audience = self.assertion_audience(
+            raw.assertion_audience.as_deref(),
+            token_endpoint_auth_method,
+        );
         let assertion = self.assertion(raw, oauth_flow);
         let headers = self.all_headers(raw);
         let authorization_params = self.authorization_params(raw.authorization_params.as_ref());
@@ -285,6 +290,7 @@ impl<'a> ServerValidator<'a> {
             authorization_params,
             token_endpoint_auth_method,
             private_key,
+            assertion_audience,
             assertion,
             allowed_tools: raw.allowed_tools.clone(),
             disallowed_tools: raw.disallowed_tools.clone().unwrap_or_default(),

@@ -34,6 +34,9 @@ pub const LIFETIME_SECS: u64 = 60;
 #[derive(Debug, Clone)]
 pub struct ClientKey {
     key: Arc<EsKey>,
+    /// The config's `assertion_audience`: wins over both below, for providers that want
+    /// another `aud` than the issuer.
+    pub configured: Option<String>,
     /// The authorization server's issuer, when known: the `aud` RFC 7523bis asks for.
     pub issuer: Option<String>,
     /// The token endpoint the assertion goes to: the `aud` when the issuer is unknown.
@@ -44,6 +47,7 @@ impl ClientKey {
     pub fn new(key: EsKey) -> ClientKey {
         ClientKey {
             key: Arc::new(key),
+            configured: None,
             issuer: None,
             endpoint: None,
         }
@@ -53,10 +57,12 @@ impl ClientKey {
         &self.key
     }
 
-    /// The `aud` of this client's assertions: the issuer, else the token endpoint.
+    /// The `aud` of this client's assertions: the configured one, else the issuer, else the
+    /// token endpoint.
     pub fn audience(&self) -> &str {
-        self.issuer
+        self.configured
             .as_deref()
+            .or(self.issuer.as_deref())
             .or(self.endpoint.as_deref())
             .unwrap_or_default()
     }
@@ -125,6 +131,13 @@ pub async fn client_key(vault: &Vault, server: &ServerConfig) -> Result<EsKey, U
         None => return stored_or_generated(vault, server).await,
     };
     EsKey::from_pem(pem.expose()).map_err(|e| setup(server, format!("private_key: {e}")))
+}
+
+/// The server's signing key with the audience its config asks for (`assertion_audience`).
+pub async fn server_key(vault: &Vault, server: &ServerConfig) -> Result<ClientKey, UpstreamError> {
+    let mut key = ClientKey::new(client_key(vault, server).await?);
+    key.configured = server.assertion_audience.clone();
+    Ok(key)
 }
 
 async fn stored_or_generated(vault: &Vault, server: &ServerConfig) -> Result<EsKey, UpstreamError> {

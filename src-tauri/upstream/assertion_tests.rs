@@ -61,6 +61,25 @@ fn assertions_are_for_the_issuer_when_known_else_the_token_endpoint() {
     );
 }
 
+#[test]
+fn a_configured_assertion_audience_wins_over_the_issuer_and_the_token_endpoint() {
+    let mut key = ClientKey::new(EsKey::generate());
+    key.endpoint = Some("https://as.example/oauth/token".into());
+    key.issuer = Some("https://as.example".into());
+    key.configured = Some("https://login.example/aud".into());
+    let params = key.params("client-1", 1000);
+    assert_eq!(part(&params[1].1, 1)["aud"], "https://login.example/aud");
+}
+
+#[tokio::test]
+async fn the_server_key_carries_the_configured_assertion_audience() {
+    let vault = Vault::in_memory();
+    let mut s = server(json!({}));
+    s.assertion_audience = Some("https://login.example/aud".into());
+    let key = server_key(&vault, &s).await.unwrap();
+    assert_eq!(key.audience(), "https://login.example/aud");
+}
+
 #[tokio::test]
 async fn the_generated_key_is_made_once_and_kept_in_the_token_store() {
     let vault = Vault::in_memory();

@@ -330,6 +330,7 @@ impl Upstream {
             }
         }
         tokens::delete(vault, name).await.map_err(vault_err(name))?;
+        self.forget_dpop_key(&server.name).await?;
         {
             let state = self.state(&server.name);
             let mut flight = state.flight.lock().await;

@@ -218,25 +218,46 @@ impl Upstream {
         server: &ServerName,
     ) -> Result<Arc<Prover>, UpstreamError> {
         let state = self.state(server);
-        let prover = state
-            .dpop
-            .get_or_try_init(|| async {
-                let vault = &self.inner.deps.vault;
-                let name = server.as_str();
-                let entry = key_entry(name);
-                let stored = vault.get(&entry).await.map_err(vault_err(name))?;
-                let key = match stored.map(|pem| EsKey::from_pem(pem.expose())) {
-                    Some(Ok(key)) => key,
-                    Some(Err(e)) => {
-                        tracing::warn!(server = name, error = %e, "the stored DPoP key is unreadable; a new one replaces it");
-                        self.new_dpop_key(server, &entry).await?
-                    }
-                    None => self.new_dpop_key(server, &entry).await?,
-                };
-                Ok::<_, UpstreamError>(Arc::new(Prover::new(key)))
-            })
-            .await?;
-        Ok(prover.clone())
+        let mut held = state.dpop.lock().await;
+        if let Some(prover) = held.as_ref() {
+            return Ok(prover.clone());
+        }
+        let vault = &self.inner.deps.vault;
+        let name = server.as_str();
+        let entry = key_entry(name);
+        let stored = vault.get(&entry).await.map_err(vault_err(name))?;
+        let key = match stored.map(|pem| EsKey::from_pem(pem.expose())) {
+            Some(Ok(key)) => key,
+            Some(Err(e)) => {
+                tracing::warn!(server = name, error = %e, "the stored DPoP key is unreadable; a new one replaces it");
+                self.new_dpop_key(server, &entry).await?
+            }
+            None => self.new_dpop_key(server, &entry).await?,
+        };
+        Ok(held.insert(Arc::new(Prover::new(key))).clone())
+    }
+
+    /// Deletes the server's DPoP key with its tokens (sign-out): nothing is bound to it any
+    /// more, and the next sign-in makes a new one. Held across the delete, so no caller makes
+    /// a key that the delete then removes.
+    pub(super) async fn forget_dpop_key(&self, server: &ServerName) -> Result<(), UpstreamError> {
+        let state = self.state(server);
+        let mut held = state.dpop.lock().await;
+        let name = server.as_str();
+        let vault = &self.inner.deps.vault;
+        let entry = key_entry(name);
+        let had =
+            held.take().is_some() || vault.get(&entry).await.map_err(vault_err(name))?.is_some();
+        vault.delete(&entry).await.map_err(vault_err(name))?;
+        if had {
+            self.note(
+                server,
+                super::timeline::StepKind::SignOut,
+                true,
+                "DPoP key deleted with the tokens; the next sign-in makes a new one",
+            );
+        }
+        Ok(())
     }
 
     async fn new_dpop_key(&self, server: &ServerName, entry: &str) -> Result<EsKey, UpstreamError> {

@@ -2,13 +2,19 @@
 //! no `client_id` gets one by dynamic client registration (RFC 7591) carrying the broker's public
 //! key (`jwks`), kept per issuer like every registration, so the person copies nothing from the
 //! provider. The key is [`assertion`]'s, generated on first need and kept in the token store.
+//! An authorization server that loses the registration (`invalid_client`) gets one new
+//! registration with the same key and the request once more, never a loop.
+
+use std::path::Path;
 
 use crate::config::ServerConfig;
 use crate::vault::Vault;
 
-use super::assertion::{self, ClientKey};
+use super::assertion;
 use super::discovery::AsMetadata;
+use super::oauth::TokenFailure;
 use super::registration::{dcr_client, load_record, register, setup, ClientAuth, ClientInfo, Ctx};
+use super::registration::{refused_dcr, Refusal, REFUSED_AGAIN};
 use super::UpstreamError;
 use url::Url;
 
@@ -50,7 +56,35 @@ pub(super) async fn with_key(
     mut client: ClientInfo,
 ) -> Result<ClientInfo, UpstreamError> {
     if assertion::uses_key(server) && client.key.is_none() {
-        client.key = Some(ClientKey::new(assertion::client_key(vault, server).await?));
+        client.key = Some(assertion::server_key(vault, server).await?);
     }
     Ok(client.for_issuer(Some(issuer)))
+}
+
+/// Whether `server`'s client is one the broker registered itself with its key.
+pub(super) fn self_registered(server: &ServerConfig) -> bool {
+    server.client_id.is_none() && assertion::uses_key(server) && server.assertion.is_none()
+}
+
+/// After a token endpoint refused a self-registered key client with `invalid_client` (the
+/// authorization server lost the registration): true when the kept registration was dropped,
+/// so the next request registers anew (the key stays: the provider sees the same public key)
+/// and is worth one retry. A registration refused right after it was made is kept, and `f`
+/// says what to do instead: registering again would not help.
+pub(super) fn lost_registration(
+    data_dir: &Path,
+    server: &ServerConfig,
+    f: &mut TokenFailure,
+) -> bool {
+    if !self_registered(server) || f.oauth_error.as_deref() != Some("invalid_client") {
+        return false;
+    }
+    match refused_dcr(data_dir, server.name.as_str()) {
+        Refusal::Forgotten => true,
+        Refusal::Again => {
+            f.detail = format!("{}; {REFUSED_AGAIN}", f.detail);
+            false
+        }
+        Refusal::NotDcr => false,
+    }
 }

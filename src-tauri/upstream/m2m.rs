@@ -13,6 +13,7 @@ use crate::secret::Secret;
 use super::assertion;
 use super::discovery::{canonical_resource, AsMetadata, Discovery};
 use super::formgrant;
+use super::keyclient;
 use super::oauth::{self, target_params, token_url, Grant, TokenCall, TokenFailure};
 use super::registration::{self, ClientAuth};
 use super::stepup::widen;
@@ -168,7 +169,33 @@ impl Upstream {
         }
     }
 
+    /// One machine token; a self-registered key client the authorization server no longer
+    /// knows registers again and retries once ([`keyclient::lost_registration`]).
     async fn fetch_m2m(
+        &self,
+        server: &ServerConfig,
+        key: &str,
+        now: u64,
+    ) -> Result<(Stored, ClientAuth), Fetch> {
+        let data_dir = &self.inner.deps.data_dir;
+        let mut retried = false;
+        loop {
+            match self.fetch_m2m_once(server, key, now).await {
+                Err(Fetch::Token(mut f)) => {
+                    let again = keyclient::lost_registration(data_dir, server, &mut f);
+                    if retried || !again {
+                        return Err(Fetch::Token(f));
+                    }
+                    let detail = format!("{}; registering again with the same key", f.detail);
+                    self.note(&server.name, StepKind::Registration, false, &detail);
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn fetch_m2m_once(
         &self,
         server: &ServerConfig,
         key: &str,

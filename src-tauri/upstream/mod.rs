@@ -120,8 +120,8 @@ struct ServerState {
     timeline: std::sync::Mutex<timeline::Timeline>,
     /// The device sign-in running for this server ([`device`]).
     device: std::sync::Mutex<Option<device::Running>>,
-    /// The server's DPoP key, read or made on first need ([`dpop`]).
-    dpop: tokio::sync::OnceCell<Arc<dpop::Prover>>,
+    /// The server's DPoP key, read or made on first need, dropped at sign-out ([`dpop`]).
+    dpop: tokio::sync::Mutex<Option<Arc<dpop::Prover>>>,
 }
 
 #[derive(Default)]

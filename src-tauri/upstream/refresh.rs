@@ -319,7 +319,14 @@ impl Upstream {
                 } else {
                     None
                 };
-                Ok(registration::dcr_client(server, reg, secret, methods))
+                // A self-registered `private_key_jwt` client signs its refreshes (and
+                // revocations) as it signed the code exchange.
+                let client = registration::dcr_client(server, reg, secret, methods);
+                let issuer = record
+                    .endpoints
+                    .as_ref()
+                    .map_or(reg.issuer.as_str(), |e| e.issuer.as_str());
+                super::keyclient::with_key(&self.inner.deps.vault, server, issuer, client).await
             }
         }
     }

@@ -156,7 +156,7 @@ pub async fn configured_client(
     let plan = plan_for(server, &secret, None, methods);
     let mut client = ClientInfo::new(id.clone(), secret, plan);
     if assertion::uses_key(server) {
-        client.key = Some(ClientKey::new(assertion::client_key(vault, server).await?));
+        client.key = Some(assertion::server_key(vault, server).await?);
     }
     Ok(Some(client))
 }

@@ -106,8 +106,11 @@ pub struct AsOptions {
     /// ([`super::id_jag`]); advertised in the metadata.
     pub id_jag_issuer: Option<String>,
     /// Advertise DPoP (ES256) and answer a token request carrying a `DPoP` proof header with a
-    /// DPoP-bound token (`token_type: DPoP`; the proof itself is not verified here).
+    /// DPoP-bound token (`token_type: DPoP`, its key's thumbprint kept as [`IssuedToken::jkt`]),
+    /// after checking the proof ([`super::dpop::verify`]: a bad one gets 400 `invalid_dpop_proof`).
     pub dpop: bool,
+    /// The only `aud` client assertions may name (`None`: the issuer or the token endpoint).
+    pub assertion_audience: Option<String>,
 }
 
 impl Default for AsOptions {
@@ -139,6 +142,7 @@ impl Default for AsOptions {
             provider: Default::default(),
             id_jag_issuer: None,
             dpop: false,
+            assertion_audience: None,
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct IssuedToken {
     pub audience: Option<String>,
     pub scope: Option<String>,
     pub expires_at: Option<Instant>,
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`), if bound.
+    pub jkt: Option<String>,
 }
 
 pub(crate) struct Code {
@@ -220,6 +226,10 @@ pub struct AsState {
     pub(crate) slow_downs: AtomicUsize,
     /// Workload tokens the jwt-bearer grant accepts, and what it received ([`super::workload`]).
     pub(crate) workload: Mutex<super::workload::Workload>,
+    /// Every DPoP proof `jti` seen (token endpoint and upstream alike): a replay is refused.
+    pub(crate) dpop_jtis: Mutex<HashSet<String>>,
+    /// The key thumbprint of every proof the token endpoint accepted, in order.
+    pub dpop_proofs: Mutex<Vec<String>>,
 }
 
 impl AsState {
@@ -271,6 +281,7 @@ impl AsState {
             audience: None,
             scope: None,
             expires_at,
+            jkt: None,
         };
         self.access.lock().unwrap().insert(token.clone(), issued);
         token
@@ -288,6 +299,17 @@ impl AsState {
         };
         self.refresh.lock().unwrap().insert(token.clone(), r);
         token
+    }
+
+    /// Checks a DPoP proof ([`super::dpop::verify`]) with this AS's record of used `jti`s.
+    pub fn check_proof(&self, proof: &str, expect: &super::dpop::Expect) -> Result<String, String> {
+        super::dpop::verify(proof, expect, &mut self.dpop_jtis.lock().unwrap())
+    }
+
+    /// Forgets a registered client, as an authorization server that lost its registrations.
+    pub fn forget_client(&self, client_id: &str) {
+        self.clients.lock().unwrap().remove(client_id);
+        self.forget_keys(client_id);
     }
 
     pub fn issued_count(&self) -> usize {
@@ -335,6 +357,8 @@ impl TestAs {
                 user_codes: Mutex::default(),
                 slow_downs: AtomicUsize::new(0),
                 workload: Mutex::default(),
+                dpop_jtis: Mutex::default(),
+                dpop_proofs: Mutex::default(),
             });
             state_slot = Some(state.clone());
             async move { router(state) }

@@ -18,7 +18,7 @@ use super::random_token;
 use super::upstream::{ResponseMode, UpstreamState};
 
 pub(crate) async fn stream(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check_auth(&s, &headers) {
+    if let Err(r) = check_auth(&s, ("GET", "/sse"), &headers) {
         return *r;
     }
     let id = random_token();
@@ -44,7 +44,7 @@ pub(crate) async fn message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_auth(&s, &headers) {
+    if let Err(r) = check_auth(&s, ("POST", "/messages"), &headers) {
         return *r;
     }
     let tx = q

@@ -41,11 +41,17 @@ pub(crate) async fn prm(State(s): State<Arc<UpstreamState>>) -> Response {
 }
 
 /// `Ok` when the request carries what the upstream's [`Requires`] demands; else the 401.
-pub(crate) fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+/// `request` is the method and path, for a DPoP-bound token's proof (`htm`, `htu`).
+pub(crate) fn check_auth(
+    s: &UpstreamState,
+    request: (&str, &str),
+    headers: &HeaderMap,
+) -> Result<(), Box<Response>> {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let bearer = authorization.and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(token) = authorization.and_then(|v| v.strip_prefix("DPoP ")) {
+        return bound(s, request, headers, token);
+    }
     let (ok, error) = match &s.auth {
         Requires::None => (true, None),
         Requires::Static(expected) => (bearer == Some(expected.as_str()), Some("invalid_token")),
@@ -55,8 +61,11 @@ pub(crate) fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), B
         ),
         Requires::OAuth => match bearer {
             None => (false, None),
+            // A DPoP-bound token is taken only with its proof (RFC 9449 §7.1).
             Some(token) => (
-                s.auth_server.validate(token).is_some(),
+                s.auth_server
+                    .validate(token)
+                    .is_some_and(|t| t.jkt.is_none()),
                 Some("invalid_token"),
             ),
         },
@@ -85,6 +94,47 @@ pub(crate) fn check_auth(s: &UpstreamState, headers: &HeaderMap) -> Result<(), B
     )
         .into_response()
         .into())
+}
+
+/// `Authorization: DPoP <token>`: a token the AS bound to a key, with a proof of that key for
+/// this request (`htm`, `htu`, `ath`, fresh `jti`); else 401.
+fn bound(
+    s: &UpstreamState,
+    (htm, path): (&str, &str),
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<(), Box<Response>> {
+    let htu = format!("{}{path}", s.base);
+    let expect = super::dpop::Expect {
+        htm,
+        htu: &htu,
+        token: Some(token),
+    };
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let issued = s.auth_server.validate(token);
+    let checked = match (proof, issued.as_ref().and_then(|t| t.jkt.as_deref())) {
+        (Some(proof), Some(jkt)) => s.auth_server.check_proof(proof, &expect).and_then(|got| {
+            (got == jkt)
+                .then_some(())
+                .ok_or_else(|| "the proof's key is not the token's".into())
+        }),
+        (None, _) => Err("no DPoP proof".to_string()),
+        (_, None) => Err("not a DPoP-bound token".to_string()),
+    };
+    let Err(why) = checked else {
+        return Ok(());
+    };
+    s.counters.unauthorized.fetch_add(1, Ordering::SeqCst);
+    let challenge =
+        format!("DPoP algs=\"ES256\", error=\"invalid_token\", error_description=\"{why}\"");
+    Err(Box::new(
+        (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", challenge)],
+            Json(json!({"error": "invalid_token", "error_description": why})),
+        )
+            .into_response(),
+    ))
 }
 
 fn session_ok(s: &UpstreamState, headers: &HeaderMap) -> Result<(), Box<Response>> {
@@ -152,7 +202,7 @@ pub(crate) async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_auth(&s, &headers) {
+    if let Err(r) = check_auth(&s, ("POST", "/mcp"), &headers) {
         return *r;
     }
     let fault = s.fault.lock().unwrap().clone();
@@ -370,7 +420,7 @@ pub(crate) fn sse_body(rx: mpsc::Receiver<Bytes>) -> Body {
 }
 
 pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check_auth(&s, &headers) {
+    if let Err(r) = check_auth(&s, ("GET", "/mcp"), &headers) {
         return *r;
     }
     if s.era == UpstreamEra::Modern {
@@ -403,7 +453,7 @@ pub(crate) async fn get(State(s): State<Arc<UpstreamState>>, headers: HeaderMap)
 }
 
 pub(crate) async fn delete(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check_auth(&s, &headers) {
+    if let Err(r) = check_auth(&s, ("DELETE", "/mcp"), &headers) {
         return *r;
     }
     if s.era == UpstreamEra::Modern {

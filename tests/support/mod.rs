@@ -45,6 +45,8 @@
 //! - [`device`]: the test AS's device flow (`AsOptions::device_interval`), with scripted
 //!   `slow_down`, refusal and expiry; [`oidc`]: `oidc-provider` with its device flow, an MCP
 //!   upstream naming it, and `confirm_device` (its verification pages driven over HTTP).
+//! - [`dpop`]: DPoP proofs checked as the test AS's token endpoint and the test upstream check
+//!   them (a bound token is taken only as `DPoP` with a proof of its key).
 //! - [`workload`]: the test AS's jwt-bearer grant (workload identity federation): trusted
 //!   workload tokens, and every assertion received.
 //! - [`cli`]: the real binary against a test broker (`Cli`), and `Interactive`, a run the test
@@ -88,6 +90,7 @@ pub mod cli;
 pub mod company_idp;
 pub mod consent;
 pub mod device;
+pub mod dpop;
 pub mod health;
 pub mod id_jag;
 pub mod jsserver;

@@ -147,6 +147,10 @@ pub(crate) async fn token(
     {
         return oauth_error(StatusCode::BAD_REQUEST, error, description);
     }
+    let jkt = match token_proof(&s, &headers) {
+        Ok(jkt) => jkt,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof", &why),
+    };
     let (client_id, client_secret) = match super::workload::assertion_client(&s, &form) {
         Ok(Some(client)) => (Some(client), None),
         Err(why) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why),
@@ -279,10 +283,10 @@ pub(crate) async fn token(
         audience: audience.clone(),
         scope: scope.clone(),
         expires_at: s.expiry(),
+        jkt: jkt.clone(),
     };
     s.access.lock().unwrap().insert(access.clone(), issued);
-    let bound = s.options.dpop && headers.contains_key("dpop");
-    let token_type = if bound { "DPoP" } else { "Bearer" };
+    let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
     let mut body = json!({ "access_token": access, "token_type": token_type });
     let expires_in = s.expires_in.lock().unwrap().clone();
     if !expires_in.is_null() {
@@ -306,6 +310,24 @@ pub(crate) async fn token(
         body["refresh_token"] = json!(rt);
     }
     ([("cache-control", "no-store")], Json(body)).into_response()
+}
+
+/// The key a token request proved (when this AS does DPoP and the request sent a proof), checked
+/// for `POST` to the token endpoint; or why the proof is refused.
+fn token_proof(s: &AsState, headers: &HeaderMap) -> Result<Option<String>, String> {
+    let Some(proof) = headers.get("dpop").filter(|_| s.options.dpop) else {
+        return Ok(None);
+    };
+    let proof = proof.to_str().map_err(|_| "the DPoP header is not text")?;
+    let htu = format!("{}/token", s.issuer);
+    let expect = super::dpop::Expect {
+        htm: "POST",
+        htu: &htu,
+        token: None,
+    };
+    let jkt = s.check_proof(proof, &expect)?;
+    s.dpop_proofs.lock().unwrap().push(jkt.clone());
+    Ok(Some(jkt))
 }
 
 fn grant_name(grant: &str) -> &'static str {

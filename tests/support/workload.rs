@@ -48,6 +48,11 @@ impl AsState {
         self.clients.lock().unwrap().insert(client_id.into(), None);
     }
 
+    /// Drops the keys `client_id` registered.
+    pub(crate) fn forget_keys(&self, client_id: &str) {
+        self.workload.lock().unwrap().keys.remove(client_id);
+    }
+
     /// The client of every client assertion whose signature matched its registered key.
     pub fn verified_assertions(&self) -> Vec<String> {
         self.workload.lock().unwrap().verified.clone()
@@ -96,8 +101,14 @@ pub(crate) fn assertion_client(
         return Err("the assertion's iss and sub must be the client_id");
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
-    if aud != s.issuer && aud != format!("{}/token", s.issuer) {
-        return Err("the assertion's aud is neither the issuer nor the token endpoint");
+    match &s.options.assertion_audience {
+        Some(only) if aud != only => {
+            return Err("the assertion's aud is not the one this server wants")
+        }
+        None if aud != s.issuer && aud != format!("{}/token", s.issuer) => {
+            return Err("the assertion's aud is neither the issuer nor the token endpoint")
+        }
+        _ => {}
     }
     let now = std::time::SystemTime::UNIX_EPOCH
         .elapsed()
@@ -141,7 +152,7 @@ fn checked_claims(keys: &HashMap<String, Value>, jwt: &str) -> Result<Value, &'s
 }
 
 /// Whether `sig` (raw r||s) over `input` verifies with the P-256 public `jwk`.
-fn verifies(jwk: &Value, input: &str, sig: &[u8]) -> bool {
+pub(crate) fn verifies(jwk: &Value, input: &str, sig: &[u8]) -> bool {
     let coord = |c: &str| {
         let text = jwk[c].as_str().unwrap_or_default();
         URL_SAFE_NO_PAD.decode(text).ok().filter(|b| b.len() == 32)

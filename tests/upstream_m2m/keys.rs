@@ -242,3 +242,81 @@ async fn workload_identity_federation_reads_the_rotated_token_again_and_a_refusa
     );
     assert_eq!(count(&up.oauth().counters.token_client_credentials), 0);
 }
+
+#[tokio::test]
+async fn a_self_registered_key_client_the_authorization_server_lost_registers_again_once_with_the_same_key(
+) {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let entry = json!({"url": up.mcp_url, "oauth_flow": "client_credentials",
+        "token_endpoint_auth_method": "private_key_jwt"});
+    let b = TestBroker::start(json!({"mcp_servers": {"svc": entry}})).await;
+    let answer = echo(&b, "svc", "registered").await;
+    assert!(answer.contains("registered"), "{answer}");
+    let first = up.oauth().registrations.lock().unwrap()[0].clone();
+    let first_id = first["client_id"].as_str().unwrap().to_string();
+
+    // The authorization server loses the registration: the broker's next token request is
+    // refused `invalid_client`, so it registers again with the same key and retries once.
+    up.oauth().forget_client(&first_id);
+    up.oauth().revoke_all();
+    let answer = echo(&b, "svc", "registered again").await;
+    assert!(answer.contains("registered again"), "{answer}");
+    let registrations = up.oauth().registrations.lock().unwrap().clone();
+    assert_eq!(registrations.len(), 2, "{registrations:?}");
+    assert_eq!(registrations[1]["jwks"], first["jwks"], "the key is kept");
+    let second_id = registrations[1]["client_id"].as_str().unwrap().to_string();
+    assert_ne!(second_id, first_id);
+    assert_eq!(
+        up.oauth().verified_assertions(),
+        vec![first_id, second_id],
+        "the retry was signed as the new client"
+    );
+
+    // An authorization server that refuses even the fresh registration: one more registration,
+    // one retry, then the error says why registering again would not help.
+    up.oauth().set_fault(TokenFault::Status(
+        401,
+        json!({"error": "invalid_client", "error_description": "client unknown"}),
+    ));
+    up.oauth().revoke_all();
+    let server = b.broker.server("svc").unwrap();
+    let upstream = b.broker.upstream();
+    let held = upstream.credential(&server).await.unwrap();
+    let tokens_before = count(&up.oauth().counters.token);
+    let err = upstream.after_rejection(&server, &held).await.unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.contains("invalid_client") && err.contains("would not help"),
+        "{err}"
+    );
+    assert_eq!(up.oauth().registrations.lock().unwrap().len(), 3);
+    assert_eq!(count(&up.oauth().counters.token) - tokens_before, 2);
+}
+
+#[tokio::test]
+async fn client_assertions_name_the_configured_assertion_audience() {
+    let aud = "https://login.example.test/oauth2/aud";
+    let up = TestUpstream::start(UpstreamOptions {
+        auth_server: AsOptions {
+            assertion_audience: Some(aud.into()),
+            ..AsOptions::default()
+        },
+        ..UpstreamOptions::oauth()
+    })
+    .await;
+    let entry = json!({"url": up.mcp_url, "oauth_flow": "client_credentials",
+        "token_endpoint_auth_method": "private_key_jwt", "assertion_audience": aud});
+    let b = TestBroker::start(json!({"mcp_servers": {"svc": entry}})).await;
+    let answer = echo(&b, "svc", "for that audience").await;
+    assert!(answer.contains("for that audience"), "{answer}");
+    assert_eq!(up.oauth().verified_assertions().len(), 1);
+
+    // Without it the assertion names the issuer, which this server refuses.
+    let entry = json!({"url": up.mcp_url, "oauth_flow": "client_credentials",
+        "token_endpoint_auth_method": "private_key_jwt"});
+    let b = TestBroker::start(json!({"mcp_servers": {"svc": entry}})).await;
+    let server = b.broker.server("svc").unwrap();
+    let err = b.broker.upstream().credential(&server).await.unwrap_err();
+    assert!(err.to_string().contains("invalid_client"), "{err}");
+    assert_eq!(up.oauth().verified_assertions().len(), 1);
+}

@@ -56,6 +56,7 @@ pub fn session_server(company: &EnterpriseConfig) -> ServerConfig {
         authorization_params: offline_consent(&company.scopes),
         token_endpoint_auth_method: None,
         private_key: None,
+        assertion_audience: None,
         assertion: None,
         allowed_tools: None,
         disallowed_tools: Vec::new(),

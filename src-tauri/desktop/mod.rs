@@ -52,6 +52,8 @@ pub struct Shell {
 }
 
 pub fn run(paths: Paths) -> ExitCode {
+    // First: it sets environment variables, so no other thread (the log writer's) may exist yet.
+    webkit::keep_gl_out_of_the_app();
     let _log = crate::logging::init(Some(&crate::logging::default_log_dir()), "info");
     let app = tauri::Builder::default()
         // First, so a second launch hands over to the running app before doing anything else.

@@ -8,13 +8,91 @@
 //! a webview next needs one, so once the window's web process has exited, this ends the idle one
 //! (the Ulauncher approach); the next open pays a process start, not a leak.
 //!
-//! The app process itself keeps what the window touched: WebKit, JavaScriptCore and the GL
-//! driver's library pages (Mesa's llvmpipe alone is ~45 MB under Xvfb) and freed heap. Those
-//! library pages are clean file pages the kernel would drop first under memory pressure; after
-//! the close they are asked to go now (`MADV_PAGEOUT`, Linux 5.4+; pages the tray and broker use
-//! come straight back from the page cache) and the heap's free pages go back (`malloc_trim`).
+//! The app process itself would keep the GL driver for good once loaded (Mesa's llvmpipe alone
+//! is ~45 MB under Xvfb, and a driver cannot be unloaded): GTK loads it when it opens the display
+//! and WebKit when it starts its first web process. [`keep_gl_out_of_the_app`] tells both not to,
+//! before GTK starts; the page is painted in the web process as before and reaches the window in
+//! shared memory instead of a DMA-BUF, which a dashboard of forms and tables does not notice.
+//! What the window touched in the app (WebKit and JavaScriptCore's pages, freed heap) is clean
+//! file pages the kernel would drop first under memory pressure; after the close they are asked
+//! to go now (`MADV_PAGEOUT`, Linux 5.4+; pages the tray and broker use come straight back from
+//! the page cache) and the heap's free pages go back (`malloc_trim`).
+
+use std::path::PathBuf;
 
 use tauri::{AppHandle, Manager};
+
+/// What the app sets so that its own process never loads a GL driver: GTK's GL (GLX at display
+/// open) off, WebKit's DMA-BUF renderer off (its check opens an EGL display in the app process)
+/// and the render node named, so WebKit does not open an EGL display to ask for it. The page is
+/// still painted by the web process (which loads GL itself and exits with the window).
+pub const NO_GL_IN_APP: [&str; 3] = [
+    "GDK_GL",
+    "WEBKIT_DISABLE_DMABUF_RENDERER",
+    "WEBKIT_WEB_RENDER_DEVICE_FILE",
+];
+
+/// Variables a person sets to steer GTK's or WebKit's rendering: when any is set, the app leaves
+/// rendering as they chose (setting `WEBKIT_DISABLE_DMABUF_RENDERER=0` is the way to opt out).
+const RENDERING_OVERRIDES: [&str; 7] = [
+    "GDK_GL",
+    "WEBKIT_DISABLE_DMABUF_RENDERER",
+    "WEBKIT_WEB_RENDER_DEVICE_FILE",
+    "WEBKIT_DMABUF_RENDERER_FORCE_SHM",
+    "WEBKIT_FORCE_DMABUF_RENDERER",
+    "WEBKIT_DISABLE_COMPOSITING_MODE",
+    "WEBKIT_FORCE_COMPOSITING_MODE",
+];
+
+/// The value of `WEBKIT_WEB_RENDER_DEVICE_FILE` on a machine without a render node: WebKit only
+/// compares it with the DRM nodes it finds, so a name that is none of them means "no device",
+/// which is what its own EGL query would have answered there.
+const NO_RENDER_NODE: &str = "none";
+
+/// The variables to set (pure): none when the person set any rendering variable, else
+/// [`NO_GL_IN_APP`] with the first render node (`/dev/dri/renderD*`, what WebKit would find on
+/// a one-GPU machine; it is used only by WebGL, which the dashboard does not use).
+pub fn no_gl_settings(
+    is_set: impl Fn(&str) -> bool,
+    mut render_nodes: Vec<PathBuf>,
+) -> Vec<(&'static str, String)> {
+    if RENDERING_OVERRIDES.iter().any(|name| is_set(name)) {
+        return Vec::new();
+    }
+    render_nodes.sort();
+    let node = render_nodes
+        .first()
+        .map_or_else(|| NO_RENDER_NODE.to_string(), |p| p.display().to_string());
+    let values = ["disable".to_string(), "1".to_string(), node];
+    NO_GL_IN_APP.into_iter().zip(values).collect()
+}
+
+/// Keeps the GL driver out of the app process for its whole life (Mesa's llvmpipe alone is
+/// ~45 MiB that stays mapped once loaded). Must run before GTK starts and before any other
+/// thread exists: it sets environment variables, which GTK and WebKit read once.
+#[cfg(target_os = "linux")]
+pub fn keep_gl_out_of_the_app() {
+    let nodes = std::fs::read_dir("/dev/dri")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("renderD"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_set = |name: &str| std::env::var_os(name).is_some();
+    for (name, value) in no_gl_settings(is_set, nodes) {
+        // The process is still single-threaded here (see the caller), so nothing reads the
+        // environment while it changes.
+        std::env::set_var(name, value);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn keep_gl_out_of_the_app() {}
 
 /// The process names WebKitGTK gives the page's and the context's helper processes.
 pub const WEB_PROCESS: &str = "WebKitWebProcess";
@@ -143,6 +221,47 @@ pub fn wait_exit(pid: i32, limit: std::time::Duration) {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_gl_settings_name_the_first_render_node_and_disable_gl_in_the_app() {
+        let nodes = vec![
+            PathBuf::from("/dev/dri/renderD129"),
+            PathBuf::from("/dev/dri/renderD128"),
+        ];
+        let set = no_gl_settings(|_| false, nodes);
+        assert_eq!(
+            set,
+            vec![
+                ("GDK_GL", "disable".to_string()),
+                ("WEBKIT_DISABLE_DMABUF_RENDERER", "1".to_string()),
+                (
+                    "WEBKIT_WEB_RENDER_DEVICE_FILE",
+                    "/dev/dri/renderD128".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_gl_settings_without_a_render_node_name_no_device() {
+        let set = no_gl_settings(|_| false, Vec::new());
+        assert_eq!(
+            set[2],
+            ("WEBKIT_WEB_RENDER_DEVICE_FILE", "none".to_string())
+        );
+    }
+
+    #[test]
+    fn no_gl_settings_leave_rendering_alone_when_the_person_set_any_rendering_variable() {
+        for chosen in [
+            "WEBKIT_DISABLE_DMABUF_RENDERER",
+            "GDK_GL",
+            "WEBKIT_DMABUF_RENDERER_FORCE_SHM",
+        ] {
+            let set = no_gl_settings(|name| name == chosen, Vec::new());
+            assert!(set.is_empty(), "{chosen} set by the person");
+        }
+    }
 
     #[test]
     fn stat_line_gives_the_command_name_and_parent_even_with_parentheses_in_the_name() {

@@ -1,5 +1,6 @@
 //! Closing the dashboard destroys its window and webview: the WebKit processes exit and the app
-//! keeps running in the tray; opening it again builds a new window whose live feed works.
+//! keeps running in the tray; opening it again builds a new window whose live feed works. The app
+//! process never loads a GL driver (`desktop::webkit::keep_gl_out_of_the_app`), window or not.
 
 use std::time::Duration;
 
@@ -45,6 +46,11 @@ async fn closing_the_window_ends_its_webkit_processes_and_a_second_launch_rebuil
         !children(app, WEB_PROCESS).is_empty() && !children(app, NETWORK_PROCESS).is_empty(),
         "an open dashboard runs a WebKit web and network process"
     );
+    assert_eq!(
+        gl_driver_in(app),
+        Vec::<String>::new(),
+        "with the window open"
+    );
 
     // Closed as a window manager closes it: the window goes, its WebKit processes exit.
     close_window();
@@ -83,6 +89,7 @@ async fn closing_the_window_ends_its_webkit_processes_and_a_second_launch_rebuil
     })
     .await;
     assert!(!children(app, WEB_PROCESS).is_empty(), "a new web process");
+    assert_eq!(gl_driver_in(app), Vec::<String>::new(), "after the reopen");
     // Its live feed: a server added to the config file shows up without a reload.
     std::fs::write(
         &config,
@@ -140,6 +147,26 @@ fn app_pid(data_dir: &std::path::Path) -> u32 {
         .collect::<Vec<_>>();
     assert_eq!(found.len(), 1, "one app process with {want}: {found:?}");
     found[0]
+}
+
+/// The GL driver files `pid` maps (Mesa's GLX/EGL vendor libraries, a `*_dri.so`, LLVM): once
+/// loaded they stay for the process's life, ~45 MiB under Xvfb.
+fn gl_driver_in(pid: u32) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut found: Vec<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|path| {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            file.starts_with("libGLX_mesa")
+                || file.starts_with("libEGL_mesa")
+                || file.ends_with("_dri.so")
+                || file.starts_with("libLLVM")
+        })
+        .map(str::to_string)
+        .collect();
+    found.dedup();
+    found
 }
 
 fn close_window() {

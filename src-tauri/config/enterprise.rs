@@ -51,17 +51,7 @@ pub(super) fn validate(
     }
     let mut own = Vec::new();
     let mut v = ServerValidator::block("enterprise", &mut own, warnings, env);
-    let issuer = match raw.issuer.as_deref() {
-        Some(text) => v.url("issuer", text),
-        None => {
-            v.err(
-                "issuer",
-                "is missing",
-                "add the identity provider's issuer, e.g. \"issuer\": \"https://acme.okta.com\"",
-            );
-            None
-        }
-    };
+    let issuer = issuer(raw.issuer.as_deref(), &mut v);
     let client_id = match raw.client_id.as_deref() {
         Some(text) => v.client_id(text),
         None => {
@@ -69,31 +59,11 @@ pub(super) fn validate(
             None
         }
     };
-    let client_secret =
-        raw.client_secret
-            .as_deref()
-            .and_then(|text| match SecretRef::parse(text) {
-                Some(_) => v.secret("client_secret", text),
-                None => {
-                    v.err(
-                    "client_secret",
-                    "holds a literal secret; secrets are never stored in the config file",
-                    "write \"os.environ/VAR\" (or \"keychain:ENTRY\") and keep the secret there",
-                );
-                    None
-                }
-            });
-    let scopes = match raw.scopes.as_ref() {
-        None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
-        Some(value) => v.scopes(Some(value)),
-    };
-    if raw.scopes.is_some() && !scopes.iter().any(|s| s == "openid") {
-        v.err(
-            "scopes",
-            "does not include \"openid\", so the identity provider would send no ID token",
-            "add \"openid\" (and \"offline_access\" so renewals need no sign-in)",
-        );
-    }
+    let client_secret = raw
+        .client_secret
+        .as_deref()
+        .and_then(|text| client_secret(text, &mut v));
+    let scopes = scopes(raw.scopes.as_ref(), &mut v);
     let setup = std::mem::take(&mut v.setup);
     let name = display_name(raw.name.as_deref(), issuer.as_ref(), &mut v);
     errors.extend(own.into_iter().map(|mut e| {
@@ -110,6 +80,48 @@ pub(super) fn validate(
     };
     let setup = (!setup.is_empty()).then(|| format!("the enterprise block: {}", setup.join("; ")));
     Some((Arc::new(config), setup))
+}
+
+/// `issuer`, required.
+fn issuer(text: Option<&str>, v: &mut ServerValidator<'_>) -> Option<Url> {
+    let Some(text) = text else {
+        v.err(
+            "issuer",
+            "is missing",
+            "add the identity provider's issuer, e.g. \"issuer\": \"https://acme.okta.com\"",
+        );
+        return None;
+    };
+    v.url("issuer", text)
+}
+
+/// `client_secret`: a secret reference, never the secret itself.
+fn client_secret(text: &str, v: &mut ServerValidator<'_>) -> Option<SecretRef> {
+    if SecretRef::parse(text).is_some() {
+        return v.secret("client_secret", text);
+    }
+    v.err(
+        "client_secret",
+        "holds a literal secret; secrets are never stored in the config file",
+        "write \"os.environ/VAR\" (or \"keychain:ENTRY\") and keep the secret there",
+    );
+    None
+}
+
+/// `scopes`, [`DEFAULT_SCOPES`] when unset; a list without `openid` is an error.
+fn scopes(raw: Option<&serde_json::Value>, v: &mut ServerValidator<'_>) -> Vec<String> {
+    let Some(value) = raw else {
+        return DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+    };
+    let scopes = v.scopes(Some(value));
+    if !scopes.iter().any(|s| s == "openid") {
+        v.err(
+            "scopes",
+            "does not include \"openid\", so the identity provider would send no ID token",
+            "add \"openid\" (and \"offline_access\" so renewals need no sign-in)",
+        );
+    }
+    scopes
 }
 
 /// `name`, or the issuer's host when the block names none.

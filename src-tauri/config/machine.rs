@@ -108,21 +108,22 @@ impl ServerValidator<'_> {
         }
     }
 
-    /// `private_key` belongs to `private_key_jwt`.
-    pub(super) fn check_key_method(
+    /// `private_key` belongs to `private_key_jwt`, and so does `assertion_audience` (returned).
+    pub(super) fn key_method(
         &mut self,
-        key: Option<&KeySource>,
-        method: Option<TokenAuthMethod>,
-    ) {
+        raw: &RawServer,
+        (key, method): (Option<&KeySource>, Option<TokenAuthMethod>),
+    ) -> Option<String> {
         if key.is_some() && method != Some(TokenAuthMethod::PrivateKeyJwt) {
             self.err("private_key", "is set but token_endpoint_auth_method is not \"private_key_jwt\"", "set \"token_endpoint_auth_method\": \"private_key_jwt\", or remove \"private_key\"");
         }
+        self.assertion_audience(raw.assertion_audience.as_deref(), method)
     }
 
     /// `assertion_audience`: the `aud` of client assertions, for providers whose token endpoint
     /// wants another one than the issuer (some want the token endpoint URL, some a fixed
     /// identifier URL); an http(s) URL, only with `private_key_jwt`. Never fetched.
-    pub(super) fn assertion_audience(
+    fn assertion_audience(
         &mut self,
         text: Option<&str>,
         method: Option<TokenAuthMethod>,

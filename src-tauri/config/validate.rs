@@ -252,11 +252,8 @@ impl<'a> ServerValidator<'a> {
         let method = raw.token_endpoint_auth_method.as_deref();
         let token_endpoint_auth_method = method.and_then(|m| self.token_auth_method(m));
         let private_key = raw.private_key.as_deref().and_then(|k| self.private_key(k));
-        self.check_key_method(private_key.as_ref(), token_endpoint_auth_method);
-        let assertion_audience = self.assertion_audience(
-            raw.assertion_audience.as_deref(),
-            token_endpoint_auth_method,
-        );
+        let key = (private_key.as_ref(), token_endpoint_auth_method);
+        let assertion_audience = self.key_method(raw, key);
         let assertion = self.assertion(raw, oauth_flow);
         let headers = self.all_headers(raw);
         let authorization_params = self.authorization_params(raw.authorization_params.as_ref());

@@ -11,9 +11,10 @@ use crate::config::ServerConfig;
 use crate::vault::Vault;
 
 use super::assertion;
+use super::dcr::register;
 use super::discovery::AsMetadata;
 use super::oauth::TokenFailure;
-use super::registration::{dcr_client, load_record, register, setup, ClientAuth, ClientInfo, Ctx};
+use super::registration::{dcr_client, load_record, setup, ClientAuth, ClientInfo, Ctx};
 use super::registration::{refused_dcr, Refusal, REFUSED_AGAIN};
 use super::UpstreamError;
 use url::Url;

@@ -26,6 +26,7 @@ pub mod authcode;
 pub mod classify;
 pub mod clientauth;
 mod credential;
+mod dcr;
 pub mod device;
 pub mod discovery;
 pub mod dpop;

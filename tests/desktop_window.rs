@@ -301,6 +301,53 @@ async fn a_second_launch_hands_over_to_the_running_app_and_exits() {
     let _ = c.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb + tauri-driver; run by scripts/test.sh"]
+async fn window_copies_a_private_key_jwt_servers_public_key_from_its_details() {
+    let _one_app = ONE_APP.lock().await;
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.json");
+    let entry = json!({"url": up.mcp_url, "oauth_flow": "client_credentials",
+        "token_endpoint_auth_method": "private_key_jwt"});
+    let file = json!({ "mcp_servers": { "svc": entry } });
+    std::fs::write(&config, file.to_string()).unwrap();
+    let args = app_args(&config, dir.path(), port);
+    let driver = start_driver(dir.path());
+    let c = connect(&driver, &args).await;
+    let shown = AssertUnwindSafe(async {
+        find(&c, "body[data-ready='true']").await;
+        let row = "tr[data-server='svc']";
+        // The health probe's token request registered the client with the broker's public key.
+        wait_text(&c, &format!("{row} .state"), "healthy", |t| t == "healthy").await;
+        let registered = up.oauth().registrations.lock().unwrap()[0].clone();
+        let kid = registered["jwks"]["keys"][0]["kid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        click(&c, &format!("{row} [data-action='evidence']")).await;
+        click(&c, "#evidence-svc [data-action='copy-key']").await;
+        wait_text(&c, "#action-status", "the copied key's thumbprint", |t| {
+            t.contains("Copied the public key of svc") && t.contains(&kid)
+        })
+        .await;
+    })
+    .catch_unwind()
+    .await;
+    if shown.is_err() {
+        screenshot(&c, dir.path(), "failure").await;
+        eprintln!("screenshot kept in {}", dir.keep().display());
+    }
+    let _ = c
+        .execute("document.getElementById('quit').click()", vec![])
+        .await;
+    let _ = c.close().await;
+    if let Err(panic) = shown {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// The app's command line: its config file, a data dir under `dir`, and the gateway port.
 fn app_args(config: &Path, dir: &Path, port: u16) -> Vec<String> {
     vec![

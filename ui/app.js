@@ -160,6 +160,8 @@ function renderServers() {
       const steps = s.timeline.length ? s.timeline.map(timelineItem) : [el("li", { text: "Nothing yet." })];
       rows.append(el("tr", { class: "evidence", id: `evidence-${s.name}` },
         el("td", { colspan: "7" }, el("strong", { text: `Why ${s.flow}:` }), el("ul", {}, ...items),
+          s.key_client ? el("p", { class: "public-key" }, "This server's client signs with a key (private_key_jwt); the provider needs its public key. ",
+            actionButton("Copy public key", "copy-key", s.name)) : null,
           el("strong", { text: "Auth timeline since the broker started:" }),
           el("ol", { class: "timeline" }, ...steps))));
     }
@@ -196,6 +198,7 @@ async function runAction(action, name) {
       case "signout": await invoke("sign_out", { name }); say(`Signed out of ${name}.`); break;
       case "check": await invoke("check_now", { name }); say(`Checking ${name}…`); break;
       case "copy-claude": await copy(name, "claude"); break;
+      case "copy-key": say(`Copied the public key of ${name} (JWK Set, thumbprint ${await invoke("copy_public_key", { name })}): paste it into the provider's client settings.`); break;
       case "edit": openForm(name, await invoke("server_form", { name })); break;
       case "remove": state.confirmRemove = name; renderServers(); focusAction(name, "remove-confirm"); return;
       case "remove-confirm": state.confirmRemove = null; await invoke("remove_server", { name }); say(`Removed ${name}.`); break;

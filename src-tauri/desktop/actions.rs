@@ -100,6 +100,24 @@ pub fn copy_snippet(
     Ok(text)
 }
 
+/// Copies a `private_key_jwt` server's public key (its JWK Set, what the provider registers) to
+/// the clipboard and returns its thumbprint (`kid`) to show. The key is generated on first need
+/// (`upstream::assertion::public_key`, as `mcp-auth-broker key NAME`); never the private half.
+pub async fn copy_public_key(
+    app: &AppHandle,
+    broker: &Broker,
+    name: &str,
+) -> Result<String, String> {
+    let server = broker.server(name).map_err(|e| e.to_string())?;
+    let shown = crate::upstream::assertion::public_key(broker.vault(), &server)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.clipboard()
+        .write_text(shown["jwks"].to_string())
+        .map_err(|e| format!("could not copy to the clipboard: {e}"))?;
+    Ok(shown["kid"].as_str().unwrap_or_default().to_string())
+}
+
 pub fn set_autostart(app: &AppHandle, enabled: bool) -> Result<bool, String> {
     let manager = app.autolaunch();
     let result = if enabled {

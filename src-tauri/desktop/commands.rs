@@ -257,6 +257,16 @@ pub fn copy_snippet(
     super::actions::copy_snippet(&app, &broker(&shell)?, &name, kind)
 }
 
+/// Copies a `private_key_jwt` server's public key (JWK Set) and returns its thumbprint.
+#[tauri::command]
+pub async fn copy_public_key(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    name: String,
+) -> CmdResult<String> {
+    super::actions::copy_public_key(&app, &broker(&shell)?, &name).await
+}
+
 #[tauri::command]
 pub fn activity(shell: State<'_, Shell>) -> Vec<ActivityDto> {
     lock(&shell.activity).list()

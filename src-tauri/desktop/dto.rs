@@ -83,6 +83,8 @@ pub struct ServerDto {
     pub device_sign_in: Option<DeviceCode>,
     /// The company whose sign-in this server's tokens come from ("via Acme").
     pub via: Option<String>,
+    /// Authenticates with `private_key_jwt`: the details offer its public key to copy.
+    pub key_client: bool,
 }
 
 pub fn server_dto(
@@ -170,6 +172,7 @@ pub fn server_dto(
             .is_some_and(|c| c.evidence.iter().any(|e| e == DEVICE_FLOW)),
         device_sign_in: None,
         via: server.enterprise.as_ref().map(|e| e.name.clone()),
+        key_client: crate::upstream::assertion::uses_key(server),
     }
 }
 

@@ -78,6 +78,7 @@ pub fn run(paths: Paths) -> ExitCode {
             commands::sign_out,
             commands::check_now,
             commands::copy_snippet,
+            commands::copy_public_key,
             commands::activity,
             commands::local_clients,
             commands::revoke_local_client,

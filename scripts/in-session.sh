@@ -5,7 +5,7 @@ set -euo pipefail
 [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] || { echo "in-session.sh: run me under dbus-run-session" >&2; exit 2; }
 
 # Secret Service: creates and unlocks a "login" keyring non-interactively. Tests that lock it
-# unlock it again with the same password (tests/keychain_locked.rs).
+# unlock it again with the same password (tests/vault/keychain_locked.rs).
 export TEST_KEYRING_PASSWORD=test-session-password
 eval "$(printf '%s' "$TEST_KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets)"
 export GNOME_KEYRING_CONTROL

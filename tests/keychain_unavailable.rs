@@ -2,6 +2,7 @@
 //! broker keeps serving what needs no keychain. (Its own test binary: it points this process's
 //! session bus at nowhere.)
 
+#[path = "gateway/gateway_common.rs"]
 mod gateway_common;
 mod support;
 

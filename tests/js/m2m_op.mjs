@@ -1,5 +1,5 @@
 // oidc-provider (a certified OpenID provider) as the authorization server of a machine-to-machine
-// MCP upstream, for the Cargo tests of `private_key_jwt` (tests/upstream_m2m/keys.rs).
+// MCP upstream, for the Cargo tests of `private_key_jwt` (tests/upstream/upstream_m2m/keys.rs).
 //
 //   node m2m_op.mjs
 //

@@ -1,6 +1,7 @@
 //! Shared fixtures for the integration tests: real servers on `127.0.0.1:0`.
 //!
-//! Use from a test file with `mod support;`.
+//! Each test binary's `main.rs` declares it once (`#[path = "../support/mod.rs"] mod support;`);
+//! a test file in that binary has `use crate::support;`.
 //!
 //! - [`TestUpstream`]: an MCP server (Streamable HTTP at `/mcp`: `initialize` with
 //!   `Mcp-Session-Id` and version negotiation among [`mcp::VERSIONS`], `notifications/*` → 202,
@@ -56,7 +57,7 @@
 //! the status channel, `release_event` / `release_token` gates.
 //!
 //! ```ignore
-//! mod support;
+//! use crate::support;
 //! use support::*;
 //!
 //! #[tokio::test]

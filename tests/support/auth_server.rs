@@ -107,7 +107,8 @@ pub struct AsOptions {
     pub id_jag_issuer: Option<String>,
     /// Advertise DPoP (ES256) and answer a token request carrying a `DPoP` proof header with a
     /// DPoP-bound token (`token_type: DPoP`, its key's thumbprint kept as [`IssuedToken::jkt`]),
-    /// after checking the proof ([`super::dpop::verify`]: a bad one gets 400 `invalid_dpop_proof`).
+    /// after checking the proof ([`super::dpop::verify`]: a bad one gets 400 `invalid_dpop_proof`);
+    /// its refresh token is bound too, and refreshed only with a proof of the same key.
     pub dpop: bool,
     /// The only `aud` client assertions may name (`None`: the issuer or the token endpoint).
     pub assertion_audience: Option<String>,
@@ -200,6 +201,8 @@ pub(crate) struct Refresh {
     pub(crate) audience: Option<String>,
     pub(crate) scope: Option<String>,
     pub(crate) used: bool,
+    /// The DPoP key the refresh token is bound to: its refresh must prove the same key.
+    pub(crate) jkt: Option<String>,
 }
 
 /// Shared state of one AS; the test upstream validates bearer tokens against it.
@@ -296,6 +299,7 @@ impl AsState {
             audience: None,
             scope: None,
             used: false,
+            jkt: None,
         };
         self.refresh.lock().unwrap().insert(token.clone(), r);
         token

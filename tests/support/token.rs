@@ -234,6 +234,13 @@ pub(crate) async fn token(
                     "refresh token already used",
                 );
             }
+            if entry.jkt.is_some() && entry.jkt != jkt {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the refresh token is bound to another DPoP key",
+                );
+            }
             entry.used = true;
             (
                 form.get("resource").cloned().or(entry.resource.clone()),
@@ -305,6 +312,7 @@ pub(crate) async fn token(
                 audience,
                 scope: body.get("scope").and_then(Value::as_str).map(Into::into),
                 used: false,
+                jkt,
             },
         );
         body["refresh_token"] = json!(rt);

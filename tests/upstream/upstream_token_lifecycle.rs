@@ -363,6 +363,15 @@ async fn logout_deletes_the_dpop_key_with_the_tokens_and_the_next_sign_in_binds_
     assert_eq!(issued.jkt.as_deref(), Some(first.as_str()), "cnf.jkt");
     let vault = broker.broker.vault();
     assert!(vault.get("upstream/demo/dpop_key").await.unwrap().is_some());
+    // A refresh proves the same key (the refresh token is bound to it).
+    let old = upstream.credential(&server).await.unwrap();
+    up.oauth().expire_access_tokens();
+    upstream
+        .after_rejection(&server, &old)
+        .await
+        .expect("refreshed");
+    let issued = broker.issued("demo", up.oauth()).await.expect("issued");
+    assert_eq!(issued.jkt.as_deref(), Some(first.as_str()));
 
     let out = Cli::of(&broker).run(&["logout", "demo"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", cli::text(&out));
@@ -385,8 +394,8 @@ async fn logout_deletes_the_dpop_key_with_the_tokens_and_the_next_sign_in_binds_
     let proofs = up.oauth().dpop_proofs.lock().unwrap().clone();
     assert_eq!(
         proofs,
-        vec![first, second],
-        "each code exchange proved its key"
+        vec![first.clone(), first, second],
+        "the code exchange and the refresh proved the first key, the next sign-in a new one"
     );
 }
 

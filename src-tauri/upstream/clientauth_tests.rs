@@ -109,6 +109,7 @@ fn failure(status: u16, error: Option<&str>) -> TokenFailure {
         oauth_error: error.map(Into::into),
         detail: "refused".into(),
         transient: false,
+        kind: crate::upstream::http::CauseKind::Other,
     }
 }
 

@@ -138,7 +138,7 @@ pub(super) async fn register(
         .map_err(|e| UpstreamError::Unreachable {
             server: name.into(),
             url: url.to_string(),
-            cause: e.to_string(),
+            cause: e.cause(),
         })?;
     if !(200..300).contains(&got.status) {
         return Err(refused(name, &url, got.status, &got.body));

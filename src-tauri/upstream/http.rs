@@ -14,90 +14,10 @@ use url::Url;
 
 use super::dpop::Prover;
 use crate::sync::lock;
-use crate::urlcheck::{check_remote_url, forbidden_ip};
+use crate::urlcheck::check_remote_url;
 
-/// The upstream client's DNS resolver: the system's answers without the addresses the broker
-/// never contacts ([`forbidden_ip`]). Filtering here, where the connection's addresses come
-/// from, leaves no gap between a check and the connect for a name to be re-pointed in.
-#[derive(Debug, Default)]
-pub struct GuardedResolver;
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            guard_answer(host, found)
-        })
-    }
-}
-
-/// [`GuardedResolver`] that also refuses this computer's own addresses (loopback): for fetches
-/// any web page can cause (client ID metadata documents), which must never reach a local
-/// service, whatever a name resolves to.
-#[derive(Debug, Default)]
-pub struct PublicResolver;
-
-impl reqwest::dns::Resolve for PublicResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            public_answer(host, found)
-        })
-    }
-}
-
-/// The public resolver's verdict on `found`: loopback addresses dropped, then [`guard_answer`].
-pub fn public_answer(
-    host: String,
-    found: Vec<std::net::SocketAddr>,
-) -> Result<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>> {
-    let (local, remote): (Vec<_>, Vec<_>) = found
-        .into_iter()
-        .partition(|a| crate::urlcheck::ip_is_loopback(a.ip()));
-    if remote.is_empty() && !local.is_empty() {
-        let why = "a loopback address (this computer)";
-        return Err(Box::new(ForbiddenAnswer { host, why }));
-    }
-    guard_answer(host, remote)
-}
-
-/// A DNS answer left with no address the broker may contact: its own error type, so a refused
-/// connection says why ([`describe_reqwest`]) instead of "connection failed".
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves only to {why}, which the broker never contacts")]
-pub struct ForbiddenAnswer {
-    pub host: String,
-    pub why: &'static str,
-}
-
-/// The resolver's verdict on `found`, the answer for `host`.
-pub fn guard_answer(
-    host: String,
-    found: Vec<std::net::SocketAddr>,
-) -> Result<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>> {
-    let allowed = allowed_addrs(found).map_err(|why| ForbiddenAnswer { host, why })?;
-    Ok(Box::new(allowed.into_iter()))
-}
-
-/// `found` without forbidden addresses; the reason when none is left.
-pub fn allowed_addrs(
-    found: Vec<std::net::SocketAddr>,
-) -> Result<Vec<std::net::SocketAddr>, &'static str> {
-    let why = found.iter().find_map(|a| forbidden_ip(a.ip()));
-    let allowed: Vec<_> = found
-        .into_iter()
-        .filter(|a| forbidden_ip(a.ip()).is_none())
-        .collect();
-    match (allowed.is_empty(), why) {
-        (true, Some(why)) => Err(why),
-        (true, None) => Err("no address"),
-        (false, _) => Ok(allowed),
-    }
-}
+pub use super::cause::{describe_reqwest, Cause, CauseKind};
+pub use super::dns::{GuardedResolver, PublicResolver};
 
 /// Largest metadata document or token response read from an upstream.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -112,7 +32,7 @@ pub enum FetchError {
     #[error("refusing to fetch {url}: the URL {problem}")]
     BadUrl { url: String, problem: String },
     #[error("{url} could not be reached: {cause}")]
-    Unreachable { url: String, cause: String },
+    Unreachable { url: String, cause: Cause },
     #[error("{url} sent more than {limit} bytes; refusing to read further")]
     TooLarge { url: String, limit: usize },
     #[error("{url} redirected to another origin ({to}); cross-origin redirects are not followed")]
@@ -167,7 +87,7 @@ pub async fn read_capped(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| FetchError::Unreachable {
             url: url.to_string(),
-            cause: describe_reqwest(&e),
+            cause: Cause::of(&e),
         })?;
         if out.len() + chunk.len() > limit {
             return Err(FetchError::TooLarge {
@@ -180,26 +100,6 @@ pub async fn read_capped(
     Ok(Bytes::from(out))
 }
 
-/// A short, secret-free description of a transport failure.
-pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut chain = std::iter::successors(std::error::Error::source(e), |s| s.source());
-    if let Some(refused) = chain.find_map(|s| s.downcast_ref::<ForbiddenAnswer>()) {
-        refused.to_string()
-    } else if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        let mut text = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            text = format!("{text}: {s}");
-            src = s.source();
-        }
-        text
-    }
-}
-
 /// Sends a prepared request (already validated URL), follows same-origin redirects only for GET,
 /// and reads the body within the cap.
 pub async fn send(builder: reqwest::RequestBuilder, url: &Url) -> Result<Fetched, FetchError> {
@@ -209,7 +109,7 @@ pub async fn send(builder: reqwest::RequestBuilder, url: &Url) -> Result<Fetched
         .await
         .map_err(|e| FetchError::Unreachable {
             url: url.to_string(),
-            cause: describe_reqwest(&e),
+            cause: Cause::of(&e),
         })?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -315,7 +215,7 @@ impl OAuthHttp {
             .body(fetched.body.to_vec())
             .map_err(|e| FetchError::Unreachable {
                 url: url.to_string(),
-                cause: e.to_string(),
+                cause: e.to_string().into(),
             })
     }
 
@@ -351,81 +251,33 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
     }
 }
 
+impl FetchError {
+    /// Why the request failed, with its transport kind where it was one.
+    pub fn cause(&self) -> Cause {
+        match self {
+            FetchError::Unreachable { cause, .. } => cause.clone().map_text(|_| self.to_string()),
+            other => other.to_string().into(),
+        }
+    }
+}
+
 /// `Unreachable` naming the server and its URL (without a query, which may hold a key).
-pub fn unreachable(cfg: &crate::config::ServerConfig, cause: String) -> super::UpstreamError {
+pub fn unreachable(
+    cfg: &crate::config::ServerConfig,
+    cause: impl Into<Cause>,
+) -> super::UpstreamError {
     let mut url = cfg.url.clone();
     url.set_query(None);
     super::UpstreamError::Unreachable {
         server: cfg.name.to_string(),
         url: url.to_string(),
-        cause,
+        cause: cause.into(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dns_answers_lose_forbidden_addresses_and_none_left_is_an_error() {
-        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
-        assert_eq!(
-            allowed_addrs(vec![addr("169.254.169.254:0"), addr("10.0.0.7:0")]),
-            Ok(vec![addr("10.0.0.7:0")])
-        );
-        assert_eq!(
-            allowed_addrs(vec![addr("169.254.169.254:0"), addr("[fe80::1]:0")]),
-            Err("a link-local address")
-        );
-        assert_eq!(
-            allowed_addrs(vec![addr("100.100.100.200:0"), addr("[fd00:ec2::254]:0")]),
-            Err("a cloud metadata address")
-        );
-        assert_eq!(allowed_addrs(vec![]), Err("no address"));
-    }
-
-    /// The guarded resolver's verdict, for a name whose answer is a metadata address.
-    struct MetadataAnswer;
-
-    impl reqwest::dns::Resolve for MetadataAnswer {
-        fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-            let found = vec!["169.254.169.254:0".parse().unwrap()];
-            let verdict = guard_answer(name.as_str().to_string(), found);
-            Box::pin(async move { verdict })
-        }
-    }
-
-    #[tokio::test]
-    async fn a_host_refused_for_its_dns_answer_is_reported_as_such_not_as_a_connection_failure() {
-        let client = reqwest::Client::builder()
-            .dns_resolver(std::sync::Arc::new(MetadataAnswer))
-            .build()
-            .unwrap();
-        let e = client
-            .get("http://rebound.example.test/")
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(
-            describe_reqwest(&e),
-            "rebound.example.test resolves only to a link-local address, which the broker never contacts"
-        );
-    }
-
-    #[test]
-    fn the_public_resolver_drops_this_computers_addresses() {
-        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
-        let host = || "rebound.example".to_string();
-        let e = public_answer(host(), vec![addr("127.0.0.1:0"), addr("[::1]:0")]).err();
-        assert_eq!(
-            e.map(|e| e.to_string()).as_deref(),
-            Some("rebound.example resolves only to a loopback address (this computer), which the broker never contacts")
-        );
-        let kept: Vec<_> = public_answer(host(), vec![addr("127.0.0.1:0"), addr("10.0.0.7:0")])
-            .unwrap()
-            .collect();
-        assert_eq!(kept, vec![addr("10.0.0.7:0")]);
-    }
 
     #[test]
     fn origins_compare_scheme_host_and_port() {

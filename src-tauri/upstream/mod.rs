@@ -23,12 +23,14 @@
 
 pub mod assertion;
 pub mod authcode;
+pub mod cause;
 pub mod classify;
 pub mod clientauth;
 mod credential;
 mod dcr;
 pub mod device;
 pub mod discovery;
+pub mod dns;
 pub mod dpop;
 pub mod enterprise;
 pub mod exchange;

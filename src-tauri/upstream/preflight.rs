@@ -52,7 +52,7 @@ pub(super) async fn endpoints(
         return Err(UpstreamError::Unreachable {
             server: name.into(),
             url: server.url.to_string(),
-            cause: cause.clone(),
+            cause: cause.clone().into(),
         });
     }
     let meta = d.metadata.as_ref();

@@ -140,7 +140,8 @@ impl Upstream {
                     "token refresh failed {} time(s) in a row; the next attempt is in {} s",
                     flight.failures,
                     at - now
-                ),
+                )
+                .into(),
             });
         }
         Ok(Some(refresh))

@@ -4,7 +4,7 @@
 
 use oauth2::RequestTokenError;
 
-use super::http::{Answer, FetchError};
+use super::http::{Answer, Cause, CauseKind, FetchError};
 use super::UpstreamError;
 
 /// Why a token request failed, already in words, plus what the caller should do about it.
@@ -16,6 +16,8 @@ pub struct TokenFailure {
     pub detail: String,
     /// Network failure, timeout, 5xx or 429: worth retrying later.
     pub transient: bool,
+    /// The transport failure's kind when the request got no answer (else `Other`).
+    pub kind: CauseKind,
 }
 
 impl TokenFailure {
@@ -28,6 +30,7 @@ impl TokenFailure {
             oauth_error: None,
             detail,
             transient: false,
+            kind: CauseKind::Other,
         }
     }
 
@@ -41,12 +44,12 @@ impl TokenFailure {
             (None, _) => UpstreamError::Unreachable {
                 server,
                 url: self.url,
-                cause: self.detail,
+                cause: Cause::new(self.kind, self.detail),
             },
             (Some(_), true) => UpstreamError::Unreachable {
                 server,
                 url: self.url.clone(),
-                cause: self.detail,
+                cause: Cause::new(self.kind, self.detail),
             },
             (Some(s), false) if (400..500).contains(&s) => UpstreamError::AuthRejected {
                 server,
@@ -114,6 +117,7 @@ pub fn describe<TE: oauth2::ErrorResponse>(
             oauth_error: None,
             detail: format!("{what} at {url} failed: {e}"),
             transient,
+            kind: e.cause().kind,
         };
     }
     let status = answer.status;
@@ -141,6 +145,7 @@ pub fn describe<TE: oauth2::ErrorResponse>(
         oauth_error: error,
         detail,
         transient,
+        kind: CauseKind::Other,
     }
 }
 

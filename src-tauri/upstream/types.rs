@@ -94,7 +94,8 @@ pub enum UpstreamError {
     Unreachable {
         server: String,
         url: String,
-        cause: String,
+        /// Its words and, where the transport said, its kind (refused, DNS, TLS, timeout).
+        cause: super::cause::Cause,
     },
     #[error("server \"{server}\": {detail}")]
     AuthRejected { server: String, detail: String },

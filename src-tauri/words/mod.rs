@@ -6,8 +6,8 @@
 mod problems;
 
 pub use problems::{
-    config_problem, explain_sign_in, explain_status, explain_transport, explain_upstream,
-    explain_vault, Problem, ProblemKind,
+    config_problem, explain_cause, explain_sign_in, explain_status, explain_transport,
+    explain_upstream, explain_vault, Problem, ProblemKind,
 };
 
 use serde::Serialize;

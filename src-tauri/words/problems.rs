@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::health::{
     HealthState, ServerStatus, NEEDS_COMPANY_SIGN_IN, REFUSED_CONFIGURED, REFUSED_FRESH_TOKEN,
 };
+use crate::upstream::http::{Cause, CauseKind};
 use crate::upstream::UpstreamError;
 use crate::vault::VaultError;
 
@@ -114,7 +115,20 @@ impl ProblemKind {
     }
 }
 
-/// Why a request got no answer, from its cause text (reqwest's chain, or health's words).
+/// Why a request got no answer: the kind the transport error carried ([`Cause`], from the
+/// error's structure), else read from its words.
+pub fn explain_cause(cause: &Cause) -> ProblemKind {
+    match cause.kind {
+        CauseKind::Refused => ProblemKind::ConnectionRefused,
+        CauseKind::Dns => ProblemKind::DnsFailure,
+        CauseKind::Tls => ProblemKind::TlsFailure,
+        CauseKind::Timeout => ProblemKind::Timeout,
+        CauseKind::Other => explain_transport(&cause.text),
+    }
+}
+
+/// Why a request got no answer, from a cause that arrived as words only: the health probe's
+/// (its MCP client reports text), a 5xx said as "answered HTTP 5…", or an older message.
 pub fn explain_transport(cause: &str) -> ProblemKind {
     let c = cause.to_ascii_lowercase();
     let any = |words: &[&str]| words.iter().any(|w| c.contains(w));
@@ -224,7 +238,7 @@ pub fn explain_upstream(e: &UpstreamError) -> Problem {
     let kind = match e {
         UpstreamError::NeedsSignIn { .. } => ProblemKind::NeedsSignIn,
         UpstreamError::NeedsCompanySignIn { .. } => ProblemKind::NeedsCompanySignIn,
-        UpstreamError::Unreachable { cause, .. } => explain_transport(cause),
+        UpstreamError::Unreachable { cause, .. } => explain_cause(cause),
         UpstreamError::AuthRejected { detail, .. } => rejected(detail),
         UpstreamError::Protocol { .. } => ProblemKind::ProtocolError,
         UpstreamError::Vault { source, .. } => vault_kind(source),

@@ -229,3 +229,57 @@ fn a_missing_company_session_asks_for_the_company_sign_in() {
     assert!(ProblemKind::NeedsCompanySignIn.signing_in_fixes());
     assert!(!ProblemKind::ConnectionRefused.signing_in_fixes());
 }
+
+#[test]
+fn the_transport_kind_decides_over_the_words() {
+    use crate::upstream::http::{Cause, CauseKind};
+    let said = |kind, text: &str| explain_cause(&Cause::new(kind, text));
+    // Words that name nothing, or the wrong thing: the kind the error carried wins.
+    assert_eq!(
+        said(CauseKind::Dns, "connection failed"),
+        ProblemKind::DnsFailure
+    );
+    assert_eq!(
+        said(CauseKind::Tls, "connection failed"),
+        ProblemKind::TlsFailure
+    );
+    assert_eq!(said(CauseKind::Timeout, "operation"), ProblemKind::Timeout);
+    assert_eq!(
+        said(CauseKind::Refused, "no route"),
+        ProblemKind::ConnectionRefused
+    );
+    // Words only (the health probe's): read from the text.
+    assert_eq!(
+        said(CauseKind::Other, "the server answered HTTP 503"),
+        ProblemKind::ServerError
+    );
+}
+
+#[tokio::test]
+async fn a_refused_port_reaches_the_person_as_a_refused_connection_with_its_url_in_details() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/.well-known/x")).unwrap();
+    let client = reqwest::Client::builder()
+        .dns_resolver(std::sync::Arc::new(crate::upstream::http::GuardedResolver))
+        .build()
+        .unwrap();
+    let e = crate::upstream::http::get_json(&client, &url)
+        .await
+        .unwrap_err();
+    let e = UpstreamError::Unreachable {
+        server: "docs".into(),
+        url: url.to_string(),
+        cause: e.cause(),
+    };
+    let p = explain_upstream(&e);
+    assert_eq!(p.kind, ProblemKind::ConnectionRefused);
+    assert!(p.sentence.starts_with("The server refused the connection"));
+    assert!(
+        p.details.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        p.details
+    );
+    assert!(p.details.contains("connection refused"), "{}", p.details);
+}

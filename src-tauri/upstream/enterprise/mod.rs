@@ -229,7 +229,7 @@ impl Upstream {
             UpstreamError::Unreachable { url, cause, .. } => UpstreamError::Unreachable {
                 server: server.name.to_string(),
                 url,
-                cause: format!("{} (the company identity provider)", cause),
+                cause: cause.map_text(|t| format!("{t} (the company identity provider)")),
             },
             other => other,
         }

@@ -262,7 +262,8 @@ impl Upstream {
                 cause: format!(
                     "the company identity provider's metadata could not be read: {}",
                     notes.join("; ")
-                ),
+                )
+                .into(),
             });
         };
         let d = Arc::new(Discovery {

@@ -93,6 +93,10 @@ desktop() {
   settle "$app"
   closed=$(mib "$(tree_kib "$app")")
   echo "desktop, window closed: $(describe "$app") = $closed MiB (target ≤ $CLOSED_TARGET: $(verdict "$closed" "$CLOSED_TARGET"))"
+  # A GL driver, once loaded, stays for the process's life (desktop::webkit::keep_gl_out_of_the_app).
+  local gl
+  gl=$(awk '{print $6}' "/proc/$app/maps" | { grep -E 'libGLX_mesa|libEGL_mesa|_dri\.so|libLLVM' || true; } | sort -u | xargs -r -n1 basename | tr '\n' ' ')
+  echo "  GL driver mapped in the app: ${gl:-none}"
   echo "  of which anonymous $(mib "$(awk '/^Anonymous:/ {print $2}' "/proc/$app/smaps_rollup")") MiB; largest files:"
   awk '/^[0-9a-f]+-[0-9a-f]+ / {n = $6} /^Rss:/ {r[n] += $2} END {for (k in r) if (k ~ /^\//) printf "%d %s\n", r[k], k}' \
     "/proc/$app/smaps" | sort -rn | head -4 | awk '{printf "    %.1f MiB %s\n", $1 / 1024, $2}'

@@ -111,19 +111,29 @@ pub fn release_after_close(app: &AppHandle) {
                 wait_exit(pid, std::time::Duration::from_secs(10));
             }
             let handle = app.clone();
+            let (ended_tx, ended) = std::sync::mpsc::channel();
             // On the main thread, where windows are created: a dashboard opened meanwhile uses
             // this network process and keeps it.
             let _ = handle.run_on_main_thread(move || {
                 if app.get_webview_window(super::MAIN_WINDOW).is_some() {
                     return;
                 }
-                for pid in children(me, NETWORK_PROCESS) {
+                let pids = children(me, NETWORK_PROCESS);
+                for &pid in &pids {
                     // SAFETY: plain syscall on a child process of ours, found by its parent pid.
                     unsafe { libc::kill(pid, libc::SIGTERM) };
                     tracing::debug!("ended the idle WebKit network process {pid}");
                 }
-                trim_resident();
+                let _ = ended_tx.send(pids);
             });
+            // Back on this thread: a page still mapped by a WebKit process is shared, and the
+            // kernel pages out only pages this process alone maps, so trim once they are gone.
+            if let Ok(pids) = ended.recv() {
+                for pid in pids {
+                    wait_exit(pid, std::time::Duration::from_secs(10));
+                }
+                trim_resident();
+            }
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot release the WebKit processes: {e}");

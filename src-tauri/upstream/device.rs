@@ -247,15 +247,6 @@ impl Upstream {
             .await
             .map_err(|f| f.into_error(name))?;
         let code = shown(name, &details, now())?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        // Recorded before the event, so the tray and dashboard it wakes show the code.
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        self.replace_device(server, Some((id, code.clone())));
-        self.emit(Event::SignInStarted {
-            server: server.name.clone(),
-        });
-        let me = self.clone();
-        let (up, shown_code) = (server.clone(), code.clone());
         let polling = Polling {
             client,
             details,
@@ -263,6 +254,25 @@ impl Upstream {
             asked,
             resource,
         };
+        Ok(self.start_polling(server, polling, code))
+    }
+
+    /// Shows the code (recorded before the event, so the tray and dashboard it wakes show it)
+    /// and polls in the background until the sign-in is confirmed, refused or expired.
+    fn start_polling(
+        &self,
+        server: &ServerConfig,
+        polling: Polling,
+        code: DeviceCode,
+    ) -> DeviceSignIn {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        self.replace_device(server, Some((id, code.clone())));
+        self.emit(Event::SignInStarted {
+            server: server.name.clone(),
+        });
+        let me = self.clone();
+        let (up, shown_code) = (server.clone(), code.clone());
         let task = tokio::spawn(async move {
             let sleep: PollSleep = Arc::new(|d: Duration| Box::pin(tokio::time::sleep(d)));
             let got = me.device_tokens(&up, polling, sleep).await;
@@ -284,7 +294,7 @@ impl Upstream {
                 r.task = Some(task.abort_handle());
             }
         }
-        Ok(DeviceSignIn { code, done: rx })
+        DeviceSignIn { code, done: rx }
     }
 
     /// Polls and keeps the tokens (`Err(Ok)`: the token endpoint's last word).

@@ -41,6 +41,7 @@ pub mod http;
 pub mod jose;
 mod keyclient;
 pub mod m2m;
+mod machine;
 pub mod oauth;
 pub mod paste;
 pub mod pending;

@@ -34,25 +34,12 @@ impl Upstream {
         authorize: Option<String>,
         token: String,
     ) -> Result<Prepared, UpstreamError> {
-        let name = server.name.as_str();
         let meta = d.metadata.as_ref();
         let origin = server.url.origin().ascii_serialization();
-        let legacy = |path: &str| d.legacy_defaults.then(|| format!("{origin}{path}"));
         let issuer = meta
             .map(|m| m.issuer.clone())
             .or_else(|| d.issuer.clone())
-            .unwrap_or_else(|| origin.clone());
-        let redirect = self.inner.deps.redirect_uri.clone();
-        let ctx = Ctx {
-            http: &self.inner.http,
-            vault: &self.inner.deps.vault,
-            data_dir: &self.inner.deps.data_dir,
-            redirect_uri: &redirect,
-        };
-        let was = registration::load_record(&self.inner.deps.data_dir, name)
-            .endpoints
-            .map(|e| e.issuer)
-            .filter(|was| !same_issuer(was, &issuer));
+            .unwrap_or(origin);
         // The scope goes into the registration too: servers built on the MCP SDKs refuse
         // `/authorize` scopes a client was not registered with.
         let usual = scope.or_else(|| d.scope(&server.scopes));
@@ -61,34 +48,9 @@ impl Upstream {
             meta.and_then(|m| m.scopes_supported.as_deref()),
             self.stepped_up_for_sign_in(&server.name).as_deref(),
         );
-        let legacy_register = legacy("/register");
-        let registered = registration::ensure_client(
-            &ctx,
-            server,
-            &issuer,
-            meta,
-            legacy_register,
-            asked.as_deref(),
-        )
-        .await;
-        let (client, reg) = match registered {
-            Ok(r) => r,
-            Err(e) => {
-                self.note(&server.name, StepKind::Registration, false, &e.to_string());
-                return Err(e);
-            }
-        };
-        let detail = timeline::registration_step(&reg);
-        if let Some(was) = was {
-            let moved = format!("the server now names the authorization server {issuer} (was {was}); its own client is used there: {detail}");
-            self.note(
-                &server.name,
-                StepKind::AuthorizationServerChanged,
-                true,
-                &moved,
-            );
-        }
-        self.note(&server.name, StepKind::Registration, true, &detail);
+        let (client, reg) = self
+            .register_for_sign_in(server, d, &issuer, asked.as_deref())
+            .await?;
         let resource = server.send_resource.then(|| d.resource.clone());
         let endpoints = Endpoints {
             issuer: issuer.clone(),
@@ -111,6 +73,53 @@ impl Upstream {
             endpoints,
             reg,
         })
+    }
+
+    /// The registration step of a sign-in (reused, configured or dynamic) at `issuer`, on the
+    /// timeline either way, with a note when the server now names another authorization server
+    /// than the one the saved record was made at.
+    async fn register_for_sign_in(
+        &self,
+        server: &ServerConfig,
+        d: &Discovery,
+        issuer: &str,
+        asked: Option<&str>,
+    ) -> Result<(ClientInfo, Registration), UpstreamError> {
+        let origin = server.url.origin().ascii_serialization();
+        let legacy_register = d.legacy_defaults.then(|| format!("{origin}/register"));
+        let redirect = self.inner.deps.redirect_uri.clone();
+        let ctx = Ctx {
+            http: &self.inner.http,
+            vault: &self.inner.deps.vault,
+            data_dir: &self.inner.deps.data_dir,
+            redirect_uri: &redirect,
+        };
+        let was = registration::load_record(&self.inner.deps.data_dir, server.name.as_str())
+            .endpoints
+            .map(|e| e.issuer)
+            .filter(|was| !same_issuer(was, issuer));
+        let meta = d.metadata.as_ref();
+        let registered =
+            registration::ensure_client(&ctx, server, issuer, meta, legacy_register, asked).await;
+        let (client, reg) = match registered {
+            Ok(r) => r,
+            Err(e) => {
+                self.note(&server.name, StepKind::Registration, false, &e.to_string());
+                return Err(e);
+            }
+        };
+        let detail = timeline::registration_step(&reg);
+        if let Some(was) = was {
+            let moved = format!("the server now names the authorization server {issuer} (was {was}); its own client is used there: {detail}");
+            self.note(
+                &server.name,
+                StepKind::AuthorizationServerChanged,
+                true,
+                &moved,
+            );
+        }
+        self.note(&server.name, StepKind::Registration, true, &detail);
+        Ok((client, reg))
     }
 
     /// Records the endpoints and client of a sign-in about to start (refresh and sign-out use

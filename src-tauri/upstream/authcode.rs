@@ -79,6 +79,29 @@ impl Upstream {
             .await?;
         let token_endpoint = parse_url(name, &token)?;
         let (url, state, verifier) = self.authorization_request(server, &prepared, &authorize)?;
+        let rx = self.await_callback(server, prepared, verifier, token_endpoint, &state)?;
+        self.emit(Event::SignInStarted {
+            server: server.name.clone(),
+        });
+        self.open_browser(name, opener, &url, &state).await?;
+        self.expire_later();
+        Ok(SignIn {
+            authorize_url: url,
+            warnings,
+            done: rx,
+        })
+    }
+
+    /// Records the sign-in and the flow the browser's return with `state` completes; the
+    /// receiver resolves when it does (or the flow expires).
+    fn await_callback(
+        &self,
+        server: &ServerConfig,
+        prepared: Prepared,
+        verifier: PkceCodeVerifier,
+        token_endpoint: Url,
+        state: &str,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, UpstreamError> {
         let Prepared {
             client,
             issuer,
@@ -87,7 +110,7 @@ impl Upstream {
             endpoints,
             reg,
         } = prepared;
-        let record = self.save_sign_in(name, endpoints, reg)?;
+        let record = self.save_sign_in(server.name.as_str(), endpoints, reg)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let flow = PendingFlow {
             server: server.clone(),
@@ -102,21 +125,12 @@ impl Upstream {
             created_at: now(),
             done: Some(tx),
         };
-        let dropped = lock(&self.inner.pending).insert(state.clone(), flow, now());
+        let dropped = lock(&self.inner.pending).insert(state.to_string(), flow, now());
         self.fail_flows(
             dropped,
             "the sign-in expired before the browser came back; start it again",
         );
-        self.emit(Event::SignInStarted {
-            server: server.name.clone(),
-        });
-        self.open_browser(name, opener, &url, &state).await?;
-        self.expire_later();
-        Ok(SignIn {
-            authorize_url: url,
-            warnings,
-            done: rx,
-        })
+        Ok(rx)
     }
 
     /// The address the browser opens: PKCE S256, a fresh `state`, the scope, the target
@@ -237,25 +251,7 @@ impl Upstream {
         query: &CallbackQuery,
     ) -> Result<(), UpstreamError> {
         let name = flow.server.name.as_str();
-        let rejected = |detail: String| UpstreamError::AuthRejected {
-            server: name.into(),
-            detail,
-        };
-        check_iss(&flow.issuer, flow.iss_supported, query.iss.as_deref()).map_err(rejected)?;
-        if let Some(error) = &query.error {
-            return Err(rejected(format!(
-                "the authorization server refused the sign-in: {}",
-                hints::oauth_refusal(error, query.error_description.as_deref())
-            )));
-        }
-        let code = query
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| UpstreamError::Protocol {
-                server: name.into(),
-                detail: "the sign-in response has no code".into(),
-            })?;
+        let code = callback_code(&flow, query)?;
         let data_dir = &self.inner.deps.data_dir;
         let call = TokenCall {
             http: &self.inner.http,
@@ -344,4 +340,32 @@ impl Upstream {
         });
         Ok(())
     }
+}
+
+/// The code the browser brought back, once the response is known to come from the flow's
+/// authorization server (RFC 9207 `iss`) and is not a refusal.
+fn callback_code<'q>(
+    flow: &PendingFlow,
+    query: &'q CallbackQuery,
+) -> Result<&'q str, UpstreamError> {
+    let name = flow.server.name.as_str();
+    let rejected = |detail: String| UpstreamError::AuthRejected {
+        server: name.into(),
+        detail,
+    };
+    check_iss(&flow.issuer, flow.iss_supported, query.iss.as_deref()).map_err(rejected)?;
+    if let Some(error) = &query.error {
+        return Err(rejected(format!(
+            "the authorization server refused the sign-in: {}",
+            hints::oauth_refusal(error, query.error_description.as_deref())
+        )));
+    }
+    query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| UpstreamError::Protocol {
+            server: name.into(),
+            detail: "the sign-in response has no code".into(),
+        })
 }

@@ -64,46 +64,46 @@ pub fn from_config(c: &ServerConfig) -> Option<Classification> {
         AuthType::ApiKey => return Some(decided(Flow::Static, vec!["auth_type is \"api_key\": the configured key is sent as a header".into()])),
         AuthType::None | AuthType::OAuth2 => {}
     }
-    match c.oauth_flow {
-        Some(OAuthFlow::AuthorizationCode) => {
-            return Some(decided(
-                Flow::AuthorizationCode,
-                vec![
-                    "oauth_flow is \"authorization_code\" in the config (explicit setting wins)"
-                        .into(),
-                ],
-            ))
-        }
-        Some(OAuthFlow::Enterprise) => {
-            let via = c
-                .enterprise
-                .as_ref()
-                .map_or("the company", |e| e.name.as_str());
-            return Some(decided(
-                Flow::Enterprise,
-                vec![format!("oauth_flow is \"enterprise\" in the config: tokens come via {via} (the company sign-in's ID token is exchanged for an ID-JAG and redeemed with the jwt-bearer grant)")],
-            ));
-        }
-        Some(OAuthFlow::ClientCredentials) => {
-            return Some(decided(
-                Flow::ClientCredentials,
-                vec![
-                    "oauth_flow is \"client_credentials\" in the config (explicit setting wins)"
-                        .into(),
-                ],
-            ))
-        }
-        Some(OAuthFlow::JwtBearer) => {
-            return Some(decided(
-                Flow::ClientCredentials,
-                vec!["oauth_flow is \"jwt_bearer\" in the config: a machine token, for the workload token the platform issues (RFC 7523 jwt-bearer grant)".into()],
-            ))
-        }
-        None => {}
+    if let Some(flow) = c.oauth_flow {
+        return Some(by_oauth_flow(c, flow));
     }
     if c.auth_type != AuthType::OAuth2 && !has_oauth_fields(c) {
         return None;
     }
+    Some(by_oauth_fields(c))
+}
+
+/// An explicit `oauth_flow` decides.
+fn by_oauth_flow(c: &ServerConfig, flow: OAuthFlow) -> Classification {
+    match flow {
+        OAuthFlow::AuthorizationCode => decided(
+            Flow::AuthorizationCode,
+            vec!["oauth_flow is \"authorization_code\" in the config (explicit setting wins)".into()],
+        ),
+        OAuthFlow::Enterprise => {
+            let via = c
+                .enterprise
+                .as_ref()
+                .map_or("the company", |e| e.name.as_str());
+            decided(
+                Flow::Enterprise,
+                vec![format!("oauth_flow is \"enterprise\" in the config: tokens come via {via} (the company sign-in's ID token is exchanged for an ID-JAG and redeemed with the jwt-bearer grant)")],
+            )
+        }
+        OAuthFlow::ClientCredentials => decided(
+            Flow::ClientCredentials,
+            vec!["oauth_flow is \"client_credentials\" in the config (explicit setting wins)".into()],
+        ),
+        OAuthFlow::JwtBearer => decided(
+            Flow::ClientCredentials,
+            vec!["oauth_flow is \"jwt_bearer\" in the config: a machine token, for the workload token the platform issues (RFC 7523 jwt-bearer grant)".into()],
+        ),
+    }
+}
+
+/// OAuth without `oauth_flow`: the configured client, token URL and authorization URL decide,
+/// or leave the choice to the person when both flows are possible.
+fn by_oauth_fields(c: &ServerConfig) -> Classification {
     let mut ev = Vec::new();
     if c.auth_type == AuthType::OAuth2 {
         ev.push("auth_type is \"oauth2\" in the config".to_string());
@@ -112,22 +112,19 @@ pub fn from_config(c: &ServerConfig) -> Option<Classification> {
     match (secret, &c.token_url, &c.authorization_url) {
         (true, Some(_), Some(_)) => {
             ev.push("the config has client_id, client_secret, a token_url and an authorization_url: both flows are possible".into());
-            Some(ask(
-                ev,
-                vec![Flow::AuthorizationCode, Flow::ClientCredentials],
-            ))
+            ask(ev, vec![Flow::AuthorizationCode, Flow::ClientCredentials])
         }
         (true, Some(_), None) => {
             ev.push("the config has client_id, client_secret and a configured token_url: machine-to-machine (client_credentials)".into());
-            Some(decided(Flow::ClientCredentials, ev))
+            decided(Flow::ClientCredentials, ev)
         }
         (true, None, _) => {
             ev.push("the config has client_id and client_secret but no token_url: interactive sign-in (a discovered token URL never makes a server machine-to-machine)".into());
-            Some(decided(Flow::AuthorizationCode, ev))
+            decided(Flow::AuthorizationCode, ev)
         }
         (false, _, _) => {
             ev.push("no client secret is configured: interactive sign-in".into());
-            Some(decided(Flow::AuthorizationCode, ev))
+            decided(Flow::AuthorizationCode, ev)
         }
     }
 }

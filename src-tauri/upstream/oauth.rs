@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use oauth2::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, StandardRevocableToken, TokenUrl,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, StandardRevocableToken, TokenUrl,
 };
 use url::Url;
 
@@ -22,6 +22,20 @@ use super::registration::{ClientAuth, ClientInfo};
 pub use super::tokenfailure::{describe, TokenFailure};
 use super::tokens::UpTokenResponse;
 use super::UpstreamError;
+
+/// [`Base`] with its token endpoint set.
+type WithTokenUrl = oauth2::Client<
+    BasicErrorResponse,
+    UpTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
 
 /// An `oauth2` client with our lenient token response type and no endpoints set yet.
 pub type Base = oauth2::Client<
@@ -108,48 +122,14 @@ pub async fn grant(
         let (grant, endpoint) = (&grant, endpoint.clone());
         async move {
             let oh = OAuthHttp::with_dpop(http, dpop);
-            let c = base(&client).set_token_uri(url);
-            let answer = match grant {
-                Grant::Code {
-                    code,
-                    verifier,
-                    redirect,
-                } => {
-                    let redirect = RedirectUrl::from_url(redirect.clone());
-                    let mut req = c
-                        .exchange_code(AuthorizationCode::new(code.clone()))
-                        .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
-                        .set_redirect_uri(Cow::Owned(redirect));
-                    for (k, v) in params {
-                        req = req.add_extra_param(k, v);
-                    }
-                    req.request_async(&oh).await
-                }
-                Grant::Refresh(token) => {
-                    let token = RefreshToken::new(token.expose().to_string());
-                    let mut req = c.exchange_refresh_token(&token);
-                    for (k, v) in params {
-                        req = req.add_extra_param(k, v);
-                    }
-                    req.request_async(&oh).await
-                }
-                Grant::ClientCredentials => {
-                    let mut req = c.exchange_client_credentials();
-                    for (k, v) in params {
-                        req = req.add_extra_param(k, v);
-                    }
-                    req.request_async(&oh).await
-                }
-                Grant::Device { details, sleep } => {
-                    let mut req = c.exchange_device_access_token(details);
-                    for (k, v) in params {
-                        req = req.add_extra_param(k, v);
-                    }
-                    let polled = req.request_async(&oh, |d| sleep(d), None).await;
-                    return polled.map_err(|e| describe(grant.what(), &endpoint, &oh.answer(), e));
-                }
-            };
-            answer.map_err(|e| describe(grant.what(), &endpoint, &oh.answer(), e))
+            request(
+                base(&client).set_token_uri(url),
+                grant,
+                params,
+                &oh,
+                &endpoint,
+            )
+            .await
         }
     })
     .await;
@@ -166,6 +146,57 @@ pub async fn grant(
         );
     }
     sent
+}
+
+/// One attempt of `grant` with the client (and its authentication) of this attempt.
+async fn request(
+    c: WithTokenUrl,
+    grant: &Grant,
+    params: impl Iterator<Item = (String, String)>,
+    oh: &OAuthHttp,
+    endpoint: &str,
+) -> Result<UpTokenResponse, TokenFailure> {
+    let answer = match grant {
+        Grant::Code {
+            code,
+            verifier,
+            redirect,
+        } => {
+            let redirect = RedirectUrl::from_url(redirect.clone());
+            let mut req = c
+                .exchange_code(AuthorizationCode::new(code.clone()))
+                .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
+                .set_redirect_uri(Cow::Owned(redirect));
+            for (k, v) in params {
+                req = req.add_extra_param(k, v);
+            }
+            req.request_async(oh).await
+        }
+        Grant::Refresh(token) => {
+            let token = RefreshToken::new(token.expose().to_string());
+            let mut req = c.exchange_refresh_token(&token);
+            for (k, v) in params {
+                req = req.add_extra_param(k, v);
+            }
+            req.request_async(oh).await
+        }
+        Grant::ClientCredentials => {
+            let mut req = c.exchange_client_credentials();
+            for (k, v) in params {
+                req = req.add_extra_param(k, v);
+            }
+            req.request_async(oh).await
+        }
+        Grant::Device { details, sleep } => {
+            let mut req = c.exchange_device_access_token(details);
+            for (k, v) in params {
+                req = req.add_extra_param(k, v);
+            }
+            let polled = req.request_async(oh, |d| sleep(d), None).await;
+            return polled.map_err(|e| describe(grant.what(), endpoint, &oh.answer(), e));
+        }
+    };
+    answer.map_err(|e| describe(grant.what(), endpoint, &oh.answer(), e))
 }
 
 /// Validates a token endpoint URL for `oauth2`.

@@ -144,47 +144,52 @@ fn parse_one(value: &str, out: &mut Vec<Challenge>) {
             params: Vec::new(),
             token68: None,
         };
-        loop {
-            c.skip_ws_commas();
-            let save = c.i;
-            let name = c.token();
-            if name.is_empty() {
-                if c.peek().is_some_and(|b| b != b',') && c.peek().is_some() {
-                    c.i += 1; // garbage inside a challenge
-                    continue;
+        read_params(&mut c, &mut ch);
+        out.push(ch);
+    }
+}
+
+/// The parameters (or token68) of the challenge `ch`, up to the start of the next challenge.
+fn read_params(c: &mut Cursor<'_>, ch: &mut Challenge) {
+    loop {
+        c.skip_ws_commas();
+        let save = c.i;
+        let name = c.token();
+        if name.is_empty() {
+            if c.peek().is_some_and(|b| b != b',') && c.peek().is_some() {
+                c.i += 1; // garbage inside a challenge
+                continue;
+            }
+            break;
+        }
+        c.skip_ws();
+        if c.peek() == Some(b'=') {
+            c.i += 1;
+            // `abc==` is a token68, not a parameter.
+            if ch.params.is_empty() && matches!(c.peek(), None | Some(b'=' | b',')) {
+                let start = save;
+                while c.peek() == Some(b'=') {
+                    c.i += 1;
                 }
-                break;
+                ch.token68 = Some(String::from_utf8_lossy(&c.s[start..c.i]).into_owned());
+                continue;
             }
             c.skip_ws();
-            if c.peek() == Some(b'=') {
-                c.i += 1;
-                // `abc==` is a token68, not a parameter.
-                if ch.params.is_empty() && matches!(c.peek(), None | Some(b'=' | b',')) {
-                    let start = save;
-                    while c.peek() == Some(b'=') {
-                        c.i += 1;
-                    }
-                    ch.token68 = Some(String::from_utf8_lossy(&c.s[start..c.i]).into_owned());
-                    continue;
-                }
-                c.skip_ws();
-                let v = if c.peek() == Some(b'"') {
-                    c.quoted()
-                } else {
-                    c.bare_value()
-                };
-                ch.params.push((name.to_ascii_lowercase(), v));
-            } else if ch.params.is_empty()
-                && ch.token68.is_none()
-                && matches!(c.peek(), None | Some(b','))
-            {
-                ch.token68 = Some(name);
+            let v = if c.peek() == Some(b'"') {
+                c.quoted()
             } else {
-                c.i = save; // the start of the next challenge
-                break;
-            }
+                c.bare_value()
+            };
+            ch.params.push((name.to_ascii_lowercase(), v));
+        } else if ch.params.is_empty()
+            && ch.token68.is_none()
+            && matches!(c.peek(), None | Some(b','))
+        {
+            ch.token68 = Some(name);
+        } else {
+            c.i = save; // the start of the next challenge
+            break;
         }
-        out.push(ch);
     }
 }
 

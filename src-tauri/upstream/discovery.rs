@@ -6,15 +6,12 @@
 //! Every fetched URL is validated; identity checks (RFC 8414 §3.3, RFC 9728 §3.3) are enforced.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
 use url::Url;
 
 use super::classify::Evidence;
 use super::http::{checked, get_json, Fetched};
+use super::probe::probe;
 use super::wwwauth::{self, BearerInfo};
-use crate::protocol::client::read_capped;
-use crate::protocol::era::{self, Detected, LEGACY_VERSIONS, MODERN_VERSION};
-use crate::protocol::{envelope, headers, meta};
 
 /// Protected resource metadata (RFC 9728), the fields the broker uses.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -206,73 +203,6 @@ fn json_of<T: serde::de::DeserializeOwned>(f: &Fetched) -> Result<T, String> {
         return Err(format!("HTTP {}", f.status));
     }
     serde_json::from_slice(&f.body).map_err(|e| format!("not valid metadata JSON ({e})"))
-}
-
-/// The credential-less probe whose status and challenge start discovery, following the
-/// transport's era detection: a modern `server/discover` first (a stateless server answers a
-/// legacy `initialize` with 400, never 401, so sign-in would never start), and the legacy
-/// `initialize` only when that answer is neither a success, nor a challenge (401/403), nor a
-/// modern server's JSON-RPC error. Only status and headers matter (and a refusal's body).
-async fn probe(client: &reqwest::Client, url: &Url) -> Result<(u16, Vec<String>), String> {
-    let discover = envelope::request(
-        0,
-        "server/discover",
-        meta::with_modern_meta(json!({}), &json!({})),
-    );
-    let mut modern = vec![(headers::PROTOCOL_VERSION, MODERN_VERSION.to_string())];
-    let standard = headers::standard(&discover).into_iter();
-    modern.extend(standard.map(|(n, v)| (n, v.into_owned())));
-    let resp = post(client, url, &discover, &modern).await?;
-    let status = resp.status().as_u16();
-    let answered = (status, challenges(&resp));
-    if resp.status().is_success() || status == 401 || status == 403 {
-        return Ok(answered);
-    }
-    let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
-    if era::detect(status, body.as_bytes()) != Detected::Legacy {
-        return Ok(answered);
-    }
-    let initialize = envelope::request(
-        0,
-        "initialize",
-        json!({
-            "protocolVersion": LEGACY_VERSIONS[0],
-            "capabilities": {},
-            "clientInfo": meta::broker_client_info(),
-        }),
-    );
-    let legacy = [(headers::PROTOCOL_VERSION, LEGACY_VERSIONS[0].to_string())];
-    let resp = post(client, url, &initialize, &legacy).await?;
-    Ok((resp.status().as_u16(), challenges(&resp)))
-}
-
-/// POSTs one JSON-RPC message without credentials.
-async fn post(
-    client: &reqwest::Client,
-    url: &Url,
-    message: &Value,
-    headers: &[(&str, String)],
-) -> Result<reqwest::Response, String> {
-    let mut request = client
-        .post(url.clone())
-        .header("accept", "application/json, text/event-stream")
-        .json(message)
-        .timeout(super::http::TIMEOUT);
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    request
-        .send()
-        .await
-        .map_err(|e| super::http::describe_reqwest(&e))
-}
-
-fn challenges(resp: &reqwest::Response) -> Vec<String> {
-    resp.headers()
-        .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect()
 }
 
 /// "HTTP 503 Service Unavailable" (the number alone when it has no reason phrase).

@@ -46,6 +46,7 @@ pub mod oauth;
 pub mod paste;
 pub mod pending;
 mod preflight;
+mod probe;
 pub mod record;
 pub mod refresh;
 pub mod registration;

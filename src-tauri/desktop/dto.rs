@@ -95,47 +95,9 @@ pub fn server_dto(
     let unknown = ServerStatus::unknown();
     let st = status.unwrap_or(&unknown);
     let flow = words::server_flow(server, st.flow.as_ref());
-    let (latency_ms, tools, era, protocol_version) = match &st.state {
-        HealthState::Healthy {
-            latency_ms,
-            tools,
-            era,
-            protocol_version,
-        } => (
-            Some(*latency_ms),
-            Some(*tools),
-            Some(era.as_str().to_string()),
-            Some(protocol_version.clone()),
-        ),
-        _ => (None, None, None, None),
-    };
-    let detail = match &st.state {
-        HealthState::NeedsSignIn { reason } => Some(reason.clone()),
-        HealthState::AuthRejected { detail }
-        | HealthState::KeychainUnavailable { detail, .. }
-        | HealthState::NeedsSetup { detail }
-        | HealthState::ProtocolError { detail } => Some(detail.clone()),
-        HealthState::Unreachable { cause } => Some(cause.clone()),
-        HealthState::Delegated { detail } => Some(detail.clone()),
-        HealthState::Unknown
-        | HealthState::Checking
-        | HealthState::Healthy { .. }
-        | HealthState::Disabled => None,
-    };
-    let refresh_error = st
-        .token
-        .last_refresh
-        .as_ref()
-        .filter(|r| !r.ok)
-        .and_then(|r| r.detail.clone());
-    let last_error = match &st.state {
-        HealthState::AuthRejected { .. }
-        | HealthState::KeychainUnavailable { .. }
-        | HealthState::NeedsSetup { .. }
-        | HealthState::ProtocolError { .. }
-        | HealthState::Unreachable { .. } => detail.clone(),
-        _ => refresh_error,
-    };
+    let (latency_ms, tools, era, protocol_version) = healthy_figures(&st.state);
+    let detail = state_detail(&st.state);
+    let last_error = last_error(st, &detail);
     ServerDto {
         name: server.name.to_string(),
         url: server.url.to_string(),
@@ -173,6 +135,60 @@ pub fn server_dto(
         device_sign_in: None,
         via: server.enterprise.as_ref().map(|e| e.name.clone()),
         key_client: crate::upstream::assertion::uses_key(server),
+    }
+}
+
+/// Latency, tool count, era and protocol version of a healthy server (none otherwise).
+fn healthy_figures(
+    state: &HealthState,
+) -> (Option<u64>, Option<usize>, Option<String>, Option<String>) {
+    match state {
+        HealthState::Healthy {
+            latency_ms,
+            tools,
+            era,
+            protocol_version,
+        } => (
+            Some(*latency_ms),
+            Some(*tools),
+            Some(era.as_str().to_string()),
+            Some(protocol_version.clone()),
+        ),
+        _ => (None, None, None, None),
+    }
+}
+
+/// The state's own words (why it needs sign-in, what was refused, the unreachable cause).
+fn state_detail(state: &HealthState) -> Option<String> {
+    match state {
+        HealthState::NeedsSignIn { reason } => Some(reason.clone()),
+        HealthState::AuthRejected { detail }
+        | HealthState::KeychainUnavailable { detail, .. }
+        | HealthState::NeedsSetup { detail }
+        | HealthState::ProtocolError { detail } => Some(detail.clone()),
+        HealthState::Unreachable { cause } => Some(cause.clone()),
+        HealthState::Delegated { detail } => Some(detail.clone()),
+        HealthState::Unknown
+        | HealthState::Checking
+        | HealthState::Healthy { .. }
+        | HealthState::Disabled => None,
+    }
+}
+
+/// The last error to show: the failing state's detail, else a failed refresh's.
+fn last_error(st: &ServerStatus, detail: &Option<String>) -> Option<String> {
+    match &st.state {
+        HealthState::AuthRejected { .. }
+        | HealthState::KeychainUnavailable { .. }
+        | HealthState::NeedsSetup { .. }
+        | HealthState::ProtocolError { .. }
+        | HealthState::Unreachable { .. } => detail.clone(),
+        _ => st
+            .token
+            .last_refresh
+            .as_ref()
+            .filter(|r| !r.ok)
+            .and_then(|r| r.detail.clone()),
     }
 }
 

@@ -55,7 +55,26 @@ pub fn run(paths: Paths) -> ExitCode {
     // First: it sets environment variables, so no other thread (the log writer's) may exist yet.
     webkit::keep_gl_out_of_the_app();
     let _log = crate::logging::init(Some(&crate::logging::default_log_dir()), "info");
-    let app = tauri::Builder::default()
+    let app = builder()
+        .setup(move |app| {
+            setup(app.handle(), &paths);
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: cannot start the desktop shell: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let code = app.run_return(on_run_event);
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE))
+}
+
+/// The shell's plugins and the dashboard's commands.
+fn builder() -> tauri::Builder<tauri::Wry> {
+    tauri::Builder::default()
         // First, so a second launch hands over to the running app before doing anything else.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             commands::show_dashboard(app)
@@ -90,19 +109,11 @@ pub fn run(paths: Paths) -> ExitCode {
             firstrun::undo_client_change,
             firstrun::finish_first_run,
         ])
-        .setup(move |app| {
-            setup(app.handle(), &paths);
-            Ok(())
-        })
-        .build(tauri::generate_context!());
-    let app = match app {
-        Ok(app) => app,
-        Err(e) => {
-            eprintln!("error: cannot start the desktop shell: {e}");
-            return ExitCode::from(exit::FAILURE);
-        }
-    };
-    let code = app.run_return(|app, event| match event {
+}
+
+/// The app's life: it stays in the tray when its window closes, and flushes the broker at exit.
+fn on_run_event(app: &AppHandle, event: RunEvent) {
+    match event {
         // Closing the last window keeps the app in the tray; only Quit (an explicit code) exits.
         RunEvent::ExitRequested {
             code: None, api, ..
@@ -130,8 +141,7 @@ pub fn run(paths: Paths) -> ExitCode {
             }
         }
         _ => {}
-    });
-    ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE))
+    }
 }
 
 /// Starts the core (after the single-instance check), the tray, the watchers and the window.
@@ -279,26 +289,11 @@ fn on_menu_action(app: &AppHandle, id: &str) {
         MenuAction::Quit => actions::quit(&app),
         MenuAction::ToggleAutostart => {
             let want = !actions::autostart_enabled(&app);
-            if let Err(e) = actions::set_autostart(&app, want) {
-                actions::notify(
-                    &app,
-                    &feed::Notice {
-                        title: "Start at login".into(),
-                        body: e,
-                    },
-                );
-            }
+            notify_failure(&app, "Start at login", actions::set_autostart(&app, want));
         }
         MenuAction::Copy(name, kind) => {
-            if let Err(e) = actions::copy_snippet(&app, &broker, &name, kind) {
-                actions::notify(
-                    &app,
-                    &feed::Notice {
-                        title: "Copy failed".into(),
-                        body: e,
-                    },
-                );
-            }
+            let copied = actions::copy_snippet(&app, &broker, &name, kind);
+            notify_failure(&app, "Copy failed", copied);
         }
         MenuAction::CheckNow(name) => {
             if let Ok(server) = broker.server(&name) {
@@ -307,37 +302,29 @@ fn on_menu_action(app: &AppHandle, id: &str) {
         }
         MenuAction::SignIn(name) => {
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = actions::sign_in(&app, &broker, &name, SignInKind::Browser).await {
-                    actions::notify(
-                        &app,
-                        &feed::Notice {
-                            title: format!("Sign-in to {name} failed"),
-                            body: e,
-                        },
-                    );
-                }
+                let signed = actions::sign_in(&app, &broker, &name, SignInKind::Browser).await;
+                notify_failure(&app, &format!("Sign-in to {name} failed"), signed);
             });
         }
         MenuAction::SignInCompany => {
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = actions::sign_in_company(&app, &broker).await {
-                    let title = "Company sign-in failed".into();
-                    actions::notify(&app, &feed::Notice { title, body: e });
-                }
+                let signed = actions::sign_in_company(&app, &broker).await;
+                notify_failure(&app, "Company sign-in failed", signed);
             });
         }
         MenuAction::SignOut(name) => {
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = actions::sign_out(&app, &broker, &name).await {
-                    actions::notify(
-                        &app,
-                        &feed::Notice {
-                            title: format!("Sign-out of {name} failed"),
-                            body: e,
-                        },
-                    );
-                }
+                let out = actions::sign_out(&app, &broker, &name).await;
+                notify_failure(&app, &format!("Sign-out of {name} failed"), out);
             });
         }
+    }
+}
+
+/// A tray action's failure as a notification titled `title` (its words as the body).
+fn notify_failure<T>(app: &AppHandle, title: &str, result: Result<T, String>) {
+    if let Err(body) = result {
+        let title = title.to_string();
+        actions::notify(app, &feed::Notice { title, body });
     }
 }

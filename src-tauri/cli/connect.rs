@@ -25,6 +25,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::bridgekey::Credentials;
+pub use super::bridgekey::{key_name, keychain_entry};
 use super::login::{reach, Reach};
 use super::servers::fail;
 use super::{exit, Paths};
@@ -35,16 +37,6 @@ use crate::vault::Vault;
 
 const SESSION: &str = "mcp-session-id";
 const VERSION: &str = "mcp-protocol-version";
-
-/// The keychain entry holding the bridge's API key for `name`.
-pub fn keychain_entry(name: &str) -> String {
-    format!("bridge/{name}")
-}
-
-/// The API key's display name in `mcp-auth-broker api-key list`.
-pub fn key_name(name: &str) -> String {
-    format!("stdio bridge ({name})")
-}
 
 pub fn connect(paths: &Paths, name: &str) -> ExitCode {
     let port = match super::login::prepare(paths, name) {
@@ -82,59 +74,6 @@ pub fn connect(paths: &Paths, name: &str) -> ExitCode {
             Err(e) => fail(exit::FAILURE, e),
         }
     })
-}
-
-/// Where the bridge's API key comes from and goes to.
-struct Credentials {
-    vault: Vault,
-    base: String,
-    admin: String,
-    name: String,
-}
-
-impl Credentials {
-    /// The stored key, or a new one.
-    async fn current(&self) -> Result<Secret, String> {
-        let entry = keychain_entry(&self.name);
-        match self.vault.get(&entry).await.map_err(|e| e.to_string())? {
-            Some(key) => Ok(key),
-            None => self.replace().await,
-        }
-    }
-
-    /// Creates a new key scoped to the server and stores it in place of the old one.
-    async fn replace(&self) -> Result<Secret, String> {
-        let resp = reqwest::Client::new()
-            .post(format!("{}/api/admin/api-keys", self.base))
-            .bearer_auth(&self.admin)
-            .json(&json!({ "name": key_name(&self.name), "server": self.name }))
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach the broker at {}: {e}", self.base))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(format!("the broker at {} did not accept the admin token; pass the same --data-dir the running broker uses", self.base));
-        }
-        let Some(key) = body["key"].as_str().filter(|_| status.is_success()) else {
-            return Err(format!(
-                "the broker refused to create an API key for the bridge: {}",
-                body["error_description"]
-                    .as_str()
-                    .unwrap_or("no reason given")
-            ));
-        };
-        let key = Secret::new(key);
-        self.vault
-            .set(&keychain_entry(&self.name), key.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        eprintln!(
-            "Created API key \"{}\" for the bridge; it is kept in the OS keychain.",
-            key_name(&self.name)
-        );
-        Ok(key)
-    }
 }
 
 struct Bridge {
@@ -303,6 +242,17 @@ impl Bridge {
                 return Err(e);
             }
         };
+        self.relay(resp, is_initialize, id).await
+    }
+
+    /// Passes the broker's answer to a forwarded message on to stdout (JSON, or SSE streamed
+    /// while the next lines are read); an answer that is not JSON-RPC becomes the request's error.
+    async fn relay(
+        &mut self,
+        resp: Response,
+        is_initialize: bool,
+        id: Option<Value>,
+    ) -> Result<(), String> {
         let status = resp.status();
         if is_initialize {
             if let Some(s) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()) {

@@ -48,6 +48,52 @@ pub fn import(paths: &Paths, args: ImportArgs) -> ExitCode {
 }
 
 fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
+    let Input {
+        path,
+        text,
+        source,
+        yaml,
+    } = read_input(args)?;
+    let shown = path.display().to_string();
+    if args.rewrite && yaml {
+        return Err(format!("--rewrite edits JSON files only and {shown} is YAML; import without --rewrite, then point each client at the broker with `mcp-auth-broker client-config NAME --for claude|cursor|vscode`"));
+    }
+    let loaded = file::read(&paths.config).map_err(|e| e.to_string())?;
+    let port = paths.port(loaded.validated.config.port);
+    let plan = parse::parse(source, &text, port).map_err(|e| format!("{shown}: {e}"))?;
+    let mut raw = loaded.raw;
+    let (mut plan, already) = against_config(plan, &raw.mcp_servers);
+    report(&plan, &shown);
+    if args.dry_run {
+        println!("Dry run: nothing was written.");
+        return Ok(());
+    }
+    if !plan.found.is_empty() {
+        for f in &plan.found {
+            raw.mcp_servers.insert(f.name.clone(), f.entry.clone());
+        }
+        file::write(&paths.config, &raw).map_err(|e| e.to_string())?;
+        wrote(&plan.found, &paths.config);
+    }
+    if args.rewrite {
+        plan.found.extend(already);
+        rewrite(paths, source, &path, &text, &plan.found, port)?;
+    } else if !plan.found.is_empty() {
+        println!("Next: sign in with `mcp-auth-broker login NAME` where needed, and point the client at the broker (`--rewrite`, or `mcp-auth-broker client-config NAME --for claude`).");
+    }
+    Ok(())
+}
+
+/// The file to import, read, and which client wrote it (named, or told from its name and
+/// content); `yaml` when it is a LiteLLM YAML config.
+struct Input {
+    path: PathBuf,
+    text: String,
+    source: Source,
+    yaml: bool,
+}
+
+fn read_input(args: &ImportArgs) -> Result<Input, String> {
     let from = args.from.as_deref().map(Source::parse).transpose()?;
     let path = match (&args.path, from) {
         (Some(p), _) => p.clone(),
@@ -75,48 +121,31 @@ fn run(paths: &Paths, args: &ImportArgs) -> Result<(), String> {
                 .ok_or_else(|| format!("cannot tell which client wrote {shown}; pass --from claude|cursor|vscode|litellm"))?
         }
     };
-    if args.rewrite && yaml {
-        return Err(format!("--rewrite edits JSON files only and {shown} is YAML; import without --rewrite, then point each client at the broker with `mcp-auth-broker client-config NAME --for claude|cursor|vscode`"));
-    }
-    let loaded = file::read(&paths.config).map_err(|e| e.to_string())?;
-    let port = paths.port(loaded.validated.config.port);
-    let plan = parse::parse(source, &text, port).map_err(|e| format!("{shown}: {e}"))?;
-    let mut raw = loaded.raw;
-    let (mut plan, already) = against_config(plan, &raw.mcp_servers);
-    report(&plan, &shown);
-    if args.dry_run {
-        println!("Dry run: nothing was written.");
-        return Ok(());
-    }
-    for f in &plan.found {
-        raw.mcp_servers.insert(f.name.clone(), f.entry.clone());
-    }
-    if !plan.found.is_empty() {
-        file::write(&paths.config, &raw).map_err(|e| e.to_string())?;
-        let unfinished = plan
-            .found
-            .iter()
-            .filter(|f| f.entry.needs_setup.is_some())
-            .count();
-        println!(
-            "Wrote {} server(s) to {}{}.",
-            plan.found.len(),
-            paths.config.display(),
-            match unfinished {
-                0 => String::new(),
-                n => format!(
-                    "; {n} need setup (see above; remove an entry's \"needs_setup\" line once done, or save it from the dashboard)"
-                ),
-            }
-        );
-    }
-    if args.rewrite {
-        plan.found.extend(already);
-        rewrite(paths, source, &path, &text, &plan.found, port)?;
-    } else if !plan.found.is_empty() {
-        println!("Next: sign in with `mcp-auth-broker login NAME` where needed, and point the client at the broker (`--rewrite`, or `mcp-auth-broker client-config NAME --for claude`).");
-    }
-    Ok(())
+    Ok(Input {
+        path,
+        text,
+        source,
+        yaml,
+    })
+}
+
+/// Says what was written to the config, and how many entries still need setup.
+fn wrote(found: &[Found], config: &Path) {
+    let unfinished = found
+        .iter()
+        .filter(|f| f.entry.needs_setup.is_some())
+        .count();
+    println!(
+        "Wrote {} server(s) to {}{}.",
+        found.len(),
+        config.display(),
+        match unfinished {
+            0 => String::new(),
+            n => format!(
+                "; {n} need setup (see above; remove an entry's \"needs_setup\" line once done, or save it from the dashboard)"
+            ),
+        }
+    );
 }
 
 fn report(plan: &Plan, shown: &str) {

@@ -14,7 +14,7 @@ use crate::broker::{admin_token_path, Broker, Settings};
 use crate::config::file;
 use crate::opener::Opener;
 use crate::upstream::paste::PasteError;
-use crate::upstream::{DeviceCode, SignInKind, Started};
+use crate::upstream::{DeviceCode, SignIn, SignInKind, Started};
 
 fn kind_param(kind: SignInKind) -> &'static str {
     match kind {
@@ -140,13 +140,13 @@ async fn login_remote(
     how: &How,
 ) -> ExitCode {
     let client = reqwest::Client::new();
-    let resp = match client
+    let sent = client
         .post(format!("{base}/api/admin/{path}"))
         .query(&[("kind", kind_param(how.kind))])
         .bearer_auth(token)
         .send()
-        .await
-    {
+        .await;
+    let resp = match sent {
         Ok(r) => r,
         Err(e) => {
             return fail(
@@ -184,31 +184,39 @@ async fn login_remote(
     how.show(name, &url);
     let state = signin::state_of(&url).unwrap_or_default();
     let paste = how.paste.then_some(|input: String| {
-        let (client, state) = (client.clone(), state.clone());
-        async move {
-            let resp = client
-                .post(format!("{base}/api/admin/sign-in/paste"))
-                .bearer_auth(token)
-                .json(&serde_json::json!({ "state": state, "input": input }))
-                .send()
-                .await
-                .map_err(|e| format!("cannot reach the broker at {base}: {e}"))?;
-            match resp.status() {
-                reqwest::StatusCode::BAD_REQUEST => {
-                    let body: Value = resp.json().await.unwrap_or_default();
-                    Err(body["error_description"]
-                        .as_str()
-                        .unwrap_or("refused")
-                        .to_string())
-                }
-                // Completed, or failed as a callback would have: the stream says which.
-                _ => Ok(()),
-            }
-        }
+        paste_remote(client.clone(), (base, token), state.clone(), input)
     });
     match signin::wait(stream.done(), paste).await {
         Ok(()) => finish(name, true, None),
         Err(e) => finish(name, false, Some(&e)),
+    }
+}
+
+/// Hands what the person pasted to the running broker's sign-in with `state`: `Err` only when
+/// the input itself is refused (completed, or failed as a callback would have: the sign-in's
+/// stream says which).
+async fn paste_remote(
+    client: reqwest::Client,
+    (base, token): (&str, &str),
+    state: String,
+    input: String,
+) -> Result<(), String> {
+    let resp = client
+        .post(format!("{base}/api/admin/sign-in/paste"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "state": state, "input": input }))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the broker at {base}: {e}"))?;
+    match resp.status() {
+        reqwest::StatusCode::BAD_REQUEST => {
+            let body: Value = resp.json().await.unwrap_or_default();
+            Err(body["error_description"]
+                .as_str()
+                .unwrap_or("refused")
+                .to_string())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -220,50 +228,15 @@ async fn login_local(paths: &Paths, target: &Target, name: &str, how: &How) -> E
     let broker = core.broker;
     let result = async {
         // Opened here, after the warnings, as with a running broker.
-        let started = target.start(&broker, how.kind).await?;
-        let attempt = match started {
-            Started::Browser(attempt) => attempt,
+        match target.start(&broker, how.kind).await? {
+            Started::Browser(attempt) => browser_sign_in(&broker, attempt, name, how).await,
             Started::Device(d) => {
                 signin::show_device(name, &d.code);
-                return d
-                    .done
+                d.done
                     .await
-                    .unwrap_or_else(|_| Err("the sign-in was abandoned".into()));
+                    .unwrap_or_else(|_| Err("the sign-in was abandoned".into()))
             }
-        };
-        warn(attempt.warnings.iter().map(String::as_str));
-        let url = attempt.authorize_url.to_string();
-        how.show(name, &url);
-        eprintln!(
-            "Waiting for the browser sign-in to {} …",
-            attempt
-                .authorize_url
-                .host_str()
-                .unwrap_or("the authorization server")
-        );
-        let state = signin::state_of(&url).unwrap_or_default();
-        let upstream = broker.upstream().clone();
-        let paste = how.paste.then_some(|input: String| {
-            let (upstream, state) = (upstream.clone(), state.clone());
-            async move {
-                match upstream.paste(&input, &state).await {
-                    Err(PasteError::Input(why)) => Err(why),
-                    // Completed, or failed as a callback would have: `done` says which.
-                    Ok(_) | Err(PasteError::SignIn(_)) => Ok(()),
-                }
-            }
-        });
-        let done = async {
-            match tokio::time::timeout(crate::gateway::admin::SIGN_IN_WAIT, attempt.done).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(_)) => Err("the sign-in was abandoned".to_string()),
-                Err(_) => Err(
-                    "no answer from the browser within 10 minutes; run the command again"
-                        .to_string(),
-                ),
-            }
-        };
-        signin::wait(done, paste).await
+        }
     }
     .await;
     broker.shutdown();
@@ -272,6 +245,48 @@ async fn login_local(paths: &Paths, target: &Target, name: &str, how: &How) -> E
         Ok(()) => finish(name, true, None),
         Err(e) => finish(name, false, Some(&e)),
     }
+}
+
+/// A browser sign-in in this process: the address shown (or opened), then the browser's
+/// return or a pasted address, within the admin API's own wait.
+async fn browser_sign_in(
+    broker: &Broker,
+    attempt: SignIn,
+    name: &str,
+    how: &How,
+) -> Result<(), String> {
+    warn(attempt.warnings.iter().map(String::as_str));
+    let url = attempt.authorize_url.to_string();
+    how.show(name, &url);
+    eprintln!(
+        "Waiting for the browser sign-in to {} …",
+        attempt
+            .authorize_url
+            .host_str()
+            .unwrap_or("the authorization server")
+    );
+    let state = signin::state_of(&url).unwrap_or_default();
+    let upstream = broker.upstream().clone();
+    let paste = how.paste.then_some(|input: String| {
+        let (upstream, state) = (upstream.clone(), state.clone());
+        async move {
+            match upstream.paste(&input, &state).await {
+                Err(PasteError::Input(why)) => Err(why),
+                // Completed, or failed as a callback would have: `done` says which.
+                Ok(_) | Err(PasteError::SignIn(_)) => Ok(()),
+            }
+        }
+    });
+    let done = async {
+        match tokio::time::timeout(crate::gateway::admin::SIGN_IN_WAIT, attempt.done).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err("the sign-in was abandoned".to_string()),
+            Err(_) => Err(
+                "no answer from the browser within 10 minutes; run the command again".to_string(),
+            ),
+        }
+    };
+    signin::wait(done, paste).await
 }
 
 /// Says what the person should know before the browser opens (e.g. guessed endpoints).

@@ -1,6 +1,7 @@
 //! Command-line entry: raw arguments parsed by clap, then turned into validated settings.
 //! `main` is a thin call into [`run`].
 
+mod bridgekey;
 pub mod company;
 pub mod connect;
 pub mod import;

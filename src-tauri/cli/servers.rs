@@ -108,19 +108,38 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
     if raw.mcp_servers.contains_key(&args.name) && !args.replace {
         return fail(exit::USAGE, format!("a server named \"{}\" already exists; pass --replace to overwrite it or pick another name", args.name));
     }
-    let client_secret = match secret_arg(
-        paths,
-        &args.name,
-        "client_secret",
-        args.client_secret.as_deref(),
-    ) {
-        Ok(v) => v,
+    let name = args.name.clone();
+    let (mut entry, chosen) = match new_entry(paths, args) {
+        Ok(made) => made,
         Err(code) => return code,
     };
-    let auth_value = match secret_arg(paths, &args.name, "auth_value", args.auth_value.as_deref()) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
+    let profile = chosen.unwrap_or_else(|| Profile::detect(&entry));
+    let applied = profile.map(|p| p.apply(&mut entry, paths.port(raw.port)));
+    raw.mcp_servers.insert(name.clone(), entry);
+    match file::write(&paths.config, &raw) {
+        Ok(_) => {
+            let port = paths.port(raw.port);
+            if let Some(a) = &applied {
+                println!("{}.", a.summary().replacen("applied", "Applied", 1));
+            }
+            println!("Added \"{name}\". Client URL: http://127.0.0.1:{port}/{name}/mcp");
+            println!("Next: `mcp-auth-broker login {name}` if it needs sign-in, then `mcp-auth-broker client-config {name} --for claude`.");
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => fail(exit::USAGE, e),
+    }
+}
+
+/// The entry `add` writes, from its arguments (secrets referenced, or read from stdin into the
+/// token store), and the profile the person chose: `Some(None)` for `none`, `None` to detect
+/// one from the URLs.
+fn new_entry(
+    paths: &Paths,
+    args: AddArgs,
+) -> Result<(RawServer, Option<Option<Profile>>), ExitCode> {
+    let name = args.name.as_str();
+    let client_secret = secret_arg(paths, name, "client_secret", args.client_secret.as_deref())?;
+    let auth_value = secret_arg(paths, name, "auth_value", args.auth_value.as_deref())?;
     let scopes = args.scopes.as_deref().map(|s| {
         serde_json::Value::from(
             s.split([',', ' '])
@@ -129,16 +148,15 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
                 .collect::<Vec<_>>(),
         )
     });
-    // `Some(choice)` when the person chose (`none` included), `None` to detect from the URLs.
     let chosen = match args.profile.as_deref() {
         Some("none") => Some(None),
         Some(name) => match Profile::parse(name) {
             Ok(p) => Some(Some(p)),
-            Err(e) => return fail(exit::USAGE, e),
+            Err(e) => return Err(fail(exit::USAGE, e)),
         },
         None => None,
     };
-    let mut entry = RawServer {
+    let entry = RawServer {
         url: Some(args.url),
         transport: args.transport,
         auth_type: args.auth_type,
@@ -154,24 +172,7 @@ pub fn add(paths: &Paths, args: AddArgs) -> ExitCode {
         delegate_auth_to_upstream: args.delegate.then_some(true),
         ..Default::default()
     };
-    let profile = chosen.unwrap_or_else(|| Profile::detect(&entry));
-    let applied = profile.map(|p| p.apply(&mut entry, paths.port(raw.port)));
-    raw.mcp_servers.insert(args.name.clone(), entry);
-    match file::write(&paths.config, &raw) {
-        Ok(_) => {
-            let port = paths.port(raw.port);
-            if let Some(a) = &applied {
-                println!("{}.", a.summary().replacen("applied", "Applied", 1));
-            }
-            println!(
-                "Added \"{}\". Client URL: http://127.0.0.1:{port}/{}/mcp",
-                args.name, args.name
-            );
-            println!("Next: `mcp-auth-broker login {}` if it needs sign-in, then `mcp-auth-broker client-config {} --for claude`.", args.name, args.name);
-            ExitCode::from(exit::OK)
-        }
-        Err(e) => fail(exit::USAGE, e),
-    }
+    Ok((entry, chosen))
 }
 
 /// A secret argument: a reference is kept as is; `-` reads stdin into the token store (the

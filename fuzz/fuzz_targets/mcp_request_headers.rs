@@ -2,10 +2,13 @@
 //! plain or Base64 sentinel form, `_meta` in any JSON, tool schemas with `x-mcp-header`
 //! annotations, and the 4xx bodies era detection reads. Input: a JSON document (the message or
 //! schema), a NUL, then one header value. Oracles: encoding round-trips; a header built from a
-//! body always passes the header/body check; nothing panics on any input.
+//! body always passes the header/body check; a request written straight from params is JSON; an
+//! upstream's answer kept as text reaches the client as the result the full parse reads; nothing
+//! panics on any input.
 #![no_main]
+use axum::body::Bytes;
 use libfuzzer_sys::fuzz_target;
-use mcp_auth_broker::protocol::{era, headers, meta};
+use mcp_auth_broker::protocol::{envelope, era, headers, meta, raw, write};
 use serde_json::{json, Value};
 
 fuzz_target!(|data: &[u8]| {
@@ -51,6 +54,20 @@ fuzz_target!(|data: &[u8]| {
     let _ = headers::check_standard(&value, |_| Some(header));
     let _ = meta::client_era(std::str::from_utf8(header).ok(), Some(&value));
     let _ = meta::with_modern_meta(value["params"].clone(), &json!({}));
+    for modern in [None, Some(&json!({"sampling": {}}))] {
+        let written = write::request_bytes(1, "tools/call", &value["params"], modern);
+        serde_json::from_slice::<Value>(&written).expect("a request written from params is JSON");
+    }
+    // As an upstream's answer to request 1: a result kept as text is the result the full parse
+    // reads, under the client's id.
+    if let Some(kept) = raw::RawResult::read(Bytes::copy_from_slice(doc), &json!(1)) {
+        let full = envelope::find_answer(value.clone(), &json!(1)).expect("it answers request 1");
+        let reply: Value = serde_json::from_slice(&kept.reply(&json!("c"))).expect("JSON");
+        assert_eq!(
+            (&reply["id"], &reply["result"]),
+            (&json!("c"), &full["result"])
+        );
+    }
     // As a tool schema: annotations are checked, and the headers a call would carry are values
     // a header can hold.
     if headers::valid_annotations(&value).is_ok() {

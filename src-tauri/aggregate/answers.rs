@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::link::{protocol, Link, LinkError};
-use crate::protocol::client::{read_answer, read_capped, ClientError};
+use crate::protocol::client::{read_answer_raw, read_capped, ClientError};
 use crate::protocol::envelope::{self, Kind};
+use crate::protocol::raw::Answer;
 use crate::protocol::sse::SseParser;
 use crate::protocol::{meta, Era};
 use crate::upstream::http::unreachable;
@@ -33,12 +34,12 @@ pub enum Step {
     /// A notification or a request from the upstream, before the answer.
     Message(Value),
     /// The upstream's JSON-RPC answer (`result` or `error`), or why there is none.
-    Done(Result<Value, LinkError>),
+    Done(Result<Answer, LinkError>),
 }
 
 /// The request's exchange with the upstream: polled by [`InFlight::next`] in the task that
 /// awaits the answer (no task of its own: nothing to spawn, schedule and abort per request).
-type Exchange = Pin<Box<dyn Future<Output = Result<Value, LinkError>> + Send>>;
+type Exchange = Pin<Box<dyn Future<Output = Result<Answer, LinkError>> + Send>>;
 
 /// One request on its way through a link. Dropping it stops reading (a modern upstream takes
 /// the closed stream as cancellation).
@@ -46,13 +47,14 @@ pub struct InFlight {
     pub link: Arc<Link>,
     /// The link's id of the request.
     pub id: u64,
-    /// The request's params as sent (for a retry with answers, or after a forgotten session).
+    /// The request's params as the caller gave them (for a retry with answers, or after a
+    /// forgotten session: they are written again as the link's era sends them).
     pub sent: Value,
     incoming: mpsc::UnboundedReceiver<Value>,
     /// `None` once the exchange ended.
     exchange: Option<Exchange>,
     /// The answer, read while messages sent before it were still to be handed out.
-    answer: Option<Result<Value, LinkError>>,
+    answer: Option<Result<Answer, LinkError>>,
 }
 
 impl InFlight {
@@ -66,20 +68,14 @@ impl InFlight {
         timeout: Duration,
     ) -> InFlight {
         let id = link.next_id();
-        let mut body = link.body(id, method, params, offered);
-        let mut headers = link.client.headers(Some(&body));
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let text = envelope::to_bytes(&body);
-        let sent = body.get_mut("params").map(Value::take).unwrap_or_default();
+        let (headers, text) = link.outgoing(id, method, &params, offered);
         let (tx, incoming) = mpsc::unbounded_channel();
-        let l = link.clone();
-        let what = method.to_string();
-        let exchange =
-            Box::pin(async move { exchange(&l, id, (what, headers, text), timeout, tx).await });
+        let asked = (method.to_string(), headers, text);
+        let exchange = Box::pin(exchange(link.clone(), id, asked, timeout, tx));
         InFlight {
             link: link.clone(),
             id,
-            sent,
+            sent: params,
             incoming,
             exchange: Some(exchange),
             answer: None,
@@ -124,12 +120,12 @@ impl InFlight {
 
 /// POSTs one request and reads its answer; requests and notifications met on the way go to `tx`.
 async fn exchange(
-    link: &Link,
+    link: Arc<Link>,
     id: u64,
     (method, headers, body): (String, reqwest::header::HeaderMap, bytes::Bytes),
     timeout: Duration,
     tx: mpsc::UnboundedSender<Value>,
-) -> Result<Value, LinkError> {
+) -> Result<Answer, LinkError> {
     let cfg = link.cfg();
     let response = link
         .wire()
@@ -146,7 +142,7 @@ async fn exchange(
         let answer = serde_json::from_str(&text)
             .ok()
             .and_then(|b| envelope::find_answer(b, &id));
-        return answer.ok_or_else(|| {
+        return answer.map(Answer::Value).ok_or_else(|| {
             protocol(
                 cfg,
                 format!("{method}: the upstream answered HTTP {status}"),
@@ -163,7 +159,7 @@ async fn exchange(
             let _ = tx.send(m);
         }
     };
-    read_answer(response, &id, &method, &mut on_message)
+    read_answer_raw(response, &id, &method, &mut on_message)
         .await
         .map_err(|e| match e {
             ClientError::Unreachable(why) => unreachable(cfg, why).into(),

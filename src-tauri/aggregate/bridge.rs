@@ -23,13 +23,14 @@ use super::relay::{shown, verdict, Verdict};
 use crate::clock::unix_now;
 use crate::config::ServerConfig;
 use crate::protocol::envelope::{self, Kind};
+use crate::protocol::raw::Answer;
 use crate::protocol::{codes, mrtr, Era};
 use crate::upstream::UpstreamError;
 
 /// How a request driven to its end ended.
 pub(super) enum Driven {
     /// The upstream's answer.
-    Answer(Value),
+    Answer(Answer),
     /// The broker's `input_required` for a modern client, the upstream's request held.
     Held(Value),
 }
@@ -51,7 +52,7 @@ impl Caller<'_> {
         timeout: Duration,
         client_id: Option<&Value>,
         retry: Option<Retry>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Result<Answer, UpstreamError> {
         if let Some(r) = retry {
             if let Some(key) = r.inner.as_deref().and_then(|i| i.strip_prefix("h:")) {
                 return Box::pin(self.resume(cfg, key, r.responses)).await;
@@ -81,11 +82,12 @@ impl Caller<'_> {
                 s.untrack(id);
             }
             match answer {
-                Ok(Driven::Held(answer)) => return Ok(answer),
-                Ok(Driven::Answer(answer)) if !asks_for_input(&answer) => return Ok(answer),
+                Ok(Driven::Held(answer)) => return Ok(Answer::Value(answer)),
+                Ok(Driven::Answer(answer)) if !answer.asks_for_input() => return Ok(answer),
                 Ok(Driven::Answer(answer)) => {
+                    let answer = answer.into_value();
                     let settled = self.settle(&link, method, params, timeout, answer);
-                    return Box::pin(settled).await;
+                    return Box::pin(settled).await.map(Answer::Value);
                 }
                 Err(LinkError::Upstream(e)) => return Err(e),
                 Err(LinkError::Gone) => {
@@ -202,10 +204,11 @@ impl Caller<'_> {
         cfg: &ServerConfig,
         key: &str,
         responses: Option<Value>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Result<Answer, UpstreamError> {
         let Some(held) = self.hub.resume(key, self.principal, &cfg.name, unix_now()) else {
             let why = "the request this requestState continues is over (answered, timed out, or the broker restarted); send it again without requestState";
-            return Ok(envelope::error(json!(0), codes::INVALID_PARAMS, why, None));
+            let refused = envelope::error(json!(0), codes::INVALID_PARAMS, why, None);
+            return Ok(Answer::Value(refused));
         };
         let responses = responses.unwrap_or(Value::Null);
         for (key, id) in &held.asked {
@@ -221,7 +224,8 @@ impl Caller<'_> {
             held.flight.link.deliver(&answer).await;
         }
         match self.drive(held.flight).await {
-            Ok(Driven::Answer(a) | Driven::Held(a)) => Ok(a),
+            Ok(Driven::Answer(a)) => Ok(a),
+            Ok(Driven::Held(a)) => Ok(Answer::Value(a)),
             Err(LinkError::Upstream(e)) => Err(e),
             Err(LinkError::Gone) => Err(protocol(cfg, "the upstream forgot its session".into())),
         }
@@ -270,7 +274,8 @@ impl Caller<'_> {
             }
             let flight = InFlight::start(link, method, again, &self.offered, timeout);
             answer = match self.drive(flight).await {
-                Ok(Driven::Answer(a) | Driven::Held(a)) => a,
+                Ok(Driven::Answer(a)) => a.into_value(),
+                Ok(Driven::Held(a)) => a,
                 Err(LinkError::Upstream(e)) => return Err(e),
                 Err(LinkError::Gone) => {
                     return Err(protocol(
@@ -321,11 +326,4 @@ impl Caller<'_> {
         }
         Ok(responses)
     }
-}
-
-/// Whether an upstream answer is a modern `input_required` result (the rare case that needs
-/// [`Caller::settle`]'s rounds).
-fn asks_for_input(answer: &Value) -> bool {
-    let result = &answer["result"];
-    result.is_object() && mrtr::is_input_required(result)
 }

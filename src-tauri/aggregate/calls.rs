@@ -16,6 +16,7 @@ use super::names::{self, Listing};
 use super::session::{answer_of, lock, Outbox, RpcError, Session};
 use crate::config::{ServerConfig, ServerName};
 use crate::issuer::Principal;
+use crate::protocol::raw::{Answer, Reply};
 use crate::protocol::{mrtr, Era};
 use crate::upstream::{FailureKind, UpstreamError};
 
@@ -64,22 +65,24 @@ impl Caller<'_> {
         method: &str,
         params: Value,
         id: &Value,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Reply, RpcError> {
         if let Some(listing) = Listing::from_method(method) {
             if params.get("cursor").is_some_and(|c| !c.is_null()) {
                 return Err(RpcError::invalid_params(
                     "this endpoint answers lists in one page; it gave no cursor".into(),
                 ));
             }
-            return Ok(Box::pin(self.list(listing)).await);
+            return Ok(Reply::Value(Box::pin(self.list(listing)).await));
         }
         match method {
-            "ping" | "logging/setLevel" => Ok(json!({})),
+            "ping" | "logging/setLevel" => Ok(Reply::Value(json!({}))),
             "tools/call" | "prompts/get" => self.call(method, params, id).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                Box::pin(self.by_uri(method, &params, id)).await
+                Box::pin(self.by_uri(method, &params, id))
+                    .await
+                    .map(Reply::Value)
             }
-            "completion/complete" => Box::pin(self.complete(&params, id)).await,
+            "completion/complete" => Box::pin(self.complete(&params, id)).await.map(Reply::Value),
             other => Err(RpcError {
                 code: crate::protocol::codes::METHOD_NOT_FOUND,
                 message: format!("method \"{other}\" is not supported by /mcp"),
@@ -179,7 +182,8 @@ impl Caller<'_> {
             let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
             let answer = self
                 .ask(cfg, listing.method(), params, LIST_TIMEOUT, None, None)
-                .await?;
+                .await?
+                .into_value();
             let Some(result) = answer.get("result") else {
                 let why = format!("{} failed: {}", listing.method(), answer["error"]);
                 return Err(protocol(cfg, why));
@@ -209,13 +213,13 @@ impl Caller<'_> {
     /// A name the endpoint does not offer (unknown server, filtered tool, delegated or disabled
     /// server) is an invalid-params error, never forwarded. A server that cannot be used right
     /// now answers a tool call with an `isError` result naming the server and why, plus an error
-    /// notice; a prompt with a JSON-RPC error.
+    /// notice; a prompt with a JSON-RPC error. A plain result goes back as the upstream wrote it.
     pub async fn call(
         &self,
         method: &str,
         mut params: Value,
         client_id: &Value,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Reply, RpcError> {
         let is_tool = method == "tools/call";
         let prefixed = params["name"].as_str().unwrap_or("").to_string();
         let Some((server, name)) = self.split(&prefixed) else {
@@ -232,8 +236,17 @@ impl Caller<'_> {
         let retry = self.retry(&mut params, cfg)?;
         let asked = self.ask(cfg, method, params, CALL_TIMEOUT, Some(client_id), retry);
         match asked.await {
-            Ok(answer) => self.shaped(answer_of(answer)),
-            Err(e) => Box::pin(self.failed(cfg, e, is_tool)).await,
+            Ok(Answer::Raw(mut raw)) => {
+                // Modern results name their `resultType` (what `shaped` does to a value).
+                raw.name_type = self.era == Era::Modern;
+                Ok(Reply::Raw(raw))
+            }
+            Ok(answer) => self
+                .shaped(answer_of(answer.into_value()))
+                .map(Reply::Value),
+            Err(e) => Box::pin(self.failed(cfg, e, is_tool))
+                .await
+                .map(Reply::Value),
         }
     }
 

@@ -25,7 +25,7 @@ use super::subscriptions::Watchers;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::protocol::client::{Client, ClientError, Transport};
-use crate::protocol::{envelope, meta, Era};
+use crate::protocol::{envelope, write, Era};
 use crate::upstream::exchange::Endpoint;
 use crate::upstream::http::unreachable;
 use crate::upstream::UpstreamError;
@@ -196,14 +196,21 @@ impl Link {
             .collect()
     }
 
-    /// The request body as this link's era sends it: the client's own protocol `_meta` taken
-    /// out (a modern link puts the broker's in, declaring `offered`).
-    pub(super) fn body(&self, id: u64, method: &str, params: Value, offered: &Value) -> Value {
-        let mut params = strip_protocol_meta(params);
-        if self.era() == Era::Modern {
-            params = meta::with_modern_meta(params, offered);
-        }
-        envelope::request(id, method, params)
+    /// A request as this link's era sends it, written straight from the client's `params`
+    /// ([`write::request_bytes`]: the client's own protocol `_meta` stays behind; a modern link
+    /// puts the broker's in, declaring `offered`), with its headers.
+    pub(super) fn outgoing(
+        &self,
+        id: u64,
+        method: &str,
+        params: &Value,
+        offered: &Value,
+    ) -> (HeaderMap, Bytes) {
+        let modern = (self.era() == Era::Modern).then_some(offered);
+        let body = write::request_bytes(id, method, params, modern);
+        let mut headers = self.client.request_headers(method, params);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        (headers, body)
     }
 
     /// POSTs a message that needs no answer (a notification, or an answer to the upstream's
@@ -259,21 +266,6 @@ impl Link {
     }
 }
 
-/// Params without the client's `io.modelcontextprotocol/*` request `_meta` (its version, its
-/// capabilities, its name): upstream, the broker is the client. Other `_meta` (a progress token)
-/// stays.
-pub fn strip_protocol_meta(mut params: Value) -> Value {
-    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
-        meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
-        if meta.is_empty() {
-            if let Some(p) = params.as_object_mut() {
-                p.remove("_meta");
-            }
-        }
-    }
-    params
-}
-
 /// The failure of opening a link, with its kind when the transport knew it.
 fn opening_failed(cfg: &ServerConfig, e: ClientError) -> UpstreamError {
     match e {
@@ -300,23 +292,5 @@ pub fn protocol(cfg: &ServerConfig, detail: String) -> UpstreamError {
     UpstreamError::Protocol {
         server: cfg.name.to_string(),
         detail,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_clients_protocol_meta_stays_behind_and_the_rest_goes_on() {
-        let params = json!({"name": "t", "_meta": {"progressToken": 4,
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {"sampling": {}}}});
-        assert_eq!(
-            strip_protocol_meta(params),
-            json!({"name": "t", "_meta": {"progressToken": 4}})
-        );
-        let only = json!({"_meta": {"io.modelcontextprotocol/clientInfo": {}}});
-        assert_eq!(strip_protocol_meta(only), json!({}));
     }
 }

@@ -73,7 +73,7 @@ impl Caller<'_> {
             .ask(cfg, method, params, CALL_TIMEOUT, Some(client_id), retry)
             .await
         {
-            Ok(answer) => self.shaped(answer_of(answer)),
+            Ok(answer) => self.shaped(answer_of(answer.into_value())),
             Err(e) => Err(RpcError::upstream(cfg.name.as_str(), &e)),
         }
     }

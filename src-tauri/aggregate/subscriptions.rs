@@ -238,7 +238,7 @@ impl Link {
             }
         });
         match answer.await {
-            Ok(Ok(answer)) => answer_of(answer).map(drop),
+            Ok(Ok(answer)) => answer_of(answer.into_value()).map(drop),
             Ok(Err(LinkError::Upstream(e))) => {
                 Err(RpcError::upstream(self.cfg().name.as_str(), &e))
             }

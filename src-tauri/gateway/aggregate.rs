@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::header::ACCEPT;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +35,7 @@ use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
 use crate::clock::unix_now;
 use crate::issuer::Principal;
+use crate::protocol::raw::Reply;
 use crate::protocol::{codes, era, headers, meta, Era};
 
 pub fn routes() -> Router<Broker> {
@@ -228,7 +229,7 @@ async fn legacy_post(
     Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
         let caller = session.caller(&out);
         let answer = caller.dispatch(&method, params, &id).await;
-        reply(id, answer)
+        Answered::of(id, answer)
     })
     .await)
 }
@@ -242,7 +243,7 @@ async fn legacy_post(
 async fn answer<F, Fut>(sse: bool, sink: Option<broadcast::Sender<Value>>, work: F) -> Response
 where
     F: FnOnce(Outbox) -> Fut,
-    Fut: Future<Output = Value> + Send + 'static,
+    Fut: Future<Output = Answered> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Value>(32);
     let replies = tx.clone();
@@ -258,7 +259,7 @@ where
             Some(note) = rx.recv() => {
                 if sse {
                     tokio::spawn(async move {
-                        let reply = work.await;
+                        let reply = work.await.into_value();
                         let _ = replies.send(reply).await;
                     });
                     return event_stream_after(vec![note], rx);
@@ -274,11 +275,11 @@ where
         .collect();
     if sse && !before.is_empty() {
         let mut all = before;
-        all.push(reply);
+        all.push(reply.into_value());
         return event_stream_after(all, rx);
     }
     before.into_iter().for_each(forward);
-    Json(reply).into_response()
+    reply.into_response()
 }
 
 fn initialize(
@@ -307,6 +308,41 @@ fn initialize(
         response.headers_mut().insert(MCP_SESSION_ID, v);
     }
     response
+}
+
+/// The reply to a dispatched request: a message built as a value, or the bytes written around
+/// an upstream's result passed on as the upstream wrote it ([`Reply::Raw`]).
+enum Answered {
+    Value(Value),
+    Text(Bytes),
+}
+
+impl Answered {
+    fn of(id: Value, answer: Result<Reply, RpcError>) -> Answered {
+        match answer {
+            Ok(Reply::Raw(raw)) => Answered::Text(raw.reply(&id)),
+            Ok(Reply::Value(v)) => Answered::Value(reply(id, Ok(v))),
+            Err(e) => Answered::Value(reply(id, Err(e))),
+        }
+    }
+
+    /// As a value, for an event stream (rare: only when notifications came first).
+    fn into_value(self) -> Value {
+        match self {
+            Answered::Value(v) => v,
+            Answered::Text(text) => serde_json::from_slice(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    fn into_response(self) -> Response {
+        match self {
+            Answered::Value(v) => Json(v).into_response(),
+            Answered::Text(text) => {
+                let json = HeaderValue::from_static("application/json");
+                ([(CONTENT_TYPE, json)], text).into_response()
+            }
+        }
+    }
 }
 
 fn reply(id: Value, answer: Result<Value, RpcError>) -> Value {

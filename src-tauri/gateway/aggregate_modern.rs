@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{accepts_sse, answer, fan_in, refuse, reply, rpc_error};
+use super::{accepts_sse, answer, fan_in, refuse, reply, rpc_error, Answered};
 use crate::aggregate::calls::{params_object, Scope};
 use crate::aggregate::session::RpcError;
 use crate::aggregate::{modern, Aggregate};
@@ -84,7 +84,7 @@ pub(super) async fn stateless(
             answer(accepts_sse(headers), None, move |out| async move {
                 let caller = aggregate.stateless_in(scope.as_ref(), &principal, &caps, &base, &out);
                 let answer = caller.dispatch(&method, params, &id).await;
-                reply(id, answer)
+                Answered::of(id, answer)
             })
             .await
         }

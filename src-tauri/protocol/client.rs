@@ -19,12 +19,15 @@ use serde_json::{json, Value};
 
 #[path = "client_calls.rs"]
 mod calls;
+#[path = "client_headers.rs"]
+mod headers_of;
 #[path = "client_read.rs"]
 mod read;
 pub use calls::{reply, Respond, MAX_INPUT_ROUNDS};
 use read::{ended, failure};
 pub use read::{
-    read_answer, read_capped, read_resumable, Resume, DEFAULT_RETRY_MS, MAX_ANSWER, MAX_RESUMES,
+    read_answer, read_answer_raw, read_capped, read_resumable, Resume, DEFAULT_RETRY_MS,
+    MAX_ANSWER, MAX_RESUMES,
 };
 
 use super::era::{self, Detected, Era, LEGACY_VERSIONS, MODERN_VERSION};
@@ -294,46 +297,6 @@ impl<T: Transport> Client<T> {
                 .send(Method::DELETE, self.headers(None), None)
                 .await;
         }
-    }
-
-    /// The headers of one request: the era's own, and for modern requests those mirrored from
-    /// the body.
-    pub fn headers(&self, message: Option<&Value>) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        let mut put = |name: HeaderName, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                h.insert(name, v);
-            }
-        };
-        let legacy_before_init = self.era == Era::Legacy
-            && self.session.is_none()
-            && message.is_some_and(|m| m["method"] == "initialize");
-        if !legacy_before_init {
-            put(
-                HeaderName::from_static(headers::PROTOCOL_VERSION),
-                &self.version,
-            );
-        }
-        if let Some(s) = self.session.as_ref().and_then(|s| s.to_str().ok()) {
-            put(HeaderName::from_static(headers::SESSION_ID), s);
-        }
-        // Mirrored from a modern message's body (one without modern `_meta` has none).
-        if let (Era::Modern, Some(m)) = (self.era, message) {
-            for (name, value) in self.schemas.request_headers(m) {
-                let name = match name {
-                    std::borrow::Cow::Borrowed(n) => Ok(HeaderName::from_static(n)),
-                    std::borrow::Cow::Owned(n) => HeaderName::try_from(n),
-                };
-                if let Ok(n) = name {
-                    put(n, &value);
-                }
-            }
-        }
-        h
     }
 
     async fn post(&self, message: &Value) -> Result<reqwest::Response, ClientError> {

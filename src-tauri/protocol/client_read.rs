@@ -2,11 +2,13 @@
 //! messages that come before the answer handed to the caller, and where a legacy stream stood
 //! when it ended without the answer (so [`super::Client`] can resume it).
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 
 use super::super::envelope;
+use super::super::raw::{Answer, RawResult};
 use super::super::sse::{SseEvent, SseParser};
 use super::ClientError;
 
@@ -76,7 +78,37 @@ async fn read_json(
     id: &Value,
     what: &str,
 ) -> Result<Value, ClientError> {
-    let text = read_capped(response, MAX_ANSWER).await?;
+    let body = read_body(response, MAX_ANSWER).await?;
+    answer_in(&body, id, what)
+}
+
+/// [`read_answer`], except that a plain result in a JSON body is kept as the text the server
+/// wrote ([`RawResult`]), for a caller that passes it on.
+pub async fn read_answer_raw(
+    response: reqwest::Response,
+    id: &Value,
+    what: &str,
+    on_message: &mut (dyn FnMut(Value) + Send),
+) -> Result<Answer, ClientError> {
+    let json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !json {
+        return read_answer(response, id, what, on_message)
+            .await
+            .map(Answer::Value);
+    }
+    let body = read_body(response, MAX_ANSWER).await?;
+    if let Some(raw) = RawResult::read(body.clone(), id) {
+        return Ok(Answer::Raw(raw));
+    }
+    answer_in(&body, id, what).map(Answer::Value)
+}
+
+/// The JSON-RPC response to `id` in a JSON body (read as UTF-8, lossy).
+fn answer_in(body: &[u8], id: &Value, what: &str) -> Result<Value, ClientError> {
+    let text = String::from_utf8_lossy(body);
     let body: Value = serde_json::from_str(&text)
         .map_err(|e| ClientError::Protocol(format!("{what} answered invalid JSON ({e})")))?;
     envelope::find_answer(body, id).ok_or_else(|| {
@@ -133,19 +165,32 @@ async fn read_events(
 
 /// Reads at most `cap` bytes of a body as text (lossy).
 pub async fn read_capped(response: reqwest::Response, cap: usize) -> Result<String, ClientError> {
+    let body = read_body(response, cap).await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Reads a whole body of at most `cap` bytes; one that came in one piece is not copied.
+async fn read_body(response: reqwest::Response, cap: usize) -> Result<Bytes, ClientError> {
     let mut stream = response.bytes_stream();
+    let mut first: Option<Bytes> = None;
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| ClientError::Unreachable(format!("the answer broke off: {e}")))?;
-        out.extend_from_slice(&chunk);
-        if out.len() > cap {
+        match first.take() {
+            None if out.is_empty() => first = Some(chunk),
+            held => {
+                out.extend_from_slice(&held.unwrap_or_default());
+                out.extend_from_slice(&chunk);
+            }
+        }
+        if out.len() + first.as_ref().map_or(0, Bytes::len) > cap {
             return Err(ClientError::Protocol(format!(
                 "the answer is larger than {cap} bytes"
             )));
         }
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(first.unwrap_or_else(|| out.into()))
 }
 
 /// The error for a non-2xx answer to `what`, with the upstream's challenge and words.

@@ -12,6 +12,13 @@ pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// The log level a modern client asks for on one request (replaces `logging/setLevel`).
 pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
+/// Whether a `_meta` key is the protocol's own (`io.modelcontextprotocol/*`: version,
+/// capabilities, client info, log level): a client's stays behind when the broker sends its
+/// request on, where the broker is the client.
+pub fn is_protocol_key(key: &str) -> bool {
+    key.starts_with("io.modelcontextprotocol/")
+}
+
 /// The broker's own `clientInfo` when it is the client (built once: every modern request to an
 /// upstream carries a copy).
 pub fn broker_client_info() -> Value {

@@ -5,6 +5,7 @@
 //! health, discovery probe, `connect`) takes its rules from here; the one upstream exchange that
 //! sends them is `crate::upstream::exchange`, the one client session `client`.
 
+pub mod annotations;
 pub mod client;
 pub mod codes;
 pub mod envelope;
@@ -12,6 +13,8 @@ pub mod era;
 pub mod headers;
 pub mod meta;
 pub mod mrtr;
+pub mod raw;
 pub mod sse;
+pub mod write;
 
 pub use era::{Era, LEGACY_VERSIONS, MODERN_VERSION, SUPPORTED_VERSIONS};

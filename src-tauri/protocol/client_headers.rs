@@ -1,0 +1,80 @@
+//! The HTTP headers of a session's requests: the era's own (`Accept`, `MCP-Protocol-Version`,
+//! a legacy `Mcp-Session-Id`) and, for a modern request, those mirrored from its body
+//! (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`).
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
+use serde_json::Value;
+
+use super::super::era::{Era, SUPPORTED_VERSIONS};
+use super::super::headers;
+use super::{Client, Transport};
+
+/// Header values that are the same on every request, made once.
+const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+
+impl<T: Transport> Client<T> {
+    /// The headers of one request: the era's own, and for modern requests those mirrored from
+    /// the body.
+    pub fn headers(&self, message: Option<&Value>) -> HeaderMap {
+        let initialize = message.is_some_and(|m| m["method"] == "initialize");
+        let mut h = self.era_headers(initialize);
+        // Mirrored from a modern message's body (one without modern `_meta` has none).
+        if let (Era::Modern, Some(m)) = (self.era, message) {
+            for (name, value) in self.schemas.request_headers(m) {
+                let name = match name {
+                    std::borrow::Cow::Borrowed(n) => Ok(HeaderName::from_static(n)),
+                    std::borrow::Cow::Owned(n) => HeaderName::try_from(n),
+                };
+                if let (Ok(n), Ok(v)) = (name, HeaderValue::from_str(&value)) {
+                    h.insert(n, v);
+                }
+            }
+        }
+        h
+    }
+
+    /// [`Client::headers`] of the request of `method` with `params` this session sends (modern:
+    /// with its own `_meta`), without that message being built: what a caller that writes the
+    /// body itself sends with it.
+    pub fn request_headers(&self, method: &str, params: &Value) -> HeaderMap {
+        let mut h = self.era_headers(method == "initialize");
+        if self.era == Era::Modern {
+            for (name, value) in headers::standard_of(method, params) {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(HeaderName::from_static(name), v);
+                }
+            }
+            for (name, value) in self.schemas.param_headers(method, params) {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(&value))
+                {
+                    h.insert(n, v);
+                }
+            }
+        }
+        h
+    }
+
+    /// `Accept`, the negotiated version (not on a legacy `initialize`, which negotiates it) and
+    /// a legacy session's id.
+    fn era_headers(&self, initialize: bool) -> HeaderMap {
+        let mut h = HeaderMap::with_capacity(8);
+        h.insert(ACCEPT, ACCEPT_BOTH);
+        let before_init = self.era == Era::Legacy && self.session.is_none() && initialize;
+        if !before_init {
+            // The versions the broker speaks are static: no copy of the text per request.
+            let known = SUPPORTED_VERSIONS.iter().find(|v| **v == self.version);
+            let version = match known {
+                Some(v) => Ok(HeaderValue::from_static(v)),
+                None => HeaderValue::from_str(&self.version),
+            };
+            if let Ok(v) = version {
+                h.insert(HeaderName::from_static(headers::PROTOCOL_VERSION), v);
+            }
+        }
+        // As the server gave it, when a header may carry it back (visible ASCII).
+        if let Some(s) = self.session.as_ref().filter(|s| s.to_str().is_ok()) {
+            h.insert(HeaderName::from_static(headers::SESSION_ID), s.clone());
+        }
+        h
+    }
+}

@@ -1,0 +1,236 @@
+//! Upstream answers passed on as the text the upstream wrote. A plain result (one JSON object,
+//! the usual answer to a call) is not parsed into a tree and written again: only its envelope is
+//! read (`id`, and that it is a result, not an error) and the result's `resultType`; the client's
+//! answer is written around the result's own bytes. Anything else (an error, a batch, an odd
+//! envelope) is read as a [`Value`], as before.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::envelope;
+use super::mrtr::INPUT_REQUIRED;
+
+/// An upstream's plain result, kept as its text.
+#[derive(Debug, Clone)]
+pub struct RawResult {
+    /// The body the upstream sent.
+    body: Bytes,
+    /// Where the `result` object is in `body`.
+    span: Range<usize>,
+    /// The result names its `resultType`, and whether that is `input_required`.
+    typed: bool,
+    input_required: bool,
+    /// The id of the request it answers.
+    id: Value,
+    /// Write `resultType: "complete"` into it when it names none (for a modern client).
+    pub name_type: bool,
+}
+
+/// The JSON-RPC answer to one request, as read from a server.
+#[derive(Debug)]
+pub enum Answer {
+    /// The whole answer (`result` or `error`), parsed.
+    Value(Value),
+    /// A plain result kept as text.
+    Raw(RawResult),
+}
+
+/// A request's result on its way to the client: built by the broker (or parsed), or an
+/// upstream's passed on as text.
+#[derive(Debug)]
+pub enum Reply {
+    Value(Value),
+    Raw(RawResult),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Typed<'a> {
+    #[serde(rename = "resultType", borrow, default)]
+    result_type: Option<Cow<'a, str>>,
+}
+
+impl RawResult {
+    /// The plain result answering `id` in a JSON body; `None` when the body is anything else
+    /// (read it as a [`Value`] then: errors, batches, duplicate or odd fields, bad UTF-8).
+    pub fn read(body: Bytes, id: &Value) -> Option<RawResult> {
+        let envelope: Envelope = serde_json::from_slice(&body).ok()?;
+        let (Some(got), Some(result), None, None) = (
+            envelope.id,
+            envelope.result,
+            envelope.error,
+            envelope.method,
+        ) else {
+            return None;
+        };
+        let text = result.get();
+        if !text.starts_with('{') || serde_json::from_str::<Value>(got.get()).ok()? != *id {
+            return None;
+        }
+        let typed: Typed = serde_json::from_str(text).ok()?;
+        let start = text.as_ptr() as usize - body.as_ptr() as usize;
+        Some(RawResult {
+            span: start..start + text.len(),
+            typed: typed.result_type.is_some(),
+            input_required: typed.result_type.as_deref() == Some(INPUT_REQUIRED),
+            id: id.clone(),
+            name_type: false,
+            body,
+        })
+    }
+
+    /// The result's own text.
+    pub fn text(&self) -> &[u8] {
+        &self.body[self.span.clone()]
+    }
+
+    pub fn is_input_required(&self) -> bool {
+        self.input_required
+    }
+
+    /// The result parsed (for a caller that must look inside).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_slice(self.text()).unwrap_or(Value::Null)
+    }
+
+    /// The client's answer to its request `id`: this result, with `resultType: "complete"` put
+    /// last when [`RawResult::name_type`] asks for it and the result names none.
+    pub fn reply(&self, id: &Value) -> Bytes {
+        let text = self.text();
+        let mut out = Vec::with_capacity(text.len() + 64);
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+        let _ = serde_json::to_writer(&mut out, id);
+        out.extend_from_slice(b",\"result\":");
+        if self.name_type && !self.typed {
+            let inner = &text[1..text.len() - 1];
+            out.extend_from_slice(&text[..text.len() - 1]);
+            if inner.iter().any(|b| !b.is_ascii_whitespace()) {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"resultType\":\"complete\"}");
+        } else {
+            out.extend_from_slice(text);
+        }
+        out.push(b'}');
+        out.into()
+    }
+}
+
+impl Answer {
+    /// The whole answer as a value.
+    pub fn into_value(self) -> Value {
+        match self {
+            Answer::Value(v) => v,
+            Answer::Raw(r) => envelope::result(r.id.clone(), r.to_value()),
+        }
+    }
+
+    /// Whether it is a modern `input_required` result.
+    pub fn asks_for_input(&self) -> bool {
+        match self {
+            Answer::Value(answer) => {
+                let result = &answer["result"];
+                result.is_object() && super::mrtr::is_input_required(result)
+            }
+            Answer::Raw(r) => r.input_required,
+        }
+    }
+}
+
+impl Reply {
+    /// The result as a value.
+    pub fn into_value(self) -> Value {
+        match self {
+            Reply::Value(v) => v,
+            Reply::Raw(r) => {
+                let mut v = r.to_value();
+                if let (true, false, Some(map)) = (r.name_type, r.typed, v.as_object_mut()) {
+                    map.insert("resultType".into(), Value::String("complete".into()));
+                }
+                v
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(body: &str, id: u64) -> Option<RawResult> {
+        RawResult::read(Bytes::copy_from_slice(body.as_bytes()), &json!(id))
+    }
+
+    #[test]
+    fn a_plain_result_is_passed_on_as_written_with_only_the_id_replaced() {
+        let body = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"é \"1\""}],"n":1.50}}"#;
+        let raw = read(body, 7).unwrap();
+        assert_eq!(
+            raw.reply(&json!("c-1")),
+            r#"{"jsonrpc":"2.0","id":"c-1","result":{"content":[{"type":"text","text":"é \"1\""}],"n":1.50}}"#
+        );
+        assert!(!raw.is_input_required());
+    }
+
+    #[test]
+    fn a_modern_client_gets_result_type_complete_added_last_unless_the_result_names_one() {
+        let mut raw = read(r#"{"id":1,"result":{"a":1}}"#, 1).unwrap();
+        raw.name_type = true;
+        let reply: Value = serde_json::from_slice(&raw.reply(&json!(2))).unwrap();
+        assert_eq!(reply["result"], json!({"a": 1, "resultType": "complete"}));
+        let key_order: Vec<&String> = reply["result"].as_object().unwrap().keys().collect();
+        assert_eq!(key_order, ["a", "resultType"]);
+        let mut empty = read(r#"{"id":1,"result":{ }}"#, 1).unwrap();
+        empty.name_type = true;
+        let reply: Value = serde_json::from_slice(&empty.reply(&json!(2))).unwrap();
+        assert_eq!(reply["result"], json!({"resultType": "complete"}));
+        let mut typed = read(r#"{"id":1,"result":{"resultType":"input_required"}}"#, 1).unwrap();
+        typed.name_type = true;
+        assert!(typed.is_input_required());
+        assert_eq!(
+            Reply::Raw(typed).into_value()["resultType"],
+            "input_required"
+        );
+    }
+
+    #[test]
+    fn anything_but_a_plain_result_answering_the_request_is_left_to_the_full_parse() {
+        for body in [
+            r#"{"id":1,"error":{"code":-1,"message":"x"}}"#,
+            r#"{"id":2,"result":{}}"#,
+            r#"{"id":"1","result":{}}"#,
+            r#"{"id":1,"result":[]}"#,
+            r#"{"id":1,"result":null}"#,
+            r#"{"id":1,"method":"m","result":{}}"#,
+            r#"{"id":1,"result":{},"result":{}}"#,
+            r#"{"id":1,"result":{"resultType":5}}"#,
+            r#"[{"id":1,"result":{}}]"#,
+        ] {
+            assert!(read(body, 1).is_none(), "{body}");
+        }
+        let bad_utf8 = Bytes::from_static(b"{\"id\":1,\"result\":{\"a\":\"\xff\"}}");
+        assert!(RawResult::read(bad_utf8, &json!(1)).is_none());
+        let answer = Answer::Raw(read(r#"{"id":1,"result":{"x":[1]}}"#, 1).unwrap());
+        assert_eq!(
+            answer.into_value(),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"x": [1]}})
+        );
+    }
+}

@@ -2,7 +2,7 @@
 # Takes the README screenshots from the real app under Xvfb: the dashboard, the add-server form
 # with its probe result, the client setup view, the consent page (WebDriver screenshots of the
 # window; the consent page opened in the app's own WebKit) and the tray
-# menu (an XEmbed tray host, `trayer`, shows the icon; a click opens the real menu; ImageMagick
+# menu, also after the company sign-in (an XEmbed tray host, `trayer`, shows the icon; a click opens the real menu; ImageMagick
 # captures the screen). Runs the desktop window test with MCP_AUTH_BROKER_SCREENSHOTS set, so the
 # pictures show the same flow the test checks. Output: docs/screenshots/*.png.
 set -euo pipefail
@@ -46,6 +46,9 @@ dbus-run-session -- "$root/scripts/in-session.sh" bash -c '
   # The consent page (a server to sign in to, and one that cannot be signed in), in the window.
   cargo test --test desktop_window -- --ignored --exact \
     words::window_says_a_refused_connection_in_one_sentence_and_details_show_the_raw_cause
+  # The tray menu after the company sign-in (two servers via Acme, the company entry signed in).
+  cargo test --test desktop_window -- --ignored --exact \
+    enterprise::one_company_sign_in_from_the_tray_readies_both_servers_via_acme_and_the_tray_says_signed_in
   MCP_AUTH_BROKER_SCREENSHOTS=$DARK_SHOTS GTK_THEME=Adwaita:dark \
     cargo test --test desktop_window -- --ignored --exact "$test"
 '

@@ -11,8 +11,13 @@ mod support;
 #[path = "desktop_window/driver.rs"]
 mod driver;
 
+#[path = "desktop_window/traymenu.rs"]
+mod traymenu;
+
 #[path = "desktop_window/close_reopen.rs"]
 mod close_reopen;
+#[path = "desktop_window/enterprise.rs"]
+mod enterprise;
 #[path = "desktop_window/firstrun.rs"]
 mod firstrun;
 #[path = "desktop_window/words.rs"]
@@ -29,6 +34,7 @@ use serde_json::json;
 
 use driver::{
     click, connect, find, free_port, screenshot, start_driver, type_into, wait_text, Shots,
+    TrayOpen,
 };
 use support::{count, TestUpstream, UpstreamOptions};
 
@@ -174,7 +180,7 @@ async fn scenario(c: &Client, up: &TestUpstream, dir: &Path, port: u16) {
     // Copy its Claude Code snippet from the client setup view.
     if shots.0.is_some() {
         shots.window(c, "dashboard").await;
-        shots.tray_menu("tray-menu");
+        shots.tray_menu("tray-menu", TrayOpen::FirstServer);
     }
     click(c, "#tab-setup").await;
     find(c, "#setup-server")

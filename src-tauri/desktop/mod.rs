@@ -26,6 +26,7 @@ use crate::clock::unix_now;
 use crate::opener::Opener;
 use crate::startup::{self, exit, Core, Paths};
 use crate::sync::lock;
+use crate::upstream::enterprise::session::CompanySession;
 use crate::upstream::SignInKind;
 use feed::{Activity, Notifier};
 use model::{tray_model, MenuAction};
@@ -49,6 +50,9 @@ pub struct Shell {
     activity: Mutex<Activity>,
     /// What the tray shows now, so unchanged state does not rebuild (and close) its menu.
     tray_shown: Mutex<Option<model::TrayModel>>,
+    /// The company session as last read (the watchers read it after each change), for the
+    /// tray's company entry.
+    company: Mutex<Option<CompanySession>>,
 }
 
 pub fn run(paths: Paths) -> ExitCode {
@@ -178,6 +182,7 @@ fn setup(app: &AppHandle, paths: &Paths) {
         tray_hint,
         activity: Mutex::new(Activity::default()),
         tray_shown: Mutex::new(None),
+        company: Mutex::new(None),
     });
     if let Some(broker) = broker {
         let model = tray_model(
@@ -226,6 +231,11 @@ pub(crate) fn refresh_tray(app: &AppHandle) {
         let code = name.and_then(|n| broker.upstream().device_code(&n));
         s.device = code.as_ref().map(model::device_line);
     }
+    if let Some(company) = &broker.config().enterprise {
+        let session = lock(&shell.company).clone();
+        let line = model::company_line(&company.name, session.as_ref(), unix_now());
+        model.company = Some(line);
+    }
     let mut shown = lock(&shell.tray_shown);
     if shown.as_ref() != Some(&model) {
         *shown = Some(model.clone());
@@ -269,10 +279,20 @@ fn spawn_watchers(app: &AppHandle, broker: &Broker) {
                     Err(RecvError::Closed) => break,
                 },
             }
+            read_company_session(&app, &broker).await;
             refresh_tray(&app);
             refresh_ui(&app);
         }
     });
+}
+
+/// Reads the company session (from the vault's cache after the first read) for the tray.
+async fn read_company_session(app: &AppHandle, broker: &Broker) {
+    let Some(company) = broker.config().enterprise.clone() else {
+        return;
+    };
+    let session = broker.upstream().company_session(&company).await;
+    *lock(&app.state::<Shell>().company) = Some(session);
 }
 
 /// A tray menu click.

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::config::{Config, OAuthFlow, ServerConfig};
 use crate::health::{HealthState, ServerStatus, StatusMap};
+use crate::upstream::enterprise::session::CompanySession;
 use crate::upstream::{DeviceCode, Flow};
 use crate::words;
 
@@ -132,7 +133,8 @@ pub struct TrayModel {
     /// `None` when no server is aggregated.
     pub aggregate: Option<AggregateMenu>,
     pub autostart: bool,
-    /// "Sign in to Acme" when the config names a company identity provider.
+    /// "Sign in to Acme" / "Signed in to Acme — sign in again" when the config names a company
+    /// identity provider ([`company_line`]).
     pub company: Option<String>,
 }
 
@@ -166,7 +168,21 @@ pub fn tray_model(config: &Config, status: &StatusMap, autostart: bool) -> TrayM
         company: config
             .enterprise
             .as_ref()
-            .map(|e| format!("Sign in to {}", e.name)),
+            .map(|e| company_line(&e.name, None, 0)),
+    }
+}
+
+/// The tray's company entry: the session's state and what a click does (it always signs in,
+/// again if need be: another account, or a session the identity provider ended). `session` is
+/// `None` until it is read from the vault; an ID token that expired without a way to renew it
+/// is a session that ended.
+pub fn company_line(name: &str, session: Option<&CompanySession>, now: u64) -> String {
+    match session {
+        Some(s) if s.signed_in && (s.renewable || s.expires_at.is_none_or(|at| at > now)) => {
+            format!("Signed in to {name} — sign in again")
+        }
+        Some(s) if s.signed_in => format!("Sign in to {name} (the session ended)"),
+        _ => format!("Sign in to {name}"),
     }
 }
 

@@ -414,3 +414,26 @@ fn the_tray_line_of_a_device_sign_in_names_the_code_and_where_to_confirm_it() {
         "none while no device sign-in runs"
     );
 }
+
+#[test]
+fn the_tray_company_entry_says_signed_in_until_the_session_can_no_longer_be_renewed() {
+    let session = |signed_in, expires_at, renewable| CompanySession {
+        signed_in,
+        expires_at,
+        renewable,
+    };
+    assert_eq!(company_line("Acme", None, 100), "Sign in to Acme");
+    let never = session(false, None, false);
+    assert_eq!(company_line("Acme", Some(&never), 100), "Sign in to Acme");
+    let fresh = session(true, Some(200), false);
+    let signed_in = "Signed in to Acme — sign in again";
+    assert_eq!(company_line("Acme", Some(&fresh), 100), signed_in);
+    // Expired, but its refresh token renews it without the person.
+    let renewable = session(true, Some(50), true);
+    assert_eq!(company_line("Acme", Some(&renewable), 100), signed_in);
+    let ended = session(true, Some(50), false);
+    assert_eq!(
+        company_line("Acme", Some(&ended), 100),
+        "Sign in to Acme (the session ended)"
+    );
+}

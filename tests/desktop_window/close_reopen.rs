@@ -130,7 +130,7 @@ async fn attach(driver: &super::driver::Driver, app: u32) -> Client {
 }
 
 /// The app WebKitWebDriver launched for this test: the process whose arguments name its data dir.
-fn app_pid(data_dir: &std::path::Path) -> u32 {
+pub(crate) fn app_pid(data_dir: &std::path::Path) -> u32 {
     let want = data_dir.display().to_string();
     let found = std::fs::read_dir("/proc")
         .unwrap()

@@ -188,6 +188,15 @@ pub async fn screenshot(c: &Client, dir: &Path, name: &str) {
     }
 }
 
+/// How much of the tray menu [`Shots::tray_menu`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrayOpen {
+    /// The menu with the first server's submenu expanded (its actions).
+    FirstServer,
+    /// The top-level menu only (the servers' states, the company entry).
+    MenuOnly,
+}
+
 /// Pictures for the README, taken only when `scripts/screenshots.sh` asks (it sets
 /// `MCP_AUTH_BROKER_SCREENSHOTS` to the output folder and runs a tray host).
 pub struct Shots(pub Option<PathBuf>);
@@ -211,8 +220,8 @@ impl Shots {
     }
 
     /// Opens the real tray menu (click on the icon at `MCP_AUTH_BROKER_TRAY_ICON`, "X Y"),
-    /// expands the first server's submenu and captures the screen.
-    pub fn tray_menu(&self, name: &str) {
+    /// expands the first server's submenu if `open` says so, and captures the screen.
+    pub fn tray_menu(&self, name: &str, open: TrayOpen) {
         let Some(dir) = &self.0 else { return };
         let at =
             std::env::var("MCP_AUTH_BROKER_TRAY_ICON").expect("MCP_AUTH_BROKER_TRAY_ICON=\"X Y\"");
@@ -225,19 +234,21 @@ impl Shots {
             assert!(matches!(ok, Ok(true)), "{args:?} failed");
         };
         run(&["xdotool", "mousemove", x, y, "click", "1", "sleep", "1"]);
-        // The first entry is the first server's submenu: hover it open.
-        let (mx, my) = (
-            x.parse::<i32>().unwrap() - 200,
-            y.parse::<i32>().unwrap() + 30,
-        );
-        run(&[
-            "xdotool",
-            "mousemove",
-            &mx.to_string(),
-            &my.to_string(),
-            "sleep",
-            "1",
-        ]);
+        if open == TrayOpen::FirstServer {
+            // The first entry is the first server's submenu: hover it open.
+            let (mx, my) = (
+                x.parse::<i32>().unwrap() - 200,
+                y.parse::<i32>().unwrap() + 30,
+            );
+            run(&[
+                "xdotool",
+                "mousemove",
+                &mx.to_string(),
+                &my.to_string(),
+                "sleep",
+                "1",
+            ]);
+        }
         let out = dir.join(format!("{name}.png"));
         run(&["import", "-window", "root", out.to_str().unwrap()]);
         run(&["xdotool", "key", "Escape", "key", "Escape"]);

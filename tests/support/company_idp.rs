@@ -5,6 +5,9 @@
 
 use tokio::process::{Child, Command};
 
+use super::auth_server::{AsOptions, TestClient};
+use super::upstream::{TestUpstream, UpstreamOptions};
+
 /// `enterprise_idp.mjs`: the company identity provider (token exchange to ID-JAGs), killed on
 /// drop. Its client for the broker is [`CompanyIdp::CLIENT_ID`] / [`CompanyIdp::CLIENT_SECRET`];
 /// the ID-JAGs it issues name [`CompanyIdp::JAG_CLIENT_ID`] as the client at the servers.
@@ -34,6 +37,27 @@ impl CompanyIdp {
             issuer,
             _child: child,
         }
+    }
+
+    /// An MCP server whose authorization server takes the ID-JAGs this provider signs, from the
+    /// broker's client [`CompanyIdp::JAG_CLIENT_ID`] (secret `mcp-secret`); it advertises DPoP
+    /// when `dpop`.
+    pub async fn server(&self, dpop: bool) -> TestUpstream {
+        TestUpstream::start(UpstreamOptions {
+            auth_server: AsOptions {
+                clients: vec![TestClient {
+                    client_id: Self::JAG_CLIENT_ID.into(),
+                    client_secret: Some("mcp-secret".into()),
+                }],
+                open_clients: false,
+                registration: false,
+                id_jag_issuer: Some(self.issuer.clone()),
+                dpop,
+                ..AsOptions::default()
+            },
+            ..UpstreamOptions::oauth()
+        })
+        .await
     }
 
     /// A test control of the provider (`end-sessions`, `expire-id-tokens`).

@@ -122,30 +122,6 @@ async fn typescript_sdk_v1_auth_router_sign_in_call_restart_and_refresh() {
     sign_in_call_restart_refresh(&up.url).await;
 }
 
-/// A server whose authorization server takes ID-JAGs signed by `idp` from the broker's client.
-async fn enterprise_upstream(idp: &CompanyIdp) -> TestUpstream {
-    enterprise_upstream_dpop(idp, false).await
-}
-
-/// [`enterprise_upstream`], whose authorization server advertises DPoP when `dpop`.
-async fn enterprise_upstream_dpop(idp: &CompanyIdp, dpop: bool) -> TestUpstream {
-    TestUpstream::start(UpstreamOptions {
-        auth_server: AsOptions {
-            clients: vec![TestClient {
-                client_id: CompanyIdp::JAG_CLIENT_ID.into(),
-                client_secret: Some("mcp-secret".into()),
-            }],
-            open_clients: false,
-            registration: false,
-            id_jag_issuer: Some(idp.issuer.clone()),
-            dpop,
-            ..AsOptions::default()
-        },
-        ..UpstreamOptions::oauth()
-    })
-    .await
-}
-
 /// Waits until both enterprise servers' health satisfies `ok`.
 async fn both(broker: &TestBroker, ok: impl Fn(&HealthState) -> bool) {
     let mut status = broker.broker.status();
@@ -182,10 +158,7 @@ async fn company_sign_in(broker: &TestBroker) {
 async fn one_company_sign_in_at_oidc_provider_serves_two_servers_renews_itself_and_comes_back_after_the_session_ends(
 ) {
     let idp = CompanyIdp::start().await;
-    let (docs, tickets) = (
-        enterprise_upstream(&idp).await,
-        enterprise_upstream(&idp).await,
-    );
+    let (docs, tickets) = (idp.server(false).await, idp.server(false).await);
     std::env::set_var("ACME_IDP_SECRET", CompanyIdp::CLIENT_SECRET);
     std::env::set_var("ACME_MCP_SECRET", "mcp-secret");
     let server = |up: &TestUpstream| {
@@ -304,7 +277,7 @@ async fn signed_in_to_acme_for(idp: &CompanyIdp, docs: &TestUpstream) -> TestBro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_enterprise_drops_the_servers_tokens_so_the_next_call_needs_company_sign_in() {
     let idp = CompanyIdp::start().await;
-    let docs = enterprise_upstream(&idp).await;
+    let docs = idp.server(false).await;
     let broker = signed_in_to_acme_for(&idp, &docs).await;
     let key = api_key(&broker).await;
     let answer = echo_on(&broker, &key, "docs", "before").await;
@@ -336,7 +309,7 @@ async fn logout_enterprise_drops_the_servers_tokens_so_the_next_call_needs_compa
 async fn an_id_jag_is_redeemed_with_a_dpop_proof_where_the_servers_authorization_server_advertises_dpop(
 ) {
     let idp = CompanyIdp::start().await;
-    let docs = enterprise_upstream_dpop(&idp, true).await;
+    let docs = idp.server(true).await;
     let broker = signed_in_to_acme_for(&idp, &docs).await;
     let server = broker.broker.server("docs").unwrap();
     let upstream = broker.broker.upstream();

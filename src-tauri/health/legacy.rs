@@ -160,6 +160,36 @@ async fn open(
     Ok((stream, endpoint))
 }
 
+/// Where the old transport's messages are POSTed (the `endpoint` event's URL), and how.
+struct Endpoint<'a> {
+    http: &'a reqwest::Client,
+    url: &'a Url,
+    headers: &'a reqwest::header::HeaderMap,
+    per_request: Duration,
+    secret: &'a [String],
+}
+
+impl Endpoint<'_> {
+    /// POSTs one message; its answer arrives on the SSE stream, so only a refusal matters here.
+    async fn post(&self, body: Value) -> Result<(), ProbeError> {
+        let response = self
+            .http
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .timeout(self.per_request)
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| ProbeError::Unreachable(describe(&e, self.per_request)))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let method = body.get("method").and_then(Value::as_str);
+        Err(failure(response, method.unwrap_or("a request"), self.secret).await)
+    }
+}
+
 pub async fn probe(
     http: &reqwest::Client,
     url: &Url,
@@ -170,32 +200,14 @@ pub async fn probe(
     let secret = secrets.as_slice();
     let headers = headers(credential)?;
     let (mut stream, endpoint) = open(http, url, &headers, per_request, secret).await?;
-    let post = |body: Value| {
-        let req = http
-            .post(endpoint.clone())
-            .headers(headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .timeout(per_request)
-            .body(body.to_string());
-        async move {
-            let response = req
-                .send()
-                .await
-                .map_err(|e| ProbeError::Unreachable(describe(&e, per_request)))?;
-            if response.status().is_success() {
-                Ok(())
-            } else {
-                Err(failure(
-                    response,
-                    body.get("method")
-                        .and_then(Value::as_str)
-                        .unwrap_or("a request"),
-                    secret,
-                )
-                .await)
-            }
-        }
+    let to = Endpoint {
+        http,
+        url: &endpoint,
+        headers: &headers,
+        per_request,
+        secret,
     };
+    let post = |body: Value| to.post(body);
     post(initialize_message()).await?;
     let result = result_of(
         &stream.response(1, "initialize").await?,

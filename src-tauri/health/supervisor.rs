@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::monitor::{self, Deps};
-use super::{schedule, HealthState, Inputs, ServerStatus, Shared};
+use super::{schedule, HealthState, Inputs, ServerStatus, Shared, StatusMap};
 use crate::config::{Config, OAuthFlow, ServerConfig, ServerName};
 use crate::events::Event;
 use crate::sync::lock;
@@ -87,41 +87,9 @@ fn reconcile(
     for name in gone {
         stop_monitor(shared, monitors, &name);
     }
-    shared.status.send_if_modified(|map| {
-        let before = map.len();
-        map.retain(|name, _| config.servers.contains_key(name));
-        let mut changed = map.len() != before;
-        for (name, server) in &config.servers {
-            let entry = map.entry(name.clone()).or_insert_with(|| {
-                changed = true;
-                ServerStatus::unknown()
-            });
-            // A server out of service shows why: turned off, or the config's needs-setup reason.
-            let off = match &server.needs_setup {
-                Some(detail) => HealthState::NeedsSetup {
-                    detail: detail.clone(),
-                },
-                None => HealthState::Disabled,
-            };
-            if !server.enabled && entry.state != off {
-                *entry = ServerStatus {
-                    state: off,
-                    ..ServerStatus::unknown()
-                };
-                changed = true;
-            } else if server.enabled
-                && !monitors.contains_key(name)
-                && matches!(
-                    entry.state,
-                    HealthState::Disabled | HealthState::NeedsSetup { .. }
-                )
-            {
-                *entry = ServerStatus::unknown();
-                changed = true;
-            }
-        }
-        changed
-    });
+    shared
+        .status
+        .send_if_modified(|map| statuses_for(map, config, monitors));
     let mut index = 0;
     for (name, server) in &config.servers {
         if !server.enabled || monitors.contains_key(name) {
@@ -135,6 +103,48 @@ fn reconcile(
         index += 1;
         start_monitor(shared, deps, stop, monitors, server.clone(), delay);
     }
+}
+
+/// The status map in line with `config`: removed servers dropped, new ones unknown, a server
+/// out of service showing why (turned off, or the config's needs-setup reason) and one back in
+/// service unknown until its monitor probes. True when anything changed.
+fn statuses_for(
+    map: &mut StatusMap,
+    config: &Config,
+    monitors: &HashMap<ServerName, Running>,
+) -> bool {
+    let before = map.len();
+    map.retain(|name, _| config.servers.contains_key(name));
+    let mut changed = map.len() != before;
+    for (name, server) in &config.servers {
+        let entry = map.entry(name.clone()).or_insert_with(|| {
+            changed = true;
+            ServerStatus::unknown()
+        });
+        let off = match &server.needs_setup {
+            Some(detail) => HealthState::NeedsSetup {
+                detail: detail.clone(),
+            },
+            None => HealthState::Disabled,
+        };
+        if !server.enabled && entry.state != off {
+            *entry = ServerStatus {
+                state: off,
+                ..ServerStatus::unknown()
+            };
+            changed = true;
+        } else if server.enabled
+            && !monitors.contains_key(name)
+            && matches!(
+                entry.state,
+                HealthState::Disabled | HealthState::NeedsSetup { .. }
+            )
+        {
+            *entry = ServerStatus::unknown();
+            changed = true;
+        }
+    }
+    changed
 }
 
 fn start_monitor(

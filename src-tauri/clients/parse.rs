@@ -112,31 +112,7 @@ fn parse_in(source: Source, text: &str, port: u16, listed: bool) -> Result<Plan,
         return Err("expected an object (mapping) at the top level".into());
     }
     let mut plan = Plan::default();
-    let blocks: Vec<(Vec<String>, &Value)> = match source {
-        Source::Claude => {
-            let mut b = vec![];
-            if let Some(v) = doc.get("mcpServers") {
-                b.push((vec!["mcpServers".to_string()], v));
-            }
-            for (project, p) in doc["projects"].as_object().into_iter().flatten() {
-                if let Some(v) = p.get("mcpServers") {
-                    b.push((
-                        vec!["projects".into(), project.clone(), "mcpServers".into()],
-                        v,
-                    ));
-                }
-            }
-            b
-        }
-        Source::Cursor | Source::Windsurf | Source::ClaudeDesktop => key_block(&doc, "mcpServers"),
-        Source::Vscode => key_block(&doc, "servers"),
-        Source::VscodeSettings => doc
-            .get("mcp")
-            .and_then(|m| m.get("servers"))
-            .map(|v| vec![(vec!["mcp".into(), "servers".into()], v)])
-            .unwrap_or_default(),
-        Source::Litellm => key_block(&doc, "mcp_servers"),
-    };
+    let blocks = server_blocks(source, &doc);
     if blocks.is_empty() && !listed {
         return Ok(plan);
     }
@@ -170,6 +146,36 @@ fn parse_in(source: Source, text: &str, port: u16, listed: bool) -> Result<Plan,
         }
     }
     Ok(plan)
+}
+
+/// Where the client's file lists servers, each with its path in the file (Claude Code also
+/// keeps a list per project).
+fn server_blocks(source: Source, doc: &Value) -> Vec<(Vec<String>, &Value)> {
+    match source {
+        Source::Claude => {
+            let mut b = vec![];
+            if let Some(v) = doc.get("mcpServers") {
+                b.push((vec!["mcpServers".to_string()], v));
+            }
+            for (project, p) in doc["projects"].as_object().into_iter().flatten() {
+                if let Some(v) = p.get("mcpServers") {
+                    b.push((
+                        vec!["projects".into(), project.clone(), "mcpServers".into()],
+                        v,
+                    ));
+                }
+            }
+            b
+        }
+        Source::Cursor | Source::Windsurf | Source::ClaudeDesktop => key_block(doc, "mcpServers"),
+        Source::Vscode => key_block(doc, "servers"),
+        Source::VscodeSettings => doc
+            .get("mcp")
+            .and_then(|m| m.get("servers"))
+            .map(|v| vec![(vec!["mcp".into(), "servers".into()], v)])
+            .unwrap_or_default(),
+        Source::Litellm => key_block(doc, "mcp_servers"),
+    }
 }
 
 fn key_block<'a>(doc: &'a Value, key: &str) -> Vec<(Vec<String>, &'a Value)> {
@@ -266,6 +272,40 @@ fn entry(source: Source, raw: &Value, port: u16) -> Result<litellm::Taken, Strin
     let remote = (source == Source::ClaudeDesktop)
         .then(|| mcp_remote::url(obj))
         .flatten();
+    let url = remote_url(obj, kind, remote, port)?;
+    let transport = match kind.filter(|_| remote.is_none()) {
+        None | Some("http" | "streamable-http" | "streamable_http" | "streamableHttp") => None,
+        Some("sse") => Some("sse".to_string()),
+        Some(other) => {
+            return Err(format!(
+                "transport \"{other}\" is not supported (only http and sse)"
+            ))
+        }
+    };
+    let mut taken = if source == Source::Litellm {
+        litellm::take(raw)?
+    } else {
+        litellm::Taken::default()
+    };
+    let server = &mut taken.entry;
+    server.url = Some(url.to_string());
+    server.transport = transport;
+    let headers = headers_of(obj, remote.is_some());
+    server.headers = None;
+    server.static_headers = None;
+    headers_into(&headers, &mut taken);
+    Ok(taken)
+}
+
+/// The entry's remote URL (for Claude Desktop possibly `remote`, the one `mcp-remote` is run
+/// with), or why it cannot go through the broker: a stdio server, no URL, the broker itself, or
+/// an address the broker does not reach upstreams at.
+fn remote_url<'a>(
+    obj: &'a Map<String, Value>,
+    kind: Option<&str>,
+    remote: Option<&'a str>,
+    port: u16,
+) -> Result<&'a str, String> {
     if let (Some(cmd), None) = (obj.get("command").and_then(Value::as_str), &remote) {
         return Err(format!("a stdio server (runs `{cmd}`): only remote (http/sse url) servers can go through the broker"));
     }
@@ -287,36 +327,22 @@ fn entry(source: Source, raw: &Value, port: u16) -> Result<litellm::Taken, Strin
     }
     crate::urlcheck::check_remote_url(url)
         .map_err(|problem| format!("its url \"{url}\" {problem}; the broker reaches upstreams over https (http only on 127.0.0.1 or localhost)"))?;
-    let transport = match kind.filter(|_| remote.is_none()) {
-        None | Some("http" | "streamable-http" | "streamable_http" | "streamableHttp") => None,
-        Some("sse") => Some("sse".to_string()),
-        Some(other) => {
-            return Err(format!(
-                "transport \"{other}\" is not supported (only http and sse)"
-            ))
-        }
-    };
-    let mut taken = if source == Source::Litellm {
-        litellm::take(raw)?
-    } else {
-        litellm::Taken::default()
-    };
-    let server = &mut taken.entry;
-    server.url = Some(url.to_string());
-    server.transport = transport;
+    Ok(url)
+}
+
+/// The entry's headers (`headers` and LiteLLM's `static_headers`, and for `mcp-remote` its
+/// `--header` arguments).
+fn headers_of(obj: &Map<String, Value>, remote: bool) -> Map<String, Value> {
     let mut headers = Map::new();
     for key in ["headers", "static_headers"] {
         if let Some(h) = obj.get(key).and_then(Value::as_object) {
             headers.extend(h.clone());
         }
     }
-    if remote.is_some() {
+    if remote {
         headers.extend(mcp_remote::headers(obj));
     }
-    server.headers = None;
-    server.static_headers = None;
-    headers_into(&headers, &mut taken);
-    Ok(taken)
+    headers
 }
 
 fn points_at_broker(url: &str, port: u16) -> bool {

@@ -4,6 +4,7 @@
 //!
 //! Architecture Invariant: code outside this module sees only validated [`Config`] values.
 
+mod combinations;
 mod enterprise;
 mod fields;
 pub mod file;

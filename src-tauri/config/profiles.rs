@@ -132,47 +132,8 @@ impl Profile {
         match self {
             Profile::Entra => entra(raw, &mut a),
             Profile::Auth0 | Profile::Okta => audience(raw, &mut a),
-            Profile::GitHub => {
-                endpoints(
-                    raw,
-                    &mut a,
-                    "https://github.com/login/oauth/authorize",
-                    "https://github.com/login/oauth/access_token",
-                    "GitHub publishes no authorization server metadata",
-                );
-                flow(
-                    raw,
-                    &mut a,
-                    "a client ID, secret and token URL would otherwise read as machine-to-machine",
-                );
-                a.todo.push(format!(
-                    "register {redirect} as the OAuth app's callback URL (GitHub allows one)"
-                ));
-            }
-            Profile::Google => {
-                endpoints(
-                    raw,
-                    &mut a,
-                    "https://accounts.google.com/o/oauth2/v2/auth",
-                    "https://oauth2.googleapis.com/token",
-                    "Google's endpoints",
-                );
-                flow(raw, &mut a, "Google's OAuth clients sign people in");
-                no_resource(
-                    raw,
-                    &mut a,
-                    "Google's authorization endpoint refuses parameters it does not know",
-                );
-                let params = raw.authorization_params.get_or_insert_with(BTreeMap::new);
-                if !params.contains_key("access_type") {
-                    params.insert("access_type".into(), "offline".into());
-                    params.insert("prompt".into(), "consent".into());
-                    a.changes.push("authorization_params access_type=offline, prompt=consent (Google returns a refresh token only then)".into());
-                }
-                a.todo.push(format!(
-                    "add {redirect} to the OAuth client's authorized redirect URIs"
-                ));
-            }
+            Profile::GitHub => github(raw, &mut a, &redirect),
+            Profile::Google => google(raw, &mut a, &redirect),
             Profile::Slack => {
                 flow(raw, &mut a, "Slack signs people in");
                 a.todo.push(format!("add exactly {redirect} to the Slack app's Redirect URLs: Slack accepts only a registered redirect URL, and the broker's port is fixed so it stays valid"));
@@ -180,6 +141,52 @@ impl Profile {
         }
         a
     }
+}
+
+/// GitHub: fixed endpoints (no metadata), the sign-in flow, and its one callback URL.
+fn github(raw: &mut RawServer, a: &mut Applied, redirect: &str) {
+    endpoints(
+        raw,
+        a,
+        "https://github.com/login/oauth/authorize",
+        "https://github.com/login/oauth/access_token",
+        "GitHub publishes no authorization server metadata",
+    );
+    flow(
+        raw,
+        a,
+        "a client ID, secret and token URL would otherwise read as machine-to-machine",
+    );
+    a.todo.push(format!(
+        "register {redirect} as the OAuth app's callback URL (GitHub allows one)"
+    ));
+}
+
+/// Google: its endpoints, the sign-in flow, no `resource`, and offline access for a refresh
+/// token.
+fn google(raw: &mut RawServer, a: &mut Applied, redirect: &str) {
+    endpoints(
+        raw,
+        a,
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+        "Google's endpoints",
+    );
+    flow(raw, a, "Google's OAuth clients sign people in");
+    no_resource(
+        raw,
+        a,
+        "Google's authorization endpoint refuses parameters it does not know",
+    );
+    let params = raw.authorization_params.get_or_insert_with(BTreeMap::new);
+    if !params.contains_key("access_type") {
+        params.insert("access_type".into(), "offline".into());
+        params.insert("prompt".into(), "consent".into());
+        a.changes.push("authorization_params access_type=offline, prompt=consent (Google returns a refresh token only then)".into());
+    }
+    a.todo.push(format!(
+        "add {redirect} to the OAuth client's authorized redirect URIs"
+    ));
 }
 
 fn flow(raw: &mut RawServer, a: &mut Applied, why: &str) {

@@ -6,10 +6,10 @@ use std::fmt;
 use std::time::Duration;
 
 use super::litellm;
+use super::machine::KeySource;
 use super::raw::{RawConfig, RawServer};
 use super::{
-    AuthType, Config, HeaderValue, OAuthFlow, ServerConfig, ServerName, Transport,
-    DEFAULT_HEALTH_INTERVAL,
+    AuthType, Config, ServerConfig, ServerName, TokenAuthMethod, Transport, DEFAULT_HEALTH_INTERVAL,
 };
 
 /// One thing wrong with the config, precise enough to fix without reading code.
@@ -249,11 +249,7 @@ impl<'a> ServerValidator<'a> {
         let client_id_metadata_url = cimd_url.and_then(|t| self.cimd_url(t));
         let audience = raw.audience.as_deref().and_then(|a| self.audience(a));
         let scopes = self.scopes(raw.scopes.as_ref());
-        let method = raw.token_endpoint_auth_method.as_deref();
-        let token_endpoint_auth_method = method.and_then(|m| self.token_auth_method(m));
-        let private_key = raw.private_key.as_deref().and_then(|k| self.private_key(k));
-        let key = (private_key.as_ref(), token_endpoint_auth_method);
-        let assertion_audience = self.key_method(raw, key);
+        let (token_endpoint_auth_method, private_key, assertion_audience) = self.client_key(raw);
         let assertion = self.assertion(raw, oauth_flow);
         let headers = self.all_headers(raw);
         let authorization_params = self.authorization_params(raw.authorization_params.as_ref());
@@ -262,9 +258,7 @@ impl<'a> ServerValidator<'a> {
         if self.errors.len() > before {
             return None;
         }
-        let needs_setup = raw.needs_setup.iter().cloned().chain(self.setup.drain(..));
-        let needs_setup =
-            Some(needs_setup.collect::<Vec<_>>().join("; ")).filter(|s| !s.is_empty());
+        let needs_setup = self.setup_reason(raw);
         Some(ServerConfig {
             name: name?,
             url: url?,
@@ -295,6 +289,27 @@ impl<'a> ServerValidator<'a> {
             needs_setup,
             enterprise: None,
         })
+    }
+
+    /// How the client authenticates with a key: `token_endpoint_auth_method`, `private_key`
+    /// and `assertion_audience`, which belong together.
+    fn client_key(
+        &mut self,
+        raw: &RawServer,
+    ) -> (Option<TokenAuthMethod>, Option<KeySource>, Option<String>) {
+        let method = raw.token_endpoint_auth_method.as_deref();
+        let token_endpoint_auth_method = method.and_then(|m| self.token_auth_method(m));
+        let private_key = raw.private_key.as_deref().and_then(|k| self.private_key(k));
+        let key = (private_key.as_ref(), token_endpoint_auth_method);
+        let assertion_audience = self.key_method(raw, key);
+        (token_endpoint_auth_method, private_key, assertion_audience)
+    }
+
+    /// Why a valid entry is out of service: its own `needs_setup`, and what validation found
+    /// missing (an unset variable, a missing file).
+    fn setup_reason(&mut self, raw: &RawServer) -> Option<String> {
+        let reasons = raw.needs_setup.iter().cloned().chain(self.setup.drain(..));
+        Some(reasons.collect::<Vec<_>>().join("; ")).filter(|s| !s.is_empty())
     }
 
     fn server_name(&mut self) -> Option<ServerName> {
@@ -335,76 +350,6 @@ impl<'a> ServerValidator<'a> {
                 None
             }
             Some(text) => self.url("url", text),
-        }
-    }
-
-    /// A client_credentials server needs its `client_id`, unless its client is key-based: that
-    /// one registers itself (RFC 7591 with its public key).
-    fn check_machine_client(&mut self, raw: &RawServer, oauth_flow: Option<OAuthFlow>) {
-        let key_client = raw.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
-        if oauth_flow == Some(OAuthFlow::ClientCredentials)
-            && raw.client_id.is_none()
-            && !key_client
-        {
-            self.err(
-                "client_id",
-                "is required for the client_credentials flow",
-                "add \"client_id\" (and \"client_secret\": \"os.environ/VAR\"), or use \"token_endpoint_auth_method\": \"private_key_jwt\" to have the broker register itself with its key",
-            );
-        }
-    }
-
-    /// The rules between fields, each valid alone: what a flow needs, and what a static token
-    /// or delegate mode cannot have.
-    fn check_combinations(
-        &mut self,
-        raw: &RawServer,
-        auth_type: AuthType,
-        oauth_flow: Option<OAuthFlow>,
-        headers: &BTreeMap<String, HeaderValue>,
-    ) {
-        let static_token = matches!(auth_type, AuthType::BearerToken | AuthType::ApiKey);
-        let delegate = raw.delegate_auth_to_upstream.unwrap_or(false);
-        if static_token && raw.auth_value.is_none() {
-            self.err("auth_value", "is missing for a static-token server", "set \"auth_value\": \"os.environ/VAR\" or store the token in the keychain from the app or `mcp-auth-broker add`");
-        }
-        if oauth_flow.is_some() && auth_type != AuthType::OAuth2 && raw.auth_type.is_some() {
-            self.err(
-                "oauth_flow",
-                "is set but auth_type is not \"oauth2\"",
-                "set \"auth_type\": \"oauth2\" or remove \"oauth_flow\"",
-            );
-        }
-        self.check_machine_client(raw, oauth_flow);
-        if raw.audience.is_some() && (static_token || delegate) {
-            self.err(
-                "audience",
-                "is set but the broker runs no OAuth for this server (static token or delegate mode)",
-                "remove \"audience\", or use \"auth_type\": \"oauth2\" so the broker signs in",
-            );
-        }
-        if raw.dpop == Some(serde_json::Value::Bool(true)) && (static_token || delegate) {
-            self.err(
-                "dpop",
-                "is true but the broker obtains no token for this server (static token or delegate mode), so it has nothing to bind to a key",
-                "remove \"dpop\", or use \"auth_type\": \"oauth2\" so the broker signs in",
-            );
-        }
-        let broker_held = oauth_flow.is_some()
-            || raw.client_secret.is_some()
-            || raw.auth_value.is_some()
-            || headers
-                .values()
-                .any(|h| matches!(h, HeaderValue::Secret(_)));
-        if delegate && broker_held {
-            self.err("delegate_auth_to_upstream", "is true but the entry also configures broker-held credentials", "remove oauth_flow / client_secret / auth_value / secret-valued headers, or set delegate_auth_to_upstream to false");
-        }
-        if raw.allowed_tools.as_ref().is_some_and(Vec::is_empty) {
-            self.err(
-                "allowed_tools",
-                "is an empty list, which would hide every tool",
-                "list the tools clients may use, or remove allowed_tools to allow all of them",
-            );
         }
     }
 }

@@ -221,7 +221,11 @@ impl Caller<'_> {
         client_id: &Value,
     ) -> Result<Reply, RpcError> {
         let is_tool = method == "tools/call";
-        let prefixed = params["name"].as_str().unwrap_or("").to_string();
+        // Taken out and put back as the upstream's name, in the same allocation.
+        let mut prefixed = match params["name"].take() {
+            Value::String(s) => s,
+            _ => String::new(),
+        };
         let Some((server, name)) = self.split(&prefixed) else {
             return Err(RpcError::invalid_params(format!("\"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list them again", names::SEPARATOR)));
         };
@@ -232,7 +236,9 @@ impl Caller<'_> {
             (Some(cfg), None) => cfg,
             (_, why) => return Err(RpcError::invalid_params(why.unwrap_or_default())),
         };
-        params["name"] = Value::String(name.to_string());
+        let prefix = prefixed.len() - name.len(); // the name is the end of what the client sent
+        prefixed.drain(..prefix);
+        params["name"] = Value::String(prefixed);
         let retry = self.retry(&mut params, cfg)?;
         let asked = self.ask(cfg, method, params, CALL_TIMEOUT, Some(client_id), retry);
         match asked.await {

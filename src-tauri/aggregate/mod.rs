@@ -190,9 +190,7 @@ impl Aggregate {
             offered: std::borrow::Cow::Owned(relay::passed_on(capabilities)),
             session: None,
             out,
-            sign_in_base: capabilities["elicitation"]["url"]
-                .is_object()
-                .then_some(base),
+            sign_in_base: crate::protocol::meta::url_elicitation(capabilities).then_some(base),
             scope,
         }
     }

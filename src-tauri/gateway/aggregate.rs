@@ -93,8 +93,8 @@ pub(super) async fn serve(
     let version = parts
         .headers
         .get(headers::PROTOCOL_VERSION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let modern = meta::client_era(version.as_deref(), None) == Era::Modern;
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let modern = meta::era_of(version.as_deref(), None) == Era::Modern;
     if parts.method != Method::POST {
         let refused = version
             .as_deref()
@@ -113,19 +113,27 @@ pub(super) async fn serve(
         return Ok(refuse(StatusCode::BAD_REQUEST, Value::Null, e));
     };
     let declared = meta::declared_version(&message);
-    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let id = message.get("id").unwrap_or(&Value::Null);
     if let Some(refused) = version
         .as_deref()
         .or(declared)
-        .and_then(|v| unsupported(v, &id))
+        .and_then(|v| unsupported(v, id))
     {
         return Ok(refused);
     }
-    if meta::client_era(version.as_deref(), Some(&message)) == Era::Modern {
+    if meta::era_of(version.as_deref(), declared) == Era::Modern {
         let asked = (&parts.headers, message);
         return Ok(stateless(aggregate, principal, origin, scope, asked).await);
     }
     legacy_post(aggregate, principal, origin, scope, &parts.headers, message).await
+}
+
+/// A string value taken out of a message (checked to be one before), without a copy.
+fn take_string(value: &mut Value) -> String {
+    match value.take() {
+        Value::String(s) => s,
+        _ => String::new(),
+    }
 }
 
 fn rpc_error(code: i64, message: String) -> RpcError {
@@ -209,7 +217,7 @@ async fn legacy_post(
         );
         return Ok(refuse(StatusCode::BAD_REQUEST, Value::Null, e));
     }
-    let (Some(id), Some(method)) = (
+    let (Some(id), Some(_)) = (
         message.get("id").filter(|v| !v.is_null()).cloned(),
         message["method"].as_str(),
     ) else {
@@ -223,7 +231,7 @@ async fn legacy_post(
         }
         return Ok(StatusCode::ACCEPTED.into_response());
     };
-    let method = method.to_string();
+    let method = take_string(&mut message["method"]);
     let params = params_object(&mut message);
     let sink = session.notes().clone();
     Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
@@ -292,7 +300,7 @@ fn initialize(
     let asked = message["params"]["protocolVersion"].as_str().unwrap_or("");
     let version = era::negotiate_legacy(asked).to_string();
     // URL-mode elicitation (2025-11-25): calls to servers that need sign-in get a sign-in link.
-    let elicit = message["params"]["capabilities"]["elicitation"]["url"].is_object();
+    let elicit = meta::url_elicitation(&message["params"]["capabilities"]);
     let id = aggregate.open_in(
         scope,
         principal,

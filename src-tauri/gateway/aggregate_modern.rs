@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{accepts_sse, answer, fan_in, refuse, reply, rpc_error, Answered};
+use super::{accepts_sse, answer, fan_in, refuse, reply, rpc_error, take_string, Answered};
 use crate::aggregate::calls::{params_object, Scope};
 use crate::aggregate::session::RpcError;
 use crate::aggregate::{modern, Aggregate};
@@ -58,12 +58,13 @@ pub(super) async fn stateless(
         let echo = id.unwrap_or(Value::Null);
         return refuse(StatusCode::BAD_REQUEST, echo, rpc_error(code, why));
     }
-    let (Some(id), Some(method)) = (id, message["method"].as_str()) else {
+    let (Some(id), true) = (id, message["method"].is_string()) else {
         // Notifications (and stray answers) need nothing: a modern request is cancelled by
         // closing its stream.
         return StatusCode::ACCEPTED.into_response();
     };
-    if !modern::METHODS.contains(&method) {
+    let method = take_string(&mut message["method"]);
+    if !modern::METHODS.contains(&method.as_str()) {
         let e = rpc_error(
             codes::METHOD_NOT_FOUND,
             format!("method \"{method}\" is not served by /mcp"),
@@ -71,9 +72,12 @@ pub(super) async fn stateless(
         return refuse(StatusCode::NOT_FOUND, id, e);
     }
     let caps = meta::declared_capabilities(&message).clone();
-    let method = method.to_string();
     let params = params_object(&mut message);
-    let base = origin.0.clone();
+    // Only a client that takes sign-in links needs the gateway's URL.
+    let base = match meta::url_elicitation(&caps) {
+        true => origin.0.clone(),
+        false => String::new(),
+    };
     match method.as_str() {
         "server/discover" => Json(reply(id, Ok(aggregate.discover().await))).into_response(),
         "subscriptions/listen" => {

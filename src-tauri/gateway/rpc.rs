@@ -90,7 +90,7 @@ fn declares_url(message: &Value) -> bool {
     } else {
         meta::declared_capabilities(message)
     };
-    capabilities["elicitation"]["url"].is_object()
+    meta::url_elicitation(capabilities)
 }
 
 /// The answer for a request the upstream could not serve. `links` is given when the client

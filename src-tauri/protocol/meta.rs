@@ -73,6 +73,12 @@ pub fn declared_capabilities(message: &Value) -> &Value {
     }
 }
 
+/// Whether client capabilities declare URL-mode elicitation (2025-11-25: `elicitation.url`), so
+/// the client can be sent a link to open.
+pub fn url_elicitation(capabilities: &Value) -> bool {
+    capabilities["elicitation"]["url"].is_object()
+}
+
 /// The `_meta` keys every 2026-07-28 request must carry (`clientInfo` and `logLevel` are
 /// optional).
 pub const REQUIRED: [&str; 2] = [PROTOCOL_VERSION, CLIENT_CAPABILITIES];
@@ -82,24 +88,26 @@ pub const REQUIRED: [&str; 2] = [PROTOCOL_VERSION, CLIENT_CAPABILITIES];
 /// server answers `-32602` (HTTP 400) before it compares headers with the body. `Err` is that
 /// error's message, naming what is missing or of the wrong type.
 pub fn check_required(message: &Value) -> Result<(), String> {
-    let meta = &message["params"]["_meta"];
-    if !meta.is_object() {
+    let Some(meta) = message["params"]["_meta"].as_object() else {
         return Err(format!(
             "a 2026-07-28 request needs params._meta with {} and {}",
             REQUIRED[0], REQUIRED[1]
         ));
-    }
-    let missing: Vec<&str> = REQUIRED
-        .into_iter()
-        .filter(|k| meta.get(*k).is_none_or(Value::is_null))
-        .collect();
-    if !missing.is_empty() {
+    };
+    // Each looked up once (every modern request passes here).
+    let found = REQUIRED.map(|k| meta.get(k).filter(|v| !v.is_null()));
+    if found.iter().any(Option::is_none) {
+        let missing: Vec<&str> = REQUIRED
+            .into_iter()
+            .zip(found)
+            .filter_map(|(k, v)| v.is_none().then_some(k))
+            .collect();
         return Err(format!("params._meta is missing {}", missing.join(" and ")));
     }
-    if !meta[PROTOCOL_VERSION].is_string() {
+    if !found[0].is_some_and(Value::is_string) {
         return Err(format!("params._meta {PROTOCOL_VERSION} must be a string"));
     }
-    if !meta[CLIENT_CAPABILITIES].is_object() {
+    if !found[1].is_some_and(Value::is_object) {
         return Err(format!(
             "params._meta {CLIENT_CAPABILITIES} must be an object"
         ));
@@ -110,9 +118,13 @@ pub fn check_required(message: &Value) -> Result<(), String> {
 /// The era a client speaks, from one request: the `MCP-Protocol-Version` header when it names a
 /// modern version, else the body's `_meta`; a legacy client never sends either as modern.
 pub fn client_era(header_version: Option<&str>, message: Option<&Value>) -> Era {
+    era_of(header_version, message.and_then(declared_version))
+}
+
+/// [`client_era`] from the header's version and the one the body's `_meta` declares.
+pub fn era_of(header_version: Option<&str>, declared: Option<&str>) -> Era {
     let modern = |v: &str| Era::of(v) == Some(Era::Modern);
-    if header_version.is_some_and(modern) || message.and_then(declared_version).is_some_and(modern)
-    {
+    if header_version.is_some_and(modern) || declared.is_some_and(modern) {
         Era::Modern
     } else {
         Era::Legacy

@@ -80,10 +80,15 @@ impl RawResult {
             return None;
         };
         let text = result.get();
-        if !text.starts_with('{') || serde_json::from_str::<Value>(got.get()).ok()? != *id {
+        if !text.starts_with('{') || !same_id(got.get(), id) {
             return None;
         }
-        let typed: Typed = serde_json::from_str(text).ok()?;
+        // Without the key written out (or any `\u` escape that could spell it), the result names
+        // no `resultType`: no second pass over it.
+        let typed: Typed = match text.contains("\"resultType\"") || text.contains("\\u") {
+            true => serde_json::from_str(text).ok()?,
+            false => Typed { result_type: None },
+        };
         let start = text.as_ptr() as usize - body.as_ptr() as usize;
         Some(RawResult {
             span: start..start + text.len(),
@@ -129,6 +134,15 @@ impl RawResult {
         }
         out.push(b'}');
         out.into()
+    }
+}
+
+/// Whether the id text `got` is `id` (ids compared as JSON values): the broker's own ids are
+/// integers, compared without building a value.
+fn same_id(got: &str, id: &Value) -> bool {
+    match (id.as_u64(), got.parse::<u64>()) {
+        (Some(want), Ok(n)) => n == want,
+        _ => serde_json::from_str::<Value>(got).is_ok_and(|v| v == *id),
     }
 }
 
@@ -204,6 +218,11 @@ mod tests {
         let mut typed = read(r#"{"id":1,"result":{"resultType":"input_required"}}"#, 1).unwrap();
         typed.name_type = true;
         assert!(typed.is_input_required());
+        let escaped = read(
+            r#"{"id":1,"result":{"result\u0054ype":"input_required"}}"#,
+            1,
+        );
+        assert!(escaped.unwrap().is_input_required());
         assert_eq!(
             Reply::Raw(typed).into_value()["resultType"],
             "input_required"
@@ -221,6 +240,8 @@ mod tests {
             r#"{"id":1,"method":"m","result":{}}"#,
             r#"{"id":1,"result":{},"result":{}}"#,
             r#"{"id":1,"result":{"resultType":5}}"#,
+            r#"{"id":1,"result":{"result\u0054ype":5}}"#,
+            r#"{"id":1.0,"result":{}}"#,
             r#"[{"id":1,"result":{}}]"#,
         ] {
             assert!(read(body, 1).is_none(), "{body}");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::header::ACCEPT;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +21,11 @@ use tokio::sync::{broadcast, mpsc};
 
 #[path = "aggregate_modern.rs"]
 mod modern_http;
+#[path = "aggregate_reply.rs"]
+mod replies;
 
 use modern_http::{stateless, unsupported};
+use replies::{refuse, reply, rpc_error, take_string, Answered};
 
 use super::error::GatewayError;
 use super::host::ClientOrigin;
@@ -30,12 +33,11 @@ use super::legacy::{event_stream, event_stream_after};
 use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
 use crate::aggregate::calls::{params_object, Scope};
-use crate::aggregate::session::{Outbox, RpcError};
+use crate::aggregate::session::Outbox;
 use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
 use crate::clock::unix_now;
 use crate::issuer::Principal;
-use crate::protocol::raw::Reply;
 use crate::protocol::{codes, era, headers, meta, Era};
 
 pub fn routes() -> Router<Broker> {
@@ -126,22 +128,6 @@ pub(super) async fn serve(
         return Ok(stateless(aggregate, principal, origin, scope, asked).await);
     }
     legacy_post(aggregate, principal, origin, scope, &parts.headers, message).await
-}
-
-/// A string value taken out of a message (checked to be one before), without a copy.
-fn take_string(value: &mut Value) -> String {
-    match value.take() {
-        Value::String(s) => s,
-        _ => String::new(),
-    }
-}
-
-fn rpc_error(code: i64, message: String) -> RpcError {
-    RpcError {
-        code,
-        message,
-        data: None,
-    }
 }
 
 fn accepts_sse(headers: &HeaderMap) -> bool {
@@ -316,53 +302,6 @@ fn initialize(
         response.headers_mut().insert(MCP_SESSION_ID, v);
     }
     response
-}
-
-/// The reply to a dispatched request: a message built as a value, or the bytes written around
-/// an upstream's result passed on as the upstream wrote it ([`Reply::Raw`]).
-enum Answered {
-    Value(Value),
-    Text(Bytes),
-}
-
-impl Answered {
-    fn of(id: Value, answer: Result<Reply, RpcError>) -> Answered {
-        match answer {
-            Ok(Reply::Raw(raw)) => Answered::Text(raw.reply(&id)),
-            Ok(Reply::Value(v)) => Answered::Value(reply(id, Ok(v))),
-            Err(e) => Answered::Value(reply(id, Err(e))),
-        }
-    }
-
-    /// As a value, for an event stream (rare: only when notifications came first).
-    fn into_value(self) -> Value {
-        match self {
-            Answered::Value(v) => v,
-            Answered::Text(text) => serde_json::from_slice(&text).unwrap_or(Value::Null),
-        }
-    }
-
-    fn into_response(self) -> Response {
-        match self {
-            Answered::Value(v) => Json(v).into_response(),
-            Answered::Text(text) => {
-                let json = HeaderValue::from_static("application/json");
-                ([(CONTENT_TYPE, json)], text).into_response()
-            }
-        }
-    }
-}
-
-fn reply(id: Value, answer: Result<Value, RpcError>) -> Value {
-    use crate::protocol::envelope;
-    match answer {
-        Ok(result) => envelope::result(id, result),
-        Err(e) => envelope::error(id, e.code, e.message, e.data),
-    }
-}
-
-fn refuse(status: StatusCode, id: Value, e: RpcError) -> Response {
-    (status, Json(reply(id, Err(e)))).into_response()
 }
 
 /// An event stream of `first`, then what `mine` (one client's own messages) and `all` (every

@@ -12,7 +12,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{accepts_sse, answer, fan_in, refuse, reply, rpc_error, take_string, Answered};
+use super::replies::{refuse, reply, rpc_error, take_string, Answered};
+use super::{accepts_sse, answer, fan_in};
 use crate::aggregate::calls::{params_object, Scope};
 use crate::aggregate::session::RpcError;
 use crate::aggregate::{modern, Aggregate};

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::Bytes;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -62,14 +63,74 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 struct Typed<'a> {
-    #[serde(rename = "resultType", borrow, default)]
-    result_type: Option<Cow<'a, str>>,
+    /// `Some` when the result has the key, even as `null`: the full route then adds no
+    /// `resultType` either.
+    #[serde(rename = "resultType", borrow, default, deserialize_with = "present")]
+    result_type: Option<Option<Cow<'a, str>>>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str>>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Named<'a>(#[serde(borrow)] Option<Cow<'a, str>>);
+    Named::deserialize(d).map(|named| Some(named.0))
+}
+
+/// A JSON value read as the full parse reads it into a [`Value`], building nothing. Skipping a
+/// value (what `RawValue` and unknown fields do) checks no number's range, no `\u` escape and
+/// no depth; the full parse refuses `1e400`, a lone surrogate and nesting past 128, so a body
+/// with one must not take the text route.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
 }
 
 impl RawResult {
     /// The plain result answering `id` in a JSON body; `None` when the body is anything else
     /// (read it as a [`Value`] then: errors, batches, duplicate or odd fields, bad UTF-8).
     pub fn read(body: Bytes, id: &Value) -> Option<RawResult> {
+        // One object (the derive reads an array as the fields in order), of JSON the full parse
+        // reads ([`Checked`]).
+        let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !object || serde_json::from_slice::<Checked>(&body).is_err() {
+            return None;
+        }
         let envelope: Envelope = serde_json::from_slice(&body).ok()?;
         let (Some(got), Some(result), None, None) = (
             envelope.id,
@@ -93,7 +154,7 @@ impl RawResult {
         Some(RawResult {
             span: start..start + text.len(),
             typed: typed.result_type.is_some(),
-            input_required: typed.result_type.as_deref() == Some(INPUT_REQUIRED),
+            input_required: typed.result_type.flatten().as_deref() == Some(INPUT_REQUIRED),
             id: id.clone(),
             name_type: false,
             body,
@@ -252,6 +313,48 @@ mod tests {
         assert_eq!(
             answer.into_value(),
             json!({"jsonrpc": "2.0", "id": 1, "result": {"x": [1]}})
+        );
+    }
+
+    /// Found by the `upstream_answer` fuzz target: skipping a value checks less than the full
+    /// parse, and the derive reads an array as the fields in order.
+    #[test]
+    fn a_body_the_full_parse_refuses_or_reads_otherwise_is_left_to_it() {
+        let deep = format!(
+            r#"{{"id":1,"result":{{"a":{}{}}}}}"#,
+            "[".repeat(130),
+            "]".repeat(130)
+        );
+        for body in [
+            r#"{"id":1,"result":{"n":2e308}}"#,
+            r#"{"id":1,"result":{"s":"\ud800"}}"#,
+            r#"{"id":1,"result":{},"x":"\udc00"}"#,
+            r#"{"id":1,"result":{},"jsonrpc":1e999}"#,
+            &deep,
+            r#"[1,{"a":1}]"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Value>(body).map_or(true, |v| envelope::find_answer(
+                    v,
+                    &json!(1)
+                )
+                .is_none())
+            );
+            assert!(read(body, 1).is_none(), "{body}");
+        }
+    }
+
+    /// Found by the `upstream_answer` fuzz target.
+    #[test]
+    fn a_result_naming_a_null_result_type_gets_no_second_one_for_a_modern_client() {
+        let mut raw = read(r#"{"id":1,"result":{"resultType":null,"a":1}}"#, 1).unwrap();
+        raw.name_type = true;
+        assert!(!raw.is_input_required());
+        let reply: Value = serde_json::from_slice(&raw.reply(&json!(2))).unwrap();
+        assert_eq!(reply["result"], json!({"resultType": null, "a": 1}));
+        assert_eq!(
+            Reply::Raw(raw).into_value(),
+            json!({"resultType": null, "a": 1})
         );
     }
 }

@@ -25,10 +25,15 @@ chmod 700 "$runtime_dir"
 export XDG_RUNTIME_DIR=$runtime_dir XDG_DATA_HOME=$runtime_dir/data
 mkdir -p "$XDG_DATA_HOME"
 export MCP_AUTH_BROKER_SCREENSHOTS=$out
+# WebDriver screenshots read the page back through GL in the app process, which the app keeps GL
+# out of (desktop/webkit.rs): setting one of its rendering variables gives WebKit's default
+# rendering for these runs (the pictures look the same).
+export WEBKIT_DISABLE_DMABUF_RENDERER=0
 
 # Inside the session: a tray host at the top right, then the test. The icon is the only one in
 # the tray, so it sits 14 px from the top-right corner. A second pass with GTK's dark theme
-# (WebKitGTK then reports prefers-color-scheme: dark) keeps only its dashboard picture.
+# (WebKitGTK then reports prefers-color-scheme: dark) keeps only its dashboard and consent
+# pictures.
 dark=$(mktemp -d)
 trap 'rm -rf "$runtime_dir" "$dark"' EXIT
 export DARK_SHOTS=$dark
@@ -51,6 +56,10 @@ dbus-run-session -- "$root/scripts/in-session.sh" bash -c '
     enterprise::one_company_sign_in_from_the_tray_readies_both_servers_via_acme_and_the_tray_says_signed_in
   MCP_AUTH_BROKER_SCREENSHOTS=$DARK_SHOTS GTK_THEME=Adwaita:dark \
     cargo test --test desktop_window -- --ignored --exact "$test"
+  MCP_AUTH_BROKER_SCREENSHOTS=$DARK_SHOTS GTK_THEME=Adwaita:dark \
+    cargo test --test desktop_window -- --ignored --exact \
+    words::window_says_a_refused_connection_in_one_sentence_and_details_show_the_raw_cause
 '
 cp "$dark/dashboard.png" "$out/dashboard-dark.png"
+cp "$dark/consent.png" "$out/consent-dark.png"
 ls -1 "$out"/*.png

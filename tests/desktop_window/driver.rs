@@ -183,8 +183,12 @@ pub async fn type_into(c: &Client, selector: &str, text: &str) {
 }
 
 pub async fn screenshot(c: &Client, dir: &Path, name: &str) {
-    if let Ok(png) = c.screenshot().await {
-        let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+    match tokio::time::timeout(SHOT_DEADLINE, c.screenshot()).await {
+        Ok(Ok(png)) => {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+        Ok(Err(e)) => eprintln!("no {name} screenshot: {e}"),
+        Err(_) => eprintln!("no {name} screenshot: {NO_SHOT}"),
     }
 }
 
@@ -196,6 +200,13 @@ pub enum TrayOpen {
     /// The top-level menu only (the servers' states, the company entry).
     MenuOnly,
 }
+
+/// How long a WebDriver screenshot may take. WebKitWebDriver's screenshot reads the page back
+/// through GL in the app process, which the app keeps GL out of (`desktop::webkit`): there it
+/// never answers, so a failing test still reports instead of hanging.
+const SHOT_DEADLINE: Duration = Duration::from_secs(10);
+const NO_SHOT: &str = "WebKitWebDriver did not answer; screenshots need the app started with \
+    WEBKIT_DISABLE_DMABUF_RENDERER=0 (WebKit's default rendering), as scripts/screenshots.sh does";
 
 /// Pictures for the README, taken only when `scripts/screenshots.sh` asks (it sets
 /// `MCP_AUTH_BROKER_SCREENSHOTS` to the output folder and runs a tray host).
@@ -214,7 +225,10 @@ impl Shots {
             c.execute_async(paint, vec![])
                 .await
                 .expect("animation frames");
-            let png = c.screenshot().await.expect("window screenshot");
+            let png = tokio::time::timeout(SHOT_DEADLINE, c.screenshot())
+                .await
+                .expect(NO_SHOT)
+                .expect("window screenshot");
             std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
         }
     }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::RawServer;
 
 fn form(json: serde_json::Value) -> ServerForm {
     serde_json::from_value(json).unwrap()

@@ -9,6 +9,7 @@ mod commands;
 pub mod dto;
 pub mod feed;
 mod firstrun;
+mod form;
 pub mod handoff;
 pub mod model;
 mod tray;

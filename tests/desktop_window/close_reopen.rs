@@ -52,6 +52,8 @@ async fn closing_the_window_ends_its_webkit_processes_and_a_second_launch_rebuil
         "with the window open"
     );
 
+    start_at_login_writes_and_removes_the_autostart_entry(&c, dir.path()).await;
+
     // Closed as a window manager closes it: the window goes, its WebKit processes exit.
     close_window();
     for pid in children(app, WEB_PROCESS)
@@ -214,5 +216,51 @@ async fn switch_to_new_window(c: &Client) {
             "no dashboard window came back"
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// "Start at login" writes the desktop autostart entry in the app's `$HOME/.config/autostart`
+/// (the driver's temp home, never the person's) and unticking it removes the entry again.
+async fn start_at_login_writes_and_removes_the_autostart_entry(c: &Client, dir: &std::path::Path) {
+    let autostart = dir.join("xdg/home/.config/autostart");
+    let entries = || -> Vec<String> {
+        std::fs::read_dir(&autostart)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".desktop"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        entries(),
+        Vec::<String>::new(),
+        "no entry before the box is ticked"
+    );
+    for (tick, want) in [(true, 1), (false, 0)] {
+        c.execute("document.getElementById('autostart').click()", vec![])
+            .await
+            .unwrap();
+        // The box shows the state the app reports back once the entry is written or removed.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let checked = c
+                .execute(
+                    "return document.getElementById('autostart').checked",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if checked == json!(tick) && entries().len() == want {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Start at login {tick}: box {checked}, entries {:?}",
+                entries()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

@@ -66,7 +66,7 @@ pub fn start_driver(dir: &Path) -> Driver {
 pub fn start_driver_with(dir: &Path, env: &[(&str, &Path)]) -> Driver {
     let (port, native) = (free_port(), free_port());
     let home = dir.join("xdg");
-    for sub in ["config", "data", "cache"] {
+    for sub in ["config", "data", "cache", "home"] {
         std::fs::create_dir_all(home.join(sub)).unwrap();
     }
     let mut command = Command::new("tauri-driver");
@@ -80,7 +80,9 @@ pub fn start_driver_with(dir: &Path, env: &[(&str, &Path)]) -> Driver {
             &native.to_string(),
         ])
         .env("BROWSER", browser_script(dir))
-        // Autostart entries, logs and WebKit caches go to the temp dir, not the person's home.
+        // Autostart entries, logs and WebKit caches go to the temp dir, not the person's home
+        // (the autostart plugin writes under `$HOME/.config`, whatever XDG_CONFIG_HOME says).
+        .env("HOME", home.join("home"))
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CACHE_HOME", home.join("cache"))

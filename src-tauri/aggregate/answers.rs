@@ -138,7 +138,8 @@ async fn exchange(
             return Err(LinkError::Gone);
         }
         // A modern server answers some errors with a 4xx and the JSON-RPC error in the body.
-        let text = read_capped(response, 64 * 1024).await.unwrap_or_default();
+        let text = Box::pin(read_capped(response, 64 * 1024)).await; // rare: kept out of line
+        let text = text.unwrap_or_default();
         let answer = serde_json::from_str(&text)
             .ok()
             .and_then(|b| envelope::find_answer(b, &id));

@@ -69,7 +69,9 @@ impl Wire {
         body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let sent = self.0.exchange(method, headers, body);
+        // Boxed: the exchange (credential, send, refresh, step-up) is kilobytes, and inline it
+        // would make every request's future that large, copied each time it is boxed or moved.
+        let sent = Box::pin(self.0.exchange(method, headers, body));
         match tokio::time::timeout(timeout, sent).await {
             Ok(Ok(r)) if r.status() == StatusCode::FORBIDDEN => Err(forbidden(self.cfg(), &r)),
             Ok(r) => r,

@@ -95,9 +95,10 @@ pub async fn read_answer_raw(
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !json {
-        return read_answer(response, id, what, on_message)
-            .await
-            .map(Answer::Value);
+        // Boxed: an event stream's reader is large, and inline it would make every caller's
+        // future (moved, and copied when boxed, on every request) as large as it.
+        let streamed = Box::pin(read_answer(response, id, what, on_message));
+        return streamed.await.map(Answer::Value);
     }
     let body = read_body(response, MAX_ANSWER).await?;
     if let Some(raw) = RawResult::read(body.clone(), id) {

@@ -327,3 +327,51 @@ async fn a_clients_cancellation_reaches_the_upstream_under_the_brokers_own_id() 
     assert_eq!(cancelled["params"]["reason"], "the person stopped it");
     drop(answer);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_call_refused_with_401_is_sent_again_after_a_refresh_with_the_same_mirrored_headers(
+) {
+    let up = TestUpstream::start(UpstreamOptions::oauth().with_era(UpstreamEra::Modern)).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"m": {"url": up.mcp_url}}})).await;
+    b.sign_in("m").await;
+    let key = api_key(&b).await;
+    let sid = aggregate_open(&b, &key).await;
+    let (_, list) = aggregate_rpc(&b, &key, Some(&sid), TOOLS_LIST(1)).await;
+    assert!(
+        tool_names(&list).contains(&"m__lookup".to_string()),
+        "{list}"
+    );
+    let args = json!({"region": "us-west1", "key": "k"});
+    let (_, first) = aggregate_rpc(
+        &b,
+        &key,
+        Some(&sid),
+        tool_call(2, "m__lookup", args.clone()),
+    )
+    .await;
+    assert_eq!(
+        first["result"]["content"][0]["text"], "k@us-west1",
+        "{first}"
+    );
+
+    // The upstream refuses the next call's token: the retry's headers (Mcp-Name,
+    // Mcp-Param-Region) are made again and must still mirror the body.
+    up.oauth().expire_access_tokens();
+    let refreshes = count(&up.oauth().counters.token_refresh);
+    let (_, again) = aggregate_rpc(&b, &key, Some(&sid), tool_call(3, "m__lookup", args)).await;
+    assert_eq!(
+        again["result"]["content"][0]["text"], "k@us-west1",
+        "{again}"
+    );
+    assert_eq!(count(&up.oauth().counters.token_refresh) - refreshes, 1);
+    assert_eq!(
+        count(&up.counters().header_mismatch),
+        0,
+        "no -32020 on the retry"
+    );
+    assert_eq!(
+        count(&up.counters().tools_call),
+        2,
+        "a refused call is not counted"
+    );
+}

@@ -132,12 +132,24 @@ fn nested(value: &Value) -> Vec<&Value> {
 /// `tools/list` answers: what a modern client needs to mirror `Mcp-Param-*` headers on later
 /// calls. Tools without valid annotations are not kept: their calls carry no such header.
 #[derive(Debug, Default)]
-pub struct ToolSchemas(std::sync::Mutex<std::collections::HashMap<String, Annotations>>);
+pub struct ToolSchemas {
+    map: std::sync::Mutex<std::collections::HashMap<String, Annotations>>,
+    /// A tool list was learned: until then a call's headers cannot be known (a client may call
+    /// with a tool list it kept from an earlier session), so the caller lists first.
+    listed: std::sync::atomic::AtomicBool,
+}
 
 impl ToolSchemas {
+    /// Whether any `tools/list` answer was learned yet.
+    pub fn listed(&self) -> bool {
+        self.listed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Remembers the annotations of listed tools (a `tools/list` result's `tools`).
     pub fn learn(&self, tools: &[Value]) {
-        let mut map = lock(&self.0);
+        let mut map = lock(&self.map);
+        self.listed
+            .store(true, std::sync::atomic::Ordering::Release);
         for tool in tools {
             if let (Some(name), Some(schema)) = (tool["name"].as_str(), tool.get("inputSchema")) {
                 match valid_annotations(schema) {
@@ -154,7 +166,7 @@ impl ToolSchemas {
         if method != "tools/call" {
             return Vec::new();
         }
-        let map = lock(&self.0);
+        let map = lock(&self.map);
         if map.is_empty() {
             return Vec::new();
         }

@@ -250,6 +250,11 @@ impl<T: Transport> Client<T> {
         self.schemas.learn(tools);
     }
 
+    /// Whether a tool list was learned ([`Client::learn_tools`]) on this connection.
+    pub fn knows_tools(&self) -> bool {
+        self.schemas.listed()
+    }
+
     /// Sends a request and returns the server's JSON-RPC answer (`result` or `error`); messages
     /// that arrive first (notifications; legacy: the server's own requests) go to `on_message`.
     pub async fn request(

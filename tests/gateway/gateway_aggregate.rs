@@ -375,3 +375,32 @@ async fn an_aggregate_call_refused_with_401_is_sent_again_after_a_refresh_with_t
         "a refused call is not counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_call_before_any_tool_list_mirrors_the_tools_header_arguments() {
+    // A client that kept its tool list from an earlier session calls at once: the broker has
+    // not seen the tool's `x-mcp-header` annotations yet, and a modern upstream refuses a call
+    // without its `Mcp-Param-*` headers (-32020). The broker lists the server's tools first.
+    let up = TestUpstream::start(UpstreamOptions::oauth().with_era(UpstreamEra::Modern)).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"m": {"url": up.mcp_url}}})).await;
+    b.sign_in("m").await;
+    let key = api_key(&b).await;
+    let sid = aggregate_open(&b, &key).await;
+    let args = json!({"region": "eu-north1", "key": "k"});
+    for id in [1, 2] {
+        let (_, answer) = aggregate_rpc(
+            &b,
+            &key,
+            Some(&sid),
+            tool_call(id, "m__lookup", args.clone()),
+        )
+        .await;
+        assert_eq!(
+            answer["result"]["content"][0]["text"], "k@eu-north1",
+            "{answer}"
+        );
+    }
+    assert_eq!(count(&up.counters().header_mismatch), 0, "no -32020");
+    assert_eq!(count(&up.counters().tools_call), 2);
+    assert!(count(&up.counters().tools_list) >= 1, "listed first");
+}

@@ -18,6 +18,7 @@ use super::link::{protocol, Link, LinkError};
 use crate::protocol::client::{read_answer_raw, read_capped, ClientError};
 use crate::protocol::envelope::{self, Kind};
 use crate::protocol::raw::Answer;
+use crate::protocol::shallow::Params;
 use crate::protocol::sse::SseParser;
 use crate::protocol::{meta, Era};
 use crate::upstream::http::unreachable;
@@ -49,7 +50,7 @@ pub struct InFlight {
     pub id: u64,
     /// The request's params as the caller gave them (for a retry with answers, or after a
     /// forgotten session: they are written again as the link's era sends them).
-    pub sent: Value,
+    pub sent: Params,
     incoming: mpsc::UnboundedReceiver<Value>,
     /// `None` once the exchange ended.
     exchange: Option<Exchange>,
@@ -63,7 +64,7 @@ impl InFlight {
     pub fn start(
         link: &Arc<Link>,
         method: &str,
-        params: Value,
+        params: Params,
         offered: &Value,
         timeout: Duration,
     ) -> InFlight {

@@ -24,6 +24,7 @@ use crate::clock::unix_now;
 use crate::config::ServerConfig;
 use crate::protocol::envelope::{self, Kind};
 use crate::protocol::raw::Answer;
+use crate::protocol::shallow::Params;
 use crate::protocol::{codes, mrtr, Era};
 use crate::upstream::UpstreamError;
 
@@ -48,7 +49,7 @@ impl Caller<'_> {
         &self,
         cfg: &ServerConfig,
         method: &str,
-        mut params: Value,
+        mut params: Params,
         timeout: Duration,
         client_id: Option<&Value>,
         retry: Option<Retry>,
@@ -61,7 +62,8 @@ impl Caller<'_> {
             // broker's own question (a sign-in link), which the upstream never asked.
             let inner = r.inner.as_deref();
             let theirs = inner.and_then(|i| i.strip_prefix("u:"));
-            if let (Some(map), Some(_)) = (params.as_object_mut(), inner) {
+            let values = inner.and_then(|_| params.value_mut().as_object_mut());
+            if let Some(map) = values {
                 map.extend(r.responses.map(|v| ("inputResponses".into(), v)));
                 map.extend(theirs.map(|s| ("requestState".into(), json!(s))));
             }
@@ -86,7 +88,7 @@ impl Caller<'_> {
                 Ok(Driven::Answer(answer)) if !answer.asks_for_input() => return Ok(answer),
                 Ok(Driven::Answer(answer)) => {
                     let answer = answer.into_value();
-                    let settled = self.settle(&link, method, params, timeout, answer);
+                    let settled = self.settle(&link, method, params.into_value(), timeout, answer);
                     return Box::pin(settled).await.map(Answer::Value);
                 }
                 Err(LinkError::Upstream(e)) => return Err(e),
@@ -272,7 +274,7 @@ impl Caller<'_> {
             if let Some(state) = result.get("requestState") {
                 again["requestState"] = state.clone();
             }
-            let flight = InFlight::start(link, method, again, &self.offered, timeout);
+            let flight = InFlight::start(link, method, again.into(), &self.offered, timeout);
             answer = match self.drive(flight).await {
                 Ok(Driven::Answer(a)) => a.into_value(),
                 Ok(Driven::Held(a)) => a,

@@ -17,6 +17,7 @@ use super::session::{answer_of, lock, Outbox, RpcError, Session};
 use crate::config::{ServerConfig, ServerName};
 use crate::issuer::Principal;
 use crate::protocol::raw::{Answer, Reply};
+use crate::protocol::shallow::Params;
 use crate::protocol::{mrtr, Era};
 use crate::upstream::{FailureKind, UpstreamError};
 
@@ -76,7 +77,7 @@ impl Caller<'_> {
         }
         match method {
             "ping" | "logging/setLevel" => Ok(Reply::Value(json!({}))),
-            "tools/call" | "prompts/get" => self.call(method, params, id).await,
+            "tools/call" | "prompts/get" => self.call(method, params.into(), id).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
                 Box::pin(self.by_uri(method, &params, id))
                     .await
@@ -181,7 +182,14 @@ impl Caller<'_> {
         for _ in 0..MAX_PAGES {
             let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
             let answer = self
-                .ask(cfg, listing.method(), params, LIST_TIMEOUT, None, None)
+                .ask(
+                    cfg,
+                    listing.method(),
+                    params.into(),
+                    LIST_TIMEOUT,
+                    None,
+                    None,
+                )
                 .await?
                 .into_value();
             let Some(result) = answer.get("result") else {
@@ -214,17 +222,24 @@ impl Caller<'_> {
     /// server) is an invalid-params error, never forwarded. A server that cannot be used right
     /// now answers a tool call with an `isError` result naming the server and why, plus an error
     /// notice; a prompt with a JSON-RPC error. A plain result goes back as the upstream wrote it.
+    /// A legacy client's call may come as its text ([`Params::Text`]).
     pub async fn call(
         &self,
         method: &str,
-        mut params: Value,
+        mut params: Params,
         client_id: &Value,
     ) -> Result<Reply, RpcError> {
+        if self.era == Era::Modern {
+            params = Params::Value(params.into_value()); // its retry fields are read as values
+        }
         let is_tool = method == "tools/call";
         // Taken out and put back as the upstream's name, in the same allocation.
-        let mut prefixed = match params["name"].take() {
-            Value::String(s) => s,
-            _ => String::new(),
+        let mut prefixed = match &mut params {
+            Params::Value(v) => match v["name"].take() {
+                Value::String(s) => s,
+                _ => String::new(),
+            },
+            Params::Text(call) => call.take_name(),
         };
         let Some((server, name)) = self.split(&prefixed) else {
             return Err(RpcError::invalid_params(format!("\"{prefixed}\" is not a name of this endpoint: names are SERVER{}NAME; list them again", names::SEPARATOR)));
@@ -238,8 +253,16 @@ impl Caller<'_> {
         };
         let prefix = prefixed.len() - name.len(); // the name is the end of what the client sent
         prefixed.drain(..prefix);
-        params["name"] = Value::String(prefixed);
-        let retry = self.retry(&mut params, cfg)?;
+        let retry = match &mut params {
+            Params::Value(v) => {
+                v["name"] = Value::String(prefixed);
+                self.retry(v, cfg)?
+            }
+            Params::Text(call) => {
+                call.set_name(prefixed);
+                None
+            }
+        };
         if is_tool {
             self.know_tools_of(cfg).await;
         }

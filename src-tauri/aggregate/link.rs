@@ -25,6 +25,7 @@ use super::subscriptions::Watchers;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::protocol::client::{Client, ClientError, Transport};
+use crate::protocol::shallow::Params;
 use crate::protocol::{envelope, write, Era};
 use crate::upstream::exchange::Endpoint;
 use crate::upstream::http::unreachable;
@@ -205,12 +206,27 @@ impl Link {
         &self,
         id: u64,
         method: &str,
-        params: &Value,
+        params: &Params,
         offered: &Value,
     ) -> (HeaderMap, Bytes) {
         let modern = (self.era() == Era::Modern).then_some(offered);
-        let body = write::request_bytes(id, method, params, modern);
-        let mut headers = self.client.request_headers(method, params);
+        let (body, mut headers) = match (params, modern) {
+            // A legacy request's headers read nothing of its params.
+            (Params::Text(call), None) => (
+                call.write(id, None),
+                self.client.request_headers(method, &Value::Null),
+            ),
+            // A modern link's headers may mirror arguments (`x-mcp-header`): read them.
+            (Params::Text(call), Some(_)) => {
+                let params = call.to_value();
+                let body = write::request_bytes(id, method, &params, modern);
+                (body, self.client.request_headers(method, &params))
+            }
+            (Params::Value(params), _) => (
+                write::request_bytes(id, method, params, modern),
+                self.client.request_headers(method, params),
+            ),
+        };
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         (headers, body)
     }

@@ -70,7 +70,14 @@ impl Caller<'_> {
         let mut params = params.clone();
         let retry = self.retry(&mut params, cfg)?;
         match self
-            .ask(cfg, method, params, CALL_TIMEOUT, Some(client_id), retry)
+            .ask(
+                cfg,
+                method,
+                params.into(),
+                CALL_TIMEOUT,
+                Some(client_id),
+                retry,
+            )
             .await
         {
             Ok(answer) => self.shaped(answer_of(answer.into_value())),

@@ -225,7 +225,13 @@ impl Link {
     /// upstream; updates sent on its stream go to the watchers.
     async fn request(self: &Arc<Self>, method: &str, uri: &str) -> Result<(), RpcError> {
         let params = json!({"uri": uri});
-        let mut flight = InFlight::start(self, method, params, &self.offered, SUBSCRIBE_TIMEOUT);
+        let mut flight = InFlight::start(
+            self,
+            method,
+            params.into(),
+            &self.offered,
+            SUBSCRIBE_TIMEOUT,
+        );
         let answer = tokio::time::timeout(SUBSCRIBE_TIMEOUT, async {
             loop {
                 match flight.next().await {

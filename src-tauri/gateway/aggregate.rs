@@ -33,11 +33,12 @@ use super::legacy::{event_stream, event_stream_after};
 use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
 use crate::aggregate::calls::{params_object, Scope};
-use crate::aggregate::session::Outbox;
+use crate::aggregate::session::{Outbox, Session};
 use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
 use crate::clock::unix_now;
 use crate::issuer::Principal;
+use crate::protocol::shallow::{Params, TextCall};
 use crate::protocol::{codes, era, headers, meta, Era};
 
 pub fn routes() -> Router<Broker> {
@@ -109,6 +110,12 @@ pub(super) async fn serve(
             return Ok((StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST")]).into_response());
         }
         return legacy_stream(&aggregate, &parts.method, &parts.headers, &principal).await;
+    }
+    // A legacy call read shallowly: sent on as the client's text (`protocol::shallow`).
+    if !modern && version.as_deref().is_none_or(era::is_supported) {
+        if let Some(call) = TextCall::read(body) {
+            return legacy_call(aggregate, principal, &parts.headers, call).await;
+        }
     }
     let Ok(message) = serde_json::from_slice::<Value>(body) else {
         let e = rpc_error(codes::PARSE_ERROR, "the body is not JSON".into());
@@ -189,12 +196,9 @@ async fn legacy_post(
         let asked = (principal, &message);
         return Ok(initialize(&aggregate, scope, asked, origin, now));
     }
-    let Some(sid) = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) else {
-        let e = rpc_error(codes::INVALID_REQUEST, "this request needs the Mcp-Session-Id header from initialize (or, for MCP 2026-07-28, MCP-Protocol-Version and _meta)".into());
-        return Ok(refuse(StatusCode::BAD_REQUEST, message["id"].clone(), e));
-    };
-    let Some(session) = aggregate.get(sid, &principal, now) else {
-        return Ok(rpc::session_not_found());
+    let session = match session_of(&aggregate, &principal, h, &message["id"]) {
+        Ok(session) => session,
+        Err(refused) => return Ok(refused),
     };
     if message.is_array() {
         let e = rpc_error(
@@ -223,6 +227,45 @@ async fn legacy_post(
     Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
         let caller = session.caller(&out);
         let answer = caller.dispatch(&method, params, &id).await;
+        Answered::of(id, answer)
+    })
+    .await)
+}
+
+/// The legacy session a request names in its `Mcp-Session-Id`, or the refusal answering `id`.
+#[allow(clippy::result_large_err)]
+fn session_of(
+    aggregate: &Aggregate,
+    principal: &Principal,
+    h: &HeaderMap,
+    id: &Value,
+) -> Result<Arc<Session>, Response> {
+    let Some(sid) = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) else {
+        let e = rpc_error(codes::INVALID_REQUEST, "this request needs the Mcp-Session-Id header from initialize (or, for MCP 2026-07-28, MCP-Protocol-Version and _meta)".into());
+        return Err(refuse(StatusCode::BAD_REQUEST, id.clone(), e));
+    };
+    aggregate
+        .get(sid, principal, unix_now())
+        .ok_or_else(rpc::session_not_found)
+}
+
+/// A legacy `tools/call` / `prompts/get` kept as the client's text: served as
+/// [`legacy_post`] serves it parsed.
+async fn legacy_call(
+    aggregate: Arc<Aggregate>,
+    principal: Principal,
+    h: &HeaderMap,
+    call: TextCall,
+) -> Result<Response, GatewayError> {
+    let session = match session_of(&aggregate, &principal, h, call.id()) {
+        Ok(session) => session,
+        Err(refused) => return Ok(refused),
+    };
+    let sink = session.notes().clone();
+    Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
+        let caller = session.caller(&out);
+        let (method, id) = (call.method(), call.id().clone());
+        let answer = caller.call(method, Params::Text(call), &id).await;
         Answered::of(id, answer)
     })
     .await)

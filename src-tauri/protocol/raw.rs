@@ -79,7 +79,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str
 /// value (what `RawValue` and unknown fields do) checks no number's range, no `\u` escape and
 /// no depth; the full parse refuses `1e400`, a lone surrogate and nesting past 128, so a body
 /// with one must not take the text route.
-struct Checked;
+pub(super) struct Checked;
 
 impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

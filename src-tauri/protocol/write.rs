@@ -39,7 +39,7 @@ pub fn request_bytes(
     out.into()
 }
 
-fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+pub(super) fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Writing to a Vec fails only for a value that cannot be JSON; a `Value` and a `str` can.
     let _ = serde_json::to_writer(&mut *out, value);
 }
@@ -106,7 +106,7 @@ fn write_params(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>, modern:
 
 /// The entries of [`meta::modern_meta`] for `capabilities`, without the braces; all but the
 /// capabilities are the same on every request, so they are written once.
-fn modern_entries(out: &mut Vec<u8>, capabilities: &Value) {
+pub(super) fn modern_entries(out: &mut Vec<u8>, capabilities: &Value) {
     static HEAD: LazyLock<Vec<u8>> = LazyLock::new(|| {
         let mut h = Vec::new();
         json(&mut h, PROTOCOL_VERSION);

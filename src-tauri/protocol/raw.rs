@@ -75,6 +75,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str
     Named::deserialize(d).map(|named| Some(named.0))
 }
 
+/// Whether `body` may take a text route: one object (a derive reads an array as the fields in
+/// order) of JSON the full parse reads ([`Checked`]).
+pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> bool {
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    object && serde_json::from_slice::<Checked>(body).is_ok()
+}
+
 /// A JSON value read as the full parse reads it into a [`Value`], building nothing. Skipping a
 /// value (what `RawValue` and unknown fields do) checks no number's range, no `\u` escape and
 /// no depth; the full parse refuses `1e400`, a lone surrogate and nesting past 128, so a body
@@ -125,10 +132,7 @@ impl RawResult {
     /// The plain result answering `id` in a JSON body; `None` when the body is anything else
     /// (read it as a [`Value`] then: errors, batches, duplicate or odd fields, bad UTF-8).
     pub fn read(body: Bytes, id: &Value) -> Option<RawResult> {
-        // One object (the derive reads an array as the fields in order), of JSON the full parse
-        // reads ([`Checked`]).
-        let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        if !object || serde_json::from_slice::<Checked>(&body).is_err() {
+        if !one_object_the_full_parse_reads(&body) {
             return None;
         }
         let envelope: Envelope = serde_json::from_slice(&body).ok()?;

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::raw::Checked;
+use super::raw::one_object_the_full_parse_reads;
 use super::write::{json, modern_entries};
 
 /// The keys a shallow call's `params` may have; any other takes the full route.
@@ -79,8 +79,7 @@ pub struct TextCall {
 impl TextCall {
     /// The call in `body`, or `None` when it must take the full route (see the module).
     pub fn read(body: &Bytes) -> Option<TextCall> {
-        let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        if !object || serde_json::from_slice::<Checked>(body).is_err() {
+        if !one_object_the_full_parse_reads(body) {
             return None;
         }
         let envelope: Envelope = serde_json::from_slice(body).ok()?;

@@ -70,6 +70,13 @@ impl Caller<'_> {
         }
         for _ in 0..2 {
             let link = self.link(cfg).await?;
+            // A modern `tools/call` mirrors the tool's `x-mcp-header` arguments as headers, known
+            // only from its tool list: a link that never listed tools (the client kept its list
+            // from an earlier session) lists them first, once. A failed listing is left to the
+            // call itself to report.
+            if method == "tools/call" && link.era() == Era::Modern && !link.client.knows_tools() {
+                let _ = Box::pin(self.list_one(cfg, super::names::Listing::Tools)).await;
+            }
             let mut flight = InFlight::start(&link, method, params, &self.offered, timeout);
             // Kept for a retry with answers, or for the one new try after a forgotten session.
             params = std::mem::take(&mut flight.sent);

@@ -167,7 +167,7 @@ impl Caller<'_> {
         }
     }
 
-    async fn list_one(
+    pub(super) async fn list_one(
         &self,
         cfg: &ServerConfig,
         listing: Listing,
@@ -263,9 +263,6 @@ impl Caller<'_> {
                 None
             }
         };
-        if is_tool {
-            self.know_tools_of(cfg).await;
-        }
         let asked = self.ask(cfg, method, params, CALL_TIMEOUT, Some(client_id), retry);
         match asked.await {
             Ok(Answer::Raw(mut raw)) => {
@@ -279,19 +276,6 @@ impl Caller<'_> {
             Err(e) => Box::pin(self.failed(cfg, e, is_tool))
                 .await
                 .map(Reply::Value),
-        }
-    }
-
-    /// A modern upstream's `tools/call` mirrors the tool's `x-mcp-header` arguments as headers,
-    /// known only from its tool list: a call on a link that never listed tools (the client kept
-    /// its list from an earlier session, or another client listed) lists them first, once per
-    /// link. A failed listing is left to the call itself to report.
-    async fn know_tools_of(&self, cfg: &ServerConfig) {
-        let Ok(link) = self.link(cfg).await else {
-            return;
-        };
-        if link.era() == Era::Modern && !link.client.knows_tools() {
-            let _ = self.list_one(cfg, Listing::Tools).await;
         }
     }
 

@@ -105,7 +105,11 @@ async fn prepare(c: &reqwest::Client, target: Target) -> Route {
 /// The broker, in process: same runtime as the floor, so the comparison is like for like.
 async fn start_in_process(upstream: &str) -> (Broker, u16, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = process::config(upstream).to_string();
+    // Plus `legacy`, 2025-11-25 only: the server `/mcp` of that era calls ([`aggregated`]).
+    let mut config = process::config(upstream);
+    config["mcp_servers"]["legacy"] = serde_json::json!({"url": format!("{upstream}/legacy/mcp"),
+        "auth_type": "bearer_token", "auth_value": "os.environ/BENCH_UPSTREAM_TOKEN"});
+    let config = config.to_string();
     std::fs::write(dir.path().join("config.json"), config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -126,7 +130,17 @@ async fn start_in_process(upstream: &str) -> (Broker, u16, String, tempfile::Tem
     (broker, port, auth, dir)
 }
 
-/// Every route, legacy then modern: direct, floor, `/bench/mcp`, `/mcp`.
+/// The tool `/mcp` of `era` calls: one of a server of that era, so every hop speaks the era the
+/// direct and floor calls speak (`legacy` is 2025-11-25 only; the broker speaks 2026-07-28 to the
+/// dual-era `bench`).
+fn aggregated(era: Era) -> &'static str {
+    match era {
+        Era::Legacy => "legacy__echo",
+        Era::Modern => "bench__echo",
+    }
+}
+
+/// Every route, legacy then modern: direct, floor, `/bench/mcp`, `/mcp`; then the bridge.
 fn targets(upstream: &str, floor: &str, broker: &str, auth: &str) -> Vec<Target> {
     let names = [
         ["direct", "floor", "broker", "aggregate"],
@@ -149,9 +163,14 @@ fn targets(upstream: &str, floor: &str, broker: &str, auth: &str) -> Vec<Target>
             ),
             t(names[1], format!("{floor}/mcp"), "Bearer x", "echo"),
             t(names[2], format!("{broker}/bench/mcp"), auth, "echo"),
-            t(names[3], format!("{broker}/mcp"), auth, "bench__echo"),
+            t(names[3], format!("{broker}/mcp"), auth, aggregated(era)),
         ]);
     }
+    // A 2025-11-25 client on `/mcp` calling the dual-era server, which the broker speaks
+    // 2026-07-28 to: the bridge. Reported without a target: the upstream does the modern era's
+    // work (its headers and `_meta`), which the direct and floor calls of the client's era do not.
+    let url = format!("{broker}/mcp");
+    out.push(Target::new("bridge", Era::Legacy, url, auth, "bench__echo"));
     out
 }
 

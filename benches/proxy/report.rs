@@ -42,6 +42,7 @@ fn label(name: &str) -> &'static str {
         "direct" => "direct",
         "floor" => "floor (bare proxy)",
         "broker" => "`/{server}/mcp`",
+        "bridge" => "`/mcp` to a server spoken to in 2026-07-28 (bridged)",
         _ => "`/mcp` (aggregate)",
     }
 }

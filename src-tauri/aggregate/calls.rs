@@ -222,16 +222,13 @@ impl Caller<'_> {
     /// server) is an invalid-params error, never forwarded. A server that cannot be used right
     /// now answers a tool call with an `isError` result naming the server and why, plus an error
     /// notice; a prompt with a JSON-RPC error. A plain result goes back as the upstream wrote it.
-    /// A legacy client's call may come as its text ([`Params::Text`]).
+    /// A call may come as its text ([`Params::Text`]: then it has no retry fields).
     pub async fn call(
         &self,
         method: &str,
         mut params: Params,
         client_id: &Value,
     ) -> Result<Reply, RpcError> {
-        if self.era == Era::Modern {
-            params = Params::Value(params.into_value()); // its retry fields are read as values
-        }
         let is_tool = method == "tools/call";
         // Taken out and put back as the upstream's name, in the same allocation.
         let mut prefixed = match &mut params {

@@ -216,7 +216,16 @@ impl Link {
                 call.write(id, None),
                 self.client.request_headers(method, &Value::Null),
             ),
-            // A modern link's headers may mirror arguments (`x-mcp-header`): read them.
+            // A modern link's headers mirror arguments only for an annotated tool.
+            (Params::Text(call), Some(_))
+                if !self.client.mirrors_arguments(method, call.name()) =>
+            {
+                (
+                    call.write(id, modern),
+                    self.client.call_headers(method, call.name()),
+                )
+            }
+            // Those of an annotated tool (`x-mcp-header`) are read from them.
             (Params::Text(call), Some(_)) => {
                 let params = call.to_value();
                 let body = write::request_bytes(id, method, &params, modern);

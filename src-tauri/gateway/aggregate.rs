@@ -24,7 +24,7 @@ mod modern_http;
 #[path = "aggregate_reply.rs"]
 mod replies;
 
-use modern_http::{stateless, unsupported};
+use modern_http::{stateless, stateless_call, unsupported};
 use replies::{refuse, reply, rpc_error, take_string, Answered};
 
 use super::error::GatewayError;
@@ -115,6 +115,15 @@ pub(super) async fn serve(
     if !modern && version.as_deref().is_none_or(era::is_supported) {
         if let Some(call) = TextCall::read(body) {
             return legacy_call(aggregate, principal, &parts.headers, call).await;
+        }
+    }
+    // A modern call read shallowly, when its headers mirror it (else the full route refuses it).
+    let shallow = version.as_deref().filter(|_| modern);
+    if let Some((call, caps)) = shallow.and_then(|v| TextCall::read_modern(body, v)) {
+        let get = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+        if headers::check_standard_named(call.method(), Some(call.name()), get).is_ok() {
+            let asked = (&parts.headers, call, caps);
+            return Ok(stateless_call(aggregate, principal, origin, scope, asked).await);
         }
     }
     let Ok(message) = serde_json::from_slice::<Value>(body) else {

@@ -20,6 +20,7 @@ use crate::aggregate::{modern, Aggregate};
 use crate::config::ServerName;
 use crate::gateway::host::ClientOrigin;
 use crate::issuer::Principal;
+use crate::protocol::shallow::{Params, TextCall};
 use crate::protocol::{codes, era, headers, meta, SUPPORTED_VERSIONS};
 
 /// `400` / `-32022` for a protocol version the broker does not speak, answering `id`. Its
@@ -94,6 +95,28 @@ pub(super) async fn stateless(
             .await
         }
     }
+}
+
+/// A modern `tools/call` / `prompts/get` read shallowly ([`TextCall::read_modern`]), its
+/// headers checked: served as [`stateless`] serves the same call parsed.
+pub(super) async fn stateless_call(
+    aggregate: Arc<Aggregate>,
+    principal: Principal,
+    origin: &ClientOrigin,
+    scope: Scope,
+    (headers, call, caps): (&HeaderMap, TextCall, Value),
+) -> Response {
+    let base = match meta::url_elicitation(&caps) {
+        true => origin.0.clone(),
+        false => String::new(),
+    };
+    answer(accepts_sse(headers), None, move |out| async move {
+        let caller = aggregate.stateless_in(scope.as_ref(), &principal, &caps, &base, &out);
+        let (method, id) = (call.method(), call.id().clone());
+        let answer = caller.call(method, Params::Text(call), &id).await;
+        Answered::of(id, answer)
+    })
+    .await
 }
 
 /// Why a modern message cannot be served, as `(code, message)`: no `MCP-Protocol-Version`

@@ -160,6 +160,12 @@ impl ToolSchemas {
         }
     }
 
+    /// Whether a `tools/call` of `name` has `Mcp-Param-*` headers (its listed schema has
+    /// annotations).
+    pub fn annotated(&self, method: &str, name: &str) -> bool {
+        method == "tools/call" && lock(&self.map).contains_key(name)
+    }
+
     /// The `Mcp-Param-*` headers of a modern `tools/call` with `params` (full lowercase name,
     /// encoded value). Nothing is looked up while no listed tool has annotations (the usual case).
     pub fn param_headers(&self, method: &str, params: &Value) -> Vec<(String, String)> {

@@ -2,6 +2,8 @@
 //! a legacy `Mcp-Session-Id`) and, for a modern request, those mirrored from its body
 //! (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`).
 
+use std::borrow::Cow;
+
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
 use serde_json::Value;
 
@@ -37,17 +39,38 @@ impl<T: Transport> Client<T> {
     /// with its own `_meta`), without that message being built: what a caller that writes the
     /// body itself sends with it.
     pub fn request_headers(&self, method: &str, params: &Value) -> HeaderMap {
-        let mut h = self.era_headers(method == "initialize");
+        let mut h = self.named_headers(method, headers::standard_of(method, params));
         if self.era == Era::Modern {
-            for (name, value) in headers::standard_of(method, params) {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    h.insert(HeaderName::from_static(name), v);
-                }
-            }
             for (name, value) in self.schemas.param_headers(method, params) {
                 if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(&value))
                 {
                     h.insert(n, v);
+                }
+            }
+        }
+        h
+    }
+
+    /// [`Client::request_headers`] of a call of the tool or prompt `name` that mirrors none of
+    /// its arguments (see [`Client::mirrors_arguments`]): what a caller that has not parsed the
+    /// params sends.
+    pub fn call_headers(&self, method: &str, name: &str) -> HeaderMap {
+        self.named_headers(method, headers::standard_named(method, Some(name)))
+    }
+
+    /// Whether a modern call of `method` to `name` mirrors arguments in `Mcp-Param-*` headers
+    /// (its tool's schema has `x-mcp-header` parameters).
+    pub fn mirrors_arguments(&self, method: &str, name: &str) -> bool {
+        self.era == Era::Modern && self.schemas.annotated(method, name)
+    }
+
+    /// The era's headers, and for a modern request the `standard` ones.
+    fn named_headers(&self, method: &str, standard: Vec<(&'static str, Cow<str>)>) -> HeaderMap {
+        let mut h = self.era_headers(method == "initialize");
+        if self.era == Era::Modern {
+            for (name, value) in standard {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(HeaderName::from_static(name), v);
                 }
             }
         }

@@ -89,13 +89,22 @@ pub fn standard(message: &Value) -> Vec<(&'static str, Cow<'_, str>)> {
 /// [`standard`] of a request of `method` with `params`, for a sender that has not built the
 /// message (the aggregate writes its upstream requests straight from the client's params).
 pub fn standard_of<'m>(method: &'m str, params: &'m Value) -> Vec<(&'static str, Cow<'m, str>)> {
+    standard_named(method, name_source(method).and_then(|f| params[f].as_str()))
+}
+
+/// [`standard_of`] of a request whose `params` name (or URI, for `resources/read`) is `name`:
+/// for a sender or checker that has not parsed the params.
+pub fn standard_named<'m>(
+    method: &'m str,
+    name: Option<&'m str>,
+) -> Vec<(&'static str, Cow<'m, str>)> {
     // Method names are ASCII tokens; one no header can carry is mirrored by nothing (the server
     // then refuses the method itself), never by a header the value was squeezed into.
     let mut out = Vec::new();
     if let (Cow::Borrowed(plain), false) = (encode_value(method), method.is_empty()) {
         out.push((METHOD, Cow::Borrowed(plain)));
     }
-    if let Some(v) = name_source(method).and_then(|f| params[f].as_str()) {
+    if let Some(v) = name.filter(|_| name_source(method).is_some()) {
         out.push((NAME, encode_value(v)));
     }
     out
@@ -107,7 +116,23 @@ pub fn check_standard<'a>(
     message: &Value,
     get: impl Fn(&str) -> Option<&'a [u8]>,
 ) -> Result<(), String> {
-    for (name, expected) in standard(message) {
+    check_pairs(standard(message), get)
+}
+
+/// [`check_standard`] of a request of `method` whose params name `name` (see [`standard_named`]).
+pub fn check_standard_named<'a>(
+    method: &str,
+    name: Option<&str>,
+    get: impl Fn(&str) -> Option<&'a [u8]>,
+) -> Result<(), String> {
+    check_pairs(standard_named(method, name), get)
+}
+
+fn check_pairs<'a>(
+    expected: Vec<(&'static str, Cow<'_, str>)>,
+    get: impl Fn(&str) -> Option<&'a [u8]>,
+) -> Result<(), String> {
+    for (name, expected) in expected {
         let Some(raw) = get(name) else {
             return Err(format!(
                 "the {name} header is missing; it must be \"{expected}\""

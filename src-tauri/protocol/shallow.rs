@@ -1,12 +1,17 @@
 //! A client's `tools/call` / `prompts/get` read shallowly: the envelope's `id`, `method` and
 //! `params`' entries are kept as the text the client wrote, `name` is the only value read, and
-//! `arguments` / `_meta` are copied to the upstream request as text ([`ShallowCall::write`]),
+//! `arguments` / `_meta` are copied to the upstream request as text ([`TextCall::write`]),
 //! where the full route builds and writes a [`Value`] tree of them (most of an aggregate
-//! call's parsing cost). Anything unusual is `None` and takes the full route, so both routes
-//! send the same request: other methods, batches, escaped or duplicate keys, unknown fields
-//! (`inputResponses`, `requestState`), params that are not an object, a `_meta` naming the
-//! protocol's keys (the broker reads those), JSON the full parse would refuse.
+//! call's parsing cost). `_meta`'s entries are copied one by one: the protocol's own
+//! (`io.modelcontextprotocol/*`) stay behind, as the full route leaves them. A 2026-07-28
+//! client's call ([`TextCall::read_modern`]) must declare its version and capabilities there,
+//! which are read. Anything unusual is `None` and takes the full route, so both routes send the
+//! same request: other methods, batches, escaped or duplicate keys, unknown fields
+//! (`inputResponses`, `requestState`), params or `_meta` that are not an object, a legacy
+//! call's protocol `_meta` (it would make the request modern), a modern call whose `_meta` the
+//! full route would refuse, JSON the full parse would refuse.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::ops::Range;
 
@@ -17,8 +22,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::meta;
 use super::raw::one_object_the_full_parse_reads;
-use super::write::{json, modern_entries};
+use super::write::{json, modern_entries, separate};
 
 /// The keys a shallow call's `params` may have; any other takes the full route.
 const KEYS: [&str; 3] = ["name", "arguments", "_meta"];
@@ -49,13 +55,13 @@ impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
     type Value = Entries<'a>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object of name, arguments and _meta")
+        f.write_str("an object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'a>, A::Error> {
         use serde::de::Error;
-        let mut entries: Vec<(&'a str, &'a RawValue)> = Vec::with_capacity(3);
+        let mut entries: Vec<(&'a str, &'a RawValue)> = Vec::with_capacity(4);
         while let Some(key) = map.next_key::<&'a str>()? {
-            if !KEYS.contains(&key) || entries.iter().any(|(k, _)| *k == key) {
+            if entries.iter().any(|(k, _)| *k == key) {
                 return Err(A::Error::custom("not a shallow call"));
             }
             entries.push((key, map.next_value()?));
@@ -74,11 +80,26 @@ pub struct TextCall {
     /// The name: the client's until [`TextCall::set_name`] puts the upstream's in.
     name: String,
     entries: Vec<(&'static str, Range<usize>)>,
+    /// `_meta`'s entries that go upstream: where each key (without its quotes) and value is.
+    meta: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl TextCall {
-    /// The call in `body`, or `None` when it must take the full route (see the module).
+    /// A 2025-era client's call in `body`, or `None` when it must take the full route (see the
+    /// module).
     pub fn read(body: &Bytes) -> Option<TextCall> {
+        Self::read_in(body, None).map(|(call, _)| call)
+    }
+
+    /// A 2026-07-28 client's call in `body`, sent with `MCP-Protocol-Version: version`, and the
+    /// client capabilities its `_meta` declares; `None` when it must take the full route (see
+    /// the module), which also answers every malformed one.
+    pub fn read_modern(body: &Bytes, version: &str) -> Option<(TextCall, Value)> {
+        let (call, caps) = Self::read_in(body, Some(version))?;
+        Some((call, caps?))
+    }
+
+    fn read_in(body: &Bytes, modern: Option<&str>) -> Option<(TextCall, Option<Value>)> {
         if !one_object_the_full_parse_reads(body) {
             return None;
         }
@@ -91,25 +112,32 @@ impl TextCall {
         if envelope.jsonrpc != "2.0" || envelope.id.get() == "null" {
             return None;
         }
-        let mut name = None;
+        let at = |text: &str| text.as_ptr() as usize - body.as_ptr() as usize;
+        let (mut name, mut meta) = (None, None);
         let mut entries = Vec::with_capacity(envelope.params.0.len());
         for (key, value) in &envelope.params.0 {
             match *key {
                 "name" => name = Some(serde_json::from_str::<&str>(value.get()).ok()?),
-                "_meta" if !plain_meta(value.get()) => return None,
+                "_meta" => meta = Some(read_meta(value, modern, at)?),
                 _ => {}
             }
             let key = KEYS.iter().find(|k| *k == key)?;
-            let start = value.get().as_ptr() as usize - body.as_ptr() as usize;
-            entries.push((*key, start..start + value.get().len()));
+            entries.push((*key, at(value.get())..at(value.get()) + value.get().len()));
         }
-        Some(TextCall {
+        let (meta, caps) = match (meta, modern) {
+            (Some(found), _) => found,
+            (None, None) => (Vec::new(), None),
+            (None, Some(_)) => return None, // the full route refuses it (`-32602`)
+        };
+        let call = TextCall {
             id: serde_json::from_str(envelope.id.get()).ok()?,
             name: name?.to_string(),
             body: body.clone(),
             method,
             entries,
-        })
+            meta,
+        };
+        Some((call, caps))
     }
 
     pub fn method(&self) -> &'static str {
@@ -153,46 +181,63 @@ impl TextCall {
     }
 
     /// The upstream request, as [`super::write::request_bytes`] writes [`TextCall::to_value`]:
-    /// `arguments` and `_meta` copied as text, the broker's modern `_meta` merged in when
-    /// `modern`.
+    /// `arguments` and `_meta`'s entries copied as text (the protocol's own left behind), the
+    /// broker's modern `_meta` put in when `modern`.
     pub fn write(&self, id: u64, modern: Option<&Value>) -> bytes::Bytes {
         let size: usize = self.entries.iter().map(|e| e.1.len()).sum();
         let mut out = Vec::with_capacity(192 + size);
         let _ = write!(out, "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":");
         json(&mut out, self.method);
         out.extend_from_slice(b",\"params\":{");
-        let mut met = false;
-        for (i, (key, range)) in self.entries.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json(&mut out, *key);
-            out.push(b':');
+        let (mut first, mut met) = (true, false);
+        for (key, range) in &self.entries {
             match *key {
-                "name" => json(&mut out, self.name.as_str()),
                 "_meta" => {
                     met = true;
-                    let text = self.text(range).trim();
-                    out.extend_from_slice(text[..text.len() - 1].trim_end().as_bytes());
-                    if let Some(caps) = modern {
-                        out.push(b',');
-                        modern_entries(&mut out, caps);
+                    // As `request_bytes`: a legacy request leaves a `_meta` left empty out.
+                    if modern.is_some() || !self.meta.is_empty() {
+                        separate(&mut out, &mut first);
+                        self.write_meta(&mut out, modern);
                     }
-                    out.push(b'}');
                 }
-                _ => out.extend_from_slice(self.text(range).as_bytes()),
+                "name" => {
+                    separate(&mut out, &mut first);
+                    out.extend_from_slice(b"\"name\":");
+                    json(&mut out, self.name.as_str());
+                }
+                _ => {
+                    separate(&mut out, &mut first);
+                    json(&mut out, *key);
+                    out.push(b':');
+                    out.extend_from_slice(&self.body[range.clone()]);
+                }
             }
         }
-        if let (false, Some(caps)) = (met, modern) {
-            if !self.entries.is_empty() {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"\"_meta\":{");
-            modern_entries(&mut out, caps);
-            out.push(b'}');
+        if let (false, Some(_)) = (met, modern) {
+            separate(&mut out, &mut first);
+            self.write_meta(&mut out, modern);
         }
         out.extend_from_slice(b"}}");
         out.into()
+    }
+
+    /// `"_meta":{…}`: the client's entries that go upstream, then the broker's modern ones.
+    fn write_meta(&self, out: &mut Vec<u8>, modern: Option<&Value>) {
+        out.extend_from_slice(b"\"_meta\":{");
+        let mut first = true;
+        for (key, value) in &self.meta {
+            separate(out, &mut first);
+            // A key read borrowed has no escapes: its text is its JSON without the quotes.
+            out.push(b'"');
+            out.extend_from_slice(&self.body[key.clone()]);
+            out.extend_from_slice(b"\":");
+            out.extend_from_slice(&self.body[value.clone()]);
+        }
+        if let Some(caps) = modern {
+            separate(out, &mut first);
+            modern_entries(out, caps);
+        }
+        out.push(b'}');
     }
 }
 
@@ -236,77 +281,42 @@ impl Params {
     }
 }
 
-/// A `_meta` the text route copies: a non-empty object that names none of the protocol's keys
-/// (nor any `\u` escape that could spell one): those the broker reads or leaves behind.
-fn plain_meta(text: &str) -> bool {
-    let inner = text.strip_prefix('{').and_then(|t| t.strip_suffix('}'));
-    inner.is_some_and(|i| !i.trim().is_empty())
-        && !text.contains("io.modelcontextprotocol/")
-        && !text.contains("\\u")
+/// Where `_meta`'s entries that go upstream are (each key without its quotes, and its value, by
+/// `at`), and for a modern call (`modern` is its header's version) the capabilities it declares.
+/// `None` when the full route must read it: not an object, escaped or duplicate keys, a legacy
+/// call naming a protocol key (the full route may take it as modern), a modern call whose
+/// version is not its header's or whose capabilities are not an object.
+#[allow(clippy::type_complexity)]
+fn read_meta(
+    raw: &RawValue,
+    modern: Option<&str>,
+    at: impl Fn(&str) -> usize,
+) -> Option<(Vec<(Range<usize>, Range<usize>)>, Option<Value>)> {
+    let entries: Entries = serde_json::from_str(raw.get()).ok()?;
+    let mut kept = Vec::with_capacity(entries.0.len());
+    let (mut version, mut caps) = (None, None);
+    for (key, value) in entries.0 {
+        let text = value.get();
+        if !meta::is_protocol_key(key) {
+            kept.push((
+                at(key)..at(key) + key.len(),
+                at(text)..at(text) + text.len(),
+            ));
+            continue;
+        }
+        modern?;
+        match key {
+            meta::PROTOCOL_VERSION => version = Some(serde_json::from_str::<Cow<str>>(text).ok()?),
+            meta::CLIENT_CAPABILITIES => caps = Some(serde_json::from_str::<Value>(text).ok()?),
+            _ => {} // client info, log level: the broker sends its own or none
+        }
+    }
+    let Some(header) = modern else {
+        return Some((kept, None));
+    };
+    (version.as_deref() == Some(header)).then_some(())?;
+    Some((kept, Some(caps.filter(Value::is_object)?)))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::write::request_bytes;
-    use serde_json::json;
-
-    /// The full route: the body parsed, its params' name replaced, written from values.
-    fn full(body: &str, name: &str, modern: Option<&Value>) -> Value {
-        let mut message: Value = serde_json::from_str(body).unwrap();
-        let method = message["method"].as_str().unwrap().to_string();
-        let mut params = message["params"].take();
-        params["name"] = Value::String(name.into());
-        serde_json::from_slice(&request_bytes(9, &method, &params, modern)).unwrap()
-    }
-
-    #[test]
-    fn the_shallow_route_writes_the_upstream_request_the_full_route_writes() {
-        let caps = json!({"elicitation": {"url": {}}});
-        let bodies = [
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","arguments":{"q":"é\"\n\\u00e9 \u00e9","n":1.50,"deep":{"a":[1,{"b":[null,true]}]}}}}"#,
-            r#"{"params":{"arguments":{},"name":"s__t","_meta":{"progressToken":"p-1"}},"method":"tools/call","id":"x","jsonrpc":"2.0"}"#,
-            r#" { "jsonrpc" : "2.0" , "id" : 3 , "method" : "prompts/get" , "params" : { "_meta" : { "progressToken" : 4 } , "name" : "s__p" } } "#,
-            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"s__t"}}"#,
-            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"s__t","arguments":[1e2,-0.0,"\ud83d\ude00"]}}"#,
-        ];
-        for body in bodies {
-            let mut call = TextCall::read(&Bytes::from(body)).expect(body);
-            assert!(call.name().starts_with("s__"), "{body}");
-            call.set_name("t".into());
-            for modern in [None, Some(&caps)] {
-                let written: Value = serde_json::from_slice(&call.write(9, modern)).unwrap();
-                let want = full(body, "t", modern);
-                assert_eq!(written, want, "{body} modern: {}", modern.is_some());
-                assert_eq!(written.to_string(), want.to_string(), "{body}");
-            }
-            let params = full(body, "t", None)["params"].clone();
-            assert_eq!(call.to_value().to_string(), params.to_string(), "{body}");
-        }
-    }
-
-    #[test]
-    fn unusual_calls_take_the_full_route() {
-        let bodies = [
-            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t"}}]"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","name":"s__u"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/call","params":{"name":"s__t"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","requestState":"x"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","inputResponses":{}}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","_meta":{}}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","arguments":{"n":1e400}}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t","arguments":"\ud800"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s\u005f_t"}}"#,
-            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"s__t"}}"#,
-            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"s__t"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s__t"},"extra":1}"#,
-        ];
-        for body in bodies {
-            assert!(TextCall::read(&Bytes::from(body)).is_none(), "{body}");
-        }
-    }
-}
+mod tests;

@@ -45,7 +45,7 @@ pub(super) fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 }
 
 /// Writes `,` before every entry but the first.
-fn separate(out: &mut Vec<u8>, first: &mut bool) {
+pub(super) fn separate(out: &mut Vec<u8>, first: &mut bool) {
     if !std::mem::take(first) {
         out.push(b',');
     }

@@ -121,3 +121,73 @@ async fn an_unsupported_version_is_refused_under_the_requests_id_listing_what_di
     assert_eq!(e["error"]["code"], codes::HEADER_MISMATCH, "{e}");
     assert_eq!(e["id"], 302);
 }
+
+/// A modern `tools/call` of `name` whose `_meta` has the client's own keys beside the protocol's.
+fn meta_call(id: u64, name: &str) -> Value {
+    let own = json!({"span": [1, "é"]});
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name,
+        "arguments": {}, "_meta": {meta::PROTOCOL_VERSION: MODERN_VERSION, "progressToken": "p-7",
+        meta::CLIENT_CAPABILITIES: {"elicitation": {}}, meta::CLIENT_INFO: {"name": "client"},
+        "example.com/trace": own}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_calls_own_meta_reaches_each_upstream_and_the_protocols_meta_is_the_brokers() {
+    let modern =
+        TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
+    let legacy = TestUpstream::start(UpstreamOptions::default()).await;
+    let servers = json!({"m": {"url": modern.mcp_url}, "l": {"url": legacy.mcp_url}});
+    let b = TestBroker::start(json!({ "mcp_servers": servers })).await;
+    let key = api_key(&b).await;
+    for (id, server) in [(1, "m"), (2, "l")] {
+        let body = meta_call(id, &format!("{server}__meta"));
+        let (status, answer) = send(&b, &key, &body, Some(MODERN_VERSION)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        let got: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(got["progressToken"], "p-7", "{server}: {got}");
+        assert_eq!(got["example.com/trace"], json!({"span": [1, "é"]}), "{got}");
+        let protocol: Vec<&String> = got
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| meta::is_protocol_key(k))
+            .collect();
+        if server == "m" {
+            // Upstream the broker is the client: its own version, capabilities and info.
+            assert_eq!(got[meta::PROTOCOL_VERSION], MODERN_VERSION, "{got}");
+            assert_eq!(got[meta::CLIENT_INFO]["name"], "mcp-auth-broker", "{got}");
+            assert!(got[meta::CLIENT_CAPABILITIES].is_object(), "{got}");
+        } else {
+            assert!(
+                protocol.is_empty(),
+                "a 2025-11-25 upstream gets no protocol _meta: {got}"
+            );
+        }
+    }
+
+    // An `Mcp-Name` header unlike the body's name is refused, and nothing goes upstream.
+    let calls = count(&modern.counters().tools_call);
+    let body = meta_call(3, "m__meta");
+    let r = http()
+        .post(format!("{}/mcp", b.base_url))
+        .header("accept", ACCEPT)
+        .header("x-api-key", &key)
+        .header(headers::PROTOCOL_VERSION, MODERN_VERSION)
+        .header(headers::METHOD, "tools/call")
+        .header(headers::NAME, "m__other")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], codes::HEADER_MISMATCH, "{e}");
+    assert_eq!(e["id"], 3, "{e}");
+    assert_eq!(
+        count(&modern.counters().tools_call),
+        calls,
+        "nothing reached the upstream"
+    );
+}

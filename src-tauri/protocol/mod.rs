@@ -14,6 +14,7 @@ pub mod headers;
 pub mod meta;
 pub mod mrtr;
 pub mod raw;
+mod scan;
 pub mod shallow;
 pub mod sse;
 pub mod write;

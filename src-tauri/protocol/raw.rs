@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::Bytes;
-use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::Deserializer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -76,56 +76,11 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str
 }
 
 /// Whether `body` may take a text route: one object (a derive reads an array as the fields in
-/// order) of JSON the full parse reads ([`Checked`]).
+/// order) holding nothing the full parse refuses that a skipping read accepts
+/// ([`super::scan::plain`]).
 pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> bool {
     let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    object && serde_json::from_slice::<Checked>(body).is_ok()
-}
-
-/// A JSON value read as the full parse reads it into a [`Value`], building nothing. Skipping a
-/// value (what `RawValue` and unknown fields do) checks no number's range, no `\u` escape and
-/// no depth; the full parse refuses `1e400`, a lone surrogate and nesting past 128, so a body
-/// with one must not take the text route.
-pub(super) struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(Checked)
-    }
-}
-
-impl<'de> Visitor<'de> for Checked {
-    type Value = Checked;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
-        Ok(Checked)
-    }
+    object && super::scan::plain(body)
 }
 
 impl RawResult {

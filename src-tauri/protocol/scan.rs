@@ -55,10 +55,7 @@ pub(super) fn plain(body: &[u8]) -> bool {
 /// surrogate escape (`\uD800`–`\uDFFF`, paired or not) or when the string does not end.
 fn string_end(body: &[u8], mut i: usize) -> Option<usize> {
     loop {
-        i += body
-            .get(i..)?
-            .iter()
-            .position(|b| matches!(b, b'"' | b'\\'))?;
+        i += memchr::memchr2(b'"', b'\\', body.get(i..)?)?;
         if body[i] == b'"' {
             return Some(i);
         }

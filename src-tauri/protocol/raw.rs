@@ -303,6 +303,18 @@ mod tests {
         }
     }
 
+    /// Found by the `upstream_answer` fuzz target (after the byte scan replaced the checked
+    /// pass): numbers in exponent form that `f64` holds, as serde_json writes them.
+    #[test]
+    fn a_result_with_exponents_in_range_is_passed_on_as_text() {
+        let body = r#"{"id":1,"result":{"n":1e308,"m":-1.5e-300,"i":1.8446744073709552e19}}"#;
+        let raw = read(body, 1).expect("kept as text");
+        assert_eq!(
+            raw.to_value(),
+            serde_json::from_str::<Value>(body).unwrap()["result"]
+        );
+    }
+
     /// Found by the `upstream_answer` fuzz target.
     #[test]
     fn a_result_naming_a_null_result_type_gets_no_second_one_for_a_modern_client() {

@@ -2,12 +2,12 @@
 //! what it skips (a `RawValue`, an ignored field) but not what its full parse into a `Value`
 //! refuses beyond it: a number out of `f64`'s range (`1e400`), a lone surrogate escape
 //! (`"\ud800"`), nesting past its limit of 128, bad UTF-8 inside a skipped string. One pass over
-//! the bytes refuses any body that might hold one of those (any exponent, any very long number,
-//! any surrogate escape, deep nesting, bad UTF-8); such bodies are rare and take the full route.
+//! the bytes refuses any body that might hold one of those (a number `f64` cannot hold, any
+//! surrogate escape, deep nesting, bad UTF-8); such bodies are rare and take the full route.
 
-/// The deepest nesting let through (serde_json refuses past 128).
-const MAX_DEPTH: usize = 100;
-/// The longest number let through: 300 digits stay below 1e300, well inside `f64`.
+/// The deepest nesting let through: serde_json refuses a 128th level.
+const MAX_DEPTH: usize = 127;
+/// The longest number let through unread: 300 digits stay below 1e300, well inside `f64`.
 const MAX_NUMBER: usize = 300;
 
 /// Whether `body` holds nothing the full parse refuses that a skipping read accepts (its syntax
@@ -38,7 +38,7 @@ pub(super) fn plain(body: &[u8]) -> bool {
                 let (len, exponent) = number.fold((0, false), |(n, e), b| {
                     (n + 1, e || matches!(b, b'e' | b'E'))
                 });
-                if exponent || len > MAX_NUMBER {
+                if (exponent || len > MAX_NUMBER) && !finite(&body[i..i + len]) {
                     return false;
                 }
                 i += len;
@@ -49,6 +49,15 @@ pub(super) fn plain(body: &[u8]) -> bool {
         i += 1;
     }
     true
+}
+
+/// Whether a number's text is one `f64` holds (serde_json refuses one past its range; its
+/// parse rounds correctly, as Rust's does).
+fn finite(number: &[u8]) -> bool {
+    let parsed = std::str::from_utf8(number)
+        .ok()
+        .and_then(|n| n.parse::<f64>().ok());
+    parsed.is_some_and(f64::is_finite)
 }
 
 /// The index of the closing quote of the string whose text starts at `i`; `None` at a
@@ -77,10 +86,10 @@ mod tests {
 
     #[test]
     fn what_the_full_parse_refuses_beyond_syntax_is_not_plain() {
-        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        let deep = format!("{}{}", "[".repeat(128), "]".repeat(128));
         let refused = [
             r#"{"n":1e400}"#,
-            r#"{"n":1E2}"#,
+            r#"{"n":-2E+309}"#,
             r#"{"s":"\ud800"}"#,
             r#"{"s":"\uDE00x"}"#,
             r#"{"s":"\ud83d\ude00"}"#,
@@ -89,8 +98,7 @@ mod tests {
         for body in refused {
             assert!(!plain(body.as_bytes()), "{body}");
             assert!(
-                serde_json::from_str::<serde_json::Value>(body).is_err()
-                    || body.contains(['e', 'E', 'd', 'D']),
+                serde_json::from_str::<serde_json::Value>(body).is_err() || body.contains("ud83d"),
                 "{body}"
             );
         }
@@ -106,12 +114,13 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":-1,"result":{"a":[1.5,-0.25,0,true,null],"t":"é \" \\ \n \u00e9 \\ud800"}}"#,
             r#"{"s":"\\"}"#,
             r#"{"e":"1e400 is text here","k":"\"{[["}"#,
+            r#"{"n":1e308,"m":-1.5e-300,"i":18446744073709551616,"z":-0.0,"u":1e-400}"#,
         ];
         for body in fine {
             assert!(plain(body.as_bytes()), "{body}");
             serde_json::from_str::<serde_json::Value>(body).unwrap();
         }
-        let nested = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let nested = format!("{}{}", "[".repeat(127), "]".repeat(127));
         assert!(plain(nested.as_bytes()));
     }
 }

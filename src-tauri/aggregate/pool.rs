@@ -22,12 +22,14 @@ use crate::upstream::UpstreamError;
 
 /// The capability key of a modern server's one link.
 const ANY: &str = "*";
+/// Capability sets whose canonical key is remembered ([`Pool::caps_key`]).
+const KEYS_KEPT: usize = 16;
 
 /// Which link: the server, and the capabilities it declares (canonical JSON, or [`ANY`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     pub server: ServerName,
-    caps: String,
+    caps: Arc<str>,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Link>>>>;
@@ -44,7 +46,11 @@ pub struct Pool {
     broker: Broker,
     /// Where every link's list changes go (all clients of `/mcp`).
     changes: broadcast::Sender<Value>,
-    entries: Mutex<HashMap<Key, Entry>>,
+    /// Per server, per capability key: looked up by reference, so a request builds no key.
+    entries: Mutex<HashMap<ServerName, HashMap<Arc<str>, Entry>>>,
+    /// The canonical keys of the capability sets seen last: a client passes the same set on
+    /// every request, which is then not sorted and written out again each time.
+    keys: Mutex<Vec<(Value, Arc<str>)>>,
 }
 
 impl Pool {
@@ -53,15 +59,32 @@ impl Pool {
             broker,
             changes,
             entries: Mutex::default(),
+            keys: Mutex::default(),
         }
     }
 
-    fn slot(&self, key: &Key) -> Slot {
-        lock(&self.entries)
-            .entry(key.clone())
-            .or_default()
-            .slot
-            .clone()
+    /// The slot under `server` and `caps`, made the first time.
+    fn slot(&self, server: &ServerName, caps: &Arc<str>) -> Slot {
+        let mut entries = lock(&self.entries);
+        if let Some(e) = entries.get(server.as_str()).and_then(|m| m.get(&**caps)) {
+            return e.slot.clone();
+        }
+        let inner = entries.entry(server.clone()).or_default();
+        inner.entry(caps.clone()).or_default().slot.clone()
+    }
+
+    /// The key of a capability set: canonical JSON (see [`canonical`]), remembered.
+    fn caps_key(&self, offered: &Value) -> Arc<str> {
+        let mut keys = lock(&self.keys);
+        if let Some((_, key)) = keys.iter().find(|(v, _)| v == offered) {
+            return key.clone();
+        }
+        let key: Arc<str> = canonical(offered).to_string().into();
+        if keys.len() == KEYS_KEPT {
+            keys.remove(0);
+        }
+        keys.push((offered.clone(), key.clone()));
+        key
     }
 
     /// The link to `cfg`'s server for a client passing on `offered`: the server's modern link
@@ -72,21 +95,25 @@ impl Pool {
         cfg: &ServerConfig,
         offered: &Value,
     ) -> Result<(Key, Arc<Link>), UpstreamError> {
-        let any = Key {
+        static ANY_KEY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| ANY.into());
+        let any = || Key {
             server: cfg.name.clone(),
-            caps: ANY.into(),
+            caps: ANY_KEY.clone(),
         };
-        let modern = lock(&self.entries).get(&any).map(|e| e.slot.clone());
+        let modern = lock(&self.entries)
+            .get(cfg.name.as_str())
+            .and_then(|m| m.get(ANY))
+            .map(|e| e.slot.clone());
         if let Some(slot) = modern {
             if let Some(link) = slot.lock().await.as_ref().filter(|l| l.cfg() == cfg) {
-                return Ok((any, link.clone()));
+                return Ok((any(), link.clone()));
             }
         }
         let key = Key {
             server: cfg.name.clone(),
-            caps: canonical(offered).to_string(),
+            caps: self.caps_key(offered),
         };
-        let slot = self.slot(&key);
+        let slot = self.slot(&key.server, &key.caps);
         let mut held = slot.lock().await;
         if let Some(link) = held.as_ref().filter(|l| l.cfg() == cfg) {
             return Ok((key, link.clone()));
@@ -100,12 +127,12 @@ impl Pool {
         let link = Box::pin(opened).await?;
         if link.era() == Era::Modern {
             // Stateless: this link serves every caller; the capability slot stays empty.
-            let slot = self.slot(&any);
+            let slot = self.slot(&cfg.name, &ANY_KEY);
             let replaced = slot.lock().await.replace(link.clone());
             if let Some(old) = replaced {
                 tokio::spawn(async move { old.close().await });
             }
-            return Ok((any, link));
+            return Ok((any(), link));
         }
         *held = Some(link.clone());
         Ok((key, link))
@@ -113,7 +140,9 @@ impl Pool {
 
     /// A client session starts using the link under `key`.
     pub fn acquire(&self, key: &Key) {
-        lock(&self.entries).entry(key.clone()).or_default().users += 1;
+        let mut entries = lock(&self.entries);
+        let inner = entries.entry(key.server.clone()).or_default();
+        inner.entry(key.caps.clone()).or_default().users += 1;
     }
 
     /// A client session stops using the link under `key`: the link, when that was its last
@@ -121,12 +150,17 @@ impl Pool {
     pub async fn release(&self, key: &Key) -> Option<Arc<Link>> {
         let slot = {
             let mut entries = lock(&self.entries);
-            let entry = entries.get_mut(key)?;
+            let inner = entries.get_mut(key.server.as_str())?;
+            let entry = inner.get_mut(&*key.caps)?;
             entry.users = entry.users.saturating_sub(1);
-            if entry.users > 0 || key.caps == ANY {
+            if entry.users > 0 || &*key.caps == ANY {
                 return None;
             }
-            entries.remove(key)?.slot
+            let slot = inner.remove(&*key.caps)?.slot;
+            if inner.is_empty() {
+                entries.remove(key.server.as_str());
+            }
+            slot
         };
         let link = slot.lock().await.take();
         link
@@ -136,6 +170,7 @@ impl Pool {
     pub async fn open_links(&self) -> Vec<Arc<Link>> {
         let slots: Vec<Slot> = lock(&self.entries)
             .values()
+            .flat_map(HashMap::values)
             .map(|e| e.slot.clone())
             .collect();
         let mut open = Vec::new();
@@ -147,7 +182,10 @@ impl Pool {
 
     /// Forgets `link` if it is still the current one under `key` (its upstream forgot it).
     pub async fn forget(&self, key: &Key, link: &Arc<Link>) {
-        let slot = lock(&self.entries).get(key).map(|e| e.slot.clone());
+        let slot = lock(&self.entries)
+            .get(key.server.as_str())
+            .and_then(|m| m.get(&*key.caps))
+            .map(|e| e.slot.clone());
         if let Some(slot) = slot {
             let mut held = slot.lock().await;
             if held.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
@@ -161,21 +199,22 @@ impl Pool {
     pub async fn retain(&self, config: &Config) {
         let stale: Vec<Slot> = {
             let mut entries = lock(&self.entries);
-            let gone: Vec<Key> = entries
+            let gone: Vec<ServerName> = entries
                 .keys()
-                .filter(|k| {
+                .filter(|server| {
                     !config
-                        .server(k.server.as_str())
+                        .server(server.as_str())
                         .is_some_and(names::aggregated)
                 })
                 .cloned()
                 .collect();
             let mut slots: Vec<Slot> = gone
                 .iter()
-                .filter_map(|k| entries.remove(k))
-                .map(|e| e.slot)
+                .filter_map(|server| entries.remove(server.as_str()))
+                .flat_map(|inner| inner.into_values().map(|e| e.slot))
                 .collect();
-            slots.extend(entries.values().map(|e| e.slot.clone()));
+            let kept = entries.values().flat_map(HashMap::values);
+            slots.extend(kept.map(|e| e.slot.clone()));
             slots
         };
         for slot in stale {

@@ -231,6 +231,12 @@ pub fn remove(paths: &Paths, name: &str) -> ExitCode {
             format!("no server named \"{name}\"; run `mcp-auth-broker list` to see the names"),
         );
     }
+    // Signed out first, as the dashboard's Remove does: its tokens (revoked where the server
+    // allows) and its DPoP key go with it, through the running broker when there is one.
+    let target = super::company::Target::Server(name.to_string());
+    if super::login::logout(paths, &target) != ExitCode::from(exit::OK) {
+        eprintln!("warning: could not sign out of \"{name}\" first (see above); its tokens may stay in the keychain until you sign in again under this name");
+    }
     if let Err(e) = file::write(&paths.config, &raw) {
         return fail(exit::USAGE, e);
     }

@@ -7,7 +7,8 @@
 # the instructions each target adds over calling the upstream directly in the same era, and that
 # as a multiple of what the floor (bare proxy) adds.
 # Targets: direct floor broker aggregate (2025-11-25) and the same with -modern (2026-07-28);
-# broker is /{server}/mcp, aggregate is /mcp.
+# broker is /{server}/mcp, aggregate is /mcp (of a server of the same era); bridge is a
+# 2025-11-25 client on /mcp calling a server the broker speaks 2026-07-28 to.
 # Usage: scripts/bench-instructions.sh [--functions] [TARGET...]
 #   (default: every target; the direct and floor of each era named are always run)
 #   --functions: also print, for each target named, where its extra instructions go over the

@@ -1,5 +1,5 @@
-//! The admin API and the CLI verbs that use it (`api-key`, `clients`), against a real broker on
-//! `127.0.0.1:0` and as the real binary.
+//! The admin API and the CLI verbs that use it (`api-key`, `clients`, `remove`'s sign-out),
+//! against a real broker on `127.0.0.1:0` and as the real binary.
 
 use crate::support;
 
@@ -163,4 +163,34 @@ fn api_keys_can_be_created_with_no_broker_running() {
         "{}",
         text(&out)
     );
+}
+
+#[tokio::test]
+async fn remove_signs_out_first_so_the_tokens_go_with_the_entry() {
+    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
+    let name = mcp_auth_broker::config::ServerName::parse("demo").unwrap();
+    let cli = Cli::of(&b);
+    let out = cli.run(&["login", "demo"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", support::cli::text(&out));
+    assert!(b.broker.upstream().token_facts(&name).await.has_token);
+
+    let out = cli.run(&["remove", "demo"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", support::cli::text(&out));
+    assert!(
+        text(&out).contains("Signed out of \"demo\""),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !b.broker.upstream().token_facts(&name).await.has_token,
+        "the running broker deleted the tokens"
+    );
+    assert!(
+        count(&up.oauth().counters.revoke) >= 1,
+        "and revoked them upstream"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cli.config).unwrap()).unwrap();
+    assert!(config["mcp_servers"].get("demo").is_none(), "{config}");
 }

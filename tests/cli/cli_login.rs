@@ -146,36 +146,6 @@ fn login_with_no_broker_running_runs_the_core_and_keeps_the_token_in_the_os_keyc
 }
 
 #[tokio::test]
-async fn remove_signs_out_first_so_the_tokens_go_with_the_entry() {
-    let up = TestUpstream::start(UpstreamOptions::oauth()).await;
-    let b = TestBroker::start(json!({"mcp_servers": {"demo": {"url": up.mcp_url}}})).await;
-    let name = ServerName::parse("demo").unwrap();
-    let cli = Cli::of(&b);
-    let out = cli.run(&["login", "demo"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(b.broker.upstream().token_facts(&name).await.has_token);
-
-    let out = cli.run(&["remove", "demo"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("Signed out of \"demo\""),
-        "{}",
-        text(&out)
-    );
-    assert!(
-        !b.broker.upstream().token_facts(&name).await.has_token,
-        "the running broker deleted the tokens"
-    );
-    assert!(
-        count(&up.oauth().counters.revoke) >= 1,
-        "and revoked them upstream"
-    );
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cli.config).unwrap()).unwrap();
-    assert!(config["mcp_servers"].get("demo").is_none(), "{config}");
-}
-
-#[tokio::test]
 async fn login_asks_to_choose_oauth_flow_before_any_browser_opens() {
     std::env::set_var("GH_STYLE_SECRET", "gh-secret");
     let up = TestUpstream::start(UpstreamOptions::oauth()).await;

@@ -83,6 +83,45 @@ pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> bool {
     object && super::scan::plain(body)
 }
 
+/// A result's `resultType` read from its text alone, where that is certain; `None` needs the
+/// second pass. With no `\u` escape (which could spell the key otherwise): no `"resultType"` in
+/// it means none; one, as the object's first or last entry with the value `"complete"` (how
+/// modern servers write a plain result), means `complete`. A string value `"resultType"` or a
+/// key given twice makes two, which takes the pass.
+fn typed_by_its_text(text: &str) -> Option<Typed<'static>> {
+    const KEY: &str = "\"resultType\"";
+    if text.contains("\\u") {
+        return None;
+    }
+    match text.matches(KEY).count() {
+        0 => Some(Typed { result_type: None }),
+        1 => {
+            let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+            let first = after_complete(inner.trim_start())
+                .is_some_and(|r| r.is_empty() || r.starts_with(','));
+            let last = inner.rfind(KEY).and_then(|at| after_complete(&inner[at..])) == Some("");
+            (first || last).then_some(Typed {
+                result_type: Some(Some(Cow::Borrowed("complete"))),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// What follows `"resultType": "complete"` at the start of `entry` (whitespace trimmed).
+fn after_complete(entry: &str) -> Option<&str> {
+    let value = entry
+        .strip_prefix("\"resultType\"")?
+        .trim_start()
+        .strip_prefix(':')?;
+    Some(
+        value
+            .trim_start()
+            .strip_prefix("\"complete\"")?
+            .trim_start(),
+    )
+}
+
 impl RawResult {
     /// The plain result answering `id` in a JSON body; `None` when the body is anything else
     /// (read it as a [`Value`] then: errors, batches, duplicate or odd fields, bad UTF-8).
@@ -103,11 +142,9 @@ impl RawResult {
         if !text.starts_with('{') || !same_id(got.get(), id) {
             return None;
         }
-        // Without the key written out (or any `\u` escape that could spell it), the result names
-        // no `resultType`: no second pass over it.
-        let typed: Typed = match text.contains("\"resultType\"") || text.contains("\\u") {
-            true => serde_json::from_str(text).ok()?,
-            false => Typed { result_type: None },
+        let typed = match typed_by_its_text(text) {
+            Some(known) => known,
+            None => serde_json::from_str(text).ok()?,
         };
         let start = text.as_ptr() as usize - body.as_ptr() as usize;
         Some(RawResult {
@@ -301,6 +338,33 @@ mod tests {
             );
             assert!(read(body, 1).is_none(), "{body}");
         }
+    }
+
+    #[test]
+    fn a_result_type_read_from_the_text_is_what_the_second_pass_reads() {
+        let texts = [
+            r#"{"resultType":"complete","a":1}"#,
+            r#"{ "a" : [1] , "resultType" : "complete" }"#,
+            r#"{"resultType":"complete"}"#,
+            r#"{"a":{"resultType":"complete"}}"#,
+            r#"{"a":{"b":1,"resultType":"complete"}}"#,
+            r#"{"resultType":"complete","resultType":"input_required"}"#,
+            r#"{"resultType":"completed"}"#,
+            r#"{"resultType":"input_required","a":1}"#,
+            r#"{"k":"resultType","resultType":"complete"}"#,
+            r#"{"resultType":null}"#,
+            r#"{"a":"x","resultType":"complete"}"#,
+            r#"{"a":1}"#,
+        ];
+        for text in texts {
+            let second = serde_json::from_str::<Typed>(text).map(|t| t.result_type);
+            match (typed_by_its_text(text), second) {
+                (Some(known), Ok(read)) => assert_eq!(known.result_type, read, "{text}"),
+                (None, _) => {}
+                (Some(_), Err(e)) => panic!("{text}: read from the text, refused by the pass: {e}"),
+            }
+        }
+        assert!(typed_by_its_text(texts[0]).is_some() && typed_by_its_text(texts[1]).is_some());
     }
 
     /// Found by the `upstream_answer` fuzz target (after the byte scan replaced the checked

@@ -6,13 +6,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 use super::link::{protocol, Link, LinkError};
 use crate::protocol::client::{read_answer_raw, read_capped, ClientError};
@@ -51,7 +52,9 @@ pub struct InFlight {
     /// The request's params as the caller gave them (for a retry with answers, or after a
     /// forgotten session: they are written again as the link's era sends them).
     pub sent: Params,
-    incoming: mpsc::UnboundedReceiver<Value>,
+    /// What the exchange met before the answer; only the exchange adds to it, and only while
+    /// [`InFlight::next`] polls it, so no waker is needed (nor a channel per request).
+    incoming: Inbox,
     /// `None` once the exchange ended.
     exchange: Option<Exchange>,
     /// The answer, read while messages sent before it were still to be handed out.
@@ -70,9 +73,9 @@ impl InFlight {
     ) -> InFlight {
         let id = link.next_id();
         let (headers, text) = link.outgoing(id, method, &params, offered);
-        let (tx, incoming) = mpsc::unbounded_channel();
+        let incoming = Inbox::default();
         let asked = (method.to_string(), headers, text);
-        let exchange = Box::pin(exchange(link.clone(), id, asked, timeout, tx));
+        let exchange = Box::pin(exchange(link.clone(), id, asked, timeout, incoming.clone()));
         InFlight {
             link: link.clone(),
             id,
@@ -86,7 +89,7 @@ impl InFlight {
     /// The next message from the upstream, or the answer (messages sent before the answer
     /// always come first).
     pub async fn next(&mut self) -> Step {
-        if let Ok(m) = self.incoming.try_recv() {
+        if let Some(m) = self.incoming.take() {
             return Step::Message(m);
         }
         if let Some(answer) = self.answer.take() {
@@ -96,18 +99,24 @@ impl InFlight {
             let why = "the request to the upstream stopped without an answer".into();
             return Step::Done(Err(LinkError::Upstream(protocol(self.link.cfg(), why))));
         };
-        tokio::select! {
-            biased;
-            Some(m) = self.incoming.recv() => Step::Message(m),
-            answer = exchange => {
+        let incoming = &self.incoming;
+        let step = std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
+            Poll::Ready(answer) => Poll::Ready(Err(answer)),
+            Poll::Pending => incoming
+                .take()
+                .map_or(Poll::Pending, |m| Poll::Ready(Ok(m))),
+        });
+        match step.await {
+            Ok(m) => Step::Message(m),
+            Err(answer) => {
                 self.exchange = None;
-                match self.incoming.try_recv() {
+                match self.incoming.take() {
                     // Sent before the answer, read with it: hand it out first.
-                    Ok(m) => {
+                    Some(m) => {
                         self.answer = Some(answer);
                         Step::Message(m)
                     }
-                    Err(_) => Step::Done(answer),
+                    None => Step::Done(answer),
                 }
             }
         }
@@ -115,7 +124,20 @@ impl InFlight {
 
     /// Messages that already arrived, without waiting.
     pub fn ready(&mut self) -> Vec<Value> {
-        std::iter::from_fn(|| self.incoming.try_recv().ok()).collect()
+        std::iter::from_fn(|| self.incoming.take()).collect()
+    }
+}
+
+/// Messages an exchange met before its answer, oldest first.
+#[derive(Clone, Default)]
+struct Inbox(Arc<std::sync::Mutex<std::collections::VecDeque<Value>>>);
+
+impl Inbox {
+    fn put(&self, m: Value) {
+        super::session::lock(&self.0).push_back(m);
+    }
+    fn take(&self) -> Option<Value> {
+        super::session::lock(&self.0).pop_front()
     }
 }
 
@@ -125,7 +147,7 @@ async fn exchange(
     id: u64,
     (method, headers, body): (String, reqwest::header::HeaderMap, bytes::Bytes),
     timeout: Duration,
-    tx: mpsc::UnboundedSender<Value>,
+    tx: Inbox,
 ) -> Result<Answer, LinkError> {
     let cfg = link.cfg();
     let response = link
@@ -154,11 +176,11 @@ async fn exchange(
     }
     let streams = response.headers().get(CONTENT_TYPE);
     if streams.is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")) {
-        let _ = tx.send(super::session::STREAMING);
+        tx.put(super::session::STREAMING);
     }
     let mut on_message = |m: Value| {
         if matches!(envelope::kind(&m), Kind::Request | Kind::Notification) {
-            let _ = tx.send(m);
+            tx.put(m);
         }
     };
     read_answer_raw(response, &id, &method, &mut on_message)

@@ -87,9 +87,10 @@ pub struct Session {
     pub(super) relay: Arc<Relay>,
     /// The shared links this session uses, by pool key (counted in the pool while it lives).
     used: Mutex<HashMap<Key, Arc<Link>>>,
-    /// Requests in flight upstream by the client's JSON-RPC id (as JSON text), so a client's
-    /// `notifications/cancelled` reaches the right upstream with the right id.
-    inflight: Mutex<HashMap<String, (Arc<Link>, u64)>>,
+    /// Requests in flight upstream by the client's JSON-RPC id, so a client's
+    /// `notifications/cancelled` reaches the right upstream with the right id. A short list,
+    /// searched by the id's value: no id is formatted or hashed per request.
+    inflight: Mutex<Vec<(Value, Arc<Link>, u64)>>,
     /// The resources the client subscribed to, on the links of their servers.
     watches: Mutex<Vec<(Arc<Link>, String)>>,
     /// Unix seconds of the last request, for evicting the least recently used session.
@@ -174,22 +175,28 @@ impl Session {
     }
 
     pub(super) fn track(&self, client_id: &Value, link: &Arc<Link>, id: u64) {
-        let entry = (link.clone(), id);
-        lock(&self.inflight).insert(client_id.to_string(), entry);
+        let entry = (client_id.clone(), link.clone(), id);
+        let mut inflight = lock(&self.inflight);
+        match inflight.iter().position(|e| e.0 == *client_id) {
+            Some(i) => inflight[i] = entry, // an id reused while in flight: the latest holds it
+            None => inflight.push(entry),
+        }
     }
 
-    pub(super) fn untrack(&self, client_id: &Value) {
-        lock(&self.inflight).remove(&client_id.to_string());
+    pub(super) fn untrack(&self, client_id: &Value) -> Option<(Arc<Link>, u64)> {
+        let mut inflight = lock(&self.inflight);
+        let i = inflight.iter().position(|e| e.0 == *client_id)?;
+        let (_, link, id) = inflight.swap_remove(i);
+        Some((link, id))
     }
 
     /// The client's `notifications/cancelled`: forwarded to the upstream that holds the request,
     /// under the id the broker gave it there. Unknown ids (already answered) are ignored.
     pub async fn cancel(&self, params: &Value) {
-        let Some(key) = params.get("requestId").map(Value::to_string) else {
+        let Some(request) = params.get("requestId") else {
             return;
         };
-        let held = lock(&self.inflight).remove(&key);
-        if let Some((link, id)) = held {
+        if let Some((link, id)) = self.untrack(request) {
             link.cancel(id, params.get("reason").and_then(Value::as_str))
                 .await;
         }

@@ -89,18 +89,22 @@ pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> bool {
 /// modern servers write a plain result), means `complete`. A string value `"resultType"` or a
 /// key given twice makes two, which takes the pass.
 fn typed_by_its_text(text: &str) -> Option<Typed<'static>> {
-    const KEY: &str = "\"resultType\"";
-    if text.contains("\\u") {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Built once: a search with a prepared finder costs little more than the bytes it reads.
+    static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"resultType\""));
+    static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\\u"));
+    let bytes = text.as_bytes();
+    if ESCAPE.find(bytes).is_some() {
         return None;
     }
-    match text.matches(KEY).count() {
-        0 => Some(Typed { result_type: None }),
-        1 => {
-            let inner = text.strip_prefix('{')?.strip_suffix('}')?;
-            let first = after_complete(inner.trim_start())
-                .is_some_and(|r| r.is_empty() || r.starts_with(','));
-            let last = inner.rfind(KEY).and_then(|at| after_complete(&inner[at..])) == Some("");
-            (first || last).then_some(Typed {
+    let mut found = KEY.find_iter(bytes);
+    match (found.next(), found.next()) {
+        (None, _) => Some(Typed { result_type: None }),
+        (Some(at), None) => {
+            let rest = after_complete(&text[at..])?;
+            let first = text[1..at].trim().is_empty() && rest.starts_with([',', '}']);
+            (first || rest == "}").then_some(Typed {
                 result_type: Some(Some(Cow::Borrowed("complete"))),
             })
         }

@@ -75,11 +75,7 @@ pub(super) async fn stateless(
     }
     let caps = meta::declared_capabilities(&message).clone();
     let params = params_object(&mut message);
-    // Only a client that takes sign-in links needs the gateway's URL.
-    let base = match meta::url_elicitation(&caps) {
-        true => origin.0.clone(),
-        false => String::new(),
-    };
+    let base = sign_in_base(origin, &caps);
     match method.as_str() {
         "server/discover" => Json(reply(id, Ok(aggregate.discover().await))).into_response(),
         "subscriptions/listen" => {
@@ -106,10 +102,7 @@ pub(super) async fn stateless_call(
     scope: Scope,
     (headers, call, caps): (&HeaderMap, TextCall, Value),
 ) -> Response {
-    let base = match meta::url_elicitation(&caps) {
-        true => origin.0.clone(),
-        false => String::new(),
-    };
+    let base = sign_in_base(origin, &caps);
     answer(accepts_sse(headers), None, move |out| async move {
         let caller = aggregate.stateless_in(scope.as_ref(), &principal, &caps, &base, &out);
         let (method, id) = (call.method(), call.id().clone());
@@ -117,6 +110,15 @@ pub(super) async fn stateless_call(
         Answered::of(id, answer)
     })
     .await
+}
+
+/// The gateway's URL for sign-in links: only a client that takes them (URL-mode elicitation in
+/// `caps`) needs it.
+fn sign_in_base(origin: &ClientOrigin, caps: &Value) -> String {
+    match meta::url_elicitation(caps) {
+        true => origin.0.clone(),
+        false => String::new(),
+    }
 }
 
 /// Why a modern message cannot be served, as `(code, message)`: no `MCP-Protocol-Version`

@@ -75,13 +75,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str
     Named::deserialize(d).map(|named| Some(named.0))
 }
 
-/// Whether `body` may take a text route: one object (a derive reads an array as the fields in
-/// order) holding nothing the full parse refuses that a skipping read accepts
-/// ([`super::scan::plain`]).
-pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> bool {
-    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    object && super::scan::plain(body)
-}
+/// The `resultType` key as a result's text has it when unescaped.
+const RESULT_TYPE: &str = "\"resultType\"";
 
 /// A result's `resultType` read from its text alone, where that is certain; `None` needs the
 /// second pass. With no `\u` escape (which could spell the key otherwise): no `"resultType"` in
@@ -92,7 +87,7 @@ fn typed_by_its_text(text: &str) -> Option<Typed<'static>> {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
     // Built once: a search with a prepared finder costs little more than the bytes it reads.
-    static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"resultType\""));
+    static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(RESULT_TYPE));
     static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\\u"));
     let bytes = text.as_bytes();
     if ESCAPE.find(bytes).is_some() {
@@ -115,7 +110,7 @@ fn typed_by_its_text(text: &str) -> Option<Typed<'static>> {
 /// What follows `"resultType": "complete"` at the start of `entry` (whitespace trimmed).
 fn after_complete(entry: &str) -> Option<&str> {
     let value = entry
-        .strip_prefix("\"resultType\"")?
+        .strip_prefix(RESULT_TYPE)?
         .trim_start()
         .strip_prefix(':')?;
     Some(
@@ -130,7 +125,7 @@ impl RawResult {
     /// The plain result answering `id` in a JSON body; `None` when the body is anything else
     /// (read it as a [`Value`] then: errors, batches, duplicate or odd fields, bad UTF-8).
     pub fn read(body: Bytes, id: &Value) -> Option<RawResult> {
-        if !one_object_the_full_parse_reads(&body) {
+        if !super::scan::one_object_the_full_parse_reads(&body) {
             return None;
         }
         let envelope: Envelope = serde_json::from_slice(&body).ok()?;

@@ -10,9 +10,16 @@ const MAX_DEPTH: usize = 127;
 /// The longest number let through unread: 300 digits stay below 1e300, well inside `f64`.
 const MAX_NUMBER: usize = 300;
 
+/// Whether `body` may take a text route: one object (a derive reads an array as the fields in
+/// order) holding nothing the full parse refuses that a skipping read accepts ([`plain`]).
+pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> bool {
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    object && plain(body)
+}
+
 /// Whether `body` holds nothing the full parse refuses that a skipping read accepts (its syntax
 /// is left to that read).
-pub(super) fn plain(body: &[u8]) -> bool {
+fn plain(body: &[u8]) -> bool {
     if std::str::from_utf8(body).is_err() {
         return false;
     }

@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::meta;
-use super::raw::one_object_the_full_parse_reads;
+use super::scan::one_object_the_full_parse_reads;
 use super::write::{json, modern_entries, separate};
 
 /// The keys a shallow call's `params` may have; any other takes the full route.

@@ -47,7 +47,7 @@ type Exchange = Pin<Box<dyn Future<Output = Result<Answer, LinkError>> + Send>>;
 /// the closed stream as cancellation).
 pub struct InFlight {
     pub link: Arc<Link>,
-    /// The link's id of the request.
+    /// The link's id of the request (0 for one passed through under the client's own id).
     pub id: u64,
     /// The request's params as the caller gave them (for a retry with answers, or after a
     /// forgotten session: they are written again as the link's era sends them).
@@ -82,6 +82,26 @@ impl InFlight {
             sent: params,
             incoming,
             exchange: Some(exchange),
+            answer: None,
+        }
+    }
+
+    /// A request already sent under `id` (the client's own: [`super::pass`]) whose response is
+    /// `response`, read on as [`InFlight::start`] reads its own.
+    pub fn answered(
+        link: &Arc<Link>,
+        (id, method): (Value, &'static str),
+        params: Params,
+        response: reqwest::Response,
+    ) -> InFlight {
+        let incoming = Inbox::default();
+        let read = read(link.clone(), id, method, response, incoming.clone());
+        InFlight {
+            link: link.clone(),
+            id: 0,
+            sent: params,
+            incoming,
+            exchange: Some(Box::pin(read)),
             answer: None,
         }
     }
@@ -141,7 +161,7 @@ impl Inbox {
     }
 }
 
-/// POSTs one request and reads its answer; requests and notifications met on the way go to `tx`.
+/// POSTs one request and reads its answer ([`read`]).
 async fn exchange(
     link: Arc<Link>,
     id: u64,
@@ -149,13 +169,24 @@ async fn exchange(
     timeout: Duration,
     tx: Inbox,
 ) -> Result<Answer, LinkError> {
-    let cfg = link.cfg();
     let response = link
         .wire()
         .exchange(Method::POST, headers, Some(body), timeout)
         .await?;
+    read(link, json!(id), &method, response, tx).await
+}
+
+/// Reads the answer to `id` from the upstream's `response`; requests and notifications met on
+/// the way go to `tx`.
+async fn read(
+    link: Arc<Link>,
+    id: Value,
+    method: &str,
+    response: reqwest::Response,
+    tx: Inbox,
+) -> Result<Answer, LinkError> {
+    let cfg = link.cfg();
     let status = response.status();
-    let id = json!(id);
     if !status.is_success() {
         if status == StatusCode::NOT_FOUND && link.era() == Era::Legacy {
             return Err(LinkError::Gone);

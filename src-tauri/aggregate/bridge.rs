@@ -91,22 +91,59 @@ impl Caller<'_> {
                 s.untrack(id);
             }
             match answer {
-                Ok(Driven::Held(answer)) => return Ok(Answer::Value(answer)),
-                Ok(Driven::Answer(answer)) if !answer.asks_for_input() => return Ok(answer),
-                Ok(Driven::Answer(answer)) => {
-                    let answer = answer.into_value();
-                    let settled = self.settle(&link, method, params.into_value(), timeout, answer);
-                    return Box::pin(settled).await.map(Answer::Value);
-                }
-                Err(LinkError::Upstream(e)) => return Err(e),
                 Err(LinkError::Gone) => {
                     let (key, _) = self.hub.pool.link(cfg, &self.offered).await?;
                     self.hub.pool.forget(&key, &link).await;
                 }
+                driven => return self.outcome(&link, method, params, timeout, driven).await,
             }
         }
         let why = "the upstream forgot its session twice in a row".into();
         Err(protocol(cfg, why))
+    }
+
+    /// A request already sent and answered ([`InFlight::answered`]), or its parsed answer,
+    /// driven to what this client gets as [`Caller::ask`] drives its own.
+    pub(super) async fn pursue(
+        &self,
+        flight: Result<InFlight, (Arc<Link>, Params, Answer)>,
+        method: &str,
+    ) -> Result<Answer, UpstreamError> {
+        let (link, params, driven) = match flight {
+            Ok(mut flight) => {
+                let params = std::mem::take(&mut flight.sent);
+                (flight.link.clone(), params, self.drive(flight).await)
+            }
+            Err((link, params, answer)) => (link, params, Ok(Driven::Answer(answer))),
+        };
+        let timeout = super::calls::CALL_TIMEOUT;
+        self.outcome(&link, method, params, timeout, driven).await
+    }
+
+    /// What a request driven to its end gives this client: a modern upstream's
+    /// `input_required` settled ([`Caller::settle`]), anything else as it came.
+    async fn outcome(
+        &self,
+        link: &Arc<Link>,
+        method: &str,
+        params: Params,
+        timeout: Duration,
+        driven: Result<Driven, LinkError>,
+    ) -> Result<Answer, UpstreamError> {
+        match driven {
+            Ok(Driven::Held(answer)) => Ok(Answer::Value(answer)),
+            Ok(Driven::Answer(answer)) if !answer.asks_for_input() => Ok(answer),
+            Ok(Driven::Answer(answer)) => {
+                let answer = answer.into_value();
+                let settled = self.settle(link, method, params.into_value(), timeout, answer);
+                Box::pin(settled).await.map(Answer::Value)
+            }
+            Err(LinkError::Upstream(e)) => Err(e),
+            Err(LinkError::Gone) => Err(protocol(
+                link.cfg(),
+                "the upstream forgot its session".into(),
+            )),
+        }
     }
 
     /// Reads a request to its answer: notifications go to the client; the upstream's own

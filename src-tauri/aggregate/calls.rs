@@ -261,7 +261,18 @@ impl Caller<'_> {
             }
         };
         let asked = self.ask(cfg, method, params, CALL_TIMEOUT, Some(client_id), retry);
-        match asked.await {
+        self.replied(cfg, asked.await, is_tool).await
+    }
+
+    /// A call's answer as this client gets it: a plain result as the upstream wrote it, a
+    /// failure to reach `cfg`'s server as [`Caller::failed`] words it.
+    pub(super) async fn replied(
+        &self,
+        cfg: &ServerConfig,
+        asked: Result<Answer, UpstreamError>,
+        is_tool: bool,
+    ) -> Result<Reply, RpcError> {
+        match asked {
             Ok(Answer::Raw(mut raw)) => {
                 // Modern results name their `resultType` (what `shaped` does to a value).
                 raw.name_type = self.era == Era::Modern;

@@ -25,7 +25,7 @@ use super::subscriptions::Watchers;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::protocol::client::{Client, ClientError, Transport};
-use crate::protocol::shallow::Params;
+use crate::protocol::shallow::{Params, TextCall};
 use crate::protocol::{envelope, write, Era};
 use crate::upstream::exchange::Endpoint;
 use crate::upstream::http::unreachable;
@@ -238,6 +238,23 @@ impl Link {
         };
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         (headers, body)
+    }
+
+    /// Whether a call of `method` to the server's `name` may be passed through
+    /// ([`super::pass`]): a modern link, and for a tool one whose list was read and whose
+    /// arguments go in no header (those calls take [`Link::outgoing`]'s own route).
+    pub(super) fn passes(&self, method: &str, name: &str) -> bool {
+        let listed = method != "tools/call"
+            || self.client.knows_tools() && !self.client.mirrors_arguments(method, name);
+        self.era() == Era::Modern && listed
+    }
+
+    /// A call [`Link::passes`] lets through, as [`Link::outgoing`] writes it (the broker's
+    /// `_meta`, declaring `offered`) but under the client's own `id`.
+    pub(super) fn passed(&self, call: &TextCall, offered: &Value) -> (HeaderMap, Bytes) {
+        let mut headers = self.client.call_headers(call.method(), call.name());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        (headers, call.write_as(call.id(), Some(offered)))
     }
 
     /// POSTs a message that needs no answer (a notification, or an answer to the upstream's

@@ -25,6 +25,7 @@ pub mod hub;
 pub mod link;
 pub mod modern;
 pub mod names;
+pub mod pass;
 mod pool;
 mod relay;
 mod resources;

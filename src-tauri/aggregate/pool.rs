@@ -87,6 +87,17 @@ impl Pool {
         key
     }
 
+    /// `cfg`'s server's modern link, if one is open for this config and free to look at now
+    /// (never waits, never opens one).
+    pub fn modern(&self, cfg: &ServerConfig) -> Option<Arc<Link>> {
+        let slot = lock(&self.entries)
+            .get(cfg.name.as_str())
+            .and_then(|m| m.get(ANY))
+            .map(|e| e.slot.clone())?;
+        let held = slot.try_lock().ok()?;
+        held.as_ref().filter(|l| l.cfg() == cfg).cloned()
+    }
+
     /// The link to `cfg`'s server for a client passing on `offered`: the server's modern link
     /// if it has one, else the legacy link declaring exactly `offered`, opened now if there is
     /// none or the config changed since.

@@ -315,15 +315,19 @@ where
             reply = &mut work => break reply,
         }
     };
-    drop((work, replies));
     let before: Vec<Value> = std::iter::from_fn(|| rx.try_recv().ok())
         .filter(|n| !n.is_null())
         .collect();
     if sse && !before.is_empty() {
+        drop((work, replies));
         let mut all = before;
         all.push(reply.into_value());
         return event_stream_after(all, rx);
     }
+    // The receiver goes first: the last sender's drop would wake this very task (it polled the
+    // receiver), and a task woken while it runs is queued again and wakes an idle worker.
+    drop(rx);
+    drop((work, replies));
     before.into_iter().for_each(forward);
     reply.into_response()
 }

@@ -16,6 +16,7 @@ use super::replies::{refuse, reply, rpc_error, take_string, Answered};
 use super::{accepts_sse, answer, fan_in};
 use crate::aggregate::calls::{params_object, Scope};
 use crate::aggregate::session::RpcError;
+use crate::aggregate::pass::Passed;
 use crate::aggregate::{modern, Aggregate};
 use crate::config::ServerName;
 use crate::gateway::host::ClientOrigin;
@@ -94,7 +95,8 @@ pub(super) async fn stateless(
 }
 
 /// A modern `tools/call` / `prompts/get` read shallowly ([`TextCall::read_modern`]), its
-/// headers checked: served as [`stateless`] serves the same call parsed.
+/// headers checked: passed through to a modern server when it can be ([`Passed`]), else served
+/// as [`stateless`] serves the same call parsed.
 pub(super) async fn stateless_call(
     aggregate: Arc<Aggregate>,
     principal: Principal,
@@ -103,6 +105,21 @@ pub(super) async fn stateless_call(
     (headers, call, caps): (&HeaderMap, TextCall, Value),
 ) -> Response {
     let base = sign_in_base(origin, &caps);
+    let call = match scope {
+        Some(_) => call, // a translating `/{server}/mcp`: the eras differ by definition
+        None => match aggregate.pass_through(call, &caps).await {
+            Ok(Passed::Plain(body)) => return Answered::Text(body).into_response(),
+            Ok(Passed::Read(sent)) => {
+                return answer(accepts_sse(headers), None, move |out| async move {
+                    let caller = aggregate.stateless_in(None, &principal, &caps, &base, &out);
+                    let id = sent.id().clone();
+                    Answered::of(id, caller.passed(sent).await)
+                })
+                .await
+            }
+            Err(call) => call,
+        },
+    };
     answer(accepts_sse(headers), None, move |out| async move {
         let caller = aggregate.stateless_in(scope.as_ref(), &principal, &caps, &base, &out);
         let (method, id) = (call.method(), call.id().clone());

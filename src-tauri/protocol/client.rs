@@ -26,8 +26,8 @@ mod read;
 pub use calls::{reply, Respond, MAX_INPUT_ROUNDS};
 use read::{ended, failure};
 pub use read::{
-    read_answer, read_answer_raw, read_capped, read_resumable, Resume, DEFAULT_RETRY_MS,
-    MAX_ANSWER, MAX_RESUMES,
+    answer_from, read_answer, read_answer_raw, read_capped, read_json_body, read_resumable,
+    Resume, DEFAULT_RETRY_MS, MAX_ANSWER, MAX_RESUMES,
 };
 
 use super::era::{self, Detected, Era, LEGACY_VERSIONS, MODERN_VERSION};

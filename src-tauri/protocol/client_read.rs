@@ -101,6 +101,18 @@ pub async fn read_answer_raw(
         return streamed.await.map(Answer::Value);
     }
     let body = read_body(response, MAX_ANSWER).await?;
+    answer_from(body, id, what)
+}
+
+/// A JSON answer's whole body (at most [`MAX_ANSWER`] bytes), for a caller that passes it on as
+/// it is when it can ([`crate::protocol::mrtr::must_be_read`]) and else reads it with
+/// [`answer_from`].
+pub async fn read_json_body(response: reqwest::Response) -> Result<Bytes, ClientError> {
+    read_body(response, MAX_ANSWER).await
+}
+
+/// The answer to `id` in a JSON body, as [`read_answer_raw`] reads it.
+pub fn answer_from(body: Bytes, id: &Value, what: &str) -> Result<Answer, ClientError> {
     if let Some(raw) = RawResult::read(body.clone(), id) {
         return Ok(Answer::Raw(raw));
     }

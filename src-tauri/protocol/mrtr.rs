@@ -21,6 +21,16 @@ pub fn is_input_required(result: &Value) -> bool {
     result_type(result) == INPUT_REQUIRED
 }
 
+/// Whether an answer's JSON text may be `input_required` or lack its `resultType`, so that it
+/// must be read: `false` only when `"resultType"` is in it and `input_required` is nowhere in it,
+/// written plainly or with a `\u` escape (which could spell any of its letters).
+pub fn must_be_read(text: &[u8]) -> bool {
+    use memchr::memmem::find;
+    find(text, b"\"resultType\"").is_none()
+        || find(text, INPUT_REQUIRED.as_bytes()).is_some()
+        || find(text, b"\\u").is_some()
+}
+
 /// An `input_required` result with one URL-mode elicitation: the modern form of the sign-in link
 /// (2025-11-25's `-32042`). The client opens `url`, then retries.
 pub fn url_elicitation(key: &str, message: &str, url: &str) -> Value {

@@ -12,7 +12,6 @@
 //! full route would refuse, JSON the full parse would refuse.
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -184,9 +183,17 @@ impl TextCall {
     /// `arguments` and `_meta`'s entries copied as text (the protocol's own left behind), the
     /// broker's modern `_meta` put in when `modern`.
     pub fn write(&self, id: u64, modern: Option<&Value>) -> bytes::Bytes {
+        self.write_as(&Value::from(id), modern)
+    }
+
+    /// [`TextCall::write`] under any id: the client's own, for a call passed through
+    /// (`crate::aggregate::pass`).
+    pub fn write_as(&self, id: &Value, modern: Option<&Value>) -> bytes::Bytes {
         let size: usize = self.entries.iter().map(|e| e.1.len()).sum();
         let mut out = Vec::with_capacity(192 + size);
-        let _ = write!(out, "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":");
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+        json(&mut out, id);
+        out.extend_from_slice(b",\"method\":");
         json(&mut out, self.method);
         out.extend_from_slice(b",\"params\":{");
         let (mut first, mut met) = (true, false);

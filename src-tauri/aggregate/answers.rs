@@ -214,7 +214,7 @@ async fn read(
             tx.put(m);
         }
     };
-    read_answer_raw(response, &id, &method, &mut on_message)
+    read_answer_raw(response, &id, method, &mut on_message)
         .await
         .map_err(|e| match e {
             ClientError::Unreachable(why) => unreachable(cfg, why).into(),

@@ -4,8 +4,9 @@
 //! stateless, so one link serves everyone; a legacy server gets one session per distinct set of
 //! client capabilities passed on (it may only ask for what the session declared).
 //!
-//! Requests go out under the link's own JSON-RPC ids (clients' ids never reach the upstream) and
-//! with the server's own credential, never the client's ([`Wire`]). List changes are followed
+//! Requests go out under the link's own JSON-RPC ids (a client's id reaches a modern upstream only
+//! in a call passed through, [`super::pass`], as `/{server}/mcp` sends it) and with the server's
+//! own credential, never the client's ([`Wire`]). List changes are followed
 //! once per link ([`super::answers::listen`]): the GET stream of a legacy server,
 //! `subscriptions/listen` of a modern one.
 

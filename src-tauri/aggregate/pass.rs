@@ -34,8 +34,8 @@ use crate::upstream::UpstreamError;
 pub enum Passed {
     /// The upstream's plain JSON answer, as it wrote it (its id is the client's).
     Plain(Bytes),
-    /// An answer a [`Caller`] reads on ([`Caller::passed`]).
-    Read(Sent),
+    /// An answer a [`Caller`] reads on ([`Caller::passed`]); boxed: the rare case.
+    Read(Box<Sent>),
 }
 
 /// A call sent upstream whose answer must be read.
@@ -70,14 +70,16 @@ impl Aggregate {
         name.drain(..prefix);
         call.set_name(name);
         let (headers, body) = link.passed(&call, &relay::passed_on(caps));
-        let sent = link.wire().exchange(Method::POST, headers, Some(body), CALL_TIMEOUT);
+        let sent = link
+            .wire()
+            .exchange(Method::POST, headers, Some(body), CALL_TIMEOUT);
         let got = match sent.await {
             Ok(response) => plain(&link, response).await,
             Err(e) => Err(e),
         };
         match got {
             Ok(Got::Body(body)) if !mrtr::must_be_read(&body) => Ok(Passed::Plain(body)),
-            got => Ok(Passed::Read(Sent { link, call, got })),
+            got => Ok(Passed::Read(Box::new(Sent { link, call, got }))),
         }
     }
 
@@ -104,17 +106,20 @@ async fn plain(link: &Link, response: reqwest::Response) -> Result<Got, Upstream
     if !json || !response.status().is_success() {
         return Ok(Got::Response(response));
     }
-    read_json_body(response).await.map(Got::Body).map_err(|e| match e {
-        ClientError::Unreachable(why) => unreachable(link.cfg(), why),
-        e => protocol(link.cfg(), e.to_string()),
-    })
+    read_json_body(response)
+        .await
+        .map(Got::Body)
+        .map_err(|e| match e {
+            ClientError::Unreachable(why) => unreachable(link.cfg(), why),
+            e => protocol(link.cfg(), e.to_string()),
+        })
 }
 
 impl Caller<'_> {
     /// The answer of a call passed through, as this client gets it: read on and driven as the
     /// link's route reads and drives its own ([`Caller::pursue`], [`Caller::replied`]).
-    pub async fn passed(&self, sent: Sent) -> Result<Reply, RpcError> {
-        let Sent { link, call, got } = sent;
+    pub async fn passed(&self, sent: Box<Sent>) -> Result<Reply, RpcError> {
+        let Sent { link, call, got } = *sent;
         let (method, id) = (call.method(), call.id().clone());
         let params = Params::Text(call);
         let asked = match got {
@@ -124,10 +129,14 @@ impl Caller<'_> {
                 self.pursue(Ok(flight), method).await
             }
             Ok(Got::Body(body)) => match answer_from(body, &id, method) {
-                Ok(answer) => self.pursue(Err((link.clone(), params, answer)), method).await,
+                Ok(answer) => {
+                    self.pursue(Err((link.clone(), params, answer)), method)
+                        .await
+                }
                 Err(e) => Err(protocol(link.cfg(), e.to_string())),
             },
         };
-        self.replied(link.cfg(), asked, method == "tools/call").await
+        self.replied(link.cfg(), asked, method == "tools/call")
+            .await
     }
 }

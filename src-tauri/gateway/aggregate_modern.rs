@@ -15,8 +15,8 @@ use tokio::sync::{broadcast, mpsc};
 use super::replies::{refuse, reply, rpc_error, take_string, Answered};
 use super::{accepts_sse, answer, fan_in};
 use crate::aggregate::calls::{params_object, Scope};
-use crate::aggregate::session::RpcError;
 use crate::aggregate::pass::Passed;
+use crate::aggregate::session::RpcError;
 use crate::aggregate::{modern, Aggregate};
 use crate::config::ServerName;
 use crate::gateway::host::ClientOrigin;
@@ -104,22 +104,23 @@ pub(super) async fn stateless_call(
     scope: Scope,
     (headers, call, caps): (&HeaderMap, TextCall, Value),
 ) -> Response {
-    let base = sign_in_base(origin, &caps);
     let call = match scope {
         Some(_) => call, // a translating `/{server}/mcp`: the eras differ by definition
         None => match aggregate.pass_through(call, &caps).await {
             Ok(Passed::Plain(body)) => return Answered::Text(body).into_response(),
             Ok(Passed::Read(sent)) => {
+                let base = sign_in_base(origin, &caps);
                 return answer(accepts_sse(headers), None, move |out| async move {
                     let caller = aggregate.stateless_in(None, &principal, &caps, &base, &out);
                     let id = sent.id().clone();
                     Answered::of(id, caller.passed(sent).await)
                 })
-                .await
+                .await;
             }
             Err(call) => call,
         },
     };
+    let base = sign_in_base(origin, &caps);
     answer(accepts_sse(headers), None, move |out| async move {
         let caller = aggregate.stateless_in(scope.as_ref(), &principal, &caps, &base, &out);
         let (method, id) = (call.method(), call.id().clone());

@@ -24,11 +24,11 @@ mod headers_of;
 #[path = "client_read.rs"]
 mod read;
 pub use calls::{reply, Respond, MAX_INPUT_ROUNDS};
-use read::{ended, failure};
 pub use read::{
-    answer_from, read_answer, read_answer_raw, read_capped, read_json_body, read_resumable,
-    Resume, DEFAULT_RETRY_MS, MAX_ANSWER, MAX_RESUMES,
+    answer_from, read_answer, read_answer_raw, read_capped, read_json_body, read_resumable, Resume,
+    DEFAULT_RETRY_MS, MAX_ANSWER, MAX_RESUMES,
 };
+use read::{ended, failure};
 
 use super::era::{self, Detected, Era, LEGACY_VERSIONS, MODERN_VERSION};
 use super::{envelope, headers, meta};

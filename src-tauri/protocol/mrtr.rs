@@ -147,6 +147,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_complete_result_without_the_word_or_an_escape_may_skip_reading() {
+        let plain = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"resultType":"complete"}}"#;
+        assert!(!must_be_read(plain));
+        for text in [
+            &br#"{"id":1,"result":{"resultType":"input_required","inputRequests":{}}}"#[..],
+            br#"{"id":1,"result":{"resultType":"input_required"}}"#,
+            br#"{"id":1,"result":{"content":[]}}"#,
+            br#"{"id":1,"error":{"code":-32602,"message":"no"}}"#,
+        ] {
+            assert!(must_be_read(text), "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
     fn a_wrapped_state_opens_for_its_principal_only_and_not_when_changed() {
         let w = Wrapped {
             server: "github".into(),

@@ -191,3 +191,38 @@ async fn a_modern_calls_own_meta_reaches_each_upstream_and_the_protocols_meta_is
         "nothing reached the upstream"
     );
 }
+
+/// Once the broker speaks 2026-07-28 to a server (its link is open and its tools listed), a
+/// modern client's call goes through under the client's own id and its answer comes back as
+/// the upstream wrote it; an `input_required` answer is still read and wrapped in the broker's
+/// own `requestState`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_call_to_a_modern_server_goes_through_under_the_clients_own_id() {
+    let modern =
+        TestUpstream::start(UpstreamOptions::default().with_era(UpstreamEra::Modern)).await;
+    let b = TestBroker::start(json!({"mcp_servers": {"m": {"url": modern.mcp_url}}})).await;
+    let key = api_key(&b).await;
+    let mut seen = Vec::new();
+    for id in [json!(1), json!("call-é-2"), json!(3)] {
+        let mut body = meta_call(0, "m__request_id");
+        body["id"] = id.clone();
+        let (status, answer) = send(&b, &key, &body, Some(MODERN_VERSION)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["id"], id, "the client's id comes back: {answer}");
+        assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        seen.push(serde_json::from_str::<Value>(text).unwrap());
+    }
+    // The first call opened the link on its own route, under the link's own id.
+    assert_ne!(seen[0], json!(1), "{seen:?}");
+    assert_eq!(seen[1..], [json!("call-é-2"), json!(3)], "{seen:?}");
+
+    let mut ask = meta_call(4, "m__ask_user");
+    ask["params"]["arguments"] = json!({"question": "ok?"});
+    let (status, answer) = send(&b, &key, &ask, Some(MODERN_VERSION)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["id"], 4, "{answer}");
+    assert_eq!(answer["result"]["resultType"], "input_required", "{answer}");
+    let state = answer["result"]["requestState"].as_str().unwrap();
+    assert!(state.contains('.'), "the broker's own state: {state}");
+}

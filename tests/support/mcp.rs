@@ -398,6 +398,8 @@ pub(crate) fn answer(s: &UpstreamState, method: &str, id: &Value, msg: &Value) -
                 "echo" => result(id, text_result(args["text"].as_str().unwrap_or_default())),
                 // Unlisted: the request's `_meta` as this server received it.
                 "meta" => result(id, text_result(&msg["params"]["_meta"].to_string())),
+                // Unlisted: the request's id as this server received it.
+                "request_id" => result(id, text_result(&id.to_string())),
                 "add" => {
                     let sum = args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0);
                     result(id, text_result(&sum.to_string()))

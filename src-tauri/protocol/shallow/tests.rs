@@ -132,3 +132,14 @@ fn unusual_calls_take_the_full_route() {
         assert!(TextCall::read(&Bytes::from(body)).is_none(), "{body}");
     }
 }
+
+#[test]
+fn a_call_written_under_the_clients_own_id_differs_only_in_its_id() {
+    let body = r#"{"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"a__t","arguments":{"x":[1,"é"]},"_meta":{"k":1}}}"#;
+    let call = TextCall::read(&Bytes::from(body)).unwrap();
+    let mut own: Value = serde_json::from_slice(&call.write_as(call.id(), None)).unwrap();
+    let linked: Value = serde_json::from_slice(&call.write(7, None)).unwrap();
+    assert_eq!(own["id"], "c-1");
+    own["id"] = json!(7);
+    assert_eq!(own, linked);
+}

@@ -241,13 +241,15 @@ impl Link {
         (headers, body)
     }
 
-    /// Whether a call of `method` to the server's `name` may be passed through
-    /// ([`super::pass`]): a modern link, and for a tool one whose list was read and whose
-    /// arguments go in no header (those calls take [`Link::outgoing`]'s own route).
-    pub(super) fn passes(&self, method: &str, name: &str) -> bool {
-        let listed = method != "tools/call"
+    /// Whether a call of `method` to the server's `name` from a client of `era` may be passed
+    /// through ([`super::pass`]): a link of the client's era, and for a modern tool one whose
+    /// list was read and whose arguments go in no header (those calls take
+    /// [`Link::outgoing`]'s own route).
+    pub(super) fn passes(&self, era: Era, method: &str, name: &str) -> bool {
+        let plain = era == Era::Legacy
+            || method != "tools/call"
             || self.client.knows_tools() && !self.client.mirrors_arguments(method, name);
-        self.era() == Era::Modern && listed
+        self.era() == era && plain
     }
 
     /// A call [`Link::passes`] lets through, as [`Link::outgoing`] writes it (the broker's

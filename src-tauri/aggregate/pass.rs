@@ -1,38 +1,46 @@
-//! A modern client's `tools/call` / `prompts/get` on `/mcp`, passed through when the broker
-//! already speaks 2026-07-28 to its server. The request goes upstream as the link's own route
-//! writes it (the server's own name, the broker's protocol `_meta`, the link's headers) but
-//! under the client's own id, so a plain JSON answer needs no rewriting: it goes back as the
-//! bytes the upstream wrote, as `/{server}/mcp` passes answers back. Everything else is read
-//! on by a [`Caller`] exactly as the link's route reads it ([`Caller::passed`]): an event
-//! stream, an HTTP error, a failure to reach the server, an answer that is (or may be)
-//! `input_required` or that lacks its `resultType` ([`mrtr::must_be_read`]).
+//! A `tools/call` / `prompts/get` on `/mcp` passed through to a server the broker already speaks
+//! the client's era to, on a link that is open: the work `/{server}/mcp` does, plus the name.
 //!
-//! A call the link's route must send itself is given back untouched: a name the endpoint
-//! refuses, a server without an open modern link, a tool list not read yet, a tool whose
-//! arguments go in headers ([`Link::passes`]).
+//! - A modern client's call goes up as the link's own route writes it (the server's own name,
+//!   the broker's protocol `_meta`, the link's headers) but under the client's own id, so a
+//!   plain JSON answer needs no rewriting: it goes back as the bytes the upstream wrote.
+//! - A legacy client's call goes up on the link its session already uses for that server, under
+//!   the link's id (the upstream session is shared), and a plain result goes back written
+//!   around the upstream's text under the client's id; it is tracked for cancellation.
+//!
+//! Everything else is read on by a [`Caller`] exactly as the link's route reads it
+//! ([`Caller::passed`]): an event stream, an HTTP error, a failure to reach the server, an answer
+//! that is (or may be) `input_required` or lacks its `resultType` ([`mrtr::must_be_read`]), an
+//! error. A call the link's route must send itself is given back untouched: a scoped endpoint,
+//! a name the endpoint refuses, no open link of the client's era, a modern tool list not read
+//! yet or a tool whose arguments go in headers ([`Link::passes`]), a legacy session the upstream
+//! forgot (404: the link's route opens a new one).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
-use reqwest::Method;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 
 use super::answers::InFlight;
 use super::calls::{Caller, CALL_TIMEOUT};
+use super::hub::Hub;
 use super::link::{protocol, Link};
-use super::session::RpcError;
+use super::session::{RpcError, Session};
 use super::{names, relay, Aggregate};
+use crate::config::ServerConfig;
 use crate::protocol::client::{answer_from, read_json_body, ClientError};
 use crate::protocol::mrtr;
-use crate::protocol::raw::Reply;
+use crate::protocol::raw::{RawResult, Reply};
 use crate::protocol::shallow::{Params, TextCall};
+use crate::protocol::Era;
 use crate::upstream::http::unreachable;
 use crate::upstream::UpstreamError;
 
 /// A call passed through.
 pub enum Passed {
-    /// The upstream's plain JSON answer, as it wrote it (its id is the client's).
+    /// The reply, ready: the upstream's plain answer under the client's id.
     Plain(Bytes),
     /// An answer a [`Caller`] reads on ([`Caller::passed`]); boxed: the rare case.
     Read(Box<Sent>),
@@ -42,6 +50,8 @@ pub enum Passed {
 pub struct Sent {
     link: Arc<Link>,
     call: TextCall,
+    /// The id the upstream was asked under.
+    asked: Value,
     got: Result<Got, UpstreamError>,
 }
 
@@ -50,6 +60,8 @@ enum Got {
     Response(reqwest::Response),
     /// A JSON answer's body.
     Body(Bytes),
+    /// A legacy upstream's 404: it forgot the session (nothing was done).
+    Gone,
 }
 
 impl Sent {
@@ -60,50 +72,120 @@ impl Sent {
 }
 
 impl Aggregate {
-    /// Sends `call` (a modern client's, declaring `caps`) through to its server, or gives it
-    /// back when the link's own route must send it.
+    /// Sends a modern client's `call` (declaring `caps`) through to its server, or gives it back.
     pub async fn pass_through(&self, mut call: TextCall, caps: &Value) -> Result<Passed, TextCall> {
-        let Some((link, prefix)) = self.passable(&call) else {
+        let found = passable(&self.hub, &call, Era::Modern, |cfg| {
+            self.hub.pool.modern(cfg)
+        });
+        let Some((link, prefix)) = found else {
             return Err(call);
         };
-        let mut name = call.take_name();
-        name.drain(..prefix);
-        call.set_name(name);
+        upstream_name(&mut call, prefix);
         let (headers, body) = link.passed(&call, &relay::passed_on(caps));
-        let sent = link
-            .wire()
-            .exchange(Method::POST, headers, Some(body), CALL_TIMEOUT);
-        let got = match sent.await {
-            Ok(response) => plain(&link, response).await,
-            Err(e) => Err(e),
-        };
+        let got = send(&link, headers, body).await;
+        let asked = call.id().clone();
         match got {
             Ok(Got::Body(body)) if !mrtr::must_be_read(&body) => Ok(Passed::Plain(body)),
-            got => Ok(Passed::Read(Box::new(Sent { link, call, got }))),
+            got => Ok(Passed::Read(Box::new(Sent {
+                link,
+                call,
+                asked,
+                got,
+            }))),
         }
-    }
-
-    /// The open modern link a call may pass through, and the length of its name's
-    /// `SERVER__` prefix; `None` for a call the link's own route must send.
-    fn passable(&self, call: &TextCall) -> Option<(Arc<Link>, usize)> {
-        let (server, name) = names::split(call.name())?;
-        let config = self.hub.broker.config();
-        let found = config.server(server);
-        let tool = (call.method() == "tools/call").then_some(name);
-        let cfg = found.filter(|_| names::refusal(found, server, tool).is_none())?;
-        let link = self.hub.pool.modern(cfg)?;
-        let prefix = call.name().len() - name.len();
-        link.passes(call.method(), name).then_some((link, prefix))
     }
 }
 
-/// A 2xx JSON answer's body, read; any other response is left unread.
-async fn plain(link: &Link, response: reqwest::Response) -> Result<Got, UpstreamError> {
+impl Session {
+    /// Sends a legacy client's `call` through on the link this session uses for its server, or
+    /// gives it back.
+    pub async fn pass_through(&self, mut call: TextCall) -> Result<Passed, TextCall> {
+        let found = self
+            .scope
+            .is_none()
+            .then(|| passable(&self.hub, &call, Era::Legacy, |cfg| self.used_link(cfg)));
+        let Some((link, prefix)) = found.flatten() else {
+            return Err(call);
+        };
+        let client_name = call.name().to_string();
+        upstream_name(&mut call, prefix);
+        let id = link.next_id();
+        let method = call.method();
+        let params = Params::Text(call);
+        let (headers, body) = link.outgoing(id, method, &params, &link.offered);
+        let Params::Text(mut call) = params else {
+            unreachable!("a text call stays one");
+        };
+        self.track(call.id(), &link, id);
+        let got = send(&link, headers, body).await;
+        let asked = json!(id);
+        let plain = match &got {
+            Ok(Got::Gone) => {
+                self.untrack(call.id());
+                call.set_name(client_name);
+                return Err(call);
+            }
+            Ok(Got::Body(body)) => RawResult::read(body.clone(), &asked),
+            _ => None,
+        };
+        if let Some(raw) = plain {
+            self.untrack(call.id());
+            return Ok(Passed::Plain(raw.reply(call.id())));
+        }
+        Ok(Passed::Read(Box::new(Sent {
+            link,
+            call,
+            asked,
+            got,
+        })))
+    }
+}
+
+/// The open link of `era` a call may pass through (found by `link`), and the length of its
+/// name's `SERVER__` prefix; `None` for a call the link's own route must send.
+fn passable(
+    hub: &Hub,
+    call: &TextCall,
+    era: Era,
+    link: impl FnOnce(&ServerConfig) -> Option<Arc<Link>>,
+) -> Option<(Arc<Link>, usize)> {
+    let (server, name) = names::split(call.name())?;
+    let config = hub.broker.config();
+    let found = config.server(server);
+    let tool = (call.method() == "tools/call").then_some(name);
+    let cfg = found.filter(|_| names::refusal(found, server, tool).is_none())?;
+    let link = link(cfg)?;
+    let prefix = call.name().len() - name.len();
+    link.passes(era, call.method(), name)
+        .then_some((link, prefix))
+}
+
+/// Puts the server's own name (the client's without its `prefix`) in the call.
+fn upstream_name(call: &mut TextCall, prefix: usize) {
+    let mut name = call.take_name();
+    name.drain(..prefix);
+    call.set_name(name);
+}
+
+/// POSTs a call over `link`; a 2xx JSON answer is read whole.
+async fn send(
+    link: &Link,
+    headers: reqwest::header::HeaderMap,
+    body: Bytes,
+) -> Result<Got, UpstreamError> {
+    let response = link
+        .wire()
+        .exchange(Method::POST, headers, Some(body), CALL_TIMEOUT)
+        .await?;
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND && link.era() == Era::Legacy {
+        return Ok(Got::Gone);
+    }
     let json = response
         .headers()
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !json || !response.status().is_success() {
+    if !json || !status.is_success() {
         return Ok(Got::Response(response));
     }
     read_json_body(response)
@@ -119,24 +201,36 @@ impl Caller<'_> {
     /// The answer of a call passed through, as this client gets it: read on and driven as the
     /// link's route reads and drives its own ([`Caller::pursue`], [`Caller::replied`]).
     pub async fn passed(&self, sent: Box<Sent>) -> Result<Reply, RpcError> {
-        let Sent { link, call, got } = *sent;
+        let Sent {
+            link,
+            call,
+            asked,
+            got,
+        } = *sent;
         let (method, id) = (call.method(), call.id().clone());
         let params = Params::Text(call);
-        let asked = match got {
+        let answer = match got {
             Err(e) => Err(e),
             Ok(Got::Response(r)) => {
-                let flight = InFlight::answered(&link, (id, method), params, r);
+                let flight = InFlight::answered(&link, (asked, method), params, r);
                 self.pursue(Ok(flight), method).await
             }
-            Ok(Got::Body(body)) => match answer_from(body, &id, method) {
+            Ok(Got::Body(body)) => match answer_from(body, &asked, method) {
                 Ok(answer) => {
                     self.pursue(Err((link.clone(), params, answer)), method)
                         .await
                 }
                 Err(e) => Err(protocol(link.cfg(), e.to_string())),
             },
+            Ok(Got::Gone) => Err(protocol(
+                link.cfg(),
+                "the upstream forgot its session".into(),
+            )),
         };
-        self.replied(link.cfg(), asked, method == "tools/call")
+        if let Some(session) = self.session {
+            session.untrack(&id);
+        }
+        self.replied(link.cfg(), answer, method == "tools/call")
             .await
     }
 }

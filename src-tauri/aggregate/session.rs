@@ -174,6 +174,13 @@ impl Session {
         lock(&self.used).values().cloned().collect()
     }
 
+    /// The link this session already uses for `cfg`'s server, if it is still that config's.
+    pub(super) fn used_link(&self, cfg: &crate::config::ServerConfig) -> Option<Arc<Link>> {
+        let used = lock(&self.used);
+        let link = used.values().find(|l| l.cfg().name == cfg.name)?;
+        (link.cfg() == cfg).then(|| link.clone())
+    }
+
     pub(super) fn track(&self, client_id: &Value, link: &Arc<Link>, id: u64) {
         let entry = (client_id.clone(), link.clone(), id);
         let mut inflight = lock(&self.inflight);

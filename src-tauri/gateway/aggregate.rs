@@ -33,6 +33,7 @@ use super::legacy::{event_stream, event_stream_after};
 use super::proxy::{read_body, MCP_SESSION_ID};
 use super::{resource, rpc};
 use crate::aggregate::calls::{params_object, Scope};
+use crate::aggregate::pass::Passed;
 use crate::aggregate::session::{Outbox, Session};
 use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
@@ -258,8 +259,9 @@ fn session_of(
         .ok_or_else(rpc::session_not_found)
 }
 
-/// A legacy `tools/call` / `prompts/get` kept as the client's text: served as
-/// [`legacy_post`] serves it parsed.
+/// A legacy `tools/call` / `prompts/get` kept as the client's text: passed through on the
+/// link its session uses when it can be ([`Passed`]), else served as [`legacy_post`] serves it
+/// parsed.
 async fn legacy_call(
     aggregate: Arc<Aggregate>,
     principal: Principal,
@@ -271,6 +273,17 @@ async fn legacy_call(
         Err(refused) => return Ok(refused),
     };
     let sink = session.notes().clone();
+    let call = match session.pass_through(call).await {
+        Ok(Passed::Plain(reply)) => return Ok(Answered::Text(reply).into_response()),
+        Ok(Passed::Read(sent)) => {
+            return Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
+                let id = sent.id().clone();
+                Answered::of(id, session.caller(&out).passed(sent).await)
+            })
+            .await)
+        }
+        Err(call) => call,
+    };
     Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
         let caller = session.caller(&out);
         let (method, id) = (call.method(), call.id().clone());

@@ -25,10 +25,13 @@ pub fn is_input_required(result: &Value) -> bool {
 /// must be read: `false` only when `"resultType"` is in it and `input_required` is nowhere in it,
 /// written plainly or with a `\u` escape (which could spell any of its letters).
 pub fn must_be_read(text: &[u8]) -> bool {
-    use memchr::memmem::find;
-    find(text, b"\"resultType\"").is_none()
-        || find(text, INPUT_REQUIRED.as_bytes()).is_some()
-        || find(text, b"\\u").is_some()
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Prepared once: setting a searcher up costs more than searching a short answer.
+    static TYPED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"resultType\""));
+    static ASKS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(INPUT_REQUIRED));
+    static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
+    TYPED.find(text).is_none() || ASKS.find(text).is_some() || ESCAPE.find(text).is_some()
 }
 
 /// An `input_required` result with one URL-mode elicitation: the modern form of the sign-in link

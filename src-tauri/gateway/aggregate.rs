@@ -12,34 +12,35 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::ACCEPT;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
+#[path = "aggregate_legacy.rs"]
+mod legacy_http;
 #[path = "aggregate_modern.rs"]
 mod modern_http;
 #[path = "aggregate_reply.rs"]
 mod replies;
 
+use legacy_http::{legacy_call, legacy_post, legacy_stream};
 use modern_http::{stateless, stateless_call, unsupported};
-use replies::{refuse, reply, rpc_error, take_string, Answered};
+use replies::{refuse, rpc_error, Answered};
 
 use super::error::GatewayError;
 use super::host::ClientOrigin;
 use super::legacy::{event_stream, event_stream_after};
-use super::proxy::{read_body, MCP_SESSION_ID};
-use super::{resource, rpc};
-use crate::aggregate::calls::{params_object, Scope};
-use crate::aggregate::pass::Passed;
-use crate::aggregate::session::{Outbox, Session};
+use super::proxy::read_body;
+use super::resource;
+use crate::aggregate::calls::Scope;
+use crate::aggregate::session::Outbox;
 use crate::aggregate::{Aggregate, AUDIENCE};
 use crate::broker::Broker;
-use crate::clock::unix_now;
 use crate::issuer::Principal;
-use crate::protocol::shallow::{Params, TextCall};
+use crate::protocol::shallow::TextCall;
 use crate::protocol::{codes, era, headers, meta, Era};
 
 pub fn routes() -> Router<Broker> {
@@ -154,145 +155,6 @@ fn accepts_sse(headers: &HeaderMap) -> bool {
         .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")))
 }
 
-/// A legacy GET (the session's event stream) or DELETE (the session's end).
-async fn legacy_stream(
-    aggregate: &Aggregate,
-    method: &Method,
-    h: &HeaderMap,
-    principal: &Principal,
-) -> Result<Response, GatewayError> {
-    let session_id = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok());
-    let Some(id) = session_id else {
-        return Err(GatewayError::BadRequest(format!(
-            "{method} /mcp needs the Mcp-Session-Id header from initialize"
-        )));
-    };
-    match *method {
-        Method::GET => {
-            let Some(session) = aggregate.get(id, principal, unix_now()) else {
-                return Ok(rpc::session_not_found());
-            };
-            if !accepts_sse(h) {
-                return Err(GatewayError::BadRequest(
-                    "GET /mcp opens an event stream: send Accept: text/event-stream".into(),
-                ));
-            }
-            let mine = Some(session.notes().subscribe());
-            Ok(fan_in(None, mine, session.changes(), Some))
-        }
-        Method::DELETE => Ok(if aggregate.close(id, principal).await {
-            StatusCode::OK.into_response()
-        } else {
-            rpc::session_not_found()
-        }),
-        ref other => Err(GatewayError::MethodNotAllowed(other.to_string())),
-    }
-}
-
-/// A legacy POST: `initialize` opens a session; anything else needs one. Requests are answered
-/// as an event stream when the client accepts one (notices first, then the result), else as
-/// JSON (notices then go to its GET stream); notifications and answers from the client are
-/// acknowledged with 202 (answers to requests passed on from an upstream go there first).
-async fn legacy_post(
-    aggregate: Arc<Aggregate>,
-    principal: Principal,
-    origin: &ClientOrigin,
-    scope: Scope,
-    h: &HeaderMap,
-    mut message: Value,
-) -> Result<Response, GatewayError> {
-    let now = unix_now();
-    if message["method"] == "initialize" {
-        let asked = (principal, &message);
-        return Ok(initialize(&aggregate, scope, asked, origin, now));
-    }
-    let session = match session_of(&aggregate, &principal, h, &message["id"]) {
-        Ok(session) => session,
-        Err(refused) => return Ok(refused),
-    };
-    if message.is_array() {
-        let e = rpc_error(
-            codes::INVALID_REQUEST,
-            "batches are not supported by /mcp; send one message per request".into(),
-        );
-        return Ok(refuse(StatusCode::BAD_REQUEST, Value::Null, e));
-    }
-    let (Some(id), Some(_)) = (
-        message.get("id").filter(|v| !v.is_null()).cloned(),
-        message["method"].as_str(),
-    ) else {
-        match message["method"].as_str() {
-            Some("notifications/cancelled") => session.cancel(&message["params"]).await,
-            Some("notifications/roots/list_changed") => session.tell_upstreams(&message).await,
-            Some(_) => {}
-            None => {
-                session.answered(&message).await;
-            }
-        }
-        return Ok(StatusCode::ACCEPTED.into_response());
-    };
-    let method = take_string(&mut message["method"]);
-    let params = params_object(&mut message);
-    let sink = session.notes().clone();
-    Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
-        let caller = session.caller(&out);
-        let answer = caller.dispatch(&method, params, &id).await;
-        Answered::of(id, answer)
-    })
-    .await)
-}
-
-/// The legacy session a request names in its `Mcp-Session-Id`, or the refusal answering `id`.
-#[allow(clippy::result_large_err)]
-fn session_of(
-    aggregate: &Aggregate,
-    principal: &Principal,
-    h: &HeaderMap,
-    id: &Value,
-) -> Result<Arc<Session>, Response> {
-    let Some(sid) = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) else {
-        let e = rpc_error(codes::INVALID_REQUEST, "this request needs the Mcp-Session-Id header from initialize (or, for MCP 2026-07-28, MCP-Protocol-Version and _meta)".into());
-        return Err(refuse(StatusCode::BAD_REQUEST, id.clone(), e));
-    };
-    aggregate
-        .get(sid, principal, unix_now())
-        .ok_or_else(rpc::session_not_found)
-}
-
-/// A legacy `tools/call` / `prompts/get` kept as the client's text: passed through on the
-/// link its session uses when it can be ([`Passed`]), else served as [`legacy_post`] serves it
-/// parsed.
-async fn legacy_call(
-    aggregate: Arc<Aggregate>,
-    principal: Principal,
-    h: &HeaderMap,
-    call: TextCall,
-) -> Result<Response, GatewayError> {
-    let session = match session_of(&aggregate, &principal, h, call.id()) {
-        Ok(session) => session,
-        Err(refused) => return Ok(refused),
-    };
-    let sink = session.notes().clone();
-    let call = match session.pass_through(call).await {
-        Ok(Passed::Plain(reply)) => return Ok(Answered::Text(reply).into_response()),
-        Ok(Passed::Read(sent)) => {
-            return Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
-                let id = sent.id().clone();
-                Answered::of(id, session.caller(&out).passed(sent).await)
-            })
-            .await)
-        }
-        Err(call) => call,
-    };
-    Ok(answer(accepts_sse(h), Some(sink), move |out| async move {
-        let caller = session.caller(&out);
-        let (method, id) = (call.method(), call.id().clone());
-        let answer = caller.call(method, Params::Text(call), &id).await;
-        Answered::of(id, answer)
-    })
-    .await)
-}
-
 /// Runs `work` (which sends notifications to its outbox and returns the reply). A client that
 /// accepts an event stream gets one as soon as a notification comes, or an upstream answers
 /// with an event stream (the outbox's [`crate::aggregate::session::STREAMING`] mark): the
@@ -343,34 +205,6 @@ where
     drop((work, replies));
     before.into_iter().for_each(forward);
     reply.into_response()
-}
-
-fn initialize(
-    aggregate: &Aggregate,
-    scope: Scope,
-    (principal, message): (Principal, &Value),
-    origin: &ClientOrigin,
-    now: u64,
-) -> Response {
-    let asked = message["params"]["protocolVersion"].as_str().unwrap_or("");
-    let version = era::negotiate_legacy(asked).to_string();
-    // URL-mode elicitation (2025-11-25): calls to servers that need sign-in get a sign-in link.
-    let elicit = meta::url_elicitation(&message["params"]["capabilities"]);
-    let id = aggregate.open_in(
-        scope,
-        principal,
-        version.clone(),
-        elicit.then(|| origin.0.clone()),
-        &message["params"]["capabilities"],
-        now,
-    );
-    let result = crate::aggregate::session::initialized(&version);
-    let id_value = message.get("id").cloned().unwrap_or(Value::Null);
-    let mut response = Json(reply(id_value, Ok(result))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(MCP_SESSION_ID, v);
-    }
-    response
 }
 
 /// An event stream of `first`, then what `mine` (one client's own messages) and `all` (every

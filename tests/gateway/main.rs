@@ -20,6 +20,7 @@ mod gateway_aggregate_modern;
 mod gateway_aggregate_modern_cost;
 mod gateway_aggregate_modern_meta;
 mod gateway_aggregate_modern_sdk;
+mod gateway_aggregate_pass;
 mod gateway_aggregate_relay;
 mod gateway_aggregate_subscriptions;
 mod gateway_cimd;

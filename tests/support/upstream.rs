@@ -302,6 +302,11 @@ impl TestUpstream {
         &self.auth_server.state
     }
 
+    /// Forgets every 2025 session, as a restarted server does (their requests then get 404).
+    pub fn forget_sessions(&self) {
+        self.state.sessions.lock().unwrap().clear();
+    }
+
     /// Lets `slow_stream` send its next progress event.
     pub fn release_event(&self) {
         self.state.gate.add_permits(1);

@@ -12,6 +12,8 @@
 //!   `protocol::mrtr`;
 //! - a plain result in canonical form (the body re-serialised) is kept as text (so the oracle
 //!   above is not vacuous);
+//! - a body `mrtr::must_be_read` lets through unread (`/mcp`'s pass-through sends it back as it
+//!   is) answers no request with an `input_required` result, as the full route reads it;
 //! - `request_bytes(id, method, params, caps)` for the body (and its `params`) as params is JSON
 //!   equal to the request built as values (the builder it replaced: the client's
 //!   `io.modelcontextprotocol/*` `_meta` removed, `_meta` dropped when nothing is left, the
@@ -168,6 +170,16 @@ fuzz_target!(|data: &[u8]| {
             let kept = RawResult::read(canonical.clone(), &id)
                 .unwrap_or_else(|| panic!("a plain result was declined: {p}"));
             check_kept(&canonical, &id, &kept);
+        }
+    }
+    if !mrtr::must_be_read(data) {
+        for id in request_ids(parsed.as_ref()) {
+            if let Some(result) = full_answer(data, &id).and_then(|a| a.get("result").cloned()) {
+                assert!(
+                    !mrtr::is_input_required(&result),
+                    "passed through unread, but input_required: {result}"
+                );
+            }
         }
     }
     if let Some(p) = &parsed {

@@ -107,7 +107,6 @@ impl Session {
         let Some((link, prefix)) = found.flatten() else {
             return Err(call);
         };
-        let client_name = call.name().to_string();
         upstream_name(&mut call, prefix);
         let id = link.next_id();
         let method = call.method();
@@ -122,7 +121,7 @@ impl Session {
         let plain = match &got {
             Ok(Got::Gone) => {
                 self.untrack(call.id());
-                call.set_name(client_name);
+                call.set_name(names::prefixed(link.cfg().name.as_str(), call.name()));
                 return Err(call);
             }
             Ok(Got::Body(body)) => RawResult::read(body.clone(), &asked),

@@ -125,10 +125,8 @@ impl RawResult {
     /// The plain result answering `id` in a JSON body; `None` when the body is anything else
     /// (read it as a [`Value`] then: errors, batches, duplicate or odd fields, bad UTF-8).
     pub fn read(body: Bytes, id: &Value) -> Option<RawResult> {
-        if !super::scan::one_object_the_full_parse_reads(&body) {
-            return None;
-        }
-        let envelope: Envelope = serde_json::from_slice(&body).ok()?;
+        let whole = super::scan::one_object_the_full_parse_reads(&body)?;
+        let envelope: Envelope = serde_json::from_str(whole).ok()?;
         let (Some(got), Some(result), None, None) = (
             envelope.id,
             envelope.result,

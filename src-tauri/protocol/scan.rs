@@ -10,19 +10,19 @@ const MAX_DEPTH: usize = 127;
 /// The longest number let through unread: 300 digits stay below 1e300, well inside `f64`.
 const MAX_NUMBER: usize = 300;
 
-/// Whether `body` may take a text route: one object (a derive reads an array as the fields in
-/// order) holding nothing the full parse refuses that a skipping read accepts ([`plain`]).
-pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> bool {
+/// `body` as text when it may take a text route: one object (a derive reads an array as the
+/// fields in order) holding nothing the full parse refuses that a skipping read accepts
+/// ([`plain`]). The text is checked UTF-8, so a read of it (`serde_json::from_str`) need not
+/// check its strings again.
+pub(super) fn one_object_the_full_parse_reads(body: &[u8]) -> Option<&str> {
     let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    object && plain(body)
+    let text = std::str::from_utf8(body).ok()?;
+    (object && plain(body)).then_some(text)
 }
 
-/// Whether `body` holds nothing the full parse refuses that a skipping read accepts (its syntax
-/// is left to that read).
+/// Whether `body` (valid UTF-8) holds nothing the full parse refuses that a skipping read
+/// accepts (its syntax is left to that read).
 fn plain(body: &[u8]) -> bool {
-    if std::str::from_utf8(body).is_err() {
-        return false;
-    }
     let mut depth = 0usize;
     let mut i = 0;
     while let Some(&b) = body.get(i) {
@@ -111,7 +111,11 @@ mod tests {
         }
         let long = format!(r#"{{"n":{}}}"#, "9".repeat(400));
         assert!(!plain(long.as_bytes()));
-        assert!(!plain(b"{\"s\":\"\xff\"}"), "bad UTF-8");
+        let bad_utf8 = b"{\"s\":\"\xff\"}";
+        assert!(
+            one_object_the_full_parse_reads(bad_utf8).is_none(),
+            "bad UTF-8"
+        );
         assert!(!plain(br#"{"s":"\u"#), "a string that does not end");
     }
 

@@ -99,10 +99,8 @@ impl TextCall {
     }
 
     fn read_in(body: &Bytes, modern: Option<&str>) -> Option<(TextCall, Option<Value>)> {
-        if !one_object_the_full_parse_reads(body) {
-            return None;
-        }
-        let envelope: Envelope = serde_json::from_slice(body).ok()?;
+        let whole = one_object_the_full_parse_reads(body)?;
+        let envelope: Envelope = serde_json::from_str(whole).ok()?;
         let method = match envelope.method {
             "tools/call" => "tools/call",
             "prompts/get" => "prompts/get",

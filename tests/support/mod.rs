@@ -98,6 +98,7 @@ pub mod jsserver;
 pub mod legacy;
 pub mod listen;
 pub mod mcp;
+pub mod mcp_stream;
 pub mod modern;
 pub mod node;
 pub mod oidc;

@@ -57,7 +57,7 @@ fn same_call(data: &[u8], mut call: TextCall) -> Value {
     params["name"] = Value::String(upstream);
     let caps = json!({"elicitation": {"url": {}}});
     for modern in [None, Some(&caps)] {
-        let text = call.write(9, modern);
+        let text = call.write(&9.into(), modern);
         let written: Value = serde_json::from_slice(&text).expect("the written request is JSON");
         let want: Value = serde_json::from_slice(&request_bytes(9, call.method(), &params, modern))
             .expect("the full route's request is JSON");

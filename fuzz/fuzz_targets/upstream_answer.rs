@@ -12,7 +12,7 @@
 //!   `protocol::mrtr`;
 //! - a plain result in canonical form (the body re-serialised) is kept as text (so the oracle
 //!   above is not vacuous);
-//! - a body `mrtr::must_be_read` lets through unread (`/mcp`'s pass-through sends it back as it
+//! - a body `raw::must_be_read` lets through unread (`/mcp`'s pass-through sends it back as it
 //!   is) answers no request with an `input_required` result, as the full route reads it;
 //! - `request_bytes(id, method, params, caps)` for the body (and its `params`) as params is JSON
 //!   equal to the request built as values (the builder it replaced: the client's
@@ -21,7 +21,7 @@
 #![no_main]
 use axum::body::Bytes;
 use libfuzzer_sys::fuzz_target;
-use mcp_auth_broker::protocol::raw::{Answer, RawResult, Reply};
+use mcp_auth_broker::protocol::raw::{self, Answer, RawResult, Reply};
 use mcp_auth_broker::protocol::{envelope, meta, mrtr, write};
 use serde_json::{json, Value};
 
@@ -172,7 +172,7 @@ fuzz_target!(|data: &[u8]| {
             check_kept(&canonical, &id, &kept);
         }
     }
-    if !mrtr::must_be_read(data) {
+    if !raw::must_be_read(data) {
         for id in request_ids(parsed.as_ref()) {
             if let Some(result) = full_answer(data, &id).and_then(|a| a.get("result").cloned()) {
                 assert!(

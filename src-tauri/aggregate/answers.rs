@@ -15,14 +15,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 
-use super::link::{protocol, Link, LinkError};
-use crate::protocol::client::{read_answer_raw, read_capped, ClientError};
+use super::link::{protocol, read_failure, Link, LinkError};
+use crate::protocol::client::{read_answer_raw, read_capped};
 use crate::protocol::envelope::{self, Kind};
 use crate::protocol::raw::Answer;
 use crate::protocol::shallow::Params;
 use crate::protocol::sse::SseParser;
 use crate::protocol::{meta, Era};
-use crate::upstream::http::unreachable;
 
 /// Failed listener connects in a row before the link stops listening.
 const MAX_RECONNECTS: u32 = 6;
@@ -188,7 +187,7 @@ async fn read(
     let cfg = link.cfg();
     let status = response.status();
     if !status.is_success() {
-        if status == StatusCode::NOT_FOUND && link.era() == Era::Legacy {
+        if link.forgot_session(status) {
             return Err(LinkError::Gone);
         }
         // A modern server answers some errors with a 4xx and the JSON-RPC error in the body.
@@ -216,10 +215,7 @@ async fn read(
     };
     read_answer_raw(response, &id, method, &mut on_message)
         .await
-        .map_err(|e| match e {
-            ClientError::Unreachable(why) => unreachable(cfg, why).into(),
-            e => protocol(cfg, e.to_string()).into(),
-        })
+        .map_err(|e| read_failure(cfg, e).into())
 }
 
 /// Follows the link's list changes (and, for a modern link, the updates of the resources its

@@ -138,11 +138,7 @@ impl Caller<'_> {
                 let settled = self.settle(link, method, params.into_value(), timeout, answer);
                 Box::pin(settled).await.map(Answer::Value)
             }
-            Err(LinkError::Upstream(e)) => Err(e),
-            Err(LinkError::Gone) => Err(protocol(
-                link.cfg(),
-                "the upstream forgot its session".into(),
-            )),
+            Err(e) => Err(e.upstream(link.cfg())),
         }
     }
 
@@ -272,8 +268,7 @@ impl Caller<'_> {
         match self.drive(held.flight).await {
             Ok(Driven::Answer(a)) => Ok(a),
             Ok(Driven::Held(a)) => Ok(Answer::Value(a)),
-            Err(LinkError::Upstream(e)) => Err(e),
-            Err(LinkError::Gone) => Err(protocol(cfg, "the upstream forgot its session".into())),
+            Err(e) => Err(e.upstream(cfg)),
         }
     }
 
@@ -322,13 +317,7 @@ impl Caller<'_> {
             answer = match self.drive(flight).await {
                 Ok(Driven::Answer(a)) => a.into_value(),
                 Ok(Driven::Held(a)) => a,
-                Err(LinkError::Upstream(e)) => return Err(e),
-                Err(LinkError::Gone) => {
-                    return Err(protocol(
-                        link.cfg(),
-                        "the upstream forgot its session".into(),
-                    ))
-                }
+                Err(e) => return Err(e.upstream(link.cfg())),
             };
         }
         let why = format!("the server still asked for input after {MAX_ROUNDS} rounds");

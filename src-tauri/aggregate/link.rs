@@ -51,6 +51,25 @@ impl From<UpstreamError> for LinkError {
     }
 }
 
+impl LinkError {
+    /// The failure as the caller reports it once the link's route can no longer open a new
+    /// session ([`LinkError::Gone`] after the one new try, or where none is made).
+    pub fn upstream(self, cfg: &ServerConfig) -> UpstreamError {
+        match self {
+            LinkError::Upstream(e) => e,
+            LinkError::Gone => protocol(cfg, "the upstream forgot its session".into()),
+        }
+    }
+}
+
+/// A failure to read an upstream's answer, as the link's callers report it.
+pub fn read_failure(cfg: &ServerConfig, e: ClientError) -> UpstreamError {
+    match e {
+        ClientError::Unreachable(why) => unreachable(cfg, why),
+        e => protocol(cfg, e.to_string()),
+    }
+}
+
 /// How a request reaches the upstream: the one upstream exchange ([`Endpoint`]: the server's
 /// credential, a 401 answered by one refresh and retry, a 403 `insufficient_scope` by the
 /// step-up rule), shared with [`Link::open`], which needs its typed failure after a failed
@@ -212,22 +231,12 @@ impl Link {
     ) -> (HeaderMap, Bytes) {
         let modern = (self.era() == Era::Modern).then_some(offered);
         let (body, mut headers) = match (params, modern) {
-            // A legacy request's headers read nothing of its params.
-            (Params::Text(call), None) => (
-                call.write(id, None),
-                self.client.request_headers(method, &Value::Null),
-            ),
-            // A modern link's headers mirror arguments only for an annotated tool.
-            (Params::Text(call), Some(_))
-                if !self.client.mirrors_arguments(method, call.name()) =>
-            {
-                (
-                    call.write(id, modern),
-                    self.client.call_headers(method, call.name()),
-                )
+            // Headers mirror arguments only for a modern link's annotated tool.
+            (Params::Text(call), _) if !self.client.mirrors_arguments(method, call.name()) => {
+                return self.text_request(&Value::from(id), call, offered);
             }
             // Those of an annotated tool (`x-mcp-header`) are read from them.
-            (Params::Text(call), Some(_)) => {
+            (Params::Text(call), _) => {
                 let params = call.to_value();
                 let body = write::request_bytes(id, method, &params, modern);
                 (body, self.client.request_headers(method, &params))
@@ -252,12 +261,24 @@ impl Link {
         self.era() == era && plain
     }
 
-    /// A call [`Link::passes`] lets through, as [`Link::outgoing`] writes it (the broker's
-    /// `_meta`, declaring `offered`) but under the client's own `id`.
-    pub(super) fn passed(&self, call: &TextCall, offered: &Value) -> (HeaderMap, Bytes) {
+    /// A call kept as text whose headers mirror none of its arguments, as this link's era
+    /// sends it under `id` (a modern link puts the broker's `_meta` in, declaring `offered`),
+    /// with its headers: [`Link::outgoing`]'s, and a call passed through ([`super::pass`]).
+    pub(super) fn text_request(
+        &self,
+        id: &Value,
+        call: &TextCall,
+        offered: &Value,
+    ) -> (HeaderMap, Bytes) {
+        let modern = (self.era() == Era::Modern).then_some(offered);
         let mut headers = self.client.call_headers(call.method(), call.name());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        (headers, call.write_as(call.id(), Some(offered)))
+        (headers, call.write(id, modern))
+    }
+
+    /// Whether `status` says the upstream forgot this link's session (a legacy 404).
+    pub(super) fn forgot_session(&self, status: reqwest::StatusCode) -> bool {
+        status == StatusCode::NOT_FOUND && self.era() == Era::Legacy
     }
 
     /// POSTs a message that needs no answer (a notification, or an answer to the upstream's

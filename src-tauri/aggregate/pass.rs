@@ -10,7 +10,7 @@
 //!
 //! Everything else is read on by a [`Caller`] exactly as the link's route reads it
 //! ([`Caller::passed`]): an event stream, an HTTP error, a failure to reach the server, an answer
-//! that is (or may be) `input_required` or lacks its `resultType` ([`mrtr::must_be_read`]), an
+//! that is (or may be) `input_required` or lacks its `resultType` ([`raw::must_be_read`]), an
 //! error. A call the link's route must send itself is given back untouched: a scoped endpoint,
 //! a name the endpoint refuses, no open link of the client's era, a modern tool list not read
 //! yet or a tool whose arguments go in headers ([`Link::passes`]), a legacy session the upstream
@@ -20,22 +20,20 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::answers::InFlight;
 use super::calls::{Caller, CALL_TIMEOUT};
 use super::hub::Hub;
-use super::link::{protocol, Link};
+use super::link::{read_failure, Link, LinkError};
 use super::session::{RpcError, Session};
 use super::{names, relay, Aggregate};
 use crate::config::ServerConfig;
-use crate::protocol::client::{answer_from, read_json_body, ClientError};
-use crate::protocol::mrtr;
-use crate::protocol::raw::{RawResult, Reply};
+use crate::protocol::client::{answer_from, read_json_body};
+use crate::protocol::raw::{self, RawResult, Reply};
 use crate::protocol::shallow::{Params, TextCall};
 use crate::protocol::Era;
-use crate::upstream::http::unreachable;
 use crate::upstream::UpstreamError;
 
 /// A call passed through.
@@ -81,11 +79,11 @@ impl Aggregate {
             return Err(call);
         };
         upstream_name(&mut call, prefix);
-        let (headers, body) = link.passed(&call, &relay::passed_on(caps));
+        let (headers, body) = link.text_request(call.id(), &call, &relay::passed_on(caps));
         let got = send(&link, headers, body).await;
         let asked = call.id().clone();
         match got {
-            Ok(Got::Body(body)) if !mrtr::must_be_read(&body) => Ok(Passed::Plain(body)),
+            Ok(Got::Body(body)) if !raw::must_be_read(&body) => Ok(Passed::Plain(body)),
             got => Ok(Passed::Read(Box::new(Sent {
                 link,
                 call,
@@ -100,24 +98,19 @@ impl Session {
     /// Sends a legacy client's `call` through on the link this session uses for its server, or
     /// gives it back.
     pub async fn pass_through(&self, mut call: TextCall) -> Result<Passed, TextCall> {
-        let found = self
-            .scope
-            .is_none()
-            .then(|| passable(&self.hub, &call, Era::Legacy, |cfg| self.used_link(cfg)));
-        let Some((link, prefix)) = found.flatten() else {
+        let found = match self.scope {
+            Some(_) => None, // a translating `/{server}/mcp`: the eras differ by definition
+            None => passable(&self.hub, &call, Era::Legacy, |cfg| self.used_link(cfg)),
+        };
+        let Some((link, prefix)) = found else {
             return Err(call);
         };
         upstream_name(&mut call, prefix);
         let id = link.next_id();
-        let method = call.method();
-        let params = Params::Text(call);
-        let (headers, body) = link.outgoing(id, method, &params, &link.offered);
-        let Params::Text(mut call) = params else {
-            unreachable!("a text call stays one");
-        };
+        let asked = json!(id);
+        let (headers, body) = link.text_request(&asked, &call, &link.offered);
         self.track(call.id(), &link, id);
         let got = send(&link, headers, body).await;
-        let asked = json!(id);
         let plain = match &got {
             Ok(Got::Gone) => {
                 self.untrack(call.id());
@@ -177,7 +170,7 @@ async fn send(
         .exchange(Method::POST, headers, Some(body), CALL_TIMEOUT)
         .await?;
     let status = response.status();
-    if status == StatusCode::NOT_FOUND && link.era() == Era::Legacy {
+    if link.forgot_session(status) {
         return Ok(Got::Gone);
     }
     let json = response
@@ -190,10 +183,7 @@ async fn send(
     read_json_body(response)
         .await
         .map(Got::Body)
-        .map_err(|e| match e {
-            ClientError::Unreachable(why) => unreachable(link.cfg(), why),
-            e => protocol(link.cfg(), e.to_string()),
-        })
+        .map_err(|e| read_failure(link.cfg(), e))
 }
 
 impl Caller<'_> {
@@ -219,12 +209,9 @@ impl Caller<'_> {
                     self.pursue(Err((link.clone(), params, answer)), method)
                         .await
                 }
-                Err(e) => Err(protocol(link.cfg(), e.to_string())),
+                Err(e) => Err(read_failure(link.cfg(), e)),
             },
-            Ok(Got::Gone) => Err(protocol(
-                link.cfg(),
-                "the upstream forgot its session".into(),
-            )),
+            Ok(Got::Gone) => Err(LinkError::Gone.upstream(link.cfg())),
         };
         if let Some(session) = self.session {
             session.untrack(&id);

@@ -90,12 +90,17 @@ impl Pool {
     /// `cfg`'s server's modern link, if one is open for this config and free to look at now
     /// (never waits, never opens one).
     pub fn modern(&self, cfg: &ServerConfig) -> Option<Arc<Link>> {
-        let slot = lock(&self.entries)
-            .get(cfg.name.as_str())
-            .and_then(|m| m.get(ANY))
-            .map(|e| e.slot.clone())?;
+        let slot = self.modern_slot(cfg)?;
         let held = slot.try_lock().ok()?;
         held.as_ref().filter(|l| l.cfg() == cfg).cloned()
+    }
+
+    /// The slot of `cfg`'s server's modern link, if it ever had one.
+    fn modern_slot(&self, cfg: &ServerConfig) -> Option<Slot> {
+        lock(&self.entries)
+            .get(cfg.name.as_str())
+            .and_then(|m| m.get(ANY))
+            .map(|e| e.slot.clone())
     }
 
     /// The link to `cfg`'s server for a client passing on `offered`: the server's modern link
@@ -111,11 +116,7 @@ impl Pool {
             server: cfg.name.clone(),
             caps: ANY_KEY.clone(),
         };
-        let modern = lock(&self.entries)
-            .get(cfg.name.as_str())
-            .and_then(|m| m.get(ANY))
-            .map(|e| e.slot.clone());
-        if let Some(slot) = modern {
+        if let Some(slot) = self.modern_slot(cfg) {
             if let Some(link) = slot.lock().await.as_ref().filter(|l| l.cfg() == cfg) {
                 return Ok((any(), link.clone()));
             }

@@ -105,7 +105,7 @@ pub async fn read_answer_raw(
 }
 
 /// A JSON answer's whole body (at most [`MAX_ANSWER`] bytes), for a caller that passes it on as
-/// it is when it can ([`crate::protocol::mrtr::must_be_read`]) and else reads it with
+/// it is when it can ([`crate::protocol::raw::must_be_read`]) and else reads it with
 /// [`answer_from`].
 pub async fn read_json_body(response: reqwest::Response) -> Result<Bytes, ClientError> {
     read_body(response, MAX_ANSWER).await

@@ -21,19 +21,6 @@ pub fn is_input_required(result: &Value) -> bool {
     result_type(result) == INPUT_REQUIRED
 }
 
-/// Whether an answer's JSON text may be `input_required` or lack its `resultType`, so that it
-/// must be read: `false` only when `"resultType"` is in it and `input_required` is nowhere in it,
-/// written plainly or with a `\u` escape (which could spell any of its letters).
-pub fn must_be_read(text: &[u8]) -> bool {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
-    // Prepared once: setting a searcher up costs more than searching a short answer.
-    static TYPED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"resultType\""));
-    static ASKS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(INPUT_REQUIRED));
-    static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
-    TYPED.find(text).is_none() || ASKS.find(text).is_some() || ESCAPE.find(text).is_some()
-}
-
 /// An `input_required` result with one URL-mode elicitation: the modern form of the sign-in link
 /// (2025-11-25's `-32042`). The client opens `url`, then retries.
 pub fn url_elicitation(key: &str, message: &str, url: &str) -> Value {
@@ -148,20 +135,6 @@ fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_complete_result_without_the_word_or_an_escape_may_skip_reading() {
-        let plain = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"resultType":"complete"}}"#;
-        assert!(!must_be_read(plain));
-        for text in [
-            &br#"{"id":1,"result":{"resultType":"input_required","inputRequests":{}}}"#[..],
-            br#"{"id":1,"result":{"resultType":"input_required"}}"#,
-            br#"{"id":1,"result":{"content":[]}}"#,
-            br#"{"id":1,"error":{"code":-32602,"message":"no"}}"#,
-        ] {
-            assert!(must_be_read(text), "{}", String::from_utf8_lossy(text));
-        }
-    }
 
     #[test]
     fn a_wrapped_state_opens_for_its_principal_only_and_not_when_changed() {

@@ -6,8 +6,10 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
+use memchr::memmem::Finder;
 use serde::de::Deserializer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -78,17 +80,27 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str
 /// The `resultType` key as a result's text has it when unescaped.
 const RESULT_TYPE: &str = "\"resultType\"";
 
+// Searchers built once: a search with a prepared finder costs little more than the bytes it reads.
+/// Finds [`RESULT_TYPE`].
+static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(RESULT_TYPE));
+/// Finds a `\u` escape, which could spell any letter of a key or value.
+static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\\u"));
+/// Finds the word `input_required`.
+static ASKS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(INPUT_REQUIRED));
+
+/// Whether an answer's JSON text may be `input_required` or lack its `resultType`, so that it
+/// must be read: `false` only when `"resultType"` is in it and `input_required` is nowhere in it,
+/// written plainly or with a `\u` escape.
+pub fn must_be_read(text: &[u8]) -> bool {
+    KEY.find(text).is_none() || ASKS.find(text).is_some() || ESCAPE.find(text).is_some()
+}
+
 /// A result's `resultType` read from its text alone, where that is certain; `None` needs the
 /// second pass. With no `\u` escape (which could spell the key otherwise): no `"resultType"` in
 /// it means none; one, as the object's first or last entry with the value `"complete"` (how
 /// modern servers write a plain result), means `complete`. A string value `"resultType"` or a
 /// key given twice makes two, which takes the pass.
 fn typed_by_its_text(text: &str) -> Option<Typed<'static>> {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
-    // Built once: a search with a prepared finder costs little more than the bytes it reads.
-    static KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(RESULT_TYPE));
-    static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\\u"));
     let bytes = text.as_bytes();
     if ESCAPE.find(bytes).is_some() {
         return None;
@@ -240,6 +252,20 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_complete_result_without_the_word_or_an_escape_may_skip_reading() {
+        let plain = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"resultType":"complete"}}"#;
+        assert!(!must_be_read(plain));
+        for text in [
+            &br#"{"id":1,"result":{"resultType":"input_required","inputRequests":{}}}"#[..],
+            br#"{"id":1,"result":{"resultType":"input_required"}}"#,
+            br#"{"id":1,"result":{"content":[]}}"#,
+            br#"{"id":1,"error":{"code":-32602,"message":"no"}}"#,
+        ] {
+            assert!(must_be_read(text), "{}", String::from_utf8_lossy(text));
+        }
+    }
     use serde_json::json;
 
     fn read(body: &str, id: u64) -> Option<RawResult> {

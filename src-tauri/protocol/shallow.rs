@@ -179,14 +179,9 @@ impl TextCall {
 
     /// The upstream request, as [`super::write::request_bytes`] writes [`TextCall::to_value`]:
     /// `arguments` and `_meta`'s entries copied as text (the protocol's own left behind), the
-    /// broker's modern `_meta` put in when `modern`.
-    pub fn write(&self, id: u64, modern: Option<&Value>) -> bytes::Bytes {
-        self.write_as(&Value::from(id), modern)
-    }
-
-    /// [`TextCall::write`] under any id: the client's own, for a call passed through
-    /// (`crate::aggregate::pass`).
-    pub fn write_as(&self, id: &Value, modern: Option<&Value>) -> bytes::Bytes {
+    /// broker's modern `_meta` put in when `modern`; under `id`, the link's own or, for a call
+    /// passed through (`crate::aggregate::pass`), the client's.
+    pub fn write(&self, id: &Value, modern: Option<&Value>) -> bytes::Bytes {
         let size: usize = self.entries.iter().map(|e| e.1.len()).sum();
         let mut out = Vec::with_capacity(192 + size);
         out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");

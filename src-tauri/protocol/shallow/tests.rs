@@ -30,7 +30,7 @@ fn the_shallow_route_writes_the_upstream_request_the_full_route_writes() {
         assert!(call.name().starts_with("s__"), "{body}");
         call.set_name("t".into());
         for modern in [None, Some(&caps)] {
-            let written: Value = serde_json::from_slice(&call.write(9, modern)).unwrap();
+            let written: Value = serde_json::from_slice(&call.write(&json!(9), modern)).unwrap();
             let want = full(body, "t", modern);
             assert_eq!(written, want, "{body} modern: {}", modern.is_some());
             assert_eq!(written.to_string(), want.to_string(), "{body}");
@@ -60,7 +60,7 @@ fn a_modern_call_is_read_with_its_capabilities_and_written_without_its_protocol_
         assert_eq!(&declared, meta::declared_capabilities(&message), "{body}");
         call.set_name("t".into());
         for modern in [None, Some(&caps)] {
-            let written: Value = serde_json::from_slice(&call.write(9, modern)).unwrap();
+            let written: Value = serde_json::from_slice(&call.write(&json!(9), modern)).unwrap();
             let want = full(body, "t", modern);
             assert_eq!(written.to_string(), want.to_string(), "{body}");
             // The client's protocol `_meta` stays behind; a modern upstream gets the broker's.
@@ -137,8 +137,8 @@ fn unusual_calls_take_the_full_route() {
 fn a_call_written_under_the_clients_own_id_differs_only_in_its_id() {
     let body = r#"{"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"a__t","arguments":{"x":[1,"é"]},"_meta":{"k":1}}}"#;
     let call = TextCall::read(&Bytes::from(body)).unwrap();
-    let mut own: Value = serde_json::from_slice(&call.write_as(call.id(), None)).unwrap();
-    let linked: Value = serde_json::from_slice(&call.write(7, None)).unwrap();
+    let mut own: Value = serde_json::from_slice(&call.write(call.id(), None)).unwrap();
+    let linked: Value = serde_json::from_slice(&call.write(&json!(7), None)).unwrap();
     assert_eq!(own["id"], "c-1");
     own["id"] = json!(7);
     assert_eq!(own, linked);

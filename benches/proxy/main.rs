@@ -56,7 +56,12 @@ pub fn counts() -> &'static Counts {
             throughput_calls,
             rounds,
             burst,
-            alloc_calls: 1000,
+            // `BENCH_PROFILE_CALLS=N`: another number of sequential calls (development, e.g. for
+            // `perf stat` where set-up would otherwise dominate).
+            alloc_calls: std::env::var("BENCH_PROFILE_CALLS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1000),
             warmup: 200,
             scale_servers: 20,
             // `BENCH_SCALE_SESSIONS=N`: another number of scale clients (development).
@@ -226,6 +231,16 @@ async fn main() {
         }
         let per_call = measure::allocations_per_call(&c, &route.target).await;
         println!("{name}: {per_call:.0} heap allocations per call");
+        // `BENCH_PROFILE_P50=1`: also the target's p50 beside the direct call's, interleaved (a
+        // quick look at one route's latency while changing it).
+        if std::env::var_os("BENCH_PROFILE_P50").is_some() {
+            let direct = routes.iter().find(|r| r.target.name == "direct");
+            let direct = direct.expect("the direct target").target.clone();
+            println!(
+                "{}",
+                measure::added_p50(&c, direct, route.target.clone()).await
+            );
+        }
         return;
     }
     let live: Vec<usize> = (0..routes.len())

@@ -33,6 +33,18 @@ pub async fn latencies(c: &reqwest::Client, targets: &[Target]) -> Vec<Vec<Durat
     all
 }
 
+/// `target`'s p50 beside `direct`'s, interleaved call by call, and what it adds.
+pub async fn added_p50(c: &reqwest::Client, direct: Target, target: Target) -> String {
+    let name = target.name;
+    let lat = latencies(c, &[direct, target]).await;
+    let p50 = |v: &[Duration]| pct(v, 0.5).as_secs_f64() * 1e6;
+    let (d, t) = (p50(&lat[0]), p50(&lat[1]));
+    format!(
+        "p50: direct {d:.1} µs, {name} {t:.1} µs, added {:.1} µs",
+        t - d
+    )
+}
+
 /// Heap allocations per sequential call, whole process: client, upstream and proxy together, so
 /// a proxy's own share is its row minus the direct row of its era.
 pub async fn allocations_per_call(c: &reqwest::Client, t: &Target) -> f64 {

@@ -182,8 +182,22 @@ pub async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Stri
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// Reads a whole body of at most `cap` bytes; one that came in one piece is not copied.
+/// Reads a whole body of at most `cap` bytes, then yields once.
+///
+/// Reading a body to its end wakes the connection's own task (the connection goes back to the
+/// pool). Without the yield that task runs on this worker after the caller has written its
+/// answer, and the worker is late to take the client's next socket event; with it, the
+/// connection's work is done first. The proxy benchmark's `/mcp` 2025-11-25 row measures the
+/// difference (docs/benchmarks.md, session 21: added p50 1.31–1.36× the floor's without it,
+/// 1.21–1.25× with it, in alternating runs of one build).
 async fn read_body(response: reqwest::Response, cap: usize) -> Result<Bytes, ClientError> {
+    let body = read_whole(response, cap).await;
+    tokio::task::yield_now().await;
+    body
+}
+
+/// A whole body of at most `cap` bytes; one that came in one piece is not copied.
+async fn read_whole(response: reqwest::Response, cap: usize) -> Result<Bytes, ClientError> {
     let mut stream = response.bytes_stream();
     let mut first: Option<Bytes> = None;
     let mut out = Vec::new();

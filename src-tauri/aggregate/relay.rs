@@ -76,10 +76,11 @@ pub fn verdict(
 
 /// The part of a client's `capabilities` the broker passes on (and declares upstream).
 pub fn passed_on(capabilities: &Value) -> Value {
+    // The key's text is copied only for a capability that is there (most clients declare few).
     let picked: Map<String, Value> = PASSED_ON
         .iter()
-        .filter_map(|k| Some((k.to_string(), capabilities.get(*k)?.clone())))
-        .filter(|(_, v)| v.is_object())
+        .filter_map(|k| Some((*k, capabilities.get(*k).filter(|v| v.is_object())?)))
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     Value::Object(picked)
 }

@@ -1,6 +1,7 @@
-//! A client's `tools/call` / `prompts/get` read shallowly: the envelope's `id`, `method` and
-//! `params`' entries are kept as the text the client wrote, `name` is the only value read, and
-//! `arguments` / `_meta` are copied to the upstream request as text ([`TextCall::write`]),
+//! A client's `tools/call` / `prompts/get` read shallowly, in one pass of serde over the body
+//! (and one more over `_meta`): the envelope's `method`, `id` and `params`' `name` are read, and
+//! `arguments` / `_meta` are kept as the text the client wrote and copied to the upstream
+//! request as text ([`TextCall::write`]),
 //! where the full route builds and writes a [`Value`] tree of them (most of an aggregate
 //! call's parsing cost). `_meta`'s entries are copied one by one: the protocol's own
 //! (`io.modelcontextprotocol/*`) stay behind, as the full route leaves them. A 2026-07-28
@@ -16,7 +17,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -32,41 +33,109 @@ const KEYS: [&str; 3] = ["name", "arguments", "_meta"];
 #[serde(deny_unknown_fields)]
 struct Envelope<'a> {
     jsonrpc: &'a str,
-    #[serde(borrow)]
-    id: &'a RawValue,
+    id: Value,
     method: &'a str,
     #[serde(borrow)]
-    params: Entries<'a>,
+    params: ParamsIn<'a>,
 }
 
-/// An object's entries in the client's order, as text; duplicate or escaped keys refuse.
-struct Entries<'a>(Vec<(&'a str, &'a RawValue)>);
+/// `params` as one pass reads it: its entries in the client's order (`arguments` and `_meta`
+/// as text, `name` read as an unescaped string); duplicate, escaped or other keys refuse.
+struct ParamsIn<'a> {
+    entries: Vec<(&'static str, Option<&'a RawValue>)>,
+    name: Option<&'a str>,
+}
 
-impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+/// `_meta` as one pass reads it: the entries that go upstream, as text, and the protocol's own
+/// (`io.modelcontextprotocol/*`) read: the version and capabilities, the rest skipped;
+/// duplicate or escaped keys refuse.
+struct MetaIn<'a> {
+    /// Every key in the client's order, with its text when it goes upstream.
+    entries: Vec<(&'a str, Option<&'a RawValue>)>,
+    protocol: bool,
+    version: Option<Cow<'a, str>>,
+    caps: Option<Value>,
+}
+
+/// The map visitor of [`ParamsIn`] and [`MetaIn`].
+struct MapOf<T>(std::marker::PhantomData<T>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ParamsIn<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+        d.deserialize_map(MapOf::<ParamsIn<'a>>(std::marker::PhantomData))
     }
 }
 
-struct EntriesVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
-    type Value = Entries<'a>;
+impl<'de: 'a, 'a> Visitor<'de> for MapOf<ParamsIn<'a>> {
+    type Value = ParamsIn<'a>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'a>, A::Error> {
-        use serde::de::Error;
-        let mut entries: Vec<(&'a str, &'a RawValue)> = Vec::with_capacity(4);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParamsIn<'a>, A::Error> {
+        let mut params = ParamsIn {
+            entries: Vec::with_capacity(KEYS.len()),
+            name: None,
+        };
         while let Some(key) = map.next_key::<&'a str>()? {
-            if entries.iter().any(|(k, _)| *k == key) {
-                return Err(A::Error::custom("not a shallow call"));
-            }
-            entries.push((key, map.next_value()?));
+            let known = KEYS.iter().find(|k| **k == key);
+            let Some(key) = known.filter(|k| !params.entries.iter().any(|e| e.0 == **k)) else {
+                return Err(not_shallow());
+            };
+            let value = match *key {
+                "name" => {
+                    params.name = Some(map.next_value()?);
+                    None
+                }
+                _ => Some(map.next_value()?),
+            };
+            params.entries.push((*key, value));
         }
-        Ok(Entries(entries))
+        Ok(params)
     }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MetaIn<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(MapOf::<MetaIn<'a>>(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for MapOf<MetaIn<'a>> {
+    type Value = MetaIn<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetaIn<'a>, A::Error> {
+        let mut meta = MetaIn {
+            entries: Vec::with_capacity(4),
+            protocol: false,
+            version: None,
+            caps: None,
+        };
+        while let Some(key) = map.next_key::<&'a str>()? {
+            if meta.entries.iter().any(|(k, _)| *k == key) {
+                return Err(not_shallow());
+            }
+            if !meta::is_protocol_key(key) {
+                meta.entries.push((key, Some(map.next_value()?)));
+                continue;
+            }
+            meta.protocol = true;
+            meta.entries.push((key, None));
+            match key {
+                meta::PROTOCOL_VERSION => meta.version = Some(map.next_value()?),
+                meta::CLIENT_CAPABILITIES => meta.caps = Some(map.next_value()?),
+                _ => drop(map.next_value::<IgnoredAny>()?), // client info, log level
+            }
+        }
+        Ok(meta)
+    }
+}
+
+fn not_shallow<E: serde::de::Error>() -> E {
+    E::custom("not a shallow call")
 }
 
 /// A `tools/call` or `prompts/get` kept as the client's text (the body, and where its params'
@@ -106,20 +175,20 @@ impl TextCall {
             "prompts/get" => "prompts/get",
             _ => return None,
         };
-        if envelope.jsonrpc != "2.0" || envelope.id.get() == "null" {
+        if envelope.jsonrpc != "2.0" || envelope.id.is_null() {
             return None;
         }
         let at = |text: &str| text.as_ptr() as usize - body.as_ptr() as usize;
-        let (mut name, mut meta) = (None, None);
-        let mut entries = Vec::with_capacity(envelope.params.0.len());
-        for (key, value) in &envelope.params.0 {
-            match *key {
-                "name" => name = Some(serde_json::from_str::<&str>(value.get()).ok()?),
-                "_meta" => meta = Some(read_meta(value, modern, at)?),
-                _ => {}
+        let span = |text: &str| at(text)..at(text) + text.len();
+        let params = envelope.params;
+        let mut meta = None;
+        let mut entries = Vec::with_capacity(params.entries.len());
+        for (key, value) in params.entries {
+            if let ("_meta", Some(value)) = (key, value) {
+                meta = Some(read_meta(value, modern, at)?);
             }
-            let key = KEYS.iter().find(|k| *k == key)?;
-            entries.push((*key, at(value.get())..at(value.get()) + value.get().len()));
+            // The name's place is not needed: it is written from `TextCall::name`.
+            entries.push((key, value.map_or(0..0, |v| span(v.get()))));
         }
         let (meta, caps) = match (meta, modern) {
             (Some(found), _) => found,
@@ -127,8 +196,8 @@ impl TextCall {
             (None, Some(_)) => return None, // the full route refuses it (`-32602`)
         };
         let call = TextCall {
-            id: serde_json::from_str(envelope.id.get()).ok()?,
-            name: name?.to_string(),
+            id: envelope.id,
+            name: params.name?.to_string(),
             body: body.clone(),
             method,
             entries,
@@ -292,25 +361,20 @@ fn read_meta(
     modern: Option<&str>,
     at: impl Fn(&str) -> usize,
 ) -> Option<(Vec<(Range<usize>, Range<usize>)>, Option<Value>)> {
-    let entries: Entries = serde_json::from_str(raw.get()).ok()?;
-    let mut kept = Vec::with_capacity(entries.0.len());
-    let (mut version, mut caps) = (None, None);
-    for (key, value) in entries.0 {
-        let text = value.get();
-        if !meta::is_protocol_key(key) {
-            kept.push((
-                at(key)..at(key) + key.len(),
-                at(text)..at(text) + text.len(),
-            ));
-            continue;
-        }
-        modern?;
-        match key {
-            meta::PROTOCOL_VERSION => version = Some(serde_json::from_str::<Cow<str>>(text).ok()?),
-            meta::CLIENT_CAPABILITIES => caps = Some(serde_json::from_str::<Value>(text).ok()?),
-            _ => {} // client info, log level: the broker sends its own or none
-        }
+    let read: MetaIn = serde_json::from_str(raw.get()).ok()?;
+    // A legacy call naming a protocol key takes the full route (it may take it as modern).
+    if read.protocol && modern.is_none() {
+        return None;
     }
+    let kept = read.entries.iter().filter_map(|(key, value)| {
+        let text = (*value)?.get();
+        Some((
+            at(key)..at(key) + key.len(),
+            at(text)..at(text) + text.len(),
+        ))
+    });
+    let kept = kept.collect();
+    let (version, caps) = (read.version, read.caps);
     let Some(header) = modern else {
         return Some((kept, None));
     };

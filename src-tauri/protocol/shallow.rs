@@ -50,9 +50,9 @@ struct ParamsIn<'a> {
 /// (`io.modelcontextprotocol/*`) read: the version and capabilities, the rest skipped;
 /// duplicate or escaped keys refuse.
 struct MetaIn<'a> {
-    /// Every key in the client's order, with its text when it goes upstream.
+    /// Every key in the client's order, with its text when it goes upstream (`None`: a key of
+    /// the protocol's own).
     entries: Vec<(&'a str, Option<&'a RawValue>)>,
-    protocol: bool,
     version: Option<Cow<'a, str>>,
     caps: Option<Value>,
 }
@@ -110,7 +110,6 @@ impl<'de: 'a, 'a> Visitor<'de> for MapOf<MetaIn<'a>> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetaIn<'a>, A::Error> {
         let mut meta = MetaIn {
             entries: Vec::with_capacity(4),
-            protocol: false,
             version: None,
             caps: None,
         };
@@ -122,7 +121,6 @@ impl<'de: 'a, 'a> Visitor<'de> for MapOf<MetaIn<'a>> {
                 meta.entries.push((key, Some(map.next_value()?)));
                 continue;
             }
-            meta.protocol = true;
             meta.entries.push((key, None));
             match key {
                 meta::PROTOCOL_VERSION => meta.version = Some(map.next_value()?),
@@ -185,7 +183,7 @@ impl TextCall {
         let mut entries = Vec::with_capacity(params.entries.len());
         for (key, value) in params.entries {
             if let ("_meta", Some(value)) = (key, value) {
-                meta = Some(read_meta(value, modern, at)?);
+                meta = Some(read_meta(value, modern, span)?);
             }
             // The name's place is not needed: it is written from `TextCall::name`.
             entries.push((key, value.map_or(0..0, |v| span(v.get()))));
@@ -351,7 +349,7 @@ impl Params {
 }
 
 /// Where `_meta`'s entries that go upstream are (each key without its quotes, and its value, by
-/// `at`), and for a modern call (`modern` is its header's version) the capabilities it declares.
+/// `span`), and for a modern call (`modern` is its header's version) the capabilities it declares.
 /// `None` when the full route must read it: not an object, escaped or duplicate keys, a legacy
 /// call naming a protocol key (the full route may take it as modern), a modern call whose
 /// version is not its header's or whose capabilities are not an object.
@@ -359,20 +357,18 @@ impl Params {
 fn read_meta(
     raw: &RawValue,
     modern: Option<&str>,
-    at: impl Fn(&str) -> usize,
+    span: impl Fn(&str) -> Range<usize>,
 ) -> Option<(Vec<(Range<usize>, Range<usize>)>, Option<Value>)> {
     let read: MetaIn = serde_json::from_str(raw.get()).ok()?;
     // A legacy call naming a protocol key takes the full route (it may take it as modern).
-    if read.protocol && modern.is_none() {
+    let protocol = read.entries.iter().any(|(_, value)| value.is_none());
+    if protocol && modern.is_none() {
         return None;
     }
-    let kept = read.entries.iter().filter_map(|(key, value)| {
-        let text = (*value)?.get();
-        Some((
-            at(key)..at(key) + key.len(),
-            at(text)..at(text) + text.len(),
-        ))
-    });
+    let kept = read
+        .entries
+        .iter()
+        .filter_map(|(key, value)| Some((span(key), span((*value)?.get()))));
     let kept = kept.collect();
     let (version, caps) = (read.version, read.caps);
     let Some(header) = modern else {

@@ -81,8 +81,9 @@ impl Wire {
         self.0.cfg()
     }
 
-    /// Sends one HTTP request, waiting at most `timeout` for its response headers; `Ok` for
-    /// every status but 403, which the exchange could not answer (the account lacks a right).
+    /// Sends one HTTP request, waiting at most `timeout` for the response headers of each
+    /// attempt (the exchange's own timer: one per request); `Ok` for every status but 403,
+    /// which the exchange could not answer (the account lacks a right).
     pub(super) async fn exchange(
         &self,
         method: Method,
@@ -92,14 +93,10 @@ impl Wire {
     ) -> Result<reqwest::Response, UpstreamError> {
         // Boxed: the exchange (credential, send, refresh, step-up) is kilobytes, and inline it
         // would make every request's future that large, copied each time it is boxed or moved.
-        let sent = Box::pin(self.0.exchange(method, headers, body));
-        match tokio::time::timeout(timeout, sent).await {
-            Ok(Ok(r)) if r.status() == StatusCode::FORBIDDEN => Err(forbidden(self.cfg(), &r)),
-            Ok(r) => r,
-            Err(_) => {
-                let after = format!("no response within {} s", timeout.as_secs());
-                Err(unreachable(self.cfg(), after))
-            }
+        let sent = Box::pin(self.0.exchange_within(method, headers, body, timeout));
+        match sent.await {
+            Ok(r) if r.status() == StatusCode::FORBIDDEN => Err(forbidden(self.cfg(), &r)),
+            r => r,
         }
     }
 }

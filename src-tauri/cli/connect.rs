@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -161,11 +161,7 @@ impl Bridge {
     }
 
     /// The session's headers, then `extra` (a modern message's own, which win).
-    fn headers(
-        &self,
-        accept: &'static str,
-        extra: &[(Cow<'static, str>, Cow<'_, str>)],
-    ) -> HeaderMap {
+    fn headers(&self, accept: &'static str, extra: &[(HeaderName, Cow<'_, str>)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(accept));
         let pairs = [(SESSION, &self.session), (VERSION, &self.version)];
@@ -175,11 +171,8 @@ impl Bridge {
             }
         }
         for (name, value) in extra {
-            if let (Ok(n), Ok(v)) = (
-                reqwest::header::HeaderName::try_from(name.as_ref()),
-                HeaderValue::from_str(value),
-            ) {
-                h.insert(n, v);
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(name.clone(), v);
             }
         }
         h
@@ -191,7 +184,7 @@ impl Bridge {
         &mut self,
         method: Method,
         body: Option<&str>,
-        extra: &[(Cow<'static, str>, Cow<'_, str>)],
+        extra: &[(HeaderName, Cow<'_, str>)],
     ) -> Result<Response, String> {
         for attempt in 0..2 {
             let accept = match (&method, body) {

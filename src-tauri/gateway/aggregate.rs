@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::ACCEPT;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
@@ -97,7 +97,7 @@ pub(super) async fn serve(
 ) -> Result<Response, GatewayError> {
     let version = parts
         .headers
-        .get(headers::PROTOCOL_VERSION)
+        .get(headers::names::PROTOCOL_VERSION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()));
     let modern = meta::era_of(version.as_deref(), None) == Era::Modern;
     if parts.method != Method::POST {
@@ -122,7 +122,7 @@ pub(super) async fn serve(
     // A modern call read shallowly, when its headers mirror it (else the full route refuses it).
     let shallow = version.as_deref().filter(|_| modern);
     if let Some((call, caps)) = shallow.and_then(|v| TextCall::read_modern(body, v)) {
-        let get = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+        let get = |name: &HeaderName| parts.headers.get(name).map(|v| v.as_bytes());
         if headers::check_standard_named(call.method(), Some(call.name()), get).is_ok() {
             let asked = (&parts.headers, call, caps);
             return Ok(stateless_call(aggregate, principal, origin, scope, asked).await);

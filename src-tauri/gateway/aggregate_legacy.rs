@@ -19,9 +19,9 @@ use crate::aggregate::Aggregate;
 use crate::clock::unix_now;
 use crate::gateway::error::GatewayError;
 use crate::gateway::host::ClientOrigin;
-use crate::gateway::proxy::MCP_SESSION_ID;
 use crate::gateway::rpc;
 use crate::issuer::Principal;
+use crate::protocol::headers::names::SESSION_ID as MCP_SESSION_ID;
 use crate::protocol::shallow::{Params, TextCall};
 use crate::protocol::{codes, era, meta};
 

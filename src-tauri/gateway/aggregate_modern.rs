@@ -143,7 +143,7 @@ fn sign_in_base(origin: &ClientOrigin, caps: &Value) -> String {
 /// header (`-32020`), a request without the required `_meta` (`-32602`), or headers that do
 /// not mirror the body (`-32020`).
 fn malformed(h: &HeaderMap, message: &Value, request: bool) -> Result<(), (i64, String)> {
-    let Some(header) = h.get(headers::PROTOCOL_VERSION) else {
+    let Some(header) = h.get(headers::names::PROTOCOL_VERSION) else {
         let why = "a 2026-07-28 request needs the MCP-Protocol-Version header";
         return Err((codes::HEADER_MISMATCH, why.into()));
     };

@@ -1,7 +1,7 @@
 //! The replies of `/mcp`: JSON-RPC answers and refusals as the client gets them, and an
 //! upstream's result passed on as the bytes it wrote.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,8 +39,11 @@ impl Answered {
         match self {
             Answered::Value(v) => Json(v).into_response(),
             Answered::Text(text) => {
+                // Built directly: no default content type set first only to be replaced.
+                let mut response = Response::new(Body::from(text));
                 let json = HeaderValue::from_static("application/json");
-                ([(CONTENT_TYPE, json)], text).into_response()
+                response.headers_mut().insert(CONTENT_TYPE, json);
+                response
             }
         }
     }

@@ -25,13 +25,14 @@ use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::host::ClientOrigin;
-use super::proxy::{describe, unreachable, HEADERS_TIMEOUT, MCP_SESSION_ID};
+use super::proxy::{describe, unreachable, HEADERS_TIMEOUT};
 use super::rpc::{self, Asked};
 use super::state::GatewayState;
 use super::toolfilter;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::issuer::{crypto, Principal};
+use crate::protocol::headers::names::SESSION_ID as MCP_SESSION_ID;
 use crate::protocol::sse::SseParser;
 use crate::sync::lock;
 use crate::upstream::{exchange, Credential, UpstreamError};

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Extension, Router};
@@ -42,7 +42,10 @@ use crate::aggregate::Aggregate;
 use crate::broker::Broker;
 use crate::config::{Config, ServerConfig, Transport};
 use crate::issuer::Principal;
-use crate::protocol::{headers, MODERN_VERSION};
+use crate::protocol::headers::names::{
+    PROTOCOL_VERSION as MCP_PROTOCOL_VERSION, SESSION_ID as MCP_SESSION_ID,
+};
+use crate::protocol::MODERN_VERSION;
 use crate::upstream::exchange;
 pub(super) use crate::upstream::exchange::{describe, HEADERS_TIMEOUT};
 pub(super) use crate::upstream::http::unreachable;
@@ -51,11 +54,6 @@ use crate::upstream::{Credential, UpstreamError};
 /// Largest request body forwarded (one JSON-RPC message); beyond it 413.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
-pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static(headers::SESSION_ID);
-const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static(headers::PROTOCOL_VERSION);
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static(headers::LAST_EVENT_ID);
-const MCP_METHOD: HeaderName = HeaderName::from_static(headers::METHOD);
-const MCP_NAME: HeaderName = HeaderName::from_static(headers::NAME);
 #[path = "proxy_translate.rs"]
 mod translate;
 #[path = "proxy_wire.rs"]

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::super::aggregate as face;
 use super::super::host::ClientOrigin;
-use super::{read_answer, session_of, MCP_PROTOCOL_VERSION};
+use super::{read_answer, session_of};
 use crate::aggregate::{Aggregate, SCOPED_SESSION};
 use crate::broker::Broker;
 use crate::clock::unix_now;
@@ -26,6 +26,7 @@ use crate::config::ServerConfig;
 use crate::health::HealthState;
 use crate::issuer::Principal;
 use crate::protocol::era::{self, Detected};
+use crate::protocol::headers::names::PROTOCOL_VERSION as MCP_PROTOCOL_VERSION;
 use crate::protocol::{Era, MODERN_VERSION};
 
 /// One request the proxy may hand to the aggregate.

@@ -8,10 +8,8 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::Response;
 
 use super::super::error::GatewayError;
-use super::{
-    describe, LAST_EVENT_ID, MAX_BODY, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID,
-};
-use crate::protocol::headers;
+use super::{describe, MAX_BODY};
+use crate::protocol::headers::{self, names};
 
 const ALLOW: HeaderName = HeaderName::from_static("allow");
 /// Sent by servers on SSE answers so buffering proxies pass events at once (2026-07-28).
@@ -21,8 +19,8 @@ const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering
 const FORWARD_RESPONSE: [HeaderName; 8] = [
     CONTENT_TYPE,
     CONTENT_LENGTH,
-    MCP_SESSION_ID,
-    MCP_PROTOCOL_VERSION,
+    names::SESSION_ID,
+    names::PROTOCOL_VERSION,
     CACHE_CONTROL,
     RETRY_AFTER,
     ALLOW,
@@ -50,11 +48,11 @@ fn forwarded(name: &HeaderName) -> Option<HeaderName> {
         return None;
     }
     Some(match text {
-        headers::SESSION_ID => MCP_SESSION_ID,
-        headers::PROTOCOL_VERSION => MCP_PROTOCOL_VERSION,
-        headers::LAST_EVENT_ID => LAST_EVENT_ID,
-        headers::METHOD => MCP_METHOD,
-        headers::NAME => MCP_NAME,
+        headers::SESSION_ID => names::SESSION_ID,
+        headers::PROTOCOL_VERSION => names::PROTOCOL_VERSION,
+        headers::LAST_EVENT_ID => names::LAST_EVENT_ID,
+        headers::METHOD => names::METHOD,
+        headers::NAME => names::NAME,
         _ => name.clone(),
     })
 }

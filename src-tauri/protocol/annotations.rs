@@ -6,7 +6,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::headers::{encode_value, standard, PARAM_PREFIX, PROTOCOL_VERSION};
+use http::HeaderName;
+
+use super::headers::{encode_value, names, standard, PARAM_PREFIX};
 use crate::sync::lock;
 
 /// The `Mcp-Param-{name}` headers of a `tools/call` with `arguments`, for a tool whose
@@ -193,25 +195,23 @@ impl ToolSchemas {
         let Some(version) = super::meta::declared_version(message) else {
             return Vec::new();
         };
-        let mut out: Outgoing = vec![(Cow::Borrowed(PROTOCOL_VERSION), Cow::Borrowed(version))];
-        out.extend(
-            standard(message)
-                .into_iter()
-                .map(|(n, v)| (Cow::Borrowed(n), v)),
-        );
+        let mut out: Outgoing = vec![(names::PROTOCOL_VERSION, Cow::Borrowed(version))];
+        out.extend(standard(message));
         let method = message["method"].as_str().unwrap_or_default();
         let params = self.param_headers(method, &message["params"]).into_iter();
-        out.extend(params.map(|(n, v)| (Cow::Owned(n), Cow::Owned(v))));
+        // Each name was checked a valid token when the schema was learned.
+        let params = params.filter_map(|(n, v)| Some((HeaderName::try_from(n).ok()?, v.into())));
+        out.extend(params);
         out
     }
 }
 
-/// Headers to send: the name (static for the protocol's own, lowercase) and the encoded value.
-pub type Outgoing<'a> = Vec<(Cow<'static, str>, Cow<'a, str>)>;
+/// Headers to send: the name and the encoded value.
+pub type Outgoing<'a> = Vec<(HeaderName, Cow<'a, str>)>;
 
 #[cfg(test)]
 mod tests {
-    use super::super::headers::{METHOD, NAME};
+    use super::super::headers::{METHOD, NAME, PROTOCOL_VERSION};
     use super::*;
     use serde_json::json;
 

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -364,7 +364,7 @@ impl<T: Transport> Client<T> {
         let mut h = self.headers(None);
         h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         if let Ok(v) = HeaderValue::from_str(last) {
-            h.insert(HeaderName::from_static(headers::LAST_EVENT_ID), v);
+            h.insert(headers::names::LAST_EVENT_ID, v);
         }
         let response = self
             .transport

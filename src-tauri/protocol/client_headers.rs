@@ -2,13 +2,11 @@
 //! a legacy `Mcp-Session-Id`) and, for a modern request, those mirrored from its body
 //! (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`).
 
-use std::borrow::Cow;
-
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
 use serde_json::Value;
 
 use super::super::era::{Era, SUPPORTED_VERSIONS};
-use super::super::headers;
+use super::super::headers::{self, names, Standard};
 use super::{Client, Transport};
 
 /// Header values that are the same on every request, made once.
@@ -23,12 +21,8 @@ impl<T: Transport> Client<T> {
         // Mirrored from a modern message's body (one without modern `_meta` has none).
         if let (Era::Modern, Some(m)) = (self.era, message) {
             for (name, value) in self.schemas.request_headers(m) {
-                let name = match name {
-                    std::borrow::Cow::Borrowed(n) => Ok(HeaderName::from_static(n)),
-                    std::borrow::Cow::Owned(n) => HeaderName::try_from(n),
-                };
-                if let (Ok(n), Ok(v)) = (name, HeaderValue::from_str(&value)) {
-                    h.insert(n, v);
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(name, v);
                 }
             }
         }
@@ -65,12 +59,12 @@ impl<T: Transport> Client<T> {
     }
 
     /// The era's headers, and for a modern request the `standard` ones.
-    fn named_headers(&self, method: &str, standard: Vec<(&'static str, Cow<str>)>) -> HeaderMap {
+    fn named_headers(&self, method: &str, standard: Standard) -> HeaderMap {
         let mut h = self.era_headers(method == "initialize");
         if self.era == Era::Modern {
-            for (name, value) in standard {
+            for (name, value) in standard.into_iter().flatten() {
                 if let Ok(v) = HeaderValue::from_str(&value) {
-                    h.insert(HeaderName::from_static(name), v);
+                    h.insert(name, v);
                 }
             }
         }
@@ -91,12 +85,12 @@ impl<T: Transport> Client<T> {
                 None => HeaderValue::from_str(&self.version),
             };
             if let Ok(v) = version {
-                h.insert(HeaderName::from_static(headers::PROTOCOL_VERSION), v);
+                h.insert(names::PROTOCOL_VERSION, v);
             }
         }
         // As the server gave it, when a header may carry it back (visible ASCII).
         if let Some(s) = self.session.as_ref().filter(|s| s.to_str().is_ok()) {
-            h.insert(HeaderName::from_static(headers::SESSION_ID), s.clone());
+            h.insert(names::SESSION_ID, s.clone());
         }
         h
     }

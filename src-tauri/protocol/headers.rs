@@ -1,12 +1,13 @@
 //! The request headers of the modern Streamable HTTP transport: `MCP-Protocol-Version`,
 //! `Mcp-Method`, `Mcp-Name`, `Mcp-Param-{name}` (from `x-mcp-header` tool parameters), their
-//! Base64 sentinel form, and the header/body check (`-32020`). Names are lowercase `&str` so
-//! both `http` versions in the tree (axum's and reqwest's) can use them.
+//! Base64 sentinel form, and the header/body check (`-32020`). Names are lowercase `&str`, and
+//! the same as [`HeaderName`]s in [`names`] (a map looked up by `&str` parses the name first).
 
 use std::borrow::Cow;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use http::HeaderName;
 use serde_json::Value;
 
 pub use super::annotations::{params, valid_annotations, Annotations, Outgoing, ToolSchemas};
@@ -18,6 +19,22 @@ pub const SESSION_ID: &str = "mcp-session-id";
 pub const LAST_EVENT_ID: &str = "last-event-id";
 /// Prefix of the headers mirrored from tool parameters.
 pub const PARAM_PREFIX: &str = "mcp-param-";
+
+/// The transport's header names as [`HeaderName`]s, made at compile time: inserted or looked up
+/// on every request without parsing the name.
+pub mod names {
+    use http::HeaderName;
+
+    pub const PROTOCOL_VERSION: HeaderName = HeaderName::from_static(super::PROTOCOL_VERSION);
+    pub const METHOD: HeaderName = HeaderName::from_static(super::METHOD);
+    pub const NAME: HeaderName = HeaderName::from_static(super::NAME);
+    pub const SESSION_ID: HeaderName = HeaderName::from_static(super::SESSION_ID);
+    pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static(super::LAST_EVENT_ID);
+}
+
+/// The standard headers of one request (name, value): `Mcp-Method` and, where the method has
+/// one, `Mcp-Name`; made without allocating when the values are plain.
+pub type Standard<'m> = [Option<(HeaderName, Cow<'m, str>)>; 2];
 
 const SENTINEL_START: &str = "=?base64?";
 const SENTINEL_END: &str = "?=";
@@ -79,61 +96,62 @@ fn name_source(method: &str) -> Option<&'static str> {
 
 /// The standard headers a modern client sends with `message` (name, value): `Mcp-Method`, and
 /// `Mcp-Name` where the method has one.
-pub fn standard(message: &Value) -> Vec<(&'static str, Cow<'_, str>)> {
+pub fn standard(message: &Value) -> Vec<(HeaderName, Cow<'_, str>)> {
     match message["method"].as_str() {
-        Some(method) => standard_of(method, &message["params"]),
+        Some(method) => standard_of(method, &message["params"])
+            .into_iter()
+            .flatten()
+            .collect(),
         None => Vec::new(),
     }
 }
 
 /// [`standard`] of a request of `method` with `params`, for a sender that has not built the
 /// message (the aggregate writes its upstream requests straight from the client's params).
-pub fn standard_of<'m>(method: &'m str, params: &'m Value) -> Vec<(&'static str, Cow<'m, str>)> {
+pub fn standard_of<'m>(method: &'m str, params: &'m Value) -> Standard<'m> {
     standard_named(method, name_source(method).and_then(|f| params[f].as_str()))
 }
 
 /// [`standard_of`] of a request whose `params` name (or URI, for `resources/read`) is `name`:
 /// for a sender or checker that has not parsed the params.
-pub fn standard_named<'m>(
-    method: &'m str,
-    name: Option<&'m str>,
-) -> Vec<(&'static str, Cow<'m, str>)> {
+pub fn standard_named<'m>(method: &'m str, name: Option<&'m str>) -> Standard<'m> {
     // Method names are ASCII tokens; one no header can carry is mirrored by nothing (the server
     // then refuses the method itself), never by a header the value was squeezed into.
-    let mut out = Vec::new();
-    if let (Cow::Borrowed(plain), false) = (encode_value(method), method.is_empty()) {
-        out.push((METHOD, Cow::Borrowed(plain)));
-    }
-    if let Some(v) = name.filter(|_| name_source(method).is_some()) {
-        out.push((NAME, encode_value(v)));
-    }
-    out
+    let method_header = match (encode_value(method), method.is_empty()) {
+        (Cow::Borrowed(plain), false) => Some((names::METHOD, Cow::Borrowed(plain))),
+        _ => None,
+    };
+    let name = name.filter(|_| name_source(method).is_some());
+    [method_header, name.map(|v| (names::NAME, encode_value(v)))]
 }
 
 /// Checks the standard headers against the body (what an intermediary that reads the body must
 /// do): `get` looks a header up by lowercase name. `Err` is the `-32020` message.
 pub fn check_standard<'a>(
     message: &Value,
-    get: impl Fn(&str) -> Option<&'a [u8]>,
+    get: impl Fn(&HeaderName) -> Option<&'a [u8]>,
 ) -> Result<(), String> {
-    check_pairs(standard(message), get)
+    match message["method"].as_str() {
+        Some(method) => check_pairs(standard_of(method, &message["params"]), get),
+        None => Ok(()),
+    }
 }
 
 /// [`check_standard`] of a request of `method` whose params name `name` (see [`standard_named`]).
 pub fn check_standard_named<'a>(
     method: &str,
     name: Option<&str>,
-    get: impl Fn(&str) -> Option<&'a [u8]>,
+    get: impl Fn(&HeaderName) -> Option<&'a [u8]>,
 ) -> Result<(), String> {
     check_pairs(standard_named(method, name), get)
 }
 
 fn check_pairs<'a>(
-    expected: Vec<(&'static str, Cow<'_, str>)>,
-    get: impl Fn(&str) -> Option<&'a [u8]>,
+    expected: Standard<'_>,
+    get: impl Fn(&HeaderName) -> Option<&'a [u8]>,
 ) -> Result<(), String> {
-    for (name, expected) in expected {
-        let Some(raw) = get(name) else {
+    for (name, expected) in expected.into_iter().flatten() {
+        let Some(raw) = get(&name) else {
             return Err(format!(
                 "the {name} header is missing; it must be \"{expected}\""
             ));
@@ -182,8 +200,8 @@ mod tests {
     fn standard_headers_mirror_method_and_name() {
         let call = json!({"method": "tools/call", "params": {"name": "wëather"}});
         let h = standard(&call);
-        assert_eq!(h[0], (METHOD, Cow::Borrowed("tools/call")));
-        assert_eq!(h[1].0, NAME);
+        assert_eq!(h[0], (names::METHOD, Cow::Borrowed("tools/call")));
+        assert_eq!(h[1].0, names::NAME);
         assert_eq!(decode_value(h[1].1.as_bytes()).unwrap(), "wëather");
         let read = json!({"method": "resources/read", "params": {"uri": "file:///a"}});
         assert_eq!(standard(&read)[1].1, "file:///a");
@@ -216,13 +234,13 @@ mod tests {
     #[test]
     fn a_header_that_disagrees_with_the_body_is_a_mismatch() {
         let call = json!({"method": "tools/call", "params": {"name": "a"}});
-        let ok = |n: &str| match n {
+        let ok = |n: &HeaderName| match n.as_str() {
             METHOD => Some(&b"tools/call"[..]),
             NAME => Some(&b"=?base64?YQ==?="[..]),
             _ => None,
         };
         assert!(check_standard(&call, ok).is_ok());
-        let wrong = |n: &str| match n {
+        let wrong = |n: &HeaderName| match n.as_str() {
             METHOD => Some(&b"tools/call"[..]),
             NAME => Some(&b"b"[..]),
             _ => None,

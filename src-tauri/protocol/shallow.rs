@@ -1,7 +1,7 @@
-//! A client's `tools/call` / `prompts/get` read shallowly, in one pass of serde over the body
-//! (and one more over `_meta`): the envelope's `method`, `id` and `params`' `name` are read, and
-//! `arguments` / `_meta` are kept as the text the client wrote and copied to the upstream
-//! request as text ([`TextCall::write`]),
+//! A client's `tools/call` / `prompts/get` read shallowly, in one pass of serde over the body:
+//! the envelope's `method`, `id` and `params`' `name` are read, `_meta`'s keys are read in the
+//! same pass, and `arguments` and `_meta`'s values are kept as the text the client wrote and
+//! copied to the upstream request as text ([`TextCall::write`]),
 //! where the full route builds and writes a [`Value`] tree of them (most of an aggregate
 //! call's parsing cost). `_meta`'s entries are copied one by one: the protocol's own
 //! (`io.modelcontextprotocol/*`) stay behind, as the full route leaves them. A 2026-07-28
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::meta;
 use super::scan::one_object_the_full_parse_reads;
@@ -39,11 +39,13 @@ struct Envelope<'a> {
     params: ParamsIn<'a>,
 }
 
-/// `params` as one pass reads it: its entries in the client's order (`arguments` and `_meta`
-/// as text, `name` read as an unescaped string); duplicate, escaped or other keys refuse.
+/// `params` as one pass reads it: its entries in the client's order (`arguments` as text,
+/// `name` read as an unescaped string, `_meta` read in the same pass); duplicate, escaped or
+/// other keys refuse.
 struct ParamsIn<'a> {
     entries: Vec<(&'static str, Option<&'a RawValue>)>,
     name: Option<&'a str>,
+    meta: Option<MetaIn<'a>>,
 }
 
 /// `_meta` as one pass reads it: the entries that go upstream, as text, and the protocol's own
@@ -76,6 +78,7 @@ impl<'de: 'a, 'a> Visitor<'de> for MapOf<ParamsIn<'a>> {
         let mut params = ParamsIn {
             entries: Vec::with_capacity(KEYS.len()),
             name: None,
+            meta: None,
         };
         while let Some(key) = map.next_key::<&'a str>()? {
             let known = KEYS.iter().find(|k| **k == key);
@@ -85,6 +88,10 @@ impl<'de: 'a, 'a> Visitor<'de> for MapOf<ParamsIn<'a>> {
             let value = match *key {
                 "name" => {
                     params.name = Some(map.next_value()?);
+                    None
+                }
+                "_meta" => {
+                    params.meta = Some(map.next_value()?);
                     None
                 }
                 _ => Some(map.next_value()?),
@@ -179,17 +186,12 @@ impl TextCall {
         let at = |text: &str| text.as_ptr() as usize - body.as_ptr() as usize;
         let span = |text: &str| at(text)..at(text) + text.len();
         let params = envelope.params;
-        let mut meta = None;
-        let mut entries = Vec::with_capacity(params.entries.len());
-        for (key, value) in params.entries {
-            if let ("_meta", Some(value)) = (key, value) {
-                meta = Some(read_meta(value, modern, span)?);
-            }
-            // The name's place is not needed: it is written from `TextCall::name`.
-            entries.push((key, value.map_or(0..0, |v| span(v.get()))));
-        }
-        let (meta, caps) = match (meta, modern) {
-            (Some(found), _) => found,
+        // Where `arguments` is; `name` and `_meta` are written from what was read of them.
+        let entries = params.entries.iter();
+        let entries = entries.map(|(key, value)| (*key, value.map_or(0..0, |v| span(v.get()))));
+        let entries = entries.collect();
+        let (meta, caps) = match (params.meta, modern) {
+            (Some(read), _) => read_meta(read, modern, span)?,
             (None, None) => (Vec::new(), None),
             (None, Some(_)) => return None, // the full route refuses it (`-32602`)
         };
@@ -226,22 +228,17 @@ impl TextCall {
         self.name = name;
     }
 
-    fn text(&self, range: &Range<usize>) -> &str {
-        // The ranges are those of values read from this UTF-8 body.
-        std::str::from_utf8(&self.body[range.clone()]).unwrap_or("null")
-    }
-
-    /// The params as the full route has them (for whatever must look inside or change them).
+    /// The params as the full route has them (for whatever must look inside or change them):
+    /// the client's, parsed now, with [`TextCall::name`] as the name.
     pub fn to_value(&self) -> Value {
-        let mut map = Map::with_capacity(self.entries.len());
-        for (key, range) in &self.entries {
-            let value = match *key {
-                "name" => Value::String(self.name.clone()),
-                _ => serde_json::from_str(self.text(range)).unwrap_or(Value::Null),
-            };
-            map.insert((*key).to_string(), value);
+        let mut params = match serde_json::from_slice::<Value>(&self.body) {
+            Ok(mut message) => message["params"].take(),
+            Err(_) => Value::Null, // read once already: it is JSON
+        };
+        if let Some(name) = params.get_mut("name") {
+            *name = Value::String(self.name.clone());
         }
-        Value::Object(map)
+        params
     }
 
     /// The upstream request, as [`super::write::request_bytes`] writes [`TextCall::to_value`]:
@@ -350,16 +347,16 @@ impl Params {
 
 /// Where `_meta`'s entries that go upstream are (each key without its quotes, and its value, by
 /// `span`), and for a modern call (`modern` is its header's version) the capabilities it declares.
-/// `None` when the full route must read it: not an object, escaped or duplicate keys, a legacy
-/// call naming a protocol key (the full route may take it as modern), a modern call whose
-/// version is not its header's or whose capabilities are not an object.
+/// `None` when the full route must read it: a legacy call naming a protocol key (the full route
+/// may take it as modern), a modern call whose version is not its header's or whose
+/// capabilities are not an object. (One that is not an object, or has escaped or duplicate
+/// keys, was refused by the read.)
 #[allow(clippy::type_complexity)]
 fn read_meta(
-    raw: &RawValue,
+    read: MetaIn,
     modern: Option<&str>,
     span: impl Fn(&str) -> Range<usize>,
 ) -> Option<(Vec<(Range<usize>, Range<usize>)>, Option<Value>)> {
-    let read: MetaIn = serde_json::from_str(raw.get()).ok()?;
     // A legacy call naming a protocol key takes the full route (it may take it as modern).
     let protocol = read.entries.iter().any(|(_, value)| value.is_none());
     if protocol && modern.is_none() {

@@ -250,8 +250,20 @@ impl Endpoint {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<reqwest::Response, UpstreamError> {
+        self.exchange_within(method, headers, body, self.timeout)
+            .await
+    }
+
+    /// [`Endpoint::exchange`] waiting at most `timeout` for each attempt's response headers.
+    pub async fn exchange_within(
+        &self,
+        method: Method,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let build = |c: &Credential| request(&method, &self.url, &headers, body.as_ref(), c);
-        send(&self.upstream, &self.cfg, self.timeout, build).await
+        send(&self.upstream, &self.cfg, timeout, build).await
     }
 }
 

@@ -22,7 +22,7 @@ pub(super) async fn probe(
         "server/discover",
         meta::with_modern_meta(json!({}), &json!({})),
     );
-    let mut modern = vec![(headers::PROTOCOL_VERSION, MODERN_VERSION.to_string())];
+    let mut modern = vec![(headers::names::PROTOCOL_VERSION, MODERN_VERSION.to_string())];
     let standard = headers::standard(&discover).into_iter();
     modern.extend(standard.map(|(n, v)| (n, v.into_owned())));
     let resp = post(client, url, &discover, &modern).await?;
@@ -44,7 +44,10 @@ pub(super) async fn probe(
             "clientInfo": meta::broker_client_info(),
         }),
     );
-    let legacy = [(headers::PROTOCOL_VERSION, LEGACY_VERSIONS[0].to_string())];
+    let legacy = [(
+        headers::names::PROTOCOL_VERSION,
+        LEGACY_VERSIONS[0].to_string(),
+    )];
     let resp = post(client, url, &initialize, &legacy).await?;
     Ok((resp.status().as_u16(), challenges(&resp)))
 }
@@ -54,7 +57,7 @@ async fn post(
     client: &reqwest::Client,
     url: &Url,
     message: &Value,
-    headers: &[(&str, String)],
+    headers: &[(http::HeaderName, String)],
 ) -> Result<reqwest::Response, String> {
     let mut request = client
         .post(url.clone())
@@ -62,7 +65,7 @@ async fn post(
         .json(message)
         .timeout(super::http::TIMEOUT);
     for (name, value) in headers {
-        request = request.header(*name, value);
+        request = request.header(name, value);
     }
     request
         .send()

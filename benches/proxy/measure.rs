@@ -39,9 +39,17 @@ pub async fn added_p50(c: &reqwest::Client, direct: Target, target: Target) -> S
     let lat = latencies(c, &[direct, target]).await;
     let p50 = |v: &[Duration]| pct(v, 0.5).as_secs_f64() * 1e6;
     let (d, t) = (p50(&lat[0]), p50(&lat[1]));
+    // The deciles show whether the p50 sits between two modes (where it jumps run to run).
+    let deciles = |v: &[Duration]| -> Vec<String> {
+        (1..10)
+            .map(|i| format!("{:.0}", pct(v, i as f64 / 10.0).as_secs_f64() * 1e6))
+            .collect()
+    };
     format!(
-        "p50: direct {d:.1} µs, {name} {t:.1} µs, added {:.1} µs",
-        t - d
+        "p50: direct {d:.1} µs, {name} {t:.1} µs, added {:.1} µs\ndeciles µs: direct {:?}\n  {name} {:?}",
+        t - d,
+        deciles(&lat[0]),
+        deciles(&lat[1]),
     )
 }
 

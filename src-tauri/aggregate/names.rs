@@ -22,7 +22,10 @@ pub fn split(prefixed: &str) -> Option<(&str, &str)> {
     // A scan of the bytes, not `split_once`: its searcher's set-up costs more than a short
     // name's whole scan, and this runs on every call on `/mcp`.
     let sep = SEPARATOR.as_bytes();
-    let at = prefixed.as_bytes().windows(sep.len()).position(|w| w == sep)?;
+    let at = prefixed
+        .as_bytes()
+        .windows(sep.len())
+        .position(|w| w == sep)?;
     // The separator is ASCII, so both ends are character boundaries.
     let (server, name) = (&prefixed[..at], &prefixed[at + sep.len()..]);
     (!server.is_empty() && !name.is_empty()).then_some((server, name))

@@ -101,12 +101,13 @@ impl Upstream {
         {
             return Ok(token);
         }
+        // Boxed: the token request is kilobytes of future, and inline it would make every
+        // call's credential future that large (moved with every request's future).
         let fetched = match server.oauth_flow {
-            Some(OAuthFlow::Enterprise) => self.fetch_enterprise(server, &key, now).await,
-            _ => self.fetch_m2m(server, &key, now).await,
+            Some(OAuthFlow::Enterprise) => Box::pin(self.fetch_enterprise(server, &key, now)).await,
+            _ => Box::pin(self.fetch_m2m(server, &key, now)).await,
         };
-        self.settle_m2m(&mut flight, server, key, now, fetched)
-            .await
+        Box::pin(self.settle_m2m(&mut flight, server, key, now, fetched)).await
     }
 
     /// The token to send without asking the authorization server: the one in memory for `key`

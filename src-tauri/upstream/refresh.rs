@@ -37,6 +37,18 @@ impl Upstream {
         if rejected.is_none() && !needs_refresh(&s.meta, now()) {
             return Ok(s.into());
         }
+        // Boxed: the refresh is kilobytes of future, and inline it would make every call's
+        // credential future that large (moved with every request's future).
+        Box::pin(self.refreshed_token(server, rejected)).await
+    }
+
+    /// [`Upstream::user_token`] when a refresh is due or the upstream refused the token: once
+    /// per server at a time.
+    async fn refreshed_token(
+        &self,
+        server: &ServerConfig,
+        rejected: Option<&Credential>,
+    ) -> Result<FlowToken, UpstreamError> {
         let state = self.state(&server.name);
         let mut flight = state.flight.lock().await;
         // Another caller may have refreshed while this one waited.

@@ -21,7 +21,7 @@ use crate::gateway::error::GatewayError;
 use crate::gateway::host::ClientOrigin;
 use crate::gateway::rpc;
 use crate::issuer::Principal;
-use crate::protocol::headers::names::SESSION_ID as MCP_SESSION_ID;
+use crate::protocol::headers::names;
 use crate::protocol::shallow::{Params, TextCall};
 use crate::protocol::{codes, era, meta};
 
@@ -32,7 +32,7 @@ pub(super) async fn legacy_stream(
     h: &HeaderMap,
     principal: &Principal,
 ) -> Result<Response, GatewayError> {
-    let session_id = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok());
+    let session_id = h.get(names::SESSION_ID).and_then(|v| v.to_str().ok());
     let Some(id) = session_id else {
         return Err(GatewayError::BadRequest(format!(
             "{method} /mcp needs the Mcp-Session-Id header from initialize"
@@ -121,7 +121,7 @@ fn session_of(
     h: &HeaderMap,
     id: &Value,
 ) -> Result<Arc<Session>, Response> {
-    let Some(sid) = h.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) else {
+    let Some(sid) = h.get(names::SESSION_ID).and_then(|v| v.to_str().ok()) else {
         let e = rpc_error(codes::INVALID_REQUEST, "this request needs the Mcp-Session-Id header from initialize (or, for MCP 2026-07-28, MCP-Protocol-Version and _meta)".into());
         return Err(refuse(StatusCode::BAD_REQUEST, id.clone(), e));
     };
@@ -187,7 +187,7 @@ fn initialize(
     let id_value = message.get("id").cloned().unwrap_or(Value::Null);
     let mut response = Json(reply(id_value, Ok(result))).into_response();
     if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(MCP_SESSION_ID, v);
+        response.headers_mut().insert(names::SESSION_ID, v);
     }
     response
 }

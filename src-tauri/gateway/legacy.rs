@@ -32,7 +32,7 @@ use super::toolfilter;
 use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::issuer::{crypto, Principal};
-use crate::protocol::headers::names::SESSION_ID as MCP_SESSION_ID;
+use crate::protocol::headers::names;
 use crate::protocol::sse::SseParser;
 use crate::sync::lock;
 use crate::upstream::{exchange, Credential, UpstreamError};
@@ -271,12 +271,12 @@ async fn relay(ctx: &Ctx<'_>, session_id: &str, session: &Session) -> Response {
     let session_header =
         HeaderValue::from_str(session_id).unwrap_or(HeaderValue::from_static("invalid"));
     let Some(rx) = waiter else {
-        return (StatusCode::ACCEPTED, [(MCP_SESSION_ID, session_header)]).into_response();
+        return (StatusCode::ACCEPTED, [(names::SESSION_ID, session_header)]).into_response();
     };
     match tokio::time::timeout(HEADERS_TIMEOUT, rx).await {
         Ok(Ok(mut answer)) => {
             toolfilter::filter_answer(ctx.cfg, &message, &mut answer);
-            ([(MCP_SESSION_ID, session_header)], Json(answer)).into_response()
+            ([(names::SESSION_ID, session_header)], Json(answer)).into_response()
         }
         Ok(Err(_)) => ctx
             .fail(ctx.protocol("the upstream closed its event stream before answering; reconnect")),

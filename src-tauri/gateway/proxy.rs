@@ -42,9 +42,7 @@ use crate::aggregate::Aggregate;
 use crate::broker::Broker;
 use crate::config::{Config, ServerConfig, Transport};
 use crate::issuer::Principal;
-use crate::protocol::headers::names::{
-    PROTOCOL_VERSION as MCP_PROTOCOL_VERSION, SESSION_ID as MCP_SESSION_ID,
-};
+use crate::protocol::headers::names;
 use crate::protocol::MODERN_VERSION;
 use crate::upstream::exchange;
 pub(super) use crate::upstream::exchange::{describe, HEADERS_TIMEOUT};
@@ -146,7 +144,7 @@ async fn unserved(
     server: &str,
     request: Request,
 ) -> Result<Response, GatewayError> {
-    let version = request.headers().get(MCP_PROTOCOL_VERSION);
+    let version = request.headers().get(names::PROTOCOL_VERSION);
     if !rpc::version_supported(version.map(|v| v.as_bytes())) {
         return refuse_version(request).await;
     }
@@ -160,7 +158,7 @@ async fn unserved(
 fn session_of(parts: &Parts) -> Option<&str> {
     parts
         .headers
-        .get(MCP_SESSION_ID)
+        .get(names::SESSION_ID)
         .and_then(|v| v.to_str().ok())
 }
 
@@ -186,7 +184,7 @@ impl Call<'_> {
             version: self
                 .parts
                 .headers
-                .get(MCP_PROTOCOL_VERSION)
+                .get(names::PROTOCOL_VERSION)
                 .and_then(|v| v.to_str().ok()),
         }
     }
@@ -287,13 +285,13 @@ impl Call<'_> {
         let status = upstream.status();
         let handed_out = upstream
             .headers()
-            .get(MCP_SESSION_ID)
+            .get(names::SESSION_ID)
             .and_then(|v| v.to_str().ok());
         if let Some(sid) = handed_out {
             let modern = self
                 .parts
                 .headers
-                .get(MCP_PROTOCOL_VERSION)
+                .get(names::PROTOCOL_VERSION)
                 .is_some_and(|v| v == MODERN_VERSION);
             if !modern {
                 let declared = match session {
@@ -327,7 +325,7 @@ async fn not_served(err: GatewayError, request: Request) -> Result<Response, Gat
         body: &body,
         version: parts
             .headers
-            .get(MCP_PROTOCOL_VERSION)
+            .get(names::PROTOCOL_VERSION)
             .and_then(|v| v.to_str().ok()),
     };
     rpc::not_served(&asked, &server, reason, &err.to_string()).ok_or(err)
@@ -339,7 +337,7 @@ async fn refuse_version(request: Request) -> Result<Response, GatewayError> {
     let body = read_message(&parts, body).await?;
     let version = parts
         .headers
-        .get(MCP_PROTOCOL_VERSION)
+        .get(names::PROTOCOL_VERSION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
     let asked = Asked {

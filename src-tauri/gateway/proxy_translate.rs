@@ -26,7 +26,7 @@ use crate::config::ServerConfig;
 use crate::health::HealthState;
 use crate::issuer::Principal;
 use crate::protocol::era::{self, Detected};
-use crate::protocol::headers::names::PROTOCOL_VERSION as MCP_PROTOCOL_VERSION;
+use crate::protocol::headers::names;
 use crate::protocol::{Era, MODERN_VERSION};
 
 /// One request the proxy may hand to the aggregate.
@@ -43,7 +43,7 @@ pub(super) struct Asked<'a> {
 /// The era a request's client speaks: its `MCP-Protocol-Version`, none meaning 2025 (an
 /// `initialize` carries none); `None` for a version the broker does not speak.
 fn client_era(parts: &Parts) -> Option<Era> {
-    match parts.headers.get(MCP_PROTOCOL_VERSION) {
+    match parts.headers.get(names::PROTOCOL_VERSION) {
         None => Some(Era::Legacy),
         Some(v) if v == MODERN_VERSION => Some(Era::Modern),
         Some(v) => Era::of(v.to_str().ok()?),

@@ -97,12 +97,14 @@ fn name_source(method: &str) -> Option<&'static str> {
 /// The standard headers a modern client sends with `message` (name, value): `Mcp-Method`, and
 /// `Mcp-Name` where the method has one.
 pub fn standard(message: &Value) -> Vec<(HeaderName, Cow<'_, str>)> {
+    standard_in(message).into_iter().flatten().collect()
+}
+
+/// [`standard`] as [`Standard`] (none for a message without a method).
+fn standard_in(message: &Value) -> Standard<'_> {
     match message["method"].as_str() {
-        Some(method) => standard_of(method, &message["params"])
-            .into_iter()
-            .flatten()
-            .collect(),
-        None => Vec::new(),
+        Some(method) => standard_of(method, &message["params"]),
+        None => [None, None],
     }
 }
 
@@ -131,10 +133,7 @@ pub fn check_standard<'a>(
     message: &Value,
     get: impl Fn(&HeaderName) -> Option<&'a [u8]>,
 ) -> Result<(), String> {
-    match message["method"].as_str() {
-        Some(method) => check_pairs(standard_of(method, &message["params"]), get),
-        None => Ok(()),
-    }
+    check_pairs(standard_in(message), get)
 }
 
 /// [`check_standard`] of a request of `method` whose params name `name` (see [`standard_named`]).

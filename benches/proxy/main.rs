@@ -248,6 +248,12 @@ async fn main() {
         .collect();
     let live_targets: Vec<Target> = live.iter().map(|&k| routes[k].target.clone()).collect();
     let lat = measure::latencies(&c, &live_targets).await;
+    // `BENCH_LATENCY_ONLY=1`: only the interleaved latencies, each route's added p50 against its
+    // era's floor (a quick look at the latency rows while changing a route).
+    if std::env::var_os("BENCH_LATENCY_ONLY").is_some() {
+        println!("{}", measure::added_ratios(&live_targets, &lat));
+        return;
+    }
     let mut allocs = Vec::new();
     for t in &live_targets {
         allocs.push(measure::allocations_per_call(&c, t).await);

@@ -53,6 +53,28 @@ pub async fn added_p50(c: &reqwest::Client, direct: Target, target: Target) -> S
     )
 }
 
+/// Each route's added p50 over the direct call of its era, and its ratio to the floor's.
+pub fn added_ratios(targets: &[Target], lat: &[Vec<Duration>]) -> String {
+    let p50 = |name: &str| {
+        let k = targets.iter().position(|t| t.name == name)?;
+        Some(pct(&lat[k], 0.5).as_secs_f64() * 1e6)
+    };
+    let mut out = String::new();
+    for t in targets {
+        let suffix = if t.name.ends_with("-modern") { "-modern" } else { "" };
+        let (Some(d), Some(f), Some(p)) = (
+            p50(&format!("direct{suffix}")),
+            p50(&format!("floor{suffix}")),
+            p50(t.name),
+        ) else {
+            continue;
+        };
+        let ratio = (p - d) / (f - d);
+        out += &format!("{:>17}: added {:6.1} µs, {ratio:.2}× the floor's\n", t.name, p - d);
+    }
+    out
+}
+
 /// Heap allocations per sequential call, whole process: client, upstream and proxy together, so
 /// a proxy's own share is its row minus the direct row of its era.
 pub async fn allocations_per_call(c: &reqwest::Client, t: &Target) -> f64 {

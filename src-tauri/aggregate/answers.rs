@@ -292,8 +292,7 @@ async fn open_stream(link: &Link) -> Option<reqwest::Response> {
     }
     let params = meta::with_modern_meta(filter, &link.offered);
     let body = envelope::request(link.next_id(), "subscriptions/listen", params);
-    let mut headers = link.client.headers(Some(&body));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = link.client.headers(Some(&body));
     let sent = wire.exchange(
         Method::POST,
         headers,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, ACCEPT, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -227,24 +227,22 @@ impl Link {
         offered: &Value,
     ) -> (HeaderMap, Bytes) {
         let modern = (self.era() == Era::Modern).then_some(offered);
-        let (body, mut headers) = match (params, modern) {
+        match params {
             // Headers mirror arguments only for a modern link's annotated tool.
-            (Params::Text(call), _) if !self.client.mirrors_arguments(method, call.name()) => {
-                return self.text_request(&Value::from(id), call, offered);
+            Params::Text(call) if !self.client.mirrors_arguments(method, call.name()) => {
+                self.text_request(&Value::from(id), call, offered)
             }
             // Those of an annotated tool (`x-mcp-header`) are read from them.
-            (Params::Text(call), _) => {
+            Params::Text(call) => {
                 let params = call.to_value();
-                let body = write::request_bytes(id, method, &params, modern);
-                (body, self.client.request_headers(method, &params))
+                let headers = self.client.request_headers(method, &params);
+                (headers, write::request_bytes(id, method, &params, modern))
             }
-            (Params::Value(params), _) => (
-                write::request_bytes(id, method, params, modern),
+            Params::Value(params) => (
                 self.client.request_headers(method, params),
+                write::request_bytes(id, method, params, modern),
             ),
-        };
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        (headers, body)
+        }
     }
 
     /// Whether a call of `method` to the server's `name` from a client of `era` may be passed
@@ -268,8 +266,7 @@ impl Link {
         offered: &Value,
     ) -> (HeaderMap, Bytes) {
         let modern = (self.era() == Era::Modern).then_some(offered);
-        let mut headers = self.client.call_headers(call.method(), call.name());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let headers = self.client.call_headers(call.method(), call.name());
         (headers, call.write(id, modern))
     }
 
@@ -281,8 +278,7 @@ impl Link {
     /// POSTs a message that needs no answer (a notification, or an answer to the upstream's
     /// request), best effort.
     pub(super) async fn deliver(&self, message: &Value) {
-        let mut headers = self.client.headers(Some(message));
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let headers = self.client.headers(Some(message));
         let sent = self
             .wire()
             .exchange(

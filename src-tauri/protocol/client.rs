@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -76,6 +76,8 @@ pub struct Client<T> {
     era: Era,
     version: String,
     session: Option<HeaderValue>,
+    /// A POST's era headers, made once the session is open (empty until then).
+    post_headers: HeaderMap,
     /// The server's capabilities (`server/discover` or `initialize`).
     capabilities: Value,
     server_info: Value,
@@ -102,6 +104,7 @@ impl<T: Transport> Client<T> {
             era: Era::Modern,
             version: MODERN_VERSION.to_string(),
             session: None,
+            post_headers: HeaderMap::new(),
             capabilities: json!({}),
             server_info: Value::Null,
             client_capabilities,
@@ -114,6 +117,7 @@ impl<T: Transport> Client<T> {
             Some(legacy) => c.initialize(legacy).await?,
             None => c.era = Era::Modern,
         }
+        c.opened();
         Ok(c)
     }
 
@@ -305,8 +309,7 @@ impl<T: Transport> Client<T> {
     }
 
     async fn post(&self, message: &Value) -> Result<reqwest::Response, ClientError> {
-        let mut h = self.headers(Some(message));
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let h = self.headers(Some(message));
         let send = self
             .transport
             .send(Method::POST, h, Some(message.to_string()));

@@ -1,8 +1,8 @@
 //! The HTTP headers of a session's requests: the era's own (`Accept`, `MCP-Protocol-Version`,
-//! a legacy `Mcp-Session-Id`) and, for a modern request, those mirrored from its body
-//! (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`).
+//! a legacy `Mcp-Session-Id`; a POST's `Content-Type`) and, for a modern request, those mirrored
+//! from its body (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`).
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::super::era::{Era, SUPPORTED_VERSIONS};
@@ -11,15 +11,18 @@ use super::{Client, Transport};
 
 /// Header values that are the same on every request, made once.
 const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl<T: Transport> Client<T> {
-    /// The headers of one request: the era's own, and for modern requests those mirrored from
-    /// the body.
+    /// The headers of one request: a POST of `message` (the era's own, its `Content-Type`, and
+    /// for a modern request those mirrored from the body), or with `None` a GET or DELETE.
     pub fn headers(&self, message: Option<&Value>) -> HeaderMap {
-        let initialize = message.is_some_and(|m| m["method"] == "initialize");
-        let mut h = self.era_headers(initialize);
+        let Some(m) = message else {
+            return self.era_headers(false);
+        };
+        let mut h = self.post_headers(m["method"] == "initialize");
         // Mirrored from a modern message's body (one without modern `_meta` has none).
-        if let (Era::Modern, Some(m)) = (self.era, message) {
+        if self.era == Era::Modern {
             for (name, value) in self.schemas.request_headers(m) {
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     h.insert(name, v);
@@ -58,9 +61,9 @@ impl<T: Transport> Client<T> {
         self.era == Era::Modern && self.schemas.annotated(method, name)
     }
 
-    /// The era's headers, and for a modern request the `standard` ones.
+    /// A POST's headers, and for a modern request the `standard` ones.
     fn named_headers(&self, method: &str, standard: Standard) -> HeaderMap {
-        let mut h = self.era_headers(method == "initialize");
+        let mut h = self.post_headers(method == "initialize");
         if self.era == Era::Modern {
             for (name, value) in standard.into_iter().flatten() {
                 if let Ok(v) = HeaderValue::from_str(&value) {
@@ -69,6 +72,22 @@ impl<T: Transport> Client<T> {
             }
         }
         h
+    }
+
+    /// The era's headers and `Content-Type` of a POST: once the session is open, a copy of those
+    /// it made then (they do not change after; most requests are POSTs).
+    fn post_headers(&self, initialize: bool) -> HeaderMap {
+        if initialize || self.post_headers.is_empty() {
+            let mut h = self.era_headers(initialize);
+            h.insert(CONTENT_TYPE, JSON);
+            return h;
+        }
+        self.post_headers.clone()
+    }
+
+    /// Makes [`Client::post_headers`]' copy, when the session has opened.
+    pub(super) fn opened(&mut self) {
+        self.post_headers = self.post_headers(false);
     }
 
     /// `Accept`, the negotiated version (not on a legacy `initialize`, which negotiates it) and

@@ -61,7 +61,11 @@ pub fn added_ratios(targets: &[Target], lat: &[Vec<Duration>]) -> String {
     };
     let mut out = String::new();
     for t in targets {
-        let suffix = if t.name.ends_with("-modern") { "-modern" } else { "" };
+        let suffix = if t.name.ends_with("-modern") {
+            "-modern"
+        } else {
+            ""
+        };
         let (Some(d), Some(f), Some(p)) = (
             p50(&format!("direct{suffix}")),
             p50(&format!("floor{suffix}")),
@@ -70,7 +74,11 @@ pub fn added_ratios(targets: &[Target], lat: &[Vec<Duration>]) -> String {
             continue;
         };
         let ratio = (p - d) / (f - d);
-        out += &format!("{:>17}: added {:6.1} µs, {ratio:.2}× the floor's\n", t.name, p - d);
+        out += &format!(
+            "{:>17}: added {:6.1} µs, {ratio:.2}× the floor's\n",
+            t.name,
+            p - d
+        );
     }
     out
 }

@@ -77,7 +77,7 @@ pub struct Client<T> {
     version: String,
     session: Option<HeaderValue>,
     /// A POST's era headers, made once the session is open (empty until then).
-    post_headers: HeaderMap,
+    post_copy: HeaderMap,
     /// The server's capabilities (`server/discover` or `initialize`).
     capabilities: Value,
     server_info: Value,
@@ -104,7 +104,7 @@ impl<T: Transport> Client<T> {
             era: Era::Modern,
             version: MODERN_VERSION.to_string(),
             session: None,
-            post_headers: HeaderMap::new(),
+            post_copy: HeaderMap::new(),
             capabilities: json!({}),
             server_info: Value::Null,
             client_capabilities,

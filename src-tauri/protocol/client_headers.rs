@@ -77,17 +77,17 @@ impl<T: Transport> Client<T> {
     /// The era's headers and `Content-Type` of a POST: once the session is open, a copy of those
     /// it made then (they do not change after; most requests are POSTs).
     fn post_headers(&self, initialize: bool) -> HeaderMap {
-        if initialize || self.post_headers.is_empty() {
+        if initialize || self.post_copy.is_empty() {
             let mut h = self.era_headers(initialize);
             h.insert(CONTENT_TYPE, JSON);
             return h;
         }
-        self.post_headers.clone()
+        self.post_copy.clone()
     }
 
-    /// Makes [`Client::post_headers`]' copy, when the session has opened.
+    /// Makes the copy [`Client::post_headers`] hands out, when the session has opened.
     pub(super) fn opened(&mut self) {
-        self.post_headers = self.post_headers(false);
+        self.post_copy = self.post_headers(false);
     }
 
     /// `Accept`, the negotiated version (not on a legacy `initialize`, which negotiates it) and

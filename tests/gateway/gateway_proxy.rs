@@ -286,3 +286,42 @@ async fn a_client_uploading_five_mebibytes_reads_its_413_instead_of_a_reset() {
     }
     assert_eq!(up.recorder().to_path("/mcp").len(), 0);
 }
+
+/// Sends `POST path` with `body` as the raw bytes after a `Transfer-Encoding: chunked` head and
+/// returns the answer's status line and body.
+async fn post_chunked(port: u16, path: &str, key: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-api-key: {key}\r\n\
+         content-type: application/json\r\naccept: {ACCEPT}\r\ntransfer-encoding: chunked\r\n\
+         connection: close\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    sock.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_cap_gets_413_and_a_broken_one_400_naming_the_body() {
+    let up = TestUpstream::start(UpstreamOptions::default()).await;
+    let b = TestBroker::start(config(json!({"demo": {"url": up.mcp_url}}))).await;
+    let key = api_key(&b).await;
+    let cap = mcp_auth_broker::gateway::proxy::MAX_BODY;
+    let mut over = format!("{:x}\r\n", cap + 1).into_bytes();
+    over.extend(std::iter::repeat_n(b'x', cap + 1));
+    over.extend_from_slice(b"\r\n0\r\n\r\n");
+    let broken = b"7\r\n{\"a\":1}\r\nzz\r\n";
+    for path in ["/demo/mcp", "/mcp"] {
+        let answer = post_chunked(b.port, path, &key, &over).await;
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{path}: {answer}");
+        let answer = post_chunked(b.port, path, &key, broken).await;
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{path}: {answer}");
+        assert!(answer.contains("request body"), "{path}: {answer}");
+    }
+    assert_eq!(up.recorder().to_path("/mcp").len(), 0);
+}

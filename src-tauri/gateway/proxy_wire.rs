@@ -66,8 +66,9 @@ fn forwarded(name: &HeaderName) -> Option<HeaderName> {
 /// woken while it runs as a yield, sends it to the back of the queue and wakes another worker,
 /// which may take the connection over. From a task of its own the same wake is an ordinary one.
 /// The proxy benchmark measures the difference (docs/benchmarks.md, session 24: about 25 µs a
-/// call, `/{server}/mcp` 1.15–1.38× the floor's added p50 read in the handler, 0.95–1.02× so).
-/// The task is aborted if the request is dropped first.
+/// call on a 2-core VM; 2025-11-25's added p50 1.16–1.33× the floor's on `/{server}/mcp` and
+/// 1.19–1.43× on `/mcp` read in the handler, 0.94–1.00× and 1.01–1.11× so). The task is
+/// aborted if the request is dropped first.
 pub(in crate::gateway) async fn read_body(
     headers: &HeaderMap,
     body: Body,

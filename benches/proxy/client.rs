@@ -22,6 +22,14 @@ impl Era {
             Era::Modern => "2026-07-28",
         }
     }
+
+    /// What the era adds to a route's name: `direct`, `direct-modern`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Era::Legacy => "",
+            Era::Modern => "-modern",
+        }
+    }
 }
 
 /// One way to reach the `echo` tool.

@@ -53,31 +53,33 @@ pub async fn added_p50(c: &reqwest::Client, direct: Target, target: Target) -> S
     )
 }
 
+/// What a route and the floor each add at p50 over the direct call (seconds), and the ratio of
+/// the two: the figure the latency targets are about.
+pub fn added_vs_floor(route: &[Duration], floor: &[Duration], direct: &[Duration]) -> [f64; 3] {
+    let d50 = pct(direct, 0.5);
+    let added = |x: &[Duration]| pct(x, 0.5).saturating_sub(d50).as_secs_f64();
+    let (a, b) = (added(route), added(floor));
+    [a, b, if b > 0.0 { a / b } else { f64::INFINITY }]
+}
+
 /// Each route's added p50 over the direct call of its era, and its ratio to the floor's.
 pub fn added_ratios(targets: &[Target], lat: &[Vec<Duration>]) -> String {
-    let p50 = |name: &str| {
-        let k = targets.iter().position(|t| t.name == name)?;
-        Some(pct(&lat[k], 0.5).as_secs_f64() * 1e6)
-    };
+    let of = |name: &str| Some(&lat[targets.iter().position(|t| t.name == name)?]);
     let mut out = String::new();
     for t in targets {
-        let suffix = if t.name.ends_with("-modern") {
-            "-modern"
-        } else {
-            ""
-        };
+        let suffix = t.era.suffix();
         let (Some(d), Some(f), Some(p)) = (
-            p50(&format!("direct{suffix}")),
-            p50(&format!("floor{suffix}")),
-            p50(t.name),
+            of(&format!("direct{suffix}")),
+            of(&format!("floor{suffix}")),
+            of(t.name),
         ) else {
             continue;
         };
-        let ratio = (p - d) / (f - d);
+        let [added, _, ratio] = added_vs_floor(p, f, d);
         out += &format!(
             "{:>17}: added {:6.1} µs, {ratio:.2}× the floor's\n",
             t.name,
-            p - d
+            added * 1e6
         );
     }
     out

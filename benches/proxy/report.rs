@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::client::Era;
 use super::headless::Headless;
-use super::measure::pct;
+use super::measure::{self, pct};
 use super::scale::{Phase, Scale};
 use super::{counts, Route};
 
@@ -77,14 +76,7 @@ fn calls_table(f: &Figures) {
     println!("|---|---|---|---|---|---|---|---|");
     for (k, route) in f.routes.iter().enumerate() {
         let t = &route.target;
-        let direct = index(
-            f,
-            if t.era == Era::Legacy {
-                "direct"
-            } else {
-                "direct-modern"
-            },
-        );
+        let direct = index(f, &format!("direct{}", t.era.suffix()));
         let (Some(m), Some(d)) = (&f.measured[k], &f.measured[direct]) else {
             let why = route.failure.as_deref().unwrap_or("direct call failed");
             println!(
@@ -117,7 +109,7 @@ fn calls_table(f: &Figures) {
 fn versus_floor(f: &Figures, name: &str, rows: &mut Vec<[String; 4]>) {
     let k = index(f, name);
     let era = f.routes[k].target.era;
-    let suffix = if era == Era::Legacy { "" } else { "-modern" };
+    let suffix = era.suffix();
     let what = format!("{}, {}", label(name), era.name());
     let floor = &f.measured[index(f, &format!("floor{suffix}"))];
     let direct = &f.measured[index(f, &format!("direct{suffix}"))];
@@ -141,10 +133,7 @@ fn versus_floor(f: &Figures, name: &str, rows: &mut Vec<[String; 4]>) {
         ]);
         return;
     };
-    let d50 = pct(&d.latencies, 0.5);
-    let added = |x: &Measured| pct(&x.latencies, 0.5).saturating_sub(d50).as_secs_f64();
-    let (a, b) = (added(m), added(fl));
-    let ratio = if b > 0.0 { a / b } else { f64::INFINITY };
+    let [a, b, ratio] = measure::added_vs_floor(&m.latencies, &fl.latencies, &d.latencies);
     rows.push([
         format!("{what}: added p50 vs the floor's"),
         format!("{ratio:.2}× ({:.3} / {:.3} ms)", a * 1e3, b * 1e3),
